@@ -1,0 +1,163 @@
+//! Identifiers of accounts and events, valid by construction.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The longest account id, in bytes. Ids are keys in every storage backend; a bound keeps keys
+/// small and stops a client from using the id as a payload.
+pub const MAX_ACCOUNT_ID_LEN: usize = 128;
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// The id was empty.
+    #[error("must not be empty")]
+    Empty,
+    /// The id was longer than its limit.
+    #[error("must be at most {max} bytes, got {len}")]
+    TooLong {
+        /// The limit.
+        max: usize,
+        /// The length received.
+        len: usize,
+    },
+    /// The account id held a character outside `A-Z a-z 0-9 . _ - : @`.
+    #[error("may only contain A-Z a-z 0-9 . _ - : @, found {0:?}")]
+    BadCharacter(char),
+    /// The event id was not a UUID.
+    #[error("must be a UUID such as 0b5c4c2e-8f5a-4f7e-9a57-2f1f3e0c6d11: {0}")]
+    NotAUuid(String),
+    /// The event id was the nil UUID, which clients send by mistake when they forget to set one.
+    #[error("must not be the nil UUID")]
+    NilUuid,
+}
+
+/// The id of a customer account: the name of its event stream.
+///
+/// The character set excludes separators and whitespace so that the id can be embedded in
+/// storage keys and subject names (NATS) without escaping.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccountId(String);
+
+impl AccountId {
+    /// Checks and wraps an account id.
+    pub fn parse(id: impl Into<String>) -> Result<Self, IdError> {
+        let id = id.into();
+        if id.is_empty() {
+            return Err(IdError::Empty);
+        }
+        if id.len() > MAX_ACCOUNT_ID_LEN {
+            return Err(IdError::TooLong { max: MAX_ACCOUNT_ID_LEN, len: id.len() });
+        }
+        if let Some(bad) = id
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '@')))
+        {
+            return Err(IdError::BadCharacter(bad));
+        }
+        Ok(AccountId(id))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for AccountId {
+    type Error = IdError;
+    fn try_from(id: String) -> Result<Self, IdError> {
+        AccountId::parse(id)
+    }
+}
+
+impl From<AccountId> for String {
+    fn from(id: AccountId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The client-chosen UUID of an event: the key of idempotency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EventId(Uuid);
+
+impl EventId {
+    /// Parses a UUID in any of the forms the `uuid` crate accepts; the nil UUID is refused.
+    pub fn parse(id: &str) -> Result<Self, IdError> {
+        if id.is_empty() {
+            return Err(IdError::Empty);
+        }
+        let uuid = Uuid::try_parse(id).map_err(|e| IdError::NotAUuid(e.to_string()))?;
+        Self::from_uuid(uuid)
+    }
+
+    /// Wraps a UUID; the nil UUID is refused.
+    pub fn from_uuid(uuid: Uuid) -> Result<Self, IdError> {
+        if uuid.is_nil() {
+            return Err(IdError::NilUuid);
+        }
+        Ok(EventId(uuid))
+    }
+
+    /// A fresh random (version 4) id.
+    pub fn new_random() -> Self {
+        EventId(Uuid::new_v4())
+    }
+
+    /// The 16 bytes of the UUID, for compact storage keys.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+}
+
+impl TryFrom<String> for EventId {
+    type Error = IdError;
+    fn try_from(id: String) -> Result<Self, IdError> {
+        EventId::parse(&id)
+    }
+}
+
+impl From<EventId> for String {
+    fn from(id: EventId) -> String {
+        id.to_string()
+    }
+}
+
+impl fmt::Display for EventId {
+    /// The canonical lower-case hyphenated form.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids_allow_the_documented_characters_only() {
+        assert!(AccountId::parse("acme-01.cn:east@key_x").is_ok());
+        assert_eq!(AccountId::parse(""), Err(IdError::Empty));
+        assert_eq!(AccountId::parse("a b"), Err(IdError::BadCharacter(' ')));
+        assert_eq!(AccountId::parse("a\0b"), Err(IdError::BadCharacter('\0')));
+        assert!(matches!(AccountId::parse("x".repeat(129)), Err(IdError::TooLong { .. })));
+    }
+
+    #[test]
+    fn event_ids_are_canonicalised_to_lower_case() {
+        let id = EventId::parse("0B5C4C2E-8F5A-4F7E-9A57-2F1F3E0C6D11").unwrap();
+        assert_eq!(id.to_string(), "0b5c4c2e-8f5a-4f7e-9a57-2f1f3e0c6d11");
+        assert_eq!(EventId::parse("00000000-0000-0000-0000-000000000000"), Err(IdError::NilUuid));
+        assert!(matches!(EventId::parse("not-a-uuid"), Err(IdError::NotAUuid(_))));
+    }
+}

@@ -1,0 +1,22 @@
+//! The business the ledger models, in pure code: no IO, no wire types, no storage.
+//!
+//! - [`event`]: the event types of a customer relationship (DOMAIN.md's levers and facts);
+//! - [`ids`], [`time`]: identifiers and instants, valid by construction;
+//! - [`record`]: an event with its place in the log and its hash-chain link;
+//! - [`validation`]: the rules an append must satisfy, given what the account already holds;
+//! - [`account`]: the little an account's history must tell validation (contacts, promises,
+//!   invoices).
+
+pub mod account;
+pub mod event;
+pub mod ids;
+pub mod record;
+pub mod time;
+pub mod validation;
+
+pub use account::AccountState;
+pub use event::*;
+pub use ids::{AccountId, EventId, IdError};
+pub use record::{ChainHash, RecordedEvent};
+pub use time::Timestamp;
+pub use validation::{FieldViolation, Policy, ValidationError};

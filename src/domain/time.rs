@@ -1,0 +1,95 @@
+//! Instants as the domain sees them: whole nanoseconds since the Unix epoch, UTC.
+//!
+//! An integer instant keeps projections deterministic (no float clock) and round-trips the
+//! wire's `google.protobuf.Timestamp` exactly for every instant between 1677 and 2262.
+
+use serde::{Deserialize, Serialize};
+
+/// Nanoseconds in one second.
+pub const NANOS_PER_SECOND: i64 = 1_000_000_000;
+/// Nanoseconds in one day (86,400 s): the unit of every age in the scoring rules.
+pub const NANOS_PER_DAY: i64 = 86_400 * NANOS_PER_SECOND;
+
+/// An instant: nanoseconds since 1970-01-01T00:00:00Z.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The Unix epoch.
+    pub const EPOCH: Timestamp = Timestamp(0);
+
+    /// The instant `nanos` nanoseconds after the epoch (before it when negative).
+    pub const fn from_unix_nanos(nanos: i64) -> Self {
+        Timestamp(nanos)
+    }
+
+    /// The instant from whole seconds and a nanosecond part, as `google.protobuf.Timestamp`
+    /// carries it; `None` when it falls outside the range an `i64` of nanoseconds holds.
+    pub fn from_parts(seconds: i64, nanos: i32) -> Option<Self> {
+        if !(0..NANOS_PER_SECOND as i32).contains(&nanos) {
+            return None;
+        }
+        seconds
+            .checked_mul(NANOS_PER_SECOND)
+            .and_then(|n| n.checked_add(i64::from(nanos)))
+            .map(Timestamp)
+    }
+
+    /// Whole seconds and the nanosecond part (always `0..1e9`), for the wire.
+    pub fn to_parts(self) -> (i64, i32) {
+        let seconds = self.0.div_euclid(NANOS_PER_SECOND);
+        let nanos = self.0.rem_euclid(NANOS_PER_SECOND) as i32;
+        (seconds, nanos)
+    }
+
+    /// Nanoseconds since the epoch.
+    pub const fn unix_nanos(self) -> i64 {
+        self.0
+    }
+
+    /// The day number since the epoch (floor), the basis of fixed N-day windows.
+    pub const fn day_number(self) -> i64 {
+        self.0.div_euclid(NANOS_PER_DAY)
+    }
+
+    /// This instant moved by whole days, saturating at the ends of the range.
+    pub const fn plus_days(self, days: i64) -> Self {
+        Timestamp(self.0.saturating_add(days.saturating_mul(NANOS_PER_DAY)))
+    }
+
+    /// Whole days from `earlier` to `self`: `floor((self - earlier) / 86400 s)`.
+    pub fn days_since(self, earlier: Timestamp) -> i64 {
+        (i128::from(self.0) - i128::from(earlier.0)).div_euclid(i128::from(NANOS_PER_DAY)) as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_round_trip_including_before_the_epoch() {
+        for (s, n) in [(0, 0), (1, 5), (-1, 999_999_999), (1_700_000_000, 123_456_789)] {
+            let t = Timestamp::from_parts(s, n).unwrap();
+            assert_eq!(t.to_parts(), (s, n));
+        }
+        assert_eq!(Timestamp::from_parts(-1, 0).unwrap().unix_nanos(), -NANOS_PER_SECOND);
+    }
+
+    #[test]
+    fn out_of_range_parts_are_refused() {
+        assert!(Timestamp::from_parts(i64::MAX, 0).is_none());
+        assert!(Timestamp::from_parts(0, -1).is_none());
+        assert!(Timestamp::from_parts(0, 1_000_000_000).is_none());
+    }
+
+    #[test]
+    fn ages_are_whole_days_rounded_down() {
+        let t0 = Timestamp::from_unix_nanos(0);
+        let almost_two = Timestamp::from_unix_nanos(2 * NANOS_PER_DAY - 1);
+        assert_eq!(almost_two.days_since(t0), 1);
+        assert_eq!(t0.days_since(almost_two), -2);
+        assert_eq!(Timestamp::from_unix_nanos(-1).day_number(), -1);
+    }
+}

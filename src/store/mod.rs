@@ -1,0 +1,222 @@
+//! Storage of the event log behind the [`Log`] trait.
+//!
+//! Everything above this module (the ledger service, the API) sees only the trait, so the
+//! embedded sled backend, the in-memory model and a future replicated backend are
+//! interchangeable. The trait owns the log's invariants:
+//!
+//! - an append is all or none, checked against the expected revision atomically;
+//! - positions are 0-based, gapless and increase in commit order; revisions likewise per stream;
+//! - event ids are unique forever: a retry of an append returns the original outcome with
+//!   `duplicate = true`, and an id reused for other content or in another account is refused;
+//! - every record is chained by hash to the one before it (see [`codec`]);
+//! - readers see only committed (durable) records.
+
+pub mod codec;
+pub mod memory;
+pub mod sled;
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+
+use crate::domain::{AccountId, ChainHash, EventId, EventType, ProposedEvent, RecordedEvent};
+
+/// The optimistic concurrency check of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedRevision {
+    /// No check.
+    Any,
+    /// The stream must have no events yet.
+    NoStream,
+    /// The stream must have at least one event.
+    StreamExists,
+    /// The stream's last revision must be exactly this.
+    Exact(u64),
+}
+
+impl ExpectedRevision {
+    /// Whether a stream whose last revision is `actual` (`None`: no stream) satisfies the check.
+    pub fn admits(self, actual: Option<u64>) -> bool {
+        match self {
+            ExpectedRevision::Any => true,
+            ExpectedRevision::NoStream => actual.is_none(),
+            ExpectedRevision::StreamExists => actual.is_some(),
+            ExpectedRevision::Exact(rev) => actual == Some(rev),
+        }
+    }
+}
+
+impl fmt::Display for ExpectedRevision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedRevision::Any => f.write_str("any"),
+            ExpectedRevision::NoStream => f.write_str("no stream"),
+            ExpectedRevision::StreamExists => f.write_str("an existing stream"),
+            ExpectedRevision::Exact(rev) => write!(f, "revision {rev}"),
+        }
+    }
+}
+
+/// Which way a read goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// Older to newer.
+    #[default]
+    Forwards,
+    /// Newer to older.
+    Backwards,
+}
+
+/// Where an append's events landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    /// Revision of the first event.
+    pub first_revision: u64,
+    /// Revision of the last event.
+    pub last_revision: u64,
+    /// Position of the first event.
+    pub first_position: u64,
+    /// Position of the last event.
+    pub last_position: u64,
+    /// True when the whole batch had been appended before and nothing was written now.
+    pub duplicate: bool,
+}
+
+/// Which records a global read returns. Empty sets mean "all".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadAllFilter {
+    /// Only these accounts.
+    pub account_ids: BTreeSet<AccountId>,
+    /// Only these event types.
+    pub event_types: BTreeSet<EventType>,
+}
+
+impl ReadAllFilter {
+    /// Whether `record` passes the filter.
+    pub fn matches(&self, record: &RecordedEvent) -> bool {
+        (self.account_ids.is_empty() || self.account_ids.contains(&record.account_id))
+            && (self.event_types.is_empty()
+                || self.event_types.contains(&record.event.payload.event_type()))
+    }
+}
+
+/// The committed end of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogHead {
+    /// The position the next record will take; the number of committed records.
+    pub next_position: u64,
+    /// The hash of the last committed record ([`ChainHash::GENESIS`] when the log is empty).
+    pub last_hash: ChainHash,
+}
+
+impl LogHead {
+    /// The head of an empty log.
+    pub const EMPTY: LogHead = LogHead { next_position: 0, last_hash: ChainHash::GENESIS };
+}
+
+/// Why an id was refused as a duplicate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdConflict {
+    /// The id is recorded in another account's stream.
+    OtherAccount(AccountId),
+    /// The id is recorded in this account with different content.
+    DifferentContent,
+    /// Some ids of the batch are recorded and some are not, or not in the same order: it is not
+    /// a retry of one earlier append.
+    PartialRetry,
+}
+
+impl fmt::Display for IdConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdConflict::OtherAccount(account) => write!(f, "it is already used in account {account}"),
+            IdConflict::DifferentContent => f.write_str("it is already used for different content"),
+            IdConflict::PartialRetry => f.write_str(
+                "it is already recorded, but the batch is not a retry of the append that recorded it",
+            ),
+        }
+    }
+}
+
+/// What can go wrong in the log. The variant docs say which gRPC status each becomes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The expected revision did not hold (`ABORTED`).
+    #[error("wrong expected revision: expected {expected}, but the stream is at {}", actual.map_or("no stream".to_string(), |r| format!("revision {r}")))]
+    WrongExpectedRevision {
+        /// What the append expected.
+        expected: ExpectedRevision,
+        /// The stream's actual last revision (`None`: no stream).
+        actual: Option<u64>,
+    },
+    /// An event id was already used differently (`ALREADY_EXISTS`).
+    #[error("event id {event_id} cannot be appended: {conflict}")]
+    EventIdConflict {
+        /// The id.
+        event_id: EventId,
+        /// How it conflicts.
+        conflict: IdConflict,
+    },
+    /// The stored data does not decode or does not agree with itself (`DATA_LOSS`).
+    #[error("the log is corrupt: {0}")]
+    Corrupt(String),
+    /// The backend failed to read or write (`UNAVAILABLE`). After a failed write the log refuses
+    /// further appends, because it cannot know what reached the disk.
+    #[error("the log is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The event log.
+#[async_trait]
+pub trait Log: Send + Sync + 'static {
+    /// Appends `events` to `account`'s stream, all or none, if `expected` holds; returns once they
+    /// are durable. A batch whose ids were all appended by one earlier append of the same content
+    /// to the same account returns that append's outcome with `duplicate = true`, whatever
+    /// `expected` says. `events` is not empty.
+    async fn append(
+        &self,
+        account: &AccountId,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+    ) -> Result<AppendOutcome, StoreError>;
+
+    /// The idempotency check alone, without writing: `Ok(Some(outcome))` when the batch is a
+    /// retry of an earlier append, `Ok(None)` when none of its ids is recorded, and
+    /// `EventIdConflict` otherwise. Lets a caller answer a retry before validating the batch
+    /// against the stream's current state, which a retry may no longer satisfy.
+    async fn find_retry(
+        &self,
+        account: &AccountId,
+        events: &[ProposedEvent],
+    ) -> Result<Option<AppendOutcome>, StoreError>;
+
+    /// The last committed revision of `account`'s stream; `None` when it has no events.
+    async fn stream_revision(&self, account: &AccountId) -> Result<Option<u64>, StoreError>;
+
+    /// Streams `account`'s committed events from revision `from` (inclusive; `None`: the start
+    /// forwards or the end backwards), at most `limit` of them (`None`: all). Reads lazily in
+    /// pages, so a long stream is never held in memory whole.
+    fn read_stream(
+        &self,
+        account: &AccountId,
+        from: Option<u64>,
+        direction: Direction,
+        limit: Option<u64>,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>>;
+
+    /// Streams the committed global log from position `from` (inclusive; `None`: the start
+    /// forwards or the end backwards), keeping records that pass `filter`, at most `limit` of
+    /// them (`None`: all). Reads lazily in pages.
+    fn read_all(
+        &self,
+        from: Option<u64>,
+        direction: Direction,
+        limit: Option<u64>,
+        filter: ReadAllFilter,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>>;
+
+    /// The committed head of the log.
+    fn head(&self) -> LogHead;
+}
