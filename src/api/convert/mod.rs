@@ -1,0 +1,81 @@
+//! Conversions between the wire types (`api::proto`) and the domain and store types: the only
+//! place that maps one onto the other.
+//!
+//! - [`event_in`]: wire events into domain events, reporting every structural violation with
+//!   its full wire path (`events[3].visit.next_visit_on`);
+//! - [`event_out`]: domain events onto the wire, the exact inverse for every accepted event;
+//! - `enums`: the wire enums paired with the domain's;
+//! - this file: the small request and response pieces (timestamps, revisions, directions,
+//!   append outcomes).
+//!
+//! Structural checks live here because only this layer can see them (an unset message, an enum
+//! number the contract does not define); the business rules stay in `domain::validation`.
+
+mod enums;
+pub mod event_in;
+pub mod event_out;
+#[cfg(test)]
+mod tests;
+
+pub use event_in::proposed_event_from_proto;
+pub use event_out::{proposed_event_to_proto, recorded_event_to_proto};
+
+use crate::api::proto;
+use crate::api::proto::expected_revision::Kind;
+use crate::domain::{Timestamp, ValidationError};
+use crate::store::{AppendOutcome, Direction, ExpectedRevision};
+
+/// The wire form of an instant.
+pub fn timestamp_to_proto(t: Timestamp) -> pbjson_types::Timestamp {
+    let (seconds, nanos) = t.to_parts();
+    pbjson_types::Timestamp { seconds, nanos }
+}
+
+/// The instant a wire timestamp names; a violation of `field` when its nanos are outside
+/// `0..1e9` or it lies outside the years 1677 to 2262 that the domain's instants hold.
+pub fn timestamp_from_proto(
+    t: &pbjson_types::Timestamp,
+    field: &str,
+) -> Result<Timestamp, ValidationError> {
+    Timestamp::from_parts(t.seconds, t.nanos).ok_or_else(|| {
+        ValidationError::single(
+            field,
+            "must be a valid timestamp between 1677-09-21T00:12:44Z and 2262-04-11T23:47:16Z \
+             (nanos between 0 and 999999999)",
+        )
+    })
+}
+
+/// The concurrency check an append asks for; unset (or a message with no kind set) means any.
+pub fn expected_revision_from_proto(p: Option<proto::ExpectedRevision>) -> ExpectedRevision {
+    match p.and_then(|p| p.kind) {
+        None | Some(Kind::Any(_)) => ExpectedRevision::Any,
+        Some(Kind::NoStream(_)) => ExpectedRevision::NoStream,
+        Some(Kind::StreamExists(_)) => ExpectedRevision::StreamExists,
+        Some(Kind::Exact(revision)) => ExpectedRevision::Exact(revision),
+    }
+}
+
+/// The direction of a read; unspecified means forwards, and a number the contract does not
+/// define is a violation of `field`.
+pub fn direction_from_proto(raw: i32, field: &str) -> Result<Direction, ValidationError> {
+    match proto::Direction::try_from(raw) {
+        Ok(proto::Direction::Unspecified | proto::Direction::Forwards) => Ok(Direction::Forwards),
+        Ok(proto::Direction::Backwards) => Ok(Direction::Backwards),
+        Err(_) => Err(ValidationError::single(
+            field,
+            format!("{raw} is not a known Direction value"),
+        )),
+    }
+}
+
+/// The wire form of where an append's events landed.
+pub fn append_outcome_to_proto(o: AppendOutcome) -> proto::AppendResponse {
+    proto::AppendResponse {
+        first_revision: o.first_revision,
+        last_revision: o.last_revision,
+        first_position: o.first_position,
+        last_position: o.last_position,
+        duplicate: o.duplicate,
+    }
+}
