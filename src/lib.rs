@@ -1,3 +1,5 @@
 pub mod api;
+pub mod config;
 pub mod domain;
+pub mod ledger;
 pub mod store;

@@ -1,2 +1,11 @@
-pub mod proto;
+//! The gRPC API: the only module that knows the wire format.
+//!
+//! - [`proto`]: the generated `relledger.v1` types, clients and servers;
+//! - [`convert`]: wire <-> domain conversions, naming the field of every structural error;
+//! - [`ledger_service`]: `relledger.v1.Ledger` over the [`crate::ledger::Ledger`] service;
+//! - [`status`]: the mapping of every error to a `tonic::Status`.
+
 pub mod convert;
+pub mod ledger_service;
+pub mod proto;
+pub mod status;

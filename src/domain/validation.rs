@@ -5,10 +5,12 @@
 //! sequence: each event is checked against the state the events before it produce, so one
 //! append may open an account, add its contacts and record a visit.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use super::account::AccountState;
-use super::event::ProposedEvent;
+use super::account::PromiseStatus;
+use super::event::{EventPayload, Money, ProposedEvent};
 use super::time::Timestamp;
 
 /// One field that broke a rule.
@@ -23,7 +25,10 @@ pub struct FieldViolation {
 impl FieldViolation {
     /// A violation of `field`.
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        FieldViolation { field: field.into(), description: description.into() }
+        FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        }
     }
 }
 
@@ -37,7 +42,9 @@ pub struct ValidationError {
 impl ValidationError {
     /// An error with a single violation.
     pub fn single(field: impl Into<String>, description: impl Into<String>) -> Self {
-        ValidationError { violations: vec![FieldViolation::new(field, description)] }
+        ValidationError {
+            violations: vec![FieldViolation::new(field, description)],
+        }
     }
 
     /// `Ok` when `violations` is empty, the error otherwise.
@@ -84,13 +91,320 @@ impl Default for Policy {
     }
 }
 
-/// Checks a batch for `account` whose state before it is `state`, at server time `now`.
+/// The longest id of a contact, promise, order or invoice, in bytes.
+pub const MAX_REFERENCE_LEN: usize = 128;
+
+/// Checks a batch whose account's state before it is `state`, at server time `now`.
+///
+/// Every violation is reported, not just the first, so a client can fix a batch in one go.
 pub fn validate_batch(
     state: &AccountState,
     events: &[ProposedEvent],
     policy: &Policy,
     now: Timestamp,
 ) -> Result<(), ValidationError> {
-    let _ = (state, events, policy, now);
-    Ok(())
+    let mut check = Checker {
+        violations: Vec::new(),
+        policy,
+    };
+    if events.is_empty() {
+        check.fail("events", "at least one event is required");
+    }
+    if events.len() > policy.max_batch_events {
+        check.fail(
+            "events",
+            format!(
+                "at most {} events per append, got {}",
+                policy.max_batch_events,
+                events.len()
+            ),
+        );
+    }
+    let mut seen_ids = BTreeSet::new();
+    let mut state = state.clone();
+    for (i, event) in events.iter().enumerate() {
+        let path = format!("events[{i}]");
+        if !seen_ids.insert(event.event_id) {
+            check.fail(
+                format!("{path}.event_id"),
+                format!("{} appears twice in this batch", event.event_id),
+            );
+        }
+        let latest = now
+            .unix_nanos()
+            .saturating_add(policy.max_future_skew_nanos);
+        if event.occurred_at.unix_nanos() > latest {
+            check.fail(
+                format!("{path}.occurred_at"),
+                "lies more than a day in the future of the server's clock",
+            );
+        }
+        check.event(&state, event, &path);
+        state.apply(event);
+    }
+    ValidationError::check(check.violations)
+}
+
+/// Collects violations while walking a batch.
+struct Checker<'a> {
+    violations: Vec<FieldViolation>,
+    policy: &'a Policy,
+}
+
+impl Checker<'_> {
+    fn fail(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.violations
+            .push(FieldViolation::new(field, description));
+    }
+
+    /// Checks one event against the state the events before it left.
+    fn event(&mut self, state: &AccountState, event: &ProposedEvent, path: &str) {
+        let kind = event.payload.event_type().as_str();
+        let at = |field: &str| format!("{path}.{kind}.{field}");
+        if let EventPayload::AccountOpened(opened) = &event.payload {
+            if state.opened {
+                self.fail(format!("{path}.{kind}"), "the account is already opened");
+            }
+            self.required_text(&at("name"), &opened.name);
+            return;
+        }
+        if !state.opened {
+            self.fail(
+                format!("{path}.payload"),
+                "the account has not been opened: its first event must be account_opened",
+            );
+            return;
+        }
+        match &event.payload {
+            EventPayload::AccountOpened(_) => {}
+            EventPayload::ContactAdded(c) => {
+                if self.reference(&at("contact_id"), &c.contact_id)
+                    && state.contacts.contains_key(&c.contact_id)
+                {
+                    self.fail(
+                        at("contact_id"),
+                        format!("contact {:?} was already added", c.contact_id),
+                    );
+                }
+            }
+            EventPayload::ContactLeft(c) => {
+                self.active_contact(state, &at("contact_id"), &c.contact_id)
+            }
+            EventPayload::IntroductionMade(intro) => {
+                self.active_contact(state, &at("contact_id"), &intro.contact_id);
+                self.required_text(&at("introduced_by"), &intro.introduced_by);
+            }
+            EventPayload::Visit(visit) => {
+                if visit.contact_ids.is_empty() {
+                    self.fail(at("contact_ids"), "a visit meets at least one contact");
+                }
+                self.contact_list(state, &at("contact_ids"), &visit.contact_ids);
+                if visit
+                    .next_visit_on
+                    .is_some_and(|next| next <= event.occurred_at)
+                {
+                    self.fail(at("next_visit_on"), "must be after the visit's occurred_at");
+                }
+            }
+            EventPayload::Call(call) => {
+                self.active_contact(state, &at("contact_id"), &call.contact_id)
+            }
+            EventPayload::PromiseMade(p) => {
+                if self.reference(&at("promise_id"), &p.promise_id)
+                    && state.promises.contains_key(&p.promise_id)
+                {
+                    self.fail(
+                        at("promise_id"),
+                        format!("promise {:?} was already made", p.promise_id),
+                    );
+                }
+                if let Some(contact_id) = &p.contact_id {
+                    self.active_contact(state, &at("contact_id"), contact_id);
+                }
+                if p.due_at < event.occurred_at {
+                    self.fail(at("due_at"), "must not be before the promise's occurred_at");
+                }
+            }
+            EventPayload::PromiseKept(p) => {
+                self.open_promise(state, &at("promise_id"), &p.promise_id)
+            }
+            EventPayload::PromiseBroken(p) => {
+                self.open_promise(state, &at("promise_id"), &p.promise_id)
+            }
+            EventPayload::SolutionDelivered(s) => {
+                self.contact_list(state, &at("contact_ids"), &s.contact_ids)
+            }
+            EventPayload::ThirdPartyProofShared(p) => {
+                self.contact_list(state, &at("contact_ids"), &p.contact_ids)
+            }
+            EventPayload::FavorGiven(favor) => {
+                self.active_contact(state, &at("contact_id"), &favor.contact_id);
+                if favor.kind.is_cash_equivalent() {
+                    self.fail(
+                        at("kind"),
+                        "cash and cash equivalents (vouchers, gift cards) are never recorded as favors: \
+                         they are not hospitality",
+                    );
+                }
+                self.money(&at("value"), &favor.value, Amount::NotNegative);
+            }
+            EventPayload::OrderWon(order) => {
+                if self.reference(&at("order_id"), &order.order_id)
+                    && state.won_orders.contains(&order.order_id)
+                {
+                    self.fail(
+                        at("order_id"),
+                        format!("order {:?} was already won", order.order_id),
+                    );
+                }
+                self.money(&at("revenue"), &order.revenue, Amount::NotNegative);
+                if let Some(margin) = &order.margin {
+                    self.money(&at("margin"), margin, Amount::Any);
+                    if margin.minor_units > order.revenue.minor_units {
+                        self.fail(at("margin"), "must not exceed the revenue");
+                    }
+                }
+            }
+            EventPayload::OrderLost(order) => {
+                if let Some(lost) = &order.lost_revenue {
+                    self.money(&at("lost_revenue"), lost, Amount::NotNegative);
+                }
+            }
+            EventPayload::PriceConcessionDemanded(demand) => {
+                if demand.discount_basis_points > 10_000 {
+                    self.fail(at("discount_basis_points"), "must be at most 10000 (100%)");
+                }
+            }
+            EventPayload::InvoiceIssued(invoice) => {
+                if self.reference(&at("invoice_id"), &invoice.invoice_id)
+                    && state.invoices.contains_key(&invoice.invoice_id)
+                {
+                    self.fail(
+                        at("invoice_id"),
+                        format!("invoice {:?} was already issued", invoice.invoice_id),
+                    );
+                }
+                self.money(&at("amount"), &invoice.amount, Amount::Positive);
+            }
+            EventPayload::PaymentReceived(payment) => {
+                self.money(&at("amount"), &payment.amount, Amount::Positive);
+                match state.invoices.get(&payment.invoice_id) {
+                    None => self.fail(
+                        at("invoice_id"),
+                        format!("{:?} is not an invoice of this account", payment.invoice_id),
+                    ),
+                    Some(&outstanding) if payment.amount.minor_units > outstanding => self.fail(
+                        at("amount"),
+                        format!("exceeds the {outstanding} minor units still outstanding on the invoice"),
+                    ),
+                    Some(_) => {}
+                }
+            }
+            EventPayload::CriticalAssistance(help) => {
+                self.contact_list(state, &at("contact_ids"), &help.contact_ids);
+                if let Some(value) = &help.value_protected {
+                    self.money(&at("value_protected"), value, Amount::NotNegative);
+                }
+            }
+            EventPayload::RelationshipCost(cost) => {
+                self.money(&at("amount"), &cost.amount, Amount::NotNegative)
+            }
+        }
+    }
+
+    fn required_text(&mut self, field: &str, value: &str) {
+        if value.trim().is_empty() {
+            self.fail(field, "is required");
+        }
+    }
+
+    /// Checks an id the client chose for a contact, promise, order or invoice; true when valid.
+    fn reference(&mut self, field: &str, id: &str) -> bool {
+        if id.trim().is_empty() {
+            self.fail(field, "is required");
+            false
+        } else if id.len() > MAX_REFERENCE_LEN {
+            self.fail(field, format!("must be at most {MAX_REFERENCE_LEN} bytes"));
+            false
+        } else {
+            true
+        }
+    }
+
+    fn active_contact(&mut self, state: &AccountState, field: &str, contact_id: &str) {
+        match state.contacts.get(contact_id) {
+            _ if contact_id.is_empty() => self.fail(field, "is required"),
+            None => self.fail(
+                field,
+                format!("{contact_id:?} is not a contact of this account"),
+            ),
+            Some(contact) if !contact.active => self.fail(
+                field,
+                format!("contact {contact_id:?} has left the account"),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    fn contact_list(&mut self, state: &AccountState, field: &str, contact_ids: &[String]) {
+        let mut seen = BTreeSet::new();
+        for (i, id) in contact_ids.iter().enumerate() {
+            let field = format!("{field}[{i}]");
+            if !seen.insert(id) {
+                self.fail(&field, format!("{id:?} is listed twice"));
+            } else {
+                self.active_contact(state, &field, id);
+            }
+        }
+    }
+
+    fn open_promise(&mut self, state: &AccountState, field: &str, promise_id: &str) {
+        match state.promises.get(promise_id) {
+            _ if promise_id.is_empty() => self.fail(field, "is required"),
+            None => self.fail(
+                field,
+                format!("{promise_id:?} is not a promise of this account"),
+            ),
+            Some(PromiseStatus::Kept) => {
+                self.fail(field, format!("promise {promise_id:?} was already kept"))
+            }
+            Some(PromiseStatus::Broken) => {
+                self.fail(field, format!("promise {promise_id:?} was already broken"))
+            }
+            Some(PromiseStatus::Open) => {}
+        }
+    }
+
+    fn money(&mut self, field: &str, money: &Money, amount: Amount) {
+        if money.currency != self.policy.currency {
+            self.fail(
+                format!("{field}.currency"),
+                format!(
+                    "must be the ledger's currency {}, got {:?}",
+                    self.policy.currency, money.currency
+                ),
+            );
+        }
+        let units = money.minor_units;
+        match amount {
+            Amount::Positive if units <= 0 => {
+                self.fail(format!("{field}.minor_units"), "must be more than zero")
+            }
+            Amount::NotNegative if units < 0 => {
+                self.fail(format!("{field}.minor_units"), "must not be negative")
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Which amounts a money field admits.
+#[derive(Clone, Copy)]
+enum Amount {
+    /// More than zero (invoices, payments).
+    Positive,
+    /// Zero or more (costs, revenue, favor values).
+    NotNegative,
+    /// Any sign (a margin may be a loss).
+    Any,
 }

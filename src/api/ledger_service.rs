@@ -1,0 +1,198 @@
+//! `relledger.v1.Ledger`: append and read over gRPC.
+//!
+//! A thin layer: it converts the wire request into domain values (naming the field of every
+//! structural error), calls [`Ledger`], and converts the answer back. Rules live in the domain,
+//! the mechanics of the log in the store.
+
+use std::sync::Arc;
+
+use futures::stream::{BoxStream, StreamExt};
+use prost::Message;
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::proto;
+use crate::domain::{AccountId, EventType, FieldViolation, ValidationError};
+use crate::ledger::Ledger;
+use crate::store::{Direction, ReadAllFilter};
+
+/// The gRPC face of the ledger.
+pub struct LedgerService {
+    /// The service that validates and appends.
+    ledger: Arc<Ledger>,
+    /// The largest encoded size of one event, in bytes: a bound on what one record may cost
+    /// every reader, replica and export for ever.
+    max_event_bytes: usize,
+}
+
+impl LedgerService {
+    /// The API over `ledger`, refusing events larger than `max_event_bytes` when encoded.
+    pub fn new(ledger: Arc<Ledger>, max_event_bytes: usize) -> Self {
+        LedgerService {
+            ledger,
+            max_event_bytes,
+        }
+    }
+}
+
+/// A stream of recorded events as the wire carries them.
+type RecordStream = BoxStream<'static, Result<proto::RecordedEvent, Status>>;
+
+#[tonic::async_trait]
+impl proto::ledger_server::Ledger for LedgerService {
+    #[tracing::instrument(name = "Ledger.Append", skip_all, fields(account_id, events))]
+    async fn append(
+        &self,
+        request: Request<proto::AppendRequest>,
+    ) -> Result<Response<proto::AppendResponse>, Status> {
+        let request = request.into_inner();
+        let span = tracing::Span::current();
+        span.record("account_id", request.account_id.as_str());
+        span.record("events", request.events.len());
+
+        let mut violations = Vec::new();
+        let account = parse_account_id(&request.account_id, "account_id", &mut violations);
+        let expected = convert::expected_revision_from_proto(request.expected_revision);
+        let mut events = Vec::with_capacity(request.events.len());
+        for (i, event) in request.events.into_iter().enumerate() {
+            let path = format!("events[{i}]");
+            let size = event.encoded_len();
+            if size > self.max_event_bytes {
+                violations.push(FieldViolation::new(
+                    path,
+                    format!(
+                        "is {size} bytes encoded; the limit is {}",
+                        self.max_event_bytes
+                    ),
+                ));
+                continue;
+            }
+            match convert::proposed_event_from_proto(event, &path) {
+                Ok(event) => events.push(event),
+                Err(invalid) => violations.extend(invalid.violations),
+            }
+        }
+        let account = match (account, violations.is_empty()) {
+            (Some(account), true) => account,
+            _ => return Err(ValidationError { violations }.into()),
+        };
+
+        let outcome = self.ledger.append(&account, expected, events).await?;
+        tracing::debug!(?outcome, "appended");
+        Ok(Response::new(convert::append_outcome_to_proto(outcome)))
+    }
+
+    type ReadStreamStream = RecordStream;
+
+    #[tracing::instrument(name = "Ledger.ReadStream", skip_all, fields(account_id))]
+    async fn read_stream(
+        &self,
+        request: Request<proto::ReadStreamRequest>,
+    ) -> Result<Response<Self::ReadStreamStream>, Status> {
+        let request = request.into_inner();
+        tracing::Span::current().record("account_id", request.account_id.as_str());
+        let mut violations = Vec::new();
+        let account = parse_account_id(&request.account_id, "account_id", &mut violations);
+        let direction = parse_direction(request.direction, &mut violations);
+        let (account, direction) = match (account, direction, violations.is_empty()) {
+            (Some(account), Some(direction), true) => (account, direction),
+            _ => return Err(ValidationError { violations }.into()),
+        };
+
+        let records = self
+            .ledger
+            .read_stream(
+                &account,
+                request.from_revision,
+                direction,
+                max_count(request.max_count),
+            )
+            .await?;
+        Ok(Response::new(to_wire(records)))
+    }
+
+    type ReadAllStream = RecordStream;
+
+    #[tracing::instrument(name = "Ledger.ReadAll", skip_all)]
+    async fn read_all(
+        &self,
+        request: Request<proto::ReadAllRequest>,
+    ) -> Result<Response<Self::ReadAllStream>, Status> {
+        let request = request.into_inner();
+        let mut violations = Vec::new();
+        let mut filter = ReadAllFilter::default();
+        for (i, id) in request.account_ids.iter().enumerate() {
+            if let Some(account) =
+                parse_account_id(id, &format!("account_ids[{i}]"), &mut violations)
+            {
+                filter.account_ids.insert(account);
+            }
+        }
+        for (i, name) in request.event_types.iter().enumerate() {
+            match EventType::from_name(name) {
+                Some(event_type) => {
+                    filter.event_types.insert(event_type);
+                }
+                None => violations.push(FieldViolation::new(
+                    format!("event_types[{i}]"),
+                    format!(
+                        "{name:?} is not an event type; use a payload field name such as \"visit\""
+                    ),
+                )),
+            }
+        }
+        let direction = match (
+            parse_direction(request.direction, &mut violations),
+            violations.is_empty(),
+        ) {
+            (Some(direction), true) => direction,
+            _ => return Err(ValidationError { violations }.into()),
+        };
+
+        let records = self.ledger.read_all(
+            request.from_position,
+            direction,
+            max_count(request.max_count),
+            filter,
+        );
+        Ok(Response::new(to_wire(records)))
+    }
+}
+
+/// Parses an account id, recording a violation of `field` when it is not valid.
+fn parse_account_id(
+    id: &str,
+    field: &str,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<AccountId> {
+    AccountId::parse(id)
+        .map_err(|err| violations.push(FieldViolation::new(field, err.to_string())))
+        .ok()
+}
+
+/// Parses a read direction, recording a violation when the value is unknown.
+fn parse_direction(direction: i32, violations: &mut Vec<FieldViolation>) -> Option<Direction> {
+    convert::direction_from_proto(direction, "direction")
+        .map_err(|invalid| violations.extend(invalid.violations))
+        .ok()
+}
+
+/// `max_count` as a limit: 0 (the proto3 default) means no limit.
+fn max_count(max_count: u32) -> Option<u64> {
+    (max_count > 0).then_some(u64::from(max_count))
+}
+
+/// Converts a stream of domain records to the wire.
+fn to_wire(
+    records: BoxStream<'static, Result<crate::domain::RecordedEvent, crate::ledger::LedgerError>>,
+) -> RecordStream {
+    records
+        .map(|record| match record {
+            Ok(record) => Ok(convert::recorded_event_to_proto(&record)),
+            Err(err) => {
+                tracing::warn!(error = %err, "read failed");
+                Err(Status::from(err))
+            }
+        })
+        .boxed()
+}

@@ -1,0 +1,48 @@
+//! The one place where errors become gRPC statuses.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::domain::ValidationError;
+use crate::ledger::LedgerError;
+use crate::store::StoreError;
+
+impl From<LedgerError> for Status {
+    fn from(err: LedgerError) -> Status {
+        match err {
+            LedgerError::Invalid(invalid) => invalid_argument(invalid),
+            LedgerError::AccountNotFound(account) => {
+                Status::not_found(format!("account {account} has no events"))
+            }
+            LedgerError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Status {
+    fn from(err: StoreError) -> Status {
+        let message = err.to_string();
+        match err {
+            StoreError::WrongExpectedRevision { .. } => Status::aborted(message),
+            StoreError::EventIdConflict { .. } => Status::already_exists(message),
+            StoreError::Corrupt(_) => Status::data_loss(message),
+            StoreError::Unavailable(_) => Status::unavailable(message),
+        }
+    }
+}
+
+impl From<ValidationError> for Status {
+    fn from(err: ValidationError) -> Status {
+        invalid_argument(err)
+    }
+}
+
+/// `INVALID_ARGUMENT` whose message names every violated field, with the same violations as
+/// `google.rpc.BadRequest` details for clients that read them.
+fn invalid_argument(err: ValidationError) -> Status {
+    let mut details = ErrorDetails::new();
+    for violation in &err.violations {
+        details.add_bad_request_violation(violation.field.clone(), violation.description.clone());
+    }
+    Status::with_error_details(Code::InvalidArgument, err.to_string(), details)
+}

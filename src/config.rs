@@ -1,0 +1,38 @@
+//! The server's configuration, with the defaults a newcomer gets from `relledger serve`.
+
+use std::path::PathBuf;
+
+use crate::domain::Policy;
+
+/// The largest encoded event accepted by default: generous for notes and summaries, small
+/// enough that a record never dominates a read page or a replication message.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// The largest gRPC request accepted by default (tonic's own default): a full batch of large
+/// events does not fit, by design; split such batches.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Everything `serve` needs besides a listener.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the embedded log lives. Created if missing; locked while the server runs.
+    pub data_dir: PathBuf,
+    /// The ledger's rules: currency, batch limit, clock skew.
+    pub policy: Policy,
+    /// The largest encoded size of one event, in bytes.
+    pub max_event_bytes: usize,
+    /// The largest gRPC request, in bytes.
+    pub max_request_bytes: usize,
+}
+
+impl Config {
+    /// The defaults, with the log in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            policy: Policy::default(),
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+        }
+    }
+}
