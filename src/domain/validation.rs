@@ -408,3 +408,7 @@ enum Amount {
     /// Any sign (a margin may be a loss).
     Any,
 }
+
+#[cfg(test)]
+#[path = "validation_tests.rs"]
+mod tests;
