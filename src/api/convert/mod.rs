@@ -56,6 +56,17 @@ pub fn expected_revision_from_proto(p: Option<proto::ExpectedRevision>) -> Expec
     }
 }
 
+/// The wire form of a concurrency check, as a client sends it.
+pub fn expected_revision_to_proto(e: ExpectedRevision) -> proto::ExpectedRevision {
+    let kind = match e {
+        ExpectedRevision::Any => Kind::Any(pbjson_types::Empty {}),
+        ExpectedRevision::NoStream => Kind::NoStream(pbjson_types::Empty {}),
+        ExpectedRevision::StreamExists => Kind::StreamExists(pbjson_types::Empty {}),
+        ExpectedRevision::Exact(revision) => Kind::Exact(revision),
+    };
+    proto::ExpectedRevision { kind: Some(kind) }
+}
+
 /// The direction of a read; unspecified means forwards, and a number the contract does not
 /// define is a violation of `field`.
 pub fn direction_from_proto(raw: i32, field: &str) -> Result<Direction, ValidationError> {

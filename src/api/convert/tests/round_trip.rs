@@ -164,6 +164,18 @@ fn request_pieces_convert() {
     );
     assert_eq!(expected(Some(Kind::Exact(0))), ExpectedRevision::Exact(0));
 
+    for e in [
+        ExpectedRevision::Any,
+        ExpectedRevision::NoStream,
+        ExpectedRevision::StreamExists,
+        ExpectedRevision::Exact(u64::MAX),
+    ] {
+        assert_eq!(
+            expected_revision_from_proto(Some(expected_revision_to_proto(e))),
+            e
+        );
+    }
+
     assert_eq!(
         direction_from_proto(0, "direction"),
         Ok(Direction::Forwards)
