@@ -1,0 +1,105 @@
+//! Thin client subcommands, so that a person can try the ledger from a shell.
+//!
+//! - [`append`]: JSON lines in (one `ProposedEvent` each, proto3 JSON mapping), one atomic
+//!   `Append` out, the `AppendResponse` printed as a JSON line;
+//! - [`read`]: `ReadStream` or `ReadAll`, each `RecordedEvent` printed as a JSON line as it
+//!   arrives;
+//! - [`lines`]: the pure parsing of the JSON-lines input.
+//!
+//! The commands speak the wire contract as any other client would, so they use the generated
+//! client and the proto3 JSON mapping directly; they know nothing of the server's internals.
+
+pub mod append;
+pub mod lines;
+pub mod read;
+
+pub use append::{append, AppendArgs};
+pub use lines::{parse_event_lines, LineError};
+pub use read::{read, ReadArgs};
+
+use anyhow::Context as _;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::api::proto::ledger_client::LedgerClient;
+
+/// The server the commands talk to unless `--server` or `RELLEDGER_SERVER` says otherwise.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+
+/// A call the server refused. The commands print it to stderr as `error: <CODE>: <message>`
+/// before returning it, so a caller that finds this error has nothing left to print.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", code_name(*code))]
+pub struct RpcError {
+    /// The gRPC status code.
+    pub code: tonic::Code,
+    /// The server's message, which names the offending field for INVALID_ARGUMENT.
+    pub message: String,
+}
+
+impl From<tonic::Status> for RpcError {
+    fn from(status: tonic::Status) -> Self {
+        RpcError {
+            code: status.code(),
+            message: status.message().to_string(),
+        }
+    }
+}
+
+/// Connects to the ledger at `server`, a URL such as `http://127.0.0.1:50051`.
+async fn connect(server: &str) -> anyhow::Result<LedgerClient<Channel>> {
+    let endpoint = Endpoint::from_shared(server.to_string())
+        .with_context(|| format!("invalid server URL {server:?}"))?;
+    let channel = endpoint
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to {server}"))?;
+    Ok(LedgerClient::new(channel))
+}
+
+/// Prints a refused call to stderr and turns it into the error the command returns.
+fn refused(status: tonic::Status) -> anyhow::Error {
+    let error = RpcError::from(status);
+    eprintln!("error: {error}");
+    error.into()
+}
+
+/// Writes one JSON line to `out`. A closed pipe (`relledger read | head`) is not an error for a
+/// command whose reader has seen enough: it returns `Ok(false)` and the command stops quietly.
+fn print_json_line(
+    out: &mut impl std::io::Write,
+    message: &impl serde::Serialize,
+) -> anyhow::Result<bool> {
+    let line = serde_json::to_string(message).context("cannot encode the response as JSON")?;
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to stdout")),
+    }
+}
+
+/// The canonical name of a status code, as gRPC's documentation and other clients spell it.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests;
