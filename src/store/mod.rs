@@ -11,9 +11,12 @@
 //! - every record is chained by hash to the one before it (see [`codec`]);
 //! - readers see only committed (durable) records.
 
+pub mod chain;
 pub mod codec;
 pub mod memory;
 pub mod sled;
+
+pub use chain::{verify_chain, ChainBreak, ChainVerifier};
 
 use std::collections::BTreeSet;
 use std::fmt;
