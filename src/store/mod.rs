@@ -13,10 +13,13 @@
 
 pub mod chain;
 pub mod codec;
+mod idempotency;
 pub mod memory;
+mod page;
 pub mod sled;
 
 pub use chain::{verify_chain, ChainBreak, ChainVerifier};
+pub use memory::MemoryLog;
 
 use std::collections::BTreeSet;
 use std::fmt;

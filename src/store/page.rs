@@ -1,0 +1,200 @@
+//! Lazy reads in pages, shared by the backends.
+//!
+//! A read visits a range of indexes (positions of the global log, or revisions of one stream)
+//! fixed when the read starts: records committed after that are not part of it. The range is
+//! fetched a page at a time, and the next page only when the consumer has taken every record
+//! of the one before, so a consumer that stops polling stops the reading and a long read is
+//! never held in memory whole.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::ops::Range;
+
+use futures::stream::{self, BoxStream, StreamExt};
+
+use super::{Direction, StoreError};
+use crate::domain::RecordedEvent;
+
+/// How many indexes one page visits.
+pub(crate) const PAGE_LEN: u64 = 256;
+
+/// What remains of a read.
+#[derive(Debug, Clone)]
+pub(crate) struct Scan {
+    /// The lowest index not yet visited.
+    lo: u64,
+    /// One past the highest index not yet visited.
+    hi: u64,
+    /// Which end the next page comes from.
+    direction: Direction,
+    /// How many more records the caller wants (`None`: all).
+    remaining: Option<u64>,
+}
+
+impl Scan {
+    /// A read of the indexes below `end` (the committed length when the read starts) from
+    /// `from` (inclusive; `None`: the start forwards or the end backwards) in `direction`,
+    /// returning at most `limit` records. Reading backwards from past the end starts at the end.
+    pub(crate) fn new(
+        from: Option<u64>,
+        direction: Direction,
+        limit: Option<u64>,
+        end: u64,
+    ) -> Scan {
+        let (lo, hi) = match direction {
+            Direction::Forwards => (from.unwrap_or(0).min(end), end),
+            Direction::Backwards => (0, from.map_or(end, |f| f.saturating_add(1).min(end))),
+        };
+        Scan {
+            lo,
+            hi,
+            direction,
+            remaining: limit,
+        }
+    }
+
+    /// The next page of indexes to visit, or `None` when the read is done. The range is
+    /// ascending; the page is to be read in the scan's direction.
+    fn next_page(&mut self) -> Option<Range<u64>> {
+        if self.lo >= self.hi || self.remaining == Some(0) {
+            return None;
+        }
+        let page = match self.direction {
+            Direction::Forwards => {
+                let page = self.lo..self.hi.min(self.lo.saturating_add(PAGE_LEN));
+                self.lo = page.end;
+                page
+            }
+            Direction::Backwards => {
+                let page = self.hi.saturating_sub(PAGE_LEN).max(self.lo)..self.hi;
+                self.hi = page.start;
+                page
+            }
+        };
+        Some(page)
+    }
+}
+
+/// What one page fetch read: the records the read keeps, in read order, and the error that
+/// stopped the fetch early, if one did. The records before an error are still yielded, so a
+/// reader learns everything up to the damage.
+#[derive(Debug, Default)]
+pub(crate) struct Fetched {
+    pub records: Vec<RecordedEvent>,
+    pub error: Option<StoreError>,
+}
+
+impl Fetched {
+    /// A fetch that read `records` and then stopped with `outcome`'s error, if any.
+    pub(crate) fn new(records: Vec<RecordedEvent>, outcome: Result<(), StoreError>) -> Fetched {
+        Fetched {
+            records,
+            error: outcome.err(),
+        }
+    }
+
+    /// A fetch that read nothing.
+    pub(crate) fn failed(error: StoreError) -> Fetched {
+        Fetched {
+            records: Vec::new(),
+            error: Some(error),
+        }
+    }
+}
+
+/// The state of a paged read between polls.
+struct Paged<F> {
+    scan: Scan,
+    fetch: F,
+    /// Records of the current page not yet yielded, in read order.
+    buffered: VecDeque<RecordedEvent>,
+    /// The error that stopped the current page, yielded after its records.
+    error: Option<StoreError>,
+    /// Set once the error is yielded: it ends the read.
+    failed: bool,
+}
+
+/// Streams the records of `scan`, fetching each page with `fetch(range, direction)`, which
+/// returns the records of that range that the read keeps (already filtered), in `direction`'s
+/// order. An error is yielded once, after the records read before it, and ends the stream.
+pub(crate) fn paged<F, Fut>(
+    scan: Scan,
+    fetch: F,
+) -> BoxStream<'static, Result<RecordedEvent, StoreError>>
+where
+    F: FnMut(Range<u64>, Direction) -> Fut + Send + 'static,
+    Fut: Future<Output = Fetched> + Send + 'static,
+{
+    let state = Paged {
+        scan,
+        fetch,
+        buffered: VecDeque::new(),
+        error: None,
+        failed: false,
+    };
+    stream::unfold(state, |mut state| async move {
+        loop {
+            if state.failed || state.scan.remaining == Some(0) {
+                return None;
+            }
+            if let Some(record) = state.buffered.pop_front() {
+                if let Some(remaining) = state.scan.remaining.as_mut() {
+                    *remaining -= 1;
+                }
+                return Some((Ok(record), state));
+            }
+            if let Some(error) = state.error.take() {
+                state.failed = true;
+                return Some((Err(error), state));
+            }
+            let page = state.scan.next_page()?;
+            let fetched = (state.fetch)(page, state.scan.direction).await;
+            state.buffered.extend(fetched.records);
+            state.error = fetched.error;
+        }
+    })
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pages of a scan, as `(start, end)` pairs.
+    fn pages(mut scan: Scan) -> Vec<(u64, u64)> {
+        std::iter::from_fn(|| scan.next_page())
+            .map(|page| (page.start, page.end))
+            .collect()
+    }
+
+    #[test]
+    fn forwards_scans_cover_the_range_in_pages() {
+        assert_eq!(
+            pages(Scan::new(None, Direction::Forwards, None, 600)),
+            [(0, 256), (256, 512), (512, 600)]
+        );
+        assert_eq!(
+            pages(Scan::new(Some(590), Direction::Forwards, None, 600)),
+            [(590, 600)]
+        );
+        assert!(pages(Scan::new(Some(600), Direction::Forwards, None, 600)).is_empty());
+        assert!(pages(Scan::new(None, Direction::Forwards, Some(0), 600)).is_empty());
+    }
+
+    #[test]
+    fn backwards_scans_start_at_from_or_the_end() {
+        assert_eq!(
+            pages(Scan::new(None, Direction::Backwards, None, 300)),
+            [(44, 300), (0, 44)]
+        );
+        assert_eq!(
+            pages(Scan::new(Some(9), Direction::Backwards, None, 300)),
+            [(0, 10)]
+        );
+        assert_eq!(
+            pages(Scan::new(Some(999), Direction::Backwards, None, 3)),
+            [(0, 3)]
+        );
+        assert!(pages(Scan::new(None, Direction::Backwards, None, 0)).is_empty());
+    }
+}
