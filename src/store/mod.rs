@@ -20,6 +20,7 @@ pub mod sled;
 
 pub use chain::{verify_chain, ChainBreak, ChainVerifier};
 pub use memory::MemoryLog;
+pub use self::sled::{OpenError, SledLog};
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -1,0 +1,404 @@
+//! [`SledLog`]: the durable log, embedded in sled 0.34.
+//!
+//! # Layout on disk
+//!
+//! A data dir holds `LOCK`, an exclusive `fs2` lock held for the life of the log so that two
+//! processes never write one log, and `sled/`, one sled database whose single default tree
+//! holds the log and its two indexes under key prefixes (see [`keys`]). One append is one
+//! atomic `apply_batch`, so the indexes never disagree with the log.
+//!
+//! # Writing
+//!
+//! A dedicated thread, `relledger-writer`, does every write (see [`writer`]): appends queue on a
+//! channel and are committed in groups, one batch and one fsync per group. An append is
+//! answered only after its group is flushed; if a write fails, every append of the group gets
+//! `Unavailable` and the log refuses all later appends until it is reopened.
+//!
+//! # Reading
+//!
+//! Readers see the committed head only ([`SledLog::watch_head`]): records applied but not yet
+//! flushed are invisible. Reads fetch pages of records on tokio's blocking pool as the consumer
+//! polls, from a range fixed when the read starts.
+//!
+//! # Lifetime
+//!
+//! `SledLog` is a cheap handle (an `Arc` inside); clones share one log. Dropping the last
+//! handle closes the append queue, waits for the writer to answer what was queued (each group
+//! is already flushed) and stops it; this blocks the dropping thread for at most one group
+//! commit ([`SledLog::close`] says so at the call site). Read streams keep the database (and
+//! the dir lock) open until they are dropped.
+
+mod keys;
+mod read;
+mod writer;
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use fs2::FileExt;
+use futures::stream::{self, BoxStream, StreamExt};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use keys::record_key;
+
+use self::read::sled_error;
+use self::writer::{AppendCommand, Writer};
+use super::chain::{ChainBreak, ChainVerifier};
+use super::codec::decode_record_at;
+use super::page::{paged, Fetched, Scan};
+use super::{AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError};
+use crate::domain::{AccountId, ChainHash, ProposedEvent, RecordedEvent};
+
+/// The name of the lock file in a data dir.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// The directory of the sled database inside a data dir, for tools that inspect it raw.
+pub fn sled_path(dir: &Path) -> PathBuf {
+    dir.join("sled")
+}
+
+/// Why a data dir could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Another process (or another `SledLog` in this one) holds the dir's lock.
+    #[error("data dir {} is locked by another relledger process", dir.display())]
+    Locked {
+        /// The data dir.
+        dir: PathBuf,
+    },
+    /// The dir holds something that is not a sound log: sled refuses it, its format version
+    /// is unknown, or its last record or indexes do not check.
+    #[error("data dir {} is corrupt: {reason}", dir.display())]
+    Corrupt {
+        /// The data dir.
+        dir: PathBuf,
+        /// What does not check.
+        reason: String,
+    },
+    /// The dir could not be created, locked or read.
+    #[error("cannot open data dir {}: {source}", dir.display())]
+    Io {
+        /// The data dir.
+        dir: PathBuf,
+        /// The failure.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The durable event log. See the module docs for its layout, writing and lifetime.
+#[derive(Clone)]
+pub struct SledLog {
+    inner: Arc<Inner>,
+}
+
+/// What a read needs, and what must stay open while anything reads or writes.
+pub(crate) struct Shared {
+    /// The database; its default tree holds everything.
+    pub(crate) db: ::sled::Db,
+    /// Held, never read: the dir lock lasts as long as the database is open. Declared after
+    /// `db` so that it is released after the database is closed.
+    _lock: File,
+}
+
+/// One open log, shared by the handles.
+struct Inner {
+    /// The database, shared with the writer and the read streams.
+    shared: Arc<Shared>,
+    /// The writer's queue; taken (closed) on drop to stop the writer.
+    commands: Option<mpsc::UnboundedSender<AppendCommand>>,
+    /// The committed head, as the writer publishes it.
+    head: watch::Receiver<LogHead>,
+    /// The writer thread, joined on drop.
+    writer: Option<JoinHandle<()>>,
+    /// The data dir, for messages.
+    dir: PathBuf,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop(self.commands.take());
+        if let Some(writer) = self.writer.take() {
+            if writer.join().is_err() {
+                tracing::error!(dir = %self.dir.display(), "the log writer thread panicked");
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for SledLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledLog")
+            .field("dir", &self.inner.dir)
+            .field("head", &self.head())
+            .finish()
+    }
+}
+
+impl SledLog {
+    /// Opens the log in `dir`, creating the dir and an empty log if there is none. Takes the
+    /// dir's lock first, then checks the format version and the last record (its hash, its
+    /// link and its index entries); the full chain is checked by [`SledLog::verify`].
+    pub fn open(dir: &Path) -> Result<SledLog, OpenError> {
+        let io_error = |source: io::Error| OpenError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        let corrupt = |reason: String| OpenError::Corrupt {
+            dir: dir.to_path_buf(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(io_error)?;
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(LOCK_FILE))
+            .map_err(io_error)?;
+        if let Err(error) = lock.try_lock_exclusive() {
+            if error.raw_os_error() == fs2::lock_contended_error().raw_os_error() {
+                return Err(OpenError::Locked {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            return Err(io_error(error));
+        }
+
+        let db = ::sled::Config::new()
+            .path(sled_path(dir))
+            .open()
+            .map_err(|e| match e {
+                ::sled::Error::Io(source) => io_error(source),
+                other => corrupt(other.to_string()),
+            })?;
+        check_format(&db).map_err(corrupt)?;
+        let recovered = read::recover(&db).map_err(corrupt)?;
+
+        let shared = Arc::new(Shared { db, _lock: lock });
+        let (commands, queue) = mpsc::unbounded_channel();
+        let (head_tx, head) = watch::channel(recovered.head);
+        let writer = Writer {
+            shared: Arc::clone(&shared),
+            commands: queue,
+            head_tx,
+            head: recovered.head,
+            last_recorded_at: recovered.last_recorded_at,
+            stream_heads: Default::default(),
+            poisoned: None,
+        };
+        let writer = std::thread::Builder::new()
+            .name("relledger-writer".to_string())
+            .spawn(move || writer.run())
+            .map_err(io_error)?;
+        tracing::info!(
+            dir = %dir.display(),
+            next_position = recovered.head.next_position,
+            "opened the event log"
+        );
+        let inner = Inner {
+            shared,
+            commands: Some(commands),
+            head,
+            writer: Some(writer),
+            dir: dir.to_path_buf(),
+        };
+        Ok(SledLog {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Follows the committed head: the receiver sees a new value after every group commit.
+    pub fn watch_head(&self) -> watch::Receiver<LogHead> {
+        self.inner.head.clone()
+    }
+
+    /// Verifies the hash chain of every committed record; returns how many there are. Reads
+    /// the whole log, blocking: call it from a blocking thread in async code.
+    pub fn verify(&self) -> Result<u64, ChainBreak> {
+        let end = self.head().next_position;
+        let db = &self.inner.shared.db;
+        let mut verifier = ChainVerifier::new(ChainHash::GENESIS);
+        for entry in db.range(record_key(0)..record_key(end)) {
+            let position = verifier.count();
+            let brk = |reason: String| ChainBreak { position, reason };
+            let (key, value) = entry.map_err(|e| brk(e.to_string()))?;
+            let at =
+                keys::record_key_position(&key).ok_or_else(|| brk("a malformed key".into()))?;
+            let record = decode_record_at(at, &value).map_err(|e| ChainBreak {
+                position: at,
+                reason: e.to_string(),
+            })?;
+            verifier.push(&record)?;
+        }
+        if verifier.count() != end {
+            return Err(ChainBreak {
+                position: verifier.count(),
+                reason: "the record is missing".to_string(),
+            });
+        }
+        Ok(verifier.count())
+    }
+
+    /// Flushes the database. Every acknowledged append is already durable; this is for a
+    /// shutdown that wants sled's own bookkeeping on disk too.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let shared = Arc::clone(&self.inner.shared);
+        blocking(move || shared.db.flush().map(drop).map_err(sled_error)).await
+    }
+
+    /// Drops this handle. When it is the last one (read streams aside), waits for the writer to
+    /// answer every queued append and stop, then closes the database; this blocks for at most
+    /// one group commit. Dropping the handle does the same; `close` says it at the call site.
+    pub fn close(self) {
+        drop(self);
+    }
+
+    fn committed_end(&self) -> u64 {
+        self.inner.head.borrow().next_position
+    }
+}
+
+/// Writes the format version into a new database, and refuses one with another version or
+/// with data but no version.
+fn check_format(db: &::sled::Db) -> Result<(), String> {
+    match db.get(keys::META).map_err(|e| e.to_string())? {
+        Some(version) if version.as_ref() == [keys::FORMAT_V1] => Ok(()),
+        Some(version) => Err(format!(
+            "its format version is {version:?}, and this relledger reads only version {}",
+            keys::FORMAT_V1
+        )),
+        None if db.is_empty() => {
+            db.insert(keys::META, &[keys::FORMAT_V1][..])
+                .map_err(|e| e.to_string())?;
+            db.flush().map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        None => Err("it holds data but no format version".to_string()),
+    }
+}
+
+/// Runs blocking sled work on tokio's blocking pool.
+async fn blocking<T, F>(work: F) -> Result<T, StoreError>
+where
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("a read task failed: {e}")))?
+}
+
+/// Runs one page fetch on tokio's blocking pool.
+async fn fetch<F>(read: F) -> Fetched
+where
+    F: FnOnce(&mut Vec<RecordedEvent>) -> Result<(), StoreError> + Send + 'static,
+{
+    let task = tokio::task::spawn_blocking(move || {
+        let mut records = Vec::new();
+        let outcome = read(&mut records);
+        Fetched::new(records, outcome)
+    });
+    task.await.unwrap_or_else(|e| {
+        Fetched::failed(StoreError::Unavailable(format!("a read task failed: {e}")))
+    })
+}
+
+#[async_trait]
+impl Log for SledLog {
+    async fn append(
+        &self,
+        account: &AccountId,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let stopped = || StoreError::Unavailable("the log writer has stopped".to_string());
+        let (reply, answer) = oneshot::channel();
+        let command = AppendCommand {
+            account: account.clone(),
+            expected,
+            events,
+            reply,
+        };
+        let queue = self.inner.commands.as_ref().ok_or_else(stopped)?;
+        queue.send(command).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    async fn find_retry(
+        &self,
+        account: &AccountId,
+        events: &[ProposedEvent],
+    ) -> Result<Option<AppendOutcome>, StoreError> {
+        let shared = Arc::clone(&self.inner.shared);
+        let (account, events, end) = (account.clone(), events.to_vec(), self.committed_end());
+        blocking(move || {
+            super::idempotency::find_retry_with(&account, &events, |id| {
+                read::recorded_id(&shared.db, id, end)
+            })
+        })
+        .await
+    }
+
+    async fn stream_revision(&self, account: &AccountId) -> Result<Option<u64>, StoreError> {
+        let shared = Arc::clone(&self.inner.shared);
+        let (account, end) = (account.clone(), self.committed_end());
+        blocking(move || read::stream_revision(&shared.db, &account, end)).await
+    }
+
+    fn read_stream(
+        &self,
+        account: &AccountId,
+        from: Option<u64>,
+        direction: Direction,
+        limit: Option<u64>,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        let shared = Arc::clone(&self.inner.shared);
+        let (account, end) = (account.clone(), self.committed_end());
+        // The stream's committed length needs a read, so it is found on the first poll.
+        let length = {
+            let (shared, account) = (Arc::clone(&shared), account.clone());
+            blocking(move || read::stream_revision(&shared.db, &account, end))
+        };
+        stream::once(length)
+            .flat_map(move |revision| match revision {
+                Ok(revision) => {
+                    let length = revision.map_or(0, |r| r + 1);
+                    let scan = Scan::new(from, direction, limit, length);
+                    let (shared, account) = (Arc::clone(&shared), account.clone());
+                    paged(scan, move |page, direction| {
+                        let (shared, account) = (Arc::clone(&shared), account.clone());
+                        fetch(move |records| {
+                            read::fetch_stream(&shared.db, &account, page, direction, records)
+                        })
+                    })
+                }
+                Err(error) => stream::once(async { Err(error) }).boxed(),
+            })
+            .boxed()
+    }
+
+    fn read_all(
+        &self,
+        from: Option<u64>,
+        direction: Direction,
+        limit: Option<u64>,
+        filter: ReadAllFilter,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        let shared = Arc::clone(&self.inner.shared);
+        let filter = Arc::new(filter);
+        let scan = Scan::new(from, direction, limit, self.committed_end());
+        paged(scan, move |page, direction| {
+            let (shared, filter) = (Arc::clone(&shared), Arc::clone(&filter));
+            fetch(move |records| read::fetch_all(&shared.db, page, direction, &filter, records))
+        })
+    }
+
+    fn head(&self) -> LogHead {
+        *self.inner.head.borrow()
+    }
+}

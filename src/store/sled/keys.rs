@@ -1,0 +1,131 @@
+//! The key layout of the single sled tree.
+//!
+//! Every append writes one `L` record and, per record, one `S` and one `E` index entry, in one
+//! atomic batch, so the indexes can never disagree with the log they index:
+//!
+//! | key                                         | value                                  |
+//! |---------------------------------------------|----------------------------------------|
+//! | `M`                                         | format version (one byte, [`FORMAT_V1`]) |
+//! | `L` + position (u64 BE)                     | the record ([`codec`](crate::store::codec)) |
+//! | `S` + account id + `0x00` + revision (u64 BE) | position (u64 BE)                    |
+//! | `E` + event id (16 bytes)                   | position (u64 BE) + content digest (32 bytes) |
+//!
+//! Big-endian integers make sled's byte order the numeric order, so range scans read the log
+//! and each stream in order. Account ids never contain `0x00` (see `domain::ids`), so the
+//! separator ends an id unambiguously and one account's keys never interleave with another's.
+
+use crate::domain::{AccountId, EventId};
+
+/// The key of the format version.
+pub(crate) const META: &[u8] = b"M";
+/// The on-disk layout described above.
+pub(crate) const FORMAT_V1: u8 = 1;
+
+const LOG: u8 = b'L';
+const STREAM: u8 = b'S';
+const EVENT_ID: u8 = b'E';
+
+/// The key of the record at `position`.
+pub fn record_key(position: u64) -> [u8; 9] {
+    let mut key = [0; 9];
+    key[0] = LOG;
+    key[1..].copy_from_slice(&position.to_be_bytes());
+    key
+}
+
+/// The prefix of every record key.
+pub(crate) fn record_prefix() -> [u8; 1] {
+    [LOG]
+}
+
+/// The position of a record key, if it is one.
+pub(crate) fn record_key_position(key: &[u8]) -> Option<u64> {
+    match key {
+        [LOG, rest @ ..] => Some(u64::from_be_bytes(rest.try_into().ok()?)),
+        _ => None,
+    }
+}
+
+/// The prefix of every key of `account`'s stream index.
+pub(crate) fn stream_prefix(account: &AccountId) -> Vec<u8> {
+    let id = account.as_str().as_bytes();
+    let mut key = Vec::with_capacity(1 + id.len() + 1 + 8);
+    key.push(STREAM);
+    key.extend_from_slice(id);
+    key.push(0);
+    key
+}
+
+/// The key of `account`'s stream index entry for `revision`.
+pub(crate) fn stream_key(account: &AccountId, revision: u64) -> Vec<u8> {
+    let mut key = stream_prefix(account);
+    key.extend_from_slice(&revision.to_be_bytes());
+    key
+}
+
+/// The revision of a stream key that starts with `prefix`, if it is one.
+pub(crate) fn stream_key_revision(prefix: &[u8], key: &[u8]) -> Option<u64> {
+    let rest = key.strip_prefix(prefix)?;
+    Some(u64::from_be_bytes(rest.try_into().ok()?))
+}
+
+/// The key of the id index entry for `id`.
+pub(crate) fn event_id_key(id: &EventId) -> [u8; 17] {
+    let mut key = [0; 17];
+    key[0] = EVENT_ID;
+    key[1..].copy_from_slice(id.as_bytes());
+    key
+}
+
+/// A position as stored in index values.
+pub(crate) fn position_value(position: u64) -> [u8; 8] {
+    position.to_be_bytes()
+}
+
+/// Reads a position stored by [`position_value`].
+pub(crate) fn parse_position(value: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(value.try_into().ok()?))
+}
+
+/// The id index value: where the event is and what its content digest is.
+pub(crate) fn event_id_value(position: u64, digest: &[u8; 32]) -> [u8; 40] {
+    let mut value = [0; 40];
+    value[..8].copy_from_slice(&position.to_be_bytes());
+    value[8..].copy_from_slice(digest);
+    value
+}
+
+/// Reads a value stored by [`event_id_value`].
+pub(crate) fn parse_event_id_value(value: &[u8]) -> Option<(u64, [u8; 32])> {
+    if value.len() != 40 {
+        return None;
+    }
+    let position = u64::from_be_bytes(value[..8].try_into().ok()?);
+    Some((position, value[8..].try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_in_numeric_order_and_round_trip() {
+        assert!(record_key(255) < record_key(256));
+        assert_eq!(record_key_position(&record_key(300)), Some(300));
+        assert_eq!(record_key_position(META), None);
+        let account = AccountId::parse("acme").unwrap();
+        let prefix = stream_prefix(&account);
+        assert!(stream_key(&account, 255) < stream_key(&account, 256));
+        assert_eq!(
+            stream_key_revision(&prefix, &stream_key(&account, 9)),
+            Some(9)
+        );
+        let longer = AccountId::parse("acme2").unwrap();
+        assert!(!stream_key(&longer, 0).starts_with(&prefix));
+        let digest = [7; 32];
+        assert_eq!(
+            parse_event_id_value(&event_id_value(5, &digest)),
+            Some((5, digest))
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! The writer thread: every append goes through it, in groups that share one fsync.
+//!
+//! Appends arrive on a channel. The thread blocks for one, takes every other append already
+//! waiting (up to [`MAX_GROUP`]), and decides each in arrival order against the committed log
+//! plus what the group has planned so far: first the idempotency rule, then the expected
+//! revision. The records of the appends that pass go into one `sled::Batch`, applied
+//! atomically and flushed to disk once; only then does the committed head move and do the
+//! appends get their answers. A request therefore never waits for more than the fsync of the
+//! group it joined and the one before it, and the disk sees one fsync per group, not per
+//! request.
+//!
+//! Being the only writer is what makes the checks race-free: nothing changes the tree between a
+//! group's checks and its write.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ::sled::Batch;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::read;
+use super::{keys, Shared};
+use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, Timestamp};
+use crate::store::codec::{content_digest, seal};
+use crate::store::idempotency::{find_retry_with, RecordedId};
+use crate::store::memory::{empty_batch, system_now};
+use crate::store::{AppendOutcome, ExpectedRevision, LogHead, StoreError};
+
+/// The most appends one group commits. Bounds the batch (and the memory it holds) under a
+/// flood of requests; the rest wait for the next group.
+pub(crate) const MAX_GROUP: usize = 1024;
+
+/// One append on its way to the writer.
+pub(crate) struct AppendCommand {
+    pub account: AccountId,
+    pub expected: ExpectedRevision,
+    pub events: Vec<ProposedEvent>,
+    /// Where the answer goes; the append is still written if the requester has gone away.
+    pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+}
+
+/// The state the writer thread owns.
+pub(crate) struct Writer {
+    /// The tree, and the data dir lock that must outlive every write.
+    pub shared: Arc<Shared>,
+    /// Appends to commit; closed when the last `SledLog` handle is dropped.
+    pub commands: mpsc::UnboundedReceiver<AppendCommand>,
+    /// Publishes the committed head to readers, after each group's flush.
+    pub head_tx: watch::Sender<LogHead>,
+    /// The committed head: everything before it is flushed.
+    pub head: LogHead,
+    /// The newest `recorded_at`: a group never records an earlier one, so `recorded_at` never
+    /// decreases along positions even when the system clock steps back.
+    pub last_recorded_at: Timestamp,
+    /// The last committed revision of each stream seen so far (`None`: no stream), so that the
+    /// expected-revision check costs no read after the first append to a stream.
+    pub stream_heads: HashMap<AccountId, Option<u64>>,
+    /// Set when a group's write failed: what reached the disk is unknown, so no later append
+    /// is accepted until the server restarts and recovers from what is really there.
+    pub poisoned: Option<String>,
+}
+
+/// What a group has planned so far, on top of the committed log.
+struct Plan {
+    batch: Batch,
+    /// The records planned, for the log and its head.
+    records: u64,
+    next_position: u64,
+    last_hash: ChainHash,
+    recorded_at: Timestamp,
+    /// The ids the group has planned to record.
+    ids: HashMap<EventId, RecordedId>,
+    /// The last revision of each stream the group has appended to.
+    heads: HashMap<AccountId, u64>,
+}
+
+impl Writer {
+    /// Runs until every `SledLog` handle is gone and every queued append is answered.
+    pub(crate) fn run(mut self) {
+        while let Some(first) = self.commands.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match self.commands.try_recv() {
+                    Ok(command) => group.push(command),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group);
+        }
+        tracing::debug!(
+            next_position = self.head.next_position,
+            "the log writer has stopped"
+        );
+    }
+
+    fn commit_group(&mut self, group: Vec<AppendCommand>) {
+        if let Some(reason) = &self.poisoned {
+            for command in group {
+                let _ = command
+                    .reply
+                    .send(Err(StoreError::Unavailable(reason.clone())));
+            }
+            return;
+        }
+        let mut plan = Plan {
+            batch: Batch::default(),
+            records: 0,
+            next_position: self.head.next_position,
+            last_hash: self.head.last_hash,
+            recorded_at: self.last_recorded_at.max(system_now()),
+            ids: HashMap::new(),
+            heads: HashMap::new(),
+        };
+        let answers: Vec<_> = group
+            .into_iter()
+            .map(|c| {
+                let answer = self.plan_append(&mut plan, &c.account, c.expected, c.events);
+                (c.reply, answer)
+            })
+            .collect();
+
+        if plan.records > 0 {
+            let db = &self.shared.db;
+            if let Err(error) = db.apply_batch(plan.batch).and_then(|()| db.flush()) {
+                tracing::error!(%error, "a write to the log failed; refusing further appends");
+                self.poisoned = Some(format!(
+                    "appends are refused after a failed write ({error}); restart the server"
+                ));
+                let failed = format!("the write failed, so the append is not recorded: {error}");
+                for (reply, _) in answers {
+                    let _ = reply.send(Err(StoreError::Unavailable(failed.clone())));
+                }
+                return;
+            }
+            self.head = LogHead {
+                next_position: plan.next_position,
+                last_hash: plan.last_hash,
+            };
+            self.last_recorded_at = plan.recorded_at;
+            self.stream_heads
+                .extend(plan.heads.into_iter().map(|(a, r)| (a, Some(r))));
+            self.head_tx.send_replace(self.head);
+            tracing::trace!(
+                appends = answers.len(),
+                records = plan.records,
+                next_position = self.head.next_position,
+                "committed a group"
+            );
+        }
+        for (reply, answer) in answers {
+            let _ = reply.send(answer);
+        }
+    }
+
+    /// Decides one append of the group and, if it passes, adds its records to the plan.
+    fn plan_append(
+        &mut self,
+        plan: &mut Plan,
+        account: &AccountId,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let committed_end = self.head.next_position;
+        let db = &self.shared.db;
+        let retry = find_retry_with(account, &events, |id| match plan.ids.get(id) {
+            Some(planned) => Ok(Some(planned.clone())),
+            None => read::recorded_id(db, id, committed_end),
+        })?;
+        if let Some(outcome) = retry {
+            return Ok(outcome);
+        }
+        let actual = match plan.heads.get(account) {
+            Some(revision) => Some(*revision),
+            None => self.committed_revision(account)?,
+        };
+        if !expected.admits(actual) {
+            return Err(StoreError::WrongExpectedRevision { expected, actual });
+        }
+        if events.is_empty() {
+            return Err(empty_batch());
+        }
+
+        let first_revision = actual.map_or(0, |r| r + 1);
+        let first_position = plan.next_position;
+        let count = events.len() as u64;
+        for (offset, event) in (0u64..).zip(events) {
+            let (position, revision) = (first_position + offset, first_revision + offset);
+            let digest = content_digest(&event);
+            let event_id = event.event_id;
+            let (record, value) = seal(
+                position,
+                account,
+                revision,
+                plan.recorded_at,
+                event,
+                plan.last_hash,
+            );
+            plan.batch.insert(&keys::record_key(position)[..], value);
+            plan.batch.insert(
+                keys::stream_key(account, revision),
+                &keys::position_value(position)[..],
+            );
+            let id_value = keys::event_id_value(position, &digest);
+            plan.batch
+                .insert(&keys::event_id_key(&event_id)[..], &id_value[..]);
+            plan.ids.insert(
+                event_id,
+                RecordedId {
+                    position,
+                    account: account.clone(),
+                    revision,
+                    digest,
+                },
+            );
+            plan.last_hash = record.hash;
+        }
+        plan.records += count;
+        plan.next_position += count;
+        plan.heads
+            .insert(account.clone(), first_revision + count - 1);
+        Ok(AppendOutcome {
+            first_revision,
+            last_revision: first_revision + count - 1,
+            first_position,
+            last_position: first_position + count - 1,
+            duplicate: false,
+        })
+    }
+
+    /// The committed last revision of `account`, from the cache or, the first time, the tree.
+    fn committed_revision(&mut self, account: &AccountId) -> Result<Option<u64>, StoreError> {
+        if let Some(revision) = self.stream_heads.get(account) {
+            return Ok(*revision);
+        }
+        let revision = read::stream_revision(&self.shared.db, account, self.head.next_position)?;
+        self.stream_heads.insert(account.clone(), revision);
+        Ok(revision)
+    }
+}
