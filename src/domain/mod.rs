@@ -10,6 +10,7 @@
 pub mod account;
 pub mod event;
 pub mod ids;
+pub mod projection;
 pub mod record;
 pub mod time;
 pub mod validation;

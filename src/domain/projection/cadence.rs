@@ -1,0 +1,154 @@
+//! Visit cadence (DOMAIN.md section 2, lever 2: "visit, visit, visit again").
+//!
+//! How often the account should be visited depends on who the salesperson must keep close;
+//! adherence asks whether every interval of the last year had its visit, so a burst of visits
+//! in one month does not hide eleven empty ones.
+
+use serde::Serialize;
+
+use crate::domain::event::{ContactRole, EventPayload};
+use crate::domain::ids::EventId;
+use crate::domain::record::RecordedEvent;
+use crate::domain::time::Timestamp;
+
+use super::params::Params;
+use super::roster::Roster;
+
+/// The account's visit cadence as of the projection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cadence {
+    /// Expected days between visits.
+    pub expected_interval_days: u32,
+    /// The role that set it (none for a key account or an account without active contacts).
+    pub basis_role: Option<ContactRole>,
+    /// `n = floor(365 / E)`: the windows adherence looks at.
+    pub windows: u32,
+    /// How many of them hold at least one visit.
+    pub windows_with_visit: u32,
+    /// `windows_with_visit / windows`.
+    pub adherence: f64,
+    /// The visits inside those windows, in log order.
+    pub visit_event_ids: Vec<EventId>,
+    /// The latest visit by `occurred_at` (the later in the log on a tie).
+    pub last_visit: Option<Timestamp>,
+    /// Its event.
+    pub last_visit_event_id: Option<EventId>,
+    /// The next visit planned at the last visit.
+    pub next_planned: Option<Timestamp>,
+    /// When the next visit is due: the planned one, or the last plus twice the interval.
+    pub due_by: Option<Timestamp>,
+    /// `as_of` is past `due_by`. An account never visited is not overdue: it has no rhythm
+    /// to lapse from yet.
+    pub overdue: bool,
+}
+
+impl Cadence {
+    /// The cadence of the visible `events` as of `as_of`.
+    pub(crate) fn new(
+        events: &[&RecordedEvent],
+        roster: &Roster,
+        as_of: Timestamp,
+        params: &Params,
+    ) -> Self {
+        let role = roster.most_senior_active_role();
+        let e = params.cadence.expected_days(roster.segment, role).max(1);
+        let basis_role = if roster.segment == crate::domain::event::AccountSegment::Key {
+            None
+        } else {
+            role
+        };
+        let n = 365 / e;
+        let mut hit = vec![false; n as usize];
+        let mut visit_event_ids = Vec::new();
+        let mut last: Option<(Timestamp, EventId, Option<Timestamp>)> = None;
+        for record in events {
+            let EventPayload::Visit(visit) = &record.event.payload else {
+                continue;
+            };
+            let at = record.event.occurred_at;
+            let window = as_of.days_since(at) / i64::from(e);
+            if (0..i64::from(n)).contains(&window) {
+                hit[window as usize] = true;
+                visit_event_ids.push(record.event.event_id);
+            }
+            if last.is_none_or(|(t, _, _)| at >= t) {
+                last = Some((at, record.event.event_id, visit.next_visit_on));
+            }
+        }
+        let windows_with_visit = hit.iter().filter(|h| **h).count() as u32;
+        let adherence = if n == 0 {
+            0.0
+        } else {
+            f64::from(windows_with_visit) / f64::from(n)
+        };
+        let due_by = last.map(|(at, _, planned)| {
+            planned.unwrap_or_else(|| at.plus_days(i64::from(params.cadence.lapse_multiplier * e)))
+        });
+        Cadence {
+            expected_interval_days: e,
+            basis_role,
+            windows: n,
+            windows_with_visit,
+            adherence,
+            visit_event_ids,
+            last_visit: last.map(|l| l.0),
+            last_visit_event_id: last.map(|l| l.1),
+            next_planned: last.and_then(|l| l.2),
+            due_by,
+            overdue: due_by.is_some_and(|d| as_of > d),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::event::{AccountSegment, ContactRole};
+    use crate::domain::projection::testkit::{day, Log};
+    use crate::domain::projection::{project, Params};
+
+    #[test]
+    fn adherence_counts_the_expected_windows_holding_a_visit() {
+        let p = Params::default();
+        let mut log = Log::opened(AccountSegment::Standard);
+        log.contact(1, "dm", ContactRole::DecisionMaker);
+        // E = 45 days, n = floor(365 / 45) = 8 windows ending at day 500.
+        log.visit(500, &["dm"]);
+        log.visit(450, &["dm"]);
+        log.visit(400, &["dm"]);
+        log.visit(100, &["dm"]);
+        let c = project(&log.events, day(500), &p).cadence;
+        assert_eq!(
+            (c.expected_interval_days, c.windows, c.windows_with_visit),
+            (45, 8, 3)
+        );
+        assert_eq!(c.adherence, 3.0 / 8.0);
+        assert_eq!(c.last_visit, Some(day(500)));
+        let key = Log::opened(AccountSegment::Key);
+        assert_eq!(
+            project(&key.events, day(1), &p)
+                .cadence
+                .expected_interval_days,
+            30
+        );
+    }
+
+    #[test]
+    fn overdue_past_the_planned_visit_or_twice_the_interval() {
+        let p = Params::default();
+        let mut log = Log::opened(AccountSegment::Standard);
+        log.contact(1, "u", ContactRole::User);
+        log.visit(100, &["u"]);
+        // Others: E = 60, so due by day 220.
+        assert!(!project(&log.events, day(220), &p).cadence.overdue);
+        assert!(project(&log.events, day(221), &p).cadence.overdue);
+        log.visit_planned(110, &["u"], Some(120));
+        let c = project(&log.events, day(121), &p).cadence;
+        assert_eq!((c.next_planned, c.overdue), (Some(day(120)), true));
+        assert!(!project(&log.events, day(120), &p).cadence.overdue);
+        assert!(
+            !project(&Log::opened(AccountSegment::Standard).events, day(900), &p)
+                .cadence
+                .overdue
+        );
+    }
+}

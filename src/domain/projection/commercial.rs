@@ -1,0 +1,299 @@
+//! The commercial figures (DOMAIN.md sections 6 and 7): what the account returns and what the
+//! relationship costs. Orders, payments, costs and price pressure never feed trust; they are
+//! read here.
+//!
+//! Money is `i64` minor units; sums saturate rather than wrap, and ratios are `f64` of those
+//! integers, so they are as deterministic as the integers.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::domain::event::EventPayload;
+use crate::domain::ids::EventId;
+use crate::domain::record::RecordedEvent;
+use crate::domain::time::Timestamp;
+
+use super::params::Params;
+use super::within_days;
+
+/// A won order.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Order {
+    pub event_id: EventId,
+    pub at: Timestamp,
+    pub revenue: i64,
+    pub margin: Option<i64>,
+}
+
+/// Money spent on the relationship: a `relationship_cost` or a favor's value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Cost {
+    pub event_id: EventId,
+    pub at: Timestamp,
+    pub amount: i64,
+    pub favor: bool,
+}
+
+/// An invoice and what was paid against it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Invoice {
+    pub event_id: EventId,
+    pub amount: i64,
+    pub due_at: Timestamp,
+    pub paid: i64,
+}
+
+/// The commercial events of an account, read once.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Commerce {
+    /// Won orders in log order.
+    pub orders: Vec<Order>,
+    /// Concession demands: event, time, discount in basis points.
+    pub concessions: Vec<(EventId, Timestamp, u32)>,
+    /// Relationship costs and favor values.
+    pub costs: Vec<Cost>,
+    /// Invoices by invoice id. Payments against unknown invoices are ignored: nothing is
+    /// owed that they could settle.
+    pub invoices: BTreeMap<String, Invoice>,
+}
+
+impl Commerce {
+    /// Reads the visible events in log order.
+    pub fn read(events: &[&RecordedEvent]) -> Self {
+        let mut c = Commerce::default();
+        for record in events {
+            let (id, at) = (record.event.event_id, record.event.occurred_at);
+            match &record.event.payload {
+                EventPayload::OrderWon(o) => c.orders.push(Order {
+                    event_id: id,
+                    at,
+                    revenue: o.revenue.minor_units,
+                    margin: o.margin.as_ref().map(|m| m.minor_units),
+                }),
+                EventPayload::PriceConcessionDemanded(d) => {
+                    c.concessions.push((id, at, d.discount_basis_points))
+                }
+                EventPayload::RelationshipCost(cost) => c.costs.push(Cost {
+                    event_id: id,
+                    at,
+                    amount: cost.amount.minor_units,
+                    favor: false,
+                }),
+                EventPayload::FavorGiven(f) => c.costs.push(Cost {
+                    event_id: id,
+                    at,
+                    amount: f.value.minor_units,
+                    favor: true,
+                }),
+                EventPayload::InvoiceIssued(inv) => {
+                    c.invoices.entry(inv.invoice_id.clone()).or_insert(Invoice {
+                        event_id: id,
+                        amount: inv.amount.minor_units,
+                        due_at: inv.due_at,
+                        paid: 0,
+                    });
+                }
+                EventPayload::PaymentReceived(p) => {
+                    if let Some(inv) = c.invoices.get_mut(&p.invoice_id) {
+                        inv.paid = inv.paid.saturating_add(p.amount.minor_units);
+                    }
+                }
+                _ => {}
+            }
+        }
+        c
+    }
+
+    /// Won orders whose age in days is in `from..to`.
+    pub fn orders_aged(
+        &self,
+        as_of: Timestamp,
+        from: i64,
+        to: i64,
+    ) -> impl Iterator<Item = &Order> {
+        self.orders.iter().filter(move |o| {
+            let age = as_of.days_since(o.at);
+            (from..to).contains(&age)
+        })
+    }
+}
+
+/// Revenue and margin of some orders; the rate only over orders whose margin is known.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct MarginSum {
+    pub revenue: i64,
+    pub margin: i64,
+    pub revenue_with_margin: i64,
+}
+
+impl MarginSum {
+    pub fn of<'a>(orders: impl Iterator<Item = &'a Order>) -> Self {
+        let mut sum = MarginSum::default();
+        for o in orders {
+            sum.revenue = sum.revenue.saturating_add(o.revenue);
+            if let Some(m) = o.margin {
+                sum.margin = sum.margin.saturating_add(m);
+                sum.revenue_with_margin = sum.revenue_with_margin.saturating_add(o.revenue);
+            }
+        }
+        sum
+    }
+
+    /// `margin / revenue` over orders with a known margin; none without such revenue.
+    pub fn rate(&self) -> Option<f64> {
+        (self.revenue_with_margin > 0).then(|| self.margin as f64 / self.revenue_with_margin as f64)
+    }
+}
+
+/// An invoice with money still owed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InvoiceLine {
+    /// The invoice id.
+    pub invoice_id: String,
+    /// The `invoice_issued` event.
+    pub event_id: EventId,
+    /// When payment was due.
+    pub due_at: Timestamp,
+    /// Invoiced minus paid, minor units.
+    pub outstanding_minor: i64,
+    /// Past its due date.
+    pub overdue: bool,
+}
+
+/// The account's commercial figures as of the projection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommercialFigures {
+    /// The trailing window of the flows below, in days.
+    pub window_days: u32,
+    /// Revenue of won orders in the window.
+    pub revenue_minor: i64,
+    /// Their number.
+    pub orders_won: u32,
+    /// Margin of the window's won orders whose margin is known.
+    pub margin_minor: i64,
+    /// `margin / revenue` of those orders; none when no margin is known.
+    pub margin_rate: Option<f64>,
+    /// `relationship_cost` events plus favor values in the window.
+    pub relationship_cost_minor: i64,
+    /// The favor values within that cost.
+    pub favor_value_minor: i64,
+    /// `(margin - cost) / cost`; none without cost.
+    pub roi: Option<f64>,
+    /// Invoiced minus paid, over every invoice (a balance, not a flow: no window).
+    pub receivables_outstanding_minor: i64,
+    /// The part of it past due.
+    pub receivables_overdue_minor: i64,
+    /// Invoices with money owed, by invoice id.
+    pub open_invoices: Vec<InvoiceLine>,
+    /// Price concession demands in the window.
+    pub concession_demands: u32,
+    /// Their average demanded discount in basis points; none without demands.
+    pub average_discount_bp: Option<f64>,
+}
+
+impl CommercialFigures {
+    /// The figures of `commerce` as of `as_of`.
+    pub(crate) fn new(commerce: &Commerce, as_of: Timestamp, params: &Params) -> Self {
+        let window = i64::from(params.trailing_days);
+        let orders = MarginSum::of(commerce.orders_aged(as_of, 0, window));
+        let orders_won = commerce.orders_aged(as_of, 0, window).count() as u32;
+        let mut cost = 0_i64;
+        let mut favors = 0_i64;
+        for c in commerce
+            .costs
+            .iter()
+            .filter(|c| within_days(as_of, c.at, params.trailing_days))
+        {
+            cost = cost.saturating_add(c.amount);
+            if c.favor {
+                favors = favors.saturating_add(c.amount);
+            }
+        }
+        let mut outstanding = 0_i64;
+        let mut overdue = 0_i64;
+        let mut open_invoices = Vec::new();
+        for (id, inv) in &commerce.invoices {
+            let owed = inv.amount.saturating_sub(inv.paid).max(0);
+            if owed == 0 {
+                continue;
+            }
+            let late = as_of > inv.due_at;
+            outstanding = outstanding.saturating_add(owed);
+            if late {
+                overdue = overdue.saturating_add(owed);
+            }
+            open_invoices.push(InvoiceLine {
+                invoice_id: id.clone(),
+                event_id: inv.event_id,
+                due_at: inv.due_at,
+                outstanding_minor: owed,
+                overdue: late,
+            });
+        }
+        let demands: Vec<u32> = commerce
+            .concessions
+            .iter()
+            .filter(|(_, at, _)| within_days(as_of, *at, params.trailing_days))
+            .map(|(_, _, bp)| *bp)
+            .collect();
+        let average_discount_bp = (!demands.is_empty())
+            .then(|| demands.iter().map(|bp| f64::from(*bp)).sum::<f64>() / demands.len() as f64);
+        CommercialFigures {
+            window_days: params.trailing_days,
+            revenue_minor: orders.revenue,
+            orders_won,
+            margin_minor: orders.margin,
+            margin_rate: orders.rate(),
+            relationship_cost_minor: cost,
+            favor_value_minor: favors,
+            roi: (cost > 0).then(|| (orders.margin as f64 - cost as f64) / cost as f64),
+            receivables_outstanding_minor: outstanding,
+            receivables_overdue_minor: overdue,
+            open_invoices,
+            concession_demands: demands.len() as u32,
+            average_discount_bp,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::event::AccountSegment;
+    use crate::domain::projection::testkit::{day, Log};
+    use crate::domain::projection::{project, Params};
+
+    #[test]
+    fn trailing_figures_and_receivables() {
+        let p = Params::default();
+        let mut log = Log::opened(AccountSegment::Standard);
+        log.order(10, 500_000, Some(50_000)); // 400 days old at day 410: outside the window.
+        log.order(300, 1_000_000, Some(100_000));
+        log.order(400, 1_000_000, None);
+        log.cost(350, 20_000);
+        log.favor(360, "b", 5_000);
+        log.invoice(300, "i1", 1_000_000, 330);
+        log.payment(340, "i1", 400_000);
+        log.invoice(400, "i2", 1_000_000, 430);
+        log.payment(405, "nope", 1);
+        log.concession(380, 300);
+        log.concession(390, 500);
+        let f = project(&log.events, day(410), &p).commercial;
+        assert_eq!(
+            (f.revenue_minor, f.orders_won, f.margin_minor),
+            (2_000_000, 2, 100_000)
+        );
+        assert_eq!(f.margin_rate, Some(0.1));
+        assert_eq!(
+            (f.relationship_cost_minor, f.favor_value_minor),
+            (25_000, 5_000)
+        );
+        assert_eq!(f.roi, Some((100_000.0 - 25_000.0) / 25_000.0));
+        assert_eq!(f.receivables_outstanding_minor, 1_600_000);
+        assert_eq!(f.receivables_overdue_minor, 600_000);
+        assert_eq!(
+            (f.concession_demands, f.average_discount_bp),
+            (2, Some(400.0))
+        );
+    }
+}

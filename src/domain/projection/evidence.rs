@@ -1,0 +1,563 @@
+//! Evidence: what each event says about trust, per channel, after the caps (SCORING.md
+//! "Evidence").
+//!
+//! An event adds positive (`r`) or negative (`s`) evidence to the personal channel of the
+//! contacts it concerns and/or to the account's organizational channel. The caps are applied
+//! here, in log order, over fixed windows `floor(day_number / N)` so that they never depend on
+//! the query: the first events of a window count, later ones count less or not at all, and are
+//! still listed (at weight zero) so an auditor sees why a tenth dinner changed nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::domain::event::{EventPayload, EventType, ProofKind};
+use crate::domain::ids::EventId;
+use crate::domain::record::RecordedEvent;
+use crate::domain::time::Timestamp;
+
+use super::decay::decay;
+use super::params::{EvidenceWeight, Params};
+use super::promises::{PromiseStatus, Promises};
+use super::roster::Roster;
+
+/// Which trust an item of evidence feeds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Channel {
+    /// Trust in the salesperson, held by one contact.
+    Personal {
+        /// The contact.
+        contact_id: String,
+    },
+    /// Trust in the supplier as a company.
+    Organizational,
+}
+
+/// Why an item of evidence counts the way it does: a stable code for each row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Factor {
+    /// An introduction by someone the contact knows.
+    IntroductionPositive,
+    /// A visit, within the contact's touch cap.
+    VisitPositive,
+    /// A visit beyond the touch cap of its window: counts zero.
+    VisitOverCap,
+    /// A call, within the contact's touch cap.
+    CallPositive,
+    /// A call beyond the touch cap: counts zero.
+    CallOverCap,
+    /// A promise kept.
+    PromiseKeptPositive,
+    /// A promise broken.
+    PromiseBrokenNegative,
+    /// A promise past due plus grace with no outcome (derived).
+    PromiseOverdueNegative,
+    /// Expert help delivered.
+    SolutionPositive,
+    /// The first proof of its kind.
+    ThirdPartyProofPositive,
+    /// A proof of a kind already counted: counts zero.
+    ThirdPartyProofRepeated,
+    /// The first favor of the contact's window.
+    FavorPositive,
+    /// Another favor in the same window: counts zero.
+    FavorOverCap,
+    /// Help beyond the contract.
+    CriticalAssistancePositive,
+}
+
+/// One item of evidence: one event's say on one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Evidence {
+    /// The event's index in the slice the evidence was collected from.
+    pub event_index: usize,
+    /// The event (for a derived overdue, the `promise_made`).
+    pub event_id: EventId,
+    /// Its type.
+    pub event_type: EventType,
+    /// When it counts from: `occurred_at`, or `due_at + grace` for an overdue promise.
+    pub at: Timestamp,
+    /// The channel fed.
+    pub channel: Channel,
+    /// The rule applied.
+    pub factor: Factor,
+    /// Positive evidence after caps, before decay.
+    pub raw_r: f64,
+    /// Negative evidence after caps, before decay.
+    pub raw_s: f64,
+    /// The half-life of its kind.
+    pub half_life_days: u32,
+    /// The instant it is aged to: `as_of`, or the moment its contact left (frozen).
+    pub clock: Timestamp,
+}
+
+impl Evidence {
+    /// Whole days from `at` to the clock.
+    pub fn age_days(&self) -> i64 {
+        self.clock.days_since(self.at)
+    }
+
+    /// `0.5^(age / H)`.
+    pub fn decay(&self) -> f64 {
+        decay(self.age_days(), self.half_life_days)
+    }
+
+    /// The same evidence aged to another clock (frozen evidence keeps its own).
+    pub fn aged_to(&self, clock: Timestamp, frozen: bool) -> Evidence {
+        let mut aged = self.clone();
+        if !frozen {
+            aged.clock = clock;
+        }
+        aged
+    }
+}
+
+/// The account's evidence as of one instant, with what was read to derive it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EvidenceSet {
+    /// The instant of the projection.
+    pub as_of: Timestamp,
+    /// Segment and contacts.
+    pub roster: Roster,
+    /// Promises, for the derived overdue evidence and the promise record.
+    pub promises: Promises,
+    /// Every item, in log order of its event.
+    pub items: Vec<Evidence>,
+}
+
+/// Collects the evidence of `events`, the account's events with `occurred_at <= as_of` in
+/// log order.
+pub(crate) fn collect(events: &[&RecordedEvent], as_of: Timestamp, params: &Params) -> EvidenceSet {
+    let roster = Roster::read(events);
+    let promises = Promises::read(events);
+    let mut c = Collector {
+        params,
+        as_of,
+        roster: &roster,
+        items: Vec::new(),
+        touch_used: BTreeMap::new(),
+        favor_windows: BTreeSet::new(),
+        proof_kinds: BTreeSet::new(),
+    };
+    let w = &params.weights;
+    for (i, record) in events.iter().enumerate() {
+        let event = &record.event;
+        let src = Source {
+            index: i,
+            id: event.event_id,
+            kind: event.payload.event_type(),
+            at: event.occurred_at,
+        };
+        match &event.payload {
+            EventPayload::IntroductionMade(intro) => c.personal(
+                &src,
+                &intro.contact_id,
+                Factor::IntroductionPositive,
+                &w.introduction,
+            ),
+            EventPayload::Visit(visit) => {
+                let mut seen = BTreeSet::new();
+                for contact in visit.contact_ids.iter().filter(|id| seen.insert(*id)) {
+                    c.touch(
+                        &src,
+                        contact,
+                        Factor::VisitPositive,
+                        Factor::VisitOverCap,
+                        &w.visit,
+                    );
+                }
+            }
+            EventPayload::Call(call) => c.touch(
+                &src,
+                &call.contact_id,
+                Factor::CallPositive,
+                Factor::CallOverCap,
+                &w.call,
+            ),
+            EventPayload::PromiseMade(made) => {
+                // The overdue evidence is derived from the promise, so it sits at the
+                // promise's place in the log, dated when the grace period ended.
+                let Some(promise) = promises.by_id.get(&made.promise_id) else {
+                    continue;
+                };
+                if promise.made_event != event.event_id {
+                    continue;
+                }
+                let due = Source {
+                    at: promise.overdue_from(params),
+                    ..src
+                };
+                if let Some(contact) = &promise.contact_id {
+                    let clock = roster.contact(contact).clock(as_of);
+                    if promise.status_at(clock, params) == PromiseStatus::Overdue {
+                        c.personal(
+                            &due,
+                            contact,
+                            Factor::PromiseOverdueNegative,
+                            &w.promise_overdue,
+                        );
+                    }
+                }
+                if promise.status_at(as_of, params) == PromiseStatus::Overdue {
+                    c.org(&due, Factor::PromiseOverdueNegative, &w.promise_overdue);
+                }
+            }
+            EventPayload::PromiseKept(_) | EventPayload::PromiseBroken(_) => {
+                // Only the first outcome of a promise made counts; repeats say nothing new.
+                let Some(promise) = promises.by_outcome(event.event_id) else {
+                    continue;
+                };
+                let (factor, weight) = match event.payload {
+                    EventPayload::PromiseKept(_) => (Factor::PromiseKeptPositive, &w.promise_kept),
+                    _ => (Factor::PromiseBrokenNegative, &w.promise_broken),
+                };
+                if let Some(contact) = &promise.contact_id {
+                    c.personal(&src, contact, factor, weight);
+                }
+                c.org(&src, factor, weight);
+            }
+            EventPayload::SolutionDelivered(solution) => {
+                let mut seen = BTreeSet::new();
+                for contact in solution.contact_ids.iter().filter(|id| seen.insert(*id)) {
+                    c.personal(&src, contact, Factor::SolutionPositive, &w.solution);
+                }
+                c.org(&src, Factor::SolutionPositive, &w.solution);
+            }
+            EventPayload::ThirdPartyProofShared(proof) => c.proof(&src, proof.kind),
+            EventPayload::FavorGiven(favor) => c.favor(&src, &favor.contact_id),
+            EventPayload::CriticalAssistance(help) => {
+                let mut seen = BTreeSet::new();
+                for contact in help.contact_ids.iter().filter(|id| seen.insert(*id)) {
+                    let f = Factor::CriticalAssistancePositive;
+                    c.personal(&src, contact, f, &w.critical_assistance);
+                }
+                c.org(
+                    &src,
+                    Factor::CriticalAssistancePositive,
+                    &w.critical_assistance,
+                );
+            }
+            // Orders, payments, costs and price pressure feed the commercial figures, never
+            // trust; contacts and the account itself are read by the roster.
+            _ => {}
+        }
+    }
+    let items = c.items;
+    EvidenceSet {
+        as_of,
+        roster,
+        promises,
+        items,
+    }
+}
+
+/// Where an item comes from: the event's index, id and the time it counts from.
+#[derive(Debug, Clone, Copy)]
+struct Source {
+    index: usize,
+    id: EventId,
+    kind: EventType,
+    at: Timestamp,
+}
+
+/// Counted evidence before decay: positive, negative, and the half-life.
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    r: f64,
+    s: f64,
+    h: u32,
+}
+
+/// The collection's running state: the caps' memory.
+struct Collector<'a> {
+    params: &'a Params,
+    as_of: Timestamp,
+    roster: &'a Roster,
+    items: Vec<Evidence>,
+    /// Visit and call evidence already counted per (contact, fixed window).
+    touch_used: BTreeMap<(String, i64), f64>,
+    /// (contact, fixed window) pairs that already had their favor.
+    favor_windows: BTreeSet<(String, i64)>,
+    /// Proof kinds already counted.
+    proof_kinds: BTreeSet<ProofKind>,
+}
+
+impl Collector<'_> {
+    fn push(&mut self, src: &Source, channel: Channel, f: Factor, n: Counted, clock: Timestamp) {
+        self.items.push(Evidence {
+            event_index: src.index,
+            event_id: src.id,
+            event_type: src.kind,
+            at: src.at,
+            channel,
+            factor: f,
+            raw_r: n.r,
+            raw_s: n.s,
+            half_life_days: n.h,
+            clock,
+        });
+    }
+
+    /// The clock of `contact`'s evidence, or none when `src` comes after the contact left
+    /// (its score is frozen and nothing later reaches it).
+    fn clock_of(&self, src: &Source, contact: &str) -> Option<Timestamp> {
+        let clock = self.roster.contact(contact).clock(self.as_of);
+        (src.at <= clock).then_some(clock)
+    }
+
+    fn personal(&mut self, src: &Source, contact: &str, f: Factor, w: &EvidenceWeight) {
+        let n = Counted {
+            r: w.personal_r,
+            s: w.personal_s,
+            h: w.half_life_days,
+        };
+        self.personal_weighted(src, contact, f, n);
+    }
+
+    fn personal_weighted(&mut self, src: &Source, contact: &str, f: Factor, n: Counted) {
+        if let Some(clock) = self.clock_of(src, contact) {
+            let channel = Channel::Personal {
+                contact_id: contact.to_string(),
+            };
+            self.push(src, channel, f, n, clock);
+        }
+    }
+
+    fn org(&mut self, src: &Source, f: Factor, w: &EvidenceWeight) {
+        let clock = self.as_of;
+        let n = Counted {
+            r: w.org_r,
+            s: w.org_s,
+            h: w.half_life_days,
+        };
+        self.push(src, Channel::Organizational, f, n, clock);
+    }
+
+    /// A visit or call: at most `touch_cap_per_window` per contact per fixed window; the
+    /// event that crosses the cap counts only what is left of it.
+    fn touch(
+        &mut self,
+        src: &Source,
+        contact: &str,
+        within: Factor,
+        over: Factor,
+        w: &EvidenceWeight,
+    ) {
+        if self.clock_of(src, contact).is_none() {
+            return;
+        }
+        let window = src
+            .at
+            .day_number()
+            .div_euclid(i64::from(self.params.touch_window_days.max(1)));
+        let used = self
+            .touch_used
+            .entry((contact.to_string(), window))
+            .or_insert(0.0);
+        let left = self.params.touch_cap_per_window - *used;
+        let counted = if left > 0.0 {
+            w.personal_r.min(left)
+        } else {
+            0.0
+        };
+        *used += counted;
+        let f = if counted > 0.0 { within } else { over };
+        let n = Counted {
+            r: counted,
+            s: 0.0,
+            h: w.half_life_days,
+        };
+        self.personal_weighted(src, contact, f, n);
+    }
+
+    /// A favor: its value never counts, and only the first per contact per fixed window.
+    fn favor(&mut self, src: &Source, contact: &str) {
+        if self.clock_of(src, contact).is_none() {
+            return;
+        }
+        let w = self.params.weights.favor;
+        let window = src
+            .at
+            .day_number()
+            .div_euclid(i64::from(self.params.favor_window_days.max(1)));
+        if self.favor_windows.insert((contact.to_string(), window)) {
+            self.personal(src, contact, Factor::FavorPositive, &w);
+        } else {
+            let n = Counted {
+                r: 0.0,
+                s: 0.0,
+                h: w.half_life_days,
+            };
+            self.personal_weighted(src, contact, Factor::FavorOverCap, n);
+        }
+    }
+
+    /// Third-party proof: one counted per proof kind, the first in log order.
+    fn proof(&mut self, src: &Source, kind: ProofKind) {
+        let w = self.params.weights.proof;
+        if self.proof_kinds.insert(kind) {
+            self.org(src, Factor::ThirdPartyProofPositive, &w);
+        } else {
+            let clock = self.as_of;
+            let n = Counted {
+                r: 0.0,
+                s: 0.0,
+                h: w.half_life_days,
+            };
+            self.push(
+                src,
+                Channel::Organizational,
+                Factor::ThirdPartyProofRepeated,
+                n,
+                clock,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::{AccountSegment::Standard, ContactRole::DecisionMaker};
+    use crate::domain::projection::testkit::{day, Log};
+    use crate::domain::projection::{project, trust::visible};
+
+    fn items(log: &Log, as_of: Timestamp) -> Vec<Evidence> {
+        collect(&visible(&log.events, as_of), as_of, &Params::default()).items
+    }
+
+    fn counted(items: &[Evidence]) -> Vec<(Factor, f64)> {
+        items
+            .iter()
+            .map(|i| (i.factor, i.raw_r + i.raw_s))
+            .collect()
+    }
+
+    #[test]
+    fn visits_and_calls_share_a_cap_of_one_per_contact_per_thirty_day_window() {
+        let mut log = Log::opened(Standard);
+        log.contact(1, "b", DecisionMaker);
+        // Days 30..=59 are the fixed window floor(day / 30) = 1.
+        log.visit(30, &["b"]);
+        log.call(31, "b");
+        log.call(32, "b");
+        log.visit(33, &["b"]);
+        log.visit(59, &["b"]);
+        log.visit(60, &["b"]);
+        let got = counted(&items(&log, day(60)));
+        assert_eq!(got[0], (Factor::VisitPositive, 0.5));
+        assert_eq!(got[1], (Factor::CallPositive, 0.2));
+        assert_eq!(got[2], (Factor::CallPositive, 0.2));
+        // What is left of the cap: 1.0 - 0.9.
+        assert_eq!(got[3].0, Factor::VisitPositive);
+        assert!((got[3].1 - 0.1).abs() < 1e-12);
+        assert_eq!(got[4], (Factor::VisitOverCap, 0.0));
+        assert_eq!(got[5], (Factor::VisitPositive, 0.5));
+    }
+
+    #[test]
+    fn a_favors_value_never_counts_and_one_per_contact_per_ninety_days() {
+        let build = |value| {
+            let mut log = Log::opened(Standard);
+            log.contact(1, "b", DecisionMaker);
+            log.favor(90, "b", value);
+            log.favor(100, "b", value);
+            log.favor(179, "b", value);
+            log.favor(180, "b", value);
+            log
+        };
+        let (cheap, lavish) = (build(100), build(99_999_999));
+        let got = counted(&items(&cheap, day(200)));
+        assert_eq!(
+            got,
+            vec![
+                (Factor::FavorPositive, 0.3),
+                (Factor::FavorOverCap, 0.0),
+                (Factor::FavorOverCap, 0.0),
+                (Factor::FavorPositive, 0.3)
+            ]
+        );
+        let p = Params::default();
+        let (a, b) = (
+            project(&cheap.events, day(200), &p),
+            project(&lavish.events, day(200), &p),
+        );
+        assert_eq!(a.personal_trust, b.personal_trust);
+        assert_eq!(a.organizational_trust, b.organizational_trust);
+    }
+
+    #[test]
+    fn one_proof_counts_per_kind() {
+        let mut log = Log::opened(Standard);
+        log.proof(1, ProofKind::TestReport);
+        log.proof(2, ProofKind::TestReport);
+        log.proof(3, ProofKind::Certification);
+        let got = counted(&items(&log, day(3)));
+        assert_eq!(
+            got,
+            vec![
+                (Factor::ThirdPartyProofPositive, 0.5),
+                (Factor::ThirdPartyProofRepeated, 0.0),
+                (Factor::ThirdPartyProofPositive, 0.5)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_overdue_promise_is_derived_after_due_plus_seven_days() {
+        let mut log = Log::opened(Standard);
+        log.contact(1, "b", DecisionMaker);
+        log.promise(2, "p1", Some("b"), 10);
+        // At due + 7 days exactly it is still open.
+        assert!(items(&log, day(17)).is_empty());
+        let later = Timestamp::from_unix_nanos(day(17).unix_nanos() + 1);
+        let got = items(&log, later);
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            (got[0].factor, got[0].raw_s),
+            (Factor::PromiseOverdueNegative, 1.0)
+        );
+        assert_eq!(
+            got[0].channel,
+            Channel::Personal {
+                contact_id: "b".into()
+            }
+        );
+        assert_eq!((got[1].raw_s, got[1].at), (0.5, day(17)));
+        // Kept late, it is no longer overdue: the kept evidence replaces it.
+        log.kept(20, "p1");
+        let got = items(&log, day(20));
+        assert_eq!(
+            counted(&got),
+            vec![
+                (Factor::PromiseKeptPositive, 1.0),
+                (Factor::PromiseKeptPositive, 0.5)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_contact_who_left_is_frozen_and_out_of_the_totals() {
+        let p = Params::default();
+        let mut log = Log::opened(Standard);
+        log.contact(1, "b", DecisionMaker);
+        log.intro(2, "b");
+        log.visit(40, &["b"]);
+        log.left(50, "b");
+        let at_leaving = project(&log.events, day(50), &p);
+        let long_after = project(&log.events, day(400), &p);
+        let before = project(&log.events, day(49), &p);
+        let (then, now) = (
+            &at_leaving.personal_trust["b"],
+            &long_after.personal_trust["b"],
+        );
+        assert!(now.frozen);
+        assert_eq!(now.left_at, Some(day(50)));
+        assert_eq!(then.trust.evidence, now.trust.evidence);
+        assert_eq!(now.trust.score, then.trust.score);
+        assert!(before.organizational_trust.trust.evidence.r > 0.0);
+        assert_eq!(long_after.organizational_trust.trust.evidence.r, 0.0);
+        assert!(!long_after.quadrant.bond.met);
+    }
+}

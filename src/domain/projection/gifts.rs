@@ -1,0 +1,164 @@
+//! The gifts-and-hospitality register (DOMAIN.md sections 2.6 and 8): every favor, listed for
+//! an auditor, with the compliance alerts it raised.
+//!
+//! A favor is over the limit when its own value is above the per-item limit, or when the
+//! contact's favors in the rolling year ending at it (`(t - 365 d, t]`, by `occurred_at`)
+//! add up to more than the yearly limit. A rolling year rather than a calendar year, so that
+//! splitting gifts across New Year does not escape the limit, and it depends only on the
+//! events, never on the query.
+
+use serde::Serialize;
+
+use crate::domain::event::{EventPayload, FavorKind};
+use crate::domain::ids::{AccountId, EventId};
+use crate::domain::record::RecordedEvent;
+use crate::domain::time::Timestamp;
+
+use super::alerts::AlertCode;
+use super::params::Params;
+use super::roster::Roster;
+
+/// One favor in the register.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GiftEntry {
+    /// The account.
+    pub account_id: AccountId,
+    /// The `favor_given` event.
+    pub event_id: EventId,
+    /// The recipient.
+    pub contact_id: String,
+    /// When it was given.
+    pub occurred_at: Timestamp,
+    /// Its value in minor units.
+    pub value_minor: i64,
+    /// Its currency.
+    pub currency: String,
+    /// Meal, drinks, gift...
+    pub kind: FavorKind,
+    /// The business purpose.
+    pub purpose: String,
+    /// The recipient is a public official: flagged on the contact or on the event.
+    pub public_official: bool,
+    /// The compliance approval, empty when none.
+    pub approval_reference: String,
+    /// The contact's favors in the rolling year ending at this one, this one included.
+    pub contact_year_total_minor: i64,
+    /// `GIFT_OVER_LIMIT` and/or `GIFT_TO_PUBLIC_OFFICIAL`.
+    pub alerts: Vec<AlertCode>,
+}
+
+/// The register rows of `events` (one account's, in log order).
+pub(crate) fn entries(events: &[&RecordedEvent], params: &Params) -> Vec<GiftEntry> {
+    let roster = Roster::read(events);
+    let favors: Vec<(&RecordedEvent, &crate::domain::event::FavorGiven)> = events
+        .iter()
+        .filter_map(|r| match &r.event.payload {
+            EventPayload::FavorGiven(f) => Some((*r, f)),
+            _ => None,
+        })
+        .collect();
+    favors
+        .iter()
+        .map(|(record, favor)| {
+            let at = record.event.occurred_at;
+            let year_total = favors
+                .iter()
+                .filter(|(r, f)| {
+                    f.contact_id == favor.contact_id && {
+                        let age = at.days_since(r.event.occurred_at);
+                        (0..i64::from(params.gift_year_days)).contains(&age)
+                            && r.event.occurred_at <= at
+                    }
+                })
+                .fold(0_i64, |sum, (_, f)| sum.saturating_add(f.value.minor_units));
+            let public_official = favor.recipient_is_public_official
+                || roster
+                    .contacts
+                    .get(&favor.contact_id)
+                    .is_some_and(|c| c.public_official);
+            let mut alerts = Vec::new();
+            if favor.value.minor_units > params.gift_item_limit_minor
+                || year_total > params.gift_year_limit_minor
+            {
+                alerts.push(AlertCode::GiftOverLimit);
+            }
+            if public_official && favor.approval_reference.trim().is_empty() {
+                alerts.push(AlertCode::GiftToPublicOfficial);
+            }
+            GiftEntry {
+                account_id: record.account_id.clone(),
+                event_id: record.event.event_id,
+                contact_id: favor.contact_id.clone(),
+                occurred_at: at,
+                value_minor: favor.value.minor_units,
+                currency: favor.value.currency.clone(),
+                kind: favor.kind,
+                purpose: favor.purpose.clone(),
+                public_official,
+                approval_reference: favor.approval_reference.clone(),
+                contact_year_total_minor: year_total,
+                alerts,
+            }
+        })
+        .collect()
+}
+
+/// The gifts-and-hospitality register of one account: every `favor_given`, in log order.
+/// It has no `as_of`: an auditor reads the whole history and filters by contact and period.
+pub fn gift_register(account_events: &[RecordedEvent], params: &Params) -> Vec<GiftEntry> {
+    let events: Vec<&RecordedEvent> = account_events.iter().collect();
+    entries(&events, params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::{AccountSegment::Standard, ContactRole};
+    use crate::domain::projection::testkit::Log;
+
+    #[test]
+    fn limits_per_item_and_per_rolling_year() {
+        let mut log = Log::opened(Standard);
+        log.contact(1, "b", ContactRole::DecisionMaker);
+        log.favor(10, "b", 10_000);
+        log.favor(20, "b", 10_001);
+        log.favor(400, "b", 10_000);
+        log.favor(401, "b", 10_000);
+        log.favor(402, "b", 10_000);
+        log.favor(403, "b", 1);
+        let rows = gift_register(&log.events, &Params::default());
+        let alerts: Vec<bool> = rows
+            .iter()
+            .map(|r| r.alerts.contains(&AlertCode::GiftOverLimit))
+            .collect();
+        // 100.00 is at the limit, 100.01 above; days 400..=402 total exactly 300.00; day 403 tips it.
+        assert_eq!(alerts, vec![false, true, false, false, false, true]);
+        assert_eq!(rows[5].contact_year_total_minor, 30_001);
+    }
+
+    #[test]
+    fn public_officials_need_an_approval() {
+        let mut log = Log::opened(Standard);
+        log.contact_flagged(1, "o", ContactRole::DecisionMaker, true);
+        log.contact(1, "b", ContactRole::User);
+        log.favor(2, "o", 100);
+        log.favor_full(3, "o", 100, false, "CMP-7");
+        log.favor_full(4, "b", 100, true, " ");
+        log.favor(5, "b", 100);
+        let rows = gift_register(&log.events, &Params::default());
+        let flagged: Vec<(bool, bool)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.public_official,
+                    r.alerts.contains(&AlertCode::GiftToPublicOfficial),
+                )
+            })
+            .collect();
+        assert_eq!(
+            flagged,
+            vec![(true, true), (true, false), (true, true), (false, false)]
+        );
+        assert_eq!(rows[0].account_id.as_str(), "acct-b");
+    }
+}

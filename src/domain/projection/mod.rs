@@ -1,0 +1,202 @@
+//! Projections: an account's events folded into the numbers of SCORING.md.
+//!
+//! [`project`] is a pure function of the account's events, an explicit `as_of` and a
+//! versioned [`Params`]: no clock, no IO, no randomness, no hash-map order. Replaying the same
+//! events with the same parameters gives byte-identical output (a test serializes two folds
+//! and compares the bytes), which is what lets an auditor check a number long after it was
+//! shown.
+//!
+//! # Layout
+//!
+//! - [`params`]: every number of SCORING.md, versioned;
+//! - `decay`: `0.5^(age / H)` with only `+ - * /`, bit-identical everywhere;
+//! - `roster`: the account's segment and contacts (roles, who left, public officials);
+//! - [`promises`]: promises, their outcomes and the derived overdue status;
+//! - [`evidence`]: what each event says about trust, per channel, after the caps;
+//! - [`trust`]: beta reputation, personal and organizational trust;
+//! - [`explain`]: leave-one-out contributions and what changed between two checkpoints;
+//! - [`quadrant`], [`level`]: the article's four kinds and three levels of relationship;
+//! - [`cadence`]: the visit rhythm;
+//! - [`commercial`]: revenue, margin, relationship cost, receivables, price pressure;
+//! - [`alerts`]: the account-level alerts;
+//! - [`gifts`]: the gifts-and-hospitality register;
+//! - [`portfolio`]: revenue concentration across accounts.
+//!
+//! # Invariants
+//!
+//! - Only events with `occurred_at <= as_of` count, taken in log order (stream revision).
+//! - Ages are whole days; window caps use fixed buckets `floor(day_number / N)`; trailing
+//!   windows of N days hold the events whose age in days is `0..N`.
+//! - Orders, payments, costs and price pressure never feed trust; a favor's value never does.
+//! - Every collection that reaches the output is ordered (`BTreeMap`, log order, or an
+//!   explicit sort with a total order).
+
+pub mod alerts;
+pub mod cadence;
+pub mod commercial;
+mod decay;
+pub mod evidence;
+pub mod explain;
+pub mod gifts;
+pub mod level;
+pub mod params;
+pub mod portfolio;
+pub mod promises;
+pub mod quadrant;
+mod roster;
+#[cfg(test)]
+mod testkit;
+pub mod trust;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::domain::ids::AccountId;
+use crate::domain::record::RecordedEvent;
+use crate::domain::time::Timestamp;
+
+pub use alerts::{Alert, AlertCode};
+pub use cadence::Cadence;
+pub use commercial::{CommercialFigures, InvoiceLine};
+pub use decay::decay;
+pub use evidence::{Channel, Factor};
+pub use explain::{
+    explain_change, Checkpoint, Contribution, EvidencePart, ScoreChange, TrustChange,
+};
+pub use gifts::{gift_register, GiftEntry};
+pub use level::{Level, LevelView};
+pub use params::{Params, DEFAULT_PARAMS_VERSION};
+pub use portfolio::{portfolio, AccountShare, Portfolio};
+pub use promises::{PromiseLine, PromiseRecord, PromiseStatus};
+pub use quadrant::{Quadrant, QuadrantView, Rule, RuleCheck};
+pub use trust::{Beta, Grade, PersonalTrust, Trend, TrustScore};
+
+/// Whether `at` lies in the trailing `days` days ending at `as_of`: its age in whole days is
+/// `0..days`, i.e. `as_of - days * 86400 s < at <= as_of`.
+pub(crate) fn within_days(as_of: Timestamp, at: Timestamp, days: u32) -> bool {
+    (0..i64::from(days)).contains(&as_of.days_since(at))
+}
+
+/// The account's trust in the supplier as a company.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrganizationalTrust {
+    /// The score.
+    pub trust: TrustScore,
+    /// Biggest first.
+    pub contributions: Vec<Contribution>,
+}
+
+/// Everything SCORING.md says about one account, as of one instant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountProjection {
+    /// The account (none when it has no events).
+    pub account_id: Option<AccountId>,
+    /// The instant projected, so the answer can be replayed.
+    pub as_of: Timestamp,
+    /// The rules used.
+    pub params_version: &'static str,
+    /// How many events counted (`occurred_at <= as_of`).
+    pub events_counted: usize,
+    /// The highest stream revision among all events given, counted or not.
+    pub last_revision: Option<u64>,
+    /// Each contact's personal trust, by contact id.
+    pub personal_trust: BTreeMap<String, PersonalTrust>,
+    /// The account's organizational trust.
+    pub organizational_trust: OrganizationalTrust,
+    /// Outsider, Friend, Supplier or Partner.
+    pub quadrant: QuadrantView,
+    /// None, Price, Service or Interdependence.
+    pub level: LevelView,
+    /// The promise record.
+    pub promises: PromiseRecord,
+    /// The visit cadence.
+    pub cadence: Cadence,
+    /// Revenue, margin, cost, receivables and price pressure.
+    pub commercial: CommercialFigures,
+    /// Account-level alerts, in the order of their codes.
+    pub alerts: Vec<Alert>,
+}
+
+/// Projects one account's events (in log order) as of `as_of`.
+///
+/// Events with `occurred_at > as_of` are ignored, so projecting as of an earlier instant is
+/// the same as projecting the events that had occurred by then.
+pub fn project(
+    account_events: &[RecordedEvent],
+    as_of: Timestamp,
+    params: &Params,
+) -> AccountProjection {
+    let events = trust::visible(account_events, as_of);
+    let (set, fold) = trust::assess(&events, as_of, params);
+    let then = as_of.plus_days(-i64::from(params.trend_days));
+    let (_, before) = trust::assess(&trust::visible(account_events, then), then, params);
+    let mut explained = explain::explain(&events, &set, &fold, params);
+
+    let personal_trust = fold
+        .personal
+        .iter()
+        .map(|(id, beta)| {
+            let contact = set.roster.contact(id);
+            let left_at = contact.left.map(|(at, _)| at);
+            let personal = PersonalTrust {
+                contact_id: id.clone(),
+                role: contact.role,
+                frozen: left_at.is_some(),
+                left_at,
+                trust: TrustScore::new(*beta, before.personal_of(id), params),
+                contributions: explained.personal.remove(id).unwrap_or_default(),
+            };
+            (id.clone(), personal)
+        })
+        .collect();
+    let organizational_trust = OrganizationalTrust {
+        trust: TrustScore::new(fold.org, before.org, params),
+        contributions: std::mem::take(&mut explained.org),
+    };
+
+    let commerce = commercial::Commerce::read(&events);
+    let figures = CommercialFigures::new(&commerce, as_of, params);
+    let promises = PromiseRecord::new(&set.promises, as_of, params);
+    let cadence = Cadence::new(&events, &set.roster, as_of, params);
+    let business = quadrant::business(&commerce, as_of, params);
+    let (bond, bond_contacts) = quadrant::bond(&set, &fold, params);
+    let level = LevelView::new(
+        &events,
+        (&business, &bond),
+        &cadence,
+        &commerce,
+        as_of,
+        params,
+    );
+    let quadrant = QuadrantView::new(business, bond, bond_contacts);
+    let gifts = gifts::entries(&events, params);
+    let alerts = alerts::alerts(&alerts::Facts {
+        all: account_events,
+        as_of,
+        params,
+        set: &set,
+        fold: &fold,
+        promises: &promises,
+        cadence: &cadence,
+        commerce: &commerce,
+        figures: &figures,
+        gifts: &gifts,
+    });
+
+    AccountProjection {
+        account_id: account_events.first().map(|e| e.account_id.clone()),
+        as_of,
+        params_version: params.params_version,
+        events_counted: events.len(),
+        last_revision: account_events.iter().map(|e| e.revision).max(),
+        personal_trust,
+        organizational_trust,
+        quadrant,
+        level,
+        promises,
+        cadence,
+        commercial: figures,
+        alerts,
+    }
+}

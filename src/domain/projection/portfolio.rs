@@ -1,0 +1,154 @@
+//! Portfolio concentration (DOMAIN.md section 7: 70% of volume from one contractor): each
+//! account's share of trailing revenue, the Herfindahl-Hirschman index, and the accounts
+//! whose share is critical.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::domain::ids::AccountId;
+
+use super::alerts::{Alert, AlertCode};
+use super::params::Params;
+use super::AccountProjection;
+
+/// One account's place in the portfolio.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountShare {
+    /// The account.
+    pub account_id: AccountId,
+    /// Its trailing revenue in minor units (negative revenue counts as none).
+    pub revenue_minor: i64,
+    /// Its share of the portfolio's revenue, 0..1.
+    pub share: f64,
+    /// Share at least the major threshold (10%).
+    pub major: bool,
+    /// At least the high threshold (25%).
+    pub high: bool,
+    /// At least the critical threshold (50%): `CONCENTRATION_CRITICAL`.
+    pub critical: bool,
+}
+
+/// The portfolio's concentration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Portfolio {
+    /// The parameter set of the thresholds.
+    pub params_version: &'static str,
+    /// The sum of the accounts' trailing revenue.
+    pub total_revenue_minor: i64,
+    /// `10000 * sum(share^2)`: 10000 for one account, near 0 for many small ones.
+    pub hhi: f64,
+    /// Every account, by account id.
+    pub accounts: Vec<AccountShare>,
+    /// `CONCENTRATION_CRITICAL` per critical account, by account id.
+    pub alerts: Vec<(AccountId, Alert)>,
+}
+
+/// `revenue / total >= bp / 10000`, in integers so that exactly 50% is critical.
+fn at_least(revenue: i64, total: i64, bp: u32) -> bool {
+    total > 0 && i128::from(revenue) * 10_000 >= i128::from(total) * i128::from(bp)
+}
+
+/// The concentration of `accounts`, each with its projection (normally all as of the same
+/// instant). An account listed twice counts once, with its last projection.
+pub fn portfolio(accounts: &[(AccountId, AccountProjection)], params: &Params) -> Portfolio {
+    let by_id: BTreeMap<&AccountId, &AccountProjection> =
+        accounts.iter().map(|(id, p)| (id, p)).collect();
+    let revenue = |p: &AccountProjection| p.commercial.revenue_minor.max(0);
+    let total = by_id
+        .values()
+        .fold(0_i64, |sum, p| sum.saturating_add(revenue(p)));
+    let mut hhi_sum = 0.0;
+    let mut shares = Vec::new();
+    let mut alerts = Vec::new();
+    for (id, projection) in by_id {
+        let rev = revenue(projection);
+        let share = if total > 0 {
+            rev as f64 / total as f64
+        } else {
+            0.0
+        };
+        hhi_sum += share * share;
+        let critical = at_least(rev, total, params.concentration_critical_bp);
+        if critical {
+            let message = format!(
+                "Account {id} brings {:.1}% of the portfolio's revenue of the last {} days: losing it would be critical.",
+                100.0 * share,
+                params.trailing_days
+            );
+            let event_ids = projection.quadrant.business.event_ids.clone();
+            alerts.push((
+                id.clone(),
+                Alert {
+                    code: AlertCode::ConcentrationCritical,
+                    message,
+                    event_ids,
+                },
+            ));
+        }
+        shares.push(AccountShare {
+            account_id: id.clone(),
+            revenue_minor: rev,
+            share,
+            major: at_least(rev, total, params.concentration_major_bp),
+            high: at_least(rev, total, params.concentration_high_bp),
+            critical,
+        });
+    }
+    Portfolio {
+        params_version: params.params_version,
+        total_revenue_minor: total,
+        hhi: 10_000.0 * hhi_sum,
+        accounts: shares,
+        alerts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::AccountSegment::Standard;
+    use crate::domain::projection::project;
+    use crate::domain::projection::testkit::{day, Log};
+
+    fn account(revenue: i64) -> AccountProjection {
+        let mut log = Log::opened(Standard);
+        log.order(1, revenue, None);
+        project(&log.events, day(2), &Params::default())
+    }
+
+    #[test]
+    fn shares_hhi_and_thresholds() {
+        let id = |s: &str| AccountId::parse(s).unwrap();
+        let accounts = vec![
+            (id("c"), account(100)),
+            (id("a"), account(700)),
+            (id("b"), account(200)),
+        ];
+        let p = portfolio(&accounts, &Params::default());
+        assert_eq!(p.total_revenue_minor, 1_000);
+        assert_eq!(p.accounts[0].account_id, id("a"));
+        assert_eq!(p.accounts[0].share, 0.7);
+        assert!((p.hhi - 5_400.0).abs() < 1e-9);
+        let flags: Vec<_> = p
+            .accounts
+            .iter()
+            .map(|a| (a.major, a.high, a.critical))
+            .collect();
+        assert_eq!(
+            flags,
+            vec![
+                (true, true, true),
+                (true, false, false),
+                (true, false, false)
+            ]
+        );
+        assert_eq!(p.alerts.len(), 1);
+        assert_eq!(p.alerts[0].1.code, AlertCode::ConcentrationCritical);
+        // Exactly half is critical.
+        let even = vec![(id("a"), account(500)), (id("b"), account(500))];
+        let p = portfolio(&even, &Params::default());
+        assert!(p.accounts.iter().all(|a| a.critical));
+        assert_eq!(p.hhi, 5_000.0);
+    }
+}

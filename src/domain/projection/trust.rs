@@ -1,0 +1,319 @@
+//! Trust as beta reputation (Josang & Ismail 2002): personal trust per contact, and the
+//! account's organizational trust, which personal trust feeds but never the other way round
+//! (Doney & Cannon 1997).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::domain::event::ContactRole;
+use crate::domain::record::RecordedEvent;
+use crate::domain::time::Timestamp;
+
+use super::evidence::{collect, Channel, Evidence, EvidenceSet};
+use super::params::Params;
+
+/// Accumulated, decayed evidence: positive `r`, negative `s`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Beta {
+    /// Positive evidence.
+    pub r: f64,
+    /// Negative evidence.
+    pub s: f64,
+}
+
+impl Beta {
+    /// Expected trust `P = (r + a W) / (r + s + W)`.
+    pub fn expected(&self, params: &Params) -> f64 {
+        (self.r + params.base_rate * params.prior_weight) / (self.r + self.s + params.prior_weight)
+    }
+
+    /// Uncertainty `u = W / (r + s + W)`: 1 with no evidence, falling as evidence grows.
+    pub fn uncertainty(&self, params: &Params) -> f64 {
+        params.prior_weight / (self.r + self.s + params.prior_weight)
+    }
+
+    fn add(&mut self, r: f64, s: f64) {
+        self.r += r;
+        self.s += s;
+    }
+}
+
+/// A score's grade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Grade {
+    /// Score at least 60.
+    Good,
+    /// Score 40 to 59.
+    Fair,
+    /// Score below 40.
+    Poor,
+    /// Uncertainty above 0.8: too little evidence to grade.
+    NotEnoughInfo,
+}
+
+/// The direction of trust over the trend window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Trend {
+    /// Expected trust rose by at least the threshold.
+    Improving,
+    /// Within the threshold.
+    Steady,
+    /// Fell by at least the threshold.
+    Declining,
+}
+
+/// One trust score, as SCORING.md reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrustScore {
+    /// The evidence behind it.
+    pub evidence: Beta,
+    /// Expected trust `P`, 0..1.
+    pub expected: f64,
+    /// `round(100 P)`.
+    pub score: u8,
+    /// Uncertainty `u`.
+    pub uncertainty: f64,
+    /// `1 - u`.
+    pub confidence: f64,
+    /// Good, Fair, Poor or not enough information.
+    pub grade: Grade,
+    /// `P(as_of) - P(as_of - trend window)`.
+    pub trend_delta: f64,
+    /// The trend that delta means.
+    pub trend: Trend,
+}
+
+impl TrustScore {
+    /// The score of `now`, with its trend against `before` (the same channel one trend window
+    /// earlier).
+    pub fn new(now: Beta, before: Beta, params: &Params) -> Self {
+        let expected = now.expected(params);
+        let uncertainty = now.uncertainty(params);
+        // P is in [0, 1], so the product rounds into 0..=100.
+        let score = (100.0 * expected).round() as u8;
+        let grade = if uncertainty > params.not_enough_info_uncertainty {
+            Grade::NotEnoughInfo
+        } else if score >= params.grade_good_min {
+            Grade::Good
+        } else if score >= params.grade_fair_min {
+            Grade::Fair
+        } else {
+            Grade::Poor
+        };
+        let trend_delta = expected - before.expected(params);
+        let trend = if trend_delta >= params.trend_threshold {
+            Trend::Improving
+        } else if trend_delta <= -params.trend_threshold {
+            Trend::Declining
+        } else {
+            Trend::Steady
+        };
+        TrustScore {
+            evidence: now,
+            expected,
+            score,
+            uncertainty,
+            confidence: 1.0 - uncertainty,
+            grade,
+            trend_delta,
+            trend,
+        }
+    }
+}
+
+/// The trust channels summed from one evidence set.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TrustFold {
+    /// Each contact's own evidence (active or frozen), by contact id.
+    pub personal: BTreeMap<String, Beta>,
+    /// Active contacts' transferred evidence: `transfer * role_weight * (r_c, s_c)`.
+    pub transferred: BTreeMap<String, Beta>,
+    /// The organizational channel: direct evidence plus the transferred.
+    pub org: Beta,
+}
+
+impl TrustFold {
+    /// Contact `id`'s evidence; none is the prior.
+    pub fn personal_of(&self, id: &str) -> Beta {
+        self.personal.get(id).copied().unwrap_or_default()
+    }
+}
+
+/// The part of one item of evidence in the organizational channel: direct evidence counts
+/// fully, an active contact's personal evidence by the transfer factor and its role weight,
+/// a left contact's not at all.
+pub(crate) fn org_share(item: &Evidence, set: &EvidenceSet, params: &Params) -> Option<f64> {
+    match &item.channel {
+        Channel::Organizational => Some(1.0),
+        Channel::Personal { contact_id } => {
+            let contact = set.roster.contact(contact_id);
+            contact
+                .is_active()
+                .then(|| params.personal_transfer * params.role_weights.of(contact.role))
+        }
+    }
+}
+
+/// Sums `set` into the trust channels.
+pub(crate) fn fold(set: &EvidenceSet, params: &Params) -> TrustFold {
+    let mut personal: BTreeMap<String, Beta> = set
+        .roster
+        .contacts
+        .keys()
+        .map(|id| (id.clone(), Beta::default()))
+        .collect();
+    let mut direct = Beta::default();
+    for item in &set.items {
+        let w = item.decay();
+        let (r, s) = (item.raw_r * w, item.raw_s * w);
+        match &item.channel {
+            Channel::Organizational => direct.add(r, s),
+            Channel::Personal { contact_id } => {
+                personal.entry(contact_id.clone()).or_default().add(r, s)
+            }
+        }
+    }
+    // r_A = r_direct + transfer * sum(role_weight(c) * r_c) over active contacts, literally
+    // as SCORING.md writes it, so that the numbers can be checked by hand.
+    let mut weighted = Beta::default();
+    let mut transferred = BTreeMap::new();
+    for (id, beta) in &personal {
+        let contact = set.roster.contact(id);
+        if !contact.is_active() {
+            continue;
+        }
+        let rw = params.role_weights.of(contact.role);
+        weighted.add(rw * beta.r, rw * beta.s);
+        let t = params.personal_transfer * rw;
+        transferred.insert(
+            id.clone(),
+            Beta {
+                r: t * beta.r,
+                s: t * beta.s,
+            },
+        );
+    }
+    let org = Beta {
+        r: direct.r + params.personal_transfer * weighted.r,
+        s: direct.s + params.personal_transfer * weighted.s,
+    };
+    TrustFold {
+        personal,
+        transferred,
+        org,
+    }
+}
+
+/// The events of `all` that occurred no later than `as_of`, in log order.
+pub(crate) fn visible(all: &[RecordedEvent], as_of: Timestamp) -> Vec<&RecordedEvent> {
+    all.iter()
+        .filter(|e| e.event.occurred_at <= as_of)
+        .collect()
+}
+
+/// Evidence and trust of `events` (already visible at `as_of`).
+pub(crate) fn assess(
+    events: &[&RecordedEvent],
+    as_of: Timestamp,
+    params: &Params,
+) -> (EvidenceSet, TrustFold) {
+    let set = collect(events, as_of, params);
+    let fold = fold(&set, params);
+    (set, fold)
+}
+
+/// One contact's personal trust.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PersonalTrust {
+    /// The contact.
+    pub contact_id: String,
+    /// The buying role (`OTHER` for a contact never added).
+    pub role: ContactRole,
+    /// Left the account: the score is frozen at `left_at` and out of the account's totals.
+    pub frozen: bool,
+    /// When the contact left.
+    pub left_at: Option<Timestamp>,
+    /// The score.
+    pub trust: TrustScore,
+    /// Biggest first.
+    pub contributions: Vec<super::explain::Contribution>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beta_reputation_numbers() {
+        let p = Params::default();
+        let none = Beta::default();
+        assert_eq!(none.expected(&p), 0.5);
+        assert_eq!(none.uncertainty(&p), 1.0);
+        let b = Beta { r: 3.0, s: 1.0 };
+        // (3 + 1) / (3 + 1 + 2) and 2 / 6.
+        assert_eq!(b.expected(&p), 4.0 / 6.0);
+        assert_eq!(b.uncertainty(&p), 2.0 / 6.0);
+        let s = TrustScore::new(b, none, &p);
+        assert_eq!(s.score, 67);
+        assert_eq!(s.grade, Grade::Good);
+        assert_eq!(s.trend, Trend::Improving);
+        assert!((s.confidence - 4.0 / 6.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn grades_follow_the_thresholds() {
+        let p = Params::default();
+        let none = Beta::default();
+        // r + s < 0.5 means u > 0.8.
+        assert_eq!(
+            TrustScore::new(Beta { r: 0.4, s: 0.0 }, none, &p).grade,
+            Grade::NotEnoughInfo
+        );
+        // u = 0.8 exactly is graded: P = 1.5 / 2.5 = 0.6.
+        assert_eq!(
+            TrustScore::new(Beta { r: 0.5, s: 0.0 }, none, &p).grade,
+            Grade::Good
+        );
+        assert_eq!(
+            TrustScore::new(Beta { r: 1.0, s: 1.0 }, none, &p).grade,
+            Grade::Fair
+        );
+        assert_eq!(
+            TrustScore::new(Beta { r: 0.0, s: 2.0 }, none, &p).grade,
+            Grade::Poor
+        );
+        let steady = TrustScore::new(Beta { r: 1.0, s: 1.0 }, Beta { r: 1.0, s: 1.1 }, &p);
+        assert_eq!(steady.trend, Trend::Steady);
+        let down = TrustScore::new(Beta { r: 0.0, s: 2.0 }, none, &p);
+        assert_eq!(down.trend, Trend::Declining);
+        assert_eq!(down.score, 25);
+    }
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::*;
+    use crate::domain::event::{AccountSegment::Standard, ContactRole};
+    use crate::domain::projection::testkit::{day, Log};
+
+    #[test]
+    fn organizational_trust_adds_half_the_role_weighted_personal_evidence() {
+        let p = Params::default();
+        let mut log = Log::opened(Standard);
+        log.contact(1, "dm", ContactRole::DecisionMaker);
+        log.contact(1, "pr", ContactRole::Procurement);
+        log.intro(10, "dm");
+        log.intro(10, "pr");
+        log.solution(10, &[]);
+        let (_, fold) = assess(&visible(&log.events, day(10)), day(10), &p);
+        // Direct 1.5 + 0.5 * (1.0 * 1.0 + 0.6 * 1.0).
+        assert_eq!(fold.org.r, 1.5 + 0.5 * 1.6);
+        assert_eq!(fold.personal_of("dm"), Beta { r: 1.0, s: 0.0 });
+        // One half-life later (365 days) every item of this log counts half.
+        let (_, later) = assess(&visible(&log.events, day(375)), day(375), &p);
+        assert_eq!(later.org.r, fold.org.r / 2.0);
+    }
+}
