@@ -98,7 +98,8 @@ pub struct AccountProjection {
     pub params_version: &'static str,
     /// How many events counted (`occurred_at <= as_of`).
     pub events_counted: usize,
-    /// The highest stream revision among all events given, counted or not.
+    /// The highest stream revision among the counted events: with `as_of` and
+    /// `params_version`, what a replay needs to reproduce this projection.
     pub last_revision: Option<u64>,
     /// Each contact's personal trust, by contact id.
     pub personal_trust: BTreeMap<String, PersonalTrust>,
@@ -189,7 +190,7 @@ pub fn project(
         as_of,
         params_version: params.params_version,
         events_counted: events.len(),
-        last_revision: account_events.iter().map(|e| e.revision).max(),
+        last_revision: events.iter().map(|e| e.revision).max(),
         personal_trust,
         organizational_trust,
         quadrant,
