@@ -14,7 +14,9 @@
 //! - [`promises`]: promises, their outcomes and the derived overdue status;
 //! - [`evidence`]: what each event says about trust, per channel, after the caps;
 //! - [`trust`]: beta reputation, personal and organizational trust;
-//! - [`explain`]: leave-one-out contributions and what changed between two checkpoints;
+//! - [`explain`]: each score's contributions, with exact leave-one-out deltas;
+//! - [`change`]: what changed a score between two checkpoints;
+//! - [`change`]: what changed a score between two checkpoints;
 //! - [`quadrant`], [`level`]: the article's four kinds and three levels of relationship;
 //! - [`cadence`]: the visit rhythm;
 //! - [`commercial`]: revenue, margin, relationship cost, receivables, price pressure;
@@ -33,6 +35,7 @@
 
 pub mod alerts;
 pub mod cadence;
+pub mod change;
 pub mod commercial;
 mod decay;
 pub mod evidence;
@@ -58,12 +61,11 @@ use crate::domain::time::Timestamp;
 
 pub use alerts::{Alert, AlertCode};
 pub use cadence::Cadence;
+pub use change::{explain_change, Checkpoint, ScoreChange, TrustChange};
 pub use commercial::{CommercialFigures, InvoiceLine};
 pub use decay::decay;
 pub use evidence::{Channel, Factor};
-pub use explain::{
-    explain_change, Checkpoint, Contribution, EvidencePart, ScoreChange, TrustChange,
-};
+pub use explain::{Contribution, EvidencePart};
 pub use gifts::{gift_register, GiftEntry};
 pub use level::{Level, LevelView};
 pub use params::{Params, DEFAULT_PARAMS_VERSION};
