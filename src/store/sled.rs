@@ -29,66 +29,29 @@
 //! the dir lock) open until they are dropped.
 
 mod keys;
+mod open;
 mod read;
 mod writer;
 
-use std::fs::{File, OpenOptions};
-use std::io;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use fs2::FileExt;
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use keys::record_key;
+pub use open::{sled_path, OpenError, LOCK_FILE};
 
 use self::read::sled_error;
-use self::writer::{AppendCommand, Writer};
+use self::writer::AppendCommand;
 use super::chain::{ChainBreak, ChainVerifier};
 use super::codec::decode_record_at;
 use super::page::{paged, Fetched, Scan};
 use super::{AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError};
 use crate::domain::{AccountId, ChainHash, ProposedEvent, RecordedEvent};
-
-/// The name of the lock file in a data dir.
-pub const LOCK_FILE: &str = "LOCK";
-
-/// The directory of the sled database inside a data dir, for tools that inspect it raw.
-pub fn sled_path(dir: &Path) -> PathBuf {
-    dir.join("sled")
-}
-
-/// Why a data dir could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    /// Another process (or another `SledLog` in this one) holds the dir's lock.
-    #[error("data dir {} is locked by another relledger process", dir.display())]
-    Locked {
-        /// The data dir.
-        dir: PathBuf,
-    },
-    /// The dir holds something that is not a sound log: sled refuses it, its format version
-    /// is unknown, or its last record or indexes do not check.
-    #[error("data dir {} is corrupt: {reason}", dir.display())]
-    Corrupt {
-        /// The data dir.
-        dir: PathBuf,
-        /// What does not check.
-        reason: String,
-    },
-    /// The dir could not be created, locked or read.
-    #[error("cannot open data dir {}: {source}", dir.display())]
-    Io {
-        /// The data dir.
-        dir: PathBuf,
-        /// The failure.
-        #[source]
-        source: io::Error,
-    },
-}
 
 /// The durable event log. See the module docs for its layout, writing and lifetime.
 #[derive(Clone)]
@@ -144,72 +107,7 @@ impl SledLog {
     /// dir's lock first, then checks the format version and the last record (its hash, its
     /// link and its index entries); the full chain is checked by [`SledLog::verify`].
     pub fn open(dir: &Path) -> Result<SledLog, OpenError> {
-        let io_error = |source: io::Error| OpenError::Io {
-            dir: dir.to_path_buf(),
-            source,
-        };
-        let corrupt = |reason: String| OpenError::Corrupt {
-            dir: dir.to_path_buf(),
-            reason,
-        };
-        std::fs::create_dir_all(dir).map_err(io_error)?;
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join(LOCK_FILE))
-            .map_err(io_error)?;
-        if let Err(error) = lock.try_lock_exclusive() {
-            if error.raw_os_error() == fs2::lock_contended_error().raw_os_error() {
-                return Err(OpenError::Locked {
-                    dir: dir.to_path_buf(),
-                });
-            }
-            return Err(io_error(error));
-        }
-
-        let db = ::sled::Config::new()
-            .path(sled_path(dir))
-            .open()
-            .map_err(|e| match e {
-                ::sled::Error::Io(source) => io_error(source),
-                other => corrupt(other.to_string()),
-            })?;
-        check_format(&db).map_err(corrupt)?;
-        let recovered = read::recover(&db).map_err(corrupt)?;
-
-        let shared = Arc::new(Shared { db, _lock: lock });
-        let (commands, queue) = mpsc::unbounded_channel();
-        let (head_tx, head) = watch::channel(recovered.head);
-        let writer = Writer {
-            shared: Arc::clone(&shared),
-            commands: queue,
-            head_tx,
-            head: recovered.head,
-            last_recorded_at: recovered.last_recorded_at,
-            stream_heads: Default::default(),
-            poisoned: None,
-        };
-        let writer = std::thread::Builder::new()
-            .name("relledger-writer".to_string())
-            .spawn(move || writer.run())
-            .map_err(io_error)?;
-        tracing::info!(
-            dir = %dir.display(),
-            next_position = recovered.head.next_position,
-            "opened the event log"
-        );
-        let inner = Inner {
-            shared,
-            commands: Some(commands),
-            head,
-            writer: Some(writer),
-            dir: dir.to_path_buf(),
-        };
-        Ok(SledLog {
-            inner: Arc::new(inner),
-        })
+        open::open(dir, Box::new(writer::apply_and_flush))
     }
 
     /// Follows the committed head: the receiver sees a new value after every group commit.
@@ -260,25 +158,6 @@ impl SledLog {
 
     fn committed_end(&self) -> u64 {
         self.inner.head.borrow().next_position
-    }
-}
-
-/// Writes the format version into a new database, and refuses one with another version or
-/// with data but no version.
-fn check_format(db: &::sled::Db) -> Result<(), String> {
-    match db.get(keys::META).map_err(|e| e.to_string())? {
-        Some(version) if version.as_ref() == [keys::FORMAT_V1] => Ok(()),
-        Some(version) => Err(format!(
-            "its format version is {version:?}, and this relledger reads only version {}",
-            keys::FORMAT_V1
-        )),
-        None if db.is_empty() => {
-            db.insert(keys::META, &[keys::FORMAT_V1][..])
-                .map_err(|e| e.to_string())?;
-            db.flush().map_err(|e| e.to_string())?;
-            Ok(())
-        }
-        None => Err("it holds data but no format version".to_string()),
     }
 }
 
@@ -402,3 +281,6 @@ impl Log for SledLog {
         *self.inner.head.borrow()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,10 +9,10 @@ use std::ops::Range;
 use ::sled::Db;
 
 use super::keys;
-use crate::domain::{AccountId, ChainHash, EventId, RecordedEvent, Timestamp};
-use crate::store::codec::{content_digest, decode_record_at};
+use crate::domain::{AccountId, EventId, RecordedEvent};
+use crate::store::codec::decode_record_at;
 use crate::store::idempotency::RecordedId;
-use crate::store::{Direction, LogHead, ReadAllFilter, StoreError};
+use crate::store::{Direction, ReadAllFilter, StoreError};
 
 /// A sled failure as the log reports it: its own corruption report is `Corrupt`, anything
 /// else (IO above all) `Unavailable`.
@@ -165,73 +165,4 @@ pub(crate) fn fetch_stream(
         records.push(record);
     }
     Ok(())
-}
-
-/// What opening the log learns from the tree.
-pub(crate) struct Recovered {
-    /// The committed head.
-    pub head: LogHead,
-    /// The last record's `recorded_at` ([`Timestamp::EPOCH`] for an empty log), below which
-    /// no later record's may fall.
-    pub last_recorded_at: Timestamp,
-}
-
-/// Finds the head of the log and checks that the last record is sound: it decodes, its hash
-/// recomputes, it links to the record before it, and both indexes point at it. The whole
-/// chain is checked by `SledLog::verify`, not here, so that opening stays cheap.
-pub(crate) fn recover(db: &Db) -> Result<Recovered, String> {
-    let mut records = db.scan_prefix(keys::record_prefix());
-    let first = records.next().transpose().map_err(|e| e.to_string())?;
-    let last = records
-        .next_back()
-        .transpose()
-        .map_err(|e| e.to_string())?
-        .or(first.clone());
-    let (Some((first_key, _)), Some((last_key, last_value))) = (first, last) else {
-        return Ok(Recovered {
-            head: LogHead::EMPTY,
-            last_recorded_at: Timestamp::EPOCH,
-        });
-    };
-    if keys::record_key_position(&first_key) != Some(0) {
-        return Err("the log does not start at position 0".to_string());
-    }
-    let position = keys::record_key_position(&last_key)
-        .ok_or_else(|| "the last record has a malformed key".to_string())?;
-    let last = decode_record_at(position, &last_value).map_err(|e| e.to_string())?;
-
-    let expected_prev = match position {
-        0 => ChainHash::GENESIS,
-        _ => record_at(db, position - 1).map_err(|e| e.to_string())?.hash,
-    };
-    if last.prev_hash != expected_prev {
-        return Err(format!(
-            "the last record (position {position}) does not link to the one before"
-        ));
-    }
-    let stream_entry = db
-        .get(keys::stream_key(&last.account_id, last.revision))
-        .map_err(|e| e.to_string())?;
-    if stream_entry.as_deref().and_then(keys::parse_position) != Some(position) {
-        return Err(format!(
-            "the stream index does not point at the last record (position {position})"
-        ));
-    }
-    let id_entry = db
-        .get(keys::event_id_key(&last.event.event_id))
-        .map_err(|e| e.to_string())?;
-    if id_entry.as_deref().and_then(keys::parse_event_id_value)
-        != Some((position, content_digest(&last.event)))
-    {
-        return Err(format!(
-            "the id index does not point at the last record (position {position})"
-        ));
-    }
-    Ok(Recovered {
-        head: LogHead {
-            next_position: position + 1,
-            last_hash: last.hash,
-        },
-        last_recorded_at: last.recorded_at,
-    })
 }

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ::sled::Batch;
+use ::sled::{Batch, Db};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::read;
@@ -29,6 +29,16 @@ use crate::store::{AppendOutcome, ExpectedRevision, LogHead, StoreError};
 /// The most appends one group commits. Bounds the batch (and the memory it holds) under a
 /// flood of requests; the rest wait for the next group.
 pub(crate) const MAX_GROUP: usize = 1024;
+
+/// How a group reaches the disk. A parameter of the writer so that tests can make it fail.
+pub(crate) type WriteGroup = Box<dyn FnMut(&Db, Batch) -> ::sled::Result<()> + Send>;
+
+/// The real [`WriteGroup`]: the group as one atomic batch, then one fsync for all of it.
+pub(crate) fn apply_and_flush(db: &Db, batch: Batch) -> ::sled::Result<()> {
+    db.apply_batch(batch)?;
+    db.flush()?;
+    Ok(())
+}
 
 /// One append on its way to the writer.
 pub(crate) struct AppendCommand {
@@ -58,6 +68,8 @@ pub(crate) struct Writer {
     /// Set when a group's write failed: what reached the disk is unknown, so no later append
     /// is accepted until the server restarts and recovers from what is really there.
     pub poisoned: Option<String>,
+    /// Writes a group: [`apply_and_flush`] outside tests.
+    pub write: WriteGroup,
 }
 
 /// What a group has planned so far, on top of the committed log.
@@ -120,8 +132,7 @@ impl Writer {
             .collect();
 
         if plan.records > 0 {
-            let db = &self.shared.db;
-            if let Err(error) = db.apply_batch(plan.batch).and_then(|()| db.flush()) {
+            if let Err(error) = (self.write)(&self.shared.db, plan.batch) {
                 tracing::error!(%error, "a write to the log failed; refusing further appends");
                 self.poisoned = Some(format!(
                     "appends are refused after a failed write ({error}); restart the server"

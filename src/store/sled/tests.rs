@@ -1,0 +1,103 @@
+//! What only a failing disk shows: the writer's poisoning after a failed write.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use futures::StreamExt;
+
+use super::writer::{apply_and_flush, WriteGroup};
+use super::{open, SledLog};
+use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent, Timestamp};
+use crate::store::{Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError};
+
+fn call() -> ProposedEvent {
+    ProposedEvent {
+        event_id: EventId::new_random(),
+        occurred_at: Timestamp::EPOCH,
+        actor: "tester".to_string(),
+        metadata: BTreeMap::new(),
+        payload: EventPayload::Call(Call {
+            contact_id: "c1".into(),
+            summary: "hi".into(),
+        }),
+    }
+}
+
+/// A write that reaches the tree but whose fsync fails, on the `nth` group (0-based) and
+/// every one after.
+fn failing_from(nth: usize) -> WriteGroup {
+    let mut groups = 0;
+    Box::new(move |db, batch| {
+        groups += 1;
+        if groups <= nth {
+            return apply_and_flush(db, batch);
+        }
+        db.apply_batch(batch)?;
+        Err(::sled::Error::Io(io::Error::other("the disk is on fire")))
+    })
+}
+
+async fn count(log: &SledLog) -> usize {
+    log.read_all(None, Direction::Forwards, None, ReadAllFilter::default())
+        .count()
+        .await
+}
+
+fn unavailable_with(result: Result<impl std::fmt::Debug, StoreError>, text: &str) {
+    match result {
+        Err(StoreError::Unavailable(reason)) => assert!(reason.contains(text), "{reason}"),
+        other => panic!("expected Unavailable mentioning {text:?}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_failed_write_acknowledges_nothing_and_poisons_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open::open(dir.path(), failing_from(0)).unwrap();
+    let acme = AccountId::parse("acme").unwrap();
+    let event = call();
+
+    let answer = log
+        .append(&acme, ExpectedRevision::Any, vec![event.clone()])
+        .await;
+    unavailable_with(answer, "the disk is on fire");
+    // The records reached the tree but not the disk: no reader may see them.
+    assert_eq!(log.head(), LogHead::EMPTY);
+    assert_eq!(log.stream_revision(&acme).await, Ok(None));
+    assert_eq!(log.find_retry(&acme, &[event]).await, Ok(None));
+    assert_eq!(count(&log).await, 0);
+
+    let later = log.append(&acme, ExpectedRevision::Any, vec![call()]).await;
+    unavailable_with(later, "restart the server");
+}
+
+#[tokio::test]
+async fn a_restart_after_a_failed_write_recovers_what_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let acme = AccountId::parse("acme").unwrap();
+    let failed = vec![call()];
+    {
+        let log = open::open(dir.path(), failing_from(1)).unwrap();
+        log.append(&acme, ExpectedRevision::NoStream, vec![call()])
+            .await
+            .unwrap();
+        let answer = log
+            .append(&acme, ExpectedRevision::Exact(0), failed.clone())
+            .await;
+        unavailable_with(answer, "the disk is on fire");
+        assert_eq!(log.head().next_position, 1);
+        assert_eq!(count(&log).await, 1);
+    }
+    // Whether the unacknowledged record survived is up to the disk; either way the log is
+    // sound, and a retry of the failed append lands (or is found) right after the first.
+    let log = SledLog::open(dir.path()).unwrap();
+    let head = log.head().next_position;
+    assert!(head == 1 || head == 2, "head {head}");
+    assert_eq!(log.verify(), Ok(head));
+    let retry = log
+        .append(&acme, ExpectedRevision::Exact(0), failed)
+        .await
+        .unwrap();
+    assert_eq!((retry.first_position, retry.first_revision), (1, 1));
+    assert_eq!(retry.duplicate, head == 2);
+}
