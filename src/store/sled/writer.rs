@@ -137,7 +137,10 @@ impl Writer {
                 self.poisoned = Some(format!(
                     "appends are refused after a failed write ({error}); restart the server"
                 ));
-                let failed = format!("the write failed, so the append is not recorded: {error}");
+                let failed = format!(
+                    "the write failed ({error}), so the append is not acknowledged; \
+                     retry it once the server has restarted"
+                );
                 for (reply, _) in answers {
                     let _ = reply.send(Err(StoreError::Unavailable(failed.clone())));
                 }
