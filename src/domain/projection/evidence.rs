@@ -1,23 +1,21 @@
-//! Evidence: what each event says about trust, per channel, after the caps (SCORING.md
-//! "Evidence").
+//! Evidence: what each event says about trust, per channel (SCORING.md "Evidence").
 //!
 //! An event adds positive (`r`) or negative (`s`) evidence to the personal channel of the
-//! contacts it concerns and/or to the account's organizational channel. The caps are applied
-//! here, in log order, over fixed windows `floor(day_number / N)` so that they never depend on
-//! the query: the first events of a window count, later ones count less or not at all, and are
-//! still listed (at weight zero) so an auditor sees why a tenth dinner changed nothing.
+//! contacts it concerns and/or to the account's organizational channel, decayed by its age.
+//! The table's caps are applied by `caps` as the events are walked in log order.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::domain::event::{EventPayload, EventType, ProofKind};
+use crate::domain::event::{EventPayload, EventType};
 use crate::domain::ids::EventId;
 use crate::domain::record::RecordedEvent;
 use crate::domain::time::Timestamp;
 
+use super::caps::{Collector, Source};
 use super::decay::decay;
-use super::params::{EvidenceWeight, Params};
+use super::params::Params;
 use super::promises::{PromiseStatus, Promises};
 use super::roster::Roster;
 
@@ -131,15 +129,7 @@ pub(crate) struct EvidenceSet {
 pub(crate) fn collect(events: &[&RecordedEvent], as_of: Timestamp, params: &Params) -> EvidenceSet {
     let roster = Roster::read(events);
     let promises = Promises::read(events);
-    let mut c = Collector {
-        params,
-        as_of,
-        roster: &roster,
-        items: Vec::new(),
-        touch_used: BTreeMap::new(),
-        favor_windows: BTreeSet::new(),
-        proof_kinds: BTreeSet::new(),
-    };
+    let mut c = Collector::new(params, as_of, &roster);
     let w = &params.weights;
     for (i, record) in events.iter().enumerate() {
         let event = &record.event;
@@ -243,7 +233,7 @@ pub(crate) fn collect(events: &[&RecordedEvent], as_of: Timestamp, params: &Para
             _ => {}
         }
     }
-    let items = c.items;
+    let items = c.into_items();
     EvidenceSet {
         as_of,
         roster,
@@ -252,174 +242,10 @@ pub(crate) fn collect(events: &[&RecordedEvent], as_of: Timestamp, params: &Para
     }
 }
 
-/// Where an item comes from: the event's index, id and the time it counts from.
-#[derive(Debug, Clone, Copy)]
-struct Source {
-    index: usize,
-    id: EventId,
-    kind: EventType,
-    at: Timestamp,
-}
-
-/// Counted evidence before decay: positive, negative, and the half-life.
-#[derive(Debug, Clone, Copy)]
-struct Counted {
-    r: f64,
-    s: f64,
-    h: u32,
-}
-
-/// The collection's running state: the caps' memory.
-struct Collector<'a> {
-    params: &'a Params,
-    as_of: Timestamp,
-    roster: &'a Roster,
-    items: Vec<Evidence>,
-    /// Visit and call evidence already counted per (contact, fixed window).
-    touch_used: BTreeMap<(String, i64), f64>,
-    /// (contact, fixed window) pairs that already had their favor.
-    favor_windows: BTreeSet<(String, i64)>,
-    /// Proof kinds already counted.
-    proof_kinds: BTreeSet<ProofKind>,
-}
-
-impl Collector<'_> {
-    fn push(&mut self, src: &Source, channel: Channel, f: Factor, n: Counted, clock: Timestamp) {
-        self.items.push(Evidence {
-            event_index: src.index,
-            event_id: src.id,
-            event_type: src.kind,
-            at: src.at,
-            channel,
-            factor: f,
-            raw_r: n.r,
-            raw_s: n.s,
-            half_life_days: n.h,
-            clock,
-        });
-    }
-
-    /// The clock of `contact`'s evidence, or none when `src` comes after the contact left
-    /// (its score is frozen and nothing later reaches it).
-    fn clock_of(&self, src: &Source, contact: &str) -> Option<Timestamp> {
-        let clock = self.roster.contact(contact).clock(self.as_of);
-        (src.at <= clock).then_some(clock)
-    }
-
-    fn personal(&mut self, src: &Source, contact: &str, f: Factor, w: &EvidenceWeight) {
-        let n = Counted {
-            r: w.personal_r,
-            s: w.personal_s,
-            h: w.half_life_days,
-        };
-        self.personal_weighted(src, contact, f, n);
-    }
-
-    fn personal_weighted(&mut self, src: &Source, contact: &str, f: Factor, n: Counted) {
-        if let Some(clock) = self.clock_of(src, contact) {
-            let channel = Channel::Personal {
-                contact_id: contact.to_string(),
-            };
-            self.push(src, channel, f, n, clock);
-        }
-    }
-
-    fn org(&mut self, src: &Source, f: Factor, w: &EvidenceWeight) {
-        let clock = self.as_of;
-        let n = Counted {
-            r: w.org_r,
-            s: w.org_s,
-            h: w.half_life_days,
-        };
-        self.push(src, Channel::Organizational, f, n, clock);
-    }
-
-    /// A visit or call: at most `touch_cap_per_window` per contact per fixed window; the
-    /// event that crosses the cap counts only what is left of it.
-    fn touch(
-        &mut self,
-        src: &Source,
-        contact: &str,
-        within: Factor,
-        over: Factor,
-        w: &EvidenceWeight,
-    ) {
-        if self.clock_of(src, contact).is_none() {
-            return;
-        }
-        let window = src
-            .at
-            .day_number()
-            .div_euclid(i64::from(self.params.touch_window_days.max(1)));
-        let used = self
-            .touch_used
-            .entry((contact.to_string(), window))
-            .or_insert(0.0);
-        let left = self.params.touch_cap_per_window - *used;
-        let counted = if left > 0.0 {
-            w.personal_r.min(left)
-        } else {
-            0.0
-        };
-        *used += counted;
-        let f = if counted > 0.0 { within } else { over };
-        let n = Counted {
-            r: counted,
-            s: 0.0,
-            h: w.half_life_days,
-        };
-        self.personal_weighted(src, contact, f, n);
-    }
-
-    /// A favor: its value never counts, and only the first per contact per fixed window.
-    fn favor(&mut self, src: &Source, contact: &str) {
-        if self.clock_of(src, contact).is_none() {
-            return;
-        }
-        let w = self.params.weights.favor;
-        let window = src
-            .at
-            .day_number()
-            .div_euclid(i64::from(self.params.favor_window_days.max(1)));
-        if self.favor_windows.insert((contact.to_string(), window)) {
-            self.personal(src, contact, Factor::FavorPositive, &w);
-        } else {
-            let n = Counted {
-                r: 0.0,
-                s: 0.0,
-                h: w.half_life_days,
-            };
-            self.personal_weighted(src, contact, Factor::FavorOverCap, n);
-        }
-    }
-
-    /// Third-party proof: one counted per proof kind, the first in log order.
-    fn proof(&mut self, src: &Source, kind: ProofKind) {
-        let w = self.params.weights.proof;
-        if self.proof_kinds.insert(kind) {
-            self.org(src, Factor::ThirdPartyProofPositive, &w);
-        } else {
-            let clock = self.as_of;
-            let n = Counted {
-                r: 0.0,
-                s: 0.0,
-                h: w.half_life_days,
-            };
-            self.push(
-                src,
-                Channel::Organizational,
-                Factor::ThirdPartyProofRepeated,
-                n,
-                clock,
-            );
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::{AccountSegment::Standard, ContactRole::DecisionMaker};
+    use crate::domain::event::{AccountSegment::Standard, ContactRole::DecisionMaker, ProofKind};
     use crate::domain::projection::testkit::{day, Log};
     use crate::domain::projection::{project, trust::visible};
 

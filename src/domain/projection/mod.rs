@@ -12,7 +12,8 @@
 //! - `decay`: `0.5^(age / H)` with only `+ - * /`, bit-identical everywhere;
 //! - `roster`: the account's segment and contacts (roles, who left, public officials);
 //! - [`promises`]: promises, their outcomes and the derived overdue status;
-//! - [`evidence`]: what each event says about trust, per channel, after the caps;
+//! - [`evidence`]: what each event says about trust, per channel;
+//! - `caps`: the evidence table's caps, over fixed windows in log order;
 //! - [`trust`]: beta reputation, personal and organizational trust;
 //! - [`explain`]: each score's contributions, with exact leave-one-out deltas;
 //! - [`change`]: what changed a score between two checkpoints;
@@ -35,6 +36,7 @@
 
 pub mod alerts;
 pub mod cadence;
+mod caps;
 pub mod change;
 pub mod commercial;
 mod decay;
