@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
-use crate::domain::validation::validate_batch;
+use crate::domain::validation::{validate_against, validate_shape};
 use crate::domain::ValidationError;
 use crate::domain::{AccountId, AccountState, Policy, ProposedEvent, RecordedEvent, Timestamp};
 use crate::store::{
@@ -90,9 +90,7 @@ impl Ledger {
         expected: ExpectedRevision,
         events: Vec<ProposedEvent>,
     ) -> Result<AppendOutcome, LedgerError> {
-        if events.is_empty() {
-            return Err(ValidationError::single("events", "at least one event is required").into());
-        }
+        validate_shape(&events, &self.policy, now())?;
         let slot = self.slot(account);
         let mut cached = slot.lock().await;
         // A retry is answered before any other check: the stream has moved on since the first
@@ -111,7 +109,7 @@ impl Ledger {
                 }
                 .into());
             }
-            validate_batch(&cached.state, &events, &self.policy, now())?;
+            validate_against(&cached.state, &events, &self.policy)?;
             let validated_against = cached
                 .revision
                 .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);

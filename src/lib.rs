@@ -1,6 +1,26 @@
+//! relledger: an event-sourced relationship ledger for key-account sales.
+//!
+//! # Layout
+//!
+//! - [`domain`]: the business in pure code: event types, identifiers, instants, the rules of an
+//!   append. No IO, no wire types, no storage.
+//! - [`store`]: the event log behind the [`store::Log`] trait: the record encoding and hash
+//!   chain, the durable sled backend and the in-memory model.
+//! - [`ledger`]: the application service that every append goes through: retry detection,
+//!   the expected-revision check, domain validation, then the log.
+//! - [`api`]: the gRPC API, the only module that knows the generated proto types.
+//! - [`server`]: wires the services and runs them until shutdown; [`serve`] is the entry point.
+//! - [`config`]: the server's settings and their defaults.
+//! - [`cli`]: the client subcommands of the binary (`append`, `read`).
+//!
+//! ARCHITECTURE.md describes the invariants these modules keep.
+
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod ledger;
+pub mod server;
 pub mod store;
-pub mod cli;
+
+pub use server::{serve, ServeError};

@@ -1,1 +1,129 @@
-fn main(){}
+//! The `relledger` command: `serve` runs the ledger; `append` and `read` are thin clients so a
+//! person can try it from a shell.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use relledger::config::{Config, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_REQUEST_BYTES};
+use relledger::domain::Policy;
+
+/// An event-sourced relationship ledger for key-account sales.
+#[derive(Parser)]
+#[command(name = "relledger", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the ledger server.
+    Serve(ServeArgs),
+    /// Append events (JSON, one per line) to an account, atomically.
+    Append(relledger::cli::AppendArgs),
+    /// Read an account's stream, or the global log, as JSON lines.
+    Read(relledger::cli::ReadArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, env = "RELLEDGER_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// The directory of the embedded log; created if missing.
+    #[arg(long, env = "RELLEDGER_DATA_DIR", default_value = "./relledger-data")]
+    data_dir: PathBuf,
+    /// The ledger's one currency (ISO 4217); amounts in any other are refused.
+    #[arg(long, env = "RELLEDGER_CURRENCY", default_value = "CNY")]
+    currency: String,
+    /// The most events one append may carry.
+    #[arg(long, env = "RELLEDGER_MAX_BATCH_EVENTS", default_value_t = Policy::default().max_batch_events)]
+    max_batch_events: usize,
+    /// The largest encoded event, in bytes.
+    #[arg(long, env = "RELLEDGER_MAX_EVENT_BYTES", default_value_t = DEFAULT_MAX_EVENT_BYTES)]
+    max_event_bytes: usize,
+    /// The largest gRPC request, in bytes.
+    #[arg(long, env = "RELLEDGER_MAX_REQUEST_BYTES", default_value_t = DEFAULT_MAX_REQUEST_BYTES)]
+    max_request_bytes: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Append(args) => relledger::cli::append(args).await,
+            Command::Read(args) => relledger::cli::read(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The client subcommands print a refused call themselves, with its status code.
+            if err.downcast_ref::<relledger::cli::RpcError>().is_none() {
+                eprintln!("error: {err:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", args.listen))?;
+    let address = listener.local_addr()?;
+    let mut config = Config::new(args.data_dir);
+    config.policy.currency = args.currency;
+    config.policy.max_batch_events = args.max_batch_events;
+    config.max_event_bytes = args.max_event_bytes;
+    config.max_request_bytes = args.max_request_bytes;
+    // The one line on stdout: scripts and tests read the bound address from it (useful with
+    // port 0). Everything else is tracing output on stderr.
+    println!("relledger listening on {address}");
+    relledger::serve(listener, config, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
+}

@@ -124,7 +124,10 @@ pub enum FavorKind {
 impl FavorKind {
     /// Cash and cash equivalents, which the ledger refuses outright (DOMAIN.md section 8).
     pub fn is_cash_equivalent(self) -> bool {
-        matches!(self, FavorKind::Cash | FavorKind::Voucher | FavorKind::GiftCard)
+        matches!(
+            self,
+            FavorKind::Cash | FavorKind::Voucher | FavorKind::GiftCard
+        )
     }
 }
 

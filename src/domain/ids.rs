@@ -50,7 +50,10 @@ impl AccountId {
             return Err(IdError::Empty);
         }
         if id.len() > MAX_ACCOUNT_ID_LEN {
-            return Err(IdError::TooLong { max: MAX_ACCOUNT_ID_LEN, len: id.len() });
+            return Err(IdError::TooLong {
+                max: MAX_ACCOUNT_ID_LEN,
+                len: id.len(),
+            });
         }
         if let Some(bad) = id
             .chars()
@@ -150,14 +153,23 @@ mod tests {
         assert_eq!(AccountId::parse(""), Err(IdError::Empty));
         assert_eq!(AccountId::parse("a b"), Err(IdError::BadCharacter(' ')));
         assert_eq!(AccountId::parse("a\0b"), Err(IdError::BadCharacter('\0')));
-        assert!(matches!(AccountId::parse("x".repeat(129)), Err(IdError::TooLong { .. })));
+        assert!(matches!(
+            AccountId::parse("x".repeat(129)),
+            Err(IdError::TooLong { .. })
+        ));
     }
 
     #[test]
     fn event_ids_are_canonicalised_to_lower_case() {
         let id = EventId::parse("0B5C4C2E-8F5A-4F7E-9A57-2F1F3E0C6D11").unwrap();
         assert_eq!(id.to_string(), "0b5c4c2e-8f5a-4f7e-9a57-2f1f3e0c6d11");
-        assert_eq!(EventId::parse("00000000-0000-0000-0000-000000000000"), Err(IdError::NilUuid));
-        assert!(matches!(EventId::parse("not-a-uuid"), Err(IdError::NotAUuid(_))));
+        assert_eq!(
+            EventId::parse("00000000-0000-0000-0000-000000000000"),
+            Err(IdError::NilUuid)
+        );
+        assert!(matches!(
+            EventId::parse("not-a-uuid"),
+            Err(IdError::NotAUuid(_))
+        ));
     }
 }

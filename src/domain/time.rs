@@ -70,11 +70,19 @@ mod tests {
 
     #[test]
     fn parts_round_trip_including_before_the_epoch() {
-        for (s, n) in [(0, 0), (1, 5), (-1, 999_999_999), (1_700_000_000, 123_456_789)] {
+        for (s, n) in [
+            (0, 0),
+            (1, 5),
+            (-1, 999_999_999),
+            (1_700_000_000, 123_456_789),
+        ] {
             let t = Timestamp::from_parts(s, n).unwrap();
             assert_eq!(t.to_parts(), (s, n));
         }
-        assert_eq!(Timestamp::from_parts(-1, 0).unwrap().unix_nanos(), -NANOS_PER_SECOND);
+        assert_eq!(
+            Timestamp::from_parts(-1, 0).unwrap().unix_nanos(),
+            -NANOS_PER_SECOND
+        );
     }
 
     #[test]

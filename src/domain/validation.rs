@@ -94,52 +94,85 @@ impl Default for Policy {
 /// The longest id of a contact, promise, order or invoice, in bytes.
 pub const MAX_REFERENCE_LEN: usize = 128;
 
-/// Checks a batch whose account's state before it is `state`, at server time `now`.
-///
-/// Every violation is reported, not just the first, so a client can fix a batch in one go.
+/// Checks a batch whose account's state before it is `state`, at server time `now`: both
+/// [`validate_shape`] and [`validate_against`], every violation reported.
 pub fn validate_batch(
     state: &AccountState,
     events: &[ProposedEvent],
     policy: &Policy,
     now: Timestamp,
 ) -> Result<(), ValidationError> {
-    let mut check = Checker {
-        violations: Vec::new(),
-        policy,
-    };
+    let mut violations = validate_shape(events, policy, now)
+        .err()
+        .map_or_else(Vec::new, |e| e.violations);
+    violations.extend(
+        validate_against(state, events, policy)
+            .err()
+            .map_or_else(Vec::new, |e| e.violations),
+    );
+    ValidationError::check(violations)
+}
+
+/// The rules that hold whatever the account's history: a batch is not empty, not over the
+/// limit, names each event id once, and is not dated in the future. Checked before anything
+/// else, so that a batch which can never be valid is refused before it is taken for a retry.
+pub fn validate_shape(
+    events: &[ProposedEvent],
+    policy: &Policy,
+    now: Timestamp,
+) -> Result<(), ValidationError> {
+    let mut violations = Vec::new();
     if events.is_empty() {
-        check.fail("events", "at least one event is required");
+        violations.push(FieldViolation::new(
+            "events",
+            "at least one event is required",
+        ));
     }
     if events.len() > policy.max_batch_events {
-        check.fail(
+        violations.push(FieldViolation::new(
             "events",
             format!(
                 "at most {} events per append, got {}",
                 policy.max_batch_events,
                 events.len()
             ),
-        );
+        ));
     }
+    let latest = now
+        .unix_nanos()
+        .saturating_add(policy.max_future_skew_nanos);
     let mut seen_ids = BTreeSet::new();
+    for (i, event) in events.iter().enumerate() {
+        if !seen_ids.insert(event.event_id) {
+            violations.push(FieldViolation::new(
+                format!("events[{i}].event_id"),
+                format!("{} appears twice in this batch", event.event_id),
+            ));
+        }
+        if event.occurred_at.unix_nanos() > latest {
+            violations.push(FieldViolation::new(
+                format!("events[{i}].occurred_at"),
+                "lies more than a day in the future of the server's clock",
+            ));
+        }
+    }
+    ValidationError::check(violations)
+}
+
+/// The rules that depend on the account's history (`state`, the account before the batch):
+/// each event is checked against the state the events before it leave.
+pub fn validate_against(
+    state: &AccountState,
+    events: &[ProposedEvent],
+    policy: &Policy,
+) -> Result<(), ValidationError> {
+    let mut check = Checker {
+        violations: Vec::new(),
+        policy,
+    };
     let mut state = state.clone();
     for (i, event) in events.iter().enumerate() {
-        let path = format!("events[{i}]");
-        if !seen_ids.insert(event.event_id) {
-            check.fail(
-                format!("{path}.event_id"),
-                format!("{} appears twice in this batch", event.event_id),
-            );
-        }
-        let latest = now
-            .unix_nanos()
-            .saturating_add(policy.max_future_skew_nanos);
-        if event.occurred_at.unix_nanos() > latest {
-            check.fail(
-                format!("{path}.occurred_at"),
-                "lies more than a day in the future of the server's clock",
-            );
-        }
-        check.event(&state, event, &path);
+        check.event(&state, event, &format!("events[{i}]"));
         state.apply(event);
     }
     ValidationError::check(check.violations)

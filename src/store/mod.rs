@@ -18,9 +18,9 @@ pub mod memory;
 mod page;
 pub mod sled;
 
+pub use self::sled::{OpenError, SledLog};
 pub use chain::{verify_chain, ChainBreak, ChainVerifier};
 pub use memory::MemoryLog;
-pub use self::sled::{OpenError, SledLog};
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -105,7 +105,9 @@ impl ReadAllFilter {
     pub fn matches(&self, record: &RecordedEvent) -> bool {
         (self.account_ids.is_empty() || self.account_ids.contains(&record.account_id))
             && (self.event_types.is_empty()
-                || self.event_types.contains(&record.event.payload.event_type()))
+                || self
+                    .event_types
+                    .contains(&record.event.payload.event_type()))
     }
 }
 
@@ -120,7 +122,10 @@ pub struct LogHead {
 
 impl LogHead {
     /// The head of an empty log.
-    pub const EMPTY: LogHead = LogHead { next_position: 0, last_hash: ChainHash::GENESIS };
+    pub const EMPTY: LogHead = LogHead {
+        next_position: 0,
+        last_hash: ChainHash::GENESIS,
+    };
 }
 
 /// Why an id was refused as a duplicate.

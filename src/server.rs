@@ -1,0 +1,77 @@
+//! Runs the gRPC server: opens the log, wires the services, serves until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::api::ledger_service::LedgerService;
+use crate::api::proto;
+use crate::config::Config;
+use crate::ledger::Ledger;
+use crate::store::sled::{OpenError, SledLog};
+use crate::store::Log;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data dir could not be opened (locked by another server, corrupt, unreadable).
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The gRPC transport failed.
+    #[error("gRPC transport failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The reflection service could not be built from the embedded descriptors.
+    #[error("server reflection failed to start: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+}
+
+/// Serves the ledger on `listener` until `shutdown` completes, then drains in-flight requests
+/// and closes the log. Every acknowledged append is on disk before its answer is sent, so a
+/// shutdown loses nothing.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let log = SledLog::open(&config.data_dir)?;
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        head = log.head().next_position,
+        "log opened"
+    );
+    let log = Arc::new(log);
+    let ledger = Arc::new(Ledger::new(log.clone(), config.policy.clone()));
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<proto::ledger_server::LedgerServer<LedgerService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let ledger_service = proto::ledger_server::LedgerServer::new(LedgerService::new(
+        ledger.clone(),
+        config.max_event_bytes,
+    ))
+    .max_decoding_message_size(config.max_request_bytes);
+
+    Server::builder()
+        .trace_fn(|request| tracing::info_span!("rpc", path = %request.uri().path()))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(ledger_service)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+
+    drop(ledger);
+    match Arc::try_unwrap(log) {
+        Ok(log) => log.close(),
+        Err(_) => tracing::warn!("log still referenced at shutdown; it closes when released"),
+    }
+    tracing::info!("server stopped");
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! Builders of valid wire events, one per event type.
+
+use relledger::api::proto::{self, proposed_event::Payload};
+
+/// The ledger's default currency.
+pub const CURRENCY: &str = "CNY";
+
+/// A fixed recent business time (2026-10-01T08:00:00Z) plus `minutes`, so fixtures are valid
+/// whatever the day the tests run and never lie in the future.
+pub fn at(minutes: i64) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp {
+        seconds: 1_790_841_600 + minutes * 60,
+        nanos: 0,
+    }
+}
+
+/// An amount in the ledger's currency.
+pub fn money(minor_units: i64) -> Option<proto::Money> {
+    Some(proto::Money {
+        currency: CURRENCY.to_string(),
+        minor_units,
+    })
+}
+
+/// An event with a fresh id at `at(minute)`.
+pub fn event(minute: i64, payload: Payload) -> proto::ProposedEvent {
+    proto::ProposedEvent {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        occurred_at: Some(at(minute)),
+        actor: "li.wei".to_string(),
+        metadata: [("correlation_id".to_string(), "test-1".to_string())].into(),
+        payload: Some(payload),
+    }
+}
+
+pub fn account_opened(name: &str) -> Payload {
+    Payload::AccountOpened(proto::AccountOpened {
+        name: name.to_string(),
+        segment: proto::AccountSegment::Key as i32,
+        owner: "li.wei".to_string(),
+        industry: "ready-mix concrete".to_string(),
+        region: "east".to_string(),
+    })
+}
+
+pub fn contact_added(contact_id: &str, role: proto::ContactRole) -> Payload {
+    Payload::ContactAdded(proto::ContactAdded {
+        contact_id: contact_id.to_string(),
+        name: format!("Name of {contact_id}"),
+        role: role as i32,
+        title: "chief engineer".to_string(),
+        phone: "+86 21 5555 0100".to_string(),
+        email: format!("{contact_id}@example.com"),
+        public_official: false,
+        notes: "likes go".to_string(),
+    })
+}
+
+pub fn visit(contact_ids: &[&str]) -> Payload {
+    Payload::Visit(proto::Visit {
+        contact_ids: contact_ids.iter().map(|c| c.to_string()).collect(),
+        purpose: "deliver the test report".to_string(),
+        summary: "asked about winter curing".to_string(),
+        next_visit_on: Some(at(60 * 24 * 14)),
+        next_visit_pretext: "bring curing guidance".to_string(),
+    })
+}
+
+pub fn promise_made(promise_id: &str, contact_id: &str) -> Payload {
+    Payload::PromiseMade(proto::PromiseMade {
+        promise_id: promise_id.to_string(),
+        contact_id: contact_id.to_string(),
+        description: "send a design proposal".to_string(),
+        due_at: Some(at(60 * 24 * 7)),
+    })
+}
+
+pub fn promise_kept(promise_id: &str) -> Payload {
+    Payload::PromiseKept(proto::PromiseKept {
+        promise_id: promise_id.to_string(),
+        note: "sent on time".to_string(),
+    })
+}
+
+pub fn favor(contact_id: &str, kind: proto::FavorKind, minor_units: i64) -> Payload {
+    Payload::FavorGiven(proto::FavorGiven {
+        contact_id: contact_id.to_string(),
+        kind: kind as i32,
+        value: money(minor_units),
+        purpose: "project kick-off".to_string(),
+        recipient_is_public_official: false,
+        approval_reference: String::new(),
+        description: "lunch".to_string(),
+    })
+}
+
+pub fn relationship_cost(minor_units: i64) -> Payload {
+    Payload::RelationshipCost(proto::RelationshipCost {
+        amount: money(minor_units),
+        category: "travel".to_string(),
+        description: "site visit".to_string(),
+    })
+}
+
+/// An opened account with contact `c1` (a decision maker), as one batch.
+pub fn opening(name: &str) -> Vec<proto::ProposedEvent> {
+    vec![
+        event(0, account_opened(name)),
+        event(1, contact_added("c1", proto::ContactRole::DecisionMaker)),
+    ]
+}
+
+/// One valid event of every type, in an order that makes each valid after the ones before it.
+pub fn one_of_each_type() -> Vec<proto::ProposedEvent> {
+    use proto::*;
+    let payloads = vec![
+        account_opened("Harbour Construction"),
+        contact_added("c1", ContactRole::DecisionMaker),
+        contact_added("c2", ContactRole::TechnicalEvaluator),
+        Payload::IntroductionMade(IntroductionMade {
+            contact_id: "c1".into(),
+            introduced_by: "Wang, a former colleague".into(),
+            relationship: "university classmate".into(),
+            notes: "warm".into(),
+        }),
+        visit(&["c1", "c2"]),
+        Payload::Call(Call {
+            contact_id: "c2".into(),
+            summary: "slump test results".into(),
+        }),
+        promise_made("p1", "c1"),
+        promise_kept("p1"),
+        promise_made("p2", "c2"),
+        Payload::PromiseBroken(PromiseBroken {
+            promise_id: "p2".into(),
+            reason: "plant outage".into(),
+        }),
+        Payload::SolutionDelivered(SolutionDelivered {
+            kind: SolutionKind::DesignProposal as i32,
+            contact_ids: vec!["c2".into()],
+            description: "mix design for the pier".into(),
+        }),
+        Payload::ThirdPartyProofShared(ThirdPartyProofShared {
+            kind: ProofKind::TestReport as i32,
+            contact_ids: vec!["c2".into()],
+            issuer: "National Building Materials Test Center".into(),
+            description: "C50 strength report".into(),
+        }),
+        favor("c1", FavorKind::Meal, 45_000),
+        Payload::OrderWon(OrderWon {
+            order_id: "o1".into(),
+            revenue: money(120_000_000),
+            margin: money(9_000_000),
+            product: "C30 ready-mix, 12,000 m3".into(),
+            description: "pier foundations".into(),
+        }),
+        Payload::OrderLost(OrderLost {
+            order_id: "o2".into(),
+            reason: "price".into(),
+            competitor: "Rival Concrete".into(),
+            lost_revenue: money(50_000_000),
+        }),
+        Payload::PriceConcessionDemanded(PriceConcessionDemanded {
+            order_id: "o1".into(),
+            discount_basis_points: 500,
+            ultimatum: true,
+            competitor: "Rival Concrete".into(),
+            description: "owner pushed the price down".into(),
+        }),
+        Payload::InvoiceIssued(InvoiceIssued {
+            invoice_id: "i1".into(),
+            amount: money(60_000_000),
+            due_at: Some(at(60 * 24 * 30)),
+            order_id: "o1".into(),
+        }),
+        Payload::PaymentReceived(PaymentReceived {
+            invoice_id: "i1".into(),
+            amount: money(20_000_000),
+            reference: "BANK-778".into(),
+        }),
+        Payload::CriticalAssistance(CriticalAssistance {
+            contact_ids: vec!["c1".into()],
+            description: "moved the stock before the typhoon".into(),
+            value_protected: money(60_000_000),
+        }),
+        relationship_cost(300_000),
+        Payload::ContactLeft(ContactLeft {
+            contact_id: "c2".into(),
+            reason: "retired".into(),
+        }),
+    ];
+    payloads
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| event(i as i64 * 10, p))
+        .collect()
+}
+
+/// The wire name of a payload's type: its oneof field name.
+pub fn payload_name(payload: &Payload) -> &'static str {
+    match payload {
+        Payload::AccountOpened(_) => "account_opened",
+        Payload::ContactAdded(_) => "contact_added",
+        Payload::ContactLeft(_) => "contact_left",
+        Payload::IntroductionMade(_) => "introduction_made",
+        Payload::Visit(_) => "visit",
+        Payload::Call(_) => "call",
+        Payload::PromiseMade(_) => "promise_made",
+        Payload::PromiseKept(_) => "promise_kept",
+        Payload::PromiseBroken(_) => "promise_broken",
+        Payload::SolutionDelivered(_) => "solution_delivered",
+        Payload::ThirdPartyProofShared(_) => "third_party_proof_shared",
+        Payload::FavorGiven(_) => "favor_given",
+        Payload::OrderWon(_) => "order_won",
+        Payload::OrderLost(_) => "order_lost",
+        Payload::PriceConcessionDemanded(_) => "price_concession_demanded",
+        Payload::InvoiceIssued(_) => "invoice_issued",
+        Payload::PaymentReceived(_) => "payment_received",
+        Payload::CriticalAssistance(_) => "critical_assistance",
+        Payload::RelationshipCost(_) => "relationship_cost",
+    }
+}
