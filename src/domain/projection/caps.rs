@@ -65,7 +65,7 @@ impl<'a> Collector<'a> {
     }
 
     fn push(&mut self, src: &Source, channel: Channel, f: Factor, n: Counted, clock: Timestamp) {
-        self.items.push(Evidence {
+        let mut item = Evidence {
             event_index: src.index,
             event_id: src.id,
             event_type: src.kind,
@@ -76,7 +76,10 @@ impl<'a> Collector<'a> {
             raw_s: n.s,
             half_life_days: n.h,
             clock,
-        });
+            weight: 1.0,
+        };
+        item.set_clock(clock);
+        self.items.push(item);
     }
 
     /// The clock of `contact`'s evidence, or none when `src` comes after the contact left

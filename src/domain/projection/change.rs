@@ -271,12 +271,12 @@ mod tests {
         let expected = ["critical_assistance", "favor_given", "solution_delivered"];
         assert_eq!(added, expected.into_iter().collect());
         assert!(org.removed.is_empty());
-        // By log positions: the events logged after position 8 (promise kept, solution, two
+        // By log positions: the events logged after position 10 (promise kept, solution, two
         // favors), each side seen as of the newest occurred_at logged by then.
         let by_position = explain_change(
             &log.events,
-            Checkpoint::Position(8),
-            Checkpoint::Position(12),
+            Checkpoint::Position(10),
+            Checkpoint::Position(14),
             &p,
         );
         assert_eq!(by_position.from_as_of, day(50));

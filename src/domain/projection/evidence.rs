@@ -88,6 +88,9 @@ pub(crate) struct Evidence {
     pub half_life_days: u32,
     /// The instant it is aged to: `as_of`, or the moment its contact left (frozen).
     pub clock: Timestamp,
+    /// `0.5^(age / H)` at that clock, computed once: explanations fold the same items many
+    /// times.
+    pub weight: f64,
 }
 
 impl Evidence {
@@ -98,14 +101,20 @@ impl Evidence {
 
     /// `0.5^(age / H)`.
     pub fn decay(&self) -> f64 {
-        decay(self.age_days(), self.half_life_days)
+        self.weight
+    }
+
+    /// Sets the clock and the weight that goes with it.
+    pub fn set_clock(&mut self, clock: Timestamp) {
+        self.clock = clock;
+        self.weight = decay(self.age_days(), self.half_life_days);
     }
 
     /// The same evidence aged to another clock (frozen evidence keeps its own).
     pub fn aged_to(&self, clock: Timestamp, frozen: bool) -> Evidence {
         let mut aged = self.clone();
         if !frozen {
-            aged.clock = clock;
+            aged.set_clock(clock);
         }
         aged
     }

@@ -12,6 +12,7 @@ use crate::domain::time::Timestamp;
 
 use super::evidence::{collect, Channel, Evidence, EvidenceSet};
 use super::params::Params;
+use super::roster::Roster;
 
 /// Accumulated, decayed evidence: positive `r`, negative `s`.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
@@ -159,29 +160,42 @@ pub(crate) fn org_share(item: &Evidence, set: &EvidenceSet, params: &Params) -> 
 
 /// Sums `set` into the trust channels.
 pub(crate) fn fold(set: &EvidenceSet, params: &Params) -> TrustFold {
-    let mut personal: BTreeMap<String, Beta> = set
-        .roster
+    fold_items(&set.roster, set.items.iter(), params)
+}
+
+/// Sums `items` (in log order) into the trust channels of `roster`'s contacts. Borrowed keys
+/// while summing: explanations call this once per contributing event.
+pub(crate) fn fold_items<'a>(
+    roster: &Roster,
+    items: impl Iterator<Item = &'a Evidence>,
+    params: &Params,
+) -> TrustFold {
+    let mut sums: BTreeMap<&str, Beta> = roster
         .contacts
         .keys()
-        .map(|id| (id.clone(), Beta::default()))
+        .map(|id| (id.as_str(), Beta::default()))
         .collect();
     let mut direct = Beta::default();
-    for item in &set.items {
+    for item in items {
         let w = item.decay();
         let (r, s) = (item.raw_r * w, item.raw_s * w);
         match &item.channel {
             Channel::Organizational => direct.add(r, s),
             Channel::Personal { contact_id } => {
-                personal.entry(contact_id.clone()).or_default().add(r, s)
+                sums.entry(contact_id.as_str()).or_default().add(r, s)
             }
         }
     }
+    let personal: BTreeMap<String, Beta> = sums
+        .into_iter()
+        .map(|(id, b)| (id.to_string(), b))
+        .collect();
     // r_A = r_direct + transfer * sum(role_weight(c) * r_c) over active contacts, literally
     // as SCORING.md writes it, so that the numbers can be checked by hand.
     let mut weighted = Beta::default();
     let mut transferred = BTreeMap::new();
     for (id, beta) in &personal {
-        let contact = set.roster.contact(id);
+        let contact = roster.contact(id);
         if !contact.is_active() {
             continue;
         }
