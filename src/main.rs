@@ -1,6 +1,7 @@
 //! The `relledger` command: `serve` runs the ledger; `append` and `read` are thin clients so a
 //! person can try it from a shell.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use tokio::net::TcpListener;
 
 use relledger::config::{Config, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_REQUEST_BYTES};
 use relledger::domain::Policy;
+use relledger::server::OpenServer;
 
 /// An event-sourced relationship ledger for key-account sales.
 #[derive(Parser)]
@@ -86,20 +88,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", args.listen))?;
-    let address = listener.local_addr()?;
     let mut config = Config::new(args.data_dir);
     config.policy.currency = args.currency;
     config.policy.max_batch_events = args.max_batch_events;
     config.max_event_bytes = args.max_event_bytes;
     config.max_request_bytes = args.max_request_bytes;
+    let server = OpenServer::open(config)?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", args.listen))?;
+    let address = listener.local_addr()?;
     // The one line on stdout: scripts and tests read the bound address from it (useful with
     // port 0). Everything else is tracing output on stderr.
     println!("relledger listening on {address}");
-    relledger::serve(listener, config, shutdown_signal()).await?;
+    server.run(listener, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -12,7 +12,6 @@ use crate::api::proto;
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::store::sled::{OpenError, SledLog};
-use crate::store::Log;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -36,42 +35,62 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let log = SledLog::open(&config.data_dir)?;
-    tracing::info!(
-        data_dir = %config.data_dir.display(),
-        head = log.head().next_position,
-        "log opened"
-    );
-    let log = Arc::new(log);
-    let ledger = Arc::new(Ledger::new(log.clone(), config.policy.clone()));
+    OpenServer::open(config)?.run(listener, shutdown).await
+}
 
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<proto::ledger_server::LedgerServer<LedgerService>>()
-        .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let ledger_service = proto::ledger_server::LedgerServer::new(LedgerService::new(
-        ledger.clone(),
-        config.max_event_bytes,
-    ))
-    .max_decoding_message_size(config.max_request_bytes);
+/// A server whose log is open and locked but which does not serve yet. Opening first lets the
+/// binary refuse a locked or corrupt data dir before it announces an address.
+pub struct OpenServer {
+    /// The durable log, shared by the services; closed when serving ends.
+    log: Arc<SledLog>,
+    /// The settings the services run with.
+    config: Config,
+}
 
-    Server::builder()
-        .trace_fn(|request| tracing::info_span!("rpc", path = %request.uri().path()))
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(ledger_service)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
-
-    drop(ledger);
-    match Arc::try_unwrap(log) {
-        Ok(log) => log.close(),
-        Err(_) => tracing::warn!("log still referenced at shutdown; it closes when released"),
+impl OpenServer {
+    /// Opens (creating if needed) and locks the data dir of `config`.
+    pub fn open(config: Config) -> Result<OpenServer, ServeError> {
+        let log = Arc::new(SledLog::open(&config.data_dir)?);
+        Ok(OpenServer { log, config })
     }
-    tracing::info!("server stopped");
-    Ok(())
+
+    /// Serves on `listener` until `shutdown` completes; see [`serve`].
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), ServeError> {
+        let OpenServer { log, config } = self;
+        let ledger = Arc::new(Ledger::new(log.clone(), config.policy.clone()));
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_serving::<proto::ledger_server::LedgerServer<LedgerService>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let ledger_service = proto::ledger_server::LedgerServer::new(LedgerService::new(
+            ledger.clone(),
+            config.max_event_bytes,
+        ))
+        .max_decoding_message_size(config.max_request_bytes);
+
+        Server::builder()
+            .trace_fn(|request| tracing::info_span!("rpc", path = %request.uri().path()))
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(ledger_service)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await?;
+
+        drop(ledger);
+        match Arc::try_unwrap(log) {
+            Ok(log) => log.close(),
+            Err(_) => tracing::warn!("log still referenced at shutdown; it closes when released"),
+        }
+        tracing::info!("server stopped");
+        Ok(())
+    }
 }

@@ -208,6 +208,96 @@ async fn sigterm_shuts_down_cleanly_and_a_locked_dir_is_refused_in_one_line() {
     assert_eq!(records.len(), 2);
 }
 
+/// Sends SIGTERM and checks that the server exits cleanly.
+async fn sigterm(child: Child) {
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait_with_output().await.unwrap();
+    assert!(
+        exit.status.success(),
+        "SIGTERM is a clean shutdown: {:?}",
+        exit.status
+    );
+}
+
+/// The lines of a failed `serve` on `data_dir` that start with `error:`.
+async fn refusal(data_dir: &Path) -> Vec<String> {
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the server must refuse {}",
+        data_dir.display()
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "a refused server announces no address"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_whose_log_was_lost_or_cut_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, url) = spawn_server(dir.path()).await;
+    let mut client = LedgerClient::connect(url).await.unwrap();
+    client
+        .append(AppendRequest {
+            account_id: "acme".into(),
+            expected_revision: None,
+            events: opening("Acme"),
+        })
+        .await
+        .unwrap();
+    sigterm(child).await;
+
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), copy.path());
+    std::fs::remove_dir_all(relledger::store::sled::sled_path(copy.path())).unwrap();
+    let errors = refusal(copy.path()).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("corrupt") && errors[0].contains("missing or empty"),
+        "{errors:?}"
+    );
+
+    {
+        let db = sled::open(relledger::store::sled::sled_path(dir.path())).unwrap();
+        db.remove(relledger::store::sled::record_key(1)).unwrap();
+        db.flush().unwrap();
+    }
+    let errors = refusal(dir.path()).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("lost or changed"), "{errors:?}");
+}
+
+/// Copies a data dir (flat files and one level of subdirectories deep, as sled lays it out).
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_append_and_read_subcommands_round_trip_json_lines() {
     let dir = tempfile::tempdir().unwrap();

@@ -29,6 +29,7 @@
 //! the dir lock) open until they are dropped.
 
 mod keys;
+mod manifest;
 mod open;
 mod read;
 mod writer;
@@ -43,6 +44,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use keys::record_key;
+pub use manifest::MANIFEST_FILE;
 pub use open::{sled_path, OpenError, LOCK_FILE};
 
 use self::read::sled_error;
@@ -76,8 +78,8 @@ struct Inner {
     commands: Option<mpsc::UnboundedSender<AppendCommand>>,
     /// The committed head, as the writer publishes it.
     head: watch::Receiver<LogHead>,
-    /// The writer thread, joined on drop.
-    writer: Option<JoinHandle<()>>,
+    /// The writer thread, joined on drop; it returns the final head unless a write failed.
+    writer: Option<JoinHandle<Option<LogHead>>>,
     /// The data dir, for messages.
     dir: PathBuf,
 }
@@ -85,10 +87,27 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         drop(self.commands.take());
-        if let Some(writer) = self.writer.take() {
-            if writer.join().is_err() {
-                tracing::error!(dir = %self.dir.display(), "the log writer thread panicked");
+        let Some(writer) = self.writer.take() else {
+            return;
+        };
+        match writer.join() {
+            Ok(Some(head)) => {
+                // A clean close: record the head so the next open can tell a sound log from one
+                // that lost or changed records while closed (see `manifest`).
+                let closed = self
+                    .shared
+                    .db
+                    .flush()
+                    .map_err(std::io::Error::other)
+                    .and_then(|_| manifest::Manifest::closed(head).write(&self.dir));
+                if let Err(error) = closed {
+                    tracing::warn!(dir = %self.dir.display(), %error, "could not record the clean close; the next open treats the log as crashed");
+                }
             }
+            Ok(None) => {
+                tracing::warn!(dir = %self.dir.display(), "closing a log that failed a write; the next open treats it as crashed")
+            }
+            Err(_) => tracing::error!(dir = %self.dir.display(), "the log writer thread panicked"),
         }
     }
 }

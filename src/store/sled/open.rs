@@ -9,6 +9,7 @@ use ::sled::Db;
 use fs2::FileExt;
 use tokio::sync::{mpsc, watch};
 
+use super::manifest::Manifest;
 use super::writer::{WriteGroup, Writer};
 use super::{keys, read, Inner, Shared, SledLog};
 use crate::domain::{ChainHash, Timestamp};
@@ -79,6 +80,7 @@ pub(super) fn open(dir: &Path, write: WriteGroup) -> Result<SledLog, OpenError> 
         return Err(io_error(error));
     }
 
+    let manifest = Manifest::read(dir).map_err(corrupt)?;
     let db = ::sled::Config::new()
         .path(sled_path(dir))
         .open()
@@ -86,8 +88,17 @@ pub(super) fn open(dir: &Path, write: WriteGroup) -> Result<SledLog, OpenError> 
             ::sled::Error::Io(source) => io_error(source),
             other => corrupt(other.to_string()),
         })?;
+    if let Some(manifest) = &manifest {
+        // Checked before `check_format`, which would initialise an empty database.
+        manifest.check_not_empty(db.is_empty()).map_err(corrupt)?;
+    }
     check_format(&db).map_err(corrupt)?;
     let recovered = recover(&db).map_err(corrupt)?;
+    if let Some(manifest) = &manifest {
+        manifest.check_head(recovered.head).map_err(corrupt)?;
+    }
+    // From here until a clean close, the dir counts as crashed if the process dies.
+    Manifest::open().write(dir).map_err(io_error)?;
 
     let shared = Arc::new(Shared { db, _lock: lock });
     let (commands, queue) = mpsc::unbounded_channel();

@@ -101,3 +101,59 @@ async fn a_restart_after_a_failed_write_recovers_what_is_on_disk() {
     assert_eq!((retry.first_position, retry.first_revision), (1, 1));
     assert_eq!(retry.duplicate, head == 2);
 }
+
+async fn log_with_records(dir: &std::path::Path, batches: usize) -> LogHead {
+    let log = SledLog::open(dir).unwrap();
+    let acme = AccountId::parse("acme").unwrap();
+    for _ in 0..batches {
+        log.append(&acme, ExpectedRevision::Any, vec![call(), call()])
+            .await
+            .unwrap();
+    }
+    let head = log.head();
+    log.close();
+    head
+}
+
+fn corrupt_reason(result: Result<SledLog, super::OpenError>) -> String {
+    match result {
+        Err(super::OpenError::Corrupt { reason, .. }) => reason,
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_cleanly_closed_log_reopens_at_the_same_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = log_with_records(dir.path(), 2).await;
+    let log = SledLog::open(dir.path()).unwrap();
+    assert_eq!(log.head(), head);
+    assert_eq!(count(&log).await, 4);
+}
+
+#[tokio::test]
+async fn a_database_lost_while_closed_is_refused_not_started_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    log_with_records(dir.path(), 1).await;
+    std::fs::remove_dir_all(super::sled_path(dir.path())).unwrap();
+    let reason = corrupt_reason(SledLog::open(dir.path()));
+    assert!(reason.contains("missing or empty"), "{reason}");
+    // Refusing wrote nothing: it stays refused.
+    let reason = corrupt_reason(SledLog::open(dir.path()));
+    assert!(reason.contains("missing or empty"), "{reason}");
+}
+
+#[tokio::test]
+async fn records_lost_while_closed_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = log_with_records(dir.path(), 2).await;
+    {
+        let db = ::sled::open(super::sled_path(dir.path())).unwrap();
+        db.remove(super::record_key(head.next_position - 1))
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let reason = corrupt_reason(SledLog::open(dir.path()));
+    assert!(reason.contains("closed with 4 records"), "{reason}");
+    assert!(reason.contains("now holds 3"), "{reason}");
+}

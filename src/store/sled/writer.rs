@@ -87,8 +87,10 @@ struct Plan {
 }
 
 impl Writer {
-    /// Runs until every `SledLog` handle is gone and every queued append is answered.
-    pub(crate) fn run(mut self) {
+    /// Runs until every `SledLog` handle is gone and every queued append is answered. Returns
+    /// the final committed head, or `None` when a failed write poisoned the log (what is on disk
+    /// is then unknown, and the next open must treat the log as crashed).
+    pub(crate) fn run(mut self) -> Option<LogHead> {
         while let Some(first) = self.commands.blocking_recv() {
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
@@ -103,6 +105,7 @@ impl Writer {
             next_position = self.head.next_position,
             "the log writer has stopped"
         );
+        self.poisoned.is_none().then_some(self.head)
     }
 
     fn commit_group(&mut self, group: Vec<AppendCommand>) {
