@@ -439,9 +439,7 @@ async fn health_and_reflection_let_any_client_discover_the_api() {
         health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
     };
     use tonic_reflection::pb::v1::{
-        server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-        ServerReflectionRequest,
     };
 
     let dir = tempfile::tempdir().unwrap();
@@ -457,46 +455,45 @@ async fn health_and_reflection_let_any_client_discover_the_api() {
         .into_inner();
     assert_eq!(health.status, ServingStatus::Serving as i32);
 
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        reflect(&channel, MessageRequest::ListServices(String::new())).await
+    else {
+        panic!("expected a service list");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"relledger.v1.Ledger"), "{names:?}");
+    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+
+    let symbol = MessageRequest::FileContainingSymbol("relledger.v1.ProposedEvent".into());
+    let response = reflect(&channel, symbol).await;
+    assert!(
+        matches!(response, Some(MessageResponse::FileDescriptorResponse(ref f)) if !f.file_descriptor_proto.is_empty()),
+        "the event schema is discoverable: {response:?}"
+    );
+    server.stop().await;
+}
+
+/// Asks the reflection service one question.
+async fn reflect(
+    channel: &tonic::transport::Channel,
+    request: tonic_reflection::pb::v1::server_reflection_request::MessageRequest,
+) -> Option<tonic_reflection::pb::v1::server_reflection_response::MessageResponse> {
+    use tonic_reflection::pb::v1::{
+        server_reflection_client::ServerReflectionClient, ServerReflectionRequest,
+    };
     let request = ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
+        message_request: Some(request),
     };
     let mut responses = ServerReflectionClient::new(channel.clone())
         .server_reflection_info(futures::stream::iter([request]))
         .await
         .unwrap()
         .into_inner();
-    let response = responses
+    responses
         .message()
         .await
         .unwrap()
-        .expect("a reflection answer");
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
-        panic!("expected a service list, got {response:?}");
-    };
-    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-    assert!(names.contains(&"relledger.v1.Ledger"), "{names:?}");
-    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
-
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::FileContainingSymbol(
-            "relledger.v1.ProposedEvent".into(),
-        )),
-    };
-    let mut responses = ServerReflectionClient::new(channel)
-        .server_reflection_info(futures::stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
-    let response = responses
-        .message()
-        .await
-        .unwrap()
-        .expect("a reflection answer");
-    assert!(
-        matches!(response.message_response, Some(MessageResponse::FileDescriptorResponse(ref f)) if !f.file_descriptor_proto.is_empty()),
-        "the event schema is discoverable: {response:?}"
-    );
-    server.stop().await;
+        .expect("a reflection answer")
+        .message_response
 }

@@ -153,59 +153,17 @@ async fn kill_9_during_concurrent_appends_loses_no_acknowledged_event() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_shuts_down_cleanly_and_a_locked_dir_is_refused_in_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let (child, url) = spawn_server(dir.path()).await;
+/// Starts a server on `data_dir` and opens one account (two events) through it.
+async fn server_with_one_account(data_dir: &Path) -> Child {
+    let (child, url) = spawn_server(data_dir).await;
     let mut client = LedgerClient::connect(url).await.unwrap();
-    client
-        .append(AppendRequest {
-            account_id: "acme".into(),
-            expected_revision: None,
-            events: opening("Acme"),
-        })
-        .await
-        .unwrap();
-
-    let second = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        !second.status.success(),
-        "a second server on the same dir must not start"
-    );
-    let stderr = String::from_utf8_lossy(&second.stderr);
-    let error_lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(error_lines.len(), 1, "{stderr}");
-    assert!(error_lines[0].contains("locked"), "{stderr}");
-
-    let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait_with_output().await.unwrap();
-    assert!(
-        exit.status.success(),
-        "SIGTERM is a clean shutdown: {:?}",
-        exit.status
-    );
-
-    let (_child, url) = spawn_server(dir.path()).await;
-    let mut client = LedgerClient::connect(url).await.unwrap();
-    let records: Vec<_> = client
-        .read_all(ReadAllRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .try_collect()
-        .await
-        .unwrap();
-    assert_eq!(records.len(), 2);
+    let request = AppendRequest {
+        account_id: "acme".into(),
+        expected_revision: None,
+        events: opening("Acme"),
+    };
+    client.append(request).await.unwrap();
+    child
 }
 
 /// Sends SIGTERM and checks that the server exits cleanly.
@@ -250,19 +208,35 @@ async fn refusal(data_dir: &Path) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_data_dir_whose_log_was_lost_or_cut_is_refused_in_one_line() {
+async fn sigterm_shuts_down_cleanly_and_a_locked_dir_is_refused_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, url) = spawn_server(dir.path()).await;
+    let child = server_with_one_account(dir.path()).await;
+    let errors = refusal(dir.path()).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("locked"), "{errors:?}");
+    sigterm(child).await;
+
+    let (_child, url) = spawn_server(dir.path()).await;
     let mut client = LedgerClient::connect(url).await.unwrap();
-    client
-        .append(AppendRequest {
-            account_id: "acme".into(),
-            expected_revision: None,
-            events: opening("Acme"),
-        })
+    let records: Vec<_> = client
+        .read_all(ReadAllRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .try_collect()
         .await
         .unwrap();
-    sigterm(child).await;
+    assert_eq!(
+        records.len(),
+        2,
+        "everything acknowledged before SIGTERM is there"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_whose_log_was_lost_or_cut_is_refused_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    sigterm(server_with_one_account(dir.path()).await).await;
 
     let copy = tempfile::tempdir().unwrap();
     copy_dir(dir.path(), copy.path());
