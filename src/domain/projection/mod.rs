@@ -91,11 +91,48 @@ pub struct OrganizationalTrust {
     pub contributions: Vec<Contribution>,
 }
 
+/// Who the account is, from its `account_opened` event (no event changes it yet): what a list
+/// of relationships shows and filters on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AccountProfile {
+    /// The customer's name.
+    pub name: String,
+    /// The owning salesperson.
+    pub owner: String,
+    /// Key or standard account (`None` before the account was opened).
+    pub segment: Option<crate::domain::event::AccountSegment>,
+    /// The customer's industry.
+    pub industry: String,
+    /// Where the customer operates.
+    pub region: String,
+}
+
+impl AccountProfile {
+    /// The profile of the account whose events (in log order) are `account_events`.
+    pub fn read(account_events: &[RecordedEvent]) -> Self {
+        account_events
+            .iter()
+            .find_map(|record| match &record.event.payload {
+                crate::domain::event::EventPayload::AccountOpened(opened) => Some(AccountProfile {
+                    name: opened.name.clone(),
+                    owner: opened.owner.clone(),
+                    segment: Some(opened.segment),
+                    industry: opened.industry.clone(),
+                    region: opened.region.clone(),
+                }),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// Everything SCORING.md says about one account, as of one instant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccountProjection {
     /// The account (none when it has no events).
     pub account_id: Option<AccountId>,
+    /// Name, owner and segment, from the opening event.
+    pub profile: AccountProfile,
     /// The instant projected, so the answer can be replayed.
     pub as_of: Timestamp,
     /// The rules used.
@@ -191,6 +228,7 @@ pub fn project(
 
     AccountProjection {
         account_id: account_events.first().map(|e| e.account_id.clone()),
+        profile: AccountProfile::read(account_events),
         as_of,
         params_version: params.params_version,
         events_counted: events.len(),
