@@ -204,8 +204,9 @@ impl Ledger {
     }
 }
 
-/// The server's clock, read only to bound how far in the future an event may be dated.
-fn now() -> Timestamp {
+/// The server's clock. Read only at the edges: to bound how far in the future an event may be
+/// dated, and to date a query that names no instant of its own.
+pub(crate) fn now() -> Timestamp {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

@@ -8,6 +8,8 @@
 //!   chain, the durable sled backend and the in-memory model.
 //! - [`ledger`]: the application service that every append goes through: retry detection,
 //!   the expected-revision check, domain validation, then the log.
+//! - [`relationships`]: the relationships service: which events and which instant a question
+//!   means (bitemporal as-of), and the projections, lists, portfolio and gift register.
 //! - [`api`]: the gRPC API, the only module that knows the generated proto types.
 //! - [`server`]: wires the services and runs them until shutdown; [`serve`] is the entry point.
 //! - [`config`]: the server's settings and their defaults.
@@ -20,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod ledger;
+pub mod relationships;
 pub mod server;
 pub mod store;
 

@@ -58,6 +58,15 @@ pub enum Checkpoint {
     Position(u64),
     /// The events that occurred by this instant, as of it: what was true then.
     Time(Timestamp),
+    /// The account's events up to and including this global log position that occurred by
+    /// `as_of`, as of `as_of`: what the ledger knew at `position`, judged at `as_of` (the
+    /// service uses the instant the record at `position` was recorded).
+    Known {
+        /// The last global log position counted.
+        position: u64,
+        /// The instant the projection is evaluated at.
+        as_of: Timestamp,
+    },
 }
 
 /// How one score changed between two checkpoints.
@@ -116,6 +125,12 @@ impl TrustAt {
                     .max()
                     .unwrap_or(Timestamp::EPOCH);
                 (events, as_of)
+            }
+            Checkpoint::Known { position, as_of } => {
+                let known = all
+                    .iter()
+                    .filter(|e| e.position <= position && e.event.occurred_at <= as_of);
+                (known.collect(), as_of)
             }
         };
         let (set, fold) = assess(&events, as_of, params);

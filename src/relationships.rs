@@ -1,0 +1,502 @@
+//! The relationships service: each account's projection (SCORING.md), answered from the log.
+//!
+//! A projection is a pure function of the account's events, an instant and the parameters
+//! (`domain::projection`). This module decides *which* events and *which* instant a question
+//! means, the two axes of an auditor's question "what did we know on date Y about the
+//! relationship on date X":
+//!
+//! - **what the ledger knew** (recorded time): all records, or those up to a global position
+//!   (`as_of_position`), or those recorded by an instant (`known_at`);
+//! - **when the relationship is judged** (business time, `as_of`): evidence that occurred
+//!   after it does not count, and all evidence is aged to it.
+//!
+//! The rules, in one place:
+//!
+//! | question | records counted | judged as of |
+//! |---|---|---|
+//! | nothing given | all | the request's arrival, or the newest `occurred_at` if later |
+//! | `as_of_time` X | all | X |
+//! | `as_of_position` p | positions `<= p` | the `recorded_at` of record p: the moment the log ended at p |
+//! | `known_at` Y, no as_of | recorded `<= Y` | Y |
+//! | `known_at` Y with either as_of | recorded `<= Y` as well | as above |
+//!
+//! So the answer as of position p is what a live query made when the log ended at p said,
+//! judged at that moment; every answer carries the `as_of` it used so it can be replayed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+
+use crate::domain::projection::{
+    explain_change, gift_register, portfolio, project, AccountProjection, AlertCode, Checkpoint,
+    GiftEntry, Grade, Level, Params, Portfolio, Quadrant, TrustChange,
+};
+use crate::domain::{AccountId, RecordedEvent, Timestamp, ValidationError};
+use crate::ledger::{now, LedgerError};
+use crate::store::{Direction, Log, ReadAllFilter, StoreError};
+
+/// The most relationships one list page holds.
+pub const MAX_PAGE_SIZE: usize = 500;
+/// The page size when a request names none.
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+
+/// When the relationship is judged (the business-time axis).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AsOf {
+    /// Now (see the module table).
+    #[default]
+    Now,
+    /// What the ledger knew when the log ended at this position, judged at that moment.
+    Position(u64),
+    /// This instant.
+    Time(Timestamp),
+}
+
+/// Which events and which instant a question means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RelationshipQuery {
+    /// When the relationship is judged.
+    pub as_of: AsOf,
+    /// Count only records the ledger had recorded by this instant.
+    pub known_at: Option<Timestamp>,
+}
+
+/// Which relationships a list returns; empty means any, and all fields must match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListFilter {
+    /// Any of these quadrants.
+    pub quadrants: Vec<Quadrant>,
+    /// Any of these levels.
+    pub levels: Vec<Level>,
+    /// Any of these organizational-trust grades.
+    pub grades: Vec<Grade>,
+    /// Raising any of these alerts.
+    pub alert_codes: Vec<AlertCode>,
+    /// Owned by any of these salespeople.
+    pub owners: Vec<String>,
+}
+
+impl ListFilter {
+    fn matches(&self, p: &AccountProjection) -> bool {
+        fn any<T: PartialEq>(wanted: &[T], value: &T) -> bool {
+            wanted.is_empty() || wanted.contains(value)
+        }
+        any(&self.quadrants, &p.quadrant.quadrant)
+            && any(&self.levels, &p.level.level)
+            && any(&self.grades, &p.organizational_trust.trust.grade)
+            && any(&self.owners, &p.profile.owner)
+            && (self.alert_codes.is_empty()
+                || p.alerts.iter().any(|a| self.alert_codes.contains(&a.code)))
+    }
+}
+
+/// The order of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ListOrder {
+    /// By account id, ascending.
+    #[default]
+    AccountId,
+    /// Organizational trust score, highest first (then account id).
+    Trust,
+    /// Trailing-365-day revenue, highest first (then account id).
+    Revenue,
+}
+
+/// A list request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListQuery {
+    /// Which relationships.
+    pub filter: ListFilter,
+    /// In which order.
+    pub order: ListOrder,
+    /// How many per page; 0 means [`DEFAULT_PAGE_SIZE`], more than [`MAX_PAGE_SIZE`] is refused.
+    pub page_size: usize,
+    /// The token of the previous page's answer, to continue from it.
+    pub page_token: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPage {
+    /// The relationships of this page.
+    pub relationships: Vec<AccountProjection>,
+    /// The token for the next page; `None` on the last one.
+    pub next_page_token: Option<String>,
+    /// The instant every relationship of the list is judged at (the same on every page).
+    pub as_of: Timestamp,
+}
+
+/// Which favors the gift register returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GiftFilter {
+    /// Only this account.
+    pub account: Option<AccountId>,
+    /// Only favors to this contact.
+    pub contact_id: Option<String>,
+    /// Only favors given at or after this instant.
+    pub from: Option<Timestamp>,
+    /// Only favors given before this instant.
+    pub to: Option<Timestamp>,
+}
+
+/// The relationships service over a log.
+pub struct Relationships {
+    /// The event log: projections are folded from it.
+    log: Arc<dyn Log>,
+    /// The scoring rules, versioned; every answer names them.
+    params: Params,
+}
+
+/// Which records count, and the instant they are judged at (`None`: per account, see `AsOf::Now`).
+#[derive(Debug, Clone, Copy)]
+struct Cut {
+    /// The last global position counted.
+    max_position: Option<u64>,
+    /// The last `recorded_at` counted.
+    known_at: Option<Timestamp>,
+    /// The instant judged at, when the question fixes it.
+    as_of: Option<Timestamp>,
+}
+
+impl Cut {
+    fn admits(&self, record: &RecordedEvent) -> bool {
+        self.max_position.is_none_or(|p| record.position <= p)
+            && self.known_at.is_none_or(|k| record.recorded_at <= k)
+    }
+
+    /// The instant to judge `events` at: fixed by the question, else now or the newest
+    /// `occurred_at` if later (an event may be dated slightly ahead of the server's clock).
+    fn as_of_for(&self, events: &[RecordedEvent], now: Timestamp) -> Timestamp {
+        self.as_of.unwrap_or_else(|| {
+            events
+                .iter()
+                .map(|r| r.event.occurred_at)
+                .fold(now, Timestamp::max)
+        })
+    }
+}
+
+impl Relationships {
+    /// The service over `log`, scoring with `params`.
+    pub fn new(log: Arc<dyn Log>, params: Params) -> Self {
+        Relationships { log, params }
+    }
+
+    /// The scoring rules in force.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// One account's projection; `AccountNotFound` when the question counts none of its events.
+    pub async fn get(
+        &self,
+        account: &AccountId,
+        query: RelationshipQuery,
+    ) -> Result<AccountProjection, LedgerError> {
+        let cut = self.cut(query).await?;
+        let events = self.account_events(account, &cut).await?;
+        if events.is_empty() {
+            return Err(LedgerError::AccountNotFound(account.clone()));
+        }
+        Ok(project(
+            &events,
+            cut.as_of_for(&events, now()),
+            &self.params,
+        ))
+    }
+
+    /// A page of the relationships that pass the filter, in order. Every page of one listing
+    /// is judged at the same instant (the first page's), which the page token carries.
+    pub async fn list(&self, query: ListQuery) -> Result<ListPage, LedgerError> {
+        let page_size = match query.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n > MAX_PAGE_SIZE => {
+                return Err(ValidationError::single(
+                    "page_size",
+                    format!("must be at most {MAX_PAGE_SIZE}"),
+                )
+                .into())
+            }
+            n => n,
+        };
+        let (token_as_of, offset) = match &query.page_token {
+            Some(token) => PageToken::parse(token)?,
+            None => (None, 0),
+        };
+        let accounts = self
+            .all_accounts(&Cut {
+                max_position: None,
+                known_at: None,
+                as_of: None,
+            })
+            .await?;
+        let as_of = token_as_of.unwrap_or_else(|| {
+            accounts
+                .values()
+                .flatten()
+                .map(|r| r.event.occurred_at)
+                .fold(now(), Timestamp::max)
+        });
+        let mut projections: Vec<AccountProjection> = accounts
+            .values()
+            .map(|events| project(events, as_of, &self.params))
+            .filter(|p| query.filter.matches(p))
+            .collect();
+        sort(&mut projections, query.order);
+        let next = offset.saturating_add(page_size);
+        let next_page_token = (next < projections.len()).then(|| PageToken::format(as_of, next));
+        let relationships = projections
+            .into_iter()
+            .skip(offset)
+            .take(page_size)
+            .collect();
+        Ok(ListPage {
+            relationships,
+            next_page_token,
+            as_of,
+        })
+    }
+
+    /// How the account's trust changed between two points. A position means what the ledger
+    /// knew when the log ended there, judged at that moment, as in [`Relationships::get`].
+    pub async fn explain_change(
+        &self,
+        account: &AccountId,
+        from: Checkpoint,
+        to: Checkpoint,
+    ) -> Result<TrustChange, LedgerError> {
+        let events = self
+            .account_events(
+                account,
+                &Cut {
+                    max_position: None,
+                    known_at: None,
+                    as_of: None,
+                },
+            )
+            .await?;
+        if events.is_empty() {
+            return Err(LedgerError::AccountNotFound(account.clone()));
+        }
+        let from = self.resolve(from, "from_position").await?;
+        let to = self.resolve(to, "to_position").await?;
+        Ok(explain_change(&events, from, to, &self.params))
+    }
+
+    /// Revenue concentration across every account, and the instant it was judged at.
+    pub async fn portfolio(
+        &self,
+        query: RelationshipQuery,
+    ) -> Result<(Portfolio, Timestamp), LedgerError> {
+        let cut = self.cut(query).await?;
+        let accounts = self.all_accounts(&cut).await?;
+        let as_of = cut.as_of.unwrap_or_else(|| {
+            accounts
+                .values()
+                .flatten()
+                .map(|r| r.event.occurred_at)
+                .fold(now(), Timestamp::max)
+        });
+        let projections: Vec<(AccountId, AccountProjection)> = accounts
+            .into_iter()
+            .map(|(id, events)| {
+                let projection = project(&events, as_of, &self.params);
+                (id, projection)
+            })
+            .collect();
+        Ok((portfolio(&projections, &self.params), as_of))
+    }
+
+    /// Every favor that passes the filter, by account then in log order, with the alerts it
+    /// raised.
+    pub fn gift_register(
+        &self,
+        filter: GiftFilter,
+    ) -> BoxStream<'static, Result<GiftEntry, LedgerError>> {
+        let log = Arc::clone(&self.log);
+        let params = self.params.clone();
+        let everything = Cut {
+            max_position: None,
+            known_at: None,
+            as_of: None,
+        };
+        stream::once(async move {
+            let accounts = match &filter.account {
+                Some(account) => {
+                    let events = read_account(&*log, account, &everything).await?;
+                    BTreeMap::from([(account.clone(), events)])
+                }
+                None => read_accounts(&*log, &everything).await?,
+            };
+            let entries: Vec<Result<GiftEntry, LedgerError>> = accounts
+                .values()
+                .flat_map(|events| gift_register(events, &params))
+                .filter(|entry| {
+                    filter
+                        .contact_id
+                        .as_ref()
+                        .is_none_or(|c| *c == entry.contact_id)
+                        && filter.from.is_none_or(|from| entry.occurred_at >= from)
+                        && filter.to.is_none_or(|to| entry.occurred_at < to)
+                })
+                .map(Ok)
+                .collect();
+            Ok::<_, LedgerError>(stream::iter(entries))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    /// Resolves a question into a cut, reading the record a position names.
+    async fn cut(&self, query: RelationshipQuery) -> Result<Cut, LedgerError> {
+        let known_at = query.known_at;
+        Ok(match query.as_of {
+            AsOf::Now => Cut {
+                max_position: None,
+                known_at,
+                as_of: known_at,
+            },
+            AsOf::Time(t) => Cut {
+                max_position: None,
+                known_at,
+                as_of: Some(t),
+            },
+            AsOf::Position(p) => {
+                let recorded_at = self.recorded_at(p, "as_of_position").await?;
+                let as_of = known_at.map_or(recorded_at, |k| k.min(recorded_at));
+                Cut {
+                    max_position: Some(p),
+                    known_at,
+                    as_of: Some(as_of),
+                }
+            }
+        })
+    }
+
+    /// A checkpoint with its position, if any, pinned to the moment it was recorded.
+    async fn resolve(
+        &self,
+        checkpoint: Checkpoint,
+        field: &str,
+    ) -> Result<Checkpoint, LedgerError> {
+        Ok(match checkpoint {
+            Checkpoint::Position(position) => Checkpoint::Known {
+                position,
+                as_of: self.recorded_at(position, field).await?,
+            },
+            other => other,
+        })
+    }
+
+    /// When the record at `position` was recorded; `INVALID_ARGUMENT` naming `field` when the
+    /// log has no such position yet.
+    async fn recorded_at(&self, position: u64, field: &str) -> Result<Timestamp, LedgerError> {
+        let mut records = self.log.read_all(
+            Some(position),
+            Direction::Forwards,
+            Some(1),
+            ReadAllFilter::default(),
+        );
+        match records.try_next().await? {
+            Some(record) if record.position == position => Ok(record.recorded_at),
+            _ => Err(ValidationError::single(
+                field,
+                format!(
+                    "position {position} is not in the log yet (it holds {} records)",
+                    self.log.head().next_position
+                ),
+            )
+            .into()),
+        }
+    }
+
+    async fn account_events(
+        &self,
+        account: &AccountId,
+        cut: &Cut,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read_account(&*self.log, account, cut).await
+    }
+
+    async fn all_accounts(
+        &self,
+        cut: &Cut,
+    ) -> Result<BTreeMap<AccountId, Vec<RecordedEvent>>, StoreError> {
+        read_accounts(&*self.log, cut).await
+    }
+}
+
+/// One account's events that `cut` admits, in stream order.
+async fn read_account(
+    log: &dyn Log,
+    account: &AccountId,
+    cut: &Cut,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let cut = *cut;
+    log.read_stream(account, None, Direction::Forwards, None)
+        .try_filter(move |r| futures::future::ready(cut.admits(r)))
+        .try_collect()
+        .await
+}
+
+/// Every account's events that `cut` admits, grouped by account in stream order.
+async fn read_accounts(
+    log: &dyn Log,
+    cut: &Cut,
+) -> Result<BTreeMap<AccountId, Vec<RecordedEvent>>, StoreError> {
+    let mut accounts: BTreeMap<AccountId, Vec<RecordedEvent>> = BTreeMap::new();
+    let mut records = log.read_all(None, Direction::Forwards, None, ReadAllFilter::default());
+    while let Some(record) = records.try_next().await? {
+        if cut.admits(&record) {
+            accounts
+                .entry(record.account_id.clone())
+                .or_default()
+                .push(record);
+        }
+    }
+    Ok(accounts)
+}
+
+/// Sorts a list by `order`, with the account id as the last key so the order is total.
+fn sort(projections: &mut [AccountProjection], order: ListOrder) {
+    let id = |p: &AccountProjection| p.account_id.clone();
+    match order {
+        ListOrder::AccountId => projections.sort_by_key(id),
+        ListOrder::Trust => projections.sort_by(|a, b| {
+            let score = |p: &AccountProjection| p.organizational_trust.trust.score;
+            score(b).cmp(&score(a)).then_with(|| id(a).cmp(&id(b)))
+        }),
+        ListOrder::Revenue => projections.sort_by(|a, b| {
+            let revenue = |p: &AccountProjection| p.commercial.revenue_minor;
+            revenue(b).cmp(&revenue(a)).then_with(|| id(a).cmp(&id(b)))
+        }),
+    }
+}
+
+/// The opaque continuation of a list: the instant the listing is judged at and the offset of
+/// the next page. Opaque to clients; its form may change.
+struct PageToken;
+
+impl PageToken {
+    fn format(as_of: Timestamp, offset: usize) -> String {
+        format!("v1.{}.{offset}", as_of.unix_nanos())
+    }
+
+    fn parse(token: &str) -> Result<(Option<Timestamp>, usize), ValidationError> {
+        let invalid = || ValidationError::single("page_token", "is not a token this server issued");
+        let mut parts = token
+            .strip_prefix("v1.")
+            .ok_or_else(invalid)?
+            .splitn(2, '.');
+        let as_of = parts
+            .next()
+            .and_then(|n| n.parse::<i64>().ok())
+            .ok_or_else(invalid)?;
+        let offset = parts
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(invalid)?;
+        Ok((Some(Timestamp::from_unix_nanos(as_of)), offset))
+    }
+}
