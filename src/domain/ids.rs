@@ -89,6 +89,35 @@ impl fmt::Display for AccountId {
     }
 }
 
+/// The longest subscription name, in bytes: an account id's limit, for the same reason.
+pub const MAX_SUBSCRIPTION_NAME_LEN: usize = MAX_ACCOUNT_ID_LEN;
+
+/// The name of a durable subscription: the key under which the server keeps the consumer's
+/// acknowledged position. Same character set as an account id, for the same reason: it is a
+/// storage key and may become a subject name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SubscriptionName(String);
+
+impl SubscriptionName {
+    /// Checks and wraps a subscription name: 1 to 128 characters from `A-Z a-z 0-9 . _ - : @`.
+    pub fn parse(name: impl Into<String>) -> Result<Self, IdError> {
+        // The rules are the account id's; reuse its check rather than restate it.
+        let name = AccountId::parse(name)?;
+        Ok(SubscriptionName(name.0))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SubscriptionName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The client-chosen UUID of an event: the key of idempotency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -17,7 +17,7 @@ pub mod validation;
 
 pub use account::AccountState;
 pub use event::*;
-pub use ids::{AccountId, EventId, IdError};
+pub use ids::{AccountId, EventId, IdError, SubscriptionName};
 pub use record::{ChainHash, RecordedEvent};
 pub use time::Timestamp;
 pub use validation::{FieldViolation, Policy, ValidationError};

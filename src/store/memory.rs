@@ -271,4 +271,8 @@ impl Log for MemoryLog {
     fn head(&self) -> LogHead {
         *self.shared.head.borrow()
     }
+
+    fn watch_head(&self) -> watch::Receiver<LogHead> {
+        MemoryLog::watch_head(self)
+    }
 }

@@ -12,6 +12,7 @@
 //! - readers see only committed (durable) records.
 
 pub mod chain;
+pub mod checkpoints;
 pub mod codec;
 mod idempotency;
 pub mod memory;
@@ -20,6 +21,7 @@ pub mod sled;
 
 pub use self::sled::{OpenError, SledLog};
 pub use chain::{verify_chain, ChainBreak, ChainVerifier};
+pub use checkpoints::{AckedPosition, CheckpointStore, MemoryCheckpoints, SledCheckpoints};
 pub use memory::MemoryLog;
 
 use std::collections::BTreeSet;
@@ -231,4 +233,9 @@ pub trait Log: Send + Sync + 'static {
 
     /// The committed head of the log.
     fn head(&self) -> LogHead;
+
+    /// Follows the committed head: the receiver sees a new value whenever committed records
+    /// become readable. A subscriber that has read everything below the head waits on it, so
+    /// it learns of new records without the writer ever waiting for it.
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<LogHead>;
 }

@@ -63,7 +63,8 @@ pub struct SledLog {
 
 /// What a read needs, and what must stay open while anything reads or writes.
 pub(crate) struct Shared {
-    /// The database; its default tree holds everything.
+    /// The database; its default tree holds the log and its indexes, and the `subscriptions`
+    /// tree the acknowledged positions of named subscriptions (see `store::checkpoints`).
     pub(crate) db: ::sled::Db,
     /// Held, never read: the dir lock lasts as long as the database is open. Declared after
     /// `db` so that it is released after the database is closed.
@@ -173,6 +174,12 @@ impl SledLog {
     /// one group commit. Dropping the handle does the same; `close` says it at the call site.
     pub fn close(self) {
         drop(self);
+    }
+
+    /// The acknowledged positions of named subscriptions, kept in this log's database (in a
+    /// tree of their own, so the log's keys and recovery are untouched).
+    pub fn checkpoints(&self) -> Result<super::SledCheckpoints, StoreError> {
+        super::SledCheckpoints::open(Arc::clone(&self.inner.shared))
     }
 
     fn committed_end(&self) -> u64 {
@@ -298,6 +305,10 @@ impl Log for SledLog {
 
     fn head(&self) -> LogHead {
         *self.inner.head.borrow()
+    }
+
+    fn watch_head(&self) -> watch::Receiver<LogHead> {
+        SledLog::watch_head(self)
     }
 }
 

@@ -1,0 +1,320 @@
+//! The acknowledged positions of durable (named) subscriptions.
+//!
+//! A consumer that wants the server to keep its place acknowledges the last position it has
+//! processed; a later `Subscribe` by the same name resumes right after it. The store keeps one
+//! [`AckedPosition`] per name and only ever moves it forwards: an acknowledgement behind the
+//! stored one is ignored (not refused), so a consumer that retries an old ack, or two workers
+//! that ack out of order, cannot move the subscription back and make it deliver again what
+//! was already processed. The answer always says what is stored now.
+//!
+//! Two backends, like the log's: [`MemoryCheckpoints`], the model, and [`SledCheckpoints`],
+//! a tree of its own (`subscriptions`) in the log's sled database, flushed (fsync) before an
+//! acknowledgement is answered. The tree is separate from the log's keys, so the log's
+//! recovery and manifest checks neither see nor depend on it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::sled::Shared;
+use super::StoreError;
+use crate::domain::{SubscriptionName, Timestamp};
+
+/// The name of the sled tree holding the acknowledged positions.
+const TREE: &str = "subscriptions";
+
+/// The version byte that starts every stored value; an unknown one is reported as corrupt.
+const VALUE_VERSION: u8 = 1;
+
+/// Where a named subscription stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckedPosition {
+    /// The last position the consumer has processed: a resume starts after it.
+    pub position: u64,
+    /// When the server stored that position (its clock).
+    pub acked_at: Timestamp,
+}
+
+impl AckedPosition {
+    /// The stored form: version, position (u64 BE), acked_at (i64 BE nanoseconds).
+    fn encode(self) -> [u8; 17] {
+        let mut bytes = [0u8; 17];
+        bytes[0] = VALUE_VERSION;
+        bytes[1..9].copy_from_slice(&self.position.to_be_bytes());
+        bytes[9..17].copy_from_slice(&self.acked_at.unix_nanos().to_be_bytes());
+        bytes
+    }
+
+    fn decode(bytes: &[u8]) -> Option<AckedPosition> {
+        let (&version, rest) = bytes.split_first()?;
+        if version != VALUE_VERSION || rest.len() != 16 {
+            return None;
+        }
+        let position = u64::from_be_bytes(rest[..8].try_into().ok()?);
+        let nanos = i64::from_be_bytes(rest[8..].try_into().ok()?);
+        Some(AckedPosition {
+            position,
+            acked_at: Timestamp::from_unix_nanos(nanos),
+        })
+    }
+
+    /// The later of what is stored and what is acknowledged now: positions only move forwards.
+    fn merge(stored: Option<AckedPosition>, ack: AckedPosition) -> AckedPosition {
+        match stored {
+            Some(stored) if stored.position >= ack.position => stored,
+            _ => ack,
+        }
+    }
+}
+
+/// Durable acknowledged positions, by subscription name.
+#[async_trait]
+pub trait CheckpointStore: Send + Sync + 'static {
+    /// Stores `ack` for `name` unless a position at or past it is stored already; returns what
+    /// is stored now. Durable when it returns.
+    async fn ack(
+        &self,
+        name: &SubscriptionName,
+        ack: AckedPosition,
+    ) -> Result<AckedPosition, StoreError>;
+
+    /// What is stored for `name`; `None` when it was never acknowledged.
+    async fn acked(&self, name: &SubscriptionName) -> Result<Option<AckedPosition>, StoreError>;
+
+    /// Every named subscription, by name.
+    async fn list(&self) -> Result<Vec<(SubscriptionName, AckedPosition)>, StoreError>;
+}
+
+/// Acknowledged positions in memory: the model, and the store of a log that is not durable.
+#[derive(Debug, Default)]
+pub struct MemoryCheckpoints {
+    /// A std mutex suffices: it is never held across an await.
+    positions: Mutex<BTreeMap<SubscriptionName, AckedPosition>>,
+}
+
+impl MemoryCheckpoints {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryCheckpoints::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<SubscriptionName, AckedPosition>> {
+        // Every change is one insert, so a panic cannot have left the map half changed.
+        self.positions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl CheckpointStore for MemoryCheckpoints {
+    async fn ack(
+        &self,
+        name: &SubscriptionName,
+        ack: AckedPosition,
+    ) -> Result<AckedPosition, StoreError> {
+        let mut positions = self.lock();
+        let stored = AckedPosition::merge(positions.get(name).copied(), ack);
+        positions.insert(name.clone(), stored);
+        Ok(stored)
+    }
+
+    async fn acked(&self, name: &SubscriptionName) -> Result<Option<AckedPosition>, StoreError> {
+        Ok(self.lock().get(name).copied())
+    }
+
+    async fn list(&self) -> Result<Vec<(SubscriptionName, AckedPosition)>, StoreError> {
+        Ok(self
+            .lock()
+            .iter()
+            .map(|(name, acked)| (name.clone(), *acked))
+            .collect())
+    }
+}
+
+/// Acknowledged positions in the log's sled database (see the module docs). Holds the
+/// database, and with it the data dir's lock, until dropped.
+#[derive(Clone)]
+pub struct SledCheckpoints {
+    /// The `subscriptions` tree.
+    tree: ::sled::Tree,
+    /// The database (flushed after every ack) and the dir lock that must outlive it.
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SledCheckpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledCheckpoints").finish_non_exhaustive()
+    }
+}
+
+impl SledCheckpoints {
+    /// Opens (creating if needed) the `subscriptions` tree of the log's database.
+    pub(crate) fn open(shared: Arc<Shared>) -> Result<SledCheckpoints, StoreError> {
+        let tree = shared.db.open_tree(TREE).map_err(unavailable)?;
+        Ok(SledCheckpoints { tree, shared })
+    }
+}
+
+fn unavailable(error: ::sled::Error) -> StoreError {
+    match error {
+        ::sled::Error::Corruption { .. } => StoreError::Corrupt(error.to_string()),
+        _ => StoreError::Unavailable(error.to_string()),
+    }
+}
+
+fn corrupt_value(name: &[u8]) -> StoreError {
+    StoreError::Corrupt(format!(
+        "the acknowledged position of subscription {:?} does not decode",
+        String::from_utf8_lossy(name)
+    ))
+}
+
+/// Runs blocking sled work on tokio's blocking pool.
+async fn blocking<T, F>(work: F) -> Result<T, StoreError>
+where
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("a checkpoint task failed: {e}")))?
+}
+
+#[async_trait]
+impl CheckpointStore for SledCheckpoints {
+    async fn ack(
+        &self,
+        name: &SubscriptionName,
+        ack: AckedPosition,
+    ) -> Result<AckedPosition, StoreError> {
+        let (tree, shared, name) = (self.tree.clone(), Arc::clone(&self.shared), name.clone());
+        blocking(move || {
+            let key = name.as_str().as_bytes();
+            // `update_and_fetch` is atomic per key, so concurrent acks of one name cannot move
+            // it backwards; a value that does not decode is kept and reported.
+            let mut undecodable = false;
+            let stored = tree
+                .update_and_fetch(key, |old| {
+                    let old = match old.map(AckedPosition::decode) {
+                        Some(None) => {
+                            undecodable = true;
+                            return old.map(<[u8]>::to_vec);
+                        }
+                        Some(Some(old)) => Some(old),
+                        None => None,
+                    };
+                    Some(AckedPosition::merge(old, ack).encode().to_vec())
+                })
+                .map_err(unavailable)?;
+            if undecodable {
+                return Err(corrupt_value(key));
+            }
+            let stored = stored
+                .as_deref()
+                .and_then(AckedPosition::decode)
+                .ok_or_else(|| corrupt_value(key))?;
+            // One fsync per ack: an acknowledgement is answered only once it survives a crash.
+            shared.db.flush().map_err(unavailable)?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn acked(&self, name: &SubscriptionName) -> Result<Option<AckedPosition>, StoreError> {
+        let (tree, name) = (self.tree.clone(), name.clone());
+        blocking(move || {
+            let key = name.as_str().as_bytes();
+            match tree.get(key).map_err(unavailable)? {
+                None => Ok(None),
+                Some(value) => AckedPosition::decode(&value)
+                    .map(Some)
+                    .ok_or_else(|| corrupt_value(key)),
+            }
+        })
+        .await
+    }
+
+    async fn list(&self) -> Result<Vec<(SubscriptionName, AckedPosition)>, StoreError> {
+        let tree = self.tree.clone();
+        blocking(move || {
+            let mut list = Vec::new();
+            for entry in tree.iter() {
+                let (key, value) = entry.map_err(unavailable)?;
+                let name = std::str::from_utf8(&key)
+                    .ok()
+                    .and_then(|name| SubscriptionName::parse(name).ok())
+                    .ok_or_else(|| corrupt_value(&key))?;
+                let acked = AckedPosition::decode(&value).ok_or_else(|| corrupt_value(&key))?;
+                list.push((name, acked));
+            }
+            Ok(list)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SledLog;
+
+    fn name(n: &str) -> SubscriptionName {
+        SubscriptionName::parse(n).unwrap()
+    }
+
+    fn at(position: u64, nanos: i64) -> AckedPosition {
+        AckedPosition {
+            position,
+            acked_at: Timestamp::from_unix_nanos(nanos),
+        }
+    }
+
+    /// The contract both backends keep: forwards only, per name, listed by name.
+    async fn keeps_the_latest_position(store: &dyn CheckpointStore) {
+        assert_eq!(store.acked(&name("bi")).await.unwrap(), None);
+        assert_eq!(store.ack(&name("bi"), at(5, 1)).await.unwrap(), at(5, 1));
+        assert_eq!(
+            store.ack(&name("bi"), at(3, 2)).await.unwrap(),
+            at(5, 1),
+            "an ack behind the stored position is ignored"
+        );
+        assert_eq!(store.ack(&name("bi"), at(9, 3)).await.unwrap(), at(9, 3));
+        store.ack(&name("alerts"), at(0, 4)).await.unwrap();
+        assert_eq!(store.acked(&name("bi")).await.unwrap(), Some(at(9, 3)));
+        assert_eq!(
+            store.list().await.unwrap(),
+            [(name("alerts"), at(0, 4)), (name("bi"), at(9, 3))]
+        );
+    }
+
+    #[tokio::test]
+    async fn memory_checkpoints_keep_the_latest_position() {
+        keeps_the_latest_position(&MemoryCheckpoints::new()).await;
+    }
+
+    #[tokio::test]
+    async fn sled_checkpoints_keep_the_latest_position_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let log = SledLog::open(dir.path()).unwrap();
+            let store = log.checkpoints().unwrap();
+            keeps_the_latest_position(&store).await;
+        }
+        let log = SledLog::open(dir.path()).unwrap();
+        let store = log.checkpoints().unwrap();
+        assert_eq!(store.acked(&name("bi")).await.unwrap(), Some(at(9, 3)));
+        assert_eq!(store.list().await.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn stored_values_round_trip_and_unknown_versions_are_refused() {
+        let acked = at(u64::MAX, -7);
+        assert_eq!(AckedPosition::decode(&acked.encode()), Some(acked));
+        let mut bytes = acked.encode();
+        bytes[0] = 2;
+        assert_eq!(AckedPosition::decode(&bytes), None);
+        assert_eq!(AckedPosition::decode(&bytes[..16]), None);
+    }
+}
