@@ -3,9 +3,12 @@
 //! - [`proto`]: the generated `relledger.v1` types, clients and servers;
 //! - [`convert`]: wire <-> domain conversions, naming the field of every structural error;
 //! - [`ledger_service`]: `relledger.v1.Ledger` over the [`crate::ledger::Ledger`] service;
+//! - [`relationships_service`]: `relledger.v1.Relationships` over the
+//!   [`crate::relationships::Relationships`] service;
 //! - [`status`]: the mapping of every error to a `tonic::Status`.
 
 pub mod convert;
 pub mod ledger_service;
 pub mod proto;
+pub mod relationships_service;
 pub mod status;
