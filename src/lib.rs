@@ -10,6 +10,8 @@
 //!   the expected-revision check, domain validation, then the log.
 //! - [`relationships`]: the relationships service: which events and which instant a question
 //!   means (bitemporal as-of), and the projections, lists, portfolio and gift register.
+//! - [`subscriptions`]: the global log delivered to consumers from a start position, then live,
+//!   filtered and resumable; durable named subscriptions keep their acknowledged position.
 //! - [`api`]: the gRPC API, the only module that knows the generated proto types.
 //! - [`server`]: wires the services and runs them until shutdown; [`serve`] is the entry point.
 //! - [`config`]: the server's settings and their defaults.
@@ -25,5 +27,6 @@ pub mod ledger;
 pub mod relationships;
 pub mod server;
 pub mod store;
+pub mod subscriptions;
 
 pub use server::{serve, ServeError};

@@ -6,6 +6,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::domain::ValidationError;
 use crate::ledger::LedgerError;
 use crate::store::StoreError;
+use crate::subscriptions::SubscriptionError;
 
 impl From<LedgerError> for Status {
     fn from(err: LedgerError) -> Status {
@@ -27,6 +28,18 @@ impl From<StoreError> for Status {
             StoreError::EventIdConflict { .. } => Status::already_exists(message),
             StoreError::Corrupt(_) => Status::data_loss(message),
             StoreError::Unavailable(_) => Status::unavailable(message),
+        }
+    }
+}
+
+impl From<SubscriptionError> for Status {
+    fn from(err: SubscriptionError) -> Status {
+        let message = err.to_string();
+        match err {
+            SubscriptionError::Invalid(invalid) => invalid_argument(invalid),
+            SubscriptionError::PastEnd { .. } => Status::out_of_range(message),
+            SubscriptionError::ShuttingDown => Status::unavailable(message),
+            SubscriptionError::Store(store) => store.into(),
         }
     }
 }
