@@ -9,8 +9,11 @@ use tonic::transport::Server;
 
 use crate::api::ledger_service::LedgerService;
 use crate::api::proto;
+use crate::api::relationships_service::RelationshipsService;
 use crate::config::Config;
+use crate::domain::projection::Params;
 use crate::ledger::Ledger;
+use crate::relationships::Relationships;
 use crate::store::sled::{OpenError, SledLog};
 
 /// Why the server could not start or stopped with an error.
@@ -62,10 +65,14 @@ impl OpenServer {
     ) -> Result<(), ServeError> {
         let OpenServer { log, config } = self;
         let ledger = Arc::new(Ledger::new(log.clone(), config.policy.clone()));
+        let relationships = Arc::new(Relationships::new(log.clone(), Params::default()));
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter
             .set_serving::<proto::ledger_server::LedgerServer<LedgerService>>()
+            .await;
+        health_reporter
+            .set_serving::<proto::relationships_server::RelationshipsServer<RelationshipsService>>()
             .await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -76,16 +83,21 @@ impl OpenServer {
             config.max_event_bytes,
         ))
         .max_decoding_message_size(config.max_request_bytes);
+        let relationships_service = proto::relationships_server::RelationshipsServer::new(
+            RelationshipsService::new(relationships.clone()),
+        );
 
         Server::builder()
             .trace_fn(|request| tracing::info_span!("rpc", path = %request.uri().path()))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ledger_service)
+            .add_service(relationships_service)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
             .await?;
 
         drop(ledger);
+        drop(relationships);
         match Arc::try_unwrap(log) {
             Ok(log) => log.close(),
             Err(_) => tracing::warn!("log still referenced at shutdown; it closes when released"),

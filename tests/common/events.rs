@@ -220,3 +220,150 @@ pub fn payload_name(payload: &Payload) -> &'static str {
         Payload::RelationshipCost(_) => "relationship_cost",
     }
 }
+
+// Builders for the relationship scenarios: events dated in whole days around `at(0)`.
+
+/// `at(0)` plus `days` whole days (negative: earlier).
+pub fn on_day(days: i64) -> pbjson_types::Timestamp {
+    at(days * 24 * 60)
+}
+
+/// An event with a fresh id on `on_day(days)`.
+pub fn event_on(days: i64, payload: Payload) -> proto::ProposedEvent {
+    event(days * 24 * 60, payload)
+}
+
+pub fn account_opened_by(name: &str, owner: &str, segment: proto::AccountSegment) -> Payload {
+    Payload::AccountOpened(proto::AccountOpened {
+        name: name.to_string(),
+        segment: segment as i32,
+        owner: owner.to_string(),
+        industry: "construction".to_string(),
+        region: "east".to_string(),
+    })
+}
+
+/// A contact who is a public official: every favor to them needs an approval reference.
+pub fn official_added(contact_id: &str) -> Payload {
+    Payload::ContactAdded(proto::ContactAdded {
+        contact_id: contact_id.to_string(),
+        name: format!("Name of {contact_id}"),
+        role: proto::ContactRole::Other as i32,
+        title: "district planning officer".to_string(),
+        phone: String::new(),
+        email: String::new(),
+        public_official: true,
+        notes: String::new(),
+    })
+}
+
+pub fn introduction(contact_id: &str) -> Payload {
+    Payload::IntroductionMade(proto::IntroductionMade {
+        contact_id: contact_id.to_string(),
+        introduced_by: "the chairman".to_string(),
+        relationship: "university classmates".to_string(),
+        notes: String::new(),
+    })
+}
+
+/// A visit that plans the next one on `next_visit_on`.
+pub fn visit_planning(contact_ids: &[&str], next_visit_on: pbjson_types::Timestamp) -> Payload {
+    Payload::Visit(proto::Visit {
+        contact_ids: contact_ids.iter().map(|c| c.to_string()).collect(),
+        purpose: "site meeting".to_string(),
+        summary: String::new(),
+        next_visit_on: Some(next_visit_on),
+        next_visit_pretext: "bring the test report".to_string(),
+    })
+}
+
+pub fn call(contact_id: &str) -> Payload {
+    Payload::Call(proto::Call {
+        contact_id: contact_id.to_string(),
+        summary: "pour schedule".to_string(),
+    })
+}
+
+pub fn promise_due(promise_id: &str, contact_id: &str, due_at: pbjson_types::Timestamp) -> Payload {
+    Payload::PromiseMade(proto::PromiseMade {
+        promise_id: promise_id.to_string(),
+        contact_id: contact_id.to_string(),
+        description: "deliver the pour on time".to_string(),
+        due_at: Some(due_at),
+    })
+}
+
+pub fn solution(contact_ids: &[&str]) -> Payload {
+    Payload::SolutionDelivered(proto::SolutionDelivered {
+        kind: proto::SolutionKind::DesignProposal as i32,
+        contact_ids: contact_ids.iter().map(|c| c.to_string()).collect(),
+        description: "mix design for the design institute".to_string(),
+    })
+}
+
+pub fn order_won(order_id: &str, revenue: i64, margin: i64) -> Payload {
+    Payload::OrderWon(proto::OrderWon {
+        order_id: order_id.to_string(),
+        revenue: money(revenue),
+        margin: money(margin),
+        product: "C30 ready-mix".to_string(),
+        description: String::new(),
+    })
+}
+
+/// An ultimatum: "take it at this price or another producer will".
+pub fn price_concession(discount_basis_points: u32) -> Payload {
+    Payload::PriceConcessionDemanded(proto::PriceConcessionDemanded {
+        order_id: "next-project".to_string(),
+        discount_basis_points,
+        ultimatum: true,
+        competitor: "another producer".to_string(),
+        description: "the owner pushed this project's price down".to_string(),
+    })
+}
+
+pub fn invoice(invoice_id: &str, minor_units: i64, due_at: pbjson_types::Timestamp) -> Payload {
+    Payload::InvoiceIssued(proto::InvoiceIssued {
+        invoice_id: invoice_id.to_string(),
+        amount: money(minor_units),
+        due_at: Some(due_at),
+        order_id: String::new(),
+    })
+}
+
+pub fn payment(invoice_id: &str, minor_units: i64) -> Payload {
+    Payload::PaymentReceived(proto::PaymentReceived {
+        invoice_id: invoice_id.to_string(),
+        amount: money(minor_units),
+        reference: "BANK-1".to_string(),
+    })
+}
+
+/// Help beyond the contract: the typhoon.
+pub fn critical_assistance(contact_ids: &[&str]) -> Payload {
+    Payload::CriticalAssistance(proto::CriticalAssistance {
+        contact_ids: contact_ids.iter().map(|c| c.to_string()).collect(),
+        description: "moved the cement out of the warehouse before the typhoon".to_string(),
+        value_protected: money(60_000_000),
+    })
+}
+
+/// A favor with its compliance fields: the recipient flagged on the event as a public
+/// official or not, and the approval reference (empty for none).
+pub fn favor_with(
+    contact_id: &str,
+    kind: proto::FavorKind,
+    minor_units: i64,
+    recipient_is_public_official: bool,
+    approval_reference: &str,
+) -> Payload {
+    Payload::FavorGiven(proto::FavorGiven {
+        contact_id: contact_id.to_string(),
+        kind: kind as i32,
+        value: money(minor_units),
+        purpose: "project kick-off".to_string(),
+        recipient_is_public_official,
+        approval_reference: approval_reference.to_string(),
+        description: "dinner".to_string(),
+    })
+}
