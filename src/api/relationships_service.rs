@@ -10,7 +10,7 @@ use std::sync::Arc;
 use futures::stream::{BoxStream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use super::convert::{self, projection as wire};
+use super::convert::{self, projection as wire, projection_filters as filters};
 use super::proto;
 use super::proto::explain_change_request::{From as FromCheckpoint, To as ToCheckpoint};
 use super::proto::get_relationship_request::AsOf as WireAsOf;
@@ -79,23 +79,23 @@ impl proto::relationships_server::Relationships for RelationshipsService {
                 &request.quadrants,
                 "quadrants",
                 &mut violations,
-                |raw, f| wire::quadrant_from_proto(*raw, f),
+                |raw, f| filters::quadrant_from_proto(*raw, f),
             ),
             levels: parse_each(&request.levels, "levels", &mut violations, |raw, f| {
-                wire::level_from_proto(*raw, f)
+                filters::level_from_proto(*raw, f)
             }),
             grades: parse_each(&request.grades, "grades", &mut violations, |raw, f| {
-                wire::grade_from_proto(*raw, f)
+                filters::grade_from_proto(*raw, f)
             }),
             alert_codes: parse_each(
                 &request.alert_codes,
                 "alert_codes",
                 &mut violations,
-                |code, f| wire::alert_code_from_proto(code, f),
+                |code, f| filters::alert_code_from_proto(code, f),
             ),
             owners: request.owners,
         };
-        let order = wire::list_order_from_proto(request.order_by, "order_by")
+        let order = filters::list_order_from_proto(request.order_by, "order_by")
             .map_err(|invalid| violations.extend(invalid.violations))
             .ok();
         let page_size = match usize::try_from(request.page_size) {

@@ -5,8 +5,9 @@
 //!   its full wire path (`events[3].visit.next_visit_on`);
 //! - [`event_out`]: domain events onto the wire, the exact inverse for every accepted event;
 //! - `enums`: the wire enums paired with the domain's;
-//! - [`projection`]: the relationship projections onto the wire, and the enums of their
-//!   requests (filters, list order, alert codes) off it;
+//! - [`projection`]: the relationship projections onto the wire;
+//! - [`projection_filters`]: the enums of relationship requests (filters, list order, alert
+//!   codes) off the wire;
 //! - this file: the small request and response pieces (timestamps, revisions, directions,
 //!   append outcomes).
 //!
@@ -17,6 +18,7 @@ mod enums;
 pub mod event_in;
 pub mod event_out;
 pub mod projection;
+pub mod projection_filters;
 #[cfg(test)]
 mod projection_tests;
 #[cfg(test)]

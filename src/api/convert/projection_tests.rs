@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::projection::*;
+use super::projection_filters::*;
 use crate::api::proto;
 use crate::domain::event::*;
 use crate::domain::projection::{
