@@ -15,6 +15,7 @@ use crate::domain::projection::Params;
 use crate::ledger::Ledger;
 use crate::relationships::Relationships;
 use crate::store::sled::{OpenError, SledLog};
+use crate::subscriptions::Subscriptions;
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,9 @@ pub enum ServeError {
     /// The gRPC transport failed.
     #[error("gRPC transport failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The named subscriptions' positions could not be opened in the data dir.
+    #[error("cannot open the subscription positions: {0}")]
+    Checkpoints(#[from] crate::store::StoreError),
     /// The reflection service could not be built from the embedded descriptors.
     #[error("server reflection failed to start: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -66,6 +70,18 @@ impl OpenServer {
         let OpenServer { log, config } = self;
         let ledger = Arc::new(Ledger::new(log.clone(), config.policy.clone()));
         let relationships = Arc::new(Relationships::new(log.clone(), Params::default()));
+        // Subscriptions would otherwise stream for ever and hold up the graceful shutdown, so
+        // they end (UNAVAILABLE: the client resumes elsewhere or later) when it begins.
+        let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+        let shutdown = async move {
+            shutdown.await;
+            stopping_tx.send_replace(true);
+        };
+        let subscriptions = Arc::new(Subscriptions::new(
+            log.clone(),
+            Arc::new(log.checkpoints()?),
+            stopping,
+        ));
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter
@@ -80,6 +96,7 @@ impl OpenServer {
             .build_v1()?;
         let ledger_service = proto::ledger_server::LedgerServer::new(LedgerService::new(
             ledger.clone(),
+            subscriptions.clone(),
             config.max_event_bytes,
         ))
         .max_decoding_message_size(config.max_request_bytes);
@@ -98,6 +115,7 @@ impl OpenServer {
 
         drop(ledger);
         drop(relationships);
+        drop(subscriptions);
         match Arc::try_unwrap(log) {
             Ok(log) => log.close(),
             Err(_) => tracing::warn!("log still referenced at shutdown; it closes when released"),

@@ -4,6 +4,9 @@
 //! structural error), calls [`Ledger`], and converts the answer back. Rules live in the domain,
 //! the mechanics of the log in the store.
 
+mod subscribe;
+
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::stream::{BoxStream, StreamExt};
@@ -15,21 +18,30 @@ use super::proto;
 use crate::domain::{AccountId, EventType, FieldViolation, ValidationError};
 use crate::ledger::Ledger;
 use crate::store::{Direction, ReadAllFilter};
+use crate::subscriptions::Subscriptions;
 
 /// The gRPC face of the ledger.
 pub struct LedgerService {
     /// The service that validates and appends.
     ledger: Arc<Ledger>,
+    /// The service that runs subscriptions and keeps named subscriptions' positions.
+    subscriptions: Arc<Subscriptions>,
     /// The largest encoded size of one event, in bytes: a bound on what one record may cost
     /// every reader, replica and export for ever.
     max_event_bytes: usize,
 }
 
 impl LedgerService {
-    /// The API over `ledger`, refusing events larger than `max_event_bytes` when encoded.
-    pub fn new(ledger: Arc<Ledger>, max_event_bytes: usize) -> Self {
+    /// The API over `ledger` and `subscriptions`, refusing events larger than
+    /// `max_event_bytes` when encoded.
+    pub fn new(
+        ledger: Arc<Ledger>,
+        subscriptions: Arc<Subscriptions>,
+        max_event_bytes: usize,
+    ) -> Self {
         LedgerService {
             ledger,
+            subscriptions,
             max_event_bytes,
         }
     }
@@ -128,19 +140,7 @@ impl proto::ledger_server::Ledger for LedgerService {
                 filter.account_ids.insert(account);
             }
         }
-        for (i, name) in request.event_types.iter().enumerate() {
-            match EventType::from_name(name) {
-                Some(event_type) => {
-                    filter.event_types.insert(event_type);
-                }
-                None => violations.push(FieldViolation::new(
-                    format!("event_types[{i}]"),
-                    format!(
-                        "{name:?} is not an event type; use a payload field name such as \"visit\""
-                    ),
-                )),
-            }
-        }
+        filter.event_types = parse_event_types(&request.event_types, &mut violations);
         let direction = match (
             parse_direction(request.direction, &mut violations),
             violations.is_empty(),
@@ -157,6 +157,32 @@ impl proto::ledger_server::Ledger for LedgerService {
         );
         Ok(Response::new(to_wire(records)))
     }
+
+    type SubscribeStream = subscribe::SubscribeStream;
+
+    #[tracing::instrument(name = "Ledger.Subscribe", skip_all, fields(subscription_name))]
+    async fn subscribe(
+        &self,
+        request: Request<proto::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        subscribe::subscribe(&self.subscriptions, request).await
+    }
+
+    #[tracing::instrument(name = "Ledger.AckSubscription", skip_all, fields(subscription_name))]
+    async fn ack_subscription(
+        &self,
+        request: Request<proto::AckSubscriptionRequest>,
+    ) -> Result<Response<proto::AckSubscriptionResponse>, Status> {
+        subscribe::ack(&self.subscriptions, request).await
+    }
+
+    #[tracing::instrument(name = "Ledger.ListSubscriptions", skip_all)]
+    async fn list_subscriptions(
+        &self,
+        _request: Request<proto::ListSubscriptionsRequest>,
+    ) -> Result<Response<proto::ListSubscriptionsResponse>, Status> {
+        subscribe::list(&self.subscriptions).await
+    }
 }
 
 /// Parses an account id, recording a violation of `field` when it is not valid.
@@ -168,6 +194,28 @@ fn parse_account_id(
     AccountId::parse(id)
         .map_err(|err| violations.push(FieldViolation::new(field, err.to_string())))
         .ok()
+}
+
+/// Parses event type names (field `event_types[i]`), recording a violation for each unknown one.
+fn parse_event_types(
+    names: &[String],
+    violations: &mut Vec<FieldViolation>,
+) -> BTreeSet<EventType> {
+    let mut types = BTreeSet::new();
+    for (i, name) in names.iter().enumerate() {
+        match EventType::from_name(name) {
+            Some(event_type) => {
+                types.insert(event_type);
+            }
+            None => violations.push(FieldViolation::new(
+                format!("event_types[{i}]"),
+                format!(
+                    "{name:?} is not an event type; use a payload field name such as \"visit\""
+                ),
+            )),
+        }
+    }
+    types
 }
 
 /// Parses a read direction, recording a violation when the value is unknown.

@@ -89,6 +89,36 @@ impl Ledger for FakeLedger {
         let items = (0..3).map(|p| Ok(recorded(p)));
         Ok(Response::new(stream::iter(items).boxed()))
     }
+
+    // The CLI has no subscription commands; the fake answers as a server without them would.
+    type SubscribeStream = BoxStream<'static, Result<proto::SubscribeResponse, Status>>;
+
+    async fn subscribe(
+        &self,
+        _request: Request<proto::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        Err(Status::unimplemented(
+            "the fake ledger has no subscriptions",
+        ))
+    }
+
+    async fn ack_subscription(
+        &self,
+        _request: Request<proto::AckSubscriptionRequest>,
+    ) -> Result<Response<proto::AckSubscriptionResponse>, Status> {
+        Err(Status::unimplemented(
+            "the fake ledger has no subscriptions",
+        ))
+    }
+
+    async fn list_subscriptions(
+        &self,
+        _request: Request<proto::ListSubscriptionsRequest>,
+    ) -> Result<Response<proto::ListSubscriptionsResponse>, Status> {
+        Err(Status::unimplemented(
+            "the fake ledger has no subscriptions",
+        ))
+    }
 }
 
 /// Serves `ledger` on an ephemeral port for the rest of the test; returns its URL.

@@ -232,8 +232,9 @@ impl Subscriptions {
         Ok(self.checkpoints.ack(name, ack).await?)
     }
 
-    /// Every named subscription with its acknowledged position and lag, by name.
-    pub async fn list(&self) -> Result<Vec<SubscriptionStatus>, SubscriptionError> {
+    /// The log's head (the position the next record will take) and every named subscription
+    /// with its acknowledged position and lag against that head, by name.
+    pub async fn list(&self) -> Result<(u64, Vec<SubscriptionStatus>), SubscriptionError> {
         let next_position = self.log.head().next_position;
         let newest = match next_position.checked_sub(1) {
             Some(last) => Some(recorded_at(self.log.as_ref(), last).await?),
@@ -259,12 +260,7 @@ impl Subscriptions {
                 },
             });
         }
-        Ok(list)
-    }
-
-    /// The committed head of the log, as `next_position`.
-    pub fn next_position(&self) -> u64 {
-        self.log.head().next_position
+        Ok((next_position, list))
     }
 }
 

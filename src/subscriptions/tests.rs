@@ -388,7 +388,8 @@ async fn a_named_subscription_resumes_after_its_acknowledged_position() {
         .unwrap();
     assert_eq!(event_positions(&until_caught_up(&mut feed).await), [9]);
 
-    let listed = subscriptions.list().await.unwrap();
+    let (next_position, listed) = subscriptions.list().await.unwrap();
+    assert_eq!(next_position, 10);
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name, name);
     assert_eq!(

@@ -1,0 +1,202 @@
+//! `Subscribe`, `AckSubscription` and `ListSubscriptions`: the wire face of
+//! [`crate::subscriptions`]. Converts requests into domain values (naming the field of every
+//! structural error) and deliveries onto the wire; the loop itself lives in the feed.
+
+use std::time::Duration;
+
+use futures::stream::{self, BoxStream, StreamExt};
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use super::{parse_account_id, parse_event_types};
+use crate::api::convert::{recorded_event_to_proto, timestamp_to_proto};
+use crate::api::proto;
+use crate::api::proto::subscribe_request::Start as WireStart;
+use crate::api::proto::subscribe_response::Kind;
+use crate::domain::{AccountId, FieldViolation, SubscriptionName, ValidationError};
+use crate::ledger::now;
+use crate::store::AckedPosition;
+use crate::subscriptions::{
+    Delivery, Feed, Lag, Start, SubscribeOptions, SubscriptionFilter, SubscriptionStatus,
+    Subscriptions, DEFAULT_HEARTBEAT, MAX_HEARTBEAT, MIN_HEARTBEAT,
+};
+
+/// The messages of one subscription as the wire carries them.
+pub(super) type SubscribeStream = BoxStream<'static, Result<proto::SubscribeResponse, Status>>;
+
+/// `Ledger.Subscribe`.
+pub(super) async fn subscribe(
+    subscriptions: &Subscriptions,
+    request: Request<proto::SubscribeRequest>,
+) -> Result<Response<SubscribeStream>, Status> {
+    let request = request.into_inner();
+    let span = tracing::Span::current();
+    span.record("subscription_name", request.subscription_name.as_str());
+    let options = subscribe_options_from_proto(request)?;
+    let feed = subscriptions.subscribe(options).await?;
+    tracing::debug!(next_position = feed.next_position(), "subscribed");
+    Ok(Response::new(deliveries(feed, span)))
+}
+
+/// `Ledger.AckSubscription`.
+pub(super) async fn ack(
+    subscriptions: &Subscriptions,
+    request: Request<proto::AckSubscriptionRequest>,
+) -> Result<Response<proto::AckSubscriptionResponse>, Status> {
+    let request = request.into_inner();
+    tracing::Span::current().record("subscription_name", request.name.as_str());
+    let name = SubscriptionName::parse(request.name)
+        .map_err(|err| ValidationError::single("name", err.to_string()))?;
+    let stored = subscriptions.ack(&name, request.position, now()).await?;
+    if stored.position != request.position {
+        tracing::debug!(
+            requested = request.position,
+            stored = stored.position,
+            "ignored an acknowledgement behind the stored position"
+        );
+    }
+    Ok(Response::new(acked_to_proto(stored)))
+}
+
+/// `Ledger.ListSubscriptions`.
+pub(super) async fn list(
+    subscriptions: &Subscriptions,
+) -> Result<Response<proto::ListSubscriptionsResponse>, Status> {
+    let (next_position, listed) = subscriptions.list().await?;
+    Ok(Response::new(proto::ListSubscriptionsResponse {
+        subscriptions: listed.into_iter().map(status_to_proto).collect(),
+        next_position,
+    }))
+}
+
+/// The deliveries of `feed`, each converted for the wire inside the RPC's span. An error ends
+/// the stream with its status (`UNAVAILABLE` on shutdown: the client resumes).
+fn deliveries(feed: Feed, span: tracing::Span) -> SubscribeStream {
+    stream::unfold(Some(feed), move |feed| {
+        let span = span.clone();
+        async move {
+            let mut feed = feed?;
+            match feed.next().await {
+                Ok(delivery) => Some((Ok(delivery_to_proto(delivery)), Some(feed))),
+                Err(err) => {
+                    tracing::info!(error = %err, next_position = feed.next_position(), "subscription ended");
+                    Some((Err(Status::from(err)), None))
+                }
+            }
+        }
+        .instrument(span)
+    })
+    .boxed()
+}
+
+/// The subscription a request asks for; every structural problem named by field.
+fn subscribe_options_from_proto(
+    request: proto::SubscribeRequest,
+) -> Result<SubscribeOptions, ValidationError> {
+    let mut violations = Vec::new();
+    let start = request.start.map(|start| match start {
+        WireStart::FromStart(_) => Start::FromStart,
+        WireStart::FromEnd(_) => Start::FromEnd,
+        WireStart::AfterPosition(position) => Start::After(position),
+    });
+    let mut filter = SubscriptionFilter::default();
+    for (i, id) in request.account_ids.iter().enumerate() {
+        if let Some(account) = parse_account_id(id, &format!("account_ids[{i}]"), &mut violations) {
+            filter.account_ids.insert(account);
+        }
+    }
+    if !request.account_id_prefix.is_empty() {
+        // A non-empty prefix of a valid account id is itself a valid account id, so the
+        // account id's rules are exactly the prefix's.
+        match AccountId::parse(request.account_id_prefix.as_str()) {
+            Ok(_) => filter.account_id_prefix = Some(request.account_id_prefix),
+            Err(err) => violations.push(FieldViolation::new("account_id_prefix", err.to_string())),
+        }
+    }
+    filter.event_types = parse_event_types(&request.event_types, &mut violations);
+    let name = if request.subscription_name.is_empty() {
+        None
+    } else {
+        SubscriptionName::parse(request.subscription_name)
+            .map_err(|err| {
+                violations.push(FieldViolation::new("subscription_name", err.to_string()))
+            })
+            .ok()
+    };
+    let heartbeat_every = match request.heartbeat_interval {
+        None => Some(DEFAULT_HEARTBEAT),
+        Some(interval) => heartbeat_from_proto(&interval)
+            .map_err(|violation| violations.push(violation))
+            .ok(),
+    };
+    match (heartbeat_every, violations.is_empty()) {
+        (Some(heartbeat_every), true) => Ok(SubscribeOptions {
+            start,
+            filter,
+            name,
+            heartbeat_every,
+        }),
+        _ => Err(ValidationError { violations }),
+    }
+}
+
+/// The heartbeat interval a request names, if it is within the allowed range.
+fn heartbeat_from_proto(interval: &pbjson_types::Duration) -> Result<Duration, FieldViolation> {
+    let out_of_range = || {
+        FieldViolation::new(
+            "heartbeat_interval",
+            format!(
+                "must be between {} ms and {} s",
+                MIN_HEARTBEAT.as_millis(),
+                MAX_HEARTBEAT.as_secs()
+            ),
+        )
+    };
+    let seconds = u64::try_from(interval.seconds).map_err(|_| out_of_range())?;
+    let nanos = u32::try_from(interval.nanos)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)
+        .ok_or_else(out_of_range)?;
+    let interval = Duration::new(seconds, nanos);
+    if (MIN_HEARTBEAT..=MAX_HEARTBEAT).contains(&interval) {
+        Ok(interval)
+    } else {
+        Err(out_of_range())
+    }
+}
+
+/// The wire form of one delivery.
+fn delivery_to_proto(delivery: Delivery) -> proto::SubscribeResponse {
+    let kind = match delivery {
+        Delivery::Event(record) => Kind::Event(recorded_event_to_proto(&record)),
+        Delivery::Checkpoint { position } => Kind::Checkpoint(proto::Checkpoint { position }),
+        Delivery::CaughtUp { next_position } => Kind::CaughtUp(proto::CaughtUp { next_position }),
+        Delivery::Heartbeat(Lag {
+            next_position,
+            positions,
+            time,
+        }) => Kind::Heartbeat(proto::Heartbeat {
+            next_position,
+            lag_positions: positions,
+            lag_seconds: time.as_secs_f64(),
+        }),
+    };
+    proto::SubscribeResponse { kind: Some(kind) }
+}
+
+fn acked_to_proto(acked: AckedPosition) -> proto::AckSubscriptionResponse {
+    proto::AckSubscriptionResponse {
+        position: acked.position,
+        acked_at: Some(timestamp_to_proto(acked.acked_at)),
+    }
+}
+
+fn status_to_proto(status: SubscriptionStatus) -> proto::SubscriptionInfo {
+    proto::SubscriptionInfo {
+        name: status.name.to_string(),
+        acked_position: status.acked.position,
+        acked_at: Some(timestamp_to_proto(status.acked.acked_at)),
+        lag_positions: status.lag.positions,
+        lag_seconds: status.lag.time.as_secs_f64(),
+    }
+}
