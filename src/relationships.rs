@@ -14,14 +14,17 @@
 //!
 //! | question | records counted | judged as of |
 //! |---|---|---|
-//! | nothing given | all | the request's arrival, or the newest `occurred_at` if later |
+//! | nothing given | all | the request's arrival* |
 //! | `as_of_time` X | all | X |
-//! | `as_of_position` p | positions `<= p` | the `recorded_at` of record p: the moment the log ended at p |
-//! | `known_at` Y, no as_of | recorded `<= Y` | Y |
-//! | `known_at` Y with either as_of | recorded `<= Y` as well | as above |
+//! | `as_of_position` p | positions `<= p` | the `recorded_at` of record p, the moment the log ended at p* |
+//! | `known_at` Y, no as_of | recorded `<= Y` | Y* |
+//! | `known_at` Y with either as_of | recorded `<= Y` as well | as above (the earlier of Y and p's moment) |
 //!
-//! So the answer as of position p is what a live query made when the log ended at p said,
-//! judged at that moment; every answer carries the `as_of` it used so it can be replayed.
+//! \* or the newest `occurred_at` counted, if that is later: an event may be dated up to a day
+//! ahead of the server's clock, and a live answer never ignores an event it holds.
+//!
+//! So the answer as of position p is what a live query made when the log ended at p said;
+//! every answer carries the `as_of` it used, so it can be replayed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -148,32 +151,58 @@ pub struct Relationships {
     params: Params,
 }
 
-/// Which records count, and the instant they are judged at (`None`: per account, see `AsOf::Now`).
+/// Which records count, and the instant they are judged at.
 #[derive(Debug, Clone, Copy)]
 struct Cut {
     /// The last global position counted.
     max_position: Option<u64>,
     /// The last `recorded_at` counted.
     known_at: Option<Timestamp>,
-    /// The instant judged at, when the question fixes it.
-    as_of: Option<Timestamp>,
+    /// The instant judged at.
+    judged: Judged,
+}
+
+/// The instant a question judges the relationship at.
+#[derive(Debug, Clone, Copy)]
+enum Judged {
+    /// Exactly this instant (`as_of_time`).
+    At(Timestamp),
+    /// A moment the ledger stood at (now, `known_at`, the recording of a position), or the
+    /// newest `occurred_at` counted if that is later: an event may be dated up to a day ahead
+    /// of the server's clock, and a live answer never ignores an event it has.
+    NoEarlierThan(Timestamp),
+}
+
+impl Judged {
+    /// The instant, given the `occurred_at` of every event counted.
+    fn instant(self, occurred: impl IntoIterator<Item = Timestamp>) -> Timestamp {
+        match self {
+            Judged::At(t) => t,
+            Judged::NoEarlierThan(t) => occurred.into_iter().fold(t, Timestamp::max),
+        }
+    }
+}
+
+/// The `occurred_at` of each event.
+fn occurred<'a, I: IntoIterator<Item = &'a RecordedEvent>>(
+    events: I,
+) -> impl Iterator<Item = Timestamp> + use<'a, I> {
+    events.into_iter().map(|r| r.event.occurred_at)
 }
 
 impl Cut {
+    /// Every record, judged as a live query now.
+    fn everything() -> Self {
+        Cut {
+            max_position: None,
+            known_at: None,
+            judged: Judged::NoEarlierThan(now()),
+        }
+    }
+
     fn admits(&self, record: &RecordedEvent) -> bool {
         self.max_position.is_none_or(|p| record.position <= p)
             && self.known_at.is_none_or(|k| record.recorded_at <= k)
-    }
-
-    /// The instant to judge `events` at: fixed by the question, else now or the newest
-    /// `occurred_at` if later (an event may be dated slightly ahead of the server's clock).
-    fn as_of_for(&self, events: &[RecordedEvent], now: Timestamp) -> Timestamp {
-        self.as_of.unwrap_or_else(|| {
-            events
-                .iter()
-                .map(|r| r.event.occurred_at)
-                .fold(now, Timestamp::max)
-        })
     }
 }
 
@@ -201,56 +230,55 @@ impl Relationships {
         }
         Ok(project(
             &events,
-            cut.as_of_for(&events, now()),
+            cut.judged.instant(occurred(&events)),
             &self.params,
         ))
     }
 
     /// A page of the relationships that pass the filter, in order. Every page of one listing
-    /// is judged at the same instant (the first page's), which the page token carries.
+    /// is judged at the same instant (the first page's); the page token carries it and the
+    /// sort key of the last relationship shown, so the next page starts right after that one
+    /// even if accounts were added in between.
     pub async fn list(&self, query: ListQuery) -> Result<ListPage, LedgerError> {
         let page_size = match query.page_size {
             0 => DEFAULT_PAGE_SIZE,
             n if n > MAX_PAGE_SIZE => {
-                return Err(ValidationError::single(
-                    "page_size",
-                    format!("must be at most {MAX_PAGE_SIZE}"),
-                )
-                .into())
+                let message = format!("must be at most {MAX_PAGE_SIZE}");
+                return Err(ValidationError::single("page_size", message).into());
             }
             n => n,
         };
-        let (token_as_of, offset) = match &query.page_token {
-            Some(token) => PageToken::parse(token)?,
-            None => (None, 0),
+        let token = query
+            .page_token
+            .as_deref()
+            .map(|t| PageToken::parse(t, query.order))
+            .transpose()?;
+        let accounts = self.all_accounts(&Cut::everything()).await?;
+        let as_of = match &token {
+            Some(token) => token.as_of,
+            None => Judged::NoEarlierThan(now()).instant(occurred(accounts.values().flatten())),
         };
-        let accounts = self
-            .all_accounts(&Cut {
-                max_position: None,
-                known_at: None,
-                as_of: None,
-            })
-            .await?;
-        let as_of = token_as_of.unwrap_or_else(|| {
-            accounts
-                .values()
-                .flatten()
-                .map(|r| r.event.occurred_at)
-                .fold(now(), Timestamp::max)
-        });
         let mut projections: Vec<AccountProjection> = accounts
             .values()
             .map(|events| project(events, as_of, &self.params))
             .filter(|p| query.filter.matches(p))
             .collect();
-        sort(&mut projections, query.order);
-        let next = offset.saturating_add(page_size);
-        let next_page_token = (next < projections.len()).then(|| PageToken::format(as_of, next));
-        let relationships = projections
-            .into_iter()
-            .skip(offset)
-            .take(page_size)
-            .collect();
+        projections.sort_by(|a, b| SortKey::of(a, query.order).cmp(&SortKey::of(b, query.order)));
+        let start = token.map_or(0, |token| {
+            projections.partition_point(|p| SortKey::of(p, query.order) <= token.after)
+        });
+        let mut relationships: Vec<AccountProjection> =
+            projections.drain(start..).take(page_size + 1).collect();
+        let next_page_token = (relationships.len() > page_size).then(|| {
+            relationships.truncate(page_size);
+            let last = relationships.last().map(|p| SortKey::of(p, query.order));
+            PageToken {
+                order: query.order,
+                as_of,
+                after: last.unwrap_or_default(),
+            }
+            .format()
+        });
         Ok(ListPage {
             relationships,
             next_page_token,
@@ -259,28 +287,19 @@ impl Relationships {
     }
 
     /// How the account's trust changed between two points. A position means what the ledger
-    /// knew when the log ended there, judged at that moment, as in [`Relationships::get`].
+    /// knew when the log ended there, judged as in [`Relationships::get`].
     pub async fn explain_change(
         &self,
         account: &AccountId,
         from: Checkpoint,
         to: Checkpoint,
     ) -> Result<TrustChange, LedgerError> {
-        let events = self
-            .account_events(
-                account,
-                &Cut {
-                    max_position: None,
-                    known_at: None,
-                    as_of: None,
-                },
-            )
-            .await?;
+        let events = self.account_events(account, &Cut::everything()).await?;
         if events.is_empty() {
             return Err(LedgerError::AccountNotFound(account.clone()));
         }
-        let from = self.resolve(from, "from_position").await?;
-        let to = self.resolve(to, "to_position").await?;
+        let from = self.resolve(from, &events, "from_position").await?;
+        let to = self.resolve(to, &events, "to_position").await?;
         Ok(explain_change(&events, from, to, &self.params))
     }
 
@@ -291,13 +310,7 @@ impl Relationships {
     ) -> Result<(Portfolio, Timestamp), LedgerError> {
         let cut = self.cut(query).await?;
         let accounts = self.all_accounts(&cut).await?;
-        let as_of = cut.as_of.unwrap_or_else(|| {
-            accounts
-                .values()
-                .flatten()
-                .map(|r| r.event.occurred_at)
-                .fold(now(), Timestamp::max)
-        });
+        let as_of = cut.judged.instant(occurred(accounts.values().flatten()));
         let projections: Vec<(AccountId, AccountProjection)> = accounts
             .into_iter()
             .map(|(id, events)| {
@@ -316,12 +329,8 @@ impl Relationships {
     ) -> BoxStream<'static, Result<GiftEntry, LedgerError>> {
         let log = Arc::clone(&self.log);
         let params = self.params.clone();
-        let everything = Cut {
-            max_position: None,
-            known_at: None,
-            as_of: None,
-        };
         stream::once(async move {
+            let everything = Cut::everything();
             let accounts = match &filter.account {
                 Some(account) => {
                     let events = read_account(&*log, account, &everything).await?;
@@ -351,40 +360,37 @@ impl Relationships {
     /// Resolves a question into a cut, reading the record a position names.
     async fn cut(&self, query: RelationshipQuery) -> Result<Cut, LedgerError> {
         let known_at = query.known_at;
-        Ok(match query.as_of {
-            AsOf::Now => Cut {
-                max_position: None,
-                known_at,
-                as_of: known_at,
-            },
-            AsOf::Time(t) => Cut {
-                max_position: None,
-                known_at,
-                as_of: Some(t),
-            },
+        let (max_position, judged) = match query.as_of {
+            AsOf::Now => (None, Judged::NoEarlierThan(known_at.unwrap_or_else(now))),
+            AsOf::Time(t) => (None, Judged::At(t)),
             AsOf::Position(p) => {
                 let recorded_at = self.recorded_at(p, "as_of_position").await?;
-                let as_of = known_at.map_or(recorded_at, |k| k.min(recorded_at));
-                Cut {
-                    max_position: Some(p),
-                    known_at,
-                    as_of: Some(as_of),
-                }
+                let moment = known_at.map_or(recorded_at, |k| k.min(recorded_at));
+                (Some(p), Judged::NoEarlierThan(moment))
             }
+        };
+        Ok(Cut {
+            max_position,
+            known_at,
+            judged,
         })
     }
 
-    /// A checkpoint with its position, if any, pinned to the moment it was recorded.
+    /// A checkpoint with its position, if any, pinned to the moment it was recorded (or the
+    /// newest `occurred_at` of `events` counted by then, if later).
     async fn resolve(
         &self,
         checkpoint: Checkpoint,
+        events: &[RecordedEvent],
         field: &str,
     ) -> Result<Checkpoint, LedgerError> {
         Ok(match checkpoint {
-            Checkpoint::Position(position) => Checkpoint::Known {
-                position,
-                as_of: self.recorded_at(position, field).await?,
-            },
+            Checkpoint::Position(position) => {
+                let recorded_at = self.recorded_at(position, field).await?;
+                let counted = events.iter().filter(|e| e.position <= position);
+                let as_of = Judged::NoEarlierThan(recorded_at).instant(occurred(counted));
+                Checkpoint::Known { position, as_of }
+            }
             other => other,
         })
     }
@@ -458,45 +464,88 @@ async fn read_accounts(
     Ok(accounts)
 }
 
-/// Sorts a list by `order`, with the account id as the last key so the order is total.
-fn sort(projections: &mut [AccountProjection], order: ListOrder) {
-    let id = |p: &AccountProjection| p.account_id.clone();
-    match order {
-        ListOrder::AccountId => projections.sort_by_key(id),
-        ListOrder::Trust => projections.sort_by(|a, b| {
-            let score = |p: &AccountProjection| p.organizational_trust.trust.score;
-            score(b).cmp(&score(a)).then_with(|| id(a).cmp(&id(b)))
-        }),
-        ListOrder::Revenue => projections.sort_by(|a, b| {
-            let revenue = |p: &AccountProjection| p.commercial.revenue_minor;
-            revenue(b).cmp(&revenue(a)).then_with(|| id(a).cmp(&id(b)))
-        }),
+/// Where a relationship stands in a list's order: the order's own key, then the account id,
+/// so the order is total and a page token can name a place in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct SortKey {
+    /// The order's key, negated where the order is descending (0 for account-id order).
+    primary: i64,
+    /// The account id.
+    account: String,
+}
+
+impl SortKey {
+    fn of(p: &AccountProjection, order: ListOrder) -> Self {
+        let primary = match order {
+            ListOrder::AccountId => 0,
+            ListOrder::Trust => -i64::from(p.organizational_trust.trust.score),
+            ListOrder::Revenue => p.commercial.revenue_minor.saturating_neg(),
+        };
+        let account = p
+            .account_id
+            .as_ref()
+            .map_or_else(String::new, |id| id.as_str().to_string());
+        SortKey { primary, account }
     }
 }
 
-/// The opaque continuation of a list: the instant the listing is judged at and the offset of
-/// the next page. Opaque to clients; its form may change.
-struct PageToken;
+/// The continuation of a list: its order, the instant it is judged at, and the sort key of the
+/// last relationship shown. Opaque to clients; its form may change.
+struct PageToken {
+    order: ListOrder,
+    as_of: Timestamp,
+    after: SortKey,
+}
 
 impl PageToken {
-    fn format(as_of: Timestamp, offset: usize) -> String {
-        format!("v1.{}.{offset}", as_of.unix_nanos())
+    fn format(&self) -> String {
+        let order = match self.order {
+            ListOrder::AccountId => "id",
+            ListOrder::Trust => "trust",
+            ListOrder::Revenue => "revenue",
+        };
+        format!(
+            "v2.{order}.{}.{}.{}",
+            self.as_of.unix_nanos(),
+            self.after.primary,
+            self.after.account
+        )
     }
 
-    fn parse(token: &str) -> Result<(Option<Timestamp>, usize), ValidationError> {
+    /// Parses a token issued for a list in `order`.
+    fn parse(token: &str, order: ListOrder) -> Result<PageToken, ValidationError> {
         let invalid = || ValidationError::single("page_token", "is not a token this server issued");
+        // The account id comes last: it may itself contain dots.
         let mut parts = token
-            .strip_prefix("v1.")
+            .strip_prefix("v2.")
             .ok_or_else(invalid)?
-            .splitn(2, '.');
+            .splitn(4, '.');
+        let token_order = match parts.next() {
+            Some("id") => ListOrder::AccountId,
+            Some("trust") => ListOrder::Trust,
+            Some("revenue") => ListOrder::Revenue,
+            _ => return Err(invalid()),
+        };
+        if token_order != order {
+            return Err(ValidationError::single(
+                "page_token",
+                "was issued for a list in another order; pass the same order_by and filters",
+            ));
+        }
         let as_of = parts
             .next()
             .and_then(|n| n.parse::<i64>().ok())
             .ok_or_else(invalid)?;
-        let offset = parts
+        let primary = parts
             .next()
-            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| n.parse::<i64>().ok())
             .ok_or_else(invalid)?;
-        Ok((Some(Timestamp::from_unix_nanos(as_of)), offset))
+        let account = parts.next().ok_or_else(invalid)?.to_string();
+        let as_of = Timestamp::from_unix_nanos(as_of);
+        Ok(PageToken {
+            order,
+            as_of,
+            after: SortKey { primary, account },
+        })
     }
 }

@@ -602,6 +602,7 @@ async fn lists_filter_order_and_page_through_every_account_once() {
     let mut token = String::new();
     let mut instants = std::collections::BTreeSet::new();
     let mut pages = 0;
+    let mut first_token = None;
     loop {
         let page = list(
             &mut client,
@@ -614,21 +615,53 @@ async fn lists_filter_order_and_page_through_every_account_once() {
         .await;
         pages += 1;
         seen.extend(ids(&page).into_iter().map(String::from));
+        if pages == 1 {
+            // An account that sorts before the cursor arrives between pages: the next page
+            // still starts right after the last account shown, repeating none.
+            let opened = account_opened_by("acct-10", "li.wei", AccountSegment::Standard);
+            server
+                .append("acct-10", vec![event(minutes_ago(5), opened)])
+                .await
+                .unwrap();
+        }
         instants.insert(format!("{:?}", page.as_of));
         assert!(page.relationships.iter().all(|r| r.as_of == page.as_of));
         if page.next_page_token.is_empty() {
             break;
         }
         token = page.next_page_token;
+        first_token.get_or_insert_with(|| token.clone());
     }
-    let all: Vec<String> = (0..7).map(|i| format!("acct-{i}")).collect();
-    assert_eq!(seen, all);
+    let listed_then: Vec<String> = (0..7).map(|i| format!("acct-{i}")).collect();
+    assert_eq!(seen, listed_then);
     assert_eq!(pages, 3);
     assert_eq!(
         instants.len(),
         1,
         "every page is judged at the first page's instant"
     );
+
+    // A token only continues the order it was issued for.
+    let wrong_order = client
+        .list_relationships(ListRelationshipsRequest {
+            page_size: 3,
+            order_by: ListOrder::Revenue as i32,
+            page_token: first_token.clone().expect("a second page"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(wrong_order.code(), tonic::Code::InvalidArgument);
+    assert!(
+        wrong_order.message().contains("page_token"),
+        "{}",
+        wrong_order.message()
+    );
+    let all: Vec<String> = [
+        "acct-0", "acct-1", "acct-10", "acct-2", "acct-3", "acct-4", "acct-5", "acct-6",
+    ]
+    .map(String::from)
+    .to_vec();
 
     // By revenue, highest first; by trust, ties broken by account id.
     let by = |order: ListOrder| ListRelationshipsRequest {
@@ -638,7 +671,7 @@ async fn lists_filter_order_and_page_through_every_account_once() {
     let page = list(&mut client, by(ListOrder::Revenue)).await;
     assert_eq!(
         ids(&page),
-        ["acct-6", "acct-5", "acct-4", "acct-3", "acct-2", "acct-1", "acct-0"]
+        ["acct-6", "acct-5", "acct-4", "acct-3", "acct-2", "acct-1", "acct-0", "acct-10"]
     );
     assert_eq!(page.relationships[0].revenue_minor_units, 700_000);
     assert!(page.next_page_token.is_empty());
