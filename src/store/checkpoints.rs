@@ -7,22 +7,18 @@
 //! that ack out of order, cannot move the subscription back and make it deliver again what
 //! was already processed. The answer always says what is stored now.
 //!
-//! Two backends, like the log's: [`MemoryCheckpoints`], the model, and [`SledCheckpoints`],
-//! a tree of its own (`subscriptions`) in the log's sled database, flushed (fsync) before an
-//! acknowledgement is answered. The tree is separate from the log's keys, so the log's
-//! recovery and manifest checks neither see nor depend on it.
+//! Two backends, like the log's: [`MemoryCheckpoints`], the model, and
+//! [`SledCheckpoints`](super::SledCheckpoints), a tree of its own (`subscriptions`) in the log's
+//! sled database, flushed (fsync) before an acknowledgement is answered. The tree is separate
+//! from the log's keys, so the log's recovery and manifest checks neither see nor depend on it.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::sled::Shared;
 use super::StoreError;
 use crate::domain::{SubscriptionName, Timestamp};
-
-/// The name of the sled tree holding the acknowledged positions.
-const TREE: &str = "subscriptions";
 
 /// The version byte that starts every stored value; an unknown one is reported as corrupt.
 const VALUE_VERSION: u8 = 1;
@@ -38,7 +34,7 @@ pub struct AckedPosition {
 
 impl AckedPosition {
     /// The stored form: version, position (u64 BE), acked_at (i64 BE nanoseconds).
-    fn encode(self) -> [u8; 17] {
+    pub(crate) fn encode(self) -> [u8; 17] {
         let mut bytes = [0u8; 17];
         bytes[0] = VALUE_VERSION;
         bytes[1..9].copy_from_slice(&self.position.to_be_bytes());
@@ -46,7 +42,8 @@ impl AckedPosition {
         bytes
     }
 
-    fn decode(bytes: &[u8]) -> Option<AckedPosition> {
+    /// The value `encode` wrote; `None` for anything else.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<AckedPosition> {
         let (&version, rest) = bytes.split_first()?;
         if version != VALUE_VERSION || rest.len() != 16 {
             return None;
@@ -60,7 +57,7 @@ impl AckedPosition {
     }
 
     /// The later of what is stored and what is acknowledged now: positions only move forwards.
-    fn merge(stored: Option<AckedPosition>, ack: AckedPosition) -> AckedPosition {
+    pub(crate) fn merge(stored: Option<AckedPosition>, ack: AckedPosition) -> AckedPosition {
         match stored {
             Some(stored) if stored.position >= ack.position => stored,
             _ => ack,
@@ -130,128 +127,6 @@ impl CheckpointStore for MemoryCheckpoints {
             .iter()
             .map(|(name, acked)| (name.clone(), *acked))
             .collect())
-    }
-}
-
-/// Acknowledged positions in the log's sled database (see the module docs). Holds the
-/// database, and with it the data dir's lock, until dropped.
-#[derive(Clone)]
-pub struct SledCheckpoints {
-    /// The `subscriptions` tree.
-    tree: ::sled::Tree,
-    /// The database (flushed after every ack) and the dir lock that must outlive it.
-    shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for SledCheckpoints {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SledCheckpoints").finish_non_exhaustive()
-    }
-}
-
-impl SledCheckpoints {
-    /// Opens (creating if needed) the `subscriptions` tree of the log's database.
-    pub(crate) fn open(shared: Arc<Shared>) -> Result<SledCheckpoints, StoreError> {
-        let tree = shared.db.open_tree(TREE).map_err(unavailable)?;
-        Ok(SledCheckpoints { tree, shared })
-    }
-}
-
-fn unavailable(error: ::sled::Error) -> StoreError {
-    match error {
-        ::sled::Error::Corruption { .. } => StoreError::Corrupt(error.to_string()),
-        _ => StoreError::Unavailable(error.to_string()),
-    }
-}
-
-fn corrupt_value(name: &[u8]) -> StoreError {
-    StoreError::Corrupt(format!(
-        "the acknowledged position of subscription {:?} does not decode",
-        String::from_utf8_lossy(name)
-    ))
-}
-
-/// Runs blocking sled work on tokio's blocking pool.
-async fn blocking<T, F>(work: F) -> Result<T, StoreError>
-where
-    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("a checkpoint task failed: {e}")))?
-}
-
-#[async_trait]
-impl CheckpointStore for SledCheckpoints {
-    async fn ack(
-        &self,
-        name: &SubscriptionName,
-        ack: AckedPosition,
-    ) -> Result<AckedPosition, StoreError> {
-        let (tree, shared, name) = (self.tree.clone(), Arc::clone(&self.shared), name.clone());
-        blocking(move || {
-            let key = name.as_str().as_bytes();
-            // `update_and_fetch` is atomic per key, so concurrent acks of one name cannot move
-            // it backwards; a value that does not decode is kept and reported.
-            let mut undecodable = false;
-            let stored = tree
-                .update_and_fetch(key, |old| {
-                    let old = match old.map(AckedPosition::decode) {
-                        Some(None) => {
-                            undecodable = true;
-                            return old.map(<[u8]>::to_vec);
-                        }
-                        Some(Some(old)) => Some(old),
-                        None => None,
-                    };
-                    Some(AckedPosition::merge(old, ack).encode().to_vec())
-                })
-                .map_err(unavailable)?;
-            if undecodable {
-                return Err(corrupt_value(key));
-            }
-            let stored = stored
-                .as_deref()
-                .and_then(AckedPosition::decode)
-                .ok_or_else(|| corrupt_value(key))?;
-            // One fsync per ack: an acknowledgement is answered only once it survives a crash.
-            shared.db.flush().map_err(unavailable)?;
-            Ok(stored)
-        })
-        .await
-    }
-
-    async fn acked(&self, name: &SubscriptionName) -> Result<Option<AckedPosition>, StoreError> {
-        let (tree, name) = (self.tree.clone(), name.clone());
-        blocking(move || {
-            let key = name.as_str().as_bytes();
-            match tree.get(key).map_err(unavailable)? {
-                None => Ok(None),
-                Some(value) => AckedPosition::decode(&value)
-                    .map(Some)
-                    .ok_or_else(|| corrupt_value(key)),
-            }
-        })
-        .await
-    }
-
-    async fn list(&self) -> Result<Vec<(SubscriptionName, AckedPosition)>, StoreError> {
-        let tree = self.tree.clone();
-        blocking(move || {
-            let mut list = Vec::new();
-            for entry in tree.iter() {
-                let (key, value) = entry.map_err(unavailable)?;
-                let name = std::str::from_utf8(&key)
-                    .ok()
-                    .and_then(|name| SubscriptionName::parse(name).ok())
-                    .ok_or_else(|| corrupt_value(&key))?;
-                let acked = AckedPosition::decode(&value).ok_or_else(|| corrupt_value(&key))?;
-                list.push((name, acked));
-            }
-            Ok(list)
-        })
-        .await
     }
 }
 

@@ -19,9 +19,9 @@ pub mod memory;
 mod page;
 pub mod sled;
 
-pub use self::sled::{OpenError, SledLog};
+pub use self::sled::{OpenError, SledCheckpoints, SledLog};
 pub use chain::{verify_chain, ChainBreak, ChainVerifier};
-pub use checkpoints::{AckedPosition, CheckpointStore, MemoryCheckpoints, SledCheckpoints};
+pub use checkpoints::{AckedPosition, CheckpointStore, MemoryCheckpoints};
 pub use memory::MemoryLog;
 
 use std::collections::BTreeSet;

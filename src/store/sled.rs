@@ -3,9 +3,11 @@
 //! # Layout on disk
 //!
 //! A data dir holds `LOCK`, an exclusive `fs2` lock held for the life of the log so that two
-//! processes never write one log, and `sled/`, one sled database whose single default tree
-//! holds the log and its two indexes under key prefixes (see [`keys`]). One append is one
-//! atomic `apply_batch`, so the indexes never disagree with the log.
+//! processes never write one log, and `sled/`, one sled database whose default tree holds the
+//! log and its two indexes under key prefixes (see [`keys`]). One append is one atomic
+//! `apply_batch`, so the indexes never disagree with the log. A second tree, `subscriptions`,
+//! holds the acknowledged positions of named subscriptions ([`checkpoints`]); the log never
+//! reads it.
 //!
 //! # Writing
 //!
@@ -28,6 +30,7 @@
 //! commit ([`SledLog::close`] says so at the call site). Read streams keep the database (and
 //! the dir lock) open until they are dropped.
 
+mod checkpoints;
 mod keys;
 mod manifest;
 mod open;
@@ -43,6 +46,7 @@ use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use checkpoints::SledCheckpoints;
 pub use keys::record_key;
 pub use manifest::MANIFEST_FILE;
 pub use open::{sled_path, OpenError, LOCK_FILE};
@@ -178,8 +182,8 @@ impl SledLog {
 
     /// The acknowledged positions of named subscriptions, kept in this log's database (in a
     /// tree of their own, so the log's keys and recovery are untouched).
-    pub fn checkpoints(&self) -> Result<super::SledCheckpoints, StoreError> {
-        super::SledCheckpoints::open(Arc::clone(&self.inner.shared))
+    pub fn checkpoints(&self) -> Result<SledCheckpoints, StoreError> {
+        SledCheckpoints::open(Arc::clone(&self.inner.shared))
     }
 
     fn committed_end(&self) -> u64 {
