@@ -24,6 +24,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod ledger;
+pub mod projector;
 pub mod relationships;
 pub mod server;
 pub mod store;

@@ -164,7 +164,7 @@ struct Cut {
 
 /// The instant a question judges the relationship at.
 #[derive(Debug, Clone, Copy)]
-enum Judged {
+pub(crate) enum Judged {
     /// Exactly this instant (`as_of_time`).
     At(Timestamp),
     /// A moment the ledger stood at (now, `known_at`, the recording of a position), or the
@@ -175,7 +175,7 @@ enum Judged {
 
 impl Judged {
     /// The instant, given the `occurred_at` of every event counted.
-    fn instant(self, occurred: impl IntoIterator<Item = Timestamp>) -> Timestamp {
+    pub(crate) fn instant(self, occurred: impl IntoIterator<Item = Timestamp>) -> Timestamp {
         match self {
             Judged::At(t) => t,
             Judged::NoEarlierThan(t) => occurred.into_iter().fold(t, Timestamp::max),
@@ -184,7 +184,7 @@ impl Judged {
 }
 
 /// The `occurred_at` of each event.
-fn occurred<'a, I: IntoIterator<Item = &'a RecordedEvent>>(
+pub(crate) fn occurred<'a, I: IntoIterator<Item = &'a RecordedEvent>>(
     events: I,
 ) -> impl Iterator<Item = Timestamp> + use<'a, I> {
     events.into_iter().map(|r| r.event.occurred_at)

@@ -3,7 +3,10 @@
 //! - two folds of the same events give byte-identical serialized projections;
 //! - the answer as of position p equals the live answer observed when the log ended at p
 //!   (judged at the instant the record at p was recorded), for every p, after the log has
-//!   grown past it.
+//!   grown past it;
+//! - the live projector, caught up after every append, holds for every account exactly the
+//!   summary of a fresh fold as of the account's last position, and the same summaries as a
+//!   projector that folds the whole log at once.
 //!
 //! Random operations are interpreted against a small model of each account (its contacts,
 //! open promises and invoices), so every generated event is valid and goes through the same
@@ -14,12 +17,15 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use proptest::prelude::*;
-use relledger::domain::projection::Params;
+use relledger::domain::projection::{Params, RelationshipSummary};
 use relledger::domain::time::NANOS_PER_DAY;
 use relledger::domain::*;
 use relledger::ledger::Ledger;
+use relledger::projector::Projector;
 use relledger::relationships::{AsOf, RelationshipQuery, Relationships};
-use relledger::store::{Direction, ExpectedRevision, Log, MemoryLog, ReadAllFilter};
+use relledger::store::{
+    Direction, ExpectedRevision, Log, MemoryLog, MemorySnapshots, ReadAllFilter,
+};
 
 /// 2025-01-01T09:00:00Z: histories start here and stay in the past of any test run.
 const START: i64 = 20_089 * NANOS_PER_DAY + 9 * 3_600 * 1_000_000_000;
@@ -277,6 +283,14 @@ async fn check_history(steps: Vec<(bool, u8, Vec<Op>)>) -> Result<(), TestCaseEr
     let log = Arc::new(MemoryLog::new());
     let ledger = Ledger::new(log.clone(), Policy::default());
     let relationships = Relationships::new(log.clone(), Params::default());
+    let projector = Projector::open(
+        log.clone(),
+        Arc::new(MemorySnapshots::new()),
+        Params::default(),
+    )
+    .await
+    .unwrap();
+    let mut feed = projector.changes();
     let accounts = [
         AccountId::parse("a").unwrap(),
         AccountId::parse("b").unwrap(),
@@ -318,6 +332,7 @@ async fn check_history(steps: Vec<(bool, u8, Vec<Op>)>) -> Result<(), TestCaseEr
         let again = relationships.get(&accounts[which], live).await.unwrap();
         prop_assert_eq!(bytes(&first), bytes(&again), "two folds are byte-identical");
         observed.push((which, p, bytes(&first)));
+        projector.catch_up().await.unwrap();
     }
     for (which, p, live) in observed {
         let at_p = RelationshipQuery {
@@ -332,6 +347,54 @@ async fn check_history(steps: Vec<(bool, u8, Vec<Op>)>) -> Result<(), TestCaseEr
             p
         );
     }
+
+    // Every change the projector reported is a fresh fold as of its event, and follows the
+    // account's previous one.
+    let mut last_seen: BTreeMap<AccountId, RelationshipSummary> = BTreeMap::new();
+    while let Ok(change) = feed.try_recv() {
+        let after = &change.after;
+        let at = RelationshipQuery {
+            as_of: AsOf::Position(after.position),
+            known_at: None,
+        };
+        let fresh = relationships.get(&after.account_id, at).await.unwrap();
+        let fresh =
+            RelationshipSummary::of(&after.account_id, after.position, after.event_id, &fresh);
+        prop_assert_eq!(after, &fresh, "a reported change is a fresh fold's");
+        if let Some(previous) = last_seen.get(&after.account_id) {
+            prop_assert!(change
+                .before
+                .as_ref()
+                .is_some_and(|b| b.position >= previous.position));
+        }
+        prop_assert!(after.is_news_after(change.before.as_ref()));
+        last_seen.insert(after.account_id.clone(), after.clone());
+    }
+
+    let incremental = projector.store().summaries().await.unwrap();
+    for summary in &incremental {
+        let at = RelationshipQuery {
+            as_of: AsOf::Position(summary.position),
+            known_at: None,
+        };
+        let fresh = relationships.get(&summary.account_id, at).await.unwrap();
+        let fresh = RelationshipSummary::of(
+            &summary.account_id,
+            summary.position,
+            summary.event_id,
+            &fresh,
+        );
+        prop_assert_eq!(summary, &fresh, "the live summary is a fresh fold's");
+    }
+    let all_at_once = Projector::open(
+        log.clone(),
+        Arc::new(MemorySnapshots::new()),
+        Params::default(),
+    )
+    .await
+    .unwrap();
+    all_at_once.catch_up().await.unwrap();
+    prop_assert_eq!(all_at_once.store().summaries().await.unwrap(), incremental);
     Ok(())
 }
 

@@ -18,11 +18,13 @@ mod idempotency;
 pub mod memory;
 mod page;
 pub mod sled;
+pub mod snapshots;
 
 pub use self::sled::{OpenError, SledCheckpoints, SledLog};
 pub use chain::{verify_chain, ChainBreak, ChainVerifier};
 pub use checkpoints::{AckedPosition, CheckpointStore, MemoryCheckpoints};
 pub use memory::MemoryLog;
+pub use snapshots::{MemorySnapshots, SledSnapshots, SnapshotPosition, SnapshotStore};
 
 use std::collections::BTreeSet;
 use std::fmt;

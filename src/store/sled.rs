@@ -180,6 +180,12 @@ impl SledLog {
         drop(self);
     }
 
+    /// The projector's checkpoint, in a tree of its own of this database (see
+    /// `store::snapshots`).
+    pub fn snapshots(&self) -> Result<super::SledSnapshots, StoreError> {
+        super::SledSnapshots::open(Arc::clone(&self.inner.shared))
+    }
+
     /// The acknowledged positions of named subscriptions, kept in this log's database (in a
     /// tree of their own, so the log's keys and recovery are untouched).
     pub fn checkpoints(&self) -> Result<SledCheckpoints, StoreError> {

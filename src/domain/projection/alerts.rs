@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::event::ContactRole;
 use crate::domain::ids::EventId;
@@ -23,7 +23,7 @@ use super::trust::{assess, visible, TrustFold};
 use super::within_days;
 
 /// The stable code of an alert; serialized as in SCORING.md (`PROMISE_OVERDUE`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AlertCode {
     /// A promise is past due plus grace with no outcome.

@@ -2,7 +2,7 @@
 //! price (financial bonds), service (social bonds) and interdependence (structural bonds).
 //! Each level needs the one below it, and every rule returns the events behind it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::event::EventPayload;
 use crate::domain::record::RecordedEvent;
@@ -15,7 +15,7 @@ use super::quadrant::{Rule, RuleCheck};
 use super::within_days;
 
 /// The relationship-marketing level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Level {
     /// No business.

@@ -23,7 +23,9 @@
 //! - [`commercial`]: revenue, margin, relationship cost, receivables, price pressure;
 //! - [`alerts`]: the account-level alerts;
 //! - [`gifts`]: the gifts-and-hospitality register;
-//! - [`portfolio`]: revenue concentration across accounts.
+//! - [`portfolio`]: revenue concentration across accounts;
+//! - [`summary`]: the few facts of a projection whose changes matter (quadrant, level, grade,
+//!   alerts), kept by the live projector and reported by the change feed.
 //!
 //! # Invariants
 //!
@@ -49,6 +51,7 @@ pub mod portfolio;
 pub mod promises;
 pub mod quadrant;
 mod roster;
+pub mod summary;
 #[cfg(test)]
 mod testkit;
 pub mod trust;
@@ -74,6 +77,7 @@ pub use params::{Params, DEFAULT_PARAMS_VERSION};
 pub use portfolio::{portfolio, AccountShare, Portfolio};
 pub use promises::{PromiseLine, PromiseRecord, PromiseStatus};
 pub use quadrant::{Quadrant, QuadrantView, Rule, RuleCheck};
+pub use summary::RelationshipSummary;
 pub use trust::{Beta, Grade, PersonalTrust, Trend, TrustScore};
 
 /// Whether `at` lies in the trailing `days` days ending at `as_of`: its age in whole days is
@@ -169,11 +173,41 @@ pub fn project(
     as_of: Timestamp,
     params: &Params,
 ) -> AccountProjection {
+    assemble(account_events, as_of, params, Detail::Explained)
+}
+
+/// [`project`] without the contributions (every `contributions` list is empty): the same
+/// scores, quadrant, level and alerts, without the leave-one-out folds that cost the most.
+/// For callers that keep only a [`RelationshipSummary`], such as the live projector.
+pub fn project_unexplained(
+    account_events: &[RecordedEvent],
+    as_of: Timestamp,
+    params: &Params,
+) -> AccountProjection {
+    assemble(account_events, as_of, params, Detail::Unexplained)
+}
+
+/// Whether a projection carries its contributions.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Detail {
+    Explained,
+    Unexplained,
+}
+
+fn assemble(
+    account_events: &[RecordedEvent],
+    as_of: Timestamp,
+    params: &Params,
+    detail: Detail,
+) -> AccountProjection {
     let events = trust::visible(account_events, as_of);
     let (set, fold) = trust::assess(&events, as_of, params);
     let then = as_of.plus_days(-i64::from(params.trend_days));
     let (_, before) = trust::assess(&trust::visible(account_events, then), then, params);
-    let mut explained = explain::explain(&events, &set, &fold, params);
+    let mut explained = match detail {
+        Detail::Explained => explain::explain(&events, &set, &fold, params),
+        Detail::Unexplained => explain::Explained::default(),
+    };
 
     let personal_trust = fold
         .personal

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::EventId;
 use crate::domain::time::Timestamp;
@@ -41,7 +41,7 @@ pub struct RuleCheck {
 }
 
 /// Outsider, Friend, Supplier or Partner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Quadrant {
     /// No bond, no business: first contact.

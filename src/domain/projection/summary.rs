@@ -1,0 +1,82 @@
+//! The facts of a projection whose changes a sales manager is told about: quadrant, level,
+//! grade and the set of alerts, with the score and revenue that order a list.
+//!
+//! The live projector keeps one summary per account, as the account stood when its last event
+//! was recorded, and the change feed reports every event that changes one.
+
+use serde::{Deserialize, Serialize};
+
+use super::alerts::AlertCode;
+use super::level::Level;
+use super::quadrant::Quadrant;
+use super::trust::Grade;
+use super::AccountProjection;
+use crate::domain::ids::{AccountId, EventId};
+use crate::domain::time::Timestamp;
+
+/// An account's relationship in brief, as of one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelationshipSummary {
+    /// The account.
+    pub account_id: AccountId,
+    /// The global position of the event it reflects (the account's last counted).
+    pub position: u64,
+    /// That event's id.
+    pub event_id: EventId,
+    /// The instant the projection was judged at.
+    pub as_of: Timestamp,
+    /// The scoring rules used.
+    pub params_version: String,
+    /// Outsider, Friend, Supplier or Partner.
+    pub quadrant: Quadrant,
+    /// None, Price, Service or Interdependence.
+    pub level: Level,
+    /// The organizational-trust grade.
+    pub grade: Grade,
+    /// The organizational-trust score, 0..100.
+    pub score: u8,
+    /// The codes of the account's alerts, in code order.
+    pub alert_codes: Vec<AlertCode>,
+    /// Trailing-365-day revenue, minor units.
+    pub revenue_minor: i64,
+}
+
+impl RelationshipSummary {
+    /// The summary of `projection`, which reflects the event `event_id` at `position` of
+    /// `account`.
+    pub fn of(
+        account: &AccountId,
+        position: u64,
+        event_id: EventId,
+        projection: &AccountProjection,
+    ) -> Self {
+        let mut alert_codes: Vec<AlertCode> = projection.alerts.iter().map(|a| a.code).collect();
+        alert_codes.sort();
+        alert_codes.dedup();
+        RelationshipSummary {
+            account_id: account.clone(),
+            position,
+            event_id,
+            as_of: projection.as_of,
+            params_version: projection.params_version.to_string(),
+            quadrant: projection.quadrant.quadrant,
+            level: projection.level.level,
+            grade: projection.organizational_trust.trust.grade,
+            score: projection.organizational_trust.trust.score,
+            alert_codes,
+            revenue_minor: projection.commercial.revenue_minor,
+        }
+    }
+
+    /// Whether the change from `before` to `self` is one the change feed reports: the
+    /// quadrant, the level, the grade or the set of alerts differs (scores and revenue move
+    /// with every event and are not news on their own).
+    pub fn is_news_after(&self, before: Option<&RelationshipSummary>) -> bool {
+        before.is_none_or(|b| {
+            b.quadrant != self.quadrant
+                || b.level != self.level
+                || b.grade != self.grade
+                || b.alert_codes != self.alert_codes
+        })
+    }
+}
