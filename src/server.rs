@@ -13,6 +13,7 @@ use crate::api::relationships_service::RelationshipsService;
 use crate::config::Config;
 use crate::domain::projection::Params;
 use crate::ledger::Ledger;
+use crate::projector::Projector;
 use crate::relationships::Relationships;
 use crate::store::sled::{OpenError, SledLog};
 use crate::subscriptions::Subscriptions;
@@ -77,6 +78,20 @@ impl OpenServer {
             shutdown.await;
             stopping_tx.send_replace(true);
         };
+        // The live projector runs beside the services, off the append path, until shutdown.
+        let projector = Arc::new(
+            Projector::open(log.clone(), Arc::new(log.snapshots()?), Params::default()).await?,
+        );
+        let projecting = tokio::spawn({
+            let (projector, head, mut stopping) =
+                (Arc::clone(&projector), log.watch_head(), stopping.clone());
+            async move {
+                let stop = async move {
+                    let _ = stopping.wait_for(|stopping| *stopping).await;
+                };
+                projector.run(head, stop).await;
+            }
+        });
         let subscriptions = Arc::new(Subscriptions::new(
             log.clone(),
             Arc::new(log.checkpoints()?),
@@ -113,6 +128,10 @@ impl OpenServer {
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
             .await?;
 
+        if projecting.await.is_err() {
+            tracing::error!("the projector task panicked");
+        }
+        drop(projector);
         drop(ledger);
         drop(relationships);
         drop(subscriptions);

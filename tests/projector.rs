@@ -1,0 +1,210 @@
+//! The live projector on the durable backend: it resumes from its checkpoint after a restart
+//! and projects only the tail, starts over when the scoring rules change, and reports the
+//! events that change a relationship.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use relledger::domain::projection::{Level, Params, Quadrant};
+use relledger::domain::time::NANOS_PER_DAY;
+use relledger::domain::*;
+use relledger::ledger::Ledger;
+use relledger::projector::Projector;
+use relledger::store::{ExpectedRevision, MemorySnapshots, SledLog, SnapshotStore};
+
+/// `days` after a start 60 days before now. The projector judges each event when it is
+/// recorded (now), so the history must be recent for orders to count as trailing revenue.
+fn day(days: i64) -> Timestamp {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let start = now.as_nanos() as i64 - 60 * NANOS_PER_DAY;
+    Timestamp::from_unix_nanos(start + days * NANOS_PER_DAY)
+}
+
+fn event(days: i64, payload: EventPayload) -> ProposedEvent {
+    ProposedEvent {
+        event_id: EventId::new_random(),
+        occurred_at: day(days),
+        actor: "li.wei".into(),
+        metadata: BTreeMap::new(),
+        payload,
+    }
+}
+
+fn opening(name: &str) -> Vec<ProposedEvent> {
+    vec![
+        event(
+            0,
+            EventPayload::AccountOpened(AccountOpened {
+                name: name.into(),
+                segment: AccountSegment::Standard,
+                owner: "li.wei".into(),
+                industry: String::new(),
+                region: String::new(),
+            }),
+        ),
+        event(
+            0,
+            EventPayload::ContactAdded(ContactAdded {
+                contact_id: "c1".into(),
+                name: "Zhang".into(),
+                role: ContactRole::DecisionMaker,
+                title: String::new(),
+                phone: String::new(),
+                email: String::new(),
+                public_official: false,
+                notes: String::new(),
+            }),
+        ),
+    ]
+}
+
+fn visit(days: i64) -> ProposedEvent {
+    event(
+        days,
+        EventPayload::Visit(Visit {
+            contact_ids: vec!["c1".into()],
+            purpose: "report".into(),
+            summary: String::new(),
+            next_visit_on: None,
+            next_visit_pretext: String::new(),
+        }),
+    )
+}
+
+fn order(days: i64, id: &str) -> ProposedEvent {
+    let cny = |minor_units| Money {
+        currency: "CNY".into(),
+        minor_units,
+    };
+    event(
+        days,
+        EventPayload::OrderWon(OrderWon {
+            order_id: id.into(),
+            revenue: cny(1_000_000),
+            margin: Some(cny(100_000)),
+            product: String::new(),
+            description: String::new(),
+        }),
+    )
+}
+
+async fn append(log: &Arc<SledLog>, account: &str, events: Vec<ProposedEvent>) -> u64 {
+    let ledger = Ledger::new(log.clone(), Policy::default());
+    let account = AccountId::parse(account).unwrap();
+    ledger
+        .append(&account, ExpectedRevision::Any, events)
+        .await
+        .unwrap()
+        .last_position
+}
+
+async fn projector(log: &Arc<SledLog>, params: Params) -> Projector {
+    Projector::open(log.clone(), Arc::new(log.snapshots().unwrap()), params)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_restarted_projector_projects_only_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    append(&log, "a", opening("A")).await;
+    append(&log, "b", opening("B")).await;
+    let last = append(&log, "a", vec![visit(3), visit(40)]).await;
+    let first = projector(&log, Params::default()).await;
+    assert_eq!(first.catch_up().await.unwrap(), 6);
+    assert_eq!(*first.progress().borrow(), Some(last));
+    drop(first);
+    drop(Arc::try_unwrap(log).unwrap());
+
+    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    let resumed = projector(&log, Params::default()).await;
+    assert_eq!(
+        *resumed.progress().borrow(),
+        Some(last),
+        "the checkpoint survived the restart"
+    );
+    append(&log, "b", vec![visit(5), order(6, "o1"), visit(50)]).await;
+    assert_eq!(
+        resumed.catch_up().await.unwrap(),
+        3,
+        "only the tail is projected"
+    );
+
+    let fresh = Projector::open(
+        log.clone(),
+        Arc::new(MemorySnapshots::new()),
+        Params::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fresh.catch_up().await.unwrap(), 9);
+    assert_eq!(
+        resumed.store().summaries().await.unwrap(),
+        fresh.store().summaries().await.unwrap(),
+        "resuming from the checkpoint gives what folding the whole log gives"
+    );
+}
+
+#[tokio::test]
+async fn a_checkpoint_made_with_other_scoring_rules_is_rebuilt_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    append(&log, "a", opening("A")).await;
+    let first = projector(&log, Params::default()).await;
+    first.catch_up().await.unwrap();
+    drop(first);
+
+    let other = Params {
+        params_version: "test-other-rules",
+        ..Params::default()
+    };
+    let rebuilt = projector(&log, other).await;
+    assert_eq!(*rebuilt.progress().borrow(), None);
+    assert_eq!(rebuilt.catch_up().await.unwrap(), 2);
+    let summaries = rebuilt.store().summaries().await.unwrap();
+    assert!(summaries
+        .iter()
+        .all(|s| s.params_version == "test-other-rules"));
+}
+
+#[tokio::test]
+async fn the_projector_reports_the_event_that_made_an_outsider_a_supplier() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    let live = projector(&log, Params::default()).await;
+    let mut changes = live.changes();
+    append(&log, "a", opening("A")).await;
+    append(&log, "a", vec![visit(2)]).await;
+    let won = order(3, "o1");
+    let won_id = won.event_id;
+    let position = append(&log, "a", vec![won]).await;
+    live.catch_up().await.unwrap();
+
+    let mut reported = Vec::new();
+    while let Ok(change) = changes.try_recv() {
+        reported.push(change);
+    }
+    let first = &reported[0];
+    assert!(first.before.is_none(), "an account's first event is news");
+    let last = reported.last().unwrap();
+    assert_eq!(
+        (last.after.position, last.after.event_id),
+        (position, won_id)
+    );
+    let before = last.before.as_ref().unwrap();
+    assert_eq!(
+        (before.quadrant, last.after.quadrant),
+        (Quadrant::Outsider, Quadrant::Supplier)
+    );
+    assert_eq!(
+        (before.level, last.after.level),
+        (Level::None, Level::Price)
+    );
+    assert!(
+        reported
+            .iter()
+            .all(|c| c.after.event_id != won_id || c.after.position == position),
+        "each change names the event that caused it"
+    );
+}
