@@ -20,6 +20,7 @@
 //! ARCHITECTURE.md describes the invariants these modules keep.
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod domain;

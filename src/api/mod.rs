@@ -1,12 +1,14 @@
 //! The gRPC API: the only module that knows the wire format.
 //!
 //! - [`proto`]: the generated `relledger.v1` types, clients and servers;
+//! - [`audit_service`]: `relledger.v1.Audit` over the [`crate::audit::Audit`] service;
 //! - [`convert`]: wire <-> domain conversions, naming the field of every structural error;
 //! - [`ledger_service`]: `relledger.v1.Ledger` over the [`crate::ledger::Ledger`] service;
 //! - [`relationships_service`]: `relledger.v1.Relationships` over the
 //!   [`crate::relationships::Relationships`] service;
 //! - [`status`]: the mapping of every error to a `tonic::Status`.
 
+pub mod audit_service;
 pub mod convert;
 pub mod ledger_service;
 pub mod proto;

@@ -3,6 +3,7 @@
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::audit::AuditError;
 use crate::domain::ValidationError;
 use crate::ledger::LedgerError;
 use crate::store::StoreError;
@@ -40,6 +41,19 @@ impl From<SubscriptionError> for Status {
             SubscriptionError::PastEnd { .. } => Status::out_of_range(message),
             SubscriptionError::ShuttingDown => Status::unavailable(message),
             SubscriptionError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<AuditError> for Status {
+    fn from(err: AuditError) -> Status {
+        let message = err.to_string();
+        match err {
+            AuditError::EmptyLog => Status::failed_precondition(message),
+            AuditError::PastHead { .. } => Status::out_of_range(message),
+            AuditError::BackwardsRange { .. } => Status::invalid_argument(message),
+            AuditError::Broken(_) => Status::data_loss(message),
+            AuditError::Store(store) => store.into(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod codec;
 mod idempotency;
 pub mod memory;
 mod page;
+pub mod signed;
 pub mod sled;
 pub mod snapshots;
 
@@ -24,6 +25,7 @@ pub use self::sled::{OpenError, SledCheckpoints, SledLog};
 pub use chain::{verify_chain, ChainBreak, ChainVerifier};
 pub use checkpoints::{AckedPosition, CheckpointStore, MemoryCheckpoints};
 pub use memory::MemoryLog;
+pub use signed::{SignedCheckpoint, SledSignedCheckpoints};
 pub use snapshots::{MemorySnapshots, SledSnapshots, SnapshotPosition, SnapshotStore};
 
 use std::collections::BTreeSet;

@@ -35,6 +35,7 @@ mod keys;
 mod manifest;
 mod open;
 mod read;
+mod restore;
 mod writer;
 
 use std::fs::File;
@@ -50,6 +51,7 @@ pub use checkpoints::SledCheckpoints;
 pub use keys::record_key;
 pub use manifest::MANIFEST_FILE;
 pub use open::{sled_path, OpenError, LOCK_FILE};
+pub use restore::{restore, RestoreError};
 
 use self::read::sled_error;
 use self::writer::AppendCommand;
@@ -190,6 +192,35 @@ impl SledLog {
     /// tree of their own, so the log's keys and recovery are untouched).
     pub fn checkpoints(&self) -> Result<SledCheckpoints, StoreError> {
         SledCheckpoints::open(Arc::clone(&self.inner.shared))
+    }
+
+    /// The signed checkpoints of the log's hash chain, kept in this log's database (in a tree
+    /// of their own, like the subscription positions).
+    pub fn signed_checkpoints(&self) -> Result<super::SledSignedCheckpoints, StoreError> {
+        super::SledSignedCheckpoints::open(Arc::clone(&self.inner.shared))
+    }
+
+    /// The stored values of the committed records at positions `from..to` (clamped to the
+    /// committed head), in order, each with the position its key names: exactly the bytes on
+    /// disk, for verification and export, which must judge what is stored rather than a
+    /// re-encoding of it. A missing record shows as a jump in the key positions. Blocking: call
+    /// it from a blocking thread in async code.
+    pub fn stored_records(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + Send + 'static {
+        let to = to.min(self.committed_end());
+        let shared = Arc::clone(&self.inner.shared);
+        let range = shared.db.range(record_key(from)..record_key(to.max(from)));
+        range.map(move |entry| {
+            // The database (and the dir lock) stays open while the iterator lives.
+            let _open = &shared;
+            let (key, value) = entry.map_err(sled_error)?;
+            let position = keys::record_key_position(&key)
+                .ok_or_else(|| StoreError::Corrupt(format!("a record key {key:?} is malformed")))?;
+            Ok((position, value.to_vec()))
+        })
     }
 
     fn committed_end(&self) -> u64 {

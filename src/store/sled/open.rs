@@ -63,23 +63,7 @@ pub(super) fn open(dir: &Path, write: WriteGroup) -> Result<SledLog, OpenError> 
         dir: dir.to_path_buf(),
         reason,
     };
-    std::fs::create_dir_all(dir).map_err(io_error)?;
-    let lock = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(dir.join(LOCK_FILE))
-        .map_err(io_error)?;
-    if let Err(error) = lock.try_lock_exclusive() {
-        if error.raw_os_error() == fs2::lock_contended_error().raw_os_error() {
-            return Err(OpenError::Locked {
-                dir: dir.to_path_buf(),
-            });
-        }
-        return Err(io_error(error));
-    }
-
+    let lock = lock_dir(dir)?;
     let manifest = Manifest::read(dir).map_err(corrupt)?;
     let db = ::sled::Config::new()
         .path(sled_path(dir))
@@ -134,9 +118,34 @@ pub(super) fn open(dir: &Path, write: WriteGroup) -> Result<SledLog, OpenError> 
     })
 }
 
+/// Creates `dir` if needed and takes its exclusive lock, held as long as the file is open.
+pub(super) fn lock_dir(dir: &Path) -> Result<std::fs::File, OpenError> {
+    let io_error = |source: io::Error| OpenError::Io {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io_error)?;
+    let lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(LOCK_FILE))
+        .map_err(io_error)?;
+    if let Err(error) = lock.try_lock_exclusive() {
+        if error.raw_os_error() == fs2::lock_contended_error().raw_os_error() {
+            return Err(OpenError::Locked {
+                dir: dir.to_path_buf(),
+            });
+        }
+        return Err(io_error(error));
+    }
+    Ok(lock)
+}
+
 /// Writes the format version into a new database, and refuses one with another version or
 /// with data but no version.
-fn check_format(db: &Db) -> Result<(), String> {
+pub(super) fn check_format(db: &Db) -> Result<(), String> {
     match db.get(keys::META).map_err(|e| e.to_string())? {
         Some(version) if version.as_ref() == [keys::FORMAT_V1] => Ok(()),
         Some(version) => Err(format!(

@@ -1,0 +1,589 @@
+//! Verifiable history: the audit application layer.
+//!
+//! - [`verify`]: the hash chain recomputed from the stored bytes;
+//! - [`key`]: the server's Ed25519 signing key, a private file in the data dir;
+//! - [`checkpoint`]: the signed checkpoint's message, byte for byte, and signing and checking;
+//! - [`bundle`]: the export bundle (NDJSON) and its offline verifier;
+//! - [`offline`]: what the tools do with a stopped server's data dir: verify it, export it;
+//! - [`import`]: a verified bundle restored into an empty data dir;
+//! - this file: [`Audit`], what the running server does: the start-up check, signing the head
+//!   at intervals and on demand, verifying ranges, and replaying the log with its proofs.
+//!
+//! # The start-up check, and why it is not the whole chain
+//!
+//! A signed checkpoint fixes every record up to it, so the records worth checking before the
+//! server serves are those no signature covers yet: [`Audit::open`] verifies the newest signed
+//! checkpoint (its signature, and that the record it names still has its hash) and the chain
+//! from there to the head, and refuses to start on a break. That tail is bounded by the signing
+//! interval, so a log of any size starts quickly. Together with the data dir's `MANIFEST`
+//! (which refuses a head that changed while the log was closed) this catches what is most
+//! likely to be damaged. The records before the checkpoint are verified too, but in the
+//! background once the server serves ([`Audit::run`]): a break found there is logged as an
+//! error naming the position, and from then on the server signs no checkpoint at or past it
+//! (so it never vouches for a broken history); `VerifyChain` reports it on demand.
+
+pub mod bundle;
+pub mod checkpoint;
+pub mod import;
+pub mod key;
+pub mod offline;
+pub mod verify;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use futures::stream::{self, BoxStream, StreamExt};
+use tokio::sync::watch;
+
+pub use checkpoint::{checkpoint_message, sign_checkpoint, verify_checkpoint_signature};
+pub use key::{KeyError, SIGNING_KEY_FILE};
+pub use verify::{Anchor, ChainReport};
+
+use crate::domain::{ChainHash, RecordedEvent, Timestamp};
+use crate::store::codec::decode_record_at;
+use crate::store::{
+    ChainBreak, Log, LogHead, SignedCheckpoint, SledLog, SledSignedCheckpoints, StoreError,
+};
+
+/// When the server signs the head on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Sign once this many records are unsigned.
+    pub sign_every_records: u64,
+    /// Sign at this interval, when the head has moved since the last signature.
+    pub sign_every: Duration,
+}
+
+impl Default for AuditConfig {
+    /// Every 10,000 records or 5 minutes: the start-up check then reads at most that many
+    /// records (plus what arrived in 5 minutes), and an auditor's proof is never older.
+    fn default() -> Self {
+        AuditConfig {
+            sign_every_records: 10_000,
+            sign_every: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What can go wrong in an audit request. The variant docs say which status each becomes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    /// The log holds no record to sign (`FAILED_PRECONDITION`).
+    #[error("the log is empty: there is no record to sign")]
+    EmptyLog,
+    /// A position past the end of the log (`OUT_OF_RANGE`).
+    #[error("{field} is {position}, but the log holds {record_count} records (positions 0 to {record_count} exclusive)")]
+    PastHead {
+        /// The request field.
+        field: &'static str,
+        /// The position asked for.
+        position: u64,
+        /// How many records the log holds.
+        record_count: u64,
+    },
+    /// A range that ends before it starts (`INVALID_ARGUMENT`).
+    #[error("to_position {to} is before from_position {from}")]
+    BackwardsRange {
+        /// The first position.
+        from: u64,
+        /// The last position.
+        to: u64,
+    },
+    /// The chain does not verify up to a position to sign (`DATA_LOSS`).
+    #[error("nothing was signed: {0}")]
+    Broken(ChainBreak),
+    /// The log failed (as the store's errors map).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why the audit layer refused to start on a data dir.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditOpenError {
+    /// The signing key is unreadable, malformed or exposed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The chain since the newest signed checkpoint does not verify.
+    #[error(
+        "data dir {} is corrupt: {brk}; `relledger verify --data-dir {}` gives the full report",
+        dir.display(),
+        dir.display()
+    )]
+    Broken {
+        /// The data dir.
+        dir: PathBuf,
+        /// Where and why.
+        brk: ChainBreak,
+    },
+    /// The signed checkpoints could not be read.
+    #[error("cannot read the signed checkpoints: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Where the background check of the whole chain stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FullCheck {
+    /// Not finished yet.
+    Running,
+    /// The chain verified up to the head the check started from.
+    Intact {
+        /// How many records.
+        records: u64,
+    },
+    /// The chain breaks.
+    Broken(ChainBreak),
+    /// The server stopped before the check finished.
+    Stopped,
+}
+
+/// One item of a replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayItem {
+    /// A record with its canonical bytes exactly as stored.
+    Record {
+        /// The decoded record (boxed: it is much larger than a checkpoint).
+        record: Box<RecordedEvent>,
+        /// Its canonical bytes: `record.hash` is SHA-256(`record.prev_hash` || these).
+        canonical: Vec<u8>,
+    },
+    /// A signed checkpoint of the record just before it.
+    Checkpoint(SignedCheckpoint),
+}
+
+/// How many records one replay page reads on the blocking pool.
+const REPLAY_PAGE: u64 = 256;
+
+/// The audit service of a running server (or of an offline tool holding the data dir).
+pub struct Audit {
+    /// The log whose chain is checked and signed; a handle of the server's own.
+    log: SledLog,
+    /// The key that signs checkpoints.
+    key: SigningKey,
+    /// The stored signed checkpoints (of this key, and of keys that signed restored history).
+    checkpoints: SledSignedCheckpoints,
+    /// When to sign on its own.
+    config: AuditConfig,
+    /// Held while signing, so two signings never verify and store the same range at once.
+    signing: Mutex<()>,
+    /// The background check's outcome; a break stops all signing at or past it.
+    full_check: Mutex<FullCheck>,
+    /// Set at shutdown, so a long background check lets go of the database.
+    stop: AtomicBool,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit")
+            .field("public_key", &key::public_key_hex(&self.public_key()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Audit {
+    /// Loads (creating on first start) the signing key of `dir`, and checks the chain from the
+    /// newest signed checkpoint to the head (see the module docs). Blocking.
+    pub fn open(log: SledLog, dir: &Path, config: AuditConfig) -> Result<Audit, AuditOpenError> {
+        let key = key::load_or_create(dir)?;
+        let checkpoints = log.signed_checkpoints()?;
+        let audit = Audit {
+            log,
+            key,
+            checkpoints,
+            config,
+            signing: Mutex::new(()),
+            full_check: Mutex::new(FullCheck::Running),
+            stop: AtomicBool::new(false),
+        };
+        let head = audit.log.head();
+        if head.next_position > 0 {
+            let broken = |brk: ChainBreak| AuditOpenError::Broken {
+                dir: dir.to_path_buf(),
+                brk,
+            };
+            let anchor = audit
+                .anchor_at_or_before(head.next_position - 1)?
+                .map_err(broken)?;
+            let report = verify::verify_stored(
+                &audit.log,
+                anchor,
+                head.next_position,
+                &mut |_| {},
+                &audit.stop,
+            );
+            tracing::info!(
+                from = anchor.position,
+                records = report.records_checked,
+                "checked the hash chain since the newest signed checkpoint"
+            );
+            report.into_result().map_err(broken)?;
+        }
+        Ok(audit)
+    }
+
+    /// The public key checkpoints are signed with.
+    pub fn public_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// The committed head of the log.
+    pub fn head(&self) -> LogHead {
+        self.log.head()
+    }
+
+    /// Where the background check of the whole chain stands.
+    pub fn full_check(&self) -> FullCheck {
+        lock(&self.full_check).clone()
+    }
+
+    /// The newest checkpoint signed by this server's key (blocking).
+    pub fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, StoreError> {
+        let own = self.public_key().to_bytes();
+        for checkpoint in self.checkpoints.range(0, u64::MAX).rev() {
+            let checkpoint = checkpoint?;
+            if checkpoint.public_key == own {
+                return Ok(Some(checkpoint));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The stored checkpoints at positions `from..=to`, of any key (blocking).
+    pub fn checkpoints_in(&self, from: u64, to: u64) -> Result<Vec<SignedCheckpoint>, StoreError> {
+        self.checkpoints.range(from, to).collect()
+    }
+
+    /// Where a check up to `position` may start: right after the newest signed checkpoint at
+    /// or before it, once that checkpoint's signature verifies and the record it names still
+    /// has the signed hash; the start of the log when there is none. Blocking.
+    fn anchor_at_or_before(&self, position: u64) -> Result<Result<Anchor, ChainBreak>, StoreError> {
+        let Some(checkpoint) = self.checkpoints.at_or_before(position)? else {
+            return Ok(Ok(Anchor::GENESIS));
+        };
+        let brk = |reason: String| ChainBreak {
+            position: checkpoint.position,
+            reason,
+        };
+        if let Err(reason) = verify_checkpoint_signature(&checkpoint) {
+            return Ok(Err(brk(format!(
+                "its signed checkpoint is not valid: {reason}"
+            ))));
+        }
+        let stored = self
+            .log
+            .stored_records(checkpoint.position, checkpoint.position + 1)
+            .next()
+            .transpose()?;
+        let record = match stored {
+            Some((at, value)) if at == checkpoint.position => decode_record_at(at, &value),
+            _ => return Ok(Err(brk("the record is missing".to_string()))),
+        };
+        match record {
+            Err(error) => Ok(Err(brk(error.to_string()))),
+            Ok(record) if record.hash != checkpoint.hash => Ok(Err(brk(format!(
+                "its hash {} is not the signed hash {}",
+                record.hash.to_hex(),
+                checkpoint.hash.to_hex()
+            )))),
+            Ok(_) => Ok(Ok(Anchor {
+                position: checkpoint.position + 1,
+                prev_hash: checkpoint.hash,
+            })),
+        }
+    }
+
+    /// Signs the hash of the record at `position` (`None`: the head), after verifying the chain
+    /// from the previous signed checkpoint to it; answers the stored checkpoint when this key
+    /// signed that position already. Blocking.
+    pub fn sign_blocking(&self, position: Option<u64>) -> Result<SignedCheckpoint, AuditError> {
+        let _signing = lock(&self.signing);
+        let record_count = self.log.head().next_position;
+        if record_count == 0 {
+            return Err(AuditError::EmptyLog);
+        }
+        let position = position.unwrap_or(record_count - 1);
+        if position >= record_count {
+            return Err(AuditError::PastHead {
+                field: "position",
+                position,
+                record_count,
+            });
+        }
+        let own = self.public_key().to_bytes();
+        if let Some(existing) = self.checkpoints.get(position, &own)? {
+            return Ok(existing);
+        }
+        if let FullCheck::Broken(brk) = self.full_check() {
+            if brk.position <= position {
+                return Err(AuditError::Broken(brk));
+            }
+        }
+        let anchor = self
+            .anchor_at_or_before(position)?
+            .map_err(AuditError::Broken)?;
+        let hash = verify::verify_stored(
+            &self.log,
+            anchor,
+            position + 1,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .into_result()
+        .map_err(AuditError::Broken)?;
+        let checkpoint = sign_checkpoint(&self.key, position, hash, crate::ledger::now());
+        self.checkpoints.insert(&checkpoint)?;
+        tracing::info!(position, hash = %hash.to_hex(), "signed a checkpoint");
+        Ok(checkpoint)
+    }
+
+    /// [`Audit::sign_blocking`] on the blocking pool.
+    pub async fn sign(
+        self: &Arc<Self>,
+        position: Option<u64>,
+    ) -> Result<SignedCheckpoint, AuditError> {
+        let audit = Arc::clone(self);
+        blocking(move || audit.sign_blocking(position)).await
+    }
+
+    /// Verifies the chain over `from..=to` (`to`: the head when `None`) from the stored bytes.
+    /// Position 0 links to the genesis hash, a later start to the stored hash of the record
+    /// before it.
+    pub async fn verify_chain(
+        self: &Arc<Self>,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<ChainReport, AuditError> {
+        let end = self.range_end(from, to)?;
+        let audit = Arc::clone(self);
+        blocking(move || {
+            let prev_hash = match from {
+                0 => ChainHash::GENESIS,
+                _ => match verify::stored_hash(&audit.log, from - 1) {
+                    Some(hash) => hash,
+                    None => {
+                        return Ok(ChainReport {
+                            records_checked: 0,
+                            last_hash: ChainHash::GENESIS,
+                            broken: Some(ChainBreak {
+                                position: from - 1,
+                                reason: "the record is missing".to_string(),
+                            }),
+                            stopped: false,
+                        })
+                    }
+                },
+            };
+            let anchor = Anchor {
+                position: from,
+                prev_hash,
+            };
+            Ok(verify::verify_stored(
+                &audit.log,
+                anchor,
+                end,
+                &mut |_| {},
+                &audit.stop,
+            ))
+        })
+        .await
+    }
+
+    /// The exclusive end of the range `from..=to` (`to`: the head), checked against the log.
+    pub(crate) fn range_end(&self, from: u64, to: Option<u64>) -> Result<u64, AuditError> {
+        let record_count = self.log.head().next_position;
+        let end = match to {
+            None => record_count,
+            Some(to) if to >= record_count => {
+                return Err(AuditError::PastHead {
+                    field: "to_position",
+                    position: to,
+                    record_count,
+                })
+            }
+            Some(to) if to < from => return Err(AuditError::BackwardsRange { from, to }),
+            Some(to) => to + 1,
+        };
+        if from > end {
+            return Err(AuditError::PastHead {
+                field: "from_position",
+                position: from,
+                record_count,
+            });
+        }
+        Ok(end)
+    }
+
+    /// Streams `from..=to` (`to`: the head now) with each record's canonical bytes, and each
+    /// stored checkpoint right after the record it signs. Reads in pages on the blocking pool.
+    pub fn replay(
+        self: &Arc<Self>,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<BoxStream<'static, Result<ReplayItem, AuditError>>, AuditError> {
+        let end = self.range_end(from, to)?;
+        let audit = Arc::clone(self);
+        let pages = stream::unfold(from, move |next| {
+            let audit = Arc::clone(&audit);
+            async move {
+                if next >= end {
+                    return None;
+                }
+                let page_end = end.min(next.saturating_add(REPLAY_PAGE));
+                let page = blocking(move || audit.replay_page(next, page_end)).await;
+                let (items, next): (Vec<_>, u64) = match page {
+                    Ok(items) => (items.into_iter().map(Ok).collect(), page_end),
+                    Err(error) => (vec![Err(error)], end),
+                };
+                Some((stream::iter(items), next))
+            }
+        });
+        Ok(pages.flatten().boxed())
+    }
+
+    /// The items of a replay of `from..to` (see [`Audit::replay`]), blocking.
+    pub fn replay_page(&self, from: u64, to: u64) -> Result<Vec<ReplayItem>, AuditError> {
+        let mut checkpoints = self.checkpoints.range(from, to - 1).peekable();
+        let mut items = Vec::new();
+        let mut expected = from;
+        for entry in self.log.stored_records(from, to) {
+            let (at, value) = entry?;
+            if at != expected {
+                return Err(StoreError::Corrupt(format!(
+                    "the record at position {expected} is missing"
+                ))
+                .into());
+            }
+            let record = decode_record_at(at, &value)?;
+            let canonical = value[65..].to_vec();
+            items.push(ReplayItem::Record {
+                record: Box::new(record),
+                canonical,
+            });
+            while let Some(Ok(checkpoint)) = checkpoints.peek() {
+                if checkpoint.position != at {
+                    break;
+                }
+                items.push(ReplayItem::Checkpoint(*checkpoint));
+                checkpoints.next();
+            }
+            if let Some(Err(_)) = checkpoints.peek() {
+                checkpoints.next().transpose()?;
+            }
+            expected += 1;
+        }
+        if expected != to {
+            return Err(StoreError::Corrupt(format!(
+                "the record at position {expected} is missing"
+            ))
+            .into());
+        }
+        Ok(items)
+    }
+
+    /// The server's background work until `stopping` turns true: the check of the whole chain
+    /// (see the module docs), and signing the head every `sign_every_records` records or every
+    /// `sign_every` when it moved (and once at start, if the head is unsigned).
+    pub async fn run(self: Arc<Self>, stopping: watch::Receiver<bool>) {
+        let full = {
+            let audit = Arc::clone(&self);
+            tokio::task::spawn_blocking(move || audit.check_fully())
+        };
+        self.sign_periodically(stopping).await;
+        self.stop.store(true, Ordering::Relaxed);
+        if let Err(error) = full.await {
+            tracing::error!(%error, "the background chain check failed");
+        }
+    }
+
+    fn check_fully(&self) {
+        let head = self.log.head();
+        let report = verify::verify_stored(
+            &self.log,
+            Anchor::GENESIS,
+            head.next_position,
+            &mut |_| {},
+            &self.stop,
+        );
+        let outcome = match (report.broken, report.stopped) {
+            (Some(brk), _) => {
+                tracing::error!(
+                    position = brk.position,
+                    reason = %brk.reason,
+                    "THE HASH CHAIN IS BROKEN: the log was changed on disk. No checkpoint will be \
+                     signed at or past this position; run `relledger verify` on a copy of the \
+                     data dir and restore it from an export or a backup"
+                );
+                FullCheck::Broken(brk)
+            }
+            (None, true) => FullCheck::Stopped,
+            (None, false) => {
+                tracing::info!(
+                    records = report.records_checked,
+                    "verified the whole hash chain"
+                );
+                FullCheck::Intact {
+                    records: report.records_checked,
+                }
+            }
+        };
+        *lock(&self.full_check) = outcome;
+    }
+
+    async fn sign_periodically(self: &Arc<Self>, mut stopping: watch::Receiver<bool>) {
+        let mut head = self.log.watch_head();
+        let mut ticker = tokio::time::interval(self.config.sign_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let audit = Arc::clone(self);
+        let mut last_signed = blocking(move || Ok(audit.latest_checkpoint()?.map(|c| c.position)))
+            .await
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "cannot read the signed checkpoints");
+                None
+            });
+        let mut time_due = true;
+        loop {
+            let record_count = head.borrow_and_update().next_position;
+            let unsigned = match last_signed {
+                Some(last) => record_count.saturating_sub(last + 1),
+                None => record_count,
+            };
+            if unsigned > 0 && (time_due || unsigned >= self.config.sign_every_records) {
+                time_due = false;
+                match self.sign(None).await {
+                    Ok(checkpoint) => last_signed = Some(checkpoint.position),
+                    Err(error) => tracing::error!(%error, "could not sign the chain head"),
+                }
+            }
+            tokio::select! {
+                _ = stopping.wait_for(|stop| *stop) => break,
+                _ = ticker.tick() => time_due = true,
+                changed = head.changed() => if changed.is_err() { break },
+            }
+        }
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (each is one value).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs blocking work on tokio's blocking pool.
+async fn blocking<T, F>(work: F) -> Result<T, AuditError>
+where
+    F: FnOnce() -> Result<T, AuditError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("an audit task failed: {e}")))?
+}
+
+/// The current time, for a checkpoint's `signed_at`.
+pub fn now() -> Timestamp {
+    crate::ledger::now()
+}

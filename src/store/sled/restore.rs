@@ -1,0 +1,179 @@
+//! Restoring a log into an empty data dir from its stored record values, byte for byte.
+//!
+//! An append seals records with the writer's clock, so a restored log cannot be appended: its
+//! records must keep their positions, `recorded_at` and hashes. [`restore`] writes the stored
+//! values as they come (with the two indexes an append would have written), checking as it
+//! goes what the writer would have guaranteed: positions gapless from 0, each record linked to
+//! the one before and its hash recomputing, revisions gapless per account, event ids unique,
+//! `recorded_at` never decreasing. It ends with a clean-close manifest, so the next open finds
+//! exactly the restored head. On any failure it removes the database it created, so a refused
+//! restore leaves no half log behind.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use ::sled::{Batch, Db};
+
+use super::manifest::{Manifest, MANIFEST_FILE};
+use super::open::{check_format, lock_dir, sled_path, OpenError};
+use super::{keys, read::sled_error};
+use crate::domain::{AccountId, ChainHash, EventId, Timestamp};
+use crate::store::codec::{content_digest, decode_record_at};
+use crate::store::signed::{self, SignedCheckpoint};
+use crate::store::{LogHead, StoreError};
+
+/// How many records one batch writes.
+const BATCH: u64 = 1024;
+
+/// Why a restore was refused or failed. Nothing is left in the dir but its lock file.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The dir could not be locked or opened.
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// The dir already holds a log (or the start of one).
+    #[error("data dir {} is not empty: a log can be restored only into an empty data dir", .0.display())]
+    NotEmpty(std::path::PathBuf),
+    /// A record does not fit the log being restored.
+    #[error("the record at position {position}: {reason}")]
+    Invalid {
+        /// Its position.
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A signed checkpoint names a record the restored log does not hold, or another hash.
+    #[error("the checkpoint at position {0} does not match the restored record there")]
+    Checkpoint(u64),
+    /// The source of the records failed.
+    #[error("{0}")]
+    Source(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Restores the records whose stored values `records` yields (position 0 first) and the
+/// `checkpoints` over them into the empty data dir `dir`, calling `progress` with the count of
+/// records written so far. Returns the head of the restored log.
+pub fn restore(
+    dir: &Path,
+    records: impl Iterator<Item = Result<Vec<u8>, String>>,
+    checkpoints: &[SignedCheckpoint],
+    progress: &mut dyn FnMut(u64),
+) -> Result<LogHead, RestoreError> {
+    let _lock = lock_dir(dir)?;
+    let database = sled_path(dir);
+    let occupied = dir.join(MANIFEST_FILE).exists()
+        || std::fs::read_dir(&database).is_ok_and(|mut entries| entries.next().is_some());
+    if occupied {
+        return Err(RestoreError::NotEmpty(dir.to_path_buf()));
+    }
+    let db = ::sled::Config::new()
+        .path(&database)
+        .open()
+        .map_err(sled_error)?;
+    let restored = write_all(&db, records, checkpoints, progress).and_then(|head| {
+        db.flush().map_err(sled_error)?;
+        Ok(head)
+    });
+    drop(db);
+    match restored {
+        Ok(head) => {
+            Manifest::closed(head)
+                .write(dir)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            Ok(head)
+        }
+        Err(error) => {
+            if let Err(cleanup) = std::fs::remove_dir_all(&database) {
+                tracing::warn!(%cleanup, "could not remove the half-restored database");
+            }
+            Err(error)
+        }
+    }
+}
+
+fn write_all(
+    db: &Db,
+    records: impl Iterator<Item = Result<Vec<u8>, String>>,
+    checkpoints: &[SignedCheckpoint],
+    progress: &mut dyn FnMut(u64),
+) -> Result<LogHead, RestoreError> {
+    check_format(db).map_err(StoreError::Corrupt)?;
+    let mut head = LogHead::EMPTY;
+    let mut last_recorded_at = Timestamp::EPOCH;
+    let mut revisions: HashMap<AccountId, u64> = HashMap::new();
+    let mut batch = Batch::default();
+    let mut batch_ids: HashSet<EventId> = HashSet::new();
+    for value in records {
+        let value = value.map_err(RestoreError::Source)?;
+        let position = head.next_position;
+        let invalid = |reason: String| RestoreError::Invalid { position, reason };
+        let record = decode_record_at(position, &value).map_err(|e| invalid(e.to_string()))?;
+        if record.prev_hash != head.last_hash {
+            return Err(invalid(format!(
+                "its prev_hash {} is not the hash {} of the record before",
+                record.prev_hash.to_hex(),
+                head.last_hash.to_hex()
+            )));
+        }
+        if position > 0 && record.recorded_at < last_recorded_at {
+            return Err(invalid(
+                "it was recorded before the record before it".into(),
+            ));
+        }
+        let expected_revision = revisions.get(&record.account_id).map_or(0, |r| r + 1);
+        if record.revision != expected_revision {
+            return Err(invalid(format!(
+                "it is revision {} of {}, which is at revision {expected_revision}",
+                record.revision, record.account_id
+            )));
+        }
+        let id = record.event.event_id;
+        let id_key = keys::event_id_key(&id);
+        if !batch_ids.insert(id) || db.get(id_key).map_err(sled_error)?.is_some() {
+            return Err(invalid(format!("its event id {id} is already recorded")));
+        }
+        batch.insert(&keys::record_key(position)[..], value);
+        batch.insert(
+            keys::stream_key(&record.account_id, record.revision),
+            &keys::position_value(position)[..],
+        );
+        batch.insert(
+            &id_key[..],
+            &keys::event_id_value(position, &content_digest(&record.event))[..],
+        );
+        revisions.insert(record.account_id, record.revision);
+        last_recorded_at = record.recorded_at;
+        head = LogHead {
+            next_position: position + 1,
+            last_hash: record.hash,
+        };
+        if head.next_position.is_multiple_of(BATCH) {
+            db.apply_batch(std::mem::take(&mut batch))
+                .map_err(sled_error)?;
+            batch_ids.clear();
+            progress(head.next_position);
+        }
+    }
+    db.apply_batch(batch).map_err(sled_error)?;
+    progress(head.next_position);
+
+    let tree = db.open_tree(signed::TREE).map_err(sled_error)?;
+    for checkpoint in checkpoints {
+        let stored = db
+            .get(keys::record_key(checkpoint.position))
+            .map_err(sled_error)?;
+        let hash = stored
+            .as_deref()
+            .and_then(|value| value.get(33..65))
+            .map(|hash| ChainHash(hash.try_into().expect("32 bytes")));
+        if hash != Some(checkpoint.hash) {
+            return Err(RestoreError::Checkpoint(checkpoint.position));
+        }
+        tree.insert(checkpoint.key(), &checkpoint.value()[..])
+            .map_err(sled_error)?;
+    }
+    Ok(head)
+}
