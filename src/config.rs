@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::audit::AuditConfig;
 use crate::domain::Policy;
 
 /// The largest encoded event accepted by default: generous for notes and summaries, small
@@ -23,6 +24,8 @@ pub struct Config {
     pub max_event_bytes: usize,
     /// The largest gRPC request, in bytes.
     pub max_request_bytes: usize,
+    /// When the server signs the chain head on its own.
+    pub audit: AuditConfig,
 }
 
 impl Config {
@@ -33,6 +36,7 @@ impl Config {
             policy: Policy::default(),
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            audit: AuditConfig::default(),
         }
     }
 }

@@ -7,9 +7,11 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
+use crate::api::audit_service::AuditService;
 use crate::api::ledger_service::LedgerService;
 use crate::api::proto;
 use crate::api::relationships_service::RelationshipsService;
+use crate::audit::Audit;
 use crate::config::Config;
 use crate::domain::projection::Params;
 use crate::ledger::Ledger;
@@ -30,6 +32,9 @@ pub enum ServeError {
     /// The named subscriptions' positions could not be opened in the data dir.
     #[error("cannot open the subscription positions: {0}")]
     Checkpoints(#[from] crate::store::StoreError),
+    /// The signing key or the hash chain since the last signed checkpoint does not check.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditOpenError),
     /// The reflection service could not be built from the embedded descriptors.
     #[error("server reflection failed to start: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -53,13 +58,20 @@ pub struct OpenServer {
     log: Arc<SledLog>,
     /// The settings the services run with.
     config: Config,
+    /// Verifiable history: checked at open, then signing checkpoints while the server runs.
+    audit: Arc<Audit>,
 }
 
 impl OpenServer {
     /// Opens (creating if needed) and locks the data dir of `config`.
     pub fn open(config: Config) -> Result<OpenServer, ServeError> {
         let log = Arc::new(SledLog::open(&config.data_dir)?);
-        Ok(OpenServer { log, config })
+        let audit = Audit::open((*log).clone(), &config.data_dir, config.audit.clone())?;
+        Ok(OpenServer {
+            log,
+            config,
+            audit: Arc::new(audit),
+        })
     }
 
     /// Serves on `listener` until `shutdown` completes; see [`serve`].
@@ -68,7 +80,7 @@ impl OpenServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        let OpenServer { log, config } = self;
+        let OpenServer { log, config, audit } = self;
         let ledger = Arc::new(Ledger::new(log.clone(), config.policy.clone()));
         let relationships = Arc::new(Relationships::new(log.clone(), Params::default()));
         // Subscriptions would otherwise stream for ever and hold up the graceful shutdown, so
@@ -92,6 +104,8 @@ impl OpenServer {
                 projector.run(head, stop).await;
             }
         });
+        // Signs the chain head at intervals, and checks the whole chain once, until shutdown.
+        let auditing = tokio::spawn(Arc::clone(&audit).run(stopping.clone()));
         let subscriptions = Arc::new(Subscriptions::new(
             log.clone(),
             Arc::new(log.checkpoints()?),
@@ -104,6 +118,9 @@ impl OpenServer {
             .await;
         health_reporter
             .set_serving::<proto::relationships_server::RelationshipsServer<RelationshipsService>>()
+            .await;
+        health_reporter
+            .set_serving::<proto::audit_server::AuditServer<AuditService>>()
             .await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -118,6 +135,8 @@ impl OpenServer {
         let relationships_service = proto::relationships_server::RelationshipsServer::new(
             RelationshipsService::new(relationships.clone()),
         );
+        let audit_service =
+            proto::audit_server::AuditServer::new(AuditService::new(Arc::clone(&audit)));
 
         Server::builder()
             .trace_fn(|request| tracing::info_span!("rpc", path = %request.uri().path()))
@@ -125,12 +144,17 @@ impl OpenServer {
             .add_service(reflection)
             .add_service(ledger_service)
             .add_service(relationships_service)
+            .add_service(audit_service)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
             .await?;
 
         if projecting.await.is_err() {
             tracing::error!("the projector task panicked");
         }
+        if auditing.await.is_err() {
+            tracing::error!("the audit task panicked");
+        }
+        drop(audit);
         drop(projector);
         drop(ledger);
         drop(relationships);
