@@ -29,6 +29,8 @@ enum Command {
     Append(relledger::cli::AppendArgs),
     /// Read an account's stream, or the global log, as JSON lines.
     Read(relledger::cli::ReadArgs),
+    /// Recompute every account's live projection from position 0 (server stopped).
+    Rebuild(relledger::cli::RebuildArgs),
 }
 
 #[derive(Args)]
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Append(args) => relledger::cli::append(args).await,
             Command::Read(args) => relledger::cli::read(args).await,
+            Command::Rebuild(args) => relledger::cli::rebuild(args).await,
         }
     });
     match result {

@@ -344,3 +344,36 @@ async fn the_append_and_read_subcommands_round_trip_json_lines() {
         .unwrap();
     assert!(!out.status.success(), "an empty batch is refused");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_recomputes_the_projections_of_a_stopped_server_and_reports_its_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = server_with_one_account(dir.path()).await;
+    let busy = Command::new(BIN)
+        .args(["rebuild", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !busy.status.success(),
+        "a running server's data dir is not rebuilt under it"
+    );
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("locked"));
+    sigterm(child).await;
+
+    let out = Command::new(BIN)
+        .args(["rebuild", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(report.contains("of 1 accounts from 2 events"), "{report}");
+    assert!(report.contains("events/s"), "{report}");
+}

@@ -15,7 +15,9 @@ use relledger::store::{ExpectedRevision, MemorySnapshots, SledLog, SnapshotStore
 /// `days` after a start 60 days before now. The projector judges each event when it is
 /// recorded (now), so the history must be recent for orders to count as trailing revenue.
 fn day(days: i64) -> Timestamp {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
     let start = now.as_nanos() as i64 - 60 * NANOS_PER_DAY;
     Timestamp::from_unix_nanos(start + days * NANOS_PER_DAY)
 }

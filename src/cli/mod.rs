@@ -4,7 +4,9 @@
 //!   `Append` out, the `AppendResponse` printed as a JSON line;
 //! - [`read`]: `ReadStream` or `ReadAll`, each `RecordedEvent` printed as a JSON line as it
 //!   arrives;
-//! - [`lines`]: the pure parsing of the JSON-lines input.
+//! - [`lines`]: the pure parsing of the JSON-lines input;
+//! - [`rebuild`]: the operator command that recomputes the live projections of a stopped
+//!   server's data dir (it opens the log itself; the others are gRPC clients).
 //!
 //! The commands speak the wire contract as any other client would, so they use the generated
 //! client and the proto3 JSON mapping directly; they know nothing of the server's internals.
@@ -12,10 +14,12 @@
 pub mod append;
 pub mod lines;
 pub mod read;
+pub mod rebuild;
 
 pub use append::{append, AppendArgs};
 pub use lines::{parse_event_lines, LineError};
 pub use read::{read, ReadArgs};
+pub use rebuild::{rebuild, RebuildArgs};
 
 use anyhow::Context as _;
 use tonic::transport::{Channel, Endpoint};
