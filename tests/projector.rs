@@ -10,7 +10,7 @@ use relledger::domain::time::NANOS_PER_DAY;
 use relledger::domain::*;
 use relledger::ledger::Ledger;
 use relledger::projector::Projector;
-use relledger::store::{ExpectedRevision, MemorySnapshots, SledLog, SnapshotStore};
+use relledger::store::{ExpectedRevision, MemorySnapshots, SledLog};
 
 /// `days` after a start 60 days before now. The projector judges each event when it is
 /// recorded (now), so the history must be recent for orders to count as trailing revenue.
