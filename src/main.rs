@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
+use relledger::audit::AuditConfig;
 use relledger::config::{Config, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_REQUEST_BYTES};
 use relledger::domain::Policy;
 use relledger::server::OpenServer;
@@ -29,6 +30,18 @@ enum Command {
     Append(relledger::cli::AppendArgs),
     /// Read an account's stream, or the global log, as JSON lines.
     Read(relledger::cli::ReadArgs),
+    /// Export a range of the log as a self-verifying bundle (NDJSON).
+    Export(relledger::cli::ExportArgs),
+    /// Check an export bundle offline; exits non-zero naming the first bad line.
+    VerifyExport(relledger::cli::VerifyExportArgs),
+    /// Restore an export bundle into an empty data dir.
+    Import(relledger::cli::ImportArgs),
+    /// Print the public key the server signs checkpoints with.
+    Key(relledger::cli::KeyArgs),
+    /// Print an account's relationship as of a global position, as JSON.
+    AsOf(relledger::cli::AsOfArgs),
+    /// Verify the whole hash chain of a stopped server's data dir.
+    Verify(relledger::cli::VerifyArgs),
     /// Recompute every account's live projection from position 0 (server stopped).
     Rebuild(relledger::cli::RebuildArgs),
 }
@@ -53,6 +66,12 @@ struct ServeArgs {
     /// The largest gRPC request, in bytes.
     #[arg(long, env = "RELLEDGER_MAX_REQUEST_BYTES", default_value_t = DEFAULT_MAX_REQUEST_BYTES)]
     max_request_bytes: usize,
+    /// Sign the chain head once this many records are unsigned.
+    #[arg(long, env = "RELLEDGER_CHECKPOINT_EVERY_RECORDS", default_value_t = AuditConfig::default().sign_every_records)]
+    checkpoint_every_records: u64,
+    /// Sign the chain head at this interval (seconds) when it has moved.
+    #[arg(long, env = "RELLEDGER_CHECKPOINT_EVERY_SECS", default_value_t = AuditConfig::default().sign_every.as_secs())]
+    checkpoint_every_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -69,6 +88,12 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Append(args) => relledger::cli::append(args).await,
             Command::Read(args) => relledger::cli::read(args).await,
+            Command::Export(args) => relledger::cli::export(args).await,
+            Command::VerifyExport(args) => relledger::cli::verify_export(args).await,
+            Command::Import(args) => relledger::cli::import(args).await,
+            Command::Key(args) => relledger::cli::key(args).await,
+            Command::AsOf(args) => relledger::cli::as_of(args).await,
+            Command::Verify(args) => relledger::cli::verify(args).await,
             Command::Rebuild(args) => relledger::cli::rebuild(args).await,
         }
     });
@@ -98,6 +123,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.policy.max_batch_events = args.max_batch_events;
     config.max_event_bytes = args.max_event_bytes;
     config.max_request_bytes = args.max_request_bytes;
+    config.audit = AuditConfig {
+        sign_every_records: args.checkpoint_every_records.max(1),
+        sign_every: std::time::Duration::from_secs(args.checkpoint_every_secs.max(1)),
+    };
     let server = OpenServer::open(config)?;
     let listener = TcpListener::bind(args.listen)
         .await

@@ -8,18 +8,42 @@
 //! - [`rebuild`]: the operator command that recomputes the live projections of a stopped
 //!   server's data dir (it opens the log itself; the others are gRPC clients).
 //!
+//!
+//! For auditors (see the README's "For auditors"):
+//!
+//! - [`export`], [`verify_export`], [`import`]: a range of the log as a self-verifying bundle
+//!   (from a stopped server's data dir, or from a running server), its offline check, and its
+//!   restore into an empty data dir;
+//! - [`key`]: the public key a data dir's server signs checkpoints with;
+//! - [`verify`]: the whole chain of a stopped server's data dir, checked offline;
+//! - [`as_of`]: one account's relationship as of a global position;
+//! - `progress`: their progress bars.
+//!
 //! The commands speak the wire contract as any other client would, so they use the generated
 //! client and the proto3 JSON mapping directly; they know nothing of the server's internals.
 
 pub mod append;
+pub mod as_of;
+pub mod export;
+pub mod import;
+pub mod key;
 pub mod lines;
+mod progress;
 pub mod read;
 pub mod rebuild;
+pub mod verify;
+pub mod verify_export;
 
 pub use append::{append, AppendArgs};
+pub use as_of::{as_of, AsOfArgs};
+pub use export::{export, ExportArgs};
+pub use import::{import, ImportArgs};
+pub use key::{key, KeyArgs};
 pub use lines::{parse_event_lines, LineError};
 pub use read::{read, ReadArgs};
 pub use rebuild::{rebuild, RebuildArgs};
+pub use verify::{verify, VerifyArgs};
+pub use verify_export::{verify_export, VerifyExportArgs};
 
 use anyhow::Context as _;
 use tonic::transport::{Channel, Endpoint};
