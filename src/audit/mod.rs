@@ -488,7 +488,9 @@ impl Audit {
     pub async fn run(self: Arc<Self>, stopping: watch::Receiver<bool>) {
         let full = {
             let audit = Arc::clone(&self);
-            tokio::task::spawn_blocking(move || audit.check_fully())
+            tokio::task::spawn_blocking(move || {
+                let _ = audit.check_fully();
+            })
         };
         self.sign_periodically(stopping).await;
         self.stop.store(true, Ordering::Relaxed);
@@ -497,7 +499,9 @@ impl Audit {
         }
     }
 
-    fn check_fully(&self) {
+    /// Verifies the whole chain up to the current head (blocking), logs a break as an error,
+    /// and records the outcome: signing refuses positions at or past a break from then on.
+    pub fn check_fully(&self) -> FullCheck {
         let head = self.log.head();
         let report = verify::verify_stored(
             &self.log,
@@ -528,12 +532,14 @@ impl Audit {
                 }
             }
         };
-        *lock(&self.full_check) = outcome;
+        *lock(&self.full_check) = outcome.clone();
+        outcome
     }
 
     async fn sign_periodically(self: &Arc<Self>, mut stopping: watch::Receiver<bool>) {
         let mut head = self.log.watch_head();
-        let mut ticker = tokio::time::interval(self.config.sign_every);
+        let every = self.config.sign_every;
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let audit = Arc::clone(self);
         let mut last_signed = blocking(move || Ok(audit.latest_checkpoint()?.map(|c| c.position)))
@@ -542,6 +548,7 @@ impl Audit {
                 tracing::error!(%error, "cannot read the signed checkpoints");
                 None
             });
+        // True at start (an unsigned head is signed at once) and after each tick.
         let mut time_due = true;
         loop {
             let record_count = head.borrow_and_update().next_position;
@@ -550,12 +557,12 @@ impl Audit {
                 None => record_count,
             };
             if unsigned > 0 && (time_due || unsigned >= self.config.sign_every_records) {
-                time_due = false;
                 match self.sign(None).await {
                     Ok(checkpoint) => last_signed = Some(checkpoint.position),
                     Err(error) => tracing::error!(%error, "could not sign the chain head"),
                 }
             }
+            time_due = false;
             tokio::select! {
                 _ = stopping.wait_for(|stop| *stop) => break,
                 _ = ticker.tick() => time_due = true,
