@@ -56,7 +56,7 @@ impl Anchor {
 }
 
 /// Verifies the committed records `anchor.position..to` of `log` (blocking), calling
-/// `progress` with the count checked so far every [`STRIDE`] records and at the end, and
+/// `progress` with the count checked so far every 1,024 records and at the end, and
 /// giving up early when `stop` is set.
 pub fn verify_stored(
     log: &SledLog,
