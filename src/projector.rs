@@ -12,6 +12,9 @@
 //! Each summary is exactly the one `Relationships::get` gives as of the event's position: the
 //! account's events up to it, judged when it was recorded (or at the newest `occurred_at`
 //! counted, if later). A property test holds the two equal.
+//!
+//! Cost: one fold per account per page of the log (see `project_page`), so a burst of appends
+//! to one account costs a fold per page, not per event.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -31,13 +34,17 @@ const PAGE: u64 = 256;
 /// How many changes a slow change-feed receiver may fall behind before it is told it lagged.
 const CHANGE_BUFFER: usize = 1024;
 
-/// An event that changed an account's quadrant, level, grade or alerts.
+/// Events that changed an account's quadrant, level, grade or alerts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelationshipChange {
-    /// The account's summary before the event; `None` for its first event.
+    /// The account's summary before the events; `None` before its first event.
     pub before: Option<RelationshipSummary>,
-    /// After it; `after.position` and `after.event_id` name the event.
+    /// After them; `after.position` and `after.event_id` name the last of them.
     pub after: RelationshipSummary,
+    /// The position of the first of them: `after.position` when one event made the change,
+    /// earlier when the projector judged several of the account's events together (catching
+    /// up, see `Projector::project_page`).
+    pub first_position: u64,
 }
 
 /// The live projector over a log, checkpointed in a snapshot store.
@@ -52,6 +59,40 @@ pub struct Projector {
     changes: broadcast::Sender<RelationshipChange>,
     /// The last position reflected in the checkpoint (`None`: none yet).
     progress: watch::Sender<Option<u64>>,
+    /// The histories of recently touched accounts, so a page does not reread them from the
+    /// log. A std mutex: never held across an await.
+    histories: std::sync::Mutex<HistoryCache>,
+}
+
+/// The most events the history cache holds; past it, it starts empty again. Bounds the
+/// projector's memory whatever the size of the log.
+const HISTORY_CACHE_EVENTS: usize = 200_000;
+
+/// Recently folded account histories, up to [`HISTORY_CACHE_EVENTS`] events in all.
+#[derive(Default)]
+struct HistoryCache {
+    /// Each account's events, in stream order, up to the last page that touched it.
+    accounts: BTreeMap<AccountId, Arc<Vec<RecordedEvent>>>,
+    /// The events held, over all accounts.
+    events: usize,
+}
+
+impl HistoryCache {
+    /// Takes `account`'s history out of the cache.
+    fn take(&mut self, account: &AccountId) -> Option<Arc<Vec<RecordedEvent>>> {
+        let history = self.accounts.remove(account)?;
+        self.events -= history.len();
+        Some(history)
+    }
+
+    /// Keeps `account`'s history, emptying the cache first if it would grow past its bound.
+    fn keep(&mut self, account: AccountId, history: Arc<Vec<RecordedEvent>>) {
+        if self.events + history.len() > HISTORY_CACHE_EVENTS {
+            *self = HistoryCache::default();
+        }
+        self.events += history.len();
+        self.accounts.insert(account, history);
+    }
 }
 
 impl Projector {
@@ -85,6 +126,7 @@ impl Projector {
             params,
             changes,
             progress,
+            histories: Default::default(),
         })
     }
 
@@ -115,9 +157,10 @@ impl Projector {
         }
     }
 
-    /// Catches up, then again whenever the log's head moves, until `shutdown` completes. An
-    /// error is logged and retried when the head next moves: projections are derived data,
-    /// and a failed page is simply projected again.
+    /// Catches up, then again whenever the log's head moves, until `shutdown` completes; a
+    /// page in progress is abandoned at shutdown (nothing of it is committed, and the next
+    /// start projects it again). An error is logged and retried when the head next moves:
+    /// projections are derived data, and a failed page is simply projected again.
     pub async fn run(
         &self,
         mut head: watch::Receiver<crate::store::LogHead>,
@@ -125,8 +168,16 @@ impl Projector {
     ) {
         tokio::pin!(shutdown);
         loop {
-            if let Err(error) = self.catch_up().await {
-                tracing::error!(%error, "the projector could not catch up; retrying when the log moves");
+            let page = tokio::select! {
+                _ = &mut shutdown => return,
+                page = self.project_page() => page,
+            };
+            match page {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(error) => {
+                    tracing::error!(%error, "the projector could not project a page; retrying when the log moves");
+                }
             }
             tokio::select! {
                 _ = &mut shutdown => return,
@@ -136,6 +187,12 @@ impl Projector {
     }
 
     /// Projects the next page of records; returns how many.
+    ///
+    /// Each account the page touches is folded once, as of its last event in the page: the
+    /// cost of a page is one fold per account, however many of its events the page holds. When
+    /// the projector keeps up, a page is one append and every event is judged on its own; when
+    /// it catches up, an account's events in one page are judged together, and a change names
+    /// the last of them (`after.position`) and the first (`first_position`).
     async fn project_page(&self) -> Result<u64, StoreError> {
         let from = self.progress.borrow().map_or(0, |p| p + 1);
         let page: Vec<RecordedEvent> = self
@@ -151,43 +208,42 @@ impl Projector {
         let Some(last) = page.last().map(|r| r.position) else {
             return Ok(0);
         };
-        let mut histories: BTreeMap<AccountId, Vec<RecordedEvent>> = BTreeMap::new();
-        let mut current: BTreeMap<AccountId, Option<RelationshipSummary>> = BTreeMap::new();
+        // The last record of each account in the page, and the first position of its events.
+        let mut touched: BTreeMap<AccountId, (&RecordedEvent, u64)> = BTreeMap::new();
         for record in &page {
-            if !histories.contains_key(&record.account_id) {
-                let history = self.history(&record.account_id, last).await?;
-                histories.insert(record.account_id.clone(), history);
-                let before = self.store.summary(&record.account_id).await?;
-                current.insert(record.account_id.clone(), before);
-            }
+            touched
+                .entry(record.account_id.clone())
+                .and_modify(|(latest, _)| *latest = record)
+                .or_insert((record, record.position));
         }
+        let mut summaries = Vec::with_capacity(touched.len());
         let mut changes = Vec::new();
-        for record in &page {
-            let history = &histories[&record.account_id];
-            let upto = history.partition_point(|e| e.position <= record.position);
-            let known = &history[..upto];
-            if known.last().map(|e| e.position) != Some(record.position) {
+        for (account, (record, first_position)) in touched {
+            let history = self.history(&account, record.position, &page).await?;
+            if history.last().map(|e| e.position) != Some(record.position) {
                 return Err(StoreError::Corrupt(format!(
-                    "the stream of {} does not hold position {}, which the log gives it",
-                    record.account_id, record.position
+                    "the stream of {account} does not hold position {}, which the log gives it",
+                    record.position
                 )));
             }
-            let as_of = Judged::NoEarlierThan(record.recorded_at).instant(occurred(known));
-            let projection = project_unexplained(known, as_of, &self.params);
+            let as_of = Judged::NoEarlierThan(record.recorded_at).instant(occurred(history.iter()));
+            let projection = project_unexplained(&history[..], as_of, &self.params);
             let after = RelationshipSummary::of(
-                &record.account_id,
+                &account,
                 record.position,
                 record.event.event_id,
                 &projection,
             );
-            let before = current
-                .insert(record.account_id.clone(), Some(after.clone()))
-                .flatten();
+            let before = self.store.summary(&account).await?;
             if after.is_news_after(before.as_ref()) {
-                changes.push(RelationshipChange { before, after });
+                changes.push(RelationshipChange {
+                    before,
+                    after: after.clone(),
+                    first_position,
+                });
             }
+            summaries.push(after);
         }
-        let summaries = current.into_values().flatten().collect();
         let position = SnapshotPosition {
             position: last,
             params_version: self.params.params_version.to_string(),
@@ -201,22 +257,46 @@ impl Projector {
         Ok(page.len() as u64)
     }
 
-    /// `account`'s events up to position `last`, in stream order.
+    /// `account`'s events up to position `last`, in stream order: the cached history extended
+    /// with the page's records, or read from the log when it is not cached.
     async fn history(
         &self,
         account: &AccountId,
         last: u64,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut events = Vec::new();
-        let mut stream = self
-            .log
-            .read_stream(account, None, Direction::Forwards, None);
-        while let Some(record) = stream.try_next().await? {
-            if record.position > last {
-                break;
+        page: &[RecordedEvent],
+    ) -> Result<Arc<Vec<RecordedEvent>>, StoreError> {
+        let cached = self
+            .histories
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(account);
+        let history = match cached {
+            Some(mut history) => {
+                let known = history.last().map_or(0, |e| e.position + 1);
+                let new = page
+                    .iter()
+                    .filter(|r| &r.account_id == account && r.position >= known);
+                Arc::make_mut(&mut history).extend(new.cloned());
+                history
             }
-            events.push(record);
-        }
-        Ok(events)
+            None => {
+                let mut events = Vec::new();
+                let mut stream = self
+                    .log
+                    .read_stream(account, None, Direction::Forwards, None);
+                while let Some(record) = stream.try_next().await? {
+                    if record.position > last {
+                        break;
+                    }
+                    events.push(record);
+                }
+                Arc::new(events)
+            }
+        };
+        self.histories
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keep(account.clone(), Arc::clone(&history));
+        Ok(history)
     }
 }

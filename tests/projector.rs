@@ -176,8 +176,11 @@ async fn the_projector_reports_the_event_that_made_an_outsider_a_supplier() {
     let log = Arc::new(SledLog::open(dir.path()).unwrap());
     let live = projector(&log, Params::default()).await;
     let mut changes = live.changes();
+    // Keeping up: the projector catches up after every append, as it does when the head moves.
     append(&log, "a", opening("A")).await;
+    live.catch_up().await.unwrap();
     append(&log, "a", vec![visit(2)]).await;
+    live.catch_up().await.unwrap();
     let won = order(3, "o1");
     let won_id = won.event_id;
     let position = append(&log, "a", vec![won]).await;
@@ -187,13 +190,16 @@ async fn the_projector_reports_the_event_that_made_an_outsider_a_supplier() {
     while let Ok(change) = changes.try_recv() {
         reported.push(change);
     }
-    let first = &reported[0];
-    assert!(first.before.is_none(), "an account's first event is news");
+    assert!(
+        reported[0].before.is_none(),
+        "an account's first event is news"
+    );
     let last = reported.last().unwrap();
     assert_eq!(
         (last.after.position, last.after.event_id),
         (position, won_id)
     );
+    assert_eq!(last.first_position, position, "one event made this change");
     let before = last.before.as_ref().unwrap();
     assert_eq!(
         (before.quadrant, last.after.quadrant),
@@ -203,10 +209,28 @@ async fn the_projector_reports_the_event_that_made_an_outsider_a_supplier() {
         (before.level, last.after.level),
         (Level::None, Level::Price)
     );
+}
+
+#[tokio::test]
+async fn catching_up_judges_an_accounts_events_in_a_page_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    append(&log, "a", opening("A")).await;
+    append(&log, "a", vec![visit(2)]).await;
+    let position = append(&log, "a", vec![order(3, "o1")]).await;
+    let late = projector(&log, Params::default()).await;
+    let mut changes = late.changes();
+    late.catch_up().await.unwrap();
+
+    let change = changes.try_recv().expect("one change for the page");
     assert!(
-        reported
-            .iter()
-            .all(|c| c.after.event_id != won_id || c.after.position == position),
-        "each change names the event that caused it"
+        changes.try_recv().is_err(),
+        "the account's events were judged once"
     );
+    assert_eq!(
+        (change.first_position, change.after.position),
+        (0, position)
+    );
+    assert!(change.before.is_none());
+    assert_eq!(change.after.quadrant, Quadrant::Supplier);
 }
