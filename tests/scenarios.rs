@@ -527,3 +527,181 @@ fn projections_replay_byte_for_byte() {
         );
     }
 }
+
+/// Issue 3, story 3: favors and meals alone never make a Friend, and the register flags what
+/// compliance must see: a favor over the limit, and one to a public official without approval.
+#[test]
+fn gifts_do_not_buy_trust_and_are_flagged_where_due() {
+    let mut a = Account::open("customs-office", 8, 20_000, AccountSegment::Standard);
+    a.push(
+        20_000,
+        EventPayload::ContactAdded(ContactAdded {
+            contact_id: "inspector".into(),
+            name: "inspector".into(),
+            role: ContactRole::DecisionMaker,
+            title: String::new(),
+            phone: String::new(),
+            email: String::new(),
+            public_official: true,
+            notes: String::new(),
+        }),
+    );
+    a.contact(20_000, "buyer", ContactRole::Procurement);
+    let modest = a.favor(20_010, "buyer", 8_000);
+    let lavish = a.favor(20_020, "buyer", 25_000);
+    let to_official = a.favor(20_030, "inspector", 5_000);
+    for d in (20_040..20_400).step_by(10) {
+        a.favor(d, "buyer", 6_000);
+    }
+    for as_of in (20_000..20_420).step_by(20) {
+        let p = a.project(as_of);
+        assert_ne!(p.quadrant.quadrant, Quadrant::Friend, "day {as_of}");
+        assert_eq!(p.quadrant.quadrant, Quadrant::Outsider, "day {as_of}");
+    }
+    let register = gift_register(&a.events, &Params::default());
+    let alerts_of = |id: EventId| {
+        register
+            .iter()
+            .find(|g| g.event_id == id)
+            .unwrap()
+            .alerts
+            .clone()
+    };
+    assert!(
+        alerts_of(modest).is_empty(),
+        "8,000 fen is within the 100.00 per-item limit"
+    );
+    assert!(alerts_of(lavish).contains(&AlertCode::GiftOverLimit));
+    assert_eq!(alerts_of(to_official), [AlertCode::GiftToPublicOfficial]);
+    let p = a.project(20_035);
+    assert!(codes(&p).contains(&AlertCode::GiftToPublicOfficial));
+    assert!(codes(&p).contains(&AlertCode::GiftOverLimit));
+}
+
+/// Issue 3, story 4: one broken promise costs more trust than one kept promise earns, and an
+/// unsettled promise turns overdue once `as_of` passes due + 7 days, with no new event.
+#[test]
+fn a_broken_promise_costs_more_than_a_kept_one_earns_and_silence_turns_overdue() {
+    let base = |salt| {
+        let mut a = Account::open("plant-f", salt, 20_000, AccountSegment::Standard);
+        a.contact(20_000, "engineer", ContactRole::TechnicalEvaluator);
+        a.visit(20_005, &["engineer"]);
+        a.promise(20_010, "p", "engineer", 20_020);
+        a
+    };
+    let neutral = base(9).project(20_021).organizational_trust.trust.expected;
+    let mut kept = base(9);
+    kept.kept(20_019, "p");
+    let mut broken = base(9);
+    broken.broken(20_019, "p");
+    let gained = kept.project(20_021).organizational_trust.trust.expected - neutral;
+    let lost = neutral - broken.project(20_021).organizational_trust.trust.expected;
+    assert!(gained > 0.0 && lost > 0.0);
+    assert!(
+        lost > gained,
+        "a broken promise ({lost}) outweighs a kept one ({gained})"
+    );
+
+    let silent = base(9);
+    let due_plus_seven = silent.project(20_027);
+    assert_eq!(
+        due_plus_seven.promises.overdue, 0,
+        "not yet: as_of is not past due + 7 days"
+    );
+    assert!(!codes(&due_plus_seven).contains(&AlertCode::PromiseOverdue));
+    let later = silent.project(20_028);
+    assert_eq!(later.promises.overdue, 1);
+    assert!(codes(&later).contains(&AlertCode::PromiseOverdue));
+    assert_eq!(
+        later.events_counted, due_plus_seven.events_counted,
+        "no new event was needed"
+    );
+}
+
+/// Issue 3, story 5: when the key contact leaves, KEY_CONTACT_LEFT is raised, and the account's
+/// trust falls to exactly what the remaining contacts and the organization hold.
+#[test]
+fn when_the_key_contact_leaves_trust_falls_to_what_the_others_hold() {
+    let build = |with_boss_evidence: bool| {
+        let mut a = Account::open("contractor-k", 10, 20_000, AccountSegment::Standard);
+        a.contact(20_000, "boss", ContactRole::DecisionMaker);
+        a.contact(20_000, "qa", ContactRole::TechnicalEvaluator);
+        if with_boss_evidence {
+            a.intro(20_001, "boss");
+            for d in (20_005..20_200).step_by(20) {
+                a.visit(d, &["boss"]);
+            }
+        }
+        for d in (20_010..20_200).step_by(40) {
+            a.visit(d, &["qa"]);
+        }
+        a.solution(20_100, &["qa"]);
+        a
+    };
+    let mut a = build(true);
+    let before = a.project(20_210);
+    let left = a.push(
+        20_210,
+        EventPayload::ContactLeft(ContactLeft {
+            contact_id: "boss".into(),
+            reason: "retired".into(),
+        }),
+    );
+    let after = a.project(20_211);
+    assert!(after.organizational_trust.trust.expected < before.organizational_trust.trust.expected);
+    let alert = after
+        .alerts
+        .iter()
+        .find(|x| x.code == AlertCode::KeyContactLeft)
+        .expect("KEY_CONTACT_LEFT");
+    assert!(alert.event_ids.contains(&left));
+    assert!(after.personal_trust["boss"].frozen);
+
+    let mut without = build(false);
+    without.push(
+        20_210,
+        EventPayload::ContactLeft(ContactLeft {
+            contact_id: "boss".into(),
+            reason: "retired".into(),
+        }),
+    );
+    assert_eq!(
+        after.organizational_trust.trust.expected,
+        without.project(20_211).organizational_trust.trust.expected,
+        "the boss's personal evidence no longer counts toward the account"
+    );
+}
+
+/// Issue 3, story 6: no visit for twice the expected interval lapses the cadence, and a planned
+/// next visit is honoured: missing the planned date lapses it sooner.
+#[test]
+fn cadence_lapses_after_twice_the_interval_or_past_the_planned_visit() {
+    let mut unplanned = Account::open("plant-c", 11, 20_000, AccountSegment::Standard);
+    unplanned.contact(20_000, "boss", ContactRole::DecisionMaker);
+    unplanned.push(
+        20_000,
+        EventPayload::Visit(Visit {
+            contact_ids: vec!["boss".into()],
+            purpose: "introduction".into(),
+            summary: String::new(),
+            next_visit_on: None,
+            next_visit_pretext: String::new(),
+        }),
+    );
+    // A decision maker expects a visit every 45 days: lapsed only past 90.
+    let p = unplanned.project(20_090);
+    assert_eq!(p.cadence.expected_interval_days, 45);
+    assert!(!p.cadence.overdue && !codes(&p).contains(&AlertCode::CadenceLapsed));
+    let p = unplanned.project(20_091);
+    assert!(p.cadence.overdue && codes(&p).contains(&AlertCode::CadenceLapsed));
+
+    // The visit planned the next one 30 days out: missing it lapses the cadence then.
+    let mut planned = Account::open("plant-c", 12, 20_000, AccountSegment::Standard);
+    planned.contact(20_000, "boss", ContactRole::DecisionMaker);
+    planned.visit(20_000, &["boss"]);
+    let p = planned.project(20_030);
+    assert_eq!(p.cadence.next_planned, Some(day(20_030)));
+    assert!(!p.cadence.overdue);
+    let p = planned.project(20_031);
+    assert!(p.cadence.overdue && codes(&p).contains(&AlertCode::CadenceLapsed));
+}
