@@ -21,12 +21,12 @@ pub mod signed;
 pub mod sled;
 pub mod snapshots;
 
-pub use self::sled::{OpenError, SledCheckpoints, SledLog};
+pub use self::sled::{OpenError, SledCheckpoints, SledLog, SledSnapshots};
 pub use chain::{verify_chain, ChainBreak, ChainVerifier};
 pub use checkpoints::{AckedPosition, CheckpointStore, MemoryCheckpoints};
 pub use memory::MemoryLog;
 pub use signed::{SignedCheckpoint, SledSignedCheckpoints};
-pub use snapshots::{MemorySnapshots, SledSnapshots, SnapshotPosition, SnapshotStore};
+pub use snapshots::{MemorySnapshots, SnapshotPosition, SnapshotStore};
 
 use std::collections::BTreeSet;
 use std::fmt;

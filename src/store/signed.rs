@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use super::sled::Shared;
+use super::sled::{sled_error, Shared};
 use super::StoreError;
 use crate::domain::{ChainHash, Timestamp};
 
@@ -92,13 +92,6 @@ impl std::fmt::Debug for SledSignedCheckpoints {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SledSignedCheckpoints")
             .finish_non_exhaustive()
-    }
-}
-
-fn sled_error(error: ::sled::Error) -> StoreError {
-    match error {
-        ::sled::Error::Corruption { .. } => StoreError::Corrupt(error.to_string()),
-        _ => StoreError::Unavailable(error.to_string()),
     }
 }
 

@@ -36,6 +36,7 @@ mod manifest;
 mod open;
 mod read;
 mod restore;
+mod snapshots;
 mod writer;
 
 use std::fs::File;
@@ -52,8 +53,9 @@ pub use keys::record_key;
 pub use manifest::MANIFEST_FILE;
 pub use open::{sled_path, OpenError, LOCK_FILE};
 pub use restore::{restore, RestoreError};
+pub use snapshots::SledSnapshots;
 
-use self::read::sled_error;
+pub(crate) use self::read::sled_error;
 use self::writer::AppendCommand;
 use super::chain::{ChainBreak, ChainVerifier};
 use super::codec::decode_record_at;
@@ -184,8 +186,8 @@ impl SledLog {
 
     /// The projector's checkpoint, in a tree of its own of this database (see
     /// `store::snapshots`).
-    pub fn snapshots(&self) -> Result<super::SledSnapshots, StoreError> {
-        super::SledSnapshots::open(Arc::clone(&self.inner.shared))
+    pub fn snapshots(&self) -> Result<SledSnapshots, StoreError> {
+        SledSnapshots::open(Arc::clone(&self.inner.shared))
     }
 
     /// The acknowledged positions of named subscriptions, kept in this log's database (in a
@@ -228,15 +230,16 @@ impl SledLog {
     }
 }
 
-/// Runs blocking sled work on tokio's blocking pool.
-async fn blocking<T, F>(work: F) -> Result<T, StoreError>
+/// Runs blocking sled work on tokio's blocking pool: every async method of the sled backend's
+/// stores goes through here.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, StoreError>
 where
     F: FnOnce() -> Result<T, StoreError> + Send + 'static,
     T: Send + 'static,
 {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| StoreError::Unavailable(format!("a read task failed: {e}")))?
+        .map_err(|e| StoreError::Unavailable(format!("a storage task failed: {e}")))?
 }
 
 /// Runs one page fetch on tokio's blocking pool.

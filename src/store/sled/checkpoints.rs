@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::read::sled_error;
-use super::Shared;
+use super::{blocking, Shared};
 use crate::domain::SubscriptionName;
 use crate::store::{AckedPosition, CheckpointStore, StoreError};
 
@@ -42,17 +42,6 @@ fn corrupt_value(name: &[u8]) -> StoreError {
         "the acknowledged position of subscription {:?} does not decode",
         String::from_utf8_lossy(name)
     ))
-}
-
-/// Runs blocking sled work on tokio's blocking pool.
-async fn blocking<T, F>(work: F) -> Result<T, StoreError>
-where
-    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("a checkpoint task failed: {e}")))?
 }
 
 #[async_trait]
