@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::proto;
-use crate::domain::{AccountId, EventType, FieldViolation, ValidationError};
+use crate::domain::{EventType, FieldViolation, ValidationError};
 use crate::ledger::Ledger;
 use crate::store::{Direction, ReadAllFilter};
 use crate::subscriptions::Subscriptions;
@@ -63,7 +63,8 @@ impl proto::ledger_server::Ledger for LedgerService {
         span.record("events", request.events.len());
 
         let mut violations = Vec::new();
-        let account = parse_account_id(&request.account_id, "account_id", &mut violations);
+        let account =
+            convert::account_id_from_proto(&request.account_id, "account_id", &mut violations);
         let expected = convert::expected_revision_from_proto(request.expected_revision);
         let mut events = Vec::with_capacity(request.events.len());
         for (i, event) in request.events.into_iter().enumerate() {
@@ -104,7 +105,8 @@ impl proto::ledger_server::Ledger for LedgerService {
         let request = request.into_inner();
         tracing::Span::current().record("account_id", request.account_id.as_str());
         let mut violations = Vec::new();
-        let account = parse_account_id(&request.account_id, "account_id", &mut violations);
+        let account =
+            convert::account_id_from_proto(&request.account_id, "account_id", &mut violations);
         let direction = parse_direction(request.direction, &mut violations);
         let (account, direction) = match (account, direction, violations.is_empty()) {
             (Some(account), Some(direction), true) => (account, direction),
@@ -135,7 +137,7 @@ impl proto::ledger_server::Ledger for LedgerService {
         let mut filter = ReadAllFilter::default();
         for (i, id) in request.account_ids.iter().enumerate() {
             if let Some(account) =
-                parse_account_id(id, &format!("account_ids[{i}]"), &mut violations)
+                convert::account_id_from_proto(id, &format!("account_ids[{i}]"), &mut violations)
             {
                 filter.account_ids.insert(account);
             }
@@ -183,17 +185,6 @@ impl proto::ledger_server::Ledger for LedgerService {
     ) -> Result<Response<proto::ListSubscriptionsResponse>, Status> {
         subscribe::list(&self.subscriptions).await
     }
-}
-
-/// Parses an account id, recording a violation of `field` when it is not valid.
-fn parse_account_id(
-    id: &str,
-    field: &str,
-    violations: &mut Vec<FieldViolation>,
-) -> Option<AccountId> {
-    AccountId::parse(id)
-        .map_err(|err| violations.push(FieldViolation::new(field, err.to_string())))
-        .ok()
 }
 
 /// Parses event type names (field `event_types[i]`), recording a violation for each unknown one.

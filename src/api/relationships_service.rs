@@ -15,7 +15,7 @@ use super::proto;
 use super::proto::explain_change_request::{From as FromCheckpoint, To as ToCheckpoint};
 use super::proto::get_relationship_request::AsOf as WireAsOf;
 use crate::domain::projection::Checkpoint;
-use crate::domain::{AccountId, FieldViolation, Timestamp, ValidationError};
+use crate::domain::{FieldViolation, Timestamp, ValidationError};
 use crate::relationships::{
     AsOf, GiftFilter, ListFilter, ListQuery, RelationshipQuery, Relationships, MAX_PAGE_SIZE,
 };
@@ -46,7 +46,8 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         let request = request.into_inner();
         tracing::Span::current().record("account_id", request.account_id.as_str());
         let mut violations = Vec::new();
-        let account = parse_account_id(&request.account_id, "account_id", &mut violations);
+        let account =
+            convert::account_id_from_proto(&request.account_id, "account_id", &mut violations);
         let as_of = match request.as_of {
             None => Some(AsOf::Now),
             Some(WireAsOf::AsOfPosition(position)) => Some(AsOf::Position(position)),
@@ -145,7 +146,8 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         let request = request.into_inner();
         tracing::Span::current().record("account_id", request.account_id.as_str());
         let mut violations = Vec::new();
-        let account = parse_account_id(&request.account_id, "account_id", &mut violations);
+        let account =
+            convert::account_id_from_proto(&request.account_id, "account_id", &mut violations);
         let from = match request.from {
             None => missing("from", "from_position or from_time", &mut violations),
             Some(FromCheckpoint::FromPosition(p)) => Some(Checkpoint::Position(p)),
@@ -209,7 +211,8 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         let account = if request.account_id.is_empty() {
             Some(None)
         } else {
-            parse_account_id(&request.account_id, "account_id", &mut violations).map(Some)
+            convert::account_id_from_proto(&request.account_id, "account_id", &mut violations)
+                .map(Some)
         };
         let from = parse_optional_time(request.from_time, "from_time", &mut violations);
         let to = parse_optional_time(request.to_time, "to_time", &mut violations);
@@ -244,17 +247,6 @@ impl proto::relationships_server::Relationships for RelationshipsService {
             .boxed();
         Ok(Response::new(entries))
     }
-}
-
-/// Parses an account id, recording a violation of `field` when it is not valid.
-fn parse_account_id(
-    id: &str,
-    field: &str,
-    violations: &mut Vec<FieldViolation>,
-) -> Option<AccountId> {
-    AccountId::parse(id)
-        .map_err(|err| violations.push(FieldViolation::new(field, err.to_string())))
-        .ok()
 }
 
 /// Parses a wire timestamp, recording a violation of `field` when it is not a valid instant.

@@ -29,7 +29,7 @@ pub use event_out::{proposed_event_to_proto, recorded_event_to_proto};
 
 use crate::api::proto;
 use crate::api::proto::expected_revision::Kind;
-use crate::domain::{Timestamp, ValidationError};
+use crate::domain::{AccountId, FieldViolation, Timestamp, ValidationError};
 use crate::store::{AppendOutcome, Direction, ExpectedRevision};
 
 /// The wire form of an instant.
@@ -96,4 +96,16 @@ pub fn append_outcome_to_proto(o: AppendOutcome) -> proto::AppendResponse {
         last_position: o.last_position,
         duplicate: o.duplicate,
     }
+}
+
+/// Parses the account id in `field`, recording a violation when it is not valid: for request
+/// handlers that collect every violation of a request before answering.
+pub fn account_id_from_proto(
+    id: &str,
+    field: &str,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<AccountId> {
+    AccountId::parse(id)
+        .map_err(|err| violations.push(FieldViolation::new(field, err.to_string())))
+        .ok()
 }

@@ -8,7 +8,8 @@ use futures::stream::{self, BoxStream, StreamExt};
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use super::{parse_account_id, parse_event_types};
+use super::parse_event_types;
+use crate::api::convert::account_id_from_proto;
 use crate::api::convert::{recorded_event_to_proto, timestamp_to_proto};
 use crate::api::proto;
 use crate::api::proto::subscribe_request::Start as WireStart;
@@ -101,7 +102,9 @@ fn subscribe_options_from_proto(
     });
     let mut filter = SubscriptionFilter::default();
     for (i, id) in request.account_ids.iter().enumerate() {
-        if let Some(account) = parse_account_id(id, &format!("account_ids[{i}]"), &mut violations) {
+        if let Some(account) =
+            account_id_from_proto(id, &format!("account_ids[{i}]"), &mut violations)
+        {
             filter.account_ids.insert(account);
         }
     }
