@@ -23,6 +23,7 @@ use std::sync::Arc;
 use futures::TryStreamExt;
 use tokio::sync::{broadcast, watch};
 
+pub use crate::domain::projection::RelationshipChange;
 use crate::domain::projection::{project_unexplained, Params, RelationshipSummary};
 use crate::domain::{AccountId, RecordedEvent};
 use crate::relationships::{occurred, Judged};
@@ -33,19 +34,6 @@ const PAGE: u64 = 256;
 
 /// How many changes a slow change-feed receiver may fall behind before it is told it lagged.
 const CHANGE_BUFFER: usize = 1024;
-
-/// Events that changed an account's quadrant, level, grade or alerts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RelationshipChange {
-    /// The account's summary before the events; `None` before its first event.
-    pub before: Option<RelationshipSummary>,
-    /// After them; `after.position` and `after.event_id` name the last of them.
-    pub after: RelationshipSummary,
-    /// The position of the first of them: `after.position` when one event made the change,
-    /// earlier when the projector judged several of the account's events together (catching
-    /// up, see `Projector::project_page`).
-    pub first_position: u64,
-}
 
 /// The live projector over a log, checkpointed in a snapshot store.
 pub struct Projector {
@@ -248,7 +236,9 @@ impl Projector {
             position: last,
             params_version: self.params.params_version.to_string(),
         };
-        self.store.commit(summaries, position).await?;
+        self.store
+            .commit(summaries, changes.clone(), position)
+            .await?;
         self.progress.send_replace(Some(last));
         for change in changes {
             // No receiver is not an error: the change feed may have no subscriber.

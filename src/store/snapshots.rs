@@ -10,6 +10,11 @@
 //! The checkpoint also names the scoring rules (`params_version`) it was computed with: a
 //! server with other rules starts over from position 0 instead of mixing two rule sets.
 //!
+//! The checkpoint also keeps the *change log*: every [`RelationshipChange`] the projector
+//! found, by the position of the last event it covers, written in the same batch as the
+//! summaries, so the change log, the summaries and the position always agree. The
+//! relationship change feed pages through it ([`SnapshotStore::changes_after`]).
+//!
 //! Two backends, like the log's: [`MemorySnapshots`], the model, and `SledSnapshots`
 //! (`store/sled/snapshots.rs`), a tree of its own (`projections`) in the log's sled database.
 
@@ -20,7 +25,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::domain::projection::RelationshipSummary;
+use crate::domain::projection::{RelationshipChange, RelationshipSummary};
 use crate::domain::AccountId;
 
 /// Where the checkpoint stands.
@@ -45,25 +50,44 @@ pub trait SnapshotStore: Send + Sync + 'static {
     /// Every account's summary, by account id.
     async fn summaries(&self) -> Result<Vec<RelationshipSummary>, StoreError>;
 
-    /// Stores `summaries` (replacing those of the same accounts) and `position`, atomically.
+    /// Stores `summaries` (replacing those of the same accounts), appends `changes` to the
+    /// change log (each under the position of the last event it covers) and stores
+    /// `position`, atomically.
     async fn commit(
         &self,
         summaries: Vec<RelationshipSummary>,
+        changes: Vec<RelationshipChange>,
         position: SnapshotPosition,
     ) -> Result<(), StoreError>;
 
-    /// Forgets everything, for a rebuild from position 0.
+    /// At most `limit` changes of the change log whose position (that of the last event each
+    /// covers) is after `after` (every change when `None`), in position order.
+    async fn changes_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RelationshipChange>, StoreError>;
+
+    /// Forgets everything (summaries, change log, position), for a rebuild from position 0.
     async fn clear(&self) -> Result<(), StoreError>;
+}
+
+/// What [`MemorySnapshots`] holds.
+#[derive(Debug, Default)]
+struct MemoryState {
+    /// Where the checkpoint stands.
+    position: Option<SnapshotPosition>,
+    /// Each account's summary.
+    summaries: BTreeMap<AccountId, RelationshipSummary>,
+    /// The change log, by the position of the last event each change covers.
+    changes: BTreeMap<u64, RelationshipChange>,
 }
 
 /// The checkpoint in memory: the model, and the store of a log that is not durable.
 #[derive(Debug, Default)]
 pub struct MemorySnapshots {
     /// A std mutex suffices: it is never held across an await.
-    state: Mutex<(
-        Option<SnapshotPosition>,
-        BTreeMap<AccountId, RelationshipSummary>,
-    )>,
+    state: Mutex<MemoryState>,
 }
 
 impl MemorySnapshots {
@@ -72,15 +96,7 @@ impl MemorySnapshots {
         MemorySnapshots::default()
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        (
-            Option<SnapshotPosition>,
-            BTreeMap<AccountId, RelationshipSummary>,
-        ),
-    > {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
         // Every change replaces whole values, so a panic cannot leave them half changed.
         self.state
             .lock()
@@ -91,35 +107,55 @@ impl MemorySnapshots {
 #[async_trait]
 impl SnapshotStore for MemorySnapshots {
     async fn position(&self) -> Result<Option<SnapshotPosition>, StoreError> {
-        Ok(self.lock().0.clone())
+        Ok(self.lock().position.clone())
     }
 
     async fn summary(
         &self,
         account: &AccountId,
     ) -> Result<Option<RelationshipSummary>, StoreError> {
-        Ok(self.lock().1.get(account).cloned())
+        Ok(self.lock().summaries.get(account).cloned())
     }
 
     async fn summaries(&self) -> Result<Vec<RelationshipSummary>, StoreError> {
-        Ok(self.lock().1.values().cloned().collect())
+        Ok(self.lock().summaries.values().cloned().collect())
     }
 
     async fn commit(
         &self,
         summaries: Vec<RelationshipSummary>,
+        changes: Vec<RelationshipChange>,
         position: SnapshotPosition,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         for summary in summaries {
-            state.1.insert(summary.account_id.clone(), summary);
+            state.summaries.insert(summary.account_id.clone(), summary);
         }
-        state.0 = Some(position);
+        for change in changes {
+            state.changes.insert(change.position(), change);
+        }
+        state.position = Some(position);
         Ok(())
     }
 
+    async fn changes_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RelationshipChange>, StoreError> {
+        let state = self.lock();
+        let changes = match after {
+            None => state.changes.range(..),
+            Some(after) => match after.checked_add(1) {
+                Some(from) => state.changes.range(from..),
+                None => return Ok(Vec::new()),
+            },
+        };
+        Ok(changes.take(limit).map(|(_, c)| c.clone()).collect())
+    }
+
     async fn clear(&self) -> Result<(), StoreError> {
-        *self.lock() = (None, BTreeMap::new());
+        *self.lock() = MemoryState::default();
         Ok(())
     }
 }

@@ -77,7 +77,7 @@ pub use params::{Params, DEFAULT_PARAMS_VERSION};
 pub use portfolio::{portfolio, AccountShare, Portfolio};
 pub use promises::{PromiseLine, PromiseRecord, PromiseStatus};
 pub use quadrant::{Quadrant, QuadrantView, Rule, RuleCheck};
-pub use summary::RelationshipSummary;
+pub use summary::{RelationshipChange, RelationshipSummary};
 pub use trust::{Beta, Grade, PersonalTrust, Trend, TrustScore};
 
 /// Whether `at` lies in the trailing `days` days ending at `as_of`: its age in whole days is

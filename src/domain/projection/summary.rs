@@ -80,3 +80,25 @@ impl RelationshipSummary {
         })
     }
 }
+
+/// Events of one account that changed its quadrant, level, grade or alerts: what the change
+/// feed reports, and what the projector's checkpoint keeps (in position order) for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelationshipChange {
+    /// The account's summary before the events; `None` before its first event.
+    pub before: Option<RelationshipSummary>,
+    /// After them; `after.position` and `after.event_id` name the last of them.
+    pub after: RelationshipSummary,
+    /// The position of the first of them: `after.position` when one event made the change,
+    /// earlier when the projector judged several of the account's events together (catching
+    /// up, see `Projector::project_page`). The change covers the account's events in
+    /// `first_position..=after.position`.
+    pub first_position: u64,
+}
+
+impl RelationshipChange {
+    /// The position of the last event the change covers: where it sits in the change log.
+    pub fn position(&self) -> u64 {
+        self.after.position
+    }
+}

@@ -2,7 +2,8 @@
 //! tree of its own (see `store::snapshots` for the contract).
 //!
 //! Layout of the `projections` tree: `P` holds the [`SnapshotPosition`]; `A` + account id holds
-//! the account's summary. Every value is a version byte (1) and JSON.
+//! the account's summary; `C` + position (u64 big-endian, so keys sort by position) holds the
+//! change whose last event is at that position. Every value is a version byte (1) and JSON.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::read::sled_error;
 use super::{blocking, Shared};
-use crate::domain::projection::RelationshipSummary;
+use crate::domain::projection::{RelationshipChange, RelationshipSummary};
 use crate::domain::AccountId;
 use crate::store::{SnapshotPosition, SnapshotStore, StoreError};
 
@@ -21,6 +22,8 @@ const TREE: &str = "projections";
 const POSITION_KEY: &[u8] = b"P";
 /// The prefix of each account's summary.
 const ACCOUNT_PREFIX: u8 = b'A';
+/// The prefix of each change of the change log.
+const CHANGE_PREFIX: u8 = b'C';
 /// The version byte that starts every stored value.
 const VALUE_VERSION: u8 = 1;
 
@@ -54,6 +57,12 @@ impl SledSnapshots {
 fn account_key(account: &AccountId) -> Vec<u8> {
     let mut key = vec![ACCOUNT_PREFIX];
     key.extend_from_slice(account.as_str().as_bytes());
+    key
+}
+
+fn change_key(position: u64) -> [u8; 9] {
+    let mut key = [CHANGE_PREFIX; 9];
+    key[1..].copy_from_slice(&position.to_be_bytes());
     key
 }
 
@@ -122,6 +131,7 @@ impl SnapshotStore for SledSnapshots {
     async fn commit(
         &self,
         summaries: Vec<RelationshipSummary>,
+        changes: Vec<RelationshipChange>,
         position: SnapshotPosition,
     ) -> Result<(), StoreError> {
         let tree = self.tree.clone();
@@ -130,8 +140,36 @@ impl SnapshotStore for SledSnapshots {
             for summary in &summaries {
                 batch.insert(account_key(&summary.account_id), encode(summary)?);
             }
+            for change in &changes {
+                batch.insert(&change_key(change.position())[..], encode(change)?);
+            }
             batch.insert(POSITION_KEY, encode(&position)?);
             tree.apply_batch(batch).map_err(sled_error)
+        })
+        .await
+    }
+
+    async fn changes_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RelationshipChange>, StoreError> {
+        let from = match after {
+            None => 0,
+            Some(after) => match after.checked_add(1) {
+                Some(from) => from,
+                None => return Ok(Vec::new()),
+            },
+        };
+        let tree = self.tree.clone();
+        blocking(move || {
+            tree.range(change_key(from)..=change_key(u64::MAX))
+                .take(limit)
+                .map(|entry| {
+                    let (key, value) = entry.map_err(sled_error)?;
+                    decode(&value, &format!("the change at key {key:?}"))
+                })
+                .collect()
         })
         .await
     }
