@@ -12,6 +12,8 @@
 //!   means (bitemporal as-of), and the projections, lists, portfolio and gift register.
 //! - [`subscriptions`]: the global log delivered to consumers from a start position, then live,
 //!   filtered and resumable; durable named subscriptions keep their acknowledged position.
+//! - [`change_feed`]: the relationship change feed: the live projector's stored changes
+//!   delivered from a start position, then live, filtered by account and resumable.
 //! - [`api`]: the gRPC API, the only module that knows the generated proto types.
 //! - [`server`]: wires the services and runs them until shutdown; [`serve`] is the entry point.
 //! - [`config`]: the server's settings and their defaults.
@@ -21,6 +23,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod change_feed;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -12,6 +12,7 @@ use crate::api::ledger_service::LedgerService;
 use crate::api::proto;
 use crate::api::relationships_service::RelationshipsService;
 use crate::audit::Audit;
+use crate::change_feed::ChangeFeeds;
 use crate::config::Config;
 use crate::domain::projection::Params;
 use crate::ledger::Ledger;
@@ -106,6 +107,11 @@ impl OpenServer {
         });
         // Signs the chain head at intervals, and checks the whole chain once, until shutdown.
         let auditing = tokio::spawn(Arc::clone(&audit).run(stopping.clone()));
+        let changes = Arc::new(ChangeFeeds::new(
+            log.clone(),
+            Arc::clone(&projector),
+            stopping.clone(),
+        ));
         let subscriptions = Arc::new(Subscriptions::new(
             log.clone(),
             Arc::new(log.checkpoints()?),
@@ -133,7 +139,7 @@ impl OpenServer {
         ))
         .max_decoding_message_size(config.max_request_bytes);
         let relationships_service = proto::relationships_server::RelationshipsServer::new(
-            RelationshipsService::new(relationships.clone()),
+            RelationshipsService::new(relationships.clone(), Arc::clone(&changes)),
         );
         let audit_service =
             proto::audit_server::AuditServer::new(AuditService::new(Arc::clone(&audit)));
@@ -155,6 +161,7 @@ impl OpenServer {
             tracing::error!("the audit task panicked");
         }
         drop(audit);
+        drop(changes);
         drop(projector);
         drop(ledger);
         drop(relationships);

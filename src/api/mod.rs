@@ -2,6 +2,8 @@
 //!
 //! - [`proto`]: the generated `relledger.v1` types, clients and servers;
 //! - [`audit_service`]: `relledger.v1.Audit` over the [`crate::audit::Audit`] service;
+//! - [`change_feed_service`]: `Relationships.SubscribeRelationshipChanges` over the
+//!   [`crate::change_feed::ChangeFeeds`] service;
 //! - [`convert`]: wire <-> domain conversions, naming the field of every structural error;
 //! - [`ledger_service`]: `relledger.v1.Ledger` over the [`crate::ledger::Ledger`] service;
 //! - [`relationships_service`]: `relledger.v1.Relationships` over the
@@ -9,6 +11,7 @@
 //! - [`status`]: the mapping of every error to a `tonic::Status`.
 
 pub mod audit_service;
+pub mod change_feed_service;
 pub mod convert;
 pub mod ledger_service;
 pub mod proto;

@@ -10,10 +10,12 @@ use std::sync::Arc;
 use futures::stream::{BoxStream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use super::change_feed_service::{self, ChangeStream};
 use super::convert::{self, projection as wire, projection_filters as filters};
 use super::proto;
 use super::proto::explain_change_request::{From as FromCheckpoint, To as ToCheckpoint};
 use super::proto::get_relationship_request::AsOf as WireAsOf;
+use crate::change_feed::ChangeFeeds;
 use crate::domain::projection::Checkpoint;
 use crate::domain::{FieldViolation, Timestamp, ValidationError};
 use crate::relationships::{
@@ -24,12 +26,17 @@ use crate::relationships::{
 pub struct RelationshipsService {
     /// The application service that reads the log and projects.
     relationships: Arc<Relationships>,
+    /// The relationship change feed, over the live projector's change log.
+    changes: Arc<ChangeFeeds>,
 }
 
 impl RelationshipsService {
-    /// The API over `relationships`.
-    pub fn new(relationships: Arc<Relationships>) -> Self {
-        RelationshipsService { relationships }
+    /// The API over `relationships`, with the change feed over `changes`.
+    pub fn new(relationships: Arc<Relationships>, changes: Arc<ChangeFeeds>) -> Self {
+        RelationshipsService {
+            relationships,
+            changes,
+        }
     }
 }
 
@@ -246,6 +253,16 @@ impl proto::relationships_server::Relationships for RelationshipsService {
             })
             .boxed();
         Ok(Response::new(entries))
+    }
+
+    type SubscribeRelationshipChangesStream = ChangeStream;
+
+    #[tracing::instrument(name = "Relationships.SubscribeRelationshipChanges", skip_all)]
+    async fn subscribe_relationship_changes(
+        &self,
+        request: Request<proto::SubscribeRelationshipChangesRequest>,
+    ) -> Result<Response<Self::SubscribeRelationshipChangesStream>, Status> {
+        change_feed_service::subscribe(&self.changes, request)
     }
 }
 

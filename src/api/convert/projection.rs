@@ -11,8 +11,8 @@ use crate::api::proto;
 use crate::domain::projection::{
     AccountProfile, AccountProjection, AccountShare, Alert, Cadence, Channel, CommercialFigures,
     Contribution, EvidencePart, Factor, GiftEntry, Grade, InvoiceLine, Level, PersonalTrust,
-    Portfolio, PromiseLine, PromiseRecord, PromiseStatus, Quadrant, Rule, RuleCheck, ScoreChange,
-    Trend, TrustChange, TrustScore,
+    Portfolio, PromiseLine, PromiseRecord, PromiseStatus, Quadrant, RelationshipChange,
+    RelationshipSummary, Rule, RuleCheck, ScoreChange, Trend, TrustChange, TrustScore,
 };
 use crate::domain::{AccountId, EventId, Timestamp};
 
@@ -63,6 +63,37 @@ pub fn relationship_summary_to_proto(p: &AccountProjection) -> proto::Relationsh
         margin_minor_units: p.commercial.margin_minor,
         receivables_overdue_minor_units: p.commercial.receivables_overdue_minor,
         alerts: alerts(&account_id, &p.alerts),
+    }
+}
+
+/// The wire form of one change of the relationship change feed.
+pub fn relationship_change_to_proto(c: &RelationshipChange) -> proto::RelationshipChange {
+    proto::RelationshipChange {
+        account_id: c.after.account_id.to_string(),
+        position: c.after.position,
+        event_id: c.after.event_id.to_string(),
+        first_position: c.first_position,
+        before: c.before.as_ref().map(relationship_state_to_proto),
+        after: Some(relationship_state_to_proto(&c.after)),
+    }
+}
+
+fn relationship_state_to_proto(s: &RelationshipSummary) -> proto::RelationshipState {
+    proto::RelationshipState {
+        position: s.position,
+        event_id: s.event_id.to_string(),
+        quadrant: quadrant_to_proto(s.quadrant) as i32,
+        level: level_to_proto(s.level) as i32,
+        grade: grade_to_proto(s.grade) as i32,
+        score: u32::from(s.score),
+        alert_codes: s
+            .alert_codes
+            .iter()
+            .map(|code| code.as_str().to_string())
+            .collect(),
+        revenue_minor_units: s.revenue_minor,
+        as_of: Some(timestamp_to_proto(s.as_of)),
+        params_version: s.params_version.clone(),
     }
 }
 

@@ -1,0 +1,140 @@
+//! `Relationships.SubscribeRelationshipChanges`: the wire face of [`crate::change_feed`].
+//! Converts the request into a start, a filter and a heartbeat interval (naming the field of
+//! every structural error) and each delivery onto the wire; the loop lives in the feed.
+
+use std::time::Duration;
+
+use futures::stream::{self, BoxStream, StreamExt};
+use tonic::{Request, Response, Status};
+use tracing::Instrument;
+
+use crate::api::convert::account_id_from_proto;
+use crate::api::convert::projection::relationship_change_to_proto;
+use crate::api::proto;
+use crate::api::proto::subscribe_relationship_changes_request::Start as WireStart;
+use crate::api::proto::subscribe_relationship_changes_response::Kind;
+use crate::change_feed::{ChangeDelivery, ChangeFeed, ChangeFeeds, ChangeFilter};
+use crate::domain::{AccountId, FieldViolation, ValidationError};
+use crate::subscriptions::{Lag, Start, DEFAULT_HEARTBEAT, MAX_HEARTBEAT, MIN_HEARTBEAT};
+
+/// The messages of one change feed as the wire carries them.
+pub type ChangeStream =
+    BoxStream<'static, Result<proto::SubscribeRelationshipChangesResponse, Status>>;
+
+/// `Relationships.SubscribeRelationshipChanges`.
+pub fn subscribe(
+    feeds: &ChangeFeeds,
+    request: Request<proto::SubscribeRelationshipChangesRequest>,
+) -> Result<Response<ChangeStream>, Status> {
+    let (start, filter, heartbeat_every) = request_from_proto(request.into_inner())?;
+    let feed = feeds.subscribe(start, filter, heartbeat_every)?;
+    tracing::debug!(
+        next_position = feed.next_position(),
+        "subscribed to changes"
+    );
+    Ok(Response::new(deliveries(feed, tracing::Span::current())))
+}
+
+/// The deliveries of `feed`, each converted inside the RPC's span. An error ends the stream
+/// with its status (`UNAVAILABLE` on shutdown: the client resumes).
+fn deliveries(feed: ChangeFeed, span: tracing::Span) -> ChangeStream {
+    stream::unfold(Some(feed), move |feed| {
+        let span = span.clone();
+        async move {
+            let mut feed = feed?;
+            match feed.next().await {
+                Ok(delivery) => Some((Ok(delivery_to_proto(delivery)), Some(feed))),
+                Err(err) => {
+                    tracing::info!(error = %err, next_position = feed.next_position(), "change feed ended");
+                    Some((Err(Status::from(err)), None))
+                }
+            }
+        }
+        .instrument(span)
+    })
+    .boxed()
+}
+
+/// The start, filter and heartbeat interval a request asks for; every structural problem
+/// named by field.
+fn request_from_proto(
+    request: proto::SubscribeRelationshipChangesRequest,
+) -> Result<(Start, ChangeFilter, Duration), ValidationError> {
+    let mut violations = Vec::new();
+    let start = match request.start {
+        None | Some(WireStart::FromStart(_)) => Start::FromStart,
+        Some(WireStart::FromEnd(_)) => Start::FromEnd,
+        Some(WireStart::AfterPosition(position)) => Start::After(position),
+    };
+    let mut filter = ChangeFilter::default();
+    for (i, id) in request.account_ids.iter().enumerate() {
+        if let Some(account) =
+            account_id_from_proto(id, &format!("account_ids[{i}]"), &mut violations)
+        {
+            filter.account_ids.insert(account);
+        }
+    }
+    if !request.account_id_prefix.is_empty() {
+        // A non-empty prefix of a valid account id is itself a valid account id.
+        match AccountId::parse(request.account_id_prefix.as_str()) {
+            Ok(_) => filter.account_id_prefix = Some(request.account_id_prefix),
+            Err(err) => violations.push(FieldViolation::new("account_id_prefix", err.to_string())),
+        }
+    }
+    let heartbeat_every = match request.heartbeat_interval {
+        None => Some(DEFAULT_HEARTBEAT),
+        Some(interval) => heartbeat_from_proto(&interval)
+            .map_err(|violation| violations.push(violation))
+            .ok(),
+    };
+    match (heartbeat_every, violations.is_empty()) {
+        (Some(heartbeat_every), true) => Ok((start, filter, heartbeat_every)),
+        _ => Err(ValidationError { violations }),
+    }
+}
+
+/// The heartbeat interval a request names, if it is within the allowed range.
+fn heartbeat_from_proto(interval: &pbjson_types::Duration) -> Result<Duration, FieldViolation> {
+    let out_of_range = || {
+        FieldViolation::new(
+            "heartbeat_interval",
+            format!(
+                "must be between {} ms and {} s",
+                MIN_HEARTBEAT.as_millis(),
+                MAX_HEARTBEAT.as_secs()
+            ),
+        )
+    };
+    let seconds = u64::try_from(interval.seconds).map_err(|_| out_of_range())?;
+    let nanos = u32::try_from(interval.nanos)
+        .ok()
+        .filter(|n| *n < 1_000_000_000)
+        .ok_or_else(out_of_range)?;
+    let interval = Duration::new(seconds, nanos);
+    if (MIN_HEARTBEAT..=MAX_HEARTBEAT).contains(&interval) {
+        Ok(interval)
+    } else {
+        Err(out_of_range())
+    }
+}
+
+/// The wire form of one delivery.
+fn delivery_to_proto(delivery: ChangeDelivery) -> proto::SubscribeRelationshipChangesResponse {
+    let kind = match delivery {
+        ChangeDelivery::Change(change) => Kind::Change(relationship_change_to_proto(&change)),
+        ChangeDelivery::Checkpoint { position } => Kind::Checkpoint(proto::Checkpoint { position }),
+        ChangeDelivery::CaughtUp { next_position } => {
+            Kind::CaughtUp(proto::CaughtUp { next_position })
+        }
+        ChangeDelivery::Heartbeat(Lag {
+            next_position,
+            positions,
+            time,
+        }) => Kind::Heartbeat(proto::Heartbeat {
+            next_position,
+            lag_positions: positions,
+            lag_seconds: time.as_secs_f64(),
+        }),
+    };
+    proto::SubscribeRelationshipChangesResponse { kind: Some(kind) }
+}

@@ -1,0 +1,308 @@
+//! The relationship change feed: every change of an account's quadrant, level, grade or alert
+//! set, from a start position, then live, each at most once and none skipped.
+//!
+//! It works like `Subscribe` (see [`crate::subscriptions::feed`]), over the projector's change
+//! log instead of the event log: a [`ChangeFeed`] pages through the stored changes
+//! ([`SnapshotStore::changes_after`]) up to the projector's progress, keeps those of the
+//! accounts it is filtered to, and when it has read everything the projector has projected it
+//! waits on the projector's progress watch ([`Projector::progress`]). There is no fan-out
+//! buffer: a feed holds at most one page of changes, and a slow consumer is simply further
+//! behind in the change log.
+//!
+//! Positions are log positions: a change sits at the position of the last event it covers
+//! (`after.position`), and a checkpoint `p` means every change at a position up to `p` has
+//! been scanned (and those that pass the filter delivered), so a resume after `p` misses none.
+//!
+//! A change covers `first_position..=after.position` of one account: one event when the
+//! projector keeps up with the log, several of the account's events when it was catching up
+//! (after a restart, under a burst) and judged them together.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::domain::projection::RelationshipChange;
+use crate::domain::{AccountId, Timestamp};
+use crate::projector::Projector;
+use crate::store::{Log, SnapshotStore, StoreError};
+use crate::subscriptions::{recorded_at, Lag, Start, SubscriptionError};
+
+/// How many changes one read of the change log returns at most: the most a feed holds.
+pub const CHANGE_PAGE_LEN: usize = 256;
+
+/// Which accounts' changes a feed delivers: an account passes when it is listed *or* starts
+/// with the prefix; when neither is given, every account passes (the rule of `Subscribe`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeFilter {
+    /// These accounts.
+    pub account_ids: BTreeSet<AccountId>,
+    /// Accounts whose id starts with this (`None`: no prefix).
+    pub account_id_prefix: Option<String>,
+}
+
+impl ChangeFilter {
+    /// Whether changes of `account` pass.
+    pub fn matches(&self, account: &AccountId) -> bool {
+        (self.account_ids.is_empty() && self.account_id_prefix.is_none())
+            || self.account_ids.contains(account)
+            || self
+                .account_id_prefix
+                .as_deref()
+                .is_some_and(|prefix| account.as_str().starts_with(prefix))
+    }
+}
+
+/// What a change feed delivers, in the order the consumer receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeDelivery {
+    /// A change that passes the filter, in position order, each once.
+    Change(Box<RelationshipChange>),
+    /// Every change at a position up to and including `position` has been scanned. Sent after
+    /// a page whose last scanned position was not delivered, and before
+    /// [`ChangeDelivery::CaughtUp`] when the consumer could not otherwise know where it stands.
+    Checkpoint {
+        /// The last scanned position.
+        position: u64,
+    },
+    /// The feed has scanned everything the projector had projected when it got here: from now
+    /// on changes arrive as the projector finds them. Sent once per feed.
+    CaughtUp {
+        /// The first position the projector had not projected then.
+        next_position: u64,
+    },
+    /// Sent every heartbeat interval: how far behind the projector this consumer is.
+    /// `next_position` is the first position the projector has not projected.
+    Heartbeat(Lag),
+}
+
+/// One subscriber's pass over the change log. See the module docs.
+pub struct ChangeFeed {
+    /// The event log, for the heartbeat's lag in time.
+    log: Arc<dyn Log>,
+    /// The change log.
+    store: Arc<dyn SnapshotStore>,
+    /// The last position the projector has projected (and stored the changes of).
+    progress: watch::Receiver<Option<u64>>,
+    /// Turns true when the server shuts down.
+    stopping: watch::Receiver<bool>,
+    /// Which changes are delivered.
+    filter: ChangeFilter,
+    /// The first position not yet scanned.
+    next: u64,
+    /// Changes of the last page that pass the filter and are not yet delivered.
+    pending: VecDeque<RelationshipChange>,
+    /// The checkpoint to deliver once `pending` is drained.
+    checkpoint_due: Option<u64>,
+    /// The last position the consumer was told about (by a change or a checkpoint).
+    told: Option<u64>,
+    /// Whether [`ChangeDelivery::CaughtUp`] has been sent.
+    caught_up: bool,
+    /// How often a heartbeat is sent.
+    heartbeat_every: Duration,
+    /// When the next heartbeat is due.
+    next_heartbeat: Instant,
+}
+
+/// Starts change feeds over a projector's change log.
+pub struct ChangeFeeds {
+    /// The event log: `after_position` must name one of its positions.
+    log: Arc<dyn Log>,
+    /// The projector whose change log and progress the feeds follow.
+    projector: Arc<Projector>,
+    /// Turns true when the server shuts down; every feed ends then.
+    stopping: watch::Receiver<bool>,
+}
+
+impl ChangeFeeds {
+    /// Feeds over `projector`'s change log; they end when `stopping` turns true (or its
+    /// sender is dropped).
+    pub fn new(
+        log: Arc<dyn Log>,
+        projector: Arc<Projector>,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        ChangeFeeds {
+            log,
+            projector,
+            stopping,
+        }
+    }
+
+    /// Starts a feed at `start`, delivering the changes of the accounts `filter` passes.
+    /// `PastEnd` when `after_position` is not a position of the log.
+    pub fn subscribe(
+        &self,
+        start: Start,
+        filter: ChangeFilter,
+        heartbeat_every: Duration,
+    ) -> Result<ChangeFeed, SubscriptionError> {
+        // The watch first: the progress read below can only be at or behind what it shows.
+        let progress = self.projector.progress();
+        let projected = progress.borrow().map_or(0, |p| p + 1);
+        let (next, told) = match start {
+            Start::FromStart => (0, None),
+            Start::FromEnd => (projected, None),
+            Start::After(position) => {
+                let next_position = self.log.head().next_position;
+                if position >= next_position {
+                    return Err(SubscriptionError::PastEnd {
+                        field: "after_position",
+                        position,
+                        next_position,
+                    });
+                }
+                (position + 1, Some(position))
+            }
+        };
+        Ok(ChangeFeed {
+            log: Arc::clone(&self.log),
+            store: Arc::clone(self.projector.store()),
+            progress,
+            stopping: self.stopping.clone(),
+            filter,
+            next,
+            pending: VecDeque::new(),
+            checkpoint_due: None,
+            told,
+            caught_up: false,
+            heartbeat_every,
+            next_heartbeat: Instant::now() + heartbeat_every,
+        })
+    }
+}
+
+impl ChangeFeed {
+    /// The first position not yet scanned.
+    pub fn next_position(&self) -> u64 {
+        self.next
+    }
+
+    /// How many changes the feed holds now: at most [`CHANGE_PAGE_LEN`].
+    pub fn buffered(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The next delivery. Waits while there is nothing to deliver; ends with `ShuttingDown`
+    /// when the server stops, and with the store's error when a read fails (a resume from the
+    /// last checkpoint then loses nothing).
+    pub async fn next(&mut self) -> Result<ChangeDelivery, SubscriptionError> {
+        loop {
+            if let Some(change) = self.pending.pop_front() {
+                self.told = Some(change.position());
+                return Ok(ChangeDelivery::Change(Box::new(change)));
+            }
+            if let Some(position) = self.checkpoint_due.take() {
+                if self.told.is_none_or(|told| told < position) {
+                    self.told = Some(position);
+                    return Ok(ChangeDelivery::Checkpoint { position });
+                }
+            }
+            if *self.stopping.borrow() {
+                return Err(SubscriptionError::ShuttingDown);
+            }
+            if Instant::now() >= self.next_heartbeat {
+                self.next_heartbeat = Instant::now() + self.heartbeat_every;
+                return Ok(ChangeDelivery::Heartbeat(self.lag().await?));
+            }
+            // Marked seen before the comparison: a page the projector commits after it wakes
+            // the wait below at once.
+            let projected = *self.progress.borrow_and_update();
+            if let Some(last) = projected.filter(|last| self.next <= *last) {
+                self.scan_page(last).await?;
+                continue;
+            }
+            if !self.caught_up {
+                if let Some(last) = self.next.checked_sub(1) {
+                    if self.told.is_none_or(|told| told < last) {
+                        self.checkpoint_due = Some(last);
+                        continue;
+                    }
+                }
+                self.caught_up = true;
+                return Ok(ChangeDelivery::CaughtUp {
+                    next_position: self.next,
+                });
+            }
+            tokio::select! {
+                stopping = self.stopping.changed() => {
+                    if stopping.is_err() {
+                        return Err(SubscriptionError::ShuttingDown);
+                    }
+                }
+                moved = self.progress.changed() => {
+                    if moved.is_err() {
+                        return Err(SubscriptionError::ShuttingDown);
+                    }
+                }
+                () = tokio::time::sleep_until(self.next_heartbeat) => {}
+            }
+        }
+    }
+
+    /// Reads the next page of changes at positions `next..=last` (`last`: the projector's
+    /// progress) and keeps those that pass the filter.
+    async fn scan_page(&mut self, last: u64) -> Result<(), SubscriptionError> {
+        let page = self
+            .store
+            .changes_after(self.next.checked_sub(1), CHANGE_PAGE_LEN)
+            .await?;
+        let full = page.len() == CHANGE_PAGE_LEN;
+        // Changes past `last` may already be stored (the projector moved on since the
+        // progress was read); they are left for the next page.
+        let page: Vec<RelationshipChange> = page
+            .into_iter()
+            .take_while(|c| c.position() <= last)
+            .collect();
+        let scanned = match page.last() {
+            // A full page within the progress: scanned up to its last change only.
+            Some(change) if full && page.len() == CHANGE_PAGE_LEN => change.position(),
+            _ => last,
+        };
+        if let Some(change) = page.first() {
+            if change.position() < self.next {
+                return Err(StoreError::Corrupt(format!(
+                    "a read of the changes from position {} returned one at {}",
+                    self.next,
+                    change.position()
+                ))
+                .into());
+            }
+        }
+        self.pending.extend(
+            page.into_iter()
+                .filter(|c| self.filter.matches(&c.after.account_id)),
+        );
+        self.next = scanned + 1;
+        self.checkpoint_due = Some(scanned);
+        Ok(())
+    }
+
+    /// How far behind the projector the feed is.
+    async fn lag(&self) -> Result<Lag, StoreError> {
+        let projected = *self.progress.borrow();
+        let next_position = projected.map_or(0, |p| p + 1);
+        let positions = next_position.saturating_sub(self.next);
+        let time = match projected {
+            Some(newest) if positions > 0 => {
+                let newest = recorded_at(self.log.as_ref(), newest).await?;
+                let scanned = recorded_at(self.log.as_ref(), self.next.saturating_sub(1)).await?;
+                nanos_between(scanned, newest)
+            }
+            _ => Duration::ZERO,
+        };
+        Ok(Lag {
+            next_position,
+            positions,
+            time,
+        })
+    }
+}
+
+/// The time from `earlier` to `later`; zero when `later` is not later.
+fn nanos_between(earlier: Timestamp, later: Timestamp) -> Duration {
+    let nanos = later.unix_nanos().saturating_sub(earlier.unix_nanos());
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
+}
