@@ -9,13 +9,14 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::api::convert::account_id_from_proto;
+use crate::api::convert::heartbeat_interval_from_proto;
 use crate::api::convert::projection::relationship_change_to_proto;
 use crate::api::proto;
 use crate::api::proto::subscribe_relationship_changes_request::Start as WireStart;
 use crate::api::proto::subscribe_relationship_changes_response::Kind;
 use crate::change_feed::{ChangeDelivery, ChangeFeed, ChangeFeeds, ChangeFilter};
 use crate::domain::{AccountId, FieldViolation, ValidationError};
-use crate::subscriptions::{Lag, Start, DEFAULT_HEARTBEAT, MAX_HEARTBEAT, MIN_HEARTBEAT};
+use crate::subscriptions::{Lag, Start};
 
 /// The messages of one change feed as the wire carries them.
 pub type ChangeStream =
@@ -81,40 +82,11 @@ fn request_from_proto(
             Err(err) => violations.push(FieldViolation::new("account_id_prefix", err.to_string())),
         }
     }
-    let heartbeat_every = match request.heartbeat_interval {
-        None => Some(DEFAULT_HEARTBEAT),
-        Some(interval) => heartbeat_from_proto(&interval)
-            .map_err(|violation| violations.push(violation))
-            .ok(),
-    };
+    let heartbeat_every =
+        heartbeat_interval_from_proto(request.heartbeat_interval, &mut violations);
     match (heartbeat_every, violations.is_empty()) {
         (Some(heartbeat_every), true) => Ok((start, filter, heartbeat_every)),
         _ => Err(ValidationError { violations }),
-    }
-}
-
-/// The heartbeat interval a request names, if it is within the allowed range.
-fn heartbeat_from_proto(interval: &pbjson_types::Duration) -> Result<Duration, FieldViolation> {
-    let out_of_range = || {
-        FieldViolation::new(
-            "heartbeat_interval",
-            format!(
-                "must be between {} ms and {} s",
-                MIN_HEARTBEAT.as_millis(),
-                MAX_HEARTBEAT.as_secs()
-            ),
-        )
-    };
-    let seconds = u64::try_from(interval.seconds).map_err(|_| out_of_range())?;
-    let nanos = u32::try_from(interval.nanos)
-        .ok()
-        .filter(|n| *n < 1_000_000_000)
-        .ok_or_else(out_of_range)?;
-    let interval = Duration::new(seconds, nanos);
-    if (MIN_HEARTBEAT..=MAX_HEARTBEAT).contains(&interval) {
-        Ok(interval)
-    } else {
-        Err(out_of_range())
     }
 }
 

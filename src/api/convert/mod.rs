@@ -109,3 +109,36 @@ pub fn account_id_from_proto(
         .map_err(|err| violations.push(FieldViolation::new(field, err.to_string())))
         .ok()
 }
+
+/// The heartbeat interval of a streaming request: the default when unset, `None` (with a
+/// violation of `heartbeat_interval`) when outside the allowed range. Shared by `Subscribe` and
+/// `SubscribeRelationshipChanges`, which promise the same heartbeats.
+pub fn heartbeat_interval_from_proto(
+    interval: Option<pbjson_types::Duration>,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<std::time::Duration> {
+    use crate::subscriptions::{DEFAULT_HEARTBEAT, MAX_HEARTBEAT, MIN_HEARTBEAT};
+    let Some(interval) = interval else {
+        return Some(DEFAULT_HEARTBEAT);
+    };
+    let in_range = u64::try_from(interval.seconds)
+        .ok()
+        .zip(
+            u32::try_from(interval.nanos)
+                .ok()
+                .filter(|n| *n < 1_000_000_000),
+        )
+        .map(|(seconds, nanos)| std::time::Duration::new(seconds, nanos))
+        .filter(|interval| (MIN_HEARTBEAT..=MAX_HEARTBEAT).contains(interval));
+    if in_range.is_none() {
+        violations.push(FieldViolation::new(
+            "heartbeat_interval",
+            format!(
+                "must be between {} ms and {} s",
+                MIN_HEARTBEAT.as_millis(),
+                MAX_HEARTBEAT.as_secs()
+            ),
+        ));
+    }
+    in_range
+}

@@ -2,14 +2,13 @@
 //! [`crate::subscriptions`]. Converts requests into domain values (naming the field of every
 //! structural error) and deliveries onto the wire; the loop itself lives in the feed.
 
-use std::time::Duration;
-
 use futures::stream::{self, BoxStream, StreamExt};
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use super::parse_event_types;
 use crate::api::convert::account_id_from_proto;
+use crate::api::convert::heartbeat_interval_from_proto;
 use crate::api::convert::{recorded_event_to_proto, timestamp_to_proto};
 use crate::api::proto;
 use crate::api::proto::subscribe_request::Start as WireStart;
@@ -19,7 +18,7 @@ use crate::ledger::now;
 use crate::store::AckedPosition;
 use crate::subscriptions::{
     Delivery, Feed, Lag, Start, SubscribeOptions, SubscriptionFilter, SubscriptionStatus,
-    Subscriptions, DEFAULT_HEARTBEAT, MAX_HEARTBEAT, MIN_HEARTBEAT,
+    Subscriptions,
 };
 
 /// The messages of one subscription as the wire carries them.
@@ -126,12 +125,8 @@ fn subscribe_options_from_proto(
             })
             .ok()
     };
-    let heartbeat_every = match request.heartbeat_interval {
-        None => Some(DEFAULT_HEARTBEAT),
-        Some(interval) => heartbeat_from_proto(&interval)
-            .map_err(|violation| violations.push(violation))
-            .ok(),
-    };
+    let heartbeat_every =
+        heartbeat_interval_from_proto(request.heartbeat_interval, &mut violations);
     match (heartbeat_every, violations.is_empty()) {
         (Some(heartbeat_every), true) => Ok(SubscribeOptions {
             start,
@@ -140,31 +135,6 @@ fn subscribe_options_from_proto(
             heartbeat_every,
         }),
         _ => Err(ValidationError { violations }),
-    }
-}
-
-/// The heartbeat interval a request names, if it is within the allowed range.
-fn heartbeat_from_proto(interval: &pbjson_types::Duration) -> Result<Duration, FieldViolation> {
-    let out_of_range = || {
-        FieldViolation::new(
-            "heartbeat_interval",
-            format!(
-                "must be between {} ms and {} s",
-                MIN_HEARTBEAT.as_millis(),
-                MAX_HEARTBEAT.as_secs()
-            ),
-        )
-    };
-    let seconds = u64::try_from(interval.seconds).map_err(|_| out_of_range())?;
-    let nanos = u32::try_from(interval.nanos)
-        .ok()
-        .filter(|n| *n < 1_000_000_000)
-        .ok_or_else(out_of_range)?;
-    let interval = Duration::new(seconds, nanos);
-    if (MIN_HEARTBEAT..=MAX_HEARTBEAT).contains(&interval) {
-        Ok(interval)
-    } else {
-        Err(out_of_range())
     }
 }
 
