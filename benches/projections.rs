@@ -1,0 +1,243 @@
+//! Projection performance, as the projections issue asks for it (a plain binary,
+//! `harness = false`; run with `cargo bench --bench projections`):
+//!
+//! 1. rebuild: the live projector folding a log from position 0 (log reads included), and the
+//!    same fold over histories already in memory (fold only); events per second;
+//! 2. `GetRelationship` for one account with `BENCH_BIG_ACCOUNT` events (default 10,000): the
+//!    live answer and the answer as of a past position, p50 / p99 over `BENCH_QUERIES` calls
+//!    (default 50), through the application layer (no gRPC).
+//!
+//! The log (a temp dir, sled, fsync per append as in production) holds `BENCH_ACCOUNTS`
+//! accounts (default 200) of `BENCH_EVENTS_PER_ACCOUNT` events (default 200) plus the big
+//! account. Results and the machine: docs/BENCHMARKS.md.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use relledger::domain::projection::{project_unexplained, Params};
+use relledger::domain::time::NANOS_PER_DAY;
+use relledger::domain::*;
+use relledger::ledger::Ledger;
+use relledger::projector::Projector;
+use relledger::relationships::{AsOf, RelationshipQuery, Relationships};
+use relledger::store::{Direction, ExpectedRevision, Log, MemorySnapshots, ReadAllFilter, SledLog};
+
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn cny(minor_units: i64) -> Money {
+    Money {
+        currency: "CNY".into(),
+        minor_units,
+    }
+}
+
+/// The `i`-th event of a busy account's history (after its opening), spread over two years
+/// that end a day ago: visits, calls, promises made and kept, solutions, orders.
+fn activity(i: u64, count: u64, now: i64) -> EventPayload {
+    let _ = (count, now);
+    match i % 8 {
+        0 | 4 => EventPayload::Visit(Visit {
+            contact_ids: vec![if i.is_multiple_of(3) {
+                "boss".into()
+            } else {
+                "qa".into()
+            }],
+            purpose: "site meeting".into(),
+            summary: String::new(),
+            next_visit_on: None,
+            next_visit_pretext: String::new(),
+        }),
+        1 | 5 => EventPayload::Call(Call {
+            contact_id: "qa".into(),
+            summary: String::new(),
+        }),
+        2 => EventPayload::PromiseMade(PromiseMade {
+            promise_id: format!("p{i}"),
+            contact_id: Some("boss".into()),
+            description: "deliver on time".into(),
+            due_at: Timestamp::from_unix_nanos(now),
+        }),
+        3 => EventPayload::PromiseKept(PromiseKept {
+            promise_id: format!("p{}", i - 1),
+            note: String::new(),
+        }),
+        6 => EventPayload::SolutionDelivered(SolutionDelivered {
+            kind: SolutionKind::TechnicalService,
+            contact_ids: vec!["qa".into()],
+            description: String::new(),
+        }),
+        _ => EventPayload::OrderWon(OrderWon {
+            order_id: format!("o{i}"),
+            revenue: cny(1_000_000),
+            margin: Some(cny(80_000)),
+            product: String::new(),
+            description: String::new(),
+        }),
+    }
+}
+
+fn opening(name: &str) -> Vec<EventPayload> {
+    let contact = |id: &str, role| {
+        EventPayload::ContactAdded(ContactAdded {
+            contact_id: id.into(),
+            name: id.into(),
+            role,
+            title: String::new(),
+            phone: String::new(),
+            email: String::new(),
+            public_official: false,
+            notes: String::new(),
+        })
+    };
+    vec![
+        EventPayload::AccountOpened(AccountOpened {
+            name: name.into(),
+            segment: AccountSegment::Key,
+            owner: "li.wei".into(),
+            industry: String::new(),
+            region: String::new(),
+        }),
+        contact("boss", ContactRole::DecisionMaker),
+        contact("qa", ContactRole::TechnicalEvaluator),
+    ]
+}
+
+/// Appends an account of `events` events (opening included), dated over the two years before
+/// `now`, in batches of 500.
+async fn fill(ledger: &Ledger, account: &str, events: u64, now: i64) {
+    let id = AccountId::parse(account).unwrap();
+    let span = 730 * NANOS_PER_DAY;
+    let start = now - span - NANOS_PER_DAY;
+    let payloads = opening(account)
+        .into_iter()
+        .chain((0..events.saturating_sub(3)).map(|i| activity(i, events, now - NANOS_PER_DAY)));
+    let mut batch = Vec::new();
+    let total = events.max(1) as i64;
+    for (i, payload) in payloads.enumerate() {
+        batch.push(ProposedEvent {
+            event_id: EventId::new_random(),
+            occurred_at: Timestamp::from_unix_nanos(start + span / total * i as i64),
+            actor: "bench".into(),
+            metadata: BTreeMap::new(),
+            payload,
+        });
+        if batch.len() == 500 {
+            ledger
+                .append(&id, ExpectedRevision::Any, std::mem::take(&mut batch))
+                .await
+                .unwrap();
+        }
+    }
+    if !batch.is_empty() {
+        ledger
+            .append(&id, ExpectedRevision::Any, batch)
+            .await
+            .unwrap();
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let accounts = knob("BENCH_ACCOUNTS", 200);
+    let per_account = knob("BENCH_EVENTS_PER_ACCOUNT", 200);
+    let big = knob("BENCH_BIG_ACCOUNT", 10_000);
+    let queries = knob("BENCH_QUERIES", 50).max(1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    let ledger = Ledger::new(log.clone(), Policy::default());
+    let started = Instant::now();
+    for a in 0..accounts {
+        fill(&ledger, &format!("acct-{a}"), per_account, now).await;
+    }
+    fill(&ledger, "big", big, now).await;
+    let total = log.head().next_position;
+    println!(
+        "filled {total} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // 1. Rebuild through the live projector: log reads included.
+    let projector = Projector::open(
+        log.clone(),
+        Arc::new(MemorySnapshots::new()),
+        Params::default(),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let projected = projector.catch_up().await.unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    println!("rebuild (projector, log reads included): {projected} events in {seconds:.2} s = {:.0} events/s", projected as f64 / seconds);
+
+    // The fold alone: every account's history in memory, folded once as of now.
+    let mut histories: BTreeMap<AccountId, Vec<RecordedEvent>> = BTreeMap::new();
+    let started = Instant::now();
+    let mut all = log.read_all(None, Direction::Forwards, None, ReadAllFilter::default());
+    while let Some(record) = all.try_next().await.unwrap() {
+        histories
+            .entry(record.account_id.clone())
+            .or_default()
+            .push(record);
+    }
+    let read = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let params = Params::default();
+    let as_of = Timestamp::from_unix_nanos(now);
+    for events in histories.values() {
+        std::hint::black_box(project_unexplained(events, as_of, &params));
+    }
+    let fold = started.elapsed().as_secs_f64();
+    println!(
+        "read the whole log: {total} events in {read:.2} s = {:.0} events/s",
+        total as f64 / read
+    );
+    println!("fold only (one fold per account, no explanations): {total} events in {fold:.3} s = {:.0} events/s", total as f64 / fold);
+
+    // 2. GetRelationship for the big account: live, and as of a past position.
+    let relationships = Relationships::new(log.clone(), Params::default());
+    let account = AccountId::parse("big").unwrap();
+    let middle = histories[&account][histories[&account].len() / 2].position;
+    for (label, as_of) in [
+        ("live", AsOf::Now),
+        ("as of a past position", AsOf::Position(middle)),
+    ] {
+        let mut times = Vec::new();
+        for _ in 0..queries {
+            let started = Instant::now();
+            let answer = relationships
+                .get(
+                    &account,
+                    RelationshipQuery {
+                        as_of,
+                        known_at: None,
+                    },
+                )
+                .await
+                .unwrap();
+            times.push(started.elapsed());
+            std::hint::black_box(answer);
+        }
+        times.sort();
+        println!(
+            "GetRelationship ({big} events, {label}): p50 {:.1} ms, p99 {:.1} ms over {queries} calls",
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3
+        );
+    }
+}
