@@ -8,14 +8,14 @@ use futures::stream::{self, BoxStream, StreamExt};
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use crate::api::convert::account_id_from_proto;
+use crate::api::convert::account_selection_from_proto;
 use crate::api::convert::heartbeat_interval_from_proto;
 use crate::api::convert::projection::relationship_change_to_proto;
 use crate::api::proto;
 use crate::api::proto::subscribe_relationship_changes_request::Start as WireStart;
 use crate::api::proto::subscribe_relationship_changes_response::Kind;
 use crate::change_feed::{ChangeDelivery, ChangeFeed, ChangeFeeds, ChangeFilter};
-use crate::domain::{AccountId, FieldViolation, ValidationError};
+use crate::domain::ValidationError;
 use crate::subscriptions::{Lag, Start};
 
 /// The messages of one change feed as the wire carries them.
@@ -68,20 +68,11 @@ fn request_from_proto(
         Some(WireStart::AfterPosition(position)) => Start::After(position),
     };
     let mut filter = ChangeFilter::default();
-    for (i, id) in request.account_ids.iter().enumerate() {
-        if let Some(account) =
-            account_id_from_proto(id, &format!("account_ids[{i}]"), &mut violations)
-        {
-            filter.account_ids.insert(account);
-        }
-    }
-    if !request.account_id_prefix.is_empty() {
-        // A non-empty prefix of a valid account id is itself a valid account id.
-        match AccountId::parse(request.account_id_prefix.as_str()) {
-            Ok(_) => filter.account_id_prefix = Some(request.account_id_prefix),
-            Err(err) => violations.push(FieldViolation::new("account_id_prefix", err.to_string())),
-        }
-    }
+    (filter.account_ids, filter.account_id_prefix) = account_selection_from_proto(
+        &request.account_ids,
+        request.account_id_prefix,
+        &mut violations,
+    );
     let heartbeat_every =
         heartbeat_interval_from_proto(request.heartbeat_interval, &mut violations);
     match (heartbeat_every, violations.is_empty()) {

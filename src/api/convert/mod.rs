@@ -142,3 +142,28 @@ pub fn heartbeat_interval_from_proto(
     }
     in_range
 }
+
+/// The accounts a streaming request selects: the ids listed (`account_ids[i]`) and an id prefix
+/// (`account_id_prefix`; empty for none), each violation recorded. A non-empty prefix of a
+/// valid account id is itself a valid account id, so the prefix obeys the id's rules.
+pub fn account_selection_from_proto(
+    account_ids: &[String],
+    account_id_prefix: String,
+    violations: &mut Vec<FieldViolation>,
+) -> (std::collections::BTreeSet<AccountId>, Option<String>) {
+    let ids = account_ids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| account_id_from_proto(id, &format!("account_ids[{i}]"), violations))
+        .collect();
+    let prefix = (!account_id_prefix.is_empty())
+        .then(|| match AccountId::parse(account_id_prefix.as_str()) {
+            Ok(_) => Some(account_id_prefix),
+            Err(err) => {
+                violations.push(FieldViolation::new("account_id_prefix", err.to_string()));
+                None
+            }
+        })
+        .flatten();
+    (ids, prefix)
+}

@@ -7,13 +7,13 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use super::parse_event_types;
-use crate::api::convert::account_id_from_proto;
+use crate::api::convert::account_selection_from_proto;
 use crate::api::convert::heartbeat_interval_from_proto;
 use crate::api::convert::{recorded_event_to_proto, timestamp_to_proto};
 use crate::api::proto;
 use crate::api::proto::subscribe_request::Start as WireStart;
 use crate::api::proto::subscribe_response::Kind;
-use crate::domain::{AccountId, FieldViolation, SubscriptionName, ValidationError};
+use crate::domain::{FieldViolation, SubscriptionName, ValidationError};
 use crate::ledger::now;
 use crate::store::AckedPosition;
 use crate::subscriptions::{
@@ -100,21 +100,11 @@ fn subscribe_options_from_proto(
         WireStart::AfterPosition(position) => Start::After(position),
     });
     let mut filter = SubscriptionFilter::default();
-    for (i, id) in request.account_ids.iter().enumerate() {
-        if let Some(account) =
-            account_id_from_proto(id, &format!("account_ids[{i}]"), &mut violations)
-        {
-            filter.account_ids.insert(account);
-        }
-    }
-    if !request.account_id_prefix.is_empty() {
-        // A non-empty prefix of a valid account id is itself a valid account id, so the
-        // account id's rules are exactly the prefix's.
-        match AccountId::parse(request.account_id_prefix.as_str()) {
-            Ok(_) => filter.account_id_prefix = Some(request.account_id_prefix),
-            Err(err) => violations.push(FieldViolation::new("account_id_prefix", err.to_string())),
-        }
-    }
+    (filter.account_ids, filter.account_id_prefix) = account_selection_from_proto(
+        &request.account_ids,
+        request.account_id_prefix,
+        &mut violations,
+    );
     filter.event_types = parse_event_types(&request.event_types, &mut violations);
     let name = if request.subscription_name.is_empty() {
         None
