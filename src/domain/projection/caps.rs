@@ -13,6 +13,7 @@ use crate::domain::time::Timestamp;
 
 use super::evidence::{Channel, Evidence, Factor};
 use super::params::{EvidenceWeight, Params};
+use super::promises::{Promise, PromiseStatus};
 use super::roster::Roster;
 
 /// Where an item comes from: the event's index, id and the time it counts from.
@@ -174,6 +175,40 @@ impl<'a> Collector<'a> {
             };
             self.personal_weighted(src, contact, Factor::FavorOverCap, n);
         }
+    }
+
+    /// The derived overdue evidence of `promise`, made by `made`: it sits at the promise's
+    /// place in the log, dated when the grace period ended. Explanations call this too, to
+    /// derive what leaving an outcome out would add.
+    pub fn promise_overdue(&mut self, made: &Source, promise: &Promise) {
+        let w = self.params.weights.promise_overdue;
+        let due = Source {
+            at: promise.overdue_from(self.params),
+            ..*made
+        };
+        if let Some(contact) = &promise.contact_id {
+            let clock = self.roster.contact(contact).clock(self.as_of);
+            if promise.status_at(clock, self.params) == PromiseStatus::Overdue {
+                self.personal(&due, contact, Factor::PromiseOverdueNegative, &w);
+            }
+        }
+        if promise.status_at(self.as_of, self.params) == PromiseStatus::Overdue {
+            self.org(&due, Factor::PromiseOverdueNegative, &w);
+        }
+    }
+
+    /// The evidence of `promise`'s outcome `src`, kept or broken.
+    pub fn promise_outcome(&mut self, src: &Source, promise: &Promise, kept: bool) {
+        let w = &self.params.weights;
+        let (factor, weight) = if kept {
+            (Factor::PromiseKeptPositive, w.promise_kept)
+        } else {
+            (Factor::PromiseBrokenNegative, w.promise_broken)
+        };
+        if let Some(contact) = &promise.contact_id {
+            self.personal(src, contact, factor, &weight);
+        }
+        self.org(src, factor, &weight);
     }
 
     /// Third-party proof: one counted per proof kind, the first in log order.

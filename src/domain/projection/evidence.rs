@@ -16,7 +16,7 @@ use crate::domain::time::Timestamp;
 use super::caps::{Collector, Source};
 use super::decay::decay;
 use super::params::Params;
-use super::promises::{PromiseStatus, Promises};
+use super::promises::Promises;
 use super::roster::Roster;
 
 /// Which trust an item of evidence feeds.
@@ -180,41 +180,16 @@ pub(crate) fn collect(events: &[&RecordedEvent], as_of: Timestamp, params: &Para
                 let Some(promise) = promises.by_id.get(&made.promise_id) else {
                     continue;
                 };
-                if promise.made_event != event.event_id {
-                    continue;
-                }
-                let due = Source {
-                    at: promise.overdue_from(params),
-                    ..src
-                };
-                if let Some(contact) = &promise.contact_id {
-                    let clock = roster.contact(contact).clock(as_of);
-                    if promise.status_at(clock, params) == PromiseStatus::Overdue {
-                        c.personal(
-                            &due,
-                            contact,
-                            Factor::PromiseOverdueNegative,
-                            &w.promise_overdue,
-                        );
-                    }
-                }
-                if promise.status_at(as_of, params) == PromiseStatus::Overdue {
-                    c.org(&due, Factor::PromiseOverdueNegative, &w.promise_overdue);
+                if promise.made_event == event.event_id {
+                    c.promise_overdue(&src, promise);
                 }
             }
             EventPayload::PromiseKept(_) | EventPayload::PromiseBroken(_) => {
                 // Only the first outcome of a promise made counts; repeats say nothing new.
-                let Some(promise) = promises.by_outcome(event.event_id) else {
-                    continue;
-                };
-                let (factor, weight) = match event.payload {
-                    EventPayload::PromiseKept(_) => (Factor::PromiseKeptPositive, &w.promise_kept),
-                    _ => (Factor::PromiseBrokenNegative, &w.promise_broken),
-                };
-                if let Some(contact) = &promise.contact_id {
-                    c.personal(&src, contact, factor, weight);
+                if let Some(promise) = promises.by_outcome(event.event_id) {
+                    let kept = matches!(event.payload, EventPayload::PromiseKept(_));
+                    c.promise_outcome(&src, promise, kept);
                 }
-                c.org(&src, factor, weight);
             }
             EventPayload::SolutionDelivered(solution) => {
                 let mut seen = BTreeSet::new();
