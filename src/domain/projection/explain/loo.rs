@@ -16,11 +16,12 @@ use std::collections::BTreeMap;
 use crate::domain::event::{EventPayload, EventType, ProofKind};
 use crate::domain::record::RecordedEvent;
 
-use super::super::caps::{Collector, Source};
-use super::super::evidence::{Channel, Evidence, EvidenceSet, Factor};
-use super::super::params::Params;
-use super::super::promises::Outcome;
-use super::super::trust::{Beta, TrustFold};
+use crate::domain::projection::evidence::{Channel, Evidence, EvidenceSet, Factor};
+use crate::domain::projection::params::Params;
+use crate::domain::projection::trust::{Beta, TrustFold};
+
+mod promises;
+use promises::promise_id;
 
 /// The trust channels without one event: the contacts whose evidence changed, and the
 /// account's channel.
@@ -83,16 +84,6 @@ fn window(item: &Evidence, days: u32) -> i64 {
 struct Sum {
     beta: Beta,
     items: i64,
-}
-
-/// An item's promise: the id of the promise its event made or decided.
-fn promise_id(event: &RecordedEvent) -> Option<&str> {
-    match &event.event.payload {
-        EventPayload::PromiseMade(p) => Some(&p.promise_id),
-        EventPayload::PromiseKept(p) => Some(&p.promise_id),
-        EventPayload::PromiseBroken(p) => Some(&p.promise_id),
-        _ => None,
-    }
 }
 
 /// Everything computed once per explanation, so that each event's fold without it is local.
@@ -262,7 +253,10 @@ impl<'a> LeaveOneOut<'a> {
         let Channel::Personal { contact_id } = &item.channel else {
             return;
         };
-        let key = (contact_id.as_str(), window(item, self.params.touch_window_days));
+        let key = (
+            contact_id.as_str(),
+            window(item, self.params.touch_window_days),
+        );
         let Some(group) = self.touches.get(&key) else {
             return;
         };
@@ -274,7 +268,11 @@ impl<'a> LeaveOneOut<'a> {
                 continue;
             }
             let visit = o.event_type == EventType::Visit;
-            let w = if visit { &p.weights.visit } else { &p.weights.call };
+            let w = if visit {
+                &p.weights.visit
+            } else {
+                &p.weights.call
+            };
             let left = p.touch_cap_per_window - used;
             let counted = if left > 0.0 {
                 w.personal_r.min(left)
@@ -301,7 +299,10 @@ impl<'a> LeaveOneOut<'a> {
         let Channel::Personal { contact_id } = &item.channel else {
             return;
         };
-        let key = (contact_id.as_str(), window(item, self.params.favor_window_days));
+        let key = (
+            contact_id.as_str(),
+            window(item, self.params.favor_window_days),
+        );
         let next = self.favors.get(&key).and_then(|group| {
             group
                 .iter()
@@ -339,86 +340,6 @@ impl<'a> LeaveOneOut<'a> {
             counted.raw_s = w.org_s;
             change.replace(o, counted);
         }
-    }
-
-    fn source(&self, index: usize) -> Source {
-        let event = &self.events[index].event;
-        Source {
-            index,
-            id: event.event_id,
-            kind: event.payload.event_type(),
-            at: event.occurred_at,
-        }
-    }
-
-    /// Without the outcome event `index`, its promise takes its next outcome (if any) and
-    /// its overdue evidence is derived again; the promise's old evidence goes.
-    fn outcome_left_out(&self, index: usize, change: &mut Change<'a>) {
-        let Some(id) = promise_id(self.events[index]) else {
-            return;
-        };
-        let Some(promise) = self.set.promises.by_id.get(id) else {
-            return;
-        };
-        let event_id = self.events[index].event.event_id;
-        // A repeated outcome had no evidence and decides nothing.
-        if promise.outcome.map(|o| o.event_id) != Some(event_id) {
-            return;
-        }
-        let Some(&made) = self.made.get(id).and_then(|m| m.first()) else {
-            return;
-        };
-        if let Some(old) = self.by_event.get(&made) {
-            change
-                .removed
-                .extend(old.iter().map(|&k| &self.set.items[k]));
-        }
-        let next = self
-            .outcomes
-            .get(id)
-            .and_then(|o| o.iter().copied().find(|&i| i != index));
-        let mut rest = promise.clone();
-        rest.outcome = next.map(|i| {
-            let e = &self.events[i].event;
-            Outcome {
-                kept: e.payload.event_type() == EventType::PromiseKept,
-                event_id: e.event_id,
-                at: e.occurred_at,
-            }
-        });
-        let mut c = Collector::new(self.params, self.set.as_of, &self.set.roster);
-        c.promise_overdue(&self.source(made), &rest);
-        if let (Some(i), Some(o)) = (next, rest.outcome) {
-            c.promise_outcome(&self.source(i), &rest, o.kept);
-        }
-        change.added.extend(c.into_items());
-    }
-
-    /// Without its `promise_made` event `index`, a promise is gone, and with it the evidence
-    /// of its outcome. `None` when another `promise_made` of the same id would take over.
-    fn promise_made_left_out(&self, index: usize, change: &mut Change<'a>) -> Option<()> {
-        let id = promise_id(self.events[index])?;
-        let made = self.made.get(id)?;
-        if made.first() != Some(&index) {
-            // A repeated `promise_made` had no evidence and changes nothing.
-            return Some(());
-        }
-        if made.len() > 1 {
-            return None;
-        }
-        let promise = self.set.promises.by_id.get(id)?;
-        let decided = promise.outcome.map(|o| o.event_id);
-        let outcome = self
-            .outcomes
-            .get(id)
-            .and_then(|o| o.first())
-            .filter(|&&i| Some(self.events[i].event.event_id) == decided);
-        if let Some(old) = outcome.and_then(|i| self.by_event.get(i)) {
-            change
-                .removed
-                .extend(old.iter().map(|&k| &self.set.items[k]));
-        }
-        Some(())
     }
 
     /// The channels with `change` applied to the fold's sums.
