@@ -8,13 +8,14 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::events::*;
+use common::stories::{concrete_producer, typhoon_service_history};
 use common::TestServer;
 use relledger::api::proto::relationships_client::RelationshipsClient;
 use relledger::api::proto::subscribe_relationship_changes_request::Start;
 use relledger::api::proto::subscribe_relationship_changes_response::Kind;
 use relledger::api::proto::{
-    self, AccountSegment, ContactRole, Level, Quadrant, RelationshipChange,
-    SubscribeRelationshipChangesRequest, SubscribeRelationshipChangesResponse,
+    self, Level, Quadrant, RelationshipChange, SubscribeRelationshipChangesRequest,
+    SubscribeRelationshipChangesResponse,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Streaming};
@@ -168,25 +169,7 @@ fn assert_each_change_names_its_event(
 #[tokio::test]
 async fn the_feed_reports_the_typhoon_lifting_service_to_interdependence() {
     let (_dir, mut server, _client, mut feed, mut seen) = start().await;
-    let mut events = vec![
-        event_on(
-            -600,
-            account_opened_by("Cement Buyer", "li.wei", AccountSegment::Standard),
-        ),
-        event_on(-600, contact_added("owner", ContactRole::DecisionMaker)),
-        event_on(-600, contact_added("yard", ContactRole::User)),
-        event_on(-600, introduction("owner")),
-    ];
-    for d in (-400..=0).step_by(20) {
-        events.push(event_on(
-            d,
-            visit_planning(&["owner", "yard"], on_day(d + 30)),
-        ));
-    }
-    for d in [-300, -210, -120, -30] {
-        events.push(event_on(d, order_won(&format!("o{d}"), 2_000_000, 300_000)));
-    }
-    events.push(event_on(-200, solution(&["yard"])));
+    let mut events = typhoon_service_history();
     let typhoon = event_on(-5, critical_assistance(&["owner"]));
     events.push(typhoon.clone());
     let by_position =
@@ -217,38 +200,8 @@ async fn the_feed_reports_the_typhoon_lifting_service_to_interdependence() {
 #[tokio::test]
 async fn the_feed_reports_the_concrete_producer_becoming_a_partner_and_its_alerts() {
     let (_dir, mut server, _client, mut feed, mut seen) = start().await;
-    let mut b = vec![
-        event_on(
-            -800,
-            account_opened_by("Contractor B", "li.wei", AccountSegment::Key),
-        ),
-        event_on(-800, contact_added("boss", ContactRole::DecisionMaker)),
-        event_on(-800, contact_added("buyer", ContactRole::Procurement)),
-        event_on(-800, introduction("boss")),
-    ];
-    for d in (-400..=0).step_by(20) {
-        b.push(event_on(d, visit_planning(&["boss"], on_day(d + 30))));
-    }
-    b.push(event_on(-10, call("buyer")));
-    b.push(event_on(-300, promise_due("pour-1", "boss", on_day(-270))));
-    b.push(event_on(-275, promise_kept("pour-1")));
-    b.push(event_on(-150, promise_due("pour-2", "boss", on_day(-120))));
-    b.push(event_on(-130, promise_kept("pour-2")));
-    for d in (-360..=-120).step_by(30) {
-        b.push(event_on(d, order_won(&format!("o{d}"), 7_000_000, 840_000)));
-    }
-    for d in [-70, -40, -10] {
-        b.push(event_on(d, order_won(&format!("o{d}"), 7_000_000, 140_000)));
-    }
-    let mut demands = Vec::new();
-    for d in [-150, -90, -50, -20] {
-        let demand = event_on(d, price_concession(500));
-        demands.push(demand.event_id.clone());
-        b.push(demand);
-    }
-    b.push(event_on(-150, invoice("inv-7", 21_000_000, on_day(-90))));
-    b.push(event_on(-80, payment("inv-7", 5_000_000)));
-    b.push(event_on(-10, invoice("inv-9", 7_000_000, on_day(50))));
+    let story = concrete_producer();
+    let (b, demands) = (story.events, story.demands);
     let by_position = append_one_by_one(&mut server, &mut feed, &mut seen, "contractor-b", b).await;
     assert_each_change_names_its_event(&seen, "contractor-b", &by_position);
 

@@ -8,6 +8,7 @@
 mod common;
 
 use common::events::*;
+use common::stories::{concrete_producer, typhoon_service_history};
 use common::{read_all, TestServer};
 use futures::TryStreamExt;
 use pbjson_types::Timestamp;
@@ -105,46 +106,9 @@ async fn the_concrete_producer_is_an_iron_but_unhealthy_partner() {
     let (_dir, mut server, mut client) = start().await;
 
     // Given contractor B: one close bond, a year of orders at 12% margin, then the squeeze.
-    let mut b = vec![
-        event_on(
-            -800,
-            account_opened_by("Contractor B", "li.wei", AccountSegment::Key),
-        ),
-        event_on(-800, contact_added("boss", ContactRole::DecisionMaker)),
-        event_on(-800, contact_added("buyer", ContactRole::Procurement)),
-        event_on(-800, introduction("boss")),
-    ];
-    for d in (-400..=0).step_by(20) {
-        b.push(event_on(d, visit_planning(&["boss"], on_day(d + 30))));
-    }
-    b.push(event_on(-10, call("buyer")));
-    b.push(event_on(-300, promise_due("pour-1", "boss", on_day(-270))));
-    b.push(event_on(-275, promise_kept("pour-1")));
-    b.push(event_on(-150, promise_due("pour-2", "boss", on_day(-120))));
-    b.push(event_on(-130, promise_kept("pour-2")));
-    for d in (-360..=-120).step_by(30) {
-        b.push(event_on(d, order_won(&format!("o{d}"), 7_000_000, 840_000)));
-    }
-    // The last 90 days at 2%: "take it at this price or another producer will".
-    let mut recent = Vec::new();
-    for d in [-70, -40, -10] {
-        let order = event_on(d, order_won(&format!("o{d}"), 7_000_000, 140_000));
-        recent.push(id_of(&order));
-        b.push(order);
-    }
-    let mut demands = Vec::new();
-    for d in [-150, -90, -50, -20] {
-        let demand = event_on(d, price_concession(500));
-        demands.push(id_of(&demand));
-        b.push(demand);
-    }
-    // Arrears down the construction chain: A finances B's receivables.
-    let late = event_on(-150, invoice("inv-7", 21_000_000, on_day(-90)));
-    let late_id = id_of(&late);
-    b.push(late);
-    b.push(event_on(-80, payment("inv-7", 5_000_000)));
-    b.push(event_on(-10, invoice("inv-9", 7_000_000, on_day(50))));
-    server.append("contractor-b", b).await.unwrap();
+    let story = concrete_producer();
+    let (recent, demands, late_id) = (story.recent_orders, story.demands, story.late_invoice);
+    server.append("contractor-b", story.events).await.unwrap();
     // And two plain customers: B's 84m against their 24m and 12m is 70%.
     for (account, revenue) in [("plant-c", 2_000_000), ("plant-d", 1_000_000)] {
         let mut events = vec![event_on(
@@ -218,25 +182,7 @@ async fn the_typhoon_lifts_a_service_account_to_interdependence() {
     let (_dir, mut server, mut client) = start().await;
 
     // Given a service relationship: a bond, a kept rhythm, repeat orders, one solution.
-    let mut events = vec![
-        event_on(
-            -600,
-            account_opened_by("Cement Buyer", "li.wei", AccountSegment::Standard),
-        ),
-        event_on(-600, contact_added("owner", ContactRole::DecisionMaker)),
-        event_on(-600, contact_added("yard", ContactRole::User)),
-        event_on(-600, introduction("owner")),
-    ];
-    for d in (-400..=0).step_by(20) {
-        events.push(event_on(
-            d,
-            visit_planning(&["owner", "yard"], on_day(d + 30)),
-        ));
-    }
-    for d in [-300, -210, -120, -30] {
-        events.push(event_on(d, order_won(&format!("o{d}"), 2_000_000, 300_000)));
-    }
-    events.push(event_on(-200, solution(&["yard"])));
+    let events = typhoon_service_history();
     let before_p = server
         .append("cement-buyer", events)
         .await
