@@ -10,6 +10,10 @@
 //!   the expected-revision check, domain validation, then the log.
 //! - [`relationships`]: the relationships service: which events and which instant a question
 //!   means (bitemporal as-of), and the projections, lists, portfolio and gift register.
+//! - [`projector`]: the live projector: follows the log off the append path and keeps each
+//!   account's relationship summary, checkpointed, reporting the events that change one.
+//! - [`audit`]: verifiable history: chain verification from the stored bytes, Ed25519 signed
+//!   checkpoints, the self-verifying export bundle and its import.
 //! - [`subscriptions`]: the global log delivered to consumers from a start position, then live,
 //!   filtered and resumable; durable named subscriptions keep their acknowledged position.
 //! - [`change_feed`]: the relationship change feed: the live projector's stored changes
@@ -17,7 +21,9 @@
 //! - [`api`]: the gRPC API, the only module that knows the generated proto types.
 //! - [`server`]: wires the services and runs them until shutdown; [`serve`] is the entry point.
 //! - [`config`]: the server's settings and their defaults.
-//! - [`cli`]: the client subcommands of the binary (`append`, `read`).
+//! - [`cli`]: the subcommands of the binary besides `serve`: the gRPC clients (`append`, `read`,
+//!   `as-of`, `export --server`) and the operator commands on a stopped server's data dir
+//!   (`rebuild`, `verify`, `export`, `import`, `key`, `verify-export`).
 //!
 //! ARCHITECTURE.md describes the invariants these modules keep.
 
