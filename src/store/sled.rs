@@ -4,14 +4,14 @@
 //!
 //! A data dir holds `LOCK`, an exclusive `fs2` lock held for the life of the log so that two
 //! processes never write one log, and `sled/`, one sled database whose default tree holds the
-//! log and its two indexes under key prefixes (see [`keys`]). One append is one atomic
+//! log and its two indexes under key prefixes (see `keys`). One append is one atomic
 //! `apply_batch`, so the indexes never disagree with the log. A second tree, `subscriptions`,
-//! holds the acknowledged positions of named subscriptions ([`checkpoints`]); the log never
+//! holds the acknowledged positions of named subscriptions (`checkpoints`); the log never
 //! reads it.
 //!
 //! # Writing
 //!
-//! A dedicated thread, `relledger-writer`, does every write (see [`writer`]): appends queue on a
+//! A dedicated thread, `relledger-writer`, does every write (see `writer`): appends queue on a
 //! channel and are committed in groups, one batch and one fsync per group. An append is
 //! answered only after its group is flushed; if a write fails, every append of the group gets
 //! `Unavailable` and the log refuses all later appends until it is reopened.
