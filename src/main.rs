@@ -44,6 +44,8 @@ enum Command {
     Verify(relledger::cli::VerifyArgs),
     /// Recompute every account's live projection from position 0 (server stopped).
     Rebuild(relledger::cli::RebuildArgs),
+    /// Drive a server with concurrent clients; report throughput and latency percentiles.
+    Bench(relledger::cli::BenchArgs),
 }
 
 #[derive(Args)]
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
             Command::AsOf(args) => relledger::cli::as_of(args).await,
             Command::Verify(args) => relledger::cli::verify(args).await,
             Command::Rebuild(args) => relledger::cli::rebuild(args).await,
+            Command::Bench(args) => relledger::cli::bench(args).await,
         }
     });
     match result {

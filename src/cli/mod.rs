@@ -5,6 +5,7 @@
 //! - [`read`]: `ReadStream` or `ReadAll`, each `RecordedEvent` printed as a JSON line as it
 //!   arrives;
 //! - [`lines`]: the pure parsing of the JSON-lines input;
+//! - [`bench`]: a load generator: concurrent gRPC clients, throughput and latency percentiles;
 //! - [`rebuild`]: the operator command that recomputes the live projections of a stopped
 //!   server's data dir (it opens the log itself; the others are gRPC clients).
 //!
@@ -24,6 +25,7 @@
 
 pub mod append;
 pub mod as_of;
+pub mod bench;
 pub mod export;
 pub mod import;
 pub mod key;
@@ -36,6 +38,7 @@ pub mod verify_export;
 
 pub use append::{append, AppendArgs};
 pub use as_of::{as_of, AsOfArgs};
+pub use bench::{bench, BenchArgs};
 pub use export::{export, ExportArgs};
 pub use import::{import, ImportArgs};
 pub use key::{key, KeyArgs};
