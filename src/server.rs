@@ -4,7 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
 use crate::api::audit_service::AuditService;
@@ -151,7 +151,7 @@ impl OpenServer {
             .add_service(ledger_service)
             .add_service(relationships_service)
             .add_service(audit_service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(incoming(listener), shutdown)
             .await?;
 
         if projecting.await.is_err() {
@@ -173,4 +173,11 @@ impl OpenServer {
         tracing::info!("server stopped");
         Ok(())
     }
+}
+
+/// The connections `listener` accepts, with `TCP_NODELAY` set: without it, a response larger
+/// than one segment waits for the client's delayed ACK (about 40 ms on Linux) before its last
+/// segment leaves, which made every `GetRelationship` take 44 ms.
+fn incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
