@@ -3,14 +3,17 @@
 //! the workloads of [`Workload`], for a duration or a number of requests; it reports throughput
 //! and latency percentiles (HdrHistogram) as a text table or as JSON.
 
+mod clients;
 mod report;
+
+use clients::{last_revision, visit, Client, Setup};
 
 pub use report::{HotAccount, Latency, Report};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
@@ -19,13 +22,9 @@ use tokio::sync::Barrier;
 use tonic::transport::{Channel, Endpoint};
 
 use super::{code_name, print_json_line};
-use crate::api::convert::expected_revision_to_proto;
 use crate::api::proto::ledger_client::LedgerClient;
-use crate::api::proto::proposed_event::Payload;
 use crate::api::proto::relationships_client::RelationshipsClient;
-use crate::api::proto::{self, AppendRequest};
 use crate::config::Config;
-use crate::store::ExpectedRevision;
 
 /// The events an account is opened with: `AccountOpened` and one contact.
 const OPENING_EVENTS: u64 = 2;
@@ -310,242 +309,6 @@ async fn connect(url: &str) -> anyhow::Result<Channel> {
         .connect()
         .await
         .with_context(|| format!("cannot connect to {url}"))
-}
-
-/// The accounts opened before the measured phase.
-struct Setup {
-    accounts: Vec<String>,
-}
-
-impl Setup {
-    async fn new(args: &BenchArgs, run_id: &str, channels: &[Channel]) -> anyhow::Result<Setup> {
-        let count = match args.workload {
-            Workload::Append1 | Workload::Append10 => args.accounts.max(args.clients),
-            Workload::Read => args.accounts.max(1),
-            Workload::Contention => args.hot_accounts,
-            Workload::Subscribe => 1,
-        };
-        let accounts: Vec<String> = (0..count).map(|i| format!("bench-{run_id}-{i}")).collect();
-        // Opened concurrently, one task per client connection.
-        let mut tasks = Vec::new();
-        for (c, channel) in channels.iter().enumerate() {
-            let mine: Vec<String> = accounts
-                .iter()
-                .skip(c)
-                .step_by(channels.len())
-                .cloned()
-                .collect();
-            let mut ledger = LedgerClient::new(channel.clone());
-            let with_history = args.workload == Workload::Read;
-            tasks.push(tokio::spawn(async move {
-                for account in mine {
-                    let mut events = vec![
-                        event(Payload::AccountOpened(proto::AccountOpened {
-                            name: format!("Bench {account}"),
-                            segment: proto::AccountSegment::Key as i32,
-                            owner: "bench".into(),
-                            industry: "ready-mix concrete".into(),
-                            region: "east".into(),
-                        })),
-                        event(Payload::ContactAdded(proto::ContactAdded {
-                            contact_id: "c1".into(),
-                            name: "Zhang".into(),
-                            role: proto::ContactRole::DecisionMaker as i32,
-                            title: "chief engineer".into(),
-                            ..Default::default()
-                        })),
-                    ];
-                    if with_history {
-                        events.extend((0..8).map(|_| visit()));
-                    }
-                    ledger
-                        .append(AppendRequest {
-                            account_id: account.clone(),
-                            expected_revision: Some(expected_revision_to_proto(
-                                ExpectedRevision::NoStream,
-                            )),
-                            events,
-                        })
-                        .await
-                        .with_context(|| format!("cannot open the account {account}"))?;
-                }
-                anyhow::Ok(())
-            }));
-        }
-        for task in tasks {
-            task.await.context("an opening task failed")??;
-        }
-        Ok(Setup { accounts })
-    }
-
-    /// The accounts client `index` of `clients` works on: its own share for appends, all of
-    /// them for reads and contention.
-    fn accounts_of(&self, index: usize, clients: usize) -> Vec<String> {
-        if self.accounts.len() >= clients && self.accounts.len() > 1 {
-            let own: Vec<String> = self
-                .accounts
-                .iter()
-                .skip(index)
-                .step_by(clients)
-                .cloned()
-                .collect();
-            if !own.is_empty() {
-                return own;
-            }
-        }
-        self.accounts.clone()
-    }
-}
-
-/// One client of the append, contention and read workloads.
-struct Client {
-    workload: Workload,
-    index: usize,
-    ledger: LedgerClient<Channel>,
-    relationships: RelationshipsClient<Channel>,
-    accounts: Vec<String>,
-    budget: Arc<Budget>,
-    done: Arc<AtomicU64>,
-    barrier: Arc<Barrier>,
-}
-
-impl Client {
-    async fn run(mut self) -> anyhow::Result<Tally> {
-        let mut tally = Tally::new();
-        // Contention: the revision this client believes each hot account is at.
-        let mut revisions: HashMap<String, u64> = HashMap::new();
-        for account in &self.accounts {
-            revisions.insert(account.clone(), OPENING_EVENTS - 1);
-        }
-        // Every client starts at once, so contention begins with a real race.
-        self.barrier.wait().await;
-        let mut n = self.index;
-        while self.budget.take() {
-            let account = self.accounts[n % self.accounts.len()].clone();
-            n += 1;
-            let started = Instant::now();
-            match self.workload {
-                Workload::Append1 | Workload::Append10 => {
-                    let size = if self.workload == Workload::Append1 {
-                        1
-                    } else {
-                        10
-                    };
-                    let result = self
-                        .ledger
-                        .append(AppendRequest {
-                            account_id: account,
-                            expected_revision: None,
-                            events: (0..size).map(|_| visit()).collect(),
-                        })
-                        .await;
-                    report::record(&mut tally.latency, started.elapsed());
-                    match result {
-                        Ok(_) => {
-                            tally.ok += 1;
-                            tally.events += size;
-                        }
-                        Err(status) => tally.error(&status),
-                    }
-                }
-                Workload::Contention => {
-                    let expected = revisions[&account];
-                    let result = self
-                        .ledger
-                        .append(AppendRequest {
-                            account_id: account.clone(),
-                            expected_revision: Some(expected_revision_to_proto(
-                                ExpectedRevision::Exact(expected),
-                            )),
-                            events: vec![visit()],
-                        })
-                        .await;
-                    report::record(&mut tally.latency, started.elapsed());
-                    match result {
-                        Ok(response) => {
-                            tally.ok += 1;
-                            tally.events += 1;
-                            revisions.insert(account, response.into_inner().last_revision);
-                        }
-                        Err(status) if status.code() == tonic::Code::Aborted => {
-                            tally.conflicts += 1;
-                            // Read the revision, then retry on the next turn (same account).
-                            let revision = last_revision(&mut self.ledger, &account).await?;
-                            revisions.insert(account, revision);
-                            n -= 1;
-                        }
-                        Err(status) => tally.error(&status),
-                    }
-                }
-                Workload::Read => {
-                    let result = self
-                        .relationships
-                        .get_relationship(proto::GetRelationshipRequest {
-                            account_id: account,
-                            ..Default::default()
-                        })
-                        .await;
-                    report::record(&mut tally.latency, started.elapsed());
-                    match result {
-                        Ok(_) => tally.ok += 1,
-                        Err(status) => tally.error(&status),
-                    }
-                }
-                Workload::Subscribe => unreachable!("the subscribe workload has its own writers"),
-            }
-            self.done.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(tally)
-    }
-}
-
-/// The revision of the last event of `account`'s stream.
-async fn last_revision(ledger: &mut LedgerClient<Channel>, account: &str) -> anyhow::Result<u64> {
-    let mut stream = ledger
-        .read_stream(proto::ReadStreamRequest {
-            account_id: account.to_string(),
-            from_revision: None,
-            direction: proto::Direction::Backwards as i32,
-            max_count: 1,
-        })
-        .await
-        .with_context(|| format!("cannot read the stream of {account}"))?
-        .into_inner();
-    let last = stream
-        .message()
-        .await
-        .with_context(|| format!("cannot read the stream of {account}"))?
-        .with_context(|| format!("the stream of {account} is empty"))?;
-    Ok(last.revision)
-}
-
-/// A fresh event with `payload`, occurring a minute ago.
-fn event(payload: Payload) -> proto::ProposedEvent {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
-    proto::ProposedEvent {
-        event_id: uuid::Uuid::new_v4().to_string(),
-        occurred_at: Some(pbjson_types::Timestamp {
-            seconds: now - 60,
-            nanos: 0,
-        }),
-        actor: "bench".into(),
-        metadata: Default::default(),
-        payload: Some(payload),
-    }
-}
-
-/// A visit to contact `c1`, the event the append workloads write.
-fn visit() -> proto::ProposedEvent {
-    event(Payload::Visit(proto::Visit {
-        contact_ids: vec!["c1".into()],
-        purpose: "deliver the test report".into(),
-        summary: "asked about winter curing".into(),
-        next_visit_on: None,
-        next_visit_pretext: String::new(),
-    }))
 }
 
 /// The progress bar on stderr (hidden when stderr is not a terminal): calls done out of
