@@ -28,6 +28,7 @@ use crate::domain::projection::RelationshipChange;
 use crate::domain::{AccountId, Timestamp};
 use crate::projector::Projector;
 use crate::store::{Log, SnapshotStore, StoreError};
+use crate::subscriptions::feed::wait_for_more;
 use crate::subscriptions::{recorded_at, Lag, Start, SubscriptionError};
 
 /// How many changes one read of the change log returns at most: the most a feed holds.
@@ -226,19 +227,7 @@ impl ChangeFeed {
                     next_position: self.next,
                 });
             }
-            tokio::select! {
-                stopping = self.stopping.changed() => {
-                    if stopping.is_err() {
-                        return Err(SubscriptionError::ShuttingDown);
-                    }
-                }
-                moved = self.progress.changed() => {
-                    if moved.is_err() {
-                        return Err(SubscriptionError::ShuttingDown);
-                    }
-                }
-                () = tokio::time::sleep_until(self.next_heartbeat) => {}
-            }
+            wait_for_more(&mut self.stopping, &mut self.progress, self.next_heartbeat).await?;
         }
     }
 
@@ -305,4 +294,18 @@ impl ChangeFeed {
 fn nanos_between(earlier: Timestamp, later: Timestamp) -> Duration {
     let nanos = later.unix_nanos().saturating_sub(earlier.unix_nanos());
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
+}
+
+impl crate::subscriptions::DeliveryFeed for ChangeFeed {
+    type Delivery = ChangeDelivery;
+
+    fn next(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<ChangeDelivery, SubscriptionError>> + Send {
+        ChangeFeed::next(self)
+    }
+
+    fn next_position(&self) -> u64 {
+        ChangeFeed::next_position(self)
+    }
 }

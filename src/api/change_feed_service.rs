@@ -4,9 +4,8 @@
 
 use std::time::Duration;
 
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use tonic::{Request, Response, Status};
-use tracing::Instrument;
 
 use crate::api::convert::account_selection_from_proto;
 use crate::api::convert::heartbeat_interval_from_proto;
@@ -14,7 +13,8 @@ use crate::api::convert::projection::relationship_change_to_proto;
 use crate::api::proto;
 use crate::api::proto::subscribe_relationship_changes_request::Start as WireStart;
 use crate::api::proto::subscribe_relationship_changes_response::Kind;
-use crate::change_feed::{ChangeDelivery, ChangeFeed, ChangeFeeds, ChangeFilter};
+use crate::api::streams::deliveries;
+use crate::change_feed::{ChangeDelivery, ChangeFeeds, ChangeFilter};
 use crate::domain::ValidationError;
 use crate::subscriptions::{Lag, Start};
 
@@ -33,27 +33,13 @@ pub fn subscribe(
         next_position = feed.next_position(),
         "subscribed to changes"
     );
-    Ok(Response::new(deliveries(feed, tracing::Span::current())))
-}
-
-/// The deliveries of `feed`, each converted inside the RPC's span. An error ends the stream
-/// with its status (`UNAVAILABLE` on shutdown: the client resumes).
-fn deliveries(feed: ChangeFeed, span: tracing::Span) -> ChangeStream {
-    stream::unfold(Some(feed), move |feed| {
-        let span = span.clone();
-        async move {
-            let mut feed = feed?;
-            match feed.next().await {
-                Ok(delivery) => Some((Ok(delivery_to_proto(delivery)), Some(feed))),
-                Err(err) => {
-                    tracing::info!(error = %err, next_position = feed.next_position(), "change feed ended");
-                    Some((Err(Status::from(err)), None))
-                }
-            }
-        }
-        .instrument(span)
-    })
-    .boxed()
+    let span = tracing::Span::current();
+    Ok(Response::new(deliveries(
+        feed,
+        span,
+        delivery_to_proto,
+        "change feed",
+    )))
 }
 
 /// The start, filter and heartbeat interval a request asks for; every structural problem

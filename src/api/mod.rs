@@ -17,3 +17,4 @@ pub mod ledger_service;
 pub mod proto;
 pub mod relationships_service;
 pub mod status;
+mod streams;

@@ -166,20 +166,8 @@ impl Feed {
                 });
             }
             // Everything committed is scanned: wait for the head to move. `borrow_and_update`
-            // above marked the head seen, so a commit after it wakes `changed` at once.
-            tokio::select! {
-                stopping = self.stopping.changed() => {
-                    if stopping.is_err() {
-                        return Err(SubscriptionError::ShuttingDown);
-                    }
-                }
-                moved = self.head.changed() => {
-                    if moved.is_err() {
-                        return Err(SubscriptionError::ShuttingDown);
-                    }
-                }
-                () = tokio::time::sleep_until(self.next_heartbeat) => {}
-            }
+            // above marked the head seen, so a commit after it wakes the wait at once.
+            wait_for_more(&mut self.stopping, &mut self.head, self.next_heartbeat).await?;
         }
     }
 
@@ -247,6 +235,22 @@ impl Feed {
 }
 
 /// The time from `earlier` to `later`; zero when `later` is not later.
+/// Waits until a feed may have more to deliver: `source` (the log's head, the projector's
+/// progress) moved, shutdown began, or the next heartbeat is due. Both kinds of feed wait this
+/// way, having marked `source` seen before deciding to wait, so nothing that moves after that
+/// decision is missed. `ShuttingDown` when either watch's sender is gone.
+pub(crate) async fn wait_for_more<T>(
+    stopping: &mut watch::Receiver<bool>,
+    source: &mut watch::Receiver<T>,
+    heartbeat_at: Instant,
+) -> Result<(), SubscriptionError> {
+    tokio::select! {
+        stopping = stopping.changed() => stopping.map_err(|_| SubscriptionError::ShuttingDown),
+        moved = source.changed() => moved.map_err(|_| SubscriptionError::ShuttingDown),
+        () = tokio::time::sleep_until(heartbeat_at) => Ok(()),
+    }
+}
+
 pub(super) fn nanos_between(earlier: Timestamp, later: Timestamp) -> Duration {
     let nanos = later.unix_nanos().saturating_sub(earlier.unix_nanos());
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))

@@ -279,3 +279,34 @@ pub(crate) async fn recorded_at(log: &dyn Log, position: u64) -> Result<Timestam
         ))),
     }
 }
+
+/// A feed that hands out deliveries one at a time: a subscription to the log ([`feed::Feed`])
+/// or to the relationship changes (`crate::change_feed::ChangeFeed`). The gRPC layer streams
+/// either through one function.
+pub trait DeliveryFeed: Send + 'static {
+    /// What one call of `next` hands out.
+    type Delivery: Send + 'static;
+
+    /// The next delivery, waiting as long as there is nothing to deliver; an error ends the
+    /// feed (`ShuttingDown` at server shutdown).
+    fn next(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<Self::Delivery, SubscriptionError>> + Send;
+
+    /// The position the feed reads next, for the log line when it ends.
+    fn next_position(&self) -> u64;
+}
+
+impl DeliveryFeed for feed::Feed {
+    type Delivery = feed::Delivery;
+
+    fn next(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<feed::Delivery, SubscriptionError>> + Send {
+        feed::Feed::next(self)
+    }
+
+    fn next_position(&self) -> u64 {
+        feed::Feed::next_position(self)
+    }
+}

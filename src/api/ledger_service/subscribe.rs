@@ -2,9 +2,8 @@
 //! [`crate::subscriptions`]. Converts requests into domain values (naming the field of every
 //! structural error) and deliveries onto the wire; the loop itself lives in the feed.
 
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::BoxStream;
 use tonic::{Request, Response, Status};
-use tracing::Instrument;
 
 use super::parse_event_types;
 use crate::api::convert::account_selection_from_proto;
@@ -13,12 +12,12 @@ use crate::api::convert::{recorded_event_to_proto, timestamp_to_proto};
 use crate::api::proto;
 use crate::api::proto::subscribe_request::Start as WireStart;
 use crate::api::proto::subscribe_response::Kind;
+use crate::api::streams::deliveries;
 use crate::domain::{FieldViolation, SubscriptionName, ValidationError};
 use crate::ledger::now;
 use crate::store::AckedPosition;
 use crate::subscriptions::{
-    Delivery, Feed, Lag, Start, SubscribeOptions, SubscriptionFilter, SubscriptionStatus,
-    Subscriptions,
+    Delivery, Lag, Start, SubscribeOptions, SubscriptionFilter, SubscriptionStatus, Subscriptions,
 };
 
 /// The messages of one subscription as the wire carries them.
@@ -35,7 +34,12 @@ pub(super) async fn subscribe(
     let options = subscribe_options_from_proto(request)?;
     let feed = subscriptions.subscribe(options).await?;
     tracing::debug!(next_position = feed.next_position(), "subscribed");
-    Ok(Response::new(deliveries(feed, span)))
+    Ok(Response::new(deliveries(
+        feed,
+        span,
+        delivery_to_proto,
+        "subscription",
+    )))
 }
 
 /// `Ledger.AckSubscription`.
@@ -67,26 +71,6 @@ pub(super) async fn list(
         subscriptions: listed.into_iter().map(status_to_proto).collect(),
         next_position,
     }))
-}
-
-/// The deliveries of `feed`, each converted for the wire inside the RPC's span. An error ends
-/// the stream with its status (`UNAVAILABLE` on shutdown: the client resumes).
-fn deliveries(feed: Feed, span: tracing::Span) -> SubscribeStream {
-    stream::unfold(Some(feed), move |feed| {
-        let span = span.clone();
-        async move {
-            let mut feed = feed?;
-            match feed.next().await {
-                Ok(delivery) => Some((Ok(delivery_to_proto(delivery)), Some(feed))),
-                Err(err) => {
-                    tracing::info!(error = %err, next_position = feed.next_position(), "subscription ended");
-                    Some((Err(Status::from(err)), None))
-                }
-            }
-        }
-        .instrument(span)
-    })
-    .boxed()
 }
 
 /// The subscription a request asks for; every structural problem named by field.
