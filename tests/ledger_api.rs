@@ -336,18 +336,7 @@ async fn a_retried_append_returns_the_original_outcome_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = TestServer::start(dir.path()).await;
     let batch = opening("A");
-    let first = server
-        .client
-        .append(AppendRequest {
-            account_id: "a".into(),
-            expected_revision: Some(ExpectedRevision {
-                kind: Some(Kind::NoStream(Default::default())),
-            }),
-            events: batch.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let first = append_to_new_stream(&mut server, "a", batch.clone()).await;
     let keep = vec![event(2, promise_made("p1", "c1"))];
     server.append("a", keep.clone()).await.unwrap();
     server
@@ -356,18 +345,7 @@ async fn a_retried_append_returns_the_original_outcome_and_writes_nothing() {
         .unwrap();
 
     // The retry's expected revision (no stream) no longer holds: it is answered as a retry anyway.
-    let retry = server
-        .client
-        .append(AppendRequest {
-            account_id: "a".into(),
-            expected_revision: Some(ExpectedRevision {
-                kind: Some(Kind::NoStream(Default::default())),
-            }),
-            events: batch.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let retry = append_to_new_stream(&mut server, "a", batch.clone()).await;
     assert!(retry.duplicate);
     assert_eq!(
         (retry.first_position, retry.last_position),
@@ -496,4 +474,20 @@ async fn reflect(
         .unwrap()
         .expect("a reflection answer")
         .message_response
+}
+
+/// Appends `events` to `account` expecting no stream (the first append of an account).
+async fn append_to_new_stream(
+    server: &mut TestServer,
+    account: &str,
+    events: Vec<proto::ProposedEvent>,
+) -> proto::AppendResponse {
+    let request = AppendRequest {
+        account_id: account.into(),
+        expected_revision: Some(ExpectedRevision {
+            kind: Some(Kind::NoStream(Default::default())),
+        }),
+        events,
+    };
+    server.client.append(request).await.unwrap().into_inner()
 }
