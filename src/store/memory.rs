@@ -162,13 +162,11 @@ impl Shared {
         }
         let head = state.head();
         self.head.send_replace(head);
-        Ok(AppendOutcome {
+        Ok(AppendOutcome::written(
             first_revision,
-            last_revision: first_revision + count - 1,
             first_position,
-            last_position: first_position + count - 1,
-            duplicate: false,
-        })
+            count,
+        ))
     }
 
     fn fetch_all(

@@ -97,6 +97,20 @@ pub struct AppendOutcome {
     pub duplicate: bool,
 }
 
+impl AppendOutcome {
+    /// The outcome of writing `count` (at least one) events from `first_revision` of the
+    /// stream and `first_position` of the log.
+    pub fn written(first_revision: u64, first_position: u64, count: u64) -> Self {
+        AppendOutcome {
+            first_revision,
+            last_revision: first_revision + count - 1,
+            first_position,
+            last_position: first_position + count - 1,
+            duplicate: false,
+        }
+    }
+}
+
 /// Which records a global read returns. Empty sets mean "all".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadAllFilter {

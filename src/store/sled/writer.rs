@@ -235,13 +235,11 @@ impl Writer {
         plan.next_position += count;
         plan.heads
             .insert(account.clone(), first_revision + count - 1);
-        Ok(AppendOutcome {
+        Ok(AppendOutcome::written(
             first_revision,
-            last_revision: first_revision + count - 1,
             first_position,
-            last_position: first_position + count - 1,
-            duplicate: false,
-        })
+            count,
+        ))
     }
 
     /// The committed last revision of `account`, from the cache or, the first time, the tree.
