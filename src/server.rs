@@ -166,14 +166,28 @@ impl OpenServer {
         drop(ledger);
         drop(relationships);
         drop(subscriptions);
+        let released = log.released();
         match Arc::try_unwrap(log) {
             Ok(log) => log.close(),
-            Err(_) => tracing::warn!("log still referenced at shutdown; it closes when released"),
+            Err(_) => tracing::info!("waiting for the last reads to release the log"),
+        }
+        // Whoever opens the data dir next (a restart, a restore, an auditor's copy) must find
+        // it unlocked, so the server has stopped only when the database is closed. A request
+        // still finishing on the blocking pool holds it for a moment; the bound keeps a stuck
+        // one from holding up the process's exit for ever.
+        if tokio::time::timeout(RELEASE_GRACE, released).await.is_err() {
+            tracing::warn!(
+                grace = ?RELEASE_GRACE,
+                "the log is still open after the shutdown grace; it closes when released"
+            );
         }
         tracing::info!("server stopped");
         Ok(())
     }
 }
+
+/// How long a stopping server waits for the last holders of the log to release it.
+const RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The connections `listener` accepts, with `TCP_NODELAY` set: without it, a response larger
 /// than one segment waits for the client's delayed ACK (about 40 ms on Linux) before its last

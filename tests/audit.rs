@@ -19,7 +19,7 @@ use relledger::audit::offline::{export_data_dir, verify_data_dir};
 use relledger::audit::{checkpoint_message, Audit, AuditConfig, FullCheck};
 use relledger::config::Config;
 use relledger::server::{OpenServer, ServeError};
-use relledger::store::sled::{record_key, sled_path, SledLog};
+use relledger::store::sled::{record_key, sled_path, wait_for_sled_release, SledLog};
 use relledger::store::{Direction, Log, ReadAllFilter};
 use sha2::{Digest, Sha256};
 
@@ -338,6 +338,8 @@ impl Tamper {
             }
         }
         db.flush().unwrap();
+        drop(db);
+        wait_for_sled_release(&sled_path(dir));
     }
 
     /// Tampers with the record lines of a bundle the same way; returns the line number a

@@ -805,6 +805,8 @@ fn flip_a_byte(dir: &std::path::Path, position: u64) {
     value[at] ^= 0x01;
     db.insert(key, value).unwrap();
     db.flush().unwrap();
+    drop(db);
+    relledger::store::sled::wait_for_sled_release(&relledger::store::sled::sled_path(dir));
 }
 
 async fn sled_log_with(dir: &std::path::Path, records: usize) {
@@ -865,6 +867,10 @@ async fn sled_refuses_an_unknown_format_version() {
         let db = sled::open(relledger::store::sled::sled_path(dir.path())).unwrap();
         db.insert(b"M", &[9u8][..]).unwrap();
         db.flush().unwrap();
+        drop(db);
+        relledger::store::sled::wait_for_sled_release(&relledger::store::sled::sled_path(
+            dir.path(),
+        ));
     }
     match SledLog::open(dir.path()) {
         Err(OpenError::Corrupt { reason, .. }) => {

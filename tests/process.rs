@@ -252,6 +252,10 @@ async fn a_data_dir_whose_log_was_lost_or_cut_is_refused_in_one_line() {
         let db = sled::open(relledger::store::sled::sled_path(dir.path())).unwrap();
         db.remove(relledger::store::sled::record_key(1)).unwrap();
         db.flush().unwrap();
+        drop(db);
+        relledger::store::sled::wait_for_sled_release(&relledger::store::sled::sled_path(
+            dir.path(),
+        ));
     }
     let errors = refusal(dir.path()).await;
     assert_eq!(errors.len(), 1, "{errors:?}");

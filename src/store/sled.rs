@@ -39,7 +39,6 @@ mod restore;
 mod snapshots;
 mod writer;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -51,10 +50,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use checkpoints::SledCheckpoints;
 pub use keys::record_key;
 pub use manifest::MANIFEST_FILE;
-pub use open::{sled_path, OpenError, LOCK_FILE};
+pub use open::{sled_path, wait_for_sled_release, OpenError, LOCK_FILE};
 pub use restore::{restore, RestoreError};
 pub use snapshots::SledSnapshots;
 
+use self::open::DirLock;
 pub(crate) use self::read::sled_error;
 use self::writer::AppendCommand;
 use super::chain::{ChainBreak, ChainVerifier};
@@ -75,8 +75,11 @@ pub(crate) struct Shared {
     /// tree the acknowledged positions of named subscriptions (see `store::checkpoints`).
     pub(crate) db: ::sled::Db,
     /// Held, never read: the dir lock lasts as long as the database is open. Declared after
-    /// `db` so that it is released after the database is closed.
-    _lock: File,
+    /// `db` so that it is released after the database is closed (see [`open::DirLock`]).
+    _lock: DirLock,
+    /// Never sent on: dropped last, it tells [`SledLog::released`] that the database is closed
+    /// and the dir unlocked.
+    released: watch::Sender<()>,
 }
 
 /// One open log, shared by the handles.
@@ -182,6 +185,17 @@ impl SledLog {
     /// one group commit. Dropping the handle does the same; `close` says it at the call site.
     pub fn close(self) {
         drop(self);
+    }
+
+    /// Completes once the database is closed and the data dir unlocked: after every handle,
+    /// read stream and tree of this log is dropped. A server awaits it before it reports that
+    /// it stopped, so that whoever opens the dir next finds it free.
+    pub fn released(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut released = self.inner.shared.released.subscribe();
+        async move {
+            // Nothing is ever sent: this returns when the sender is dropped with the database.
+            while released.changed().await.is_ok() {}
+        }
     }
 
     /// The projector's checkpoint, in a tree of its own of this database (see

@@ -84,7 +84,11 @@ pub(super) fn open(dir: &Path, write: WriteGroup) -> Result<SledLog, OpenError> 
     // From here until a clean close, the dir counts as crashed if the process dies.
     Manifest::open().write(dir).map_err(io_error)?;
 
-    let shared = Arc::new(Shared { db, _lock: lock });
+    let shared = Arc::new(Shared {
+        db,
+        _lock: lock,
+        released: watch::channel(()).0,
+    });
     let (commands, queue) = mpsc::unbounded_channel();
     let (head_tx, head) = watch::channel(recovered.head);
     let writer = Writer {
@@ -119,7 +123,7 @@ pub(super) fn open(dir: &Path, write: WriteGroup) -> Result<SledLog, OpenError> 
 }
 
 /// Creates `dir` if needed and takes its exclusive lock, held as long as the file is open.
-pub(super) fn lock_dir(dir: &Path) -> Result<std::fs::File, OpenError> {
+pub(super) fn lock_dir(dir: &Path) -> Result<DirLock, OpenError> {
     let io_error = |source: io::Error| OpenError::Io {
         dir: dir.to_path_buf(),
         source,
@@ -140,7 +144,43 @@ pub(super) fn lock_dir(dir: &Path) -> Result<std::fs::File, OpenError> {
         }
         return Err(io_error(error));
     }
-    Ok(lock)
+    Ok(DirLock {
+        _file: lock,
+        database: sled_path(dir),
+    })
+}
+
+/// The data dir's lock, held for as long as its database is open, and released only once
+/// sled has closed its database file.
+///
+/// sled 0.34 finishes some writes and truncations on its own thread pool, and those keep its
+/// file (and sled's own lock on it) open for a moment after the last `Db` handle is dropped.
+/// Releasing the dir lock before then would let the next open in this process (a restart, a
+/// restore, a test that inspects the database) find sled's file still locked.
+pub(super) struct DirLock {
+    /// Held, never read: the lock lasts as long as the file is open.
+    _file: std::fs::File,
+    /// The sled database whose file must be closed first.
+    database: PathBuf,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        wait_for_sled_release(&self.database);
+    }
+}
+
+/// Blocks until no handle in any thread of this process (or another) holds the sled database
+/// in `database` (see [`sled_path`]) open: sled's lock is an `flock` on its `db` file, so
+/// taking the same lock through a fresh descriptor waits for sled's last descriptor to close.
+/// For tools and tests that open the database raw and must not race sled's background
+/// threads when they hand it back. Returns at once if there is no database.
+pub fn wait_for_sled_release(database: &Path) {
+    if let Ok(file) = std::fs::File::open(database.join("db")) {
+        if let Err(error) = file.lock_exclusive() {
+            tracing::warn!(%error, database = %database.display(), "could not wait for sled to close its database file");
+        }
+    }
 }
 
 /// Writes the format version into a new database, and refuses one with another version or

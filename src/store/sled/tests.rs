@@ -152,6 +152,8 @@ async fn records_lost_while_closed_are_refused() {
         db.remove(super::record_key(head.next_position - 1))
             .unwrap();
         db.flush().unwrap();
+        drop(db);
+        super::wait_for_sled_release(&super::sled_path(dir.path()));
     }
     let reason = corrupt_reason(SledLog::open(dir.path()));
     assert!(reason.contains("closed with 4 records"), "{reason}");
