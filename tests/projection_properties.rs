@@ -348,6 +348,10 @@ async fn check_history(steps: Vec<(bool, u8, Vec<Op>)>) -> Result<(), TestCaseEr
         );
     }
 
+    // Steps that proposed nothing appended nothing and did not catch up: the last appends may
+    // not be projected yet.
+    projector.catch_up().await.unwrap();
+
     // Every change the projector reported is a fresh fold as of its event, and follows the
     // account's previous one.
     let mut last_seen: BTreeMap<AccountId, RelationshipSummary> = BTreeMap::new();
