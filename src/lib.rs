@@ -10,6 +10,8 @@
 //!   the expected-revision check, domain validation, then the log.
 //! - [`relationships`]: the relationships service: which events and which instant a question
 //!   means (bitemporal as-of), and the projections, lists, portfolio and gift register.
+//! - [`histories`]: recently used account histories in memory, decoded once, shared by the
+//!   projector and the relationships service.
 //! - [`projector`]: the live projector: follows the log off the append path and keeps each
 //!   account's relationship summary, checkpointed, reporting the events that change one.
 //! - [`audit`]: verifiable history: chain verification from the stored bytes, Ed25519 signed
@@ -33,6 +35,7 @@ pub mod change_feed;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod histories;
 pub mod ledger;
 pub mod projector;
 pub mod relationships;

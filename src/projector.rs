@@ -26,6 +26,7 @@ use tokio::sync::{broadcast, watch};
 pub use crate::domain::projection::RelationshipChange;
 use crate::domain::projection::{project_unexplained, Params, RelationshipSummary};
 use crate::domain::{AccountId, RecordedEvent};
+use crate::histories::{self, Histories, DEFAULT_BUDGET};
 use crate::relationships::{occurred, Judged};
 use crate::store::{Direction, Log, ReadAllFilter, SnapshotPosition, SnapshotStore, StoreError};
 
@@ -47,40 +48,9 @@ pub struct Projector {
     changes: broadcast::Sender<RelationshipChange>,
     /// The last position reflected in the checkpoint (`None`: none yet).
     progress: watch::Sender<Option<u64>>,
-    /// The histories of recently touched accounts, so a page does not reread them from the
-    /// log. A std mutex: never held across an await.
-    histories: std::sync::Mutex<HistoryCache>,
-}
-
-/// The most events the history cache holds; past it, it starts empty again. Bounds the
-/// projector's memory whatever the size of the log.
-const HISTORY_CACHE_EVENTS: usize = 200_000;
-
-/// Recently folded account histories, up to [`HISTORY_CACHE_EVENTS`] events in all.
-#[derive(Default)]
-struct HistoryCache {
-    /// Each account's events, in stream order, up to the last page that touched it.
-    accounts: BTreeMap<AccountId, Arc<Vec<RecordedEvent>>>,
-    /// The events held, over all accounts.
-    events: usize,
-}
-
-impl HistoryCache {
-    /// Takes `account`'s history out of the cache.
-    fn take(&mut self, account: &AccountId) -> Option<Arc<Vec<RecordedEvent>>> {
-        let history = self.accounts.remove(account)?;
-        self.events -= history.len();
-        Some(history)
-    }
-
-    /// Keeps `account`'s history, emptying the cache first if it would grow past its bound.
-    fn keep(&mut self, account: AccountId, history: Arc<Vec<RecordedEvent>>) {
-        if self.events + history.len() > HISTORY_CACHE_EVENTS {
-            *self = HistoryCache::default();
-        }
-        self.events += history.len();
-        self.accounts.insert(account, history);
-    }
+    /// Recently used account histories, so a page does not reread them from the log; shared
+    /// with the relationships service (see [`Projector::histories`]).
+    histories: Arc<Histories>,
 }
 
 impl Projector {
@@ -108,14 +78,21 @@ impl Projector {
         };
         let (changes, _) = broadcast::channel(CHANGE_BUFFER);
         let (progress, _) = watch::channel(resumed);
+        let log_for_histories = Arc::clone(&log);
         Ok(Projector {
             log,
             store,
             params,
             changes,
             progress,
-            histories: Default::default(),
+            histories: Arc::new(Histories::new(log_for_histories, DEFAULT_BUDGET)),
         })
+    }
+
+    /// The account histories the projector keeps in memory, for the relationships service to
+    /// answer from the same decoded records.
+    pub fn histories(&self) -> Arc<Histories> {
+        Arc::clone(&self.histories)
     }
 
     /// Follows the position reflected in the checkpoint.
@@ -208,6 +185,7 @@ impl Projector {
         let mut changes = Vec::new();
         for (account, (record, first_position)) in touched {
             let history = self.history(&account, record.position, &page).await?;
+            let history = histories::up_to(&history, record.position);
             if history.last().map(|e| e.position) != Some(record.position) {
                 return Err(StoreError::Corrupt(format!(
                     "the stream of {account} does not hold position {}, which the log gives it",
@@ -215,7 +193,7 @@ impl Projector {
                 )));
             }
             let as_of = Judged::NoEarlierThan(record.recorded_at).instant(occurred(history.iter()));
-            let projection = project_unexplained(&history[..], as_of, &self.params);
+            let projection = project_unexplained(history, as_of, &self.params);
             let after = RelationshipSummary::of(
                 &account,
                 record.position,
@@ -247,7 +225,7 @@ impl Projector {
         Ok(page.len() as u64)
     }
 
-    /// `account`'s events up to position `last`, in stream order: the cached history extended
+    /// `account`'s events up to position `last`, in stream order: the shared history, extended
     /// with the page's records, or read from the log when it is not cached.
     async fn history(
         &self,
@@ -255,38 +233,7 @@ impl Projector {
         last: u64,
         page: &[RecordedEvent],
     ) -> Result<Arc<Vec<RecordedEvent>>, StoreError> {
-        let cached = self
-            .histories
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take(account);
-        let history = match cached {
-            Some(mut history) => {
-                let known = history.last().map_or(0, |e| e.position + 1);
-                let new = page
-                    .iter()
-                    .filter(|r| &r.account_id == account && r.position >= known);
-                Arc::make_mut(&mut history).extend(new.cloned());
-                history
-            }
-            None => {
-                let mut events = Vec::new();
-                let mut stream = self
-                    .log
-                    .read_stream(account, None, Direction::Forwards, None);
-                while let Some(record) = stream.try_next().await? {
-                    if record.position > last {
-                        break;
-                    }
-                    events.push(record);
-                }
-                Arc::new(events)
-            }
-        };
-        self.histories
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keep(account.clone(), Arc::clone(&history));
-        Ok(history)
+        let known = page.iter().filter(|r| &r.account_id == account);
+        self.histories.history(account, known, Some(last)).await
     }
 }

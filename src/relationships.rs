@@ -26,6 +26,7 @@
 //! So the answer as of position p is what a live query made when the log ended at p said;
 //! every answer carries the `as_of` it used, so it can be replayed.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -36,6 +37,7 @@ use crate::domain::projection::{
     GiftEntry, Grade, Level, Params, Portfolio, Quadrant, TrustChange,
 };
 use crate::domain::{AccountId, RecordedEvent, Timestamp, ValidationError};
+use crate::histories::{self, Histories, DEFAULT_BUDGET};
 use crate::ledger::{now, LedgerError};
 use crate::store::{Direction, Log, ReadAllFilter, StoreError};
 
@@ -149,6 +151,8 @@ pub struct Relationships {
     log: Arc<dyn Log>,
     /// The scoring rules, versioned; every answer names them.
     params: Params,
+    /// Recently used account histories (shared with the live projector in a server).
+    histories: Arc<Histories>,
 }
 
 /// Which records count, and the instant they are judged at.
@@ -200,6 +204,18 @@ impl Cut {
         }
     }
 
+    /// The events of an account's `history` (in stream order) that the cut admits.
+    fn admitted<'h>(&self, history: &'h [RecordedEvent]) -> Cow<'h, [RecordedEvent]> {
+        let counted = match self.max_position {
+            Some(position) => histories::up_to(history, position),
+            None => history,
+        };
+        match self.known_at {
+            None => Cow::Borrowed(counted),
+            Some(_) => Cow::Owned(counted.iter().filter(|r| self.admits(r)).cloned().collect()),
+        }
+    }
+
     fn admits(&self, record: &RecordedEvent) -> bool {
         self.max_position.is_none_or(|p| record.position <= p)
             && self.known_at.is_none_or(|k| record.recorded_at <= k)
@@ -207,9 +223,20 @@ impl Cut {
 }
 
 impl Relationships {
-    /// The service over `log`, scoring with `params`.
+    /// The service over `log`, scoring with `params`, with a history cache of its own.
     pub fn new(log: Arc<dyn Log>, params: Params) -> Self {
-        Relationships { log, params }
+        let histories = Arc::new(Histories::new(Arc::clone(&log), DEFAULT_BUDGET));
+        Relationships::with_histories(log, params, histories)
+    }
+
+    /// The service over `log`, scoring with `params`, reading account histories through
+    /// `histories` (the live projector's, so that both decode each record once).
+    pub fn with_histories(log: Arc<dyn Log>, params: Params, histories: Arc<Histories>) -> Self {
+        Relationships {
+            log,
+            params,
+            histories,
+        }
     }
 
     /// The scoring rules in force.
@@ -224,13 +251,17 @@ impl Relationships {
         query: RelationshipQuery,
     ) -> Result<AccountProjection, LedgerError> {
         let cut = self.cut(query).await?;
-        let events = self.account_events(account, &cut).await?;
+        let history = self
+            .histories
+            .history(account, [], cut.max_position)
+            .await?;
+        let events = cut.admitted(&history);
         if events.is_empty() {
             return Err(LedgerError::AccountNotFound(account.clone()));
         }
         Ok(project(
             &events,
-            cut.judged.instant(occurred(&events)),
+            cut.judged.instant(occurred(events.iter())),
             &self.params,
         ))
     }
@@ -294,7 +325,7 @@ impl Relationships {
         from: Checkpoint,
         to: Checkpoint,
     ) -> Result<TrustChange, LedgerError> {
-        let events = self.account_events(account, &Cut::everything()).await?;
+        let events = self.histories.history(account, [], None).await?;
         if events.is_empty() {
             return Err(LedgerError::AccountNotFound(account.clone()));
         }
@@ -415,14 +446,6 @@ impl Relationships {
             )
             .into()),
         }
-    }
-
-    async fn account_events(
-        &self,
-        account: &AccountId,
-        cut: &Cut,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        read_account(&*self.log, account, cut).await
     }
 
     async fn all_accounts(

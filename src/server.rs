@@ -83,7 +83,6 @@ impl OpenServer {
     ) -> Result<(), ServeError> {
         let OpenServer { log, config, audit } = self;
         let ledger = Arc::new(Ledger::new(log.clone(), config.policy.clone()));
-        let relationships = Arc::new(Relationships::new(log.clone(), Params::default()));
         // Subscriptions would otherwise stream for ever and hold up the graceful shutdown, so
         // they end (UNAVAILABLE: the client resumes elsewhere or later) when it begins.
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
@@ -95,6 +94,12 @@ impl OpenServer {
         let projector = Arc::new(
             Projector::open(log.clone(), Arc::new(log.snapshots()?), Params::default()).await?,
         );
+        // Both fold account histories: they share one cache, so each record is decoded once.
+        let relationships = Arc::new(Relationships::with_histories(
+            log.clone(),
+            Params::default(),
+            projector.histories(),
+        ));
         let projecting = tokio::spawn({
             let (projector, head, mut stopping) =
                 (Arc::clone(&projector), log.watch_head(), stopping.clone());

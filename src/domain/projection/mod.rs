@@ -51,9 +51,10 @@ pub mod portfolio;
 pub mod promises;
 pub mod quadrant;
 mod roster;
+pub mod stability;
 pub mod summary;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 pub mod trust;
 
 use std::collections::BTreeMap;
@@ -77,6 +78,7 @@ pub use params::{Params, DEFAULT_PARAMS_VERSION};
 pub use portfolio::{portfolio, AccountShare, Portfolio};
 pub use promises::{PromiseLine, PromiseRecord, PromiseStatus};
 pub use quadrant::{Quadrant, QuadrantView, Rule, RuleCheck};
+pub use stability::stable_until;
 pub use summary::{RelationshipChange, RelationshipSummary};
 pub use trust::{Beta, Grade, PersonalTrust, Trend, TrustScore};
 

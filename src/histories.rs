@@ -1,0 +1,256 @@
+//! Account histories in memory: each recently used account's events, decoded once and shared
+//! by the live projector and the relationships service.
+//!
+//! Every projection folds an account's whole history, and reading it from the log decodes and
+//! checks every record again: for an account of 10,000 events that was most of the cost of a
+//! `GetRelationship`. Records never change once committed, so a history read once stays true
+//! for ever, and a later question needs only the records appended since (one read of the
+//! stream from the next revision, usually empty).
+//!
+//! The cache is bounded by the number of events it holds ([`DEFAULT_BUDGET`]), least recently
+//! used account first out, so memory does not grow with the number of accounts; an account that
+//! fell out is simply read again. Nothing here is needed for correctness: a cold cache answers
+//! the same, only slower.
+
+use std::sync::{Arc, Mutex};
+
+use futures::TryStreamExt;
+use lru::LruCache;
+
+use crate::domain::{AccountId, RecordedEvent};
+use crate::store::{Direction, Log, StoreError};
+
+/// The most events the cache holds by default, in all accounts: a few hundred MB at most.
+pub const DEFAULT_BUDGET: usize = 200_000;
+
+/// One account's events in stream order: revision `i` at index `i`.
+pub type History = Arc<Vec<RecordedEvent>>;
+
+/// The events of `history` at global positions up to `position`: a prefix, since positions
+/// grow along a stream.
+pub fn up_to(history: &[RecordedEvent], position: u64) -> &[RecordedEvent] {
+    &history[..history.partition_point(|r| r.position <= position)]
+}
+
+/// Recently used account histories over a log (see the module docs).
+pub struct Histories {
+    log: Arc<dyn Log>,
+    cache: Mutex<Cached>,
+}
+
+struct Cached {
+    /// Each account's history, most recently used first out of the way of eviction.
+    accounts: LruCache<AccountId, History>,
+    /// How many events `accounts` holds.
+    events: usize,
+    /// The most it may hold.
+    budget: usize,
+}
+
+impl Histories {
+    /// A cache over `log` holding at most `budget` events.
+    pub fn new(log: Arc<dyn Log>, budget: usize) -> Self {
+        Histories {
+            log,
+            cache: Mutex::new(Cached {
+                accounts: LruCache::unbounded(),
+                events: 0,
+                budget,
+            }),
+        }
+    }
+
+    /// `account`'s committed events in stream order, at least up to global position `up_to`
+    /// (`None`: up to the log's head when called), possibly further: slice the answer with
+    /// [`up_to`]. `known` may hold records of this account the caller already has (a page the
+    /// projector read), in stream order: those that continue the cached history are taken from
+    /// it instead of the log.
+    pub async fn history<'k>(
+        &self,
+        account: &AccountId,
+        known: impl IntoIterator<Item = &'k RecordedEvent>,
+        up_to: Option<u64>,
+    ) -> Result<History, StoreError> {
+        let cached = self.cached(account);
+        let mut history = cached.clone().unwrap_or_default();
+        let held = history.len() as u64;
+        let mut next = held;
+        let mut extension: Vec<RecordedEvent> = Vec::new();
+        for record in known {
+            if record.revision < held {
+                continue;
+            }
+            if record.revision != next {
+                break;
+            }
+            extension.push(record.clone());
+            next += 1;
+        }
+        let reached = |history: &[RecordedEvent], extension: &[RecordedEvent]| {
+            let last = extension.last().or(history.last()).map(|r| r.position);
+            up_to.is_some_and(|up_to| last.is_some_and(|last| last >= up_to))
+        };
+        if !reached(&history, &extension) {
+            let mut tail = self
+                .log
+                .read_stream(account, Some(next), Direction::Forwards, None);
+            while let Some(record) = tail.try_next().await? {
+                if record.revision != next {
+                    return Err(StoreError::Corrupt(format!(
+                        "the stream of {account} gives revision {} where {next} was next",
+                        record.revision
+                    )));
+                }
+                let past = up_to.is_some_and(|up_to| record.position >= up_to);
+                extension.push(record);
+                next += 1;
+                if past {
+                    break;
+                }
+            }
+        }
+        if extension.is_empty() {
+            if cached.is_none() {
+                // An account with no events is not worth remembering.
+                return Ok(history);
+            }
+        } else {
+            // Copies the events only when another reader still holds the old history.
+            Arc::make_mut(&mut history).extend(extension);
+        }
+        self.keep(account, &history);
+        Ok(history)
+    }
+
+    fn cached(&self, account: &AccountId) -> Option<History> {
+        self.lock().accounts.get(account).cloned()
+    }
+
+    /// Keeps `history` unless the cache holds a longer one (a concurrent reader got further),
+    /// then evicts the least recently used accounts until the cache is within its budget.
+    fn keep(&self, account: &AccountId, history: &History) {
+        let mut cached = self.lock();
+        if history.len() > cached.budget {
+            return;
+        }
+        let held = cached.accounts.peek(account).map_or(0, |h| h.len());
+        if held > history.len() {
+            cached.accounts.promote(account);
+            return;
+        }
+        cached.accounts.put(account.clone(), Arc::clone(history));
+        cached.events = cached.events - held + history.len();
+        while cached.events > cached.budget {
+            match cached.accounts.pop_lru() {
+                Some((_, evicted)) => cached.events -= evicted.len(),
+                None => break,
+            }
+        }
+    }
+
+    /// How many events the cache holds now.
+    pub fn cached_events(&self) -> usize {
+        self.lock().events
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cached> {
+        // The cache is consistent after every statement that changes it.
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::projection::testkit;
+    use crate::domain::ProposedEvent;
+    use crate::store::{ExpectedRevision, MemoryLog};
+
+    /// A call, with a fresh event id.
+    fn any_event() -> ProposedEvent {
+        let mut log = testkit::Log::opened(crate::domain::AccountSegment::Standard);
+        log.call(1, "qa");
+        let mut event = log.events.pop().unwrap().event;
+        event.event_id = crate::domain::EventId::new_random();
+        event
+    }
+
+    async fn log_with(accounts: &[(&str, usize)]) -> Arc<MemoryLog> {
+        let log = Arc::new(MemoryLog::new());
+        for (account, events) in accounts {
+            let account = AccountId::parse(*account).unwrap();
+            let proposed = (0..*events).map(|_| any_event()).collect();
+            log.append(&account, ExpectedRevision::Any, proposed)
+                .await
+                .unwrap();
+        }
+        log
+    }
+
+    fn id(s: &str) -> AccountId {
+        AccountId::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_history_is_the_stream_and_follows_later_appends() {
+        let log = log_with(&[("a", 3), ("b", 2)]).await;
+        let histories = Histories::new(log.clone(), 100);
+        let first = histories.history(&id("a"), &[], None).await.unwrap();
+        assert_eq!(
+            first.iter().map(|r| r.revision).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        log.append(&id("a"), ExpectedRevision::Any, vec![any_event()])
+            .await
+            .unwrap();
+        let second = histories.history(&id("a"), &[], None).await.unwrap();
+        assert_eq!(second.len(), 4);
+        assert_eq!(&second[..3], &first[..], "the cached prefix is kept");
+        assert_eq!(second[3].position, 5);
+        assert_eq!(histories.cached_events(), 4);
+    }
+
+    #[tokio::test]
+    async fn records_the_caller_holds_extend_the_history_without_a_read() {
+        let log = log_with(&[("a", 2)]).await;
+        let histories = Histories::new(log.clone(), 100);
+        let all = histories.history(&id("a"), &[], None).await.unwrap();
+        // A record the log never held proves the extension came from `known`.
+        let mut invented = all[1].clone();
+        invented.revision = 2;
+        invented.position = 99;
+        let known = vec![all[1].clone(), invented.clone()];
+        let extended = histories.history(&id("a"), &known, Some(99)).await.unwrap();
+        assert_eq!(extended.len(), 3);
+        assert_eq!(extended[2], invented);
+    }
+
+    #[tokio::test]
+    async fn the_budget_evicts_the_least_recently_used_account() {
+        let log = log_with(&[("a", 3), ("b", 3), ("c", 3)]).await;
+        let histories = Histories::new(log.clone(), 7);
+        histories.history(&id("a"), &[], None).await.unwrap();
+        histories.history(&id("b"), &[], None).await.unwrap();
+        histories.history(&id("a"), &[], None).await.unwrap();
+        histories.history(&id("c"), &[], None).await.unwrap();
+        assert_eq!(histories.cached_events(), 6);
+        let cache = histories.lock();
+        assert!(cache.accounts.contains(&id("a")) && cache.accounts.contains(&id("c")));
+        assert!(
+            !cache.accounts.contains(&id("b")),
+            "b was used least recently"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_account_has_an_empty_history_and_is_not_cached() {
+        let log = log_with(&[("a", 1)]).await;
+        let histories = Histories::new(log, 100);
+        assert!(histories
+            .history(&id("z"), &[], None)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(histories.cached_events(), 0);
+    }
+}
