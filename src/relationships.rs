@@ -28,13 +28,14 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use lru::LruCache;
 
 use crate::domain::projection::{
-    explain_change, gift_register, portfolio, project, AccountProjection, AlertCode, Checkpoint,
-    GiftEntry, Grade, Level, Params, Portfolio, Quadrant, TrustChange,
+    explain_change, gift_register, portfolio, project, stable_until, AccountProjection, AlertCode,
+    Checkpoint, GiftEntry, Grade, Level, Params, Portfolio, Quadrant, TrustChange,
 };
 use crate::domain::{AccountId, RecordedEvent, Timestamp, ValidationError};
 use crate::histories::{self, Histories, DEFAULT_BUDGET};
@@ -153,6 +154,71 @@ pub struct Relationships {
     params: Params,
     /// Recently used account histories (shared with the live projector in a server).
     histories: Arc<Histories>,
+    /// Recent live answers, kept until their account moves or their `stable_until`.
+    live: Mutex<LiveAnswers>,
+}
+
+/// The most events the kept live answers may have counted, in all: their contributions are
+/// most of their size (a few hundred bytes an event).
+const LIVE_ANSWER_BUDGET: usize = 200_000;
+
+/// Live answers (no `as_of`, no `known_at`) by account, least recently used out first.
+///
+/// A live answer is judged at the moment the request arrives, and ages change every day, so
+/// no two live answers are quite alike; but between two instants at which nothing ticks over
+/// ([`stable_until`]) the answer is the same but for its `as_of`. Within that span, and while
+/// no event is appended to the account, a live question is answered by the kept answer with
+/// its `as_of` moved: byte for byte what a fresh fold would say.
+struct LiveAnswers {
+    answers: LruCache<AccountId, LiveAnswer>,
+    /// The events the kept answers counted, in all.
+    events: usize,
+}
+
+struct LiveAnswer {
+    /// The last stream revision it counted.
+    revision: u64,
+    /// The instant it was judged at.
+    as_of: Timestamp,
+    /// The first instant it may no longer hold.
+    until: Timestamp,
+    projection: Arc<AccountProjection>,
+}
+
+impl LiveAnswers {
+    /// The kept answer for `account` if it counted up to `revision` and holds at `as_of`,
+    /// re-dated to `as_of`.
+    fn get(
+        &mut self,
+        account: &AccountId,
+        revision: u64,
+        as_of: Timestamp,
+    ) -> Option<AccountProjection> {
+        let kept = self.answers.get(account)?;
+        let holds = kept.revision == revision && kept.as_of <= as_of && as_of < kept.until;
+        holds.then(|| {
+            let mut answer = AccountProjection::clone(&kept.projection);
+            answer.as_of = as_of;
+            answer
+        })
+    }
+
+    fn keep(&mut self, account: &AccountId, answer: LiveAnswer) {
+        let weight = answer.projection.events_counted;
+        if weight > LIVE_ANSWER_BUDGET {
+            return;
+        }
+        if let Some(old) = self.answers.put(account.clone(), answer) {
+            self.events -= old.projection.events_counted;
+        }
+        self.events += weight;
+        while self.events > LIVE_ANSWER_BUDGET {
+            match self.answers.pop_lru() {
+                Some((_, evicted)) => self.events -= evicted.projection.events_counted,
+                None => break,
+            }
+        }
+    }
 }
 
 /// Which records count, and the instant they are judged at.
@@ -236,6 +302,10 @@ impl Relationships {
             log,
             params,
             histories,
+            live: Mutex::new(LiveAnswers {
+                answers: LruCache::unbounded(),
+                events: 0,
+            }),
         }
     }
 
@@ -250,6 +320,9 @@ impl Relationships {
         account: &AccountId,
         query: RelationshipQuery,
     ) -> Result<AccountProjection, LedgerError> {
+        if query == RelationshipQuery::default() {
+            return self.get_live(account).await;
+        }
         let cut = self.cut(query).await?;
         let history = self
             .histories
@@ -264,6 +337,33 @@ impl Relationships {
             cut.judged.instant(occurred(events.iter())),
             &self.params,
         ))
+    }
+
+    /// The live answer (see [`LiveAnswers`]): a kept one re-dated when it still holds, a
+    /// fresh fold otherwise.
+    async fn get_live(&self, account: &AccountId) -> Result<AccountProjection, LedgerError> {
+        let history = self.histories.history(account, [], None).await?;
+        let Some(last) = history.last() else {
+            return Err(LedgerError::AccountNotFound(account.clone()));
+        };
+        let as_of = Judged::NoEarlierThan(now()).instant(occurred(history.iter()));
+        if let Some(kept) = self.live().get(account, last.revision, as_of) {
+            return Ok(kept);
+        }
+        let projection = project(&history, as_of, &self.params);
+        let answer = LiveAnswer {
+            revision: last.revision,
+            as_of,
+            until: stable_until(&history, as_of),
+            projection: Arc::new(projection.clone()),
+        };
+        self.live().keep(account, answer);
+        Ok(projection)
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, LiveAnswers> {
+        // Every change to the answers leaves them consistent.
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A page of the relationships that pass the filter, in order. Every page of one listing

@@ -837,3 +837,59 @@ async fn the_service_reports_serving_to_health_checks() {
     assert_eq!(health.status, ServingStatus::Serving as i32);
     server.stop().await;
 }
+
+/// The live answer, and the same question asked again at the instant it says it used.
+/// The live answer is judged when it is asked: no earlier than the moment before asking.
+async fn live_then_replayed(client: &mut Client, account: &str) -> (Relationship, Relationship) {
+    let asked = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let live = get(client, account, None, None).await.unwrap();
+    let as_of = live.as_of.clone().expect("a live answer names its as_of");
+    let judged = std::time::Duration::new(as_of.seconds as u64, as_of.nanos as u32);
+    assert!(judged >= asked, "judged at {judged:?}, asked at {asked:?}");
+    let replayed = get(client, account, Some(AsOf::AsOfTime(as_of)), None)
+        .await
+        .unwrap();
+    (live, replayed)
+}
+
+#[tokio::test]
+async fn live_answers_are_fresh_folds_at_their_as_of_even_when_kept() {
+    let (_dir, mut server, mut client) = start().await;
+    server
+        .append("cement-buyer", typhoon_service_history())
+        .await
+        .unwrap();
+
+    // The first live question folds; the next ones may be answered by the kept answer,
+    // re-dated: each must be exactly what a fold at its own as_of says.
+    let mut as_ofs = Vec::new();
+    for _ in 0..3 {
+        let (live, replayed) = live_then_replayed(&mut client, "cement-buyer").await;
+        assert_eq!(live, replayed);
+        as_ofs.push(live.as_of.clone().unwrap());
+    }
+    let nanos = |t: &Timestamp| (t.seconds, t.nanos);
+    assert!(
+        as_ofs.windows(2).all(|w| nanos(&w[0]) <= nanos(&w[1])),
+        "every answer is judged when it is asked: {as_ofs:?}"
+    );
+
+    // An append is seen by the next live question (read your writes), never a kept answer.
+    let before = get(&mut client, "cement-buyer", None, None).await.unwrap();
+    let appended = server
+        .append(
+            "cement-buyer",
+            vec![event_on(-1, critical_assistance(&["owner"]))],
+        )
+        .await
+        .unwrap();
+    let (after, replayed) = live_then_replayed(&mut client, "cement-buyer").await;
+    assert_eq!(after, replayed);
+    assert_eq!(after.last_revision, Some(appended.last_revision));
+    assert_ne!(
+        before.organizational_trust, after.organizational_trust,
+        "the critical assistance counts at once"
+    );
+}

@@ -58,6 +58,7 @@ pub(crate) mod testkit;
 pub mod trust;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -93,8 +94,8 @@ pub(crate) fn within_days(as_of: Timestamp, at: Timestamp, days: u32) -> bool {
 pub struct OrganizationalTrust {
     /// The score.
     pub trust: TrustScore,
-    /// Biggest first.
-    pub contributions: Vec<Contribution>,
+    /// Biggest first. Shared, so that a kept answer is copied without copying them.
+    pub contributions: Arc<[Contribution]>,
 }
 
 /// Who the account is, from its `account_opened` event (no event changes it yet): what a list
@@ -223,14 +224,14 @@ fn assemble(
                 frozen: left_at.is_some(),
                 left_at,
                 trust: TrustScore::new(*beta, before.personal_of(id), params),
-                contributions: explained.personal.remove(id).unwrap_or_default(),
+                contributions: explained.personal.remove(id).unwrap_or_default().into(),
             };
             (id.clone(), personal)
         })
         .collect();
     let organizational_trust = OrganizationalTrust {
         trust: TrustScore::new(fold.org, before.org, params),
-        contributions: std::mem::take(&mut explained.org),
+        contributions: std::mem::take(&mut explained.org).into(),
     };
 
     let commerce = commercial::Commerce::read(&events);

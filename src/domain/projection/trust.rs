@@ -252,8 +252,8 @@ pub struct PersonalTrust {
     pub left_at: Option<Timestamp>,
     /// The score.
     pub trust: TrustScore,
-    /// Biggest first.
-    pub contributions: Vec<super::explain::Contribution>,
+    /// Biggest first. Shared, so that a kept answer is copied without copying them.
+    pub contributions: std::sync::Arc<[super::explain::Contribution]>,
 }
 
 #[cfg(test)]
