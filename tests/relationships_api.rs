@@ -845,7 +845,7 @@ async fn live_then_replayed(client: &mut Client, account: &str) -> (Relationship
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
     let live = get(client, account, None, None).await.unwrap();
-    let as_of = live.as_of.clone().expect("a live answer names its as_of");
+    let as_of = live.as_of.expect("a live answer names its as_of");
     let judged = std::time::Duration::new(as_of.seconds as u64, as_of.nanos as u32);
     assert!(judged >= asked, "judged at {judged:?}, asked at {asked:?}");
     let replayed = get(client, account, Some(AsOf::AsOfTime(as_of)), None)
@@ -868,7 +868,7 @@ async fn live_answers_are_fresh_folds_at_their_as_of_even_when_kept() {
     for _ in 0..3 {
         let (live, replayed) = live_then_replayed(&mut client, "cement-buyer").await;
         assert_eq!(live, replayed);
-        as_ofs.push(live.as_of.clone().unwrap());
+        as_ofs.push(live.as_of.unwrap());
     }
     let nanos = |t: &Timestamp| (t.seconds, t.nanos);
     assert!(
