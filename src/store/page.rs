@@ -2,15 +2,18 @@
 //!
 //! A read visits a range of indexes (positions of the global log, or revisions of one stream)
 //! fixed when the read starts: records committed after that are not part of it. The range is
-//! fetched a page at a time, and the next page only when the consumer has taken every record
-//! of the one before, so a consumer that stops polling stops the reading and a long read is
-//! never held in memory whole.
+//! fetched a page at a time. While the consumer takes the records of one page, the next is
+//! fetched in the background (reading and decoding a page is most of a read's cost, and the
+//! consumer's work on the records, such as encoding and sending them, can run beside it);
+//! never more than that one, so a consumer that stops polling stops the reading and a long
+//! read holds at most two pages in memory.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::ops::Range;
 
 use futures::stream::{self, BoxStream, StreamExt};
+use tokio::task::JoinHandle;
 
 use super::{Direction, StoreError};
 use crate::domain::RecordedEvent;
@@ -112,6 +115,29 @@ struct Paged<F> {
     error: Option<StoreError>,
     /// Set once the error is yielded: it ends the read.
     failed: bool,
+    /// The fetch of the next page, started when the current one arrived.
+    prefetch: Option<JoinHandle<Fetched>>,
+}
+
+impl<F, Fut> Paged<F>
+where
+    F: FnMut(Range<u64>, Direction) -> Fut,
+    Fut: Future<Output = Fetched> + Send + 'static,
+{
+    /// Starts fetching the scan's next page in the background, unless the read is done or the
+    /// records in hand already cover what the caller asked for.
+    fn start_next(&mut self) {
+        let enough = self
+            .scan
+            .remaining
+            .is_some_and(|wanted| wanted <= self.buffered.len() as u64);
+        if self.error.is_some() || enough {
+            return;
+        }
+        if let Some(page) = self.scan.next_page() {
+            self.prefetch = Some(tokio::spawn((self.fetch)(page, self.scan.direction)));
+        }
+    }
 }
 
 /// Streams the records of `scan`, fetching each page with `fetch(range, direction)`, which
@@ -131,6 +157,7 @@ where
         buffered: VecDeque::new(),
         error: None,
         failed: false,
+        prefetch: None,
     };
     stream::unfold(state, |mut state| async move {
         loop {
@@ -147,10 +174,18 @@ where
                 state.failed = true;
                 return Some((Err(error), state));
             }
-            let page = state.scan.next_page()?;
-            let fetched = (state.fetch)(page, state.scan.direction).await;
+            let fetched = match state.prefetch.take() {
+                Some(prefetch) => prefetch.await.unwrap_or_else(|e| {
+                    Fetched::failed(StoreError::Unavailable(format!("a read task failed: {e}")))
+                }),
+                None => {
+                    let page = state.scan.next_page()?;
+                    (state.fetch)(page, state.scan.direction).await
+                }
+            };
             state.buffered.extend(fetched.records);
             state.error = fetched.error;
+            state.start_next();
         }
     })
     .boxed()
@@ -196,5 +231,58 @@ mod tests {
             [(0, 3)]
         );
         assert!(pages(Scan::new(None, Direction::Backwards, None, 0)).is_empty());
+    }
+
+    /// A fetch of fake records (only their positions matter), counting its calls.
+    fn counting_fetch(
+        calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> impl FnMut(Range<u64>, Direction) -> futures::future::Ready<Fetched> {
+        move |page, _| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let records = page
+                .map(|position| {
+                    let mut log = crate::domain::projection::testkit::Log::opened(
+                        crate::domain::AccountSegment::Standard,
+                    );
+                    let mut record = log.events.pop().unwrap();
+                    record.position = position;
+                    record
+                })
+                .collect();
+            futures::future::ready(Fetched::new(records, Ok(())))
+        }
+    }
+
+    #[tokio::test]
+    async fn reads_at_most_one_page_ahead_of_the_consumer_and_in_order() {
+        use futures::TryStreamExt;
+
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let scan = Scan::new(None, Direction::Forwards, None, 4 * PAGE_LEN);
+        let mut read = paged(scan, counting_fetch(calls.clone()));
+        let first = read.try_next().await.unwrap().unwrap();
+        assert_eq!(first.position, 0);
+        assert_eq!(
+            calls.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "the page in hand and the next one"
+        );
+        let rest: Vec<u64> = read.map_ok(|r| r.position).try_collect().await.unwrap();
+        assert_eq!(rest, (1..4 * PAGE_LEN).collect::<Vec<_>>());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_limit_within_the_page_in_hand_fetches_nothing_more() {
+        use futures::TryStreamExt;
+
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let scan = Scan::new(None, Direction::Forwards, Some(10), 4 * PAGE_LEN);
+        let read: Vec<_> = paged(scan, counting_fetch(calls.clone()))
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 10);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }
