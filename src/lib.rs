@@ -8,6 +8,9 @@
 //!   chain, the durable sled backend and the in-memory model.
 //! - [`ledger`]: the application service that every append goes through: retry detection,
 //!   the expected-revision check, domain validation, then the log.
+//! - [`privacy`]: crypto-shredding: personal fields sealed under per-contact data keys on the
+//!   way in and opened on every read; the key store (`keys/` in the data dir); forgetting a
+//!   contact destroys their key.
 //! - [`relationships`]: the relationships service: which events and which instant a question
 //!   means (bitemporal as-of), and the projections, lists, portfolio and gift register.
 //! - [`projector`]: the live projector: follows the log off the append path and keeps each
@@ -34,6 +37,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod ledger;
+pub mod privacy;
 pub mod projector;
 pub mod relationships;
 pub mod server;

@@ -40,10 +40,10 @@ fn opened() -> Vec<ProposedEvent> {
             name: "Zhang".into(),
             role: ContactRole::DecisionMaker,
             title: String::new(),
-            phone: String::new(),
-            email: String::new(),
+            phone: Default::default(),
+            email: Default::default(),
             public_official: false,
-            notes: String::new(),
+            notes: Default::default(),
         })),
     ]
 }
@@ -94,7 +94,7 @@ fn later_events_of_a_batch_see_the_earlier_ones() {
     };
     let broken = event(EventPayload::PromiseBroken(PromiseBroken {
         promise_id: "p".into(),
-        reason: String::new(),
+        reason: Default::default(),
     }));
     assert_eq!(check(&opened(), &[promise("p"), kept()]), Ok(()));
     assert_eq!(
@@ -161,7 +161,7 @@ fn a_contact_who_left_cannot_be_visited_and_every_violation_is_reported() {
     let mut history = opened();
     history.push(event(EventPayload::ContactLeft(ContactLeft {
         contact_id: "c1".into(),
-        reason: String::new(),
+        reason: Default::default(),
     })));
     let mut visit = event(EventPayload::Visit(Visit {
         contact_ids: vec!["c1".into(), "c1".into(), "c7".into()],

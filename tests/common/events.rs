@@ -218,6 +218,7 @@ pub fn payload_name(payload: &Payload) -> &'static str {
         Payload::PaymentReceived(_) => "payment_received",
         Payload::CriticalAssistance(_) => "critical_assistance",
         Payload::RelationshipCost(_) => "relationship_cost",
+        Payload::ContactForgotten(_) => "contact_forgotten",
     }
 }
 
@@ -250,10 +251,10 @@ pub fn official_added(contact_id: &str) -> Payload {
         name: format!("Name of {contact_id}"),
         role: proto::ContactRole::Other as i32,
         title: "district planning officer".to_string(),
-        phone: String::new(),
-        email: String::new(),
+        phone: Default::default(),
+        email: Default::default(),
         public_official: true,
-        notes: String::new(),
+        notes: Default::default(),
     })
 }
 
@@ -262,7 +263,7 @@ pub fn introduction(contact_id: &str) -> Payload {
         contact_id: contact_id.to_string(),
         introduced_by: "the chairman".to_string(),
         relationship: "university classmates".to_string(),
-        notes: String::new(),
+        notes: Default::default(),
     })
 }
 
