@@ -24,7 +24,7 @@
 //! - [`api`]: the gRPC API, the only module that knows the generated proto types.
 //! - [`server`]: wires the services and runs them until shutdown; [`serve`] is the entry point.
 //! - [`config`]: the server's settings and their defaults.
-//! - [`cli`]: the subcommands of the binary besides `serve`: the gRPC clients (`append`, `read`,
+//! - [`cli`]: the subcommands of the binary besides `serve`: the gRPC clients (`append`, `read`, `forget`,
 //!   `as-of`, `export --server`) and the operator commands on a stopped server's data dir
 //!   (`rebuild`, `verify`, `export`, `import`, `key`, `verify-export`).
 //!
