@@ -550,3 +550,137 @@ async fn a_retried_append_with_personal_data_is_a_duplicate_and_a_changed_one_a_
     assert_eq!(server.read_all().await.len(), batch.len());
     server.stop().await;
 }
+
+/// Starts `relledger serve` on port 0 and reads the bound address from its first stdout line.
+async fn spawn_server(data_dir: &Path) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn relledger serve");
+    let line = tokio::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next_line()
+        .await
+        .unwrap()
+        .expect("a ready line");
+    let address = line
+        .strip_prefix("relledger listening on ")
+        .expect("ready line format");
+    (child, format!("http://{address}"))
+}
+
+/// Runs a client subcommand of the binary against `url`, feeding it `stdin`.
+async fn run_cli(url: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(BIN)
+        .args(args)
+        .env("RELLEDGER_SERVER", url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    child.wait_with_output().await.unwrap()
+}
+
+/// The binary as an operator runs it: `relledger forget`, then kill -9 straight after its
+/// answer. The key's destruction and the event were durable before the answer, so the
+/// restarted server reads the fields erased, `relledger verify` passes, and no file of the
+/// data dir holds the text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relledger_forget_is_durable_across_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = spawn_server(dir.path()).await;
+    let lines: String = story()
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap() + "\n")
+        .collect();
+    let out = run_cli(&url, &["append", "--account", ACCOUNT], &lines).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = run_cli(
+        &url,
+        &[
+            "forget",
+            "--account",
+            ACCOUNT,
+            "--contact",
+            FORGOTTEN,
+            "--reason",
+            "erasure request 2026-117",
+        ],
+        "",
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["position"], story().len().to_string(), "{answer}");
+
+    let unknown = run_cli(
+        &url,
+        &[
+            "forget",
+            "--account",
+            ACCOUNT,
+            "--contact",
+            "c-9999",
+            "--reason",
+            "x",
+        ],
+        "",
+    )
+    .await;
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("NOT_FOUND"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    let (mut child, url) = spawn_server(dir.path()).await;
+    let out = run_cli(&url, &["read", "--account", ACCOUNT], "").await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: Vec<RecordedEvent> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_erased(&read, "relledger read after kill -9");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    assert_eq!(leaks(dir.path(), &forgotten_secrets()), vec![]);
+    let out = std::process::Command::new(BIN)
+        .args(["verify", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "relledger verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

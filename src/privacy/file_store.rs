@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use super::keys::{ContactRef, DataKey, KeyStore};
 use super::PrivacyError;
@@ -34,9 +34,12 @@ const TEMPORARY_SUFFIX: &str = ".tmp";
 pub struct FileKeyStore {
     /// The directory, `DATA_DIR/keys`.
     dir: PathBuf,
-    /// Every key on disk, by key name. Held while a key file is created or destroyed, so the
-    /// memory and the disk always agree and two creations of one key cannot race.
-    keys: Mutex<HashMap<[u8; 32], DataKey>>,
+    /// Every key on disk, by key name. Write-locked only to insert or remove, never across
+    /// IO, so a read never waits for an fsync.
+    keys: RwLock<HashMap<[u8; 32], DataKey>>,
+    /// Held across each creation or destruction (file and map together), so two creations of
+    /// one key cannot race and the map always agrees with the disk.
+    changing: Mutex<()>,
 }
 
 impl FileKeyStore {
@@ -81,13 +84,14 @@ impl FileKeyStore {
         sync_dir(dir).map_err(|e| failed("cannot sync the key store", e))?;
         Ok(FileKeyStore {
             dir: dir.to_path_buf(),
-            keys: Mutex::new(keys),
+            keys: RwLock::new(keys),
+            changing: Mutex::new(()),
         })
     }
 
     /// How many keys the store holds.
     pub fn len(&self) -> usize {
-        self.keys().len()
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// True when the store holds no key.
@@ -95,8 +99,20 @@ impl FileKeyStore {
         self.len() == 0
     }
 
-    fn keys(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], DataKey>> {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    fn key(&self, name: &[u8; 32]) -> Option<DataKey> {
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn keys_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<[u8; 32], DataKey>> {
+        self.keys.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn changing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.changing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn path_of(&self, name: &[u8; 32]) -> PathBuf {
@@ -106,29 +122,29 @@ impl FileKeyStore {
 
 impl KeyStore for FileKeyStore {
     fn get(&self, contact: &ContactRef) -> Option<DataKey> {
-        self.keys().get(&contact.key_name()).cloned()
+        self.key(&contact.key_name())
     }
 
     fn get_or_create(&self, contact: &ContactRef) -> Result<DataKey, PrivacyError> {
         let name = contact.key_name();
-        let mut keys = self.keys();
-        if let Some(key) = keys.get(&name) {
-            return Ok(key.clone());
+        let _changing = self.changing();
+        if let Some(key) = self.key(&name) {
+            return Ok(key);
         }
         let key = DataKey::generate()?;
         let path = self.path_of(&name);
         write_key(&self.dir, &path, &key).map_err(|e| {
             PrivacyError::Unavailable(format!("cannot write the key {}: {e}", path.display()))
         })?;
-        keys.insert(name, key.clone());
+        self.keys_mut().insert(name, key.clone());
         Ok(key)
     }
 
     fn destroy(&self, contact: &ContactRef) -> Result<bool, PrivacyError> {
         let name = contact.key_name();
-        let mut keys = self.keys();
+        let _changing = self.changing();
         // Out of memory first: from here on no read decrypts with it, whatever the disk does.
-        let held = keys.remove(&name).is_some();
+        let held = self.keys_mut().remove(&name).is_some();
         let path = self.path_of(&name);
         let on_disk = path.exists();
         if on_disk {
