@@ -684,3 +684,56 @@ async fn relledger_forget_is_durable_across_kill_9() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// An export carries the ciphertext the chain hashes and no key: it verifies offline, holds no
+/// personal text, and a log restored from it reads every sealed field as erased (its keys
+/// stayed behind) while its records, hashes and projection are the original's.
+#[tokio::test]
+async fn an_export_carries_only_ciphertext_and_a_restored_log_reads_it_erased() {
+    use relledger::audit::import::{import_bundle, verify_bundle};
+    use relledger::audit::offline::export_data_dir;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(dir.path()).await;
+    server.append(ACCOUNT, story()).await.unwrap();
+    forget(&mut server, forget_request(FORGOTTEN))
+        .await
+        .unwrap();
+    let original = server.read_all().await;
+    let relationship_before = relationship(&server).await;
+    server.stop().await;
+
+    let exports = tempfile::tempdir().unwrap();
+    let bundle = exports.path().join("ledger.ndjson");
+    export_data_dir(
+        dir.path(),
+        std::fs::File::create(&bundle).unwrap(),
+        0,
+        None,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    verify_bundle(&bundle, None, &mut |_, _| {}).unwrap();
+    let mut secrets = forgotten_secrets().to_vec();
+    secrets.push(KEPT_DATA.name);
+    assert_eq!(leaks(exports.path(), &secrets), vec![]);
+
+    let restored = tempfile::tempdir().unwrap();
+    import_bundle(restored.path(), &bundle, None, &mut |_, _| {}).unwrap();
+    let mut server = TestServer::start(restored.path()).await;
+    let read = server.read_all().await;
+    assert_eq!(read.len(), original.len());
+    for (restored, original) in read.iter().zip(&original) {
+        assert_eq!(
+            (&restored.hash, restored.position),
+            (&original.hash, original.position)
+        );
+    }
+    let (kept, erased) = contact_added(&read, KEPT);
+    assert_eq!(kept.name, "", "no key travelled with the bundle");
+    assert_eq!(erased.len(), 4);
+    assert_eq!(contact_added(&read, FORGOTTEN).1.len(), 4);
+    assert!(verify_chain(&server).await.ok);
+    assert_eq!(relationship(&server).await, relationship_before);
+    server.stop().await;
+}
