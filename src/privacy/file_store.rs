@@ -1,7 +1,8 @@
 //! The data keys on disk: `keys/` in the data dir, one file per contact.
 //!
 //! A key file is named by [`ContactRef::key_name`] in hex and holds 33 bytes: a format byte
-//! (`1`) and the key. Files are created mode 0600 in a 0700 directory.
+//! (`1`) and the key. Files are created mode 0600 in a 0700 directory; one that group or
+//! others may read is refused at start, as the signing key is.
 //!
 //! - **Create**: write `NAME.tmp`, fsync it, rename it to `NAME`, fsync the directory. Only
 //!   then is the key used, so no record is ever sealed under a key that a crash could lose.
@@ -181,8 +182,27 @@ fn write_key(dir: &Path, path: &Path, key: &DataKey) -> io::Result<()> {
     sync_dir(dir)
 }
 
-/// Reads one key file.
+/// Reads one key file. One that group or others may read is refused, as `SIGNING_KEY` is:
+/// whoever can read a key can read what it sealed, and a forgotten contact's text could have
+/// been copied from it.
 fn read_key(path: &Path) -> Result<DataKey, PrivacyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path)
+            .map_err(|e| {
+                PrivacyError::Unavailable(format!("cannot read the key {}: {e}", path.display()))
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(PrivacyError::Corrupt(format!(
+                "the key file {} is readable by group or others (mode {:o}); chmod 600 it",
+                path.display(),
+                mode & 0o777
+            )));
+        }
+    }
     let contents = zeroize::Zeroizing::new(fs::read(path).map_err(|e| {
         PrivacyError::Unavailable(format!("cannot read the key {}: {e}", path.display()))
     })?);
@@ -279,10 +299,41 @@ mod tests {
         assert!(!leftover.exists());
         drop(store);
 
-        fs::write(keys.join("cd".repeat(32)), [1u8; 5]).unwrap();
+        let malformed = keys.join("cd".repeat(32));
+        write_private(&malformed, &[1u8; 5]);
         assert!(matches!(
             FileKeyStore::open(&keys),
             Err(PrivacyError::Corrupt(reason)) if reason.contains("malformed")
+        ));
+    }
+
+    fn write_private(path: &Path, bytes: &[u8]) {
+        fs::write(path, bytes).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_readable_by_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+        let store = FileKeyStore::open(&keys).unwrap();
+        store.get_or_create(&contact("c-zhang")).unwrap();
+        drop(store);
+        let file = keys.join(hex::encode(contact("c-zhang").key_name()));
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            FileKeyStore::open(&keys),
+            Err(PrivacyError::Corrupt(reason)) if reason.contains("chmod 600")
         ));
     }
 }
