@@ -90,10 +90,10 @@ fn opening(name: &str) -> Vec<EventPayload> {
             name: id.into(),
             role,
             title: String::new(),
-            phone: String::new(),
-            email: String::new(),
+            phone: Default::default(),
+            email: Default::default(),
             public_official: false,
-            notes: String::new(),
+            notes: Default::default(),
         })
     };
     vec![

@@ -8,6 +8,11 @@
 //! consistent: every append carries the exact revision it was validated against, so a stale
 //! cache (another writer on a shared backend) is detected by the log and the append is retried
 //! against fresh state.
+//!
+//! Personal fields are sealed here, under their contact's data key, before the batch reaches
+//! the log (see [`crate::privacy`]); `forget_contact` destroys a contact's key and records that
+//! it did. Reads return records as stored (sealed): the API opens them through
+//! [`Privacy::reveal`], the one place that decrypts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,9 +20,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
-use crate::domain::validation::{validate_against, validate_shape};
-use crate::domain::ValidationError;
-use crate::domain::{AccountId, AccountState, Policy, ProposedEvent, RecordedEvent, Timestamp};
+use crate::domain::validation::{validate_against, validate_not_forgotten, validate_shape};
+use crate::domain::{
+    AccountId, AccountState, ContactForgotten, EventId, EventPayload, Policy, ProposedEvent,
+    RecordedEvent, Timestamp,
+};
+use crate::domain::{FieldViolation, ValidationError};
+use crate::privacy::{Privacy, PrivacyError};
 use crate::store::{
     AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError,
 };
@@ -34,6 +43,18 @@ pub enum LedgerError {
     /// The account has no events (`NOT_FOUND`).
     #[error("account {0} not found")]
     AccountNotFound(AccountId),
+    /// The contact was never added to the account (`NOT_FOUND`).
+    #[error("contact {contact_id:?} is not a contact of account {account}")]
+    ContactNotFound {
+        /// The account.
+        account: AccountId,
+        /// The contact asked for.
+        contact_id: String,
+    },
+    /// The data keys could not be created, read or destroyed (status by [`PrivacyError`]
+    /// variant).
+    #[error(transparent)]
+    Privacy(#[from] PrivacyError),
     /// The log refused or failed (status by [`StoreError`] variant).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -57,19 +78,33 @@ pub struct Ledger {
     log: Arc<dyn Log>,
     /// Ledger-wide rules such as the currency and batch limit.
     policy: Policy,
+    /// Seals personal fields before they reach the log; destroys a forgotten contact's key.
+    privacy: Arc<Privacy>,
     /// Per-account validation state. An entry per account ever appended to since start; each
     /// behind an async lock held for the whole validate-and-append of one request.
     accounts: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<CachedAccount>>>>,
 }
 
 impl Ledger {
-    /// A ledger over `log` with the rules in `policy`.
+    /// A ledger over `log` with the rules in `policy`, keeping data keys in memory only: for
+    /// tests and tools whose personal data need not outlive the process.
     pub fn new(log: Arc<dyn Log>, policy: Policy) -> Self {
+        Ledger::with_privacy(log, policy, Arc::new(Privacy::in_memory()))
+    }
+
+    /// A ledger over `log` with the rules in `policy`, sealing personal fields with `privacy`.
+    pub fn with_privacy(log: Arc<dyn Log>, policy: Policy, privacy: Arc<Privacy>) -> Self {
         Ledger {
             log,
             policy,
+            privacy,
             accounts: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The service that seals and opens personal fields.
+    pub fn privacy(&self) -> &Arc<Privacy> {
+        &self.privacy
     }
 
     /// The rules this ledger enforces.
@@ -91,8 +126,30 @@ impl Ledger {
         events: Vec<ProposedEvent>,
     ) -> Result<AppendOutcome, LedgerError> {
         validate_shape(&events, &self.policy, now())?;
+        refuse_contact_forgotten(&events)?;
         let slot = self.slot(account);
         let mut cached = slot.lock().await;
+        if !cached.loaded {
+            *cached = self.load(account).await?;
+        }
+        // Before sealing, which would make a new key for a contact whose key was destroyed.
+        validate_not_forgotten(&cached.state, &events)?;
+        // Sealing is deterministic (see `privacy::cipher`), so a retry seals to the stored
+        // bytes and the retry check below compares like with like.
+        let sealed = self.privacy.seal(account, events).await?;
+        self.append_sealed(account, expected, sealed, &mut cached)
+            .await
+    }
+
+    /// The retry check, the expected revision, validation and the append of a sealed batch,
+    /// under the account's lock (`cached`).
+    async fn append_sealed(
+        &self,
+        account: &AccountId,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+        cached: &mut CachedAccount,
+    ) -> Result<AppendOutcome, LedgerError> {
         // A retry is answered before any other check: the stream has moved on since the first
         // attempt, so neither the expected revision nor the domain rules may hold any more.
         if let Some(outcome) = self.log.find_retry(account, &events).await? {
@@ -137,6 +194,94 @@ impl Ledger {
         }
         Err(StoreError::Unavailable(format!(
             "account {account} kept changing under this append; try again"
+        ))
+        .into())
+    }
+
+    /// Forgets `contact_id` of `account`: destroys the contact's data key, durably, then
+    /// appends a `contact_forgotten` event (by `actor`, for `reason`). A contact already
+    /// forgotten is answered with that event and `already_forgotten = true`, writing nothing.
+    ///
+    /// The key goes first so that a failure in between errs on the side of the person: the
+    /// fields are erased (every read shows it) and only the record of it is missing, which the
+    /// client's retry writes (the key is gone, so the retry only appends). The account's lock
+    /// is held throughout, so no append of the account slips in between.
+    pub async fn forget_contact(
+        &self,
+        account: &AccountId,
+        contact_id: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Forgotten, LedgerError> {
+        let slot = self.slot(account);
+        let mut cached = slot.lock().await;
+        if !cached.loaded {
+            *cached = self.load(account).await?;
+        }
+        let Some(revision) = cached.revision else {
+            return Err(LedgerError::AccountNotFound(account.clone()));
+        };
+        let Some(contact) = cached.state.contacts.get(contact_id) else {
+            return Err(LedgerError::ContactNotFound {
+                account: account.clone(),
+                contact_id: contact_id.to_string(),
+            });
+        };
+        if contact.forgotten {
+            // Destroying again costs nothing and covers a key restored from an old backup.
+            self.privacy.destroy(account, contact_id).await?;
+            return self.earlier_forgetting(account, contact_id).await;
+        }
+        let event = ProposedEvent {
+            event_id: EventId::new_random(),
+            occurred_at: now(),
+            actor: actor.to_string(),
+            metadata: Default::default(),
+            payload: EventPayload::ContactForgotten(ContactForgotten {
+                contact_id: contact_id.to_string(),
+                reason: reason.to_string(),
+            }),
+        };
+        validate_against(&cached.state, std::slice::from_ref(&event), &self.policy)?;
+        let destroyed = self.privacy.destroy(account, contact_id).await?;
+        tracing::info!(%account, destroyed, "destroyed a contact's data key");
+        let outcome = self
+            .append_sealed(
+                account,
+                ExpectedRevision::Exact(revision),
+                vec![event],
+                &mut cached,
+            )
+            .await?;
+        Ok(Forgotten {
+            position: outcome.last_position,
+            revision: outcome.last_revision,
+            already_forgotten: false,
+        })
+    }
+
+    /// The `contact_forgotten` event already recorded for `contact_id`.
+    async fn earlier_forgetting(
+        &self,
+        account: &AccountId,
+        contact_id: &str,
+    ) -> Result<Forgotten, LedgerError> {
+        let mut records = self
+            .log
+            .read_stream(account, None, Direction::Backwards, None);
+        while let Some(record) = records.try_next().await? {
+            if let EventPayload::ContactForgotten(c) = &record.event.payload {
+                if c.contact_id == contact_id {
+                    return Ok(Forgotten {
+                        position: record.position,
+                        revision: record.revision,
+                        already_forgotten: true,
+                    });
+                }
+            }
+        }
+        Err(StoreError::Corrupt(format!(
+            "account {account} says contact {contact_id:?} was forgotten, but its stream has no contact_forgotten event for it"
         ))
         .into())
     }
@@ -202,6 +347,34 @@ impl Ledger {
         }
         Ok(cached)
     }
+}
+
+/// Where a contact's `contact_forgotten` event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Its global position.
+    pub position: u64,
+    /// Its revision in the account's stream.
+    pub revision: u64,
+    /// True when the contact had been forgotten before: nothing was written now.
+    pub already_forgotten: bool,
+}
+
+/// Refuses a `contact_forgotten` event in a client's append: recording one without destroying
+/// the key would claim an erasure that did not happen. `forget_contact` records it.
+fn refuse_contact_forgotten(events: &[ProposedEvent]) -> Result<(), ValidationError> {
+    let violations: Vec<FieldViolation> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e.payload, EventPayload::ContactForgotten(_)))
+        .map(|(i, _)| {
+            FieldViolation::new(
+                format!("events[{i}].contact_forgotten"),
+                "is recorded only by Ledger.ForgetContact, which destroys the contact's data key first",
+            )
+        })
+        .collect();
+    ValidationError::check(violations)
 }
 
 /// The server's clock. Read only at the edges: to bound how far in the future an event may be

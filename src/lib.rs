@@ -8,6 +8,9 @@
 //!   chain, the durable sled backend and the in-memory model.
 //! - [`ledger`]: the application service that every append goes through: retry detection,
 //!   the expected-revision check, domain validation, then the log.
+//! - [`privacy`]: crypto-shredding: personal fields sealed under per-contact data keys on the
+//!   way in and opened on every read; the key store (`keys/` in the data dir); forgetting a
+//!   contact destroys their key.
 //! - [`relationships`]: the relationships service: which events and which instant a question
 //!   means (bitemporal as-of), and the projections, lists, portfolio and gift register.
 //! - [`histories`]: recently used account histories in memory, decoded once, shared by the
@@ -23,7 +26,7 @@
 //! - [`api`]: the gRPC API, the only module that knows the generated proto types.
 //! - [`server`]: wires the services and runs them until shutdown; [`serve`] is the entry point.
 //! - [`config`]: the server's settings and their defaults.
-//! - [`cli`]: the subcommands of the binary besides `serve`: the gRPC clients (`append`, `read`,
+//! - [`cli`]: the subcommands of the binary besides `serve`: the gRPC clients (`append`, `read`, `forget`,
 //!   `as-of`, `export --server`) and the operator commands on a stopped server's data dir
 //!   (`rebuild`, `verify`, `export`, `import`, `key`, `verify-export`).
 //!
@@ -37,6 +40,7 @@ pub mod config;
 pub mod domain;
 pub mod histories;
 pub mod ledger;
+pub mod privacy;
 pub mod projector;
 pub mod relationships;
 pub mod server;

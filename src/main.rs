@@ -40,6 +40,8 @@ enum Command {
     Key(relledger::cli::KeyArgs),
     /// Print an account's relationship as of a global position, as JSON.
     AsOf(relledger::cli::AsOfArgs),
+    /// Forget a contact: destroy their data key, so their personal fields read as erased.
+    Forget(relledger::cli::ForgetArgs),
     /// Verify the whole hash chain of a stopped server's data dir.
     Verify(relledger::cli::VerifyArgs),
     /// Recompute every account's live projection from position 0 (server stopped).
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
             Command::Import(args) => relledger::cli::import(args).await,
             Command::Key(args) => relledger::cli::key(args).await,
             Command::AsOf(args) => relledger::cli::as_of(args).await,
+            Command::Forget(args) => relledger::cli::forget(args).await,
             Command::Verify(args) => relledger::cli::verify(args).await,
             Command::Rebuild(args) => relledger::cli::rebuild(args).await,
             Command::Bench(args) => relledger::cli::bench(args).await,

@@ -16,6 +16,7 @@ use crate::change_feed::ChangeFeeds;
 use crate::config::Config;
 use crate::domain::projection::Params;
 use crate::ledger::Ledger;
+use crate::privacy::{FileKeyStore, Privacy, PrivacyError};
 use crate::projector::Projector;
 use crate::relationships::Relationships;
 use crate::store::sled::{OpenError, SledLog};
@@ -36,6 +37,9 @@ pub enum ServeError {
     /// The signing key or the hash chain since the last signed checkpoint does not check.
     #[error(transparent)]
     Audit(#[from] crate::audit::AuditOpenError),
+    /// The data keys of personal fields could not be read (`keys/` in the data dir).
+    #[error("cannot open the key store: {0}")]
+    Keys(#[from] PrivacyError),
     /// The reflection service could not be built from the embedded descriptors.
     #[error("server reflection failed to start: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -61,6 +65,9 @@ pub struct OpenServer {
     config: Config,
     /// Verifiable history: checked at open, then signing checkpoints while the server runs.
     audit: Arc<Audit>,
+    /// Seals and opens personal fields with the data keys in `keys/`, beside the log but
+    /// never in it, so that destroying one erases what it sealed.
+    privacy: Arc<Privacy>,
 }
 
 impl OpenServer {
@@ -68,10 +75,13 @@ impl OpenServer {
     pub fn open(config: Config) -> Result<OpenServer, ServeError> {
         let log = Arc::new(SledLog::open(&config.data_dir)?);
         let audit = Audit::open((*log).clone(), &config.data_dir, config.audit.clone())?;
+        // Opened after the log, so the data dir's lock covers the keys too.
+        let keys = FileKeyStore::open(&config.data_dir.join(KEYS_DIR))?;
         Ok(OpenServer {
             log,
             config,
             audit: Arc::new(audit),
+            privacy: Arc::new(Privacy::new(Arc::new(keys))),
         })
     }
 
@@ -81,8 +91,17 @@ impl OpenServer {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), ServeError> {
-        let OpenServer { log, config, audit } = self;
-        let ledger = Arc::new(Ledger::new(log.clone(), config.policy.clone()));
+        let OpenServer {
+            log,
+            config,
+            audit,
+            privacy,
+        } = self;
+        let ledger = Arc::new(Ledger::with_privacy(
+            log.clone(),
+            config.policy.clone(),
+            Arc::clone(&privacy),
+        ));
         // Subscriptions would otherwise stream for ever and hold up the graceful shutdown, so
         // they end (UNAVAILABLE: the client resumes elsewhere or later) when it begins.
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
@@ -147,7 +166,7 @@ impl OpenServer {
             RelationshipsService::new(relationships.clone(), Arc::clone(&changes)),
         );
         let audit_service =
-            proto::audit_server::AuditServer::new(AuditService::new(Arc::clone(&audit)));
+            proto::audit_server::AuditServer::new(AuditService::new(Arc::clone(&audit), privacy));
 
         Server::builder()
             .trace_fn(|request| tracing::info_span!("rpc", path = %request.uri().path()))
@@ -190,6 +209,9 @@ impl OpenServer {
         Ok(())
     }
 }
+
+/// The directory of the data keys in the data dir.
+pub const KEYS_DIR: &str = "keys";
 
 /// How long a stopping server waits for the last holders of the log to release it.
 const RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);

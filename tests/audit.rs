@@ -355,7 +355,9 @@ impl Tamper {
                 let line = &mut lines[index(5)];
                 *line = line
                     .replacen("visit", "visiT", 1)
-                    .replacen("Name of", "Name 0f", 1);
+                    // The contact's name is sealed (ciphertext in the bundle), so flip a byte
+                    // of its title, which is kept in clear.
+                    .replacen("chief engineer", "chief engineeR", 1);
             }
             Tamper::Delete => {
                 lines.remove(index(5));

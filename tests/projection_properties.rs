@@ -114,10 +114,10 @@ impl Model {
                     name: "n".into(),
                     role: roles[role as usize % roles.len()],
                     title: String::new(),
-                    phone: String::new(),
-                    email: String::new(),
+                    phone: Default::default(),
+                    email: Default::default(),
                     public_official: role % 7 == 0,
-                    notes: String::new(),
+                    notes: Default::default(),
                 })
             }
             Op::Visit(c) => EventPayload::Visit(Visit {
@@ -235,7 +235,7 @@ impl Model {
                 self.left.push(contact_id.clone());
                 EventPayload::ContactLeft(ContactLeft {
                     contact_id,
-                    reason: String::new(),
+                    reason: Default::default(),
                 })
             }
         })

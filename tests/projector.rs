@@ -51,10 +51,10 @@ fn opening(name: &str) -> Vec<ProposedEvent> {
                 name: "Zhang".into(),
                 role: ContactRole::DecisionMaker,
                 title: String::new(),
-                phone: String::new(),
-                email: String::new(),
+                phone: Default::default(),
+                email: Default::default(),
                 public_official: false,
-                notes: String::new(),
+                notes: Default::default(),
             }),
         ),
     ]

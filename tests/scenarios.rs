@@ -87,10 +87,10 @@ impl Account {
                 name: id.into(),
                 role,
                 title: String::new(),
-                phone: String::new(),
-                email: String::new(),
+                phone: Default::default(),
+                email: Default::default(),
                 public_official: false,
-                notes: String::new(),
+                notes: Default::default(),
             }),
         )
     }
@@ -102,7 +102,7 @@ impl Account {
                 contact_id: contact.into(),
                 introduced_by: "the chairman".into(),
                 relationship: "university classmates".into(),
-                notes: String::new(),
+                notes: Default::default(),
             }),
         )
     }
@@ -540,10 +540,10 @@ fn gifts_do_not_buy_trust_and_are_flagged_where_due() {
             name: "inspector".into(),
             role: ContactRole::DecisionMaker,
             title: String::new(),
-            phone: String::new(),
-            email: String::new(),
+            phone: Default::default(),
+            email: Default::default(),
             public_official: true,
-            notes: String::new(),
+            notes: Default::default(),
         }),
     );
     a.contact(20_000, "buyer", ContactRole::Procurement);

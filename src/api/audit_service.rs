@@ -5,22 +5,26 @@ use std::sync::Arc;
 use futures::stream::{BoxStream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use super::convert::{recorded_event_to_proto, timestamp_from_proto, timestamp_to_proto};
+use super::convert::{timestamp_from_proto, timestamp_to_proto};
 use super::proto;
+use super::reveal::record_to_wire;
 use crate::audit::{key::public_key_hex, Audit, ReplayItem};
 use crate::domain::{ChainHash, ValidationError};
+use crate::privacy::Privacy;
 use crate::store::SignedCheckpoint;
 
 /// The gRPC face of the audit service.
 pub struct AuditService {
     /// The application service that verifies, signs and replays.
     audit: Arc<Audit>,
+    /// Opens the personal fields of replayed records (the canonical bytes stay sealed).
+    privacy: Arc<Privacy>,
 }
 
 impl AuditService {
-    /// The API over `audit`.
-    pub fn new(audit: Arc<Audit>) -> Self {
-        AuditService { audit }
+    /// The API over `audit`, opening replayed records with `privacy`.
+    pub fn new(audit: Arc<Audit>, privacy: Arc<Privacy>) -> Self {
+        AuditService { audit, privacy }
     }
 }
 
@@ -135,14 +139,15 @@ impl proto::audit_server::Audit for AuditService {
         request: Request<proto::ReplayRequest>,
     ) -> Result<Response<Self::ReplayStream>, Status> {
         let request = request.into_inner();
+        let privacy = Arc::clone(&self.privacy);
         let items = self
             .audit
             .replay(request.from_position, request.to_position)?
-            .map(|item| {
+            .map(move |item| {
                 let item = match item.map_err(Status::from)? {
                     ReplayItem::Record { record, canonical } => {
                         proto::replay_response::Item::Record(proto::ReplayedRecord {
-                            event: Some(recorded_event_to_proto(&record)),
+                            event: Some(record_to_wire(&privacy, *record)?),
                             canonical,
                         })
                     }

@@ -15,8 +15,10 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::proto;
+use crate::domain::validation::MAX_REFERENCE_LEN;
 use crate::domain::{EventType, FieldViolation, ValidationError};
 use crate::ledger::Ledger;
+use crate::privacy::Privacy;
 use crate::store::{Direction, ReadAllFilter};
 use crate::subscriptions::Subscriptions;
 
@@ -122,7 +124,7 @@ impl proto::ledger_server::Ledger for LedgerService {
                 max_count(request.max_count),
             )
             .await?;
-        Ok(Response::new(to_wire(records)))
+        Ok(Response::new(to_wire(records, self.ledger.privacy())))
     }
 
     type ReadAllStream = RecordStream;
@@ -157,7 +159,7 @@ impl proto::ledger_server::Ledger for LedgerService {
             max_count(request.max_count),
             filter,
         );
-        Ok(Response::new(to_wire(records)))
+        Ok(Response::new(to_wire(records, self.ledger.privacy())))
     }
 
     type SubscribeStream = subscribe::SubscribeStream;
@@ -167,7 +169,7 @@ impl proto::ledger_server::Ledger for LedgerService {
         &self,
         request: Request<proto::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        subscribe::subscribe(&self.subscriptions, request).await
+        subscribe::subscribe(&self.subscriptions, self.ledger.privacy(), request).await
     }
 
     #[tracing::instrument(name = "Ledger.AckSubscription", skip_all, fields(subscription_name))]
@@ -185,7 +187,80 @@ impl proto::ledger_server::Ledger for LedgerService {
     ) -> Result<Response<proto::ListSubscriptionsResponse>, Status> {
         subscribe::list(&self.subscriptions).await
     }
+
+    #[tracing::instrument(name = "Ledger.ForgetContact", skip_all, fields(account_id))]
+    async fn forget_contact(
+        &self,
+        request: Request<proto::ForgetContactRequest>,
+    ) -> Result<Response<proto::ForgetContactResponse>, Status> {
+        let request = request.into_inner();
+        // The contact id is personal-data-adjacent at most (a pseudonymous reference), but
+        // there is no need to log it: the account is enough to find the event.
+        tracing::Span::current().record("account_id", request.account_id.as_str());
+        let mut violations = Vec::new();
+        let account =
+            convert::account_id_from_proto(&request.account_id, "account_id", &mut violations);
+        if request.contact_id.is_empty() {
+            violations.push(FieldViolation::new("contact_id", "is required"));
+        } else if request.contact_id.len() > MAX_REFERENCE_LEN {
+            violations.push(FieldViolation::new(
+                "contact_id",
+                format!("must be at most {MAX_REFERENCE_LEN} bytes"),
+            ));
+        }
+        let reason_chars = request.reason.chars().count();
+        if request.reason.trim().is_empty() {
+            violations.push(FieldViolation::new(
+                "reason",
+                "is required: say why the contact is forgotten (an erasure request's reference)",
+            ));
+        } else if reason_chars > MAX_FORGET_REASON_CHARS {
+            violations.push(FieldViolation::new(
+                "reason",
+                format!("must be at most {MAX_FORGET_REASON_CHARS} characters, got {reason_chars}"),
+            ));
+        }
+        let actor_chars = request.actor.chars().count();
+        if actor_chars > convert::event_in::MAX_ACTOR_CHARS {
+            violations.push(FieldViolation::new(
+                "actor",
+                format!(
+                    "must be at most {} characters, got {actor_chars}",
+                    convert::event_in::MAX_ACTOR_CHARS
+                ),
+            ));
+        }
+        let account = match (account, violations.is_empty()) {
+            (Some(account), true) => account,
+            _ => return Err(ValidationError { violations }.into()),
+        };
+        let actor = if request.actor.is_empty() {
+            DEFAULT_FORGET_ACTOR
+        } else {
+            request.actor.as_str()
+        };
+        let forgotten = self
+            .ledger
+            .forget_contact(&account, &request.contact_id, &request.reason, actor)
+            .await?;
+        tracing::info!(
+            position = forgotten.position,
+            already_forgotten = forgotten.already_forgotten,
+            "contact forgotten"
+        );
+        Ok(Response::new(proto::ForgetContactResponse {
+            position: forgotten.position,
+            revision: forgotten.revision,
+            already_forgotten: forgotten.already_forgotten,
+        }))
+    }
 }
+
+/// The longest `ForgetContactRequest.reason`, in characters: a reference, not a file.
+const MAX_FORGET_REASON_CHARS: usize = 1024;
+
+/// The actor of a `contact_forgotten` event when the request names none.
+const DEFAULT_FORGET_ACTOR: &str = "relledger";
 
 /// Parses event type names (field `event_types[i]`), recording a violation for each unknown one.
 fn parse_event_types(
@@ -221,13 +296,15 @@ fn max_count(max_count: u32) -> Option<u64> {
     (max_count > 0).then_some(u64::from(max_count))
 }
 
-/// Converts a stream of domain records to the wire.
+/// Converts a stream of stored records to the wire, opening their personal fields.
 fn to_wire(
     records: BoxStream<'static, Result<crate::domain::RecordedEvent, crate::ledger::LedgerError>>,
+    privacy: &Arc<Privacy>,
 ) -> RecordStream {
+    let privacy = Arc::clone(privacy);
     records
-        .map(|record| match record {
-            Ok(record) => Ok(convert::recorded_event_to_proto(&record)),
+        .map(move |record| match record {
+            Ok(record) => super::reveal::record_to_wire(&privacy, record),
             Err(err) => {
                 tracing::warn!(error = %err, "read failed");
                 Err(Status::from(err))

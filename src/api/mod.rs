@@ -6,6 +6,8 @@
 //!   [`crate::change_feed::ChangeFeeds`] service;
 //! - [`convert`]: wire <-> domain conversions, naming the field of every structural error;
 //! - [`ledger_service`]: `relledger.v1.Ledger` over the [`crate::ledger::Ledger`] service;
+//! - [`reveal`]: the one way a stored record reaches the wire: its personal fields opened (or
+//!   shown erased) by [`crate::privacy::Privacy`], then converted;
 //! - [`relationships_service`]: `relledger.v1.Relationships` over the
 //!   [`crate::relationships::Relationships`] service;
 //! - [`status`]: the mapping of every error to a `tonic::Status`.
@@ -16,5 +18,6 @@ pub mod convert;
 pub mod ledger_service;
 pub mod proto;
 pub mod relationships_service;
+pub mod reveal;
 pub mod status;
 mod streams;

@@ -6,6 +6,7 @@ use tonic_types::{ErrorDetails, StatusExt};
 use crate::audit::AuditError;
 use crate::domain::ValidationError;
 use crate::ledger::LedgerError;
+use crate::privacy::PrivacyError;
 use crate::store::StoreError;
 use crate::subscriptions::SubscriptionError;
 
@@ -16,7 +17,24 @@ impl From<LedgerError> for Status {
             LedgerError::AccountNotFound(account) => {
                 Status::not_found(format!("account {account} has no events"))
             }
+            LedgerError::ContactNotFound {
+                account,
+                contact_id,
+            } => Status::not_found(format!(
+                "contact {contact_id:?} was never added to account {account}"
+            )),
+            LedgerError::Privacy(privacy) => privacy.into(),
             LedgerError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<PrivacyError> for Status {
+    fn from(err: PrivacyError) -> Status {
+        let message = err.to_string();
+        match err {
+            PrivacyError::Unavailable(_) => Status::unavailable(message),
+            PrivacyError::Corrupt(_) => Status::data_loss(message),
         }
     }
 }

@@ -18,6 +18,7 @@
 //! - [`key`]: the public key a data dir's server signs checkpoints with;
 //! - [`verify`]: the whole chain of a stopped server's data dir, checked offline;
 //! - [`as_of`]: one account's relationship as of a global position;
+//! - [`forget`]: erase a contact's personal data (`Ledger.ForgetContact`);
 //! - `progress`: their progress bars.
 //!
 //! The commands speak the wire contract as any other client would, so they use the generated
@@ -27,6 +28,7 @@ pub mod append;
 pub mod as_of;
 pub mod bench;
 pub mod export;
+pub mod forget;
 pub mod import;
 pub mod key;
 pub mod lines;
@@ -40,6 +42,7 @@ pub use append::{append, AppendArgs};
 pub use as_of::{as_of, AsOfArgs};
 pub use bench::{bench, BenchArgs};
 pub use export::{export, ExportArgs};
+pub use forget::{forget, ForgetArgs};
 pub use import::{import, ImportArgs};
 pub use key::{key, KeyArgs};
 pub use lines::{parse_event_lines, LineError};

@@ -61,6 +61,15 @@ impl Ledger for FakeLedger {
         }))
     }
 
+    async fn forget_contact(
+        &self,
+        _request: Request<proto::ForgetContactRequest>,
+    ) -> Result<Response<proto::ForgetContactResponse>, Status> {
+        Err(Status::unimplemented(
+            "the CLI tests never forget a contact",
+        ))
+    }
+
     type ReadStreamStream = BoxStream<'static, Result<proto::RecordedEvent, Status>>;
 
     async fn read_stream(

@@ -12,6 +12,10 @@ pub struct ContactState {
     pub role: ContactRole,
     /// False once the contact has left: later events may not name them.
     pub active: bool,
+    /// True once the contact was forgotten: their data key is destroyed, so no personal data
+    /// about them may be recorded again (it could not be sealed under the old key, and a new
+    /// key would make the erasure a pause).
+    pub forgotten: bool,
 }
 
 /// Where a promise stands.
@@ -50,6 +54,11 @@ impl AccountState {
         state
     }
 
+    /// Whether `contact_id` names a contact who was forgotten.
+    pub fn is_forgotten_contact(&self, contact_id: &str) -> bool {
+        self.contacts.get(contact_id).is_some_and(|c| c.forgotten)
+    }
+
     /// Whether `contact_id` names a contact who has not left.
     pub fn is_active_contact(&self, contact_id: &str) -> bool {
         self.contacts.get(contact_id).is_some_and(|c| c.active)
@@ -65,12 +74,18 @@ impl AccountState {
                     ContactState {
                         role: c.role,
                         active: true,
+                        forgotten: false,
                     },
                 );
             }
             EventPayload::ContactLeft(c) => {
                 if let Some(contact) = self.contacts.get_mut(&c.contact_id) {
                     contact.active = false;
+                }
+            }
+            EventPayload::ContactForgotten(c) => {
+                if let Some(contact) = self.contacts.get_mut(&c.contact_id) {
+                    contact.forgotten = true;
                 }
             }
             EventPayload::PromiseMade(p) => {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::ids::EventId;
+use super::personal::PersonalText;
 use super::time::Timestamp;
 
 /// An event as proposed by a client, before the log gives it a place.
@@ -149,22 +150,23 @@ pub struct AccountOpened {
 /// A person at the customer becomes known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactAdded {
-    /// Account-scoped contact id.
+    /// Account-scoped contact id: a pseudonymous reference, kept in clear (validation and the
+    /// projections need it), so it must not be the person's name.
     pub contact_id: String,
     /// Name (personal data).
-    pub name: String,
+    pub name: PersonalText,
     /// Buying role.
     pub role: ContactRole,
-    /// Job title.
+    /// Job title: the position at the customer, not the person, so kept in clear.
     pub title: String,
     /// Phone (personal data).
-    pub phone: String,
+    pub phone: PersonalText,
     /// E-mail (personal data).
-    pub email: String,
+    pub email: PersonalText,
     /// A public official: favors need an approval reference.
     pub public_official: bool,
     /// Notes about the person (personal data).
-    pub notes: String,
+    pub notes: PersonalText,
 }
 
 /// A contact left.
@@ -172,8 +174,8 @@ pub struct ContactAdded {
 pub struct ContactLeft {
     /// Who left.
     pub contact_id: String,
-    /// Why.
-    pub reason: String,
+    /// Why ("retired", "fell ill"): a note about the person's life, so personal data.
+    pub reason: PersonalText,
 }
 
 /// An introduction by someone the customer knows.
@@ -181,12 +183,23 @@ pub struct ContactLeft {
 pub struct IntroductionMade {
     /// The contact introduced to.
     pub contact_id: String,
-    /// Who introduced.
+    /// Who introduced: the introducer, another person than the contact, so not erased with
+    /// the contact (name a contact id here to keep names out of the log).
     pub introduced_by: String,
-    /// How the introducer knows the contact.
-    pub relationship: String,
-    /// Notes.
-    pub notes: String,
+    /// How the introducer knows the contact ("university classmate"): personal data.
+    pub relationship: PersonalText,
+    /// Notes about the introduction to the contact: personal data.
+    pub notes: PersonalText,
+}
+
+/// A contact's personal data was erased at their request (`Ledger.ForgetContact`): the key
+/// that sealed it was destroyed before this was recorded. Changes no score and no alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactForgotten {
+    /// The contact forgotten.
+    pub contact_id: String,
+    /// Why, for the record ("erasure request 2026-117"); never personal data.
+    pub reason: String,
 }
 
 /// A visit to the customer.
@@ -399,6 +412,7 @@ pub enum EventPayload {
     PaymentReceived(PaymentReceived),
     CriticalAssistance(CriticalAssistance),
     RelationshipCost(RelationshipCost),
+    ContactForgotten(ContactForgotten),
 }
 
 /// The type of an event, named as on the wire (`visit`, `promise_kept`, ...).
@@ -423,11 +437,12 @@ pub enum EventType {
     PaymentReceived,
     CriticalAssistance,
     RelationshipCost,
+    ContactForgotten,
 }
 
 impl EventType {
     /// Every event type, in the order of the wire contract.
-    pub const ALL: [EventType; 19] = [
+    pub const ALL: [EventType; 20] = [
         EventType::AccountOpened,
         EventType::ContactAdded,
         EventType::ContactLeft,
@@ -447,6 +462,7 @@ impl EventType {
         EventType::PaymentReceived,
         EventType::CriticalAssistance,
         EventType::RelationshipCost,
+        EventType::ContactForgotten,
     ];
 
     /// The wire name: the `ProposedEvent.payload` field name.
@@ -471,6 +487,7 @@ impl EventType {
             EventType::PaymentReceived => "payment_received",
             EventType::CriticalAssistance => "critical_assistance",
             EventType::RelationshipCost => "relationship_cost",
+            EventType::ContactForgotten => "contact_forgotten",
         }
     }
 
@@ -503,8 +520,107 @@ impl EventPayload {
             EventPayload::PaymentReceived(_) => EventType::PaymentReceived,
             EventPayload::CriticalAssistance(_) => EventType::CriticalAssistance,
             EventPayload::RelationshipCost(_) => EventType::RelationshipCost,
+            EventPayload::ContactForgotten(_) => EventType::ContactForgotten,
         }
     }
+
+    /// The personal fields of this payload and the contact they are about: the contact whose
+    /// data key seals them and whose erasure erases them. `None` for a payload with none.
+    /// Each field is named as in the wire payload (`name`, `notes`).
+    pub fn personal_fields(&self) -> Option<PersonalFields<'_, &PersonalText>> {
+        match self {
+            EventPayload::ContactAdded(c) => Some(PersonalFields {
+                contact_id: &c.contact_id,
+                fields: vec![
+                    ("name", &c.name),
+                    ("phone", &c.phone),
+                    ("email", &c.email),
+                    ("notes", &c.notes),
+                ],
+            }),
+            EventPayload::ContactLeft(c) => Some(PersonalFields {
+                contact_id: &c.contact_id,
+                fields: vec![("reason", &c.reason)],
+            }),
+            EventPayload::IntroductionMade(i) => Some(PersonalFields {
+                contact_id: &i.contact_id,
+                fields: vec![("relationship", &i.relationship), ("notes", &i.notes)],
+            }),
+            // Exhaustive on purpose: a new payload with text about one person must decide here
+            // whether that text is personal data.
+            EventPayload::AccountOpened(_)
+            | EventPayload::Visit(_)
+            | EventPayload::Call(_)
+            | EventPayload::PromiseMade(_)
+            | EventPayload::PromiseKept(_)
+            | EventPayload::PromiseBroken(_)
+            | EventPayload::SolutionDelivered(_)
+            | EventPayload::ThirdPartyProofShared(_)
+            | EventPayload::FavorGiven(_)
+            | EventPayload::OrderWon(_)
+            | EventPayload::OrderLost(_)
+            | EventPayload::PriceConcessionDemanded(_)
+            | EventPayload::InvoiceIssued(_)
+            | EventPayload::PaymentReceived(_)
+            | EventPayload::CriticalAssistance(_)
+            | EventPayload::RelationshipCost(_)
+            | EventPayload::ContactForgotten(_) => None,
+        }
+    }
+
+    /// [`EventPayload::personal_fields`], to seal or open them in place.
+    pub fn personal_fields_mut(&mut self) -> Option<PersonalFields<'_, &mut PersonalText>> {
+        match self {
+            EventPayload::ContactAdded(c) => Some(PersonalFields {
+                contact_id: &c.contact_id,
+                fields: vec![
+                    ("name", &mut c.name),
+                    ("phone", &mut c.phone),
+                    ("email", &mut c.email),
+                    ("notes", &mut c.notes),
+                ],
+            }),
+            EventPayload::ContactLeft(c) => Some(PersonalFields {
+                contact_id: &c.contact_id,
+                fields: vec![("reason", &mut c.reason)],
+            }),
+            EventPayload::IntroductionMade(i) => Some(PersonalFields {
+                contact_id: &i.contact_id,
+                fields: vec![
+                    ("relationship", &mut i.relationship),
+                    ("notes", &mut i.notes),
+                ],
+            }),
+            // Exhaustive on purpose: a new payload with text about one person must decide here
+            // whether that text is personal data.
+            EventPayload::AccountOpened(_)
+            | EventPayload::Visit(_)
+            | EventPayload::Call(_)
+            | EventPayload::PromiseMade(_)
+            | EventPayload::PromiseKept(_)
+            | EventPayload::PromiseBroken(_)
+            | EventPayload::SolutionDelivered(_)
+            | EventPayload::ThirdPartyProofShared(_)
+            | EventPayload::FavorGiven(_)
+            | EventPayload::OrderWon(_)
+            | EventPayload::OrderLost(_)
+            | EventPayload::PriceConcessionDemanded(_)
+            | EventPayload::InvoiceIssued(_)
+            | EventPayload::PaymentReceived(_)
+            | EventPayload::CriticalAssistance(_)
+            | EventPayload::RelationshipCost(_)
+            | EventPayload::ContactForgotten(_) => None,
+        }
+    }
+}
+
+/// The personal fields of one payload, all about one contact.
+#[derive(Debug)]
+pub struct PersonalFields<'a, T> {
+    /// The contact they are about.
+    pub contact_id: &'a str,
+    /// Each field's wire name and value.
+    pub fields: Vec<(&'static str, T)>,
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //!
 //! - [`event`]: the event types of a customer relationship (DOMAIN.md's levers and facts);
 //! - [`ids`], [`time`]: identifiers and instants, valid by construction;
+//! - [`personal`]: personal text, which is plain, sealed or erased (the sealing itself is
+//!   `crate::privacy`'s, since it needs keys);
 //! - [`record`]: an event with its place in the log and its hash-chain link;
 //! - [`validation`]: the rules an append must satisfy, given what the account already holds;
 //! - [`account`]: the little an account's history must tell validation (contacts, promises,
@@ -10,6 +12,7 @@
 pub mod account;
 pub mod event;
 pub mod ids;
+pub mod personal;
 pub mod projection;
 pub mod record;
 pub mod time;
@@ -18,6 +21,7 @@ pub mod validation;
 pub use account::AccountState;
 pub use event::*;
 pub use ids::{AccountId, EventId, IdError, SubscriptionName};
+pub use personal::{PersonalText, SealedText};
 pub use record::{ChainHash, RecordedEvent};
 pub use time::Timestamp;
 pub use validation::{FieldViolation, Policy, ValidationError};

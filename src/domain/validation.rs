@@ -159,6 +159,24 @@ pub fn validate_shape(
     ValidationError::check(violations)
 }
 
+/// Only the personal-data rule of [`validate_against`]: no personal text about a contact who
+/// was forgotten. The ledger checks it before it seals a batch, so that it never makes a new
+/// data key for a forgotten contact, even for a batch that then turns out to be a retry.
+pub fn validate_not_forgotten(
+    state: &AccountState,
+    events: &[ProposedEvent],
+) -> Result<(), ValidationError> {
+    let policy = Policy::default();
+    let mut check = Checker {
+        violations: Vec::new(),
+        policy: &policy,
+    };
+    for (i, event) in events.iter().enumerate() {
+        check.no_personal_data_of_forgotten(state, event, &format!("events[{i}]"));
+    }
+    ValidationError::check(check.violations)
+}
+
 /// The rules that depend on the account's history (`state`, the account before the batch):
 /// each event is checked against the state the events before it leave.
 pub fn validate_against(
@@ -208,8 +226,21 @@ impl Checker<'_> {
             );
             return;
         }
+        self.no_personal_data_of_forgotten(state, event, path);
         match &event.payload {
             EventPayload::AccountOpened(_) => {}
+            EventPayload::ContactForgotten(c) => match state.contacts.get(&c.contact_id) {
+                _ if c.contact_id.is_empty() => self.fail(at("contact_id"), "is required"),
+                None => self.fail(
+                    at("contact_id"),
+                    format!("{:?} is not a contact of this account", c.contact_id),
+                ),
+                Some(contact) if contact.forgotten => self.fail(
+                    at("contact_id"),
+                    format!("contact {:?} was already forgotten", c.contact_id),
+                ),
+                Some(_) => self.required_text(&at("reason"), &c.reason),
+            },
             EventPayload::ContactAdded(c) => {
                 if self.reference(&at("contact_id"), &c.contact_id)
                     && state.contacts.contains_key(&c.contact_id)
@@ -341,6 +372,35 @@ impl Checker<'_> {
             }
             EventPayload::RelationshipCost(cost) => {
                 self.money(&at("amount"), &cost.amount, Amount::NotNegative)
+            }
+        }
+    }
+
+    /// A forgotten contact's data key is destroyed for good: personal text about them is
+    /// refused rather than sealed under a new key, so an erasure cannot be undone by a later
+    /// event, and a retry of an event that carried it cannot be told from new data any more.
+    fn no_personal_data_of_forgotten(
+        &mut self,
+        state: &AccountState,
+        event: &ProposedEvent,
+        path: &str,
+    ) {
+        let Some(personal) = event.payload.personal_fields() else {
+            return;
+        };
+        if !state.is_forgotten_contact(personal.contact_id) {
+            return;
+        }
+        let kind = event.payload.event_type().as_str();
+        for (name, value) in personal.fields {
+            if !value.is_empty() {
+                self.fail(
+                    format!("{path}.{kind}.{name}"),
+                    format!(
+                        "contact {:?} was forgotten: no personal data about them is recorded any more",
+                        personal.contact_id
+                    ),
+                );
             }
         }
     }

@@ -40,10 +40,10 @@ fn opened() -> Vec<ProposedEvent> {
             name: "Zhang".into(),
             role: ContactRole::DecisionMaker,
             title: String::new(),
-            phone: String::new(),
-            email: String::new(),
+            phone: Default::default(),
+            email: Default::default(),
             public_official: false,
-            notes: String::new(),
+            notes: Default::default(),
         })),
     ]
 }
@@ -94,7 +94,7 @@ fn later_events_of_a_batch_see_the_earlier_ones() {
     };
     let broken = event(EventPayload::PromiseBroken(PromiseBroken {
         promise_id: "p".into(),
-        reason: String::new(),
+        reason: Default::default(),
     }));
     assert_eq!(check(&opened(), &[promise("p"), kept()]), Ok(()));
     assert_eq!(
@@ -161,7 +161,7 @@ fn a_contact_who_left_cannot_be_visited_and_every_violation_is_reported() {
     let mut history = opened();
     history.push(event(EventPayload::ContactLeft(ContactLeft {
         contact_id: "c1".into(),
-        reason: String::new(),
+        reason: Default::default(),
     })));
     let mut visit = event(EventPayload::Visit(Visit {
         contact_ids: vec!["c1".into(), "c1".into(), "c7".into()],
@@ -205,4 +205,54 @@ fn the_future_tolerance_is_one_day() {
     assert_eq!(check(&opened(), std::slice::from_ref(&e)), Ok(()));
     e.occurred_at = Timestamp::from_unix_nanos(NOW.unix_nanos() + NANOS_PER_DAY + 1);
     assert_eq!(fields(check(&opened(), &[e])), ["events[0].occurred_at"]);
+}
+
+fn forgetting(contact_id: &str) -> ProposedEvent {
+    event(EventPayload::ContactForgotten(ContactForgotten {
+        contact_id: contact_id.into(),
+        reason: "erasure request 7".into(),
+    }))
+}
+
+#[test]
+fn only_a_known_contact_not_yet_forgotten_can_be_forgotten() {
+    let history = opened();
+    assert_eq!(check(&history, &[forgetting("c1")]), Ok(()));
+    assert_eq!(
+        fields(check(&history, &[forgetting("c9")])),
+        ["events[0].contact_forgotten.contact_id"]
+    );
+    let mut forgotten = history.clone();
+    forgotten.push(forgetting("c1"));
+    assert_eq!(
+        fields(check(&forgotten, &[forgetting("c1")])),
+        ["events[0].contact_forgotten.contact_id"]
+    );
+}
+
+#[test]
+fn personal_data_about_a_forgotten_contact_is_refused_field_by_field() {
+    let mut history = opened();
+    history.push(forgetting("c1"));
+    let intro = |relationship: &str, notes: &str| {
+        event(EventPayload::IntroductionMade(IntroductionMade {
+            contact_id: "c1".into(),
+            introduced_by: "c2".into(),
+            relationship: relationship.into(),
+            notes: notes.into(),
+        }))
+    };
+    assert_eq!(
+        fields(check(&history, &[intro("classmates", "warm")])),
+        [
+            "events[0].introduction_made.relationship",
+            "events[0].introduction_made.notes"
+        ]
+    );
+    assert_eq!(check(&history, &[intro("", "")]), Ok(()));
+    let state = AccountState::from_events(&history);
+    assert!(validate_not_forgotten(&state, &[intro("", "warm")]).is_err());
+    assert_eq!(validate_not_forgotten(&state, &[intro("", "")]), Ok(()));
+    // The forgetting changes nothing else validation knows: the contact is still active.
+    assert!(state.is_active_contact("c1"));
 }

@@ -104,6 +104,13 @@ pub fn compute_hash(prev: &ChainHash, canonical: &[u8]) -> ChainHash {
 
 /// The digest that tells a retry from a reuse of an id: SHA-256 of the event's JSON. Two
 /// proposals with the same id and the same digest are the same event sent twice.
+///
+/// It is stored for ever in the event-id index, so it must not let anyone recover personal
+/// data (a SHA-256 of a phone number is brute-forced in minutes). It does not: the ledger
+/// passes only sealed events here, whose personal fields are ciphertext under a synthetic
+/// nonce (`privacy::cipher`), both keyed by the contact's data key. The digest is therefore a
+/// keyed function of the plaintext, useless without the key, and once the key is destroyed it
+/// is as dead as the ciphertext. Sealing is deterministic, so a retry still digests equal.
 pub fn content_digest(event: &ProposedEvent) -> [u8; 32] {
     Sha256::digest(to_json(event)).into()
 }

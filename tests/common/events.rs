@@ -218,6 +218,7 @@ pub fn payload_name(payload: &Payload) -> &'static str {
         Payload::PaymentReceived(_) => "payment_received",
         Payload::CriticalAssistance(_) => "critical_assistance",
         Payload::RelationshipCost(_) => "relationship_cost",
+        Payload::ContactForgotten(_) => "contact_forgotten",
     }
 }
 
@@ -250,10 +251,10 @@ pub fn official_added(contact_id: &str) -> Payload {
         name: format!("Name of {contact_id}"),
         role: proto::ContactRole::Other as i32,
         title: "district planning officer".to_string(),
-        phone: String::new(),
-        email: String::new(),
+        phone: Default::default(),
+        email: Default::default(),
         public_official: true,
-        notes: String::new(),
+        notes: Default::default(),
     })
 }
 
@@ -262,7 +263,7 @@ pub fn introduction(contact_id: &str) -> Payload {
         contact_id: contact_id.to_string(),
         introduced_by: "the chairman".to_string(),
         relationship: "university classmates".to_string(),
-        notes: String::new(),
+        notes: Default::default(),
     })
 }
 
@@ -365,5 +366,48 @@ pub fn favor_with(
         recipient_is_public_official,
         approval_reference: approval_reference.to_string(),
         description: "dinner".to_string(),
+    })
+}
+
+// Builders for the privacy tests: contacts with personal data a test can look for.
+
+/// A contact's personal data, as `ContactAdded` carries it.
+#[derive(Debug, Clone, Copy)]
+pub struct PersonalData {
+    pub name: &'static str,
+    pub phone: &'static str,
+    pub email: &'static str,
+    pub notes: &'static str,
+}
+
+/// `contact_added` of `contact_id` (a decision maker) with `data`.
+pub fn contact_with(contact_id: &str, data: &PersonalData) -> Payload {
+    Payload::ContactAdded(proto::ContactAdded {
+        contact_id: contact_id.to_string(),
+        name: data.name.to_string(),
+        role: proto::ContactRole::DecisionMaker as i32,
+        title: "project manager".to_string(),
+        phone: data.phone.to_string(),
+        email: data.email.to_string(),
+        public_official: false,
+        notes: data.notes.to_string(),
+    })
+}
+
+/// An introduction to `contact_id` with its personal `relationship` and `notes`.
+pub fn introduction_with(contact_id: &str, relationship: &str, notes: &str) -> Payload {
+    Payload::IntroductionMade(proto::IntroductionMade {
+        contact_id: contact_id.to_string(),
+        introduced_by: "c-0043".to_string(),
+        relationship: relationship.to_string(),
+        notes: notes.to_string(),
+    })
+}
+
+/// `contact_left` of `contact_id` for `reason` (personal data; empty for none).
+pub fn contact_left_because(contact_id: &str, reason: &str) -> Payload {
+    Payload::ContactLeft(proto::ContactLeft {
+        contact_id: contact_id.to_string(),
+        reason: reason.to_string(),
     })
 }

@@ -226,22 +226,22 @@ fn payload_from_proto(event: &mut Fields<'_>, payload: Payload) -> Option<EventP
         Payload::ContactAdded(p) => EventPayload::ContactAdded(d::ContactAdded {
             role: f.enumeration::<proto::ContactRole>("role", p.role)?,
             contact_id: p.contact_id,
-            name: p.name,
+            name: p.name.into(),
             title: p.title,
-            phone: p.phone,
-            email: p.email,
+            phone: p.phone.into(),
+            email: p.email.into(),
             public_official: p.public_official,
-            notes: p.notes,
+            notes: p.notes.into(),
         }),
         Payload::ContactLeft(p) => EventPayload::ContactLeft(d::ContactLeft {
             contact_id: p.contact_id,
-            reason: p.reason,
+            reason: p.reason.into(),
         }),
         Payload::IntroductionMade(p) => EventPayload::IntroductionMade(d::IntroductionMade {
             contact_id: p.contact_id,
             introduced_by: p.introduced_by,
-            relationship: p.relationship,
-            notes: p.notes,
+            relationship: p.relationship.into(),
+            notes: p.notes.into(),
         }),
         Payload::Visit(p) => EventPayload::Visit(d::Visit {
             next_visit_on: f.optional_timestamp("next_visit_on", p.next_visit_on)?,
@@ -342,6 +342,12 @@ fn payload_from_proto(event: &mut Fields<'_>, payload: Payload) -> Option<EventP
             category: p.category,
             description: p.description,
         }),
+        // Well-formed, so converted; the ledger refuses it in an append (only ForgetContact,
+        // which destroys the key first, may record it).
+        Payload::ContactForgotten(p) => EventPayload::ContactForgotten(d::ContactForgotten {
+            contact_id: p.contact_id,
+            reason: p.reason,
+        }),
     })
 }
 
@@ -368,5 +374,6 @@ fn event_type_of(payload: &Payload) -> domain::EventType {
         Payload::PaymentReceived(_) => T::PaymentReceived,
         Payload::CriticalAssistance(_) => T::CriticalAssistance,
         Payload::RelationshipCost(_) => T::RelationshipCost,
+        Payload::ContactForgotten(_) => T::ContactForgotten,
     }
 }

@@ -2,16 +2,29 @@
 //!
 //! These conversions cannot fail, and they are the exact inverse of `event_in` for every event
 //! it accepts: a client reads back the message it appended, field for field (with the event id
-//! in lower case, as the ledger stores it).
+//! in lower case, as the ledger stores it), except personal fields whose contact was forgotten:
+//! those are empty and listed in `RecordedEvent.erased_fields`. A record reaches the wire only
+//! as a [`Revealed`] one, opened by `privacy::Privacy::reveal`, so no read path can skip the
+//! opening; a sealed value that got here anyway would be shown as erased, never as ciphertext.
 
 use super::enums::to_wire;
 use super::timestamp_to_proto;
 use crate::api::proto;
 use crate::api::proto::proposed_event::Payload;
-use crate::domain::{self, EventPayload};
+use crate::domain::{self, EventPayload, PersonalText};
+use crate::privacy::Revealed;
 
 /// The wire form of a proposed event.
 pub fn proposed_event_to_proto(e: &domain::ProposedEvent) -> proto::ProposedEvent {
+    proposed_event_with_erasures(e, &mut Vec::new())
+}
+
+/// The wire form of a proposed event; the paths of its erased personal fields are added to
+/// `erased`.
+fn proposed_event_with_erasures(
+    e: &domain::ProposedEvent,
+    erased: &mut Vec<String>,
+) -> proto::ProposedEvent {
     proto::ProposedEvent {
         event_id: e.event_id.to_string(),
         occurred_at: Some(timestamp_to_proto(e.occurred_at)),
@@ -21,15 +34,17 @@ pub fn proposed_event_to_proto(e: &domain::ProposedEvent) -> proto::ProposedEven
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
-        payload: Some(payload_to_proto(&e.payload)),
+        payload: Some(payload_to_proto(&e.payload, erased)),
     }
 }
 
 /// The wire form of a recorded event, with its place in the log, its hash-chain link and its
 /// event type's wire name.
-pub fn recorded_event_to_proto(r: &domain::RecordedEvent) -> proto::RecordedEvent {
+pub fn recorded_event_to_proto(revealed: &Revealed) -> proto::RecordedEvent {
+    let r = revealed.record();
+    let mut erased_fields = Vec::new();
     proto::RecordedEvent {
-        event: Some(proposed_event_to_proto(&r.event)),
+        event: Some(proposed_event_with_erasures(&r.event, &mut erased_fields)),
         account_id: r.account_id.to_string(),
         revision: r.revision,
         position: r.position,
@@ -37,6 +52,19 @@ pub fn recorded_event_to_proto(r: &domain::RecordedEvent) -> proto::RecordedEven
         prev_hash: r.prev_hash.0.to_vec(),
         hash: r.hash.0.to_vec(),
         event_type: r.event.payload.event_type().as_str().to_string(),
+        erased_fields,
+    }
+}
+
+/// The wire form of a personal field at `path`: its text when in clear, empty (and `path`
+/// added to `erased`) otherwise.
+fn personal(value: PersonalText, path: &str, erased: &mut Vec<String>) -> String {
+    match value {
+        PersonalText::Plain(text) => text,
+        PersonalText::Sealed(_) | PersonalText::Erased => {
+            erased.push(path.to_string());
+            String::new()
+        }
     }
 }
 
@@ -54,7 +82,7 @@ fn optional_money(m: &Option<domain::Money>) -> Option<proto::Money> {
 }
 
 /// The wire form of a payload: the oneof variant of the same name.
-fn payload_to_proto(payload: &EventPayload) -> Payload {
+fn payload_to_proto(payload: &EventPayload, erased: &mut Vec<String>) -> Payload {
     use proto as p;
     match payload.clone() {
         EventPayload::AccountOpened(e) => Payload::AccountOpened(p::AccountOpened {
@@ -66,23 +94,23 @@ fn payload_to_proto(payload: &EventPayload) -> Payload {
         }),
         EventPayload::ContactAdded(e) => Payload::ContactAdded(p::ContactAdded {
             contact_id: e.contact_id,
-            name: e.name,
+            name: personal(e.name, "contact_added.name", erased),
             role: to_wire::<p::ContactRole>(e.role),
             title: e.title,
-            phone: e.phone,
-            email: e.email,
+            phone: personal(e.phone, "contact_added.phone", erased),
+            email: personal(e.email, "contact_added.email", erased),
             public_official: e.public_official,
-            notes: e.notes,
+            notes: personal(e.notes, "contact_added.notes", erased),
         }),
         EventPayload::ContactLeft(e) => Payload::ContactLeft(p::ContactLeft {
             contact_id: e.contact_id,
-            reason: e.reason,
+            reason: personal(e.reason, "contact_left.reason", erased),
         }),
         EventPayload::IntroductionMade(e) => Payload::IntroductionMade(p::IntroductionMade {
             contact_id: e.contact_id,
             introduced_by: e.introduced_by,
-            relationship: e.relationship,
-            notes: e.notes,
+            relationship: personal(e.relationship, "introduction_made.relationship", erased),
+            notes: personal(e.notes, "introduction_made.notes", erased),
         }),
         EventPayload::Visit(e) => Payload::Visit(p::Visit {
             contact_ids: e.contact_ids,
@@ -173,6 +201,10 @@ fn payload_to_proto(payload: &EventPayload) -> Payload {
             amount: Some(money_to_proto(&e.amount)),
             category: e.category,
             description: e.description,
+        }),
+        EventPayload::ContactForgotten(e) => Payload::ContactForgotten(p::ContactForgotten {
+            contact_id: e.contact_id,
+            reason: e.reason,
         }),
     }
 }

@@ -60,10 +60,10 @@ impl Stream {
                 name: id.into(),
                 role,
                 title: String::new(),
-                phone: String::new(),
-                email: String::new(),
+                phone: Default::default(),
+                email: Default::default(),
                 public_official,
-                notes: String::new(),
+                notes: Default::default(),
             }),
         );
     }
@@ -92,7 +92,7 @@ fn harbour() -> (Stream, EventId, EventId) {
             contact_id: "boss".into(),
             introduced_by: "the chairman".into(),
             relationship: "classmates".into(),
-            notes: String::new(),
+            notes: Default::default(),
         }),
     );
     for d in (10..=100).step_by(15) {

@@ -2,19 +2,23 @@
 //! [`crate::subscriptions`]. Converts requests into domain values (naming the field of every
 //! structural error) and deliveries onto the wire; the loop itself lives in the feed.
 
+use std::sync::Arc;
+
 use futures::stream::BoxStream;
 use tonic::{Request, Response, Status};
 
 use super::parse_event_types;
 use crate::api::convert::account_selection_from_proto;
 use crate::api::convert::heartbeat_interval_from_proto;
-use crate::api::convert::{recorded_event_to_proto, timestamp_to_proto};
+use crate::api::convert::timestamp_to_proto;
 use crate::api::proto;
 use crate::api::proto::subscribe_request::Start as WireStart;
 use crate::api::proto::subscribe_response::Kind;
+use crate::api::reveal::record_to_wire;
 use crate::api::streams::deliveries;
 use crate::domain::{FieldViolation, SubscriptionName, ValidationError};
 use crate::ledger::now;
+use crate::privacy::Privacy;
 use crate::store::AckedPosition;
 use crate::subscriptions::{
     Delivery, Lag, Start, SubscribeOptions, SubscriptionFilter, SubscriptionStatus, Subscriptions,
@@ -26,6 +30,7 @@ pub(super) type SubscribeStream = BoxStream<'static, Result<proto::SubscribeResp
 /// `Ledger.Subscribe`.
 pub(super) async fn subscribe(
     subscriptions: &Subscriptions,
+    privacy: &Arc<Privacy>,
     request: Request<proto::SubscribeRequest>,
 ) -> Result<Response<SubscribeStream>, Status> {
     let request = request.into_inner();
@@ -34,10 +39,11 @@ pub(super) async fn subscribe(
     let options = subscribe_options_from_proto(request)?;
     let feed = subscriptions.subscribe(options).await?;
     tracing::debug!(next_position = feed.next_position(), "subscribed");
+    let privacy = Arc::clone(privacy);
     Ok(Response::new(deliveries(
         feed,
         span,
-        delivery_to_proto,
+        move |delivery| delivery_to_proto(&privacy, delivery),
         "subscription",
     )))
 }
@@ -112,10 +118,13 @@ fn subscribe_options_from_proto(
     }
 }
 
-/// The wire form of one delivery.
-fn delivery_to_proto(delivery: Delivery) -> proto::SubscribeResponse {
+/// The wire form of one delivery, its record's personal fields opened.
+fn delivery_to_proto(
+    privacy: &Privacy,
+    delivery: Delivery,
+) -> Result<proto::SubscribeResponse, Status> {
     let kind = match delivery {
-        Delivery::Event(record) => Kind::Event(recorded_event_to_proto(&record)),
+        Delivery::Event(record) => Kind::Event(record_to_wire(privacy, *record)?),
         Delivery::Checkpoint { position } => Kind::Checkpoint(proto::Checkpoint { position }),
         Delivery::CaughtUp { next_position } => Kind::CaughtUp(proto::CaughtUp { next_position }),
         Delivery::Heartbeat(Lag {
@@ -128,7 +137,7 @@ fn delivery_to_proto(delivery: Delivery) -> proto::SubscribeResponse {
             lag_seconds: time.as_secs_f64(),
         }),
     };
-    proto::SubscribeResponse { kind: Some(kind) }
+    Ok(proto::SubscribeResponse { kind: Some(kind) })
 }
 
 fn acked_to_proto(acked: AckedPosition) -> proto::AckSubscriptionResponse {

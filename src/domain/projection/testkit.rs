@@ -81,10 +81,10 @@ impl Log {
                 name: id.into(),
                 role,
                 title: String::new(),
-                phone: String::new(),
-                email: String::new(),
+                phone: Default::default(),
+                email: Default::default(),
                 public_official: official,
-                notes: String::new(),
+                notes: Default::default(),
             }),
         )
     }
@@ -133,7 +133,7 @@ impl Log {
                 contact_id: id.into(),
                 introduced_by: "wang".into(),
                 relationship: "classmate".into(),
-                notes: String::new(),
+                notes: Default::default(),
             }),
         )
     }

@@ -155,6 +155,10 @@ pub(super) fn every_event_type() -> Vec<proto::ProposedEvent> {
             category: "event".into(),
             description: "customer day".into(),
         }),
+        Payload::ContactForgotten(p::ContactForgotten {
+            contact_id: "c-zhang".into(),
+            reason: "erasure request 2026-117".into(),
+        }),
     ];
     payloads
         .into_iter()

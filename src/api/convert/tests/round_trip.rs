@@ -7,6 +7,7 @@ use crate::api::convert::*;
 use crate::api::proto;
 use crate::api::proto::proposed_event::Payload;
 use crate::domain::{self, AccountId, ChainHash, EventPayload, EventType, ValidationError};
+use crate::privacy::Revealed;
 use crate::store::{AppendOutcome, Direction, ExpectedRevision};
 
 #[test]
@@ -130,7 +131,7 @@ fn recorded_events_carry_their_place_and_type() {
         hash: ChainHash([2; 32]),
     };
     assert_eq!(
-        recorded_event_to_proto(&recorded),
+        recorded_event_to_proto(&Revealed::assume_open(recorded)),
         proto::RecordedEvent {
             event: Some(wire),
             account_id: "acme-01".into(),
@@ -140,8 +141,44 @@ fn recorded_events_carry_their_place_and_type() {
             prev_hash: vec![1; 32],
             hash: vec![2; 32],
             event_type: "visit".into(),
+            erased_fields: vec![],
         }
     );
+}
+
+#[test]
+fn erased_personal_fields_read_empty_and_are_listed() {
+    let wire = fixture(EventType::ContactAdded);
+    let mut event = proposed_event_from_proto(wire.clone(), "events[0]").unwrap();
+    let domain::EventPayload::ContactAdded(added) = &mut event.payload else {
+        panic!("the fixture is a contact_added");
+    };
+    added.name = domain::PersonalText::Erased;
+    added.notes = domain::PersonalText::Erased;
+    let recorded = domain::RecordedEvent {
+        position: 3,
+        account_id: AccountId::parse("acme-01").unwrap(),
+        revision: 1,
+        recorded_at: domain::Timestamp::from_unix_nanos(0),
+        event,
+        prev_hash: ChainHash([1; 32]),
+        hash: ChainHash([2; 32]),
+    };
+    let read = recorded_event_to_proto(&Revealed::assume_open(recorded));
+    assert_eq!(
+        read.erased_fields,
+        ["contact_added.name", "contact_added.notes"]
+    );
+    let Some(proto::proposed_event::Payload::ContactAdded(added)) = read.event.unwrap().payload
+    else {
+        panic!("still a contact_added");
+    };
+    let Some(proto::proposed_event::Payload::ContactAdded(sent)) = wire.payload else {
+        unreachable!()
+    };
+    assert_eq!((added.name.as_str(), added.notes.as_str()), ("", ""));
+    assert_eq!(added.phone, sent.phone, "a field not erased reads as sent");
+    assert_eq!(added.contact_id, sent.contact_id);
 }
 
 #[test]
