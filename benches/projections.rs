@@ -7,6 +7,13 @@
 //!    live answer and the answer as of a past position, p50 / p99 over `BENCH_QUERIES` calls
 //!    (default 50), through the application layer (no gRPC).
 //!
+//! 3. memory per account, when `BENCH_MEMORY_ACCOUNTS` is set (the issue asks for 100,000
+//!    accounts of `BENCH_MEMORY_EVENTS` events, default 200): the process's resident memory
+//!    after appending that many accounts through the ledger and projecting them with a
+//!    projector checkpointed in sled (as a server runs), twice: the average over the first
+//!    half and the marginal cost of the second half, once the bounded caches (sled's page
+//!    cache, the account histories) are full and no longer grow.
+//!
 //! The log (a temp dir, sled, fsync per append as in production) holds `BENCH_ACCOUNTS`
 //! accounts (default 200) of `BENCH_EVENTS_PER_ACCOUNT` events (default 200) plus the big
 //! account. Results and the machine: docs/BENCHMARKS.md.
@@ -153,6 +160,8 @@ async fn main() {
     let per_account = knob("BENCH_EVENTS_PER_ACCOUNT", 200);
     let big = knob("BENCH_BIG_ACCOUNT", 10_000);
     let queries = knob("BENCH_QUERIES", 50).max(1);
+    let memory_accounts = knob("BENCH_MEMORY_ACCOUNTS", 0);
+    let memory_events = knob("BENCH_MEMORY_EVENTS", 200);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -279,6 +288,74 @@ async fn main() {
     report(
         &format!("GetRelationship ({big} events, as of a past position, about {middle} events)"),
         past,
+    );
+
+    if memory_accounts > 0 {
+        memory_per_account(memory_accounts, memory_events, now).await;
+    }
+}
+
+/// Appends `accounts` accounts (numbered from `first`) of `events` events each, 8 at a time.
+async fn fill_many(ledger: &Arc<Ledger>, first: u64, accounts: u64, events: u64, now: i64) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let ledger = Arc::clone(ledger);
+        tasks.spawn(async move {
+            for a in (first + worker..first + accounts).step_by(8) {
+                fill(&ledger, &format!("mem-{a}"), events, now).await;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap();
+    }
+}
+
+/// The process's resident memory, in bytes (Linux).
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Phase 3: resident memory per account (see the module docs).
+async fn memory_per_account(accounts: u64, events: u64, now: i64) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    let ledger = Arc::new(Ledger::new(log.clone(), Policy::default()));
+    let projector = Projector::open(
+        log.clone(),
+        Arc::new(log.snapshots().unwrap()),
+        Params::default(),
+    )
+    .await
+    .unwrap();
+    let half = accounts / 2;
+    let before = resident_bytes();
+    let started = Instant::now();
+    fill_many(&ledger, 0, half, events, now).await;
+    projector.catch_up().await.unwrap();
+    let middle = resident_bytes();
+    fill_many(&ledger, half, accounts - half, events, now).await;
+    projector.catch_up().await.unwrap();
+    let after = resident_bytes();
+    let per = |bytes: u64, n: u64| bytes as f64 / n.max(1) as f64 / 1024.0;
+    println!(
+        "memory: {accounts} accounts of {events} events ({} events) appended and projected in {:.0} s; resident {:.0} MB before, {:.0} MB at half, {:.0} MB after",
+        log.head().next_position,
+        started.elapsed().as_secs_f64(),
+        before as f64 / 1e6,
+        middle as f64 / 1e6,
+        after as f64 / 1e6
+    );
+    println!(
+        "memory per account: {:.2} KB over the first {half} (caches filling), {:.2} KB marginal over the last {}",
+        per(middle.saturating_sub(before), half),
+        per(after.saturating_sub(middle), accounts - half),
+        accounts - half
     );
 }
 
