@@ -289,6 +289,7 @@ async fn relationship(server: &TestServer) -> proto::GetRelationshipResponse {
             account_id: "harbour".into(),
             as_of: Some(proto::get_relationship_request::AsOf::AsOfPosition(10)),
             known_at_time: None,
+            max_contributions: None,
         })
         .await
         .unwrap()

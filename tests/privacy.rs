@@ -122,6 +122,7 @@ async fn relationship(server: &TestServer) -> proto::Relationship {
                 },
             )),
             known_at_time: None,
+            max_contributions: None,
         })
         .await
         .expect("get relationship")

@@ -45,6 +45,7 @@ async fn get(
             account_id: account.to_string(),
             as_of,
             known_at_time,
+            max_contributions: None,
         })
         .await?;
     Ok(response.into_inner().relationship.expect("a relationship"))
@@ -892,4 +893,48 @@ async fn live_answers_are_fresh_folds_at_their_as_of_even_when_kept() {
         before.organizational_trust, after.organizational_trust,
         "the critical assistance counts at once"
     );
+}
+
+#[tokio::test]
+async fn max_contributions_lists_the_biggest_and_counts_them_all() {
+    let (_dir, mut server, mut client) = start().await;
+    server
+        .append("cement-buyer", typhoon_service_history())
+        .await
+        .unwrap();
+    let as_of = Some(AsOf::AsOfTime(on_day(0)));
+    let all = get(&mut client, "cement-buyer", as_of, None)
+        .await
+        .unwrap();
+    let top = client
+        .get_relationship(GetRelationshipRequest {
+            account_id: "cement-buyer".to_string(),
+            as_of,
+            known_at_time: None,
+            max_contributions: Some(2),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .relationship
+        .unwrap();
+
+    let org_all = all.organizational_trust.as_ref().unwrap();
+    let org_top = top.organizational_trust.as_ref().unwrap();
+    assert!(
+        org_all.contributions.len() > 2,
+        "the story has more than two"
+    );
+    assert_eq!(
+        org_all.contributions_total,
+        org_all.contributions.len() as u64
+    );
+    assert_eq!(org_top.contributions_total, org_all.contributions_total);
+    assert_eq!(org_top.contributions[..], org_all.contributions[..2]);
+    assert_eq!(org_top.trust, org_all.trust, "the score is the same");
+    for (listed, full) in top.personal_trust.iter().zip(&all.personal_trust) {
+        let shown = full.contributions.len().min(2);
+        assert_eq!(listed.contributions[..], full.contributions[..shown]);
+        assert_eq!(listed.contributions_total, full.contributions.len() as u64);
+    }
 }

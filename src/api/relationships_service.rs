@@ -71,7 +71,11 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         let query = RelationshipQuery { as_of, known_at };
         let projection = self.relationships.get(&account, query).await?;
         Ok(Response::new(proto::GetRelationshipResponse {
-            relationship: Some(wire::relationship_to_proto(&projection, known_at)),
+            relationship: Some(wire::relationship_to_proto(
+                &projection,
+                known_at,
+                request.max_contributions.map(|n| n as usize),
+            )),
         }))
     }
 

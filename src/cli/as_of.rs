@@ -27,6 +27,7 @@ pub async fn as_of(args: AsOfArgs) -> anyhow::Result<()> {
             args.position,
         )),
         known_at_time: None,
+        max_contributions: None,
     };
     let response = RelationshipsClient::new(channel)
         .get_relationship(request)

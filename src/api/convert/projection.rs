@@ -17,11 +17,18 @@ use crate::domain::projection::{
 use crate::domain::{AccountId, EventId, Timestamp};
 
 /// The wire form of an account's relationship; `known_at` is the system time the question
-/// named, if any, echoed so that the answer says what it was asked.
+/// named, if any, echoed so that the answer says what it was asked; each score lists at most
+/// `max_contributions` contributions (the biggest), all of them when `None`.
 pub fn relationship_to_proto(
     p: &AccountProjection,
     known_at: Option<Timestamp>,
+    max_contributions: Option<usize>,
 ) -> proto::Relationship {
+    let contributions = |list: &[Contribution]| {
+        let shown = max_contributions.map_or(list, |n| &list[..n.min(list.len())]);
+        (contributions(shown), list.len() as u64)
+    };
+    let (org_contributions, org_total) = contributions(&p.organizational_trust.contributions);
     let account_id = account_of(p);
     proto::Relationship {
         account_id: account_id.clone(),
@@ -33,9 +40,17 @@ pub fn relationship_to_proto(
         last_revision: p.last_revision,
         organizational_trust: Some(proto::OrganizationalTrust {
             trust: Some(trust_score_to_proto(&p.organizational_trust.trust)),
-            contributions: contributions(&p.organizational_trust.contributions),
+            contributions: org_contributions,
+            contributions_total: org_total,
         }),
-        personal_trust: p.personal_trust.values().map(personal_to_proto).collect(),
+        personal_trust: p
+            .personal_trust
+            .values()
+            .map(|personal| {
+                let (listed, total) = contributions(&personal.contributions);
+                personal_to_proto(personal, listed, total)
+            })
+            .collect(),
         quadrant: quadrant_to_proto(p.quadrant.quadrant) as i32,
         bond_contact_ids: p.quadrant.bond_contacts.clone(),
         quadrant_rules: rule_checks(&[p.quadrant.business.clone(), p.quadrant.bond.clone()]),
@@ -195,14 +210,19 @@ fn trust_score_to_proto(t: &TrustScore) -> proto::TrustScore {
     }
 }
 
-fn personal_to_proto(p: &PersonalTrust) -> proto::PersonalTrust {
+fn personal_to_proto(
+    p: &PersonalTrust,
+    contributions: Vec<proto::Contribution>,
+    contributions_total: u64,
+) -> proto::PersonalTrust {
     proto::PersonalTrust {
         contact_id: p.contact_id.clone(),
         role: to_wire::<proto::ContactRole>(p.role),
         frozen: p.frozen,
         left_at: p.left_at.map(timestamp_to_proto),
         trust: Some(trust_score_to_proto(&p.trust)),
-        contributions: contributions(&p.contributions),
+        contributions,
+        contributions_total,
     }
 }
 

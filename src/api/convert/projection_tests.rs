@@ -174,7 +174,7 @@ fn a_relationship_carries_every_part_of_the_projection() {
     let (s, _, typhoon) = harbour();
     let p = project(&s.0, day(100), &Params::default());
     let known_at = day(101);
-    let wire = relationship_to_proto(&p, Some(known_at));
+    let wire = relationship_to_proto(&p, Some(known_at), None);
 
     assert_eq!(wire.account_id, "harbour");
     let profile = wire.profile.as_ref().unwrap();
