@@ -14,7 +14,7 @@
 //! it did. Reads return records as stored (sealed): the API opens them through
 //! [`Privacy::reveal`], the one place that decrypts.
 
-use std::collections::HashMap;
+use lru::LruCache;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -80,10 +80,19 @@ pub struct Ledger {
     policy: Policy,
     /// Seals personal fields before they reach the log; destroys a forgotten contact's key.
     privacy: Arc<Privacy>,
-    /// Per-account validation state. An entry per account ever appended to since start; each
-    /// behind an async lock held for the whole validate-and-append of one request.
-    accounts: Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<CachedAccount>>>>,
+    /// Per-account validation state of recently used accounts (at most [`CACHED_ACCOUNTS`]
+    /// idle ones), each behind an async lock held for the whole validate-and-append of one
+    /// request. An account that falls out is folded from the log again on its next append.
+    accounts: Mutex<LruCache<AccountId, Arc<tokio::sync::Mutex<CachedAccount>>>>,
+    /// How many idle accounts `accounts` keeps: [`CACHED_ACCOUNTS`] but in tests.
+    cached_accounts: usize,
 }
+
+/// How many accounts' validation state the ledger keeps. The state grows with an account's
+/// history (every promise, order and invoice id it must check against), so keeping every
+/// account's would grow memory with the ledger; one that falls out costs one read of its
+/// stream on its next append.
+const CACHED_ACCOUNTS: usize = 10_000;
 
 impl Ledger {
     /// A ledger over `log` with the rules in `policy`, keeping data keys in memory only: for
@@ -98,7 +107,8 @@ impl Ledger {
             log,
             policy,
             privacy,
-            accounts: Mutex::new(HashMap::new()),
+            accounts: Mutex::new(LruCache::unbounded()),
+            cached_accounts: CACHED_ACCOUNTS,
         }
     }
 
@@ -329,7 +339,19 @@ impl Ledger {
             .accounts
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        accounts.entry(account.clone()).or_default().clone()
+        let slot = accounts
+            .get_or_insert(account.clone(), Default::default)
+            .clone();
+        // Evicting a slot in use would let a second request for that account take another
+        // lock: still correct (the log checks the revision each append was validated at, and
+        // a stale state is retried), but wasteful, so busy slots stay until they are idle.
+        while accounts.len() > self.cached_accounts {
+            match accounts.peek_lru() {
+                Some((_, lru)) if Arc::strong_count(lru) == 1 => drop(accounts.pop_lru()),
+                _ => break,
+            }
+        }
+        slot
     }
 
     /// Folds `account`'s validation state from the log.
@@ -384,4 +406,66 @@ pub(crate) fn now() -> Timestamp {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     Timestamp::from_unix_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::projection::testkit;
+    use crate::domain::AccountSegment;
+    use crate::store::MemoryLog;
+
+    /// The events of a testkit log, with fresh ids, as proposals.
+    fn proposals(log: testkit::Log) -> Vec<ProposedEvent> {
+        log.events
+            .into_iter()
+            .map(|r| ProposedEvent {
+                event_id: EventId::new_random(),
+                ..r.event
+            })
+            .collect()
+    }
+
+    fn id(s: &str) -> AccountId {
+        AccountId::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_account_that_fell_out_of_the_cache_is_validated_against_its_whole_history() {
+        let log = Arc::new(MemoryLog::new());
+        let mut ledger = Ledger::new(log.clone(), Policy::default());
+        ledger.cached_accounts = 2;
+        for account in ["a", "b", "c"] {
+            let mut history = testkit::Log::opened(AccountSegment::Standard);
+            history.contact(1, "boss", crate::domain::ContactRole::DecisionMaker);
+            history.promise(2, "p1", Some("boss"), 30);
+            ledger
+                .append(&id(account), ExpectedRevision::NoStream, proposals(history))
+                .await
+                .unwrap();
+        }
+        assert_eq!(ledger.accounts.lock().unwrap().len(), 2, "a fell out");
+        assert!(!ledger.accounts.lock().unwrap().contains(&id("a")));
+
+        // a's state is folded again: its promise is known, and making it twice is refused.
+        let mut more = testkit::Log::opened(AccountSegment::Standard);
+        more.promise(3, "p1", Some("boss"), 40);
+        let again = proposals(more).pop().unwrap();
+        let refused = ledger
+            .append(&id("a"), ExpectedRevision::Any, vec![again])
+            .await;
+        assert!(
+            matches!(refused, Err(LedgerError::Invalid(_))),
+            "{refused:?}"
+        );
+        let mut keep = testkit::Log::opened(AccountSegment::Standard);
+        keep.kept(4, "p1");
+        let kept = proposals(keep).pop().unwrap();
+        let outcome = ledger
+            .append(&id("a"), ExpectedRevision::Exact(2), vec![kept])
+            .await
+            .unwrap();
+        assert_eq!(outcome.last_revision, 3);
+        assert_eq!(ledger.accounts.lock().unwrap().len(), 2);
+    }
 }
