@@ -31,6 +31,10 @@ use crate::store::{Log, SnapshotStore, StoreError};
 use crate::subscriptions::feed::wait_for_more;
 use crate::subscriptions::{recorded_at, Lag, Start, SubscriptionError};
 
+#[cfg(test)]
+#[path = "change_feed_tests.rs"]
+mod tests;
+
 /// How many changes one read of the change log returns at most: the most a feed holds.
 pub const CHANGE_PAGE_LEN: usize = 256;
 
