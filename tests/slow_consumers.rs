@@ -20,6 +20,7 @@ use common::TestServer;
 use prost::Message;
 use relledger::api::proto::ledger_client::LedgerClient;
 use relledger::api::proto::{self, ListSubscriptionsRequest, OpenSubscription, SubscribeRequest};
+use relledger::config::Config;
 use relledger::subscriptions::PAGE_LEN;
 use subscribe_helpers::*;
 use tokio::sync::{watch, Semaphore};
@@ -254,8 +255,6 @@ async fn a_stalled_consumers_heartbeat_carries_the_head_and_its_exact_lag() {
     );
     assert_eq!(heartbeat.lag_seconds, want);
     assert_eq!(seen.positions(), (0..=told).collect::<Vec<_>>());
-    // Hung up before the server stops: its graceful shutdown waits for every open stream to
-    // end, and one whose consumer does not read cannot even be sent its UNAVAILABLE.
     drop(stalled);
     server.stop().await;
 }
@@ -332,5 +331,53 @@ async fn a_stalled_change_feed_consumer_is_never_dropped_knows_its_lag_and_catch
     }
     drop(stalled);
     drop(clock);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_stopping_server_closes_a_stream_whose_consumer_reads_nothing_which_then_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path());
+    config.shutdown_grace = std::time::Duration::from_millis(200);
+    let mut server = TestServer::start_with(config).await;
+    for i in 0..6 {
+        let account = format!("stuck-{i}");
+        server.append(&account, opening(&account)).await.unwrap();
+        let visits = (0..500).map(|j| event(j, visit(&["c1"]))).collect();
+        server.append(&account, visits).await.unwrap();
+    }
+    let head = server.read_all().await.len() as u64;
+
+    // A consumer that takes one message and stops: its stream fills the window and waits, so
+    // the UNAVAILABLE that ends subscriptions at shutdown cannot reach it.
+    let mut client = LedgerClient::new(server.channel_with_window(WINDOW).await);
+    let mut stalled = open(&mut client, subscribe_request(from_start())).await;
+    let mut seen = Seen::default();
+    seen.record(stalled.message().await.unwrap().unwrap());
+
+    // The server stops all the same (it used to wait for this stream for ever), closing the
+    // connection after the grace.
+    server.stop().await;
+
+    // The consumer reads what reached it, then the stream fails: it cannot take the cut for
+    // the end of the log.
+    let ended = loop {
+        match stalled.message().await {
+            Ok(Some(message)) => seen.record(message),
+            Ok(None) => panic!("a stream closed by the server must not end cleanly"),
+            Err(status) => break status,
+        }
+    };
+    assert!(seen.caught_up == 0, "{ended:?}");
+
+    // Resuming after the last position it was told, on the restarted server, gives the rest.
+    let mut server = TestServer::start(dir.path()).await;
+    let told = seen.told.unwrap();
+    let mut resumed = open(&mut server.client, subscribe_request(after(told))).await;
+    while seen.caught_up == 0 {
+        seen.record(resumed.message().await.unwrap().unwrap());
+    }
+    assert_eq!(seen.positions(), (0..head).collect::<Vec<_>>());
+    drop(resumed);
     server.stop().await;
 }
