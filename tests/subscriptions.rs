@@ -305,6 +305,17 @@ async fn a_named_subscription_resumes_after_its_acknowledged_position_across_a_r
         ("warehouse-loader", 9, head - 10)
     );
     assert!(info.lag_seconds >= 0.0 && info.acked_at.is_some());
+    // The stream still open is listed too, by the name it resumed, with what it has read:
+    // at least what it delivered, and never past the head.
+    let [live] = &listed.open[..] else {
+        panic!("one open subscription: {:?}", listed.open)
+    };
+    assert_eq!(live.subscription_name, "warehouse-loader");
+    assert!(
+        live.delivered_events >= 10 && live.next_position <= head,
+        "{live:?}"
+    );
+    assert_eq!(live.lag_positions, head - live.next_position);
 
     // Stopping ends the open subscription with UNAVAILABLE (the client resumes later) rather
     // than holding up the shutdown.
