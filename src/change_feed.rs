@@ -227,8 +227,11 @@ impl ChangeFeed {
                     }
                 }
                 self.caught_up = true;
+                // The projector's progress, not the feed's: a resume after a position the
+                // projector has not reached yet (it replays after a restart) starts ahead of
+                // it, and the consumer should learn how far the projector really is.
                 return Ok(ChangeDelivery::CaughtUp {
-                    next_position: self.next,
+                    next_position: projected.map_or(0, |p| p + 1),
                 });
             }
             wait_for_more(&mut self.stopping, &mut self.progress, self.next_heartbeat).await?;

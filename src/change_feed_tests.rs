@@ -210,3 +210,33 @@ async fn a_slow_change_feed_holds_at_most_one_page_and_delivers_every_change_in_
     }
     assert_eq!(delivered, positions, "every change once, in order");
 }
+
+#[tokio::test]
+async fn a_resume_ahead_of_the_projector_says_where_the_projector_is_and_skips_nothing_after() {
+    let log = MemoryLog::new();
+    append_calls(&log, &["a", "b"]).await;
+    let (projector, feeds, _stop) = feeds(&log).await;
+    projector.catch_up().await.unwrap();
+    // The consumer was told position 3 before a restart; the projector has reached 1 only.
+    append_calls(&log, &["c", "d", "e"]).await;
+    let mut feed = feeds
+        .subscribe(Start::After(3), ChangeFilter::default(), DEFAULT_HEARTBEAT)
+        .unwrap();
+    assert_eq!(
+        feed.next().await.unwrap(),
+        ChangeDelivery::CaughtUp { next_position: 2 },
+        "caught up with what the projector found, which ends at 1"
+    );
+    assert!(feed.next().now_or_never().is_none(), "the feed waits");
+    // When the projector passes the start, only what lies after it arrives.
+    projector.catch_up().await.unwrap();
+    match feed.next().await.unwrap() {
+        ChangeDelivery::Change(change) => {
+            assert_eq!(
+                (change.after.account_id.as_str(), change.position()),
+                ("e", 4)
+            );
+        }
+        other => panic!("e's change, got {other:?}"),
+    }
+}
