@@ -240,3 +240,35 @@ async fn a_resume_ahead_of_the_projector_says_where_the_projector_is_and_skips_n
         other => panic!("e's change, got {other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_heartbeat_shows_how_far_the_projector_is_behind_the_log() {
+    let log = MemoryLog::new();
+    append_calls(&log, &["a", "b"]).await;
+    let (projector, feeds, _stop) = feeds(&log).await;
+    projector.catch_up().await.unwrap();
+    let mut feed = feeds
+        .subscribe(
+            Start::FromEnd,
+            ChangeFilter::default(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    until_caught_up(&mut feed).await;
+
+    // The log moves on while the projector does not (it is stuck, or busy): the consumer is
+    // not behind the projector, but the heartbeat shows the projector behind the log.
+    append_calls(&log, &["c", "d", "e"]).await;
+    let heartbeat = feed.next().await.unwrap();
+    assert_eq!(
+        heartbeat,
+        ChangeDelivery::Heartbeat {
+            lag: Lag {
+                next_position: 2,
+                positions: 0,
+                time: Duration::ZERO,
+            },
+            log_next_position: 5,
+        }
+    );
+}

@@ -178,6 +178,7 @@ async fn a_slow_consumer_of_100_000_events_blocks_no_writer_loses_nothing_and_is
     for (heartbeat, told) in &seen.beats {
         let scanned = told.map_or(0, |t| t + 1);
         assert_eq!(heartbeat.lag_positions, heartbeat.next_position - scanned);
+        assert_eq!(heartbeat.log_next_position, heartbeat.next_position);
         let newest = &seen.events[heartbeat.next_position as usize - 1];
         let told = &seen.events[told.unwrap_or(0) as usize];
         let want = if heartbeat.lag_positions == 0 {
@@ -246,6 +247,7 @@ async fn a_stalled_consumers_heartbeat_carries_the_head_and_its_exact_lag() {
     let (heartbeat, told) = seen.beats[0];
     let told = told.expect("events came before the heartbeat");
     assert_eq!(heartbeat.next_position, head, "the head");
+    assert_eq!(heartbeat.log_next_position, head);
     assert_eq!(heartbeat.lag_positions, head - (told + 1), "{heartbeat:?}");
     assert!(heartbeat.lag_positions > head / 2, "{heartbeat:?}");
     let want = lag_seconds(&log[told as usize], &log[head as usize - 1]);
@@ -297,6 +299,11 @@ async fn a_stalled_change_feed_consumer_is_never_dropped_knows_its_lag_and_catch
     while !ticks.beats.iter().any(|(b, _)| b.next_position > last) {
         ticks.next(&mut clock).await;
     }
+    let (done, _) = ticks.beats.last().unwrap();
+    assert_eq!(
+        done.log_next_position, done.next_position,
+        "the projector has caught up with the log"
+    );
 
     // The stalled consumer was not dropped: it reads on and gets every change, each once.
     seen.until_told(&mut stalled, last).await;
@@ -321,6 +328,8 @@ async fn a_stalled_change_feed_consumer_is_never_dropped_knows_its_lag_and_catch
     for (heartbeat, told) in &seen.beats {
         let scanned = told.map_or(0, |t| t + 1);
         assert_eq!(heartbeat.lag_positions, heartbeat.next_position - scanned);
+        // The projector is never ahead of the log's head.
+        assert!(heartbeat.log_next_position >= heartbeat.next_position);
         let want = if heartbeat.lag_positions == 0 {
             0.0
         } else {

@@ -133,6 +133,7 @@ fn delivery_to_proto(delivery: Delivery) -> proto::SubscribeResponse {
             next_position,
             lag_positions: positions,
             lag_seconds: time.as_secs_f64(),
+            log_next_position: next_position,
         }),
     };
     proto::SubscribeResponse { kind: Some(kind) }
