@@ -31,6 +31,10 @@ use crate::store::{Log, SnapshotStore, StoreError};
 use crate::subscriptions::feed::wait_for_more;
 use crate::subscriptions::{recorded_at, Lag, Start, SubscriptionError};
 
+#[cfg(test)]
+#[path = "change_feed_tests.rs"]
+mod tests;
+
 /// How many changes one read of the change log returns at most: the most a feed holds.
 pub const CHANGE_PAGE_LEN: usize = 256;
 
@@ -74,9 +78,15 @@ pub enum ChangeDelivery {
         /// The first position the projector had not projected then.
         next_position: u64,
     },
-    /// Sent every heartbeat interval: how far behind the projector this consumer is.
-    /// `next_position` is the first position the projector has not projected.
-    Heartbeat(Lag),
+    /// Sent every heartbeat interval: how far behind the projector this consumer is
+    /// (`lag.next_position` is the first position the projector has not projected), and
+    /// where the log's head is, which shows how far the projector is behind the log.
+    Heartbeat {
+        /// This consumer's lag behind the projector.
+        lag: Lag,
+        /// The log's head: the position the next record will take.
+        log_next_position: u64,
+    },
 }
 
 /// One subscriber's pass over the change log. See the module docs.
@@ -206,7 +216,13 @@ impl ChangeFeed {
             }
             if Instant::now() >= self.next_heartbeat {
                 self.next_heartbeat = Instant::now() + self.heartbeat_every;
-                return Ok(ChangeDelivery::Heartbeat(self.lag().await?));
+                let lag = self.lag().await?;
+                // Read after the projector's progress: the head is never behind it.
+                let log_next_position = self.log.head().next_position;
+                return Ok(ChangeDelivery::Heartbeat {
+                    lag,
+                    log_next_position,
+                });
             }
             // Marked seen before the comparison: a page the projector commits after it wakes
             // the wait below at once.
@@ -223,8 +239,11 @@ impl ChangeFeed {
                     }
                 }
                 self.caught_up = true;
+                // The projector's progress, not the feed's: a resume after a position the
+                // projector has not reached yet (it replays after a restart) starts ahead of
+                // it, and the consumer should learn how far the projector really is.
                 return Ok(ChangeDelivery::CaughtUp {
-                    next_position: self.next,
+                    next_position: projected.map_or(0, |p| p + 1),
                 });
             }
             wait_for_more(&mut self.stopping, &mut self.progress, self.next_heartbeat).await?;

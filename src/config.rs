@@ -1,6 +1,7 @@
 //! The server's configuration, with the defaults a newcomer gets from `relledger serve`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::audit::AuditConfig;
 use crate::domain::Policy;
@@ -12,6 +13,11 @@ pub const DEFAULT_MAX_EVENT_BYTES: usize = 64 * 1024;
 /// The largest gRPC request accepted by default (tonic's own default): a full batch of large
 /// events does not fit, by design; split such batches.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// How long a stopping server lets open streams end by themselves before it closes their
+/// connections. Subscriptions end at once when shutdown begins, if their clients read; this
+/// bounds the wait for those that do not (they resume from their last checkpoint).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything `serve` needs besides a listener.
 #[derive(Debug, Clone)]
@@ -26,6 +32,9 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// When the server signs the chain head on its own.
     pub audit: AuditConfig,
+    /// How long a stopping server waits for open streams to end before closing their
+    /// connections.
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -37,6 +46,7 @@ impl Config {
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             audit: AuditConfig::default(),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
 }

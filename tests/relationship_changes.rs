@@ -3,114 +3,22 @@
 //! before the next append, so the projector keeps up and every change names the one event
 //! that made it), and the change feed read through a real Relationships client.
 
+#[path = "common/changes.rs"]
+mod change_helpers;
 mod common;
 
 use std::collections::BTreeMap;
 
+use change_helpers::*;
 use common::events::*;
 use common::stories::{concrete_producer, typhoon_service_history};
 use common::TestServer;
 use relledger::api::proto::relationships_client::RelationshipsClient;
 use relledger::api::proto::subscribe_relationship_changes_request::Start;
-use relledger::api::proto::subscribe_relationship_changes_response::Kind;
 use relledger::api::proto::{
     self, Level, Quadrant, RelationshipChange, SubscribeRelationshipChangesRequest,
-    SubscribeRelationshipChangesResponse,
 };
-use tonic::transport::Channel;
-use tonic::{Code, Streaming};
-
-type Client = RelationshipsClient<Channel>;
-type Feed = Streaming<SubscribeRelationshipChangesResponse>;
-
-fn from_start() -> Option<Start> {
-    Some(Start::FromStart(pbjson_types::Empty {}))
-}
-
-fn from_end() -> Option<Start> {
-    Some(Start::FromEnd(pbjson_types::Empty {}))
-}
-
-fn request(start: Option<Start>) -> SubscribeRelationshipChangesRequest {
-    SubscribeRelationshipChangesRequest {
-        start,
-        ..Default::default()
-    }
-}
-
-async fn open(client: &mut Client, request: SubscribeRelationshipChangesRequest) -> Feed {
-    client
-        .subscribe_relationship_changes(request)
-        .await
-        .expect("the change feed starts")
-        .into_inner()
-}
-
-/// What one consumer of the change feed has received, checked as it arrives.
-#[derive(Debug, Default)]
-struct Seen {
-    changes: Vec<RelationshipChange>,
-    checkpoints: Vec<u64>,
-    caught_up: usize,
-    /// The last position a change or checkpoint told: where a resume starts after.
-    told: Option<u64>,
-}
-
-impl Seen {
-    fn record(&mut self, message: SubscribeRelationshipChangesResponse) {
-        match message.kind.expect("every message has a kind") {
-            Kind::Change(change) => {
-                self.tell(change.position);
-                self.changes.push(change);
-            }
-            Kind::Checkpoint(checkpoint) => {
-                self.tell(checkpoint.position);
-                self.checkpoints.push(checkpoint.position);
-            }
-            Kind::CaughtUp(_) => self.caught_up += 1,
-            Kind::Heartbeat(_) => {}
-        }
-    }
-
-    fn tell(&mut self, position: u64) {
-        if let Some(told) = self.told {
-            assert!(
-                position > told,
-                "positions increase: {position} after {told}"
-            );
-        }
-        self.told = Some(position);
-    }
-
-    fn positions(&self) -> Vec<u64> {
-        self.changes.iter().map(|c| c.position).collect()
-    }
-
-    /// Reads until the feed has told a position at or past `position`.
-    async fn until_told(&mut self, feed: &mut Feed, position: u64) {
-        while self.told.is_none_or(|told| told < position) {
-            self.next(feed).await;
-        }
-    }
-
-    /// Reads until the feed says it has caught up.
-    async fn until_caught_up(&mut self, feed: &mut Feed) {
-        let before = self.caught_up;
-        while self.caught_up == before {
-            self.next(feed).await;
-        }
-        assert_eq!(self.caught_up, 1, "caught_up comes once");
-    }
-
-    async fn next(&mut self, feed: &mut Feed) {
-        let message = feed
-            .message()
-            .await
-            .expect("the feed does not fail")
-            .expect("the feed does not end");
-        self.record(message);
-    }
-}
+use tonic::Code;
 
 /// A server on a fresh data dir, a change-feed client, and a feed from the start caught up
 /// with the empty log.

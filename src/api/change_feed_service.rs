@@ -75,14 +75,19 @@ fn delivery_to_proto(delivery: ChangeDelivery) -> proto::SubscribeRelationshipCh
         ChangeDelivery::CaughtUp { next_position } => {
             Kind::CaughtUp(proto::CaughtUp { next_position })
         }
-        ChangeDelivery::Heartbeat(Lag {
-            next_position,
-            positions,
-            time,
-        }) => Kind::Heartbeat(proto::Heartbeat {
+        ChangeDelivery::Heartbeat {
+            lag:
+                Lag {
+                    next_position,
+                    positions,
+                    time,
+                },
+            log_next_position,
+        } => Kind::Heartbeat(proto::Heartbeat {
             next_position,
             lag_positions: positions,
             lag_seconds: time.as_secs_f64(),
+            log_next_position,
         }),
     };
     proto::SubscribeRelationshipChangesResponse { kind: Some(kind) }

@@ -17,6 +17,7 @@ use futures::TryStreamExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::open::Gauge;
 use super::{recorded_at, Lag, SubscriptionError, SubscriptionFilter};
 use crate::domain::{RecordedEvent, Timestamp};
 use crate::store::{Direction, Log, LogHead, ReadAllFilter, StoreError};
@@ -79,6 +80,9 @@ pub struct Feed {
     next_heartbeat: Instant,
     /// Records the feed has read from the log: what it costs the store, for tests and metrics.
     records_read: u64,
+    /// Its entry among the open subscriptions (`ListSubscriptions`): what it has read,
+    /// delivered and holds, for operators and tests to see from outside.
+    gauge: Gauge,
 }
 
 impl Feed {
@@ -93,6 +97,7 @@ impl Feed {
         next: u64,
         told: Option<u64>,
         heartbeat_every: Duration,
+        gauge: Gauge,
     ) -> Feed {
         Feed {
             log,
@@ -108,6 +113,7 @@ impl Feed {
             heartbeat_every,
             next_heartbeat: Instant::now() + heartbeat_every,
             records_read: 0,
+            gauge,
         }
     }
 
@@ -133,6 +139,7 @@ impl Feed {
         loop {
             if let Some(record) = self.pending.pop_front() {
                 self.told = Some(record.position);
+                self.gauge.delivered(self.pending.len());
                 return Ok(Delivery::Event(Box::new(record)));
             }
             if let Some(position) = self.checkpoint_due.take() {
@@ -207,6 +214,7 @@ impl Feed {
         }
         self.next = end;
         self.checkpoint_due = Some(end - 1);
+        self.gauge.scanned(end, self.pending.len());
         Ok(())
     }
 

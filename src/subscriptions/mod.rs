@@ -5,11 +5,13 @@
 //!   then a wait on the head's watch, then reads again from where it stopped;
 //! - this file: the application service: where a subscription starts (explicitly, or after a
 //!   named subscription's acknowledged position), acknowledging positions, and listing named
-//!   subscriptions with their lag.
+//!   subscriptions with their lag;
+//! - [`open`]: the subscriptions connected now, with what each has read, delivered and holds.
 //!
 //! ARCHITECTURE.md ("Subscriptions") explains why there is no fan-out buffer.
 
 pub mod feed;
+pub mod open;
 
 #[cfg(test)]
 mod tests;
@@ -22,6 +24,7 @@ use futures::TryStreamExt;
 use tokio::sync::watch;
 
 pub use feed::{Delivery, Feed, PAGE_LEN};
+pub use open::{OpenFeeds, OpenSubscription};
 
 use crate::domain::{
     AccountId, EventType, RecordedEvent, SubscriptionName, Timestamp, ValidationError,
@@ -154,6 +157,8 @@ pub struct Subscriptions {
     /// Turns true when the server shuts down; every feed ends then, so shutdown is not held
     /// up by subscriptions that would otherwise run for ever.
     stopping: watch::Receiver<bool>,
+    /// The feeds open now, each updating its own entry.
+    open: Arc<OpenFeeds>,
 }
 
 impl Subscriptions {
@@ -168,6 +173,7 @@ impl Subscriptions {
             log,
             checkpoints,
             stopping,
+            open: Arc::default(),
         }
     }
 
@@ -197,6 +203,7 @@ impl Subscriptions {
                 })
             }
         };
+        let gauge = self.open.register(options.name, next);
         Ok(Feed::new(
             Arc::clone(&self.log),
             head,
@@ -205,6 +212,7 @@ impl Subscriptions {
             next,
             told,
             options.heartbeat_every,
+            gauge,
         ))
     }
 
@@ -261,6 +269,11 @@ impl Subscriptions {
             });
         }
         Ok((next_position, list))
+    }
+
+    /// The subscriptions open now, in the order they were opened.
+    pub fn open(&self) -> Vec<OpenSubscription> {
+        self.open.list()
     }
 }
 

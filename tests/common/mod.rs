@@ -68,6 +68,20 @@ impl TestServer {
             .unwrap()
     }
 
+    /// A new client channel whose HTTP/2 flow-control windows (the stream's and the
+    /// connection's) are `window` bytes: how much the server may send on it before this
+    /// client reads. The slow-consumer tests use a small one, so that what a stalled stream can
+    /// hold in transit is small and known.
+    pub async fn channel_with_window(&self, window: u32) -> Channel {
+        Channel::from_shared(format!("http://{}", self.address))
+            .unwrap()
+            .initial_stream_window_size(window)
+            .initial_connection_window_size(window)
+            .connect()
+            .await
+            .unwrap()
+    }
+
     /// Shuts the server down and waits until it has released the data dir.
     pub async fn stop(mut self) {
         self.shutdown.take().unwrap().send(()).ok();

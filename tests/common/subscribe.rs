@@ -6,7 +6,7 @@
 use relledger::api::proto::ledger_client::LedgerClient;
 use relledger::api::proto::subscribe_request::Start;
 use relledger::api::proto::subscribe_response::Kind;
-use relledger::api::proto::{RecordedEvent, SubscribeRequest, SubscribeResponse};
+use relledger::api::proto::{Heartbeat, RecordedEvent, SubscribeRequest, SubscribeResponse};
 use tokio::sync::watch;
 use tonic::transport::Channel;
 use tonic::Streaming;
@@ -57,6 +57,8 @@ pub struct Seen {
     pub caught_up: usize,
     /// How many heartbeats arrived.
     pub heartbeats: usize,
+    /// Each heartbeat with the last position told before it, to check its lag against.
+    pub beats: Vec<(Heartbeat, Option<u64>)>,
     /// The last position an event or checkpoint told: where a resume starts after.
     pub told: Option<u64>,
 }
@@ -74,7 +76,10 @@ impl Seen {
                 self.checkpoints.push(checkpoint.position);
             }
             Kind::CaughtUp(_) => self.caught_up += 1,
-            Kind::Heartbeat(_) => self.heartbeats += 1,
+            Kind::Heartbeat(heartbeat) => {
+                self.heartbeats += 1;
+                self.beats.push((heartbeat, self.told));
+            }
         }
     }
 
@@ -97,6 +102,28 @@ impl Seen {
     pub fn reached(&self, target: Option<u64>) -> bool {
         matches!((self.told, target), (Some(told), Some(target)) if told >= target)
     }
+}
+
+/// A heartbeat interval for requests.
+pub fn every(millis: u32) -> Option<pbjson_types::Duration> {
+    Some(pbjson_types::Duration {
+        seconds: 0,
+        nanos: (millis * 1_000_000) as i32,
+    })
+}
+
+/// `recorded_at` of `record` in nanoseconds since the epoch.
+pub fn recorded_nanos(record: &RecordedEvent) -> i128 {
+    let at = record.recorded_at.as_ref().expect("recorded_at is set");
+    i128::from(at.seconds) * 1_000_000_000 + i128::from(at.nanos)
+}
+
+/// The `lag_seconds` a heartbeat must carry when the newest record is `newest` and the last
+/// one the consumer was told of is `told`: the server's own arithmetic (whole nanoseconds,
+/// then seconds as f64), so the two compare exactly.
+pub fn lag_seconds(told: &RecordedEvent, newest: &RecordedEvent) -> f64 {
+    let nanos = (recorded_nanos(newest) - recorded_nanos(told)).max(0);
+    std::time::Duration::from_nanos(nanos as u64).as_secs_f64()
 }
 
 /// Reads `stream` into `seen` until it has told a position at or past the target, which the

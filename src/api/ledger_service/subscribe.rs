@@ -21,7 +21,8 @@ use crate::ledger::now;
 use crate::privacy::Privacy;
 use crate::store::AckedPosition;
 use crate::subscriptions::{
-    Delivery, Lag, Start, SubscribeOptions, SubscriptionFilter, SubscriptionStatus, Subscriptions,
+    Delivery, Lag, OpenSubscription, Start, SubscribeOptions, SubscriptionFilter,
+    SubscriptionStatus, Subscriptions,
 };
 
 /// The messages of one subscription as the wire carries them.
@@ -73,9 +74,15 @@ pub(super) async fn list(
     subscriptions: &Subscriptions,
 ) -> Result<Response<proto::ListSubscriptionsResponse>, Status> {
     let (next_position, listed) = subscriptions.list().await?;
+    let open = subscriptions
+        .open()
+        .into_iter()
+        .map(|open| open_to_proto(open, next_position))
+        .collect();
     Ok(Response::new(proto::ListSubscriptionsResponse {
         subscriptions: listed.into_iter().map(status_to_proto).collect(),
         next_position,
+        open,
     }))
 }
 
@@ -135,6 +142,7 @@ fn delivery_to_proto(
             next_position,
             lag_positions: positions,
             lag_seconds: time.as_secs_f64(),
+            log_next_position: next_position,
         }),
     };
     Ok(proto::SubscribeResponse { kind: Some(kind) })
@@ -144,6 +152,18 @@ fn acked_to_proto(acked: AckedPosition) -> proto::AckSubscriptionResponse {
     proto::AckSubscriptionResponse {
         position: acked.position,
         acked_at: Some(timestamp_to_proto(acked.acked_at)),
+    }
+}
+
+/// An open subscription, its lag against the head `next_position`.
+fn open_to_proto(open: OpenSubscription, next_position: u64) -> proto::OpenSubscription {
+    proto::OpenSubscription {
+        subscription_name: open.name.map(|n| n.to_string()).unwrap_or_default(),
+        next_position: open.next_position,
+        lag_positions: next_position.saturating_sub(open.next_position),
+        delivered_events: open.delivered_events,
+        buffered_events: open.buffered_events,
+        max_buffered_events: open.max_buffered_events,
     }
 }
 
