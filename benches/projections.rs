@@ -7,6 +7,8 @@
 //!    live answer and the answer as of a past position, p50 / p99 over `BENCH_QUERIES` calls
 //!    (default 50), through the application layer (no gRPC).
 //!
+//!    The same over gRPC on loopback (a server in this process on 127.0.0.1:0): the whole
+//!    answer (every contribution: megabytes), and with `max_contributions` = 10.
 //! 3. memory per account, when `BENCH_MEMORY_ACCOUNTS` is set (the issue asks for 100,000
 //!    accounts of `BENCH_MEMORY_EVENTS` events, default 200): the process's resident memory
 //!    after appending that many accounts through the ledger and projecting them with a
@@ -290,9 +292,94 @@ async fn main() {
         past,
     );
 
+    over_grpc(big, queries, now).await;
+
     if memory_accounts > 0 {
         memory_per_account(memory_accounts, memory_events, now).await;
     }
+}
+
+/// Phase 2 over gRPC: a server on loopback, an account of `events` events appended through
+/// the Ledger API, then the live GetRelationship, whole and limited to ten contributions.
+async fn over_grpc(events: u64, queries: u64, now: i64) {
+    use relledger::api::convert::proposed_event_to_proto;
+    use relledger::api::proto::relationships_client::RelationshipsClient;
+    use relledger::api::proto::{self, ledger_client::LedgerClient};
+
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = relledger::config::Config::new(dir.path());
+    let server = tokio::spawn(relledger::serve(listener, config, async {
+        let _ = stopped.await;
+    }));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+
+    // The same history as the in-process account, through a scratch ledger for its batches.
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch_log = Arc::new(SledLog::open(scratch.path()).unwrap());
+    fill(
+        &Ledger::new(scratch_log.clone(), Policy::default()),
+        "big",
+        events,
+        now,
+    )
+    .await;
+    let history: Vec<RecordedEvent> = scratch_log
+        .read_all(None, Direction::Forwards, None, ReadAllFilter::default())
+        .try_collect()
+        .await
+        .unwrap();
+    let mut ledger = LedgerClient::new(channel.clone());
+    for batch in history.chunks(500) {
+        ledger
+            .append(proto::AppendRequest {
+                account_id: "big".into(),
+                expected_revision: None,
+                events: batch
+                    .iter()
+                    .map(|r| proposed_event_to_proto(&r.event))
+                    .collect(),
+            })
+            .await
+            .unwrap();
+    }
+
+    let mut relationships =
+        RelationshipsClient::new(channel).max_decoding_message_size(256 * 1024 * 1024);
+    for (label, max_contributions) in [("all contributions", None), ("10 contributions", Some(10))]
+    {
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..queries {
+            let started = Instant::now();
+            let answer = relationships
+                .get_relationship(proto::GetRelationshipRequest {
+                    account_id: "big".into(),
+                    max_contributions,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            times.push(started.elapsed());
+            bytes = prost::Message::encoded_len(&answer);
+        }
+        report(
+            &format!(
+                "GetRelationship over gRPC ({events} events, live, {label}, {} KB)",
+                bytes / 1024
+            ),
+            times,
+        );
+    }
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }
 
 /// Appends `accounts` accounts (numbered from `first`) of `events` events each, 8 at a time.

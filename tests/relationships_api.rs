@@ -903,9 +903,7 @@ async fn max_contributions_lists_the_biggest_and_counts_them_all() {
         .await
         .unwrap();
     let as_of = Some(AsOf::AsOfTime(on_day(0)));
-    let all = get(&mut client, "cement-buyer", as_of, None)
-        .await
-        .unwrap();
+    let all = get(&mut client, "cement-buyer", as_of, None).await.unwrap();
     let top = client
         .get_relationship(GetRelationshipRequest {
             account_id: "cement-buyer".to_string(),
