@@ -39,6 +39,7 @@ mod restore;
 mod snapshots;
 mod writer;
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -74,6 +75,8 @@ pub(crate) struct Shared {
     /// The database; its default tree holds the log and its indexes, and the `subscriptions`
     /// tree the acknowledged positions of named subscriptions (see `store::checkpoints`).
     pub(crate) db: ::sled::Db,
+    /// sled's database file, to `fdatasync` after sled's own flush (see [`Shared::flush`]).
+    database_file: File,
     /// Held, never read: the dir lock lasts as long as the database is open. Declared after
     /// `db` so that it is released after the database is closed (see [`open::DirLock`]).
     _lock: DirLock,
@@ -96,6 +99,17 @@ struct Inner {
     dir: PathBuf,
 }
 
+impl Shared {
+    /// Flushes the database durably: sled's flush, then an `fdatasync` of its file, which
+    /// sled 0.34 on Linux does not do (see `writer::durable_writes`).
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(sled_error)?;
+        self.database_file
+            .sync_data()
+            .map_err(|e| StoreError::Unavailable(format!("cannot sync the database: {e}")))
+    }
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         drop(self.commands.take());
@@ -108,7 +122,6 @@ impl Drop for Inner {
                 // that lost or changed records while closed (see `manifest`).
                 let closed = self
                     .shared
-                    .db
                     .flush()
                     .map_err(std::io::Error::other)
                     .and_then(|_| manifest::Manifest::closed(head).write(&self.dir));
@@ -138,7 +151,7 @@ impl SledLog {
     /// dir's lock first, then checks the format version and the last record (its hash, its
     /// link and its index entries); the full chain is checked by [`SledLog::verify`].
     pub fn open(dir: &Path) -> Result<SledLog, OpenError> {
-        open::open(dir, Box::new(writer::apply_and_flush))
+        open::open(dir, writer::durable_writes(sled_path(dir)))
     }
 
     /// Follows the committed head: the receiver sees a new value after every group commit.
@@ -177,7 +190,7 @@ impl SledLog {
     /// shutdown that wants sled's own bookkeeping on disk too.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let shared = Arc::clone(&self.inner.shared);
-        blocking(move || shared.db.flush().map(drop).map_err(sled_error)).await
+        blocking(move || shared.flush()).await
     }
 
     /// Drops this handle. When it is the last one (read streams aside), waits for the writer to

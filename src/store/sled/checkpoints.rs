@@ -78,7 +78,7 @@ impl CheckpointStore for SledCheckpoints {
                 .and_then(AckedPosition::decode)
                 .ok_or_else(|| corrupt_value(key))?;
             // One fsync per ack: an acknowledgement is answered only once it survives a crash.
-            shared.db.flush().map_err(sled_error)?;
+            shared.flush()?;
             Ok(stored)
         })
         .await

@@ -81,11 +81,19 @@ pub(super) fn open(dir: &Path, write: WriteGroup) -> Result<SledLog, OpenError> 
     if let Some(manifest) = &manifest {
         manifest.check_head(recovered.head).map_err(corrupt)?;
     }
+    // sled creates its files without syncing their directory entries: a new log's files must
+    // survive a power failure as much as the records in them (the manifest's write below
+    // syncs the data dir itself).
+    std::fs::File::open(sled_path(dir))
+        .and_then(|database| database.sync_all())
+        .map_err(io_error)?;
     // From here until a clean close, the dir counts as crashed if the process dies.
     Manifest::open().write(dir).map_err(io_error)?;
 
+    let database_file = std::fs::File::open(sled_path(dir).join("db")).map_err(io_error)?;
     let shared = Arc::new(Shared {
         db,
+        database_file,
         _lock: lock,
         released: watch::channel(()).0,
     });

@@ -159,3 +159,22 @@ async fn records_lost_while_closed_are_refused() {
     assert!(reason.contains("closed with 4 records"), "{reason}");
     assert!(reason.contains("now holds 3"), "{reason}");
 }
+
+#[test]
+fn a_group_is_acknowledged_only_after_the_database_file_is_synced() {
+    // sled's own flush is not enough (see `writer::durable_writes`): the real write syncs the
+    // database file itself, so it fails where that file cannot be opened even though sled
+    // took the batch.
+    let dir = tempfile::tempdir().unwrap();
+    let db = ::sled::open(dir.path().join("db-here")).unwrap();
+    let batch = || {
+        let mut batch = ::sled::Batch::default();
+        batch.insert(&b"k"[..], &b"v"[..]);
+        batch
+    };
+    let mut elsewhere = super::writer::durable_writes(dir.path().join("no-db-there"));
+    assert!(matches!(elsewhere(&db, batch()), Err(::sled::Error::Io(_))));
+    let mut synced = super::writer::durable_writes(dir.path().join("db-here"));
+    synced(&db, batch()).unwrap();
+    synced(&db, batch()).unwrap();
+}
