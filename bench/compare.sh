@@ -8,12 +8,13 @@
 #
 #   bench/compare.sh
 #
-# Knobs (environment): COMPARE_SECONDS (measured seconds per system and concurrency, default 5),
-# COMPARE_WARMUP (default 1), COMPARE_CLIENTS (default 1,8,64), COMPARE_ONLY (a comma list of
-# relledger,postgres,nats-always,nats-default,sled,sled-fdatasync,fsync), COMPARE_WRITE_DOCS (default 1:
+# Knobs (environment): COMPARE_SECONDS (measured seconds per system, concurrency and pass,
+# default 4), COMPARE_ROUNDS (passes over everything, merged, default 2), COMPARE_WARMUP
+# (default 1), COMPARE_CLIENTS (default 1,8,64), COMPARE_ONLY (a comma list of relledger,
+# postgres,nats-always,nats-default,sled,sled-fdatasync,fsync), COMPARE_WRITE_DOCS (default 1:
 # rewrite the "Side by side" section of docs/BENCHMARKS.md and docs/compare-throughput.svg),
 # COMPARE_TMP (where the temp dir goes, default /tmp: the disk every system writes to).
-# The defaults take about two and a half minutes after the build.
+# The defaults take about four minutes after the build.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -148,7 +149,8 @@ log "$("$NATS" --version) on 127.0.0.1:$NATS_ALWAYS_PORT (sync_interval: always)
 
 # --- the run -----------------------------------------------------------------------------------
 
-export COMPARE_SECONDS="${COMPARE_SECONDS:-5}"
+export COMPARE_SECONDS="${COMPARE_SECONDS:-4}"
+export COMPARE_ROUNDS="${COMPARE_ROUNDS:-2}"
 export COMPARE_WARMUP="${COMPARE_WARMUP:-1}"
 export COMPARE_CLIENTS="${COMPARE_CLIENTS:-1,8,64}"
 export COMPARE_WRITE_DOCS="${COMPARE_WRITE_DOCS:-1}"
@@ -156,7 +158,7 @@ export COMPARE_PG="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
 export COMPARE_NATS_ALWAYS="nats://127.0.0.1:$NATS_ALWAYS_PORT"
 export COMPARE_NATS_DEFAULT="nats://127.0.0.1:$NATS_DEFAULT_PORT"
 export COMPARE_DATA_DIR="$WORK/data"
-command_line="COMPARE_SECONDS=$COMPARE_SECONDS COMPARE_WARMUP=$COMPARE_WARMUP COMPARE_CLIENTS=$COMPARE_CLIENTS"
+command_line="COMPARE_SECONDS=$COMPARE_SECONDS COMPARE_ROUNDS=$COMPARE_ROUNDS COMPARE_WARMUP=$COMPARE_WARMUP COMPARE_CLIENTS=$COMPARE_CLIENTS"
 [ -n "${COMPARE_ONLY:-}" ] && command_line="$command_line COMPARE_ONLY=$COMPARE_ONLY"
 export COMPARE_COMMAND="$command_line bench/compare.sh"
 

@@ -31,8 +31,9 @@
 //! passes their addresses; alone, `cargo bench --bench compare` measures relledger and the
 //! floors and skips the rest. The knobs are environment variables:
 //!
-//! - `COMPARE_SECONDS` (measured seconds per system and concurrency, default 5),
-//!   `COMPARE_WARMUP` (seconds not measured before that, default 1),
+//! - `COMPARE_SECONDS` (measured seconds per system, concurrency and pass, default 4),
+//!   `COMPARE_WARMUP` (seconds not measured before that, default 1), `COMPARE_ROUNDS` (passes
+//!   over every system and concurrency, merged, default 2),
 //!   `COMPARE_CLIENTS` (default `1,8,64`), `COMPARE_ONLY` (a comma list of system keys:
 //!   `relledger,postgres,nats-always,nats-default,sled,sled-fdatasync,fsync`);
 //! - `COMPARE_PG` (a tokio-postgres connection string), `COMPARE_NATS_ALWAYS` and
@@ -50,11 +51,16 @@ mod compare {
     pub mod systems;
 }
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use compare::report::{Goals, Outcome, Results};
-use compare::run::{measure, Plan};
+use compare::run::{histogram, measure, Cell, Plan};
 use compare::systems::{self, Kind};
+use hdrhistogram::Histogram;
+
+/// One cell's passes so far: their latencies and measured time, or the first failure.
+type Merged = Result<(Histogram<u64>, Duration), String>;
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -82,6 +88,14 @@ async fn main() {
         measured: seconds("COMPARE_SECONDS", 5.0),
     };
     assert!(!plan.measured.is_zero(), "COMPARE_SECONDS must be positive");
+    let rounds: usize = env("COMPARE_ROUNDS")
+        .map(|r| {
+            r.parse()
+                .ok()
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or_else(|| panic!("COMPARE_ROUNDS: {r:?} is not a positive count"))
+        })
+        .unwrap_or(2);
     let clients: Vec<usize> = env("COMPARE_CLIENTS")
         .unwrap_or_else(|| "1,8,64".into())
         .split(',')
@@ -102,7 +116,7 @@ async fn main() {
 
     let machine_before = compare::machine::Machine::read(&data_dir);
     println!(
-        "compare: {} measured s per cell after {} s warmup, clients {:?}, data in {}",
+        "compare: {rounds} passes of {} measured s per cell, each after {} s warmup, clients {:?}, data in {}",
         plan.measured.as_secs_f64(),
         plan.warmup.as_secs_f64(),
         clients,
@@ -132,21 +146,54 @@ async fn main() {
         opened.push((*kind, system));
     }
 
-    // The concurrencies are the outer loop, so that a change of load on the shared machine
-    // touches every system at one concurrency rather than all concurrencies of one system.
-    for (round, &n) in clients.iter().enumerate() {
-        for (kind, system) in &mut opened {
-            let Ok(system) = system else { continue };
-            let outcome = match system.clients(round, n).await {
-                Ok(appenders) => match measure(appenders, &plan).await {
-                    Ok(cell) => Outcome::Measured(cell),
-                    Err(e) => Outcome::Failed(format!("{e:#}")),
-                },
-                Err(e) => Outcome::Failed(format!("cannot start {n} clients: {e:#}")),
-            };
-            println!("{:<28} {n:>3} clients: {}", kind.label(), outcome.line());
-            results.record(*kind, n, outcome);
+    // The concurrencies are the inner loop and the systems the innermost, and every cell is
+    // measured in `rounds` passes some minutes apart, merged: a change of load on the shared
+    // machine then touches every system rather than all the cells of one.
+    let mut measured: HashMap<(Kind, usize), Merged> = HashMap::new();
+    for pass in 0..rounds {
+        for (r, &n) in clients.iter().enumerate() {
+            for (kind, system) in &mut opened {
+                let Ok(system) = system else { continue };
+                let round = pass * clients.len() + r;
+                let outcome = match system.clients(round, n).await {
+                    Ok(appenders) => measure(appenders, &plan)
+                        .await
+                        .map_err(|e| format!("{e:#}")),
+                    Err(e) => Err(format!("cannot start {n} clients: {e:#}")),
+                };
+                match &outcome {
+                    Ok(latency) => println!(
+                        "pass {}/{rounds} {:<28} {n:>3} clients: {}",
+                        pass + 1,
+                        kind.label(),
+                        Outcome::Measured(Cell::of(latency, plan.measured)).line()
+                    ),
+                    Err(e) => println!(
+                        "pass {}/{rounds} {:<28} {n:>3} clients: failed: {e}",
+                        pass + 1,
+                        kind.label()
+                    ),
+                }
+                let cell = measured
+                    .entry((*kind, n))
+                    .or_insert_with(|| Ok((histogram(), Duration::ZERO)));
+                match (cell, outcome) {
+                    (Ok((all, window)), Ok(latency)) => {
+                        all.add(&latency).expect("same bounds");
+                        *window += plan.measured;
+                    }
+                    (cell, Err(e)) => *cell = Err(e),
+                    (Err(_), Ok(_)) => {}
+                }
+            }
         }
+    }
+    for ((kind, n), cell) in measured {
+        let outcome = match cell {
+            Ok((latency, window)) => Outcome::Measured(Cell::of(&latency, window)),
+            Err(e) => Outcome::Failed(e),
+        };
+        results.record(kind, n, outcome);
     }
 
     // One loopback gRPC round trip without the disk, for the single-client latency goal.
@@ -181,7 +228,7 @@ async fn main() {
     if write_docs {
         let command = env("COMPARE_COMMAND").unwrap_or_else(|| {
             format!(
-                "COMPARE_SECONDS={} COMPARE_WARMUP={} cargo bench --bench compare",
+                "COMPARE_SECONDS={} COMPARE_WARMUP={} COMPARE_ROUNDS={rounds} cargo bench --bench compare",
                 plan.measured.as_secs_f64(),
                 plan.warmup.as_secs_f64()
             )
@@ -196,6 +243,7 @@ async fn main() {
             &machine,
             &command,
             &plan,
+            rounds,
         );
         compare::report::write_section(&docs.join("BENCHMARKS.md"), &section)
             .expect("cannot write docs/BENCHMARKS.md");

@@ -355,6 +355,7 @@ pub fn markdown(
     machine: &Machine,
     command: &str,
     plan: &Plan,
+    rounds: usize,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{BEGIN}");
@@ -379,7 +380,8 @@ pub fn markdown(
     );
     let _ = writeln!(
         out,
-        "Each cell: {} s of warmup, then {} s measured; every client appends one event ({} bytes \
+        "Each cell: {rounds} passes over all systems and concurrencies, each with {} s of \
+         warmup, then {} s measured, merged; every client appends one event ({} bytes \
          of JSON for the other systems; the same `Visit` as a proto for relledger) to its own \
          stream with the expected revision and waits for the acknowledgement.\n",
         plan.warmup.as_secs_f64(),
@@ -468,21 +470,29 @@ pub fn chart(results: &Results, path: &Path) -> Result<(), Box<dyn std::error::E
 
     let root = SVGBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE)?;
+    let key_points: Vec<f64> = results.clients.iter().map(|&n| n as f64).collect();
+    // The top decade is left empty for the legend.
     let mut chart = ChartBuilder::on(&root)
         .caption(
-            "Durable appends per second (log) vs concurrent clients (log)",
+            "Acknowledged appends per second vs concurrent clients (both axes log)",
             ("sans-serif", 20),
         )
         .margin(15)
         .x_label_area_size(45)
-        .y_label_area_size(80)
-        .build_cartesian_2d((0.8f64..most * 1.25).log_scale(), (low..high).log_scale())?;
+        .y_label_area_size(90)
+        .build_cartesian_2d(
+            (0.8f64..most * 1.25)
+                .log_scale()
+                .with_key_points(key_points),
+            (low..high * 10.0).log_scale(),
+        )?;
     chart
         .configure_mesh()
         .x_desc("concurrent clients")
-        .y_desc("acknowledged appends/s")
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|y| thousands(*y))
+        .bold_line_style(RGBColor(225, 225, 225))
+        .light_line_style(WHITE)
         .draw()?;
     let palette = [
         RGBColor(214, 39, 40),
@@ -493,8 +503,10 @@ pub fn chart(results: &Results, path: &Path) -> Result<(), Box<dyn std::error::E
         RGBColor(148, 103, 189),
         RGBColor(23, 23, 23),
     ];
-    for (i, (kind, points)) in series.iter().enumerate() {
-        let color = palette[i % palette.len()];
+    for (kind, points) in &series {
+        // A system keeps its colour whichever others were skipped.
+        let index = Kind::ALL.iter().position(|k| k == kind).unwrap_or(0);
+        let color = palette[index % palette.len()];
         let style = ShapeStyle {
             color: color.to_rgba(),
             filled: true,
@@ -508,7 +520,7 @@ pub fn chart(results: &Results, path: &Path) -> Result<(), Box<dyn std::error::E
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()?;

@@ -64,10 +64,13 @@ pub fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
     histogram.saturating_record(us.max(1));
 }
 
-/// Runs `appenders` together for the plan's warmup and measured window. An append counts when
-/// it was sent inside the window; throughput is those appends over the window's length. The
-/// first error of any client fails the cell.
-pub async fn measure(appenders: Vec<Box<dyn Appender>>, plan: &Plan) -> anyhow::Result<Cell> {
+/// Runs `appenders` together for the plan's warmup and measured window and returns the
+/// latencies of the appends sent inside the window (their count over the window's length is
+/// the throughput). The first error of any client fails the cell.
+pub async fn measure(
+    appenders: Vec<Box<dyn Appender>>,
+    plan: &Plan,
+) -> anyhow::Result<Histogram<u64>> {
     let barrier = Arc::new(Barrier::new(appenders.len() + 1));
     let mut tasks = Vec::with_capacity(appenders.len());
     for mut appender in appenders {
@@ -97,5 +100,5 @@ pub async fn measure(appenders: Vec<Box<dyn Appender>>, plan: &Plan) -> anyhow::
         let latency = task.await.context("a client task panicked")??;
         all.add(&latency).expect("same bounds");
     }
-    Ok(Cell::of(&all, plan.measured))
+    Ok(all)
 }
