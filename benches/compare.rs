@@ -55,7 +55,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use compare::report::{Goals, Outcome, Results};
-use compare::run::{histogram, measure, Cell, Plan};
+use compare::run::{histogram, measure, settle, Cell, Plan};
 use compare::systems::{self, Kind};
 use hdrhistogram::Histogram;
 
@@ -155,6 +155,14 @@ async fn main() {
             for (kind, system) in &mut opened {
                 let Ok(system) = system else { continue };
                 let round = pass * clients.len() + r;
+                let settling = std::time::Instant::now();
+                settle().await;
+                if settling.elapsed() > Duration::from_secs(1) {
+                    println!(
+                        "waited {:.1} s for this process to go idle",
+                        settling.elapsed().as_secs_f64()
+                    );
+                }
                 let outcome = match system.clients(round, n).await {
                     Ok(appenders) => measure(appenders, &plan)
                         .await
@@ -197,6 +205,7 @@ async fn main() {
     }
 
     // One loopback gRPC round trip without the disk, for the single-client latency goal.
+    settle().await;
     let round_trip = match opened.iter().find(|(k, _)| *k == Kind::Relledger) {
         Some((_, Ok(system))) => match system.round_trip(&plan).await {
             Ok(cell) => Some(cell),

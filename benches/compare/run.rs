@@ -64,6 +64,34 @@ pub fn record(histogram: &mut Histogram<u64>, elapsed: Duration) {
     histogram.saturating_record(us.max(1));
 }
 
+/// Waits until this process is nearly idle: below a fifth of a core over a quarter of a second,
+/// for at most 15 s. The in-process relledger server goes on working after its clients stop
+/// (the live projector catches up with the appends: about 1.7 CPU-seconds after a 64-client
+/// cell), and that work must not land in the next system's window. Where /proc is missing it
+/// returns at once.
+pub async fn settle() {
+    fn cpu_ticks() -> Option<u64> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // The fields after the command name (which may hold spaces) start after the last ')'.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    }
+    let give_up = Instant::now() + Duration::from_secs(15);
+    let Some(mut before) = cpu_ticks() else {
+        return;
+    };
+    while Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let Some(now) = cpu_ticks() else { return };
+        // Clock ticks are 1/100 s on Linux: 5 ticks in 250 ms is 20% of one core.
+        if now.saturating_sub(before) <= 5 {
+            return;
+        }
+        before = now;
+    }
+}
+
 /// Runs `appenders` together for the plan's warmup and measured window and returns the
 /// latencies of the appends sent inside the window (their count over the window's length is
 /// the throughput). The first error of any client fails the cell.
