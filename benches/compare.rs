@@ -45,6 +45,7 @@
 //!   recorded there.
 
 mod compare {
+    pub mod chart;
     pub mod machine;
     pub mod report;
     pub mod run;
@@ -244,7 +245,7 @@ async fn main() {
         });
         let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
         let chart = docs.join("compare-throughput.svg");
-        compare::report::chart(&results, &chart).expect("cannot draw the chart");
+        compare::chart::chart(&results, &chart).expect("cannot draw the chart");
         let section = compare::report::markdown(
             &results,
             &goals,
