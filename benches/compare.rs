@@ -1,0 +1,265 @@
+//! The side-by-side of issue 5: the same durable append workload against relledger and the
+//! engines a user would pick instead, at 1, 8 and 64 concurrent clients, in one run on one
+//! machine.
+//!
+//! Every system gets the same work: each client appends one event (the JSON of the `Visit`
+//! that relledger's own clients send, a fresh event id each time) to its own stream, with the
+//! stream's expected revision, and waits until the system says it is on disk before it sends
+//! the next one. The systems (see `compare/systems/`):
+//!
+//! - **relledger**: a server in this process on 127.0.0.1:0 (sled in a temp dir, one fsync per
+//!   group commit), driven over real gRPC, one connection per client;
+//! - **PostgreSQL**: an `events` table with UNIQUE (stream, version); each append one
+//!   `INSERT .. SELECT .. WHERE` statement, its own transaction, that writes only if the
+//!   stream's last version is the expected one, `synchronous_commit = on`, one connection
+//!   per client;
+//! - **NATS JetStream**, single node, file storage, one subject per stream published with
+//!   `Nats-Expected-Last-Subject-Sequence`, one connection per client: against a server with
+//!   `sync_interval: always` (acknowledged once on disk, like the others) and against one with
+//!   the default sync (acknowledged before fsync);
+//! - **the floors**: sled alone in this process, with relledger's batching (one writer thread,
+//!   every append waiting is one batch and one flush) and its three keys per event; the same
+//!   with an fdatasync of sled's file after each flush (sled 0.34's flush is `sync_file_range`
+//!   on Linux, which flushes neither the device's cache nor the file's metadata); and a bare
+//!   write + fdatasync loop on a file on the same disk, batched the same way.
+//!
+//! Throughput is acknowledged appends per second; latency is per append, send to
+//! acknowledgement (HdrHistogram). A system whose server is not given (or not reachable) is
+//! reported as skipped, with the reason.
+//!
+//! Run it with `bench/compare.sh`, which installs and starts PostgreSQL and two nats-servers and
+//! passes their addresses; alone, `cargo bench --bench compare` measures relledger and the
+//! floors and skips the rest. The knobs are environment variables:
+//!
+//! - `COMPARE_SECONDS` (measured seconds per system, concurrency and pass, default 4),
+//!   `COMPARE_WARMUP` (seconds not measured before that, default 1), `COMPARE_ROUNDS` (passes
+//!   over every system and concurrency, merged, default 2),
+//!   `COMPARE_CLIENTS` (default `1,8,64`), `COMPARE_ONLY` (a comma list of system keys:
+//!   `relledger,postgres,nats-always,nats-default,sled,sled-fdatasync,fsync`);
+//! - `COMPARE_PG` (a tokio-postgres connection string), `COMPARE_NATS_ALWAYS` and
+//!   `COMPARE_NATS_DEFAULT` (nats:// URLs);
+//! - `COMPARE_DATA_DIR`: where relledger's and the floors' temp dirs go (default: the system's
+//!   temp dir); the script puts them beside the other servers' data, on one disk;
+//! - `COMPARE_WRITE_DOCS=1` writes the results into docs/BENCHMARKS.md (its "Side by side"
+//!   section, between markers) and the chart into docs/; `COMPARE_COMMAND` is the command line
+//!   recorded there.
+
+mod compare {
+    pub mod chart;
+    pub mod machine;
+    pub mod report;
+    pub mod run;
+    pub mod systems;
+}
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use compare::report::{Goals, Outcome, Results};
+use compare::run::{histogram, measure, settle, Cell, Plan};
+use compare::systems::{self, Kind};
+use hdrhistogram::Histogram;
+
+/// One cell's passes so far: their latencies and measured time, or the first failure.
+type Merged = Result<(Histogram<u64>, Duration), String>;
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn seconds(name: &str, default: f64) -> Duration {
+    let value = env(name)
+        .map(|v| {
+            v.parse::<f64>()
+                .unwrap_or_else(|_| panic!("{name} must be a number of seconds, not {v:?}"))
+        })
+        .unwrap_or(default);
+    assert!(
+        value.is_finite() && value >= 0.0,
+        "{name} must be a non-negative number of seconds"
+    );
+    Duration::from_secs_f64(value)
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; everything else comes from the environment.
+    let plan = Plan {
+        warmup: seconds("COMPARE_WARMUP", 1.0),
+        measured: seconds("COMPARE_SECONDS", 5.0),
+    };
+    assert!(!plan.measured.is_zero(), "COMPARE_SECONDS must be positive");
+    let rounds: usize = env("COMPARE_ROUNDS")
+        .map(|r| {
+            r.parse()
+                .ok()
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or_else(|| panic!("COMPARE_ROUNDS: {r:?} is not a positive count"))
+        })
+        .unwrap_or(2);
+    let clients: Vec<usize> = env("COMPARE_CLIENTS")
+        .unwrap_or_else(|| "1,8,64".into())
+        .split(',')
+        .map(|c| {
+            c.trim()
+                .parse()
+                .ok()
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or_else(|| panic!("COMPARE_CLIENTS: {c:?} is not a positive count"))
+        })
+        .collect();
+    let only: Option<Vec<String>> =
+        env("COMPARE_ONLY").map(|o| o.split(',').map(|s| s.trim().to_string()).collect());
+    let data_dir = env("COMPARE_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let write_docs = env("COMPARE_WRITE_DOCS").is_some_and(|v| v == "1");
+
+    let machine_before = compare::machine::Machine::read(&data_dir);
+    println!(
+        "compare: {rounds} passes of {} measured s per cell, each after {} s warmup, clients {:?}, data in {}",
+        plan.measured.as_secs_f64(),
+        plan.warmup.as_secs_f64(),
+        clients,
+        data_dir.display()
+    );
+
+    let kinds: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|k| only.as_ref().is_none_or(|o| o.iter().any(|s| s == k.key())))
+        .collect();
+    // Each system is opened once (its server checked, its schema or stream made) and keeps
+    // that for every concurrency; one that cannot be opened is skipped with the reason.
+    let mut results = Results::new(&kinds, &clients);
+    let mut opened = Vec::new();
+    for kind in &kinds {
+        let system = systems::open(*kind, &data_dir).await;
+        match &system {
+            Ok(s) => {
+                println!("{:<28} ready: {}", kind.label(), s.detail());
+                results.describe(*kind, s.detail());
+            }
+            Err(reason) => {
+                println!("{:<28} skipped: {reason}", kind.label());
+                results.skip(*kind, reason.clone());
+            }
+        }
+        opened.push((*kind, system));
+    }
+
+    // The concurrencies are the inner loop and the systems the innermost, and every cell is
+    // measured in `rounds` passes some minutes apart, merged: a change of load on the shared
+    // machine then touches every system rather than all the cells of one.
+    let mut measured: HashMap<(Kind, usize), Merged> = HashMap::new();
+    for pass in 0..rounds {
+        for (r, &n) in clients.iter().enumerate() {
+            for (kind, system) in &mut opened {
+                let Ok(system) = system else { continue };
+                let round = pass * clients.len() + r;
+                let settling = std::time::Instant::now();
+                settle().await;
+                if settling.elapsed() > Duration::from_secs(1) {
+                    println!(
+                        "waited {:.1} s for this process to go idle",
+                        settling.elapsed().as_secs_f64()
+                    );
+                }
+                let outcome = match system.clients(round, n).await {
+                    Ok(appenders) => measure(appenders, &plan)
+                        .await
+                        .map_err(|e| format!("{e:#}")),
+                    Err(e) => Err(format!("cannot start {n} clients: {e:#}")),
+                };
+                match &outcome {
+                    Ok(latency) => println!(
+                        "pass {}/{rounds} {:<28} {n:>3} clients: {}",
+                        pass + 1,
+                        kind.label(),
+                        Outcome::Measured(Cell::of(latency, plan.measured)).line()
+                    ),
+                    Err(e) => println!(
+                        "pass {}/{rounds} {:<28} {n:>3} clients: failed: {e}",
+                        pass + 1,
+                        kind.label()
+                    ),
+                }
+                let cell = measured
+                    .entry((*kind, n))
+                    .or_insert_with(|| Ok((histogram(), Duration::ZERO)));
+                match (cell, outcome) {
+                    (Ok((all, window)), Ok(latency)) => {
+                        all.add(&latency).expect("same bounds");
+                        *window += plan.measured;
+                    }
+                    (cell, Err(e)) => *cell = Err(e),
+                    (Err(_), Ok(_)) => {}
+                }
+            }
+        }
+    }
+    for ((kind, n), cell) in measured {
+        let outcome = match cell {
+            Ok((latency, window)) => Outcome::Measured(Cell::of(&latency, window)),
+            Err(e) => Outcome::Failed(e),
+        };
+        results.record(kind, n, outcome);
+    }
+
+    // One loopback gRPC round trip without the disk, for the single-client latency goal.
+    settle().await;
+    let round_trip = match opened.iter().find(|(k, _)| *k == Kind::Relledger) {
+        Some((_, Ok(system))) => match system.round_trip(&plan).await {
+            Ok(cell) => Some(cell),
+            Err(e) => {
+                println!("round trip: failed: {e:#}");
+                None
+            }
+        },
+        _ => None,
+    };
+    if let Some(cell) = &round_trip {
+        println!(
+            "loopback gRPC round trip (a rejected append, no disk): p50 {:.3} ms, p99 {:.3} ms",
+            cell.p50_ms, cell.p99_ms
+        );
+    }
+    for (_, system) in opened {
+        if let Ok(system) = system {
+            system.close().await;
+        }
+    }
+
+    let machine = machine_before.with_load_after(compare::machine::load_average());
+    let goals = Goals::evaluate(&results, round_trip.as_ref());
+    println!();
+    print!("{}", results.text_table());
+    println!();
+    print!("{}", goals.text());
+    if write_docs {
+        let command = env("COMPARE_COMMAND").unwrap_or_else(|| {
+            format!(
+                "COMPARE_SECONDS={} COMPARE_WARMUP={} COMPARE_ROUNDS={rounds} cargo bench --bench compare",
+                plan.measured.as_secs_f64(),
+                plan.warmup.as_secs_f64()
+            )
+        });
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+        let chart = docs.join("compare-throughput.svg");
+        compare::chart::chart(&results, &chart).expect("cannot draw the chart");
+        let section = compare::report::markdown(
+            &results,
+            &goals,
+            round_trip.as_ref(),
+            &machine,
+            &command,
+            &plan,
+            rounds,
+        );
+        compare::report::write_section(&docs.join("BENCHMARKS.md"), &section)
+            .expect("cannot write docs/BENCHMARKS.md");
+        println!(
+            "wrote {} and the section \"Side by side (issue 5)\" of docs/BENCHMARKS.md",
+            chart.display()
+        );
+    }
+}

@@ -1,0 +1,442 @@
+//! The results: one table with each system's ratio to relledger, the issue's goals checked
+//! against it, and the section of docs/BENCHMARKS.md they are written into.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::machine::Machine;
+use super::run::{Cell, Plan};
+use super::systems::{payload_len, Kind};
+
+/// What one system did at one concurrency.
+pub enum Outcome {
+    Measured(Cell),
+    /// The system was opened but this run failed; the reason.
+    Failed(String),
+    /// The system could not be opened (no server given, not reachable); the reason.
+    Skipped(String),
+}
+
+impl Outcome {
+    pub fn line(&self) -> String {
+        match self {
+            Outcome::Measured(c) => format!(
+                "{:>9.0} appends/s, p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms ({} appends)",
+                c.throughput, c.p50_ms, c.p99_ms, c.max_ms, c.appends
+            ),
+            Outcome::Failed(reason) => format!("failed: {reason}"),
+            Outcome::Skipped(reason) => format!("skipped: {reason}"),
+        }
+    }
+}
+
+/// Every system at every concurrency.
+pub struct Results {
+    pub kinds: Vec<Kind>,
+    pub clients: Vec<usize>,
+    cells: HashMap<(Kind, usize), Outcome>,
+    details: HashMap<Kind, String>,
+}
+
+impl Results {
+    pub fn new(kinds: &[Kind], clients: &[usize]) -> Results {
+        Results {
+            kinds: kinds.to_vec(),
+            clients: clients.to_vec(),
+            cells: HashMap::new(),
+            details: HashMap::new(),
+        }
+    }
+
+    pub fn describe(&mut self, kind: Kind, detail: String) {
+        self.details.insert(kind, detail);
+    }
+
+    pub fn skip(&mut self, kind: Kind, reason: String) {
+        for &n in &self.clients {
+            self.cells
+                .insert((kind, n), Outcome::Skipped(reason.clone()));
+        }
+    }
+
+    pub fn record(&mut self, kind: Kind, clients: usize, outcome: Outcome) {
+        self.cells.insert((kind, clients), outcome);
+    }
+
+    pub fn cell(&self, kind: Kind, clients: usize) -> Option<&Cell> {
+        match self.cells.get(&(kind, clients)) {
+            Some(Outcome::Measured(cell)) => Some(cell),
+            _ => None,
+        }
+    }
+
+    /// The header and rows of the table: per concurrency, appends/s and p99, each with its
+    /// ratio to relledger's.
+    fn table(&self) -> (Vec<String>, Vec<Vec<String>>) {
+        let mut header = vec!["system".to_string()];
+        for n in &self.clients {
+            header.push(format!("{}: appends/s (× relledger)", clients(*n)));
+            header.push(format!("{}: p99 ms (× relledger)", clients(*n)));
+        }
+        let mut rows = Vec::new();
+        for &kind in &self.kinds {
+            let mut row = vec![kind.label().to_string()];
+            for &n in &self.clients {
+                let base = self.cell(Kind::Relledger, n);
+                match self.cells.get(&(kind, n)) {
+                    Some(Outcome::Measured(c)) => {
+                        let ratio = |value: f64, of: Option<f64>| match of {
+                            Some(of) if kind != Kind::Relledger && of > 0.0 => {
+                                format!(" ({:.2}×)", value / of)
+                            }
+                            _ => String::new(),
+                        };
+                        row.push(format!(
+                            "{}{}",
+                            thousands(c.throughput),
+                            ratio(c.throughput, base.map(|b| b.throughput))
+                        ));
+                        row.push(format!(
+                            "{:.2}{}",
+                            c.p99_ms,
+                            ratio(c.p99_ms, base.map(|b| b.p99_ms))
+                        ));
+                    }
+                    Some(Outcome::Failed(_)) => row.extend(["failed".into(), "failed".into()]),
+                    Some(Outcome::Skipped(_)) | None => {
+                        row.extend(["skipped".into(), "skipped".into()])
+                    }
+                }
+            }
+            rows.push(row);
+        }
+        (header, rows)
+    }
+
+    /// Why a row is skipped or a cell failed, one line each.
+    fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        for &kind in &self.kinds {
+            let mut seen = Vec::new();
+            for &n in &self.clients {
+                let note = match self.cells.get(&(kind, n)) {
+                    Some(Outcome::Skipped(r)) => format!("skipped: {r}"),
+                    Some(Outcome::Failed(r)) => format!("failed at {n} clients: {r}"),
+                    _ => continue,
+                };
+                if !seen.contains(&note) {
+                    seen.push(note);
+                }
+            }
+            notes.extend(seen.into_iter().map(|n| format!("{}: {n}", kind.label())));
+        }
+        notes
+    }
+
+    pub fn text_table(&self) -> String {
+        let (header, rows) = self.table();
+        let widths: Vec<usize> = (0..header.len())
+            .map(|i| {
+                std::iter::once(&header)
+                    .chain(&rows)
+                    .map(|r| r[i].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut out = String::new();
+        for row in std::iter::once(&header).chain(&rows) {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect();
+            let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+        }
+        for note in self.notes() {
+            let _ = writeln!(out, "{note}");
+        }
+        out
+    }
+
+    fn markdown_table(&self) -> String {
+        let (header, rows) = self.table();
+        let mut out = format!("| {} |\n", header.join(" | "));
+        let _ = writeln!(
+            out,
+            "|{}",
+            header
+                .iter()
+                .enumerate()
+                .map(|(i, _)| if i == 0 { "---|" } else { "---:|" })
+                .collect::<String>()
+        );
+        for row in rows {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+        out
+    }
+}
+
+/// "1 client", "8 clients".
+fn clients(n: usize) -> String {
+    if n == 1 {
+        "1 client".into()
+    } else {
+        format!("{n} clients")
+    }
+}
+
+/// `12345.6` as `12,346`.
+pub fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One of the issue's goals, checked.
+pub struct Goal {
+    pub name: String,
+    /// `None` when a figure it needs is missing.
+    pub met: Option<bool>,
+    pub evidence: String,
+}
+
+pub struct Goals(pub Vec<Goal>);
+
+impl Goals {
+    pub fn evaluate(results: &Results, round_trip: Option<&Cell>) -> Goals {
+        let most = results.clients.iter().copied().max().unwrap_or(0);
+        let least = results.clients.iter().copied().min().unwrap_or(0);
+        let ours = results.cell(Kind::Relledger, most);
+        let missing = |what: &str| Goal {
+            name: String::new(),
+            met: None,
+            evidence: format!("{what} was not measured"),
+        };
+        let mut goals = Vec::new();
+
+        let name = format!(
+            "durable append throughput at {} ≥ 2× PostgreSQL",
+            clients(most)
+        );
+        goals.push(match (ours, results.cell(Kind::Postgres, most)) {
+            (Some(r), Some(p)) => Goal {
+                name,
+                met: Some(r.throughput >= 2.0 * p.throughput),
+                evidence: format!(
+                    "relledger {} vs PostgreSQL {} appends/s: {:.2}×",
+                    thousands(r.throughput),
+                    thousands(p.throughput),
+                    r.throughput / p.throughput
+                ),
+            },
+            _ => Goal {
+                name,
+                ..missing("relledger or PostgreSQL")
+            },
+        });
+
+        let name = format!(
+            "durable append throughput at {} ≥ JetStream single node (sync always)",
+            clients(most)
+        );
+        goals.push(match (ours, results.cell(Kind::NatsAlways, most)) {
+            (Some(r), Some(n)) => {
+                let default = results
+                    .cell(Kind::NatsDefault, most)
+                    .map(|d| {
+                        format!(
+                            "; against its default sync (acknowledged before fsync), {} appends/s: {:.2}×",
+                            thousands(d.throughput),
+                            r.throughput / d.throughput
+                        )
+                    })
+                    .unwrap_or_default();
+                Goal {
+                    name,
+                    met: Some(r.throughput >= n.throughput),
+                    evidence: format!(
+                        "relledger {} vs JetStream {} appends/s: {:.2}×{default}",
+                        thousands(r.throughput),
+                        thousands(n.throughput),
+                        r.throughput / n.throughput
+                    ),
+                }
+            }
+            _ => Goal {
+                name,
+                ..missing("relledger or JetStream with sync always")
+            },
+        });
+
+        let name = format!(
+            "append p99 at {} ≤ 2× (fsync floor p99 + one loopback gRPC round trip p99)",
+            clients(least)
+        );
+        goals.push(
+            match (
+                results.cell(Kind::Relledger, least),
+                results.cell(Kind::FsyncFloor, least),
+                round_trip,
+            ) {
+                (Some(r), Some(f), Some(t)) => {
+                    let bound = 2.0 * (f.p99_ms + t.p99_ms);
+                    Goal {
+                        name,
+                        met: Some(r.p99_ms <= bound),
+                        evidence: format!(
+                            "relledger p99 {:.2} ms vs 2 × ({:.2} + {:.2}) = {:.2} ms: {:.2}× the floor + round trip",
+                            r.p99_ms,
+                            f.p99_ms,
+                            t.p99_ms,
+                            bound,
+                            r.p99_ms / (f.p99_ms + t.p99_ms)
+                        ),
+                    }
+                }
+                _ => Goal {
+                    name,
+                    ..missing("relledger, the fsync floor or the round trip")
+                },
+            },
+        );
+        Goals(goals)
+    }
+
+    fn verdict(goal: &Goal) -> &'static str {
+        match goal.met {
+            Some(true) => "met",
+            Some(false) => "NOT met",
+            None => "not evaluated",
+        }
+    }
+
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for goal in &self.0 {
+            let _ = writeln!(
+                out,
+                "goal: {}: {} ({})",
+                goal.name,
+                Goals::verdict(goal),
+                goal.evidence
+            );
+        }
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let mut out = String::new();
+        for goal in &self.0 {
+            let _ = writeln!(
+                out,
+                "- {}: **{}**. {}.",
+                goal.name,
+                Goals::verdict(goal),
+                goal.evidence
+            );
+        }
+        out
+    }
+}
+
+/// The generated part of the section, between its markers.
+pub fn markdown(
+    results: &Results,
+    goals: &Goals,
+    round_trip: Option<&Cell>,
+    machine: &Machine,
+    command: &str,
+    plan: &Plan,
+    rounds: usize,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{BEGIN}");
+    let _ = writeln!(
+        out,
+        "Generated by `benches/compare.rs` on {}, at commit {} (release profile):\n",
+        machine.date, machine.commit
+    );
+    let _ = writeln!(out, "```sh\n{command}\n```\n");
+    let _ = writeln!(
+        out,
+        "Machine: {} cores ({}), {} RAM, kernel {}, data on {}. Load average (1, 5, 15 min) {} \
+         before the run and {} after it: **a shared machine**, other agents were building at \
+         the same time, and every server and client shares the same cores.\n",
+        machine.cores,
+        machine.cpu,
+        machine.memory,
+        machine.kernel,
+        machine.disk,
+        machine.load_before,
+        machine.load_after
+    );
+    let _ = writeln!(
+        out,
+        "Each cell: {rounds} passes over all systems and concurrencies, each with {} s of \
+         warmup, then {} s measured, merged; every client appends one event ({} bytes \
+         of JSON for the other systems; the same `Visit` as a proto for relledger) to its own \
+         stream with the expected revision and waits for the acknowledgement.\n",
+        plan.warmup.as_secs_f64(),
+        plan.measured.as_secs_f64(),
+        payload_len()
+    );
+    for &kind in &results.kinds {
+        if let Some(detail) = results.details.get(&kind) {
+            let _ = writeln!(out, "- {}: {detail}", kind.label());
+        }
+    }
+    let _ = writeln!(out);
+    out.push_str(&results.markdown_table());
+    let notes = results.notes();
+    if !notes.is_empty() {
+        let _ = writeln!(out);
+        for note in notes {
+            let _ = writeln!(out, "- {note}");
+        }
+    }
+    let _ = writeln!(out);
+    if let Some(t) = round_trip {
+        let _ = writeln!(
+            out,
+            "One loopback gRPC round trip (the same append with an empty account id, answered \
+             INVALID_ARGUMENT before the log), one client: p50 {:.3} ms, p99 {:.3} ms.\n",
+            t.p50_ms, t.p99_ms
+        );
+    }
+    let _ = writeln!(out, "The issue's goals, as measured in this run:\n");
+    out.push_str(&goals.markdown());
+    let _ = writeln!(
+        out,
+        "\n![appends per second against concurrent clients](compare-throughput.svg)"
+    );
+    let _ = writeln!(out, "{END}");
+    out
+}
+
+const HEADING: &str = "## Side by side (issue 5)";
+const BEGIN: &str =
+    "<!-- compare:begin: written by benches/compare.rs; edit outside the markers -->";
+const END: &str = "<!-- compare:end -->";
+
+/// Replaces the generated part of the section in `path`, or appends the section.
+pub fn write_section(path: &Path, generated: &str) -> std::io::Result<()> {
+    let doc = std::fs::read_to_string(path)?;
+    let updated = match (doc.find(BEGIN), doc.find(END)) {
+        (Some(begin), Some(end)) if begin < end => {
+            let end = end + END.len();
+            let rest = doc[end..].strip_prefix('\n').unwrap_or(&doc[end..]);
+            format!("{}{generated}{rest}", &doc[..begin])
+        }
+        _ => format!("{}\n{HEADING}\n\n{generated}", doc.trim_end()),
+    };
+    std::fs::write(path, updated)
+}

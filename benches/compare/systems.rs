@@ -1,0 +1,155 @@
+//! The systems compared, behind one interface: open once, then hand out N clients (one stream
+//! and one connection each) per concurrency.
+
+mod floor;
+mod nats;
+mod postgres;
+mod server;
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ::relledger::api::proto::{self, proposed_event::Payload};
+use async_trait::async_trait;
+
+use super::run::{Appender, Cell, Plan};
+
+/// The rows of the table, in its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Relledger,
+    Postgres,
+    NatsAlways,
+    NatsDefault,
+    SledFloor,
+    SledFdatasyncFloor,
+    FsyncFloor,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 7] = [
+        Kind::Relledger,
+        Kind::Postgres,
+        Kind::NatsAlways,
+        Kind::NatsDefault,
+        Kind::SledFloor,
+        Kind::SledFdatasyncFloor,
+        Kind::FsyncFloor,
+    ];
+
+    /// The name `COMPARE_ONLY` takes.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::Relledger => "relledger",
+            Kind::Postgres => "postgres",
+            Kind::NatsAlways => "nats-always",
+            Kind::NatsDefault => "nats-default",
+            Kind::SledFloor => "sled",
+            Kind::SledFdatasyncFloor => "sled-fdatasync",
+            Kind::FsyncFloor => "fsync",
+        }
+    }
+
+    /// The name in the table and the chart.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Relledger => "relledger (gRPC, sled)",
+            Kind::Postgres => "PostgreSQL",
+            Kind::NatsAlways => "JetStream, sync always",
+            Kind::NatsDefault => "JetStream, default sync",
+            Kind::SledFloor => "floor: sled alone",
+            Kind::SledFdatasyncFloor => "floor: sled + fdatasync",
+            Kind::FsyncFloor => "floor: write+fdatasync",
+        }
+    }
+}
+
+/// One system, opened.
+#[async_trait]
+pub trait System: Send + Sync {
+    /// What was opened: version, settings that matter for durability.
+    fn detail(&self) -> String;
+    /// `n` clients, each with its own connection and its own new stream; `round` makes the
+    /// stream names unique to this concurrency.
+    async fn clients(&mut self, round: usize, n: usize) -> anyhow::Result<Vec<Box<dyn Appender>>>;
+    /// One request round trip to the server that touches no disk (relledger only).
+    async fn round_trip(&self, _plan: &Plan) -> anyhow::Result<Cell> {
+        anyhow::bail!("measured for relledger only")
+    }
+    /// Stops what `open` started.
+    async fn close(self: Box<Self>) {}
+}
+
+/// Opens `kind`, or says why it is skipped.
+pub async fn open(kind: Kind, data_dir: &Path) -> Result<Box<dyn System>, String> {
+    let from_env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| format!("{name} is not set (bench/compare.sh starts the server)"))
+    };
+    let opened: anyhow::Result<Box<dyn System>> = match kind {
+        Kind::Relledger => server::Relledger::open(data_dir)
+            .await
+            .map(|s| Box::new(s) as _),
+        Kind::Postgres => postgres::Postgres::open(&from_env("COMPARE_PG")?)
+            .await
+            .map(|s| Box::new(s) as _),
+        Kind::NatsAlways => {
+            nats::Nats::open(&from_env("COMPARE_NATS_ALWAYS")?, "sync_interval: always")
+                .await
+                .map(|s| Box::new(s) as _)
+        }
+        Kind::NatsDefault => {
+            nats::Nats::open(&from_env("COMPARE_NATS_DEFAULT")?, "default sync_interval")
+                .await
+                .map(|s| Box::new(s) as _)
+        }
+        Kind::SledFloor => floor::Floor::open_sled(data_dir, false).map(|s| Box::new(s) as _),
+        Kind::SledFdatasyncFloor => {
+            floor::Floor::open_sled(data_dir, true).map(|s| Box::new(s) as _)
+        }
+        Kind::FsyncFloor => floor::Floor::open_file(data_dir).map(|s| Box::new(s) as _),
+    };
+    opened.map_err(|e| format!("{e:#}"))
+}
+
+/// The event every append writes: the `Visit` that `relledger bench` sends, with a fresh id,
+/// occurring a minute ago.
+pub fn event() -> proto::ProposedEvent {
+    visit_event(uuid::Uuid::new_v4().to_string())
+}
+
+fn visit_event(event_id: String) -> proto::ProposedEvent {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    proto::ProposedEvent {
+        event_id,
+        occurred_at: Some(pbjson_types::Timestamp {
+            seconds: now - 60,
+            nanos: 0,
+        }),
+        actor: "bench".into(),
+        metadata: Default::default(),
+        payload: Some(Payload::Visit(proto::Visit {
+            contact_ids: vec!["c1".into()],
+            purpose: "deliver the test report".into(),
+            summary: "asked about winter curing".into(),
+            next_visit_on: None,
+            next_visit_pretext: String::new(),
+        })),
+    }
+}
+
+/// The bytes the other systems store per append: the same event in its proto3 JSON form,
+/// what a JSON event store would keep.
+pub fn payload() -> Vec<u8> {
+    serde_json::to_vec(&event()).expect("an event serializes")
+}
+
+/// The size of [`payload`], for the report.
+pub fn payload_len() -> usize {
+    payload().len()
+}

@@ -1,0 +1,191 @@
+//! relledger: a real server in this process on 127.0.0.1:0, sled in a temp dir (fsync per
+//! group commit, as in production), driven over gRPC with one connection per client.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use relledger::api::convert::expected_revision_to_proto;
+use relledger::api::proto::ledger_client::LedgerClient;
+use relledger::api::proto::{self, proposed_event::Payload, AppendRequest};
+use relledger::config::Config;
+use relledger::store::ExpectedRevision;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::{Channel, Endpoint};
+
+use super::super::run::{measure, Appender, Cell, Plan};
+use super::System;
+
+pub struct Relledger {
+    url: String,
+    /// Ends the server's graceful shutdown.
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<Result<(), relledger::ServeError>>>,
+    /// Removed when the bench ends, after the server has closed its log.
+    _dir: tempfile::TempDir,
+}
+
+impl Relledger {
+    pub async fn open(data_dir: &Path) -> anyhow::Result<Relledger> {
+        let dir = tempfile::Builder::new()
+            .prefix("compare-relledger-")
+            .tempdir_in(data_dir)
+            .context("cannot make a temp data dir")?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(relledger::serve(listener, Config::new(dir.path()), async {
+            let _ = stopped.await;
+        }));
+        Ok(Relledger {
+            url,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+        })
+    }
+
+    async fn connect(&self) -> anyhow::Result<LedgerClient<Channel>> {
+        let channel = Endpoint::from_shared(self.url.clone())?
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to {}", self.url))?;
+        Ok(LedgerClient::new(channel))
+    }
+}
+
+#[async_trait]
+impl System for Relledger {
+    fn detail(&self) -> String {
+        // Said here because the table compares it with engines that fsync: sled 0.34's flush
+        // on Linux is sync_file_range, which leaves the device's write cache unflushed.
+        format!(
+            "relledger {} in this process at {}; acknowledges after sled's flush \
+             (sync_file_range on Linux, not fsync: see the floor rows)",
+            env!("CARGO_PKG_VERSION"),
+            self.url
+        )
+    }
+
+    async fn clients(&mut self, round: usize, n: usize) -> anyhow::Result<Vec<Box<dyn Appender>>> {
+        let mut clients: Vec<Box<dyn Appender>> = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut ledger = self.connect().await?;
+            let account = format!("compare-{round}-{i}");
+            // A visit needs an open account and its contact; these two events are not measured.
+            let opened = ledger
+                .append(AppendRequest {
+                    account_id: account.clone(),
+                    expected_revision: Some(expected_revision_to_proto(ExpectedRevision::NoStream)),
+                    events: vec![
+                        opening(Payload::AccountOpened(proto::AccountOpened {
+                            name: format!("Compare {account}"),
+                            segment: proto::AccountSegment::Key as i32,
+                            owner: "bench".into(),
+                            industry: "ready-mix concrete".into(),
+                            region: "east".into(),
+                        })),
+                        opening(Payload::ContactAdded(proto::ContactAdded {
+                            contact_id: "c1".into(),
+                            name: "Zhang".into(),
+                            role: proto::ContactRole::DecisionMaker as i32,
+                            title: "chief engineer".into(),
+                            ..Default::default()
+                        })),
+                    ],
+                })
+                .await
+                .with_context(|| format!("cannot open the account {account}"))?
+                .into_inner();
+            clients.push(Box::new(Client {
+                ledger,
+                account,
+                revision: opened.last_revision,
+            }));
+        }
+        Ok(clients)
+    }
+
+    async fn round_trip(&self, plan: &Plan) -> anyhow::Result<Cell> {
+        let rejected = Rejected {
+            ledger: self.connect().await?,
+        };
+        let latency = measure(vec![Box::new(rejected)], plan).await?;
+        Ok(Cell::of(&latency, plan.measured))
+    }
+
+    async fn close(mut self: Box<Self>) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("the relledger server stopped with an error: {e}"),
+                Err(e) => eprintln!("the relledger server task failed: {e}"),
+            }
+        }
+    }
+}
+
+/// One event of an account's opening.
+fn opening(payload: Payload) -> proto::ProposedEvent {
+    proto::ProposedEvent {
+        payload: Some(payload),
+        ..super::event()
+    }
+}
+
+/// Appends visits to its own account with an `exact` expected revision.
+struct Client {
+    ledger: LedgerClient<Channel>,
+    account: String,
+    revision: u64,
+}
+
+#[async_trait]
+impl Appender for Client {
+    async fn append(&mut self) -> anyhow::Result<()> {
+        let answer = self
+            .ledger
+            .append(AppendRequest {
+                account_id: self.account.clone(),
+                expected_revision: Some(expected_revision_to_proto(ExpectedRevision::Exact(
+                    self.revision,
+                ))),
+                events: vec![super::event()],
+            })
+            .await
+            .with_context(|| format!("append to {}", self.account))?;
+        self.revision = answer.into_inner().last_revision;
+        Ok(())
+    }
+}
+
+/// The same append with an empty account id: the server decodes it and answers
+/// INVALID_ARGUMENT without touching the log, so its latency is one loopback gRPC round trip
+/// through the same service.
+struct Rejected {
+    ledger: LedgerClient<Channel>,
+}
+
+#[async_trait]
+impl Appender for Rejected {
+    async fn append(&mut self) -> anyhow::Result<()> {
+        let answer = self
+            .ledger
+            .append(AppendRequest {
+                account_id: String::new(),
+                expected_revision: Some(expected_revision_to_proto(ExpectedRevision::Exact(1))),
+                events: vec![super::event()],
+            })
+            .await;
+        match answer {
+            Err(status) if status.code() == tonic::Code::InvalidArgument => Ok(()),
+            Err(status) => anyhow::bail!("expected INVALID_ARGUMENT, got {status}"),
+            Ok(_) => anyhow::bail!("an append with an empty account id was accepted"),
+        }
+    }
+}
