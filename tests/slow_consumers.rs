@@ -79,7 +79,7 @@ async fn a_slow_consumer_of_100_000_events_blocks_no_writer_loses_nothing_and_is
     // The consumer takes one message per permit, and says after each how many it has taken
     // and the last position it was told.
     let gate = Arc::new(Semaphore::new(0));
-    let (progress_tx, mut progress) = watch::channel((0usize, None::<u64>));
+    let (progress_tx, mut progress) = watch::channel((0usize, None::<u64>, 0usize));
     let (target_tx, target) = watch::channel(None::<u64>);
     let consumer = tokio::spawn({
         let gate = Arc::clone(&gate);
@@ -94,7 +94,7 @@ async fn a_slow_consumer_of_100_000_events_blocks_no_writer_loses_nothing_and_is
                 let message = stream.message().await.expect("the stream does not fail");
                 seen.record(message.expect("the stream does not end"));
                 taken += 1;
-                progress_tx.send_replace((taken, seen.told));
+                progress_tx.send_replace((taken, seen.told, seen.caught_up));
             }
             seen
         }
@@ -103,7 +103,20 @@ async fn a_slow_consumer_of_100_000_events_blocks_no_writer_loses_nothing_and_is
     // The writers append while the consumer takes a tenth of it. Every append must be
     // acknowledged: a writer that waited for the subscriber would never get here.
     let mut writer = LedgerClient::new(server.channel().await);
+    // First the consumer catches up with the openings, one message at a time, so that its
+    // one `caught_up` comes before the writers start, whatever the timing.
     let mut granted = 0;
+    loop {
+        gate.add_permits(1);
+        granted += 1;
+        let (_, _, caught_up) = *progress
+            .wait_for(|(taken, _, _)| *taken == granted)
+            .await
+            .unwrap();
+        if caught_up == 1 {
+            break;
+        }
+    }
     let mut looks = Vec::new();
     for i in 0..EVENTS / BATCH {
         let events = (0..BATCH)
@@ -122,8 +135,8 @@ async fn a_slow_consumer_of_100_000_events_blocks_no_writer_loses_nothing_and_is
         if (i + 1) % LOOK_EVERY == 0 {
             // The consumer has taken all it may and waits for a permit: stalled, its told
             // position fixed while the server is asked what it holds.
-            let (_, told) = *progress
-                .wait_for(|(taken, _)| *taken == granted)
+            let (_, told, _) = *progress
+                .wait_for(|(taken, _, _)| *taken == granted)
                 .await
                 .unwrap();
             let (open, head) = the_open_subscription(&mut server).await;
@@ -131,7 +144,7 @@ async fn a_slow_consumer_of_100_000_events_blocks_no_writer_loses_nothing_and_is
         }
     }
     let last = (opened + EVENTS) as u64 - 1;
-    let (taken, told) = *progress.borrow();
+    let (taken, told, _) = *progress.borrow();
     assert!(
         taken <= granted && told.is_some_and(|told| told < last / 5),
         "all {EVENTS} events were appended while the consumer took {taken} messages"

@@ -7,12 +7,15 @@
 //! buffer that could overflow: a slow consumer is simply further behind in the log. The feed
 //! does nothing while its consumer is not asking for the next delivery, so a consumer that
 //! stops reading stops the reading (over gRPC, HTTP/2 flow control stops asking), and the
-//! writers never wait for any subscriber. What a feed holds is at most one page of records.
+//! writers never wait for any subscriber. What a feed holds is at most one page of records,
+//! plus, while it catches up, the next page its read fetches in the background (see
+//! `store::page`) so that reading the log and sending to the consumer overlap.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::stream::BoxStream;
 use futures::TryStreamExt;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -21,6 +24,9 @@ use super::open::Gauge;
 use super::{recorded_at, Lag, SubscriptionError, SubscriptionFilter};
 use crate::domain::{RecordedEvent, Timestamp};
 use crate::store::{Direction, Log, LogHead, ReadAllFilter, StoreError};
+
+/// A read of the log.
+type Records = BoxStream<'static, Result<RecordedEvent, StoreError>>;
 
 /// How many positions one read scans: the most records a feed holds at once.
 pub const PAGE_LEN: u64 = 256;
@@ -80,6 +86,11 @@ pub struct Feed {
     next_heartbeat: Instant,
     /// Records the feed has read from the log: what it costs the store, for tests and metrics.
     records_read: u64,
+    /// The read in progress while catching up, and the position it ends before: one read of
+    /// the log up to the head as it was, taken a page at a time, so that the store fetches the
+    /// next page while this one is delivered. Dropped when it reaches its end. In a mutex
+    /// only so that the feed is `Sync`; it is never locked (the feed has `&mut` access).
+    reader: Option<(Mutex<Records>, u64)>,
     /// Its entry among the open subscriptions (`ListSubscriptions`): what it has read,
     /// delivered and holds, for operators and tests to see from outside.
     gauge: Gauge,
@@ -113,6 +124,7 @@ impl Feed {
             heartbeat_every,
             next_heartbeat: Instant::now() + heartbeat_every,
             records_read: 0,
+            reader: None,
             gauge,
         }
     }
@@ -180,17 +192,30 @@ impl Feed {
 
     /// Reads the next page below `head` and keeps what passes the filter.
     async fn scan_page(&mut self, head: u64) -> Result<(), SubscriptionError> {
-        let end = head.min(self.next.saturating_add(PAGE_LEN));
-        // Unfiltered and bounded by count: the page is exactly the positions `next..end`,
-        // all committed, so the feed knows how far it scanned even when nothing passes.
-        let mut records = self.log.read_all(
-            Some(self.next),
-            Direction::Forwards,
-            Some(end - self.next),
-            ReadAllFilter::default(),
-        );
+        let (mut records, read_end) = match self.reader.take() {
+            Some((records, read_end)) if read_end > self.next => (
+                records.into_inner().unwrap_or_else(|p| p.into_inner()),
+                read_end,
+            ),
+            _ => {
+                // Unfiltered and bounded by count: the read is exactly the positions
+                // `next..head`, all committed, so the feed knows how far it scanned even
+                // when nothing passes.
+                let records = self.log.read_all(
+                    Some(self.next),
+                    Direction::Forwards,
+                    Some(head - self.next),
+                    ReadAllFilter::default(),
+                );
+                (records, head)
+            }
+        };
+        let end = read_end.min(self.next.saturating_add(PAGE_LEN));
         let mut expected = self.next;
-        while let Some(record) = records.try_next().await? {
+        while expected < end {
+            let Some(record) = records.try_next().await? else {
+                break;
+            };
             if record.position != expected {
                 return Err(StoreError::Corrupt(format!(
                     "a read from position {} returned position {} where {expected} was due",
@@ -213,6 +238,9 @@ impl Feed {
             .into());
         }
         self.next = end;
+        if end < read_end {
+            self.reader = Some((Mutex::new(records), read_end));
+        }
         self.checkpoint_due = Some(end - 1);
         self.gauge.scanned(end, self.pending.len());
         Ok(())
