@@ -14,7 +14,8 @@
 //!    after appending that many accounts through the ledger and projecting them with a
 //!    projector checkpointed in sled (as a server runs), twice: the average over the first
 //!    half and the marginal cost of the second half, once the bounded caches (sled's page
-//!    cache, the account histories) are full and no longer grow.
+//!    cache, the account histories) are full and no longer grow. `BENCH_MEMORY_CACHE_MB` sets
+//!    sled's page cache limit (default 1024, sled's own default; a server's `--cache-mb`).
 //!
 //! The log (a temp dir, sled, fsync per append as in production) holds `BENCH_ACCOUNTS`
 //! accounts (default 200) of `BENCH_EVENTS_PER_ACCOUNT` events (default 200) plus the big
@@ -411,7 +412,8 @@ fn resident_bytes() -> u64 {
 /// Phase 3: resident memory per account (see the module docs).
 async fn memory_per_account(accounts: u64, events: u64, now: i64) {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    let cache_mb = knob("BENCH_MEMORY_CACHE_MB", 1024);
+    let log = Arc::new(SledLog::open_with_cache(dir.path(), cache_mb * 1024 * 1024).unwrap());
     let ledger = Arc::new(Ledger::new(log.clone(), Policy::default()));
     let projector = Projector::open(
         log.clone(),
@@ -431,7 +433,7 @@ async fn memory_per_account(accounts: u64, events: u64, now: i64) {
     let after = resident_bytes();
     let per = |bytes: u64, n: u64| bytes as f64 / n.max(1) as f64 / 1024.0;
     println!(
-        "memory: {accounts} accounts of {events} events ({} events) appended and projected in {:.0} s; resident {:.0} MB before, {:.0} MB at half, {:.0} MB after",
+        "memory: {accounts} accounts of {events} events ({} events, sled cache {cache_mb} MiB) appended and projected in {:.0} s; resident {:.0} MB before, {:.0} MB at half, {:.0} MB after",
         log.head().next_position,
         started.elapsed().as_secs_f64(),
         before as f64 / 1e6,

@@ -35,6 +35,8 @@ pub struct Config {
     /// How long a stopping server waits for open streams to end before closing their
     /// connections.
     pub shutdown_grace: Duration,
+    /// The limit of sled's page cache, in bytes.
+    pub cache_bytes: u64,
 }
 
 impl Config {
@@ -47,6 +49,7 @@ impl Config {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             audit: AuditConfig::default(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            cache_bytes: crate::store::sled::DEFAULT_CACHE_BYTES,
         }
     }
 }

@@ -76,6 +76,10 @@ struct ServeArgs {
     /// Sign the chain head at this interval (seconds) when it has moved.
     #[arg(long, env = "RELLEDGER_CHECKPOINT_EVERY_SECS", default_value_t = AuditConfig::default().sign_every.as_secs())]
     checkpoint_every_secs: u64,
+    /// The limit of the embedded store's page cache, in MiB: most of the server's resident
+    /// memory once the log outgrows it.
+    #[arg(long, env = "RELLEDGER_CACHE_MB", default_value_t = relledger::store::sled::DEFAULT_CACHE_BYTES / (1024 * 1024))]
+    cache_mb: u64,
 }
 
 fn main() -> ExitCode {
@@ -129,6 +133,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.policy.max_batch_events = args.max_batch_events;
     config.max_event_bytes = args.max_event_bytes;
     config.max_request_bytes = args.max_request_bytes;
+    config.cache_bytes = args.cache_mb.max(1) * 1024 * 1024;
     config.audit = AuditConfig {
         sign_every_records: args.checkpoint_every_records.max(1),
         sign_every: std::time::Duration::from_secs(args.checkpoint_every_secs.max(1)),

@@ -76,7 +76,10 @@ pub struct OpenServer {
 impl OpenServer {
     /// Opens (creating if needed) and locks the data dir of `config`.
     pub fn open(config: Config) -> Result<OpenServer, ServeError> {
-        let log = Arc::new(SledLog::open(&config.data_dir)?);
+        let log = Arc::new(SledLog::open_with_cache(
+            &config.data_dir,
+            config.cache_bytes,
+        )?);
         let audit = Audit::open((*log).clone(), &config.data_dir, config.audit.clone())?;
         // Opened after the log, so the data dir's lock covers the keys too.
         let keys = FileKeyStore::open(&config.data_dir.join(KEYS_DIR))?;

@@ -64,6 +64,9 @@ use super::page::{paged, Fetched, Scan};
 use super::{AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError};
 use crate::domain::{AccountId, ChainHash, ProposedEvent, RecordedEvent};
 
+/// sled's page cache limit unless configured: sled's own default, 1 GiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
+
 /// The durable event log. See the module docs for its layout, writing and lifetime.
 #[derive(Clone)]
 pub struct SledLog {
@@ -151,7 +154,13 @@ impl SledLog {
     /// dir's lock first, then checks the format version and the last record (its hash, its
     /// link and its index entries); the full chain is checked by [`SledLog::verify`].
     pub fn open(dir: &Path) -> Result<SledLog, OpenError> {
-        open::open(dir, writer::durable_writes(sled_path(dir)))
+        SledLog::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`SledLog::open`], with sled's page cache limited to about `cache_bytes`: most of the
+    /// server's resident memory once the log is larger than the cache.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledLog, OpenError> {
+        open::open(dir, writer::durable_writes(sled_path(dir)), cache_bytes)
     }
 
     /// Follows the committed head: the receiver sees a new value after every group commit.

@@ -54,7 +54,7 @@ pub enum OpenError {
 }
 
 /// Opens the log in `dir` (see [`SledLog::open`]), writing groups with `write`.
-pub(super) fn open(dir: &Path, write: WriteGroup) -> Result<SledLog, OpenError> {
+pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<SledLog, OpenError> {
     let io_error = |source: io::Error| OpenError::Io {
         dir: dir.to_path_buf(),
         source,
@@ -67,6 +67,7 @@ pub(super) fn open(dir: &Path, write: WriteGroup) -> Result<SledLog, OpenError> 
     let manifest = Manifest::read(dir).map_err(corrupt)?;
     let db = ::sled::Config::new()
         .path(sled_path(dir))
+        .cache_capacity(cache_bytes)
         .open()
         .map_err(|e| match e {
             ::sled::Error::Io(source) => io_error(source),

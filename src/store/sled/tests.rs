@@ -53,7 +53,7 @@ fn unavailable_with(result: Result<impl std::fmt::Debug, StoreError>, text: &str
 #[tokio::test]
 async fn a_failed_write_acknowledges_nothing_and_poisons_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open::open(dir.path(), failing_from(0)).unwrap();
+    let log = open::open(dir.path(), failing_from(0), super::DEFAULT_CACHE_BYTES).unwrap();
     let acme = AccountId::parse("acme").unwrap();
     let event = call();
 
@@ -77,7 +77,7 @@ async fn a_restart_after_a_failed_write_recovers_what_is_on_disk() {
     let acme = AccountId::parse("acme").unwrap();
     let failed = vec![call()];
     {
-        let log = open::open(dir.path(), failing_from(1)).unwrap();
+        let log = open::open(dir.path(), failing_from(1), super::DEFAULT_CACHE_BYTES).unwrap();
         log.append(&acme, ExpectedRevision::NoStream, vec![call()])
             .await
             .unwrap();
