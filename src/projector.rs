@@ -30,8 +30,11 @@ use crate::histories::{self, Histories, DEFAULT_BUDGET};
 use crate::relationships::{occurred, Judged};
 use crate::store::{Direction, Log, ReadAllFilter, SnapshotPosition, SnapshotStore, StoreError};
 
-/// How many records the projector reads and commits at a time.
-const PAGE: u64 = 256;
+/// How many records the projector reads and commits at a time. Each account a page touches is
+/// folded once, over its whole history, so under a burst of appends a larger page means fewer
+/// folds per event (the projector was a fifth of the server's CPU at 64 append clients with
+/// pages of 256); when it keeps up, a page is still one append.
+const PAGE: u64 = 1024;
 
 /// How many changes a slow change-feed receiver may fall behind before it is told it lagged.
 const CHANGE_BUFFER: usize = 1024;

@@ -151,7 +151,7 @@ async fn after_a_rebuild_an_accounts_events_in_one_page_are_one_change_naming_fi
     drop(feed);
     server.stop().await;
 
-    // A rebuild projects the whole log again, a page (256 positions) at a time: the story
+    // A rebuild projects the whole log again, a page (1,024 positions) at a time: the story
     // fits in one page, so each account's events are judged together.
     rebuild(RebuildArgs {
         data_dir: dir.path().to_path_buf(),
