@@ -31,7 +31,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use lru::LruCache;
 
 use crate::domain::projection::{
     explain_change, gift_register, portfolio, project, stable_until, AccountProjection, AlertCode,
@@ -41,6 +40,10 @@ use crate::domain::{AccountId, RecordedEvent, Timestamp, ValidationError};
 use crate::histories::{self, Histories, DEFAULT_BUDGET};
 use crate::ledger::{now, LedgerError};
 use crate::store::{Direction, Log, ReadAllFilter, StoreError};
+
+mod live;
+
+use live::{LiveAnswer, LiveAnswers};
 
 /// The most relationships one list page holds.
 pub const MAX_PAGE_SIZE: usize = 500;
@@ -158,69 +161,6 @@ pub struct Relationships {
     live: Mutex<LiveAnswers>,
 }
 
-/// The most events the kept live answers may have counted, in all: their contributions are
-/// most of their size (a few hundred bytes an event).
-const LIVE_ANSWER_BUDGET: usize = 200_000;
-
-/// Live answers (no `as_of`, no `known_at`) by account, least recently used out first.
-///
-/// A live answer is judged at the moment the request arrives, and ages change every day, so
-/// no two live answers are quite alike; but between two instants at which nothing ticks over
-/// ([`stable_until`]) the answer is the same but for its `as_of`. Within that span, and while
-/// no event is appended to the account, a live question is answered by the kept answer with
-/// its `as_of` moved: byte for byte what a fresh fold would say.
-struct LiveAnswers {
-    answers: LruCache<AccountId, LiveAnswer>,
-    /// The events the kept answers counted, in all.
-    events: usize,
-}
-
-struct LiveAnswer {
-    /// The last stream revision it counted.
-    revision: u64,
-    /// The instant it was judged at.
-    as_of: Timestamp,
-    /// The first instant it may no longer hold.
-    until: Timestamp,
-    projection: Arc<AccountProjection>,
-}
-
-impl LiveAnswers {
-    /// The kept answer for `account` if it counted up to `revision` and holds at `as_of`,
-    /// re-dated to `as_of`.
-    fn get(
-        &mut self,
-        account: &AccountId,
-        revision: u64,
-        as_of: Timestamp,
-    ) -> Option<AccountProjection> {
-        let kept = self.answers.get(account)?;
-        let holds = kept.revision == revision && kept.as_of <= as_of && as_of < kept.until;
-        holds.then(|| {
-            let mut answer = AccountProjection::clone(&kept.projection);
-            answer.as_of = as_of;
-            answer
-        })
-    }
-
-    fn keep(&mut self, account: &AccountId, answer: LiveAnswer) {
-        let weight = answer.projection.events_counted;
-        if weight > LIVE_ANSWER_BUDGET {
-            return;
-        }
-        if let Some(old) = self.answers.put(account.clone(), answer) {
-            self.events -= old.projection.events_counted;
-        }
-        self.events += weight;
-        while self.events > LIVE_ANSWER_BUDGET {
-            match self.answers.pop_lru() {
-                Some((_, evicted)) => self.events -= evicted.projection.events_counted,
-                None => break,
-            }
-        }
-    }
-}
-
 /// Which records count, and the instant they are judged at.
 #[derive(Debug, Clone, Copy)]
 struct Cut {
@@ -302,10 +242,7 @@ impl Relationships {
             log,
             params,
             histories,
-            live: Mutex::new(LiveAnswers {
-                answers: LruCache::unbounded(),
-                events: 0,
-            }),
+            live: Mutex::new(LiveAnswers::default()),
         }
     }
 
