@@ -36,6 +36,11 @@ use crate::store::{Direction, Log, ReadAllFilter, SnapshotPosition, SnapshotStor
 /// pages of 256); when it keeps up, a page is still one append.
 const PAGE: u64 = 1024;
 
+/// The first wait before a failed page is projected again when the log does not move.
+pub const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
+/// The longest wait between two attempts at a failing page.
+pub const RETRY_MOST: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How many changes a slow change-feed receiver may fall behind before it is told it lagged.
 const CHANGE_BUFFER: usize = 1024;
 
@@ -127,29 +132,48 @@ impl Projector {
 
     /// Catches up, then again whenever the log's head moves, until `shutdown` completes; a
     /// page in progress is abandoned at shutdown (nothing of it is committed, and the next
-    /// start projects it again). An error is logged and retried when the head next moves:
-    /// projections are derived data, and a failed page is simply projected again.
+    /// start projects it again). An error is logged and the page retried when the head next
+    /// moves or after a backoff (from [`RETRY_FIRST`], doubling up to [`RETRY_MOST`]),
+    /// whichever comes first: projections are derived data, and a failed page is simply
+    /// projected again, but a quiet log must not leave them stuck behind it.
     pub async fn run(
         &self,
         mut head: watch::Receiver<crate::store::LogHead>,
         shutdown: impl Future<Output = ()>,
     ) {
         tokio::pin!(shutdown);
+        let mut retry_in = RETRY_FIRST;
         loop {
             let page = tokio::select! {
                 _ = &mut shutdown => return,
                 page = self.project_page() => page,
             };
-            match page {
-                Ok(0) => {}
-                Ok(_) => continue,
-                Err(error) => {
-                    tracing::error!(%error, "the projector could not project a page; retrying when the log moves");
+            let retry = match page {
+                Ok(0) => {
+                    retry_in = RETRY_FIRST;
+                    None
                 }
-            }
+                Ok(_) => {
+                    retry_in = RETRY_FIRST;
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!(%error, retry_in = ?retry_in, "the projector could not project a page; retrying");
+                    let wait = retry_in;
+                    retry_in = (retry_in * 2).min(RETRY_MOST);
+                    Some(wait)
+                }
+            };
+            let backoff = async {
+                match retry {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut shutdown => return,
                 moved = head.changed() => if moved.is_err() { return },
+                _ = backoff => {}
             }
         }
     }

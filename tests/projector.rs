@@ -6,11 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use relledger::domain::projection::{Level, Params, Quadrant};
+use relledger::domain::projection::{RelationshipChange, RelationshipSummary};
 use relledger::domain::time::NANOS_PER_DAY;
 use relledger::domain::*;
 use relledger::ledger::Ledger;
 use relledger::projector::Projector;
-use relledger::store::{ExpectedRevision, MemorySnapshots, SledLog};
+use relledger::store::{
+    ExpectedRevision, MemorySnapshots, SledLog, SnapshotPosition, SnapshotStore, StoreError,
+};
 
 /// `days` after a start 60 days before now. The projector judges each event when it is
 /// recorded (now), so the history must be recent for orders to count as trailing revenue.
@@ -233,4 +236,91 @@ async fn catching_up_judges_an_accounts_events_in_a_page_together() {
     );
     assert!(change.before.is_none());
     assert_eq!(change.after.quadrant, Quadrant::Supplier);
+}
+
+/// A checkpoint store whose first `commit` fails, as a full disk would, and which then works.
+struct FailsFirstCommit {
+    inner: MemorySnapshots,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl SnapshotStore for FailsFirstCommit {
+    async fn position(&self) -> Result<Option<SnapshotPosition>, StoreError> {
+        self.inner.position().await
+    }
+    async fn summary(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<RelationshipSummary>, StoreError> {
+        self.inner.summary(account).await
+    }
+    async fn summaries(&self) -> Result<Vec<RelationshipSummary>, StoreError> {
+        self.inner.summaries().await
+    }
+    async fn commit(
+        &self,
+        summaries: Vec<RelationshipSummary>,
+        changes: Vec<RelationshipChange>,
+        position: SnapshotPosition,
+    ) -> Result<(), StoreError> {
+        if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("the disk is full".into()));
+        }
+        self.inner.commit(summaries, changes, position).await
+    }
+    async fn changes_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<RelationshipChange>, StoreError> {
+        self.inner.changes_after(after, limit).await
+    }
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.inner.clear().await
+    }
+}
+
+#[tokio::test]
+async fn a_failed_page_is_projected_again_even_when_the_log_does_not_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    let last = append(&log, "quiet", opening("Quiet Co")).await;
+    let store = Arc::new(FailsFirstCommit {
+        inner: MemorySnapshots::new(),
+        failed: std::sync::atomic::AtomicBool::new(false),
+    });
+    let projector = Arc::new(
+        Projector::open(log.clone(), store.clone(), Params::default())
+            .await
+            .unwrap(),
+    );
+    let mut progress = projector.progress();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // The head as the projector sees it is already current: no move of the log can wake it.
+    let mut head = log.watch_head();
+    head.borrow_and_update();
+    let running = tokio::spawn({
+        let projector = Arc::clone(&projector);
+        async move {
+            projector
+                .run(head, async {
+                    let _ = stopped.await;
+                })
+                .await
+        }
+    });
+
+    // Nothing is appended after the failure: only the retry can move the projector on. The
+    // bound only keeps a regression from hanging the suite.
+    let reached = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        progress.wait_for(|p| *p == Some(last)),
+    )
+    .await;
+    assert!(reached.is_ok(), "the projector never retried its page");
+    assert!(store.failed.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(store.summaries().await.unwrap().len(), 1);
+    stop.send(()).unwrap();
+    running.await.unwrap();
 }
