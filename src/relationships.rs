@@ -42,8 +42,10 @@ use crate::ledger::{now, LedgerError};
 use crate::store::{Direction, Log, ReadAllFilter, StoreError};
 
 mod live;
+mod page_token;
 
 use live::{LiveAnswer, LiveAnswers};
+use page_token::{PageToken, SortKey};
 
 /// The most relationships one list page holds.
 pub const MAX_PAGE_SIZE: usize = 500;
@@ -522,90 +524,4 @@ async fn read_accounts(
         }
     }
     Ok(accounts)
-}
-
-/// Where a relationship stands in a list's order: the order's own key, then the account id,
-/// so the order is total and a page token can name a place in it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
-struct SortKey {
-    /// The order's key, negated where the order is descending (0 for account-id order).
-    primary: i64,
-    /// The account id.
-    account: String,
-}
-
-impl SortKey {
-    fn of(p: &AccountProjection, order: ListOrder) -> Self {
-        let primary = match order {
-            ListOrder::AccountId => 0,
-            ListOrder::Trust => -i64::from(p.organizational_trust.trust.score),
-            ListOrder::Revenue => p.commercial.revenue_minor.saturating_neg(),
-        };
-        let account = p
-            .account_id
-            .as_ref()
-            .map_or_else(String::new, |id| id.as_str().to_string());
-        SortKey { primary, account }
-    }
-}
-
-/// The continuation of a list: its order, the instant it is judged at, and the sort key of the
-/// last relationship shown. Opaque to clients; its form may change.
-struct PageToken {
-    order: ListOrder,
-    as_of: Timestamp,
-    after: SortKey,
-}
-
-impl PageToken {
-    fn format(&self) -> String {
-        let order = match self.order {
-            ListOrder::AccountId => "id",
-            ListOrder::Trust => "trust",
-            ListOrder::Revenue => "revenue",
-        };
-        format!(
-            "v2.{order}.{}.{}.{}",
-            self.as_of.unix_nanos(),
-            self.after.primary,
-            self.after.account
-        )
-    }
-
-    /// Parses a token issued for a list in `order`.
-    fn parse(token: &str, order: ListOrder) -> Result<PageToken, ValidationError> {
-        let invalid = || ValidationError::single("page_token", "is not a token this server issued");
-        // The account id comes last: it may itself contain dots.
-        let mut parts = token
-            .strip_prefix("v2.")
-            .ok_or_else(invalid)?
-            .splitn(4, '.');
-        let token_order = match parts.next() {
-            Some("id") => ListOrder::AccountId,
-            Some("trust") => ListOrder::Trust,
-            Some("revenue") => ListOrder::Revenue,
-            _ => return Err(invalid()),
-        };
-        if token_order != order {
-            return Err(ValidationError::single(
-                "page_token",
-                "was issued for a list in another order; pass the same order_by and filters",
-            ));
-        }
-        let as_of = parts
-            .next()
-            .and_then(|n| n.parse::<i64>().ok())
-            .ok_or_else(invalid)?;
-        let primary = parts
-            .next()
-            .and_then(|n| n.parse::<i64>().ok())
-            .ok_or_else(invalid)?;
-        let account = parts.next().ok_or_else(invalid)?.to_string();
-        let as_of = Timestamp::from_unix_nanos(as_of);
-        Ok(PageToken {
-            order,
-            as_of,
-            after: SortKey { primary, account },
-        })
-    }
 }
