@@ -103,8 +103,12 @@ struct Inner {
 }
 
 impl Shared {
-    /// Flushes the database durably: sled's flush, then an `fdatasync` of its file, which
-    /// sled 0.34 on Linux does not do (see `writer::durable_writes`).
+    /// Flushes the database durably: sled's flush, then an `fdatasync` of its file.
+    ///
+    /// On Linux sled 0.34's flush ends with `sync_file_range`, which starts and waits for the
+    /// writeback of the written range but neither flushes the drive's volatile write cache nor
+    /// persists the file's growing size, so after a power failure an acknowledged write could
+    /// be gone. `fdatasync` does both.
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(sled_error)?;
         self.database_file
@@ -160,7 +164,7 @@ impl SledLog {
     /// [`SledLog::open`], with sled's page cache limited to about `cache_bytes`: most of the
     /// server's resident memory once the log is larger than the cache.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledLog, OpenError> {
-        open::open(dir, writer::durable_writes(sled_path(dir)), cache_bytes)
+        open::open(dir, Box::new(writer::apply_and_flush), cache_bytes)
     }
 
     /// Follows the committed head: the receiver sees a new value after every group commit.

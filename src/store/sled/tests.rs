@@ -27,13 +27,15 @@ fn call() -> ProposedEvent {
 /// every one after.
 fn failing_from(nth: usize) -> WriteGroup {
     let mut groups = 0;
-    Box::new(move |db, batch| {
+    Box::new(move |shared, batch| {
         groups += 1;
         if groups <= nth {
-            return apply_and_flush(db, batch);
+            return apply_and_flush(shared, batch);
         }
-        db.apply_batch(batch)?;
-        Err(::sled::Error::Io(io::Error::other("the disk is on fire")))
+        shared.db.apply_batch(batch).map_err(super::sled_error)?;
+        Err(StoreError::Unavailable(
+            io::Error::other("the disk is on fire").to_string(),
+        ))
     })
 }
 
@@ -162,19 +164,31 @@ async fn records_lost_while_closed_are_refused() {
 
 #[test]
 fn a_group_is_acknowledged_only_after_the_database_file_is_synced() {
-    // sled's own flush is not enough (see `writer::durable_writes`): the real write syncs the
-    // database file itself, so it fails where that file cannot be opened even though sled
-    // took the batch.
-    let dir = tempfile::tempdir().unwrap();
-    let db = ::sled::open(dir.path().join("db-here")).unwrap();
+    // sled's own flush is not enough (see `Shared::flush`): the real write syncs the database
+    // file itself, so it fails where that file cannot be synced even though sled took the
+    // batch.
     let batch = || {
         let mut batch = ::sled::Batch::default();
         batch.insert(&b"k"[..], &b"v"[..]);
         batch
     };
-    let mut elsewhere = super::writer::durable_writes(dir.path().join("no-db-there"));
-    assert!(matches!(elsewhere(&db, batch()), Err(::sled::Error::Io(_))));
-    let mut synced = super::writer::durable_writes(dir.path().join("db-here"));
-    synced(&db, batch()).unwrap();
-    synced(&db, batch()).unwrap();
+    let shared_with = |dir: &std::path::Path, database_file: std::fs::File| super::Shared {
+        db: ::sled::open(super::sled_path(dir)).unwrap(),
+        database_file,
+        _lock: super::open::lock_dir(dir).unwrap(),
+        released: tokio::sync::watch::channel(()).0,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // A pipe cannot be synced: fdatasync fails on it.
+    let (_, pipe) = std::io::pipe().unwrap();
+    let elsewhere = shared_with(dir.path(), std::os::fd::OwnedFd::from(pipe).into());
+    assert!(matches!(
+        apply_and_flush(&elsewhere, batch()),
+        Err(StoreError::Unavailable(_))
+    ));
+    drop(elsewhere);
+    let database = std::fs::File::open(super::sled_path(dir.path()).join("db")).unwrap();
+    let synced = shared_with(dir.path(), database);
+    apply_and_flush(&synced, batch()).unwrap();
+    apply_and_flush(&synced, batch()).unwrap();
 }

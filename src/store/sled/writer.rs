@@ -13,14 +13,12 @@
 //! group's checks and its write.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use ::sled::{Batch, Db};
+use ::sled::Batch;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::read;
+use super::read::{self, sled_error};
 use super::{keys, Shared};
 use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, Timestamp};
 use crate::store::codec::{content_digest, seal};
@@ -33,33 +31,13 @@ use crate::store::{AppendOutcome, ExpectedRevision, LogHead, StoreError};
 pub(crate) const MAX_GROUP: usize = 1024;
 
 /// How a group reaches the disk. A parameter of the writer so that tests can make it fail.
-pub(crate) type WriteGroup = Box<dyn FnMut(&Db, Batch) -> ::sled::Result<()> + Send>;
+pub(crate) type WriteGroup = Box<dyn FnMut(&Shared, Batch) -> Result<(), StoreError> + Send>;
 
-/// The group as one atomic batch, then sled's flush of it.
-pub(crate) fn apply_and_flush(db: &Db, batch: Batch) -> ::sled::Result<()> {
-    db.apply_batch(batch)?;
-    db.flush()?;
-    Ok(())
-}
-
-/// The real [`WriteGroup`]: [`apply_and_flush`], then an `fdatasync` of sled's file in
-/// `database` (see `open::sled_path`).
-///
-/// On Linux sled 0.34's flush ends with `sync_file_range`, which starts and waits for the
-/// writeback of the written range but neither flushes the drive's volatile write cache nor
-/// persists the file's growing size, so after a power failure an acknowledged group could be
-/// gone. `fdatasync` does both; an append is answered only after it.
-pub(crate) fn durable_writes(database: PathBuf) -> WriteGroup {
-    let mut file: Option<File> = None;
-    Box::new(move |db, batch| {
-        apply_and_flush(db, batch)?;
-        let synced = match &file {
-            Some(file) => file,
-            None => file.insert(File::open(database.join("db"))?),
-        };
-        synced.sync_data()?;
-        Ok(())
-    })
+/// The real [`WriteGroup`]: the group as one atomic batch, then one durable flush for all of
+/// it ([`Shared::flush`]: sled's flush and an `fdatasync`), before any append is answered.
+pub(crate) fn apply_and_flush(shared: &Shared, batch: Batch) -> Result<(), StoreError> {
+    shared.db.apply_batch(batch).map_err(sled_error)?;
+    shared.flush()
 }
 
 /// One append on its way to the writer.
@@ -90,7 +68,7 @@ pub(crate) struct Writer {
     /// Set when a group's write failed: what reached the disk is unknown, so no later append
     /// is accepted until the server restarts and recovers from what is really there.
     pub poisoned: Option<String>,
-    /// Writes a group: [`durable_writes`] outside tests.
+    /// Writes a group: [`apply_and_flush`] outside tests.
     pub write: WriteGroup,
 }
 
@@ -157,7 +135,7 @@ impl Writer {
             .collect();
 
         if plan.records > 0 {
-            if let Err(error) = (self.write)(&self.shared.db, plan.batch) {
+            if let Err(error) = (self.write)(&self.shared, plan.batch) {
                 tracing::error!(%error, "a write to the log failed; refusing further appends");
                 self.poisoned = Some(format!(
                     "appends are refused after a failed write ({error}); restart the server"
