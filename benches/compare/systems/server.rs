@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use relledger::api::convert::expected_revision_to_proto;
 use relledger::api::proto::ledger_client::LedgerClient;
 use relledger::api::proto::{self, proposed_event::Payload, AppendRequest};
+use relledger::cli::bench::account_opening;
 use relledger::config::Config;
 use relledger::store::ExpectedRevision;
 use tokio::net::TcpListener;
@@ -79,22 +80,10 @@ impl System for Relledger {
                 .append(AppendRequest {
                     account_id: account.clone(),
                     expected_revision: Some(expected_revision_to_proto(ExpectedRevision::NoStream)),
-                    events: vec![
-                        opening(Payload::AccountOpened(proto::AccountOpened {
-                            name: format!("Compare {account}"),
-                            segment: proto::AccountSegment::Key as i32,
-                            owner: "bench".into(),
-                            industry: "ready-mix concrete".into(),
-                            region: "east".into(),
-                        })),
-                        opening(Payload::ContactAdded(proto::ContactAdded {
-                            contact_id: "c1".into(),
-                            name: "Zhang".into(),
-                            role: proto::ContactRole::DecisionMaker as i32,
-                            title: "chief engineer".into(),
-                            ..Default::default()
-                        })),
-                    ],
+                    events: account_opening(format!("Compare {account}"))
+                        .into_iter()
+                        .map(opening)
+                        .collect(),
                 })
                 .await
                 .with_context(|| format!("cannot open the account {account}"))?

@@ -50,22 +50,11 @@ impl Setup {
             let with_history = args.workload == Workload::Read;
             tasks.push(tokio::spawn(async move {
                 for account in mine {
-                    let mut events = vec![
-                        event(Payload::AccountOpened(proto::AccountOpened {
-                            name: format!("Bench {account}"),
-                            segment: proto::AccountSegment::Key as i32,
-                            owner: "bench".into(),
-                            industry: "ready-mix concrete".into(),
-                            region: "east".into(),
-                        })),
-                        event(Payload::ContactAdded(proto::ContactAdded {
-                            contact_id: "c1".into(),
-                            name: "Zhang".into(),
-                            role: proto::ContactRole::DecisionMaker as i32,
-                            title: "chief engineer".into(),
-                            ..Default::default()
-                        })),
-                    ];
+                    let mut events: Vec<proto::ProposedEvent> =
+                        account_opening(format!("Bench {account}"))
+                            .into_iter()
+                            .map(event)
+                            .collect();
                     if with_history {
                         events.extend((0..8).map(|_| visit()));
                     }
@@ -242,6 +231,27 @@ pub(super) async fn last_revision(
 }
 
 /// A fresh event with `payload`, occurring a minute ago.
+/// The opening of a load-generator account named `name`: the account and its decision maker
+/// (`c1`), whom the workloads' visits name.
+pub fn account_opening(name: String) -> [Payload; 2] {
+    [
+        Payload::AccountOpened(proto::AccountOpened {
+            name,
+            segment: proto::AccountSegment::Key as i32,
+            owner: "bench".into(),
+            industry: "ready-mix concrete".into(),
+            region: "east".into(),
+        }),
+        Payload::ContactAdded(proto::ContactAdded {
+            contact_id: "c1".into(),
+            name: "Zhang".into(),
+            role: proto::ContactRole::DecisionMaker as i32,
+            title: "chief engineer".into(),
+            ..Default::default()
+        }),
+    ]
+}
+
 fn event(payload: Payload) -> proto::ProposedEvent {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

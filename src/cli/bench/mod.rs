@@ -8,6 +8,7 @@ mod report;
 
 use clients::{last_revision, visit, Client, Setup};
 
+pub use clients::account_opening;
 pub use report::{HotAccount, Latency, Report};
 
 use std::collections::BTreeMap;
