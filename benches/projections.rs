@@ -425,11 +425,25 @@ async fn memory_per_account(accounts: u64, events: u64, now: i64) {
     let half = accounts / 2;
     let before = resident_bytes();
     let started = Instant::now();
-    fill_many(&ledger, 0, half, events, now).await;
-    projector.catch_up().await.unwrap();
-    let middle = resident_bytes();
-    fill_many(&ledger, half, accounts - half, events, now).await;
-    projector.catch_up().await.unwrap();
+    // Filled in tenths, each one projected, with the resident memory after each: the curve
+    // shows whether memory still grows once the bounded caches are full.
+    let tenths: Vec<u64> = (0..=10).map(|i| accounts * i / 10).collect();
+    let mut middle = before;
+    for slice in tenths.windows(2) {
+        fill_many(&ledger, slice[0], slice[1] - slice[0], events, now).await;
+        projector.catch_up().await.unwrap();
+        let resident = resident_bytes();
+        println!(
+            "memory: {} accounts ({} events) after {:.0} s: resident {:.0} MB",
+            slice[1],
+            log.head().next_position,
+            started.elapsed().as_secs_f64(),
+            resident as f64 / 1e6
+        );
+        if slice[1] == half {
+            middle = resident;
+        }
+    }
     let after = resident_bytes();
     let per = |bytes: u64, n: u64| bytes as f64 / n.max(1) as f64 / 1024.0;
     println!(
