@@ -2,6 +2,7 @@
 //! [`crate::subscriptions`]. Converts requests into domain values (naming the field of every
 //! structural error) and deliveries onto the wire; the loop itself lives in the feed.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
@@ -16,13 +17,13 @@ use crate::api::proto::subscribe_request::Start as WireStart;
 use crate::api::proto::subscribe_response::Kind;
 use crate::api::reveal::record_to_wire;
 use crate::api::streams::deliveries;
-use crate::domain::{FieldViolation, SubscriptionName, ValidationError};
+use crate::domain::{FieldViolation, RecordedEvent, SubscriptionName, ValidationError};
 use crate::ledger::now;
 use crate::privacy::Privacy;
 use crate::store::AckedPosition;
 use crate::subscriptions::{
     Delivery, Lag, OpenSubscription, Start, SubscribeOptions, SubscriptionFilter,
-    SubscriptionStatus, Subscriptions,
+    SubscriptionStatus, Subscriptions, MAX_BATCH,
 };
 
 /// The messages of one subscription as the wire carries them.
@@ -114,23 +115,51 @@ fn subscribe_options_from_proto(
     };
     let heartbeat_every =
         heartbeat_interval_from_proto(request.heartbeat_interval, &mut violations);
+    let max_batch = max_batch_from_proto(request.max_batch, &mut violations);
     match (heartbeat_every, violations.is_empty()) {
         (Some(heartbeat_every), true) => Ok(SubscribeOptions {
             start,
             filter,
             name,
             heartbeat_every,
+            max_batch,
         }),
         _ => Err(ValidationError { violations }),
     }
 }
 
-/// The wire form of one delivery, its record's personal fields opened.
+/// `SubscribeRequest.max_batch`: 0 asks for one `event` message per event (`None`), 1 to
+/// [`MAX_BATCH`] for `events` messages of at most that many; more is refused rather than
+/// quietly lowered, so a client learns the limit instead of guessing why its batches are
+/// smaller than it asked.
+fn max_batch_from_proto(
+    max_batch: u32,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<NonZeroUsize> {
+    let max_batch = usize::try_from(max_batch).unwrap_or(usize::MAX);
+    if max_batch > MAX_BATCH {
+        violations.push(FieldViolation::new(
+            "max_batch",
+            format!("must be at most {MAX_BATCH} events (0 for one event per message)"),
+        ));
+        return None;
+    }
+    NonZeroUsize::new(max_batch)
+}
+
+/// The most bytes of events one `EventBatch` message carries (their encoded size). A batch of
+/// large events is split so that a message stays well within the 4 MiB a gRPC client accepts
+/// by default; one event always goes, however large (the append limits bound it).
+const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+/// The wire messages of one delivery, its records' personal fields opened: one message,
+/// except for a batch whose events exceed [`MAX_BATCH_BYTES`], which becomes several.
 fn delivery_to_proto(
     privacy: &Privacy,
     delivery: Delivery,
-) -> Result<proto::SubscribeResponse, Status> {
+) -> Result<Vec<proto::SubscribeResponse>, Status> {
     let kind = match delivery {
+        Delivery::Events(records) => return batch_to_proto(privacy, records),
         Delivery::Event(record) => Kind::Event(record_to_wire(privacy, *record)?),
         Delivery::Checkpoint { position } => Kind::Checkpoint(proto::Checkpoint { position }),
         Delivery::CaughtUp { next_position } => Kind::CaughtUp(proto::CaughtUp { next_position }),
@@ -145,7 +174,33 @@ fn delivery_to_proto(
             log_next_position: next_position,
         }),
     };
-    Ok(proto::SubscribeResponse { kind: Some(kind) })
+    Ok(vec![proto::SubscribeResponse { kind: Some(kind) }])
+}
+
+/// The `events` messages of one batch, in order, each at most [`MAX_BATCH_BYTES`] of events
+/// (or a single event).
+fn batch_to_proto(
+    privacy: &Privacy,
+    records: Vec<RecordedEvent>,
+) -> Result<Vec<proto::SubscribeResponse>, Status> {
+    let message = |events| proto::SubscribeResponse {
+        kind: Some(Kind::Events(proto::EventBatch { events })),
+    };
+    let mut messages = Vec::with_capacity(1);
+    let mut events = Vec::with_capacity(records.len());
+    let mut bytes = 0;
+    for record in records {
+        let event = record_to_wire(privacy, record)?;
+        let len = prost::Message::encoded_len(&event);
+        if !events.is_empty() && bytes + len > MAX_BATCH_BYTES {
+            messages.push(message(std::mem::take(&mut events)));
+            bytes = 0;
+        }
+        bytes += len;
+        events.push(event);
+    }
+    messages.push(message(events));
+    Ok(messages)
 }
 
 fn acked_to_proto(acked: AckedPosition) -> proto::AckSubscriptionResponse {
