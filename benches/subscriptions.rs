@@ -12,8 +12,8 @@
 //! clients, a temp data dir. Run with `cargo bench --bench subscriptions`; the knobs are
 //! environment variables: `BENCH_RATE` (appends/s), `BENCH_SECONDS` (0 skips the live phase),
 //! `BENCH_SUBSCRIBERS`, `BENCH_LIVE_MAX_BATCH` (the live subscribers' `max_batch`),
-//! `BENCH_CATCH_UP_EVENTS`, `BENCH_CATCH_UP_BATCHES` (comma-separated `max_batch` values, one
-//! catch-up read each). Results and the machine they came from: docs/BENCHMARKS.md.
+//! `BENCH_CATCH_UP_EVENTS` (0 skips the catch-up phase), `BENCH_CATCH_UP_BATCHES`
+//! (comma-separated `max_batch` values, one catch-up read each). Results and the machine they came from: docs/BENCHMARKS.md.
 
 #[path = "../tests/common/events.rs"]
 #[allow(dead_code)]
@@ -94,7 +94,9 @@ async fn main() {
     if seconds > 0 {
         live_latency(&connect, rate, seconds, subscribers, live_batch).await;
     }
-    catch_up(&connect, address, catch_up_events, &catch_up_batches).await;
+    if catch_up_events > 0 {
+        catch_up(&connect, address, catch_up_events, &catch_up_batches).await;
+    }
 
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();

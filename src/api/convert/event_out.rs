@@ -43,7 +43,7 @@ pub fn recorded_event_to_proto(revealed: Revealed) -> proto::RecordedEvent {
     let mut erased_fields = Vec::new();
     proto::RecordedEvent {
         event: Some(proposed_event_with_erasures(r.event, &mut erased_fields)),
-        account_id: r.account_id.to_string(),
+        account_id: r.account_id.into_string(),
         revision: r.revision,
         position: r.position,
         recorded_at: Some(timestamp_to_proto(r.recorded_at)),
