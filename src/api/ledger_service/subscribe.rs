@@ -153,14 +153,19 @@ fn max_batch_from_proto(
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
 /// The wire messages of one delivery, its records' personal fields opened: one message,
-/// except for a batch whose events exceed [`MAX_BATCH_BYTES`], which becomes several.
+/// except for a batch whose events exceed [`MAX_BATCH_BYTES`], which becomes several. A record
+/// that does not open ends the list with its status, after the messages of the records before
+/// it (as one message per event would have sent them).
 fn delivery_to_proto(
     privacy: &Privacy,
     delivery: Delivery,
-) -> Result<Vec<proto::SubscribeResponse>, Status> {
+) -> Vec<Result<proto::SubscribeResponse, Status>> {
     let kind = match delivery {
         Delivery::Events(records) => return batch_to_proto(privacy, records),
-        Delivery::Event(record) => Kind::Event(record_to_wire(privacy, *record)?),
+        Delivery::Event(record) => match record_to_wire(privacy, *record) {
+            Ok(event) => Kind::Event(event),
+            Err(status) => return vec![Err(status)],
+        },
         Delivery::Checkpoint { position } => Kind::Checkpoint(proto::Checkpoint { position }),
         Delivery::CaughtUp { next_position } => Kind::CaughtUp(proto::CaughtUp { next_position }),
         Delivery::Heartbeat(Lag {
@@ -174,23 +179,34 @@ fn delivery_to_proto(
             log_next_position: next_position,
         }),
     };
-    Ok(vec![proto::SubscribeResponse { kind: Some(kind) }])
+    vec![Ok(proto::SubscribeResponse { kind: Some(kind) })]
 }
 
 /// The `events` messages of one batch, in order, each at most [`MAX_BATCH_BYTES`] of events
-/// (or a single event).
+/// (or a single event); a record that does not open ends them with its status.
 fn batch_to_proto(
     privacy: &Privacy,
     records: Vec<RecordedEvent>,
-) -> Result<Vec<proto::SubscribeResponse>, Status> {
-    let message = |events| proto::SubscribeResponse {
-        kind: Some(Kind::Events(proto::EventBatch { events })),
+) -> Vec<Result<proto::SubscribeResponse, Status>> {
+    let message = |events| {
+        Ok(proto::SubscribeResponse {
+            kind: Some(Kind::Events(proto::EventBatch { events })),
+        })
     };
     let mut messages = Vec::with_capacity(1);
     let mut events = Vec::with_capacity(records.len());
     let mut bytes = 0;
     for record in records {
-        let event = record_to_wire(privacy, record)?;
+        let event = match record_to_wire(privacy, record) {
+            Ok(event) => event,
+            Err(status) => {
+                if !events.is_empty() {
+                    messages.push(message(events));
+                }
+                messages.push(Err(status));
+                return messages;
+            }
+        };
         let len = prost::Message::encoded_len(&event);
         if !events.is_empty() && bytes + len > MAX_BATCH_BYTES {
             messages.push(message(std::mem::take(&mut events)));
@@ -200,7 +216,7 @@ fn batch_to_proto(
         events.push(event);
     }
     messages.push(message(events));
-    Ok(messages)
+    messages
 }
 
 fn acked_to_proto(acked: AckedPosition) -> proto::AckSubscriptionResponse {
@@ -229,5 +245,97 @@ fn status_to_proto(status: SubscriptionStatus) -> proto::SubscriptionInfo {
         acked_at: Some(timestamp_to_proto(status.acked.acked_at)),
         lag_positions: status.lag.positions,
         lag_seconds: status.lag.time.as_secs_f64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::domain::{
+        AccountId, Call, ChainHash, ContactAdded, ContactRole, EventId, EventPayload,
+        ProposedEvent, Timestamp,
+    };
+    use crate::store::codec::seal;
+
+    fn event(payload: EventPayload) -> ProposedEvent {
+        ProposedEvent {
+            event_id: EventId::new_random(),
+            occurred_at: Timestamp::from_unix_nanos(1_700_000_000_000_000_000),
+            actor: "tester".into(),
+            metadata: BTreeMap::new(),
+            payload,
+        }
+    }
+
+    fn contact_added() -> ProposedEvent {
+        event(EventPayload::ContactAdded(ContactAdded {
+            contact_id: "c1".into(),
+            name: "Zhang Wei".into(),
+            role: ContactRole::DecisionMaker,
+            title: "project manager".into(),
+            phone: Default::default(),
+            email: Default::default(),
+            public_official: false,
+            notes: Default::default(),
+        }))
+    }
+
+    fn call() -> ProposedEvent {
+        event(EventPayload::Call(Call {
+            contact_id: "c1".into(),
+            summary: "hi".into(),
+        }))
+    }
+
+    /// A batch whose second record was sealed under a key that is not the one the server holds
+    /// for its contact: the first record still goes out, then DATA_LOSS ends the stream, as
+    /// one message per event would have done.
+    #[tokio::test]
+    async fn a_record_that_does_not_open_ends_a_batch_after_the_records_before_it() {
+        let account = AccountId::parse("acme").unwrap();
+        let writer = Privacy::in_memory();
+        let sealed = writer
+            .seal(&account, vec![contact_added()])
+            .await
+            .unwrap()
+            .remove(0);
+        // The reader holds a different key for the same contact.
+        let reader = Privacy::in_memory();
+        reader.seal(&account, vec![contact_added()]).await.unwrap();
+        let at = Timestamp::from_unix_nanos(1_700_000_000_000_000_000);
+        let records = [call(), sealed, call()]
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| seal(i as u64, &account, i as u64, at, e, ChainHash([0; 32])).0)
+            .collect();
+
+        let messages = batch_to_proto(&reader, records);
+        let [Ok(first), Err(status)] = &messages[..] else {
+            panic!("one message, then the error: {messages:?}");
+        };
+        let Some(Kind::Events(batch)) = &first.kind else {
+            panic!("an events batch: {first:?}");
+        };
+        assert_eq!(
+            batch.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+            [0]
+        );
+        assert_eq!(status.code(), tonic::Code::DataLoss, "{status:?}");
+    }
+
+    #[test]
+    fn max_batch_above_a_page_is_refused_naming_the_field() {
+        let mut violations = Vec::new();
+        assert_eq!(max_batch_from_proto(0, &mut violations), None);
+        assert_eq!(
+            max_batch_from_proto(256, &mut violations),
+            NonZeroUsize::new(256)
+        );
+        assert!(violations.is_empty());
+        assert_eq!(max_batch_from_proto(257, &mut violations), None);
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "max_batch");
     }
 }
