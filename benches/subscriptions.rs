@@ -4,13 +4,16 @@
 //!    10 subscribers follow from the end; for every event and subscriber, the time from the
 //!    append's acknowledgement reaching the writer to the event reaching the subscriber (p50,
 //!    p99, max), and from the append being sent;
-//! 2. catch-up: a log of N events (default 1,000,000) read by one subscriber from position 0;
-//!    events per second.
+//! 2. catch-up: a log of N events (default 1,000,000, over 100 accounts) read by one subscriber
+//!    from position 0 once the live projector has caught up, once per `max_batch` asked for
+//!    (default: one event per message, then batches of 256); events per second.
 //!
 //! A plain binary (`harness = false`): a real server on 127.0.0.1:0 in this process, real tonic
 //! clients, a temp data dir. Run with `cargo bench --bench subscriptions`; the knobs are
-//! environment variables: `BENCH_RATE` (appends/s), `BENCH_SECONDS`, `BENCH_SUBSCRIBERS`,
-//! `BENCH_CATCH_UP_EVENTS`. Results and the machine they came from: docs/BENCHMARKS.md.
+//! environment variables: `BENCH_RATE` (appends/s), `BENCH_SECONDS` (0 skips the live phase),
+//! `BENCH_SUBSCRIBERS`, `BENCH_LIVE_MAX_BATCH` (the live subscribers' `max_batch`),
+//! `BENCH_CATCH_UP_EVENTS` (0 skips the catch-up phase), `BENCH_CATCH_UP_BATCHES`
+//! (comma-separated `max_batch` values, one catch-up read each). Results and the machine they came from: docs/BENCHMARKS.md.
 
 #[path = "../tests/common/events.rs"]
 #[allow(dead_code)]
@@ -21,12 +24,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use relledger::api::proto::ledger_client::LedgerClient;
+use relledger::api::proto::relationships_client::RelationshipsClient;
+use relledger::api::proto::subscribe_relationship_changes_request::Start as ChangeStart;
+use relledger::api::proto::subscribe_relationship_changes_response::Kind as ChangeKind;
 use relledger::api::proto::subscribe_request::Start;
 use relledger::api::proto::subscribe_response::Kind;
-use relledger::api::proto::{AppendRequest, SubscribeRequest};
+use relledger::api::proto::{AppendRequest, SubscribeRelationshipChangesRequest, SubscribeRequest};
 use relledger::config::Config;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
+
+/// The server's allocator (src/main.rs), so that the bench measures what the server runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn knob(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -42,6 +52,18 @@ async fn main() {
     let seconds = knob("BENCH_SECONDS", 10);
     let subscribers = knob("BENCH_SUBSCRIBERS", 10) as usize;
     let catch_up_events = knob("BENCH_CATCH_UP_EVENTS", 1_000_000);
+    // The `max_batch` of each catch-up read, in turn: 0 is one event per message.
+    let catch_up_batches: Vec<u32> = std::env::var("BENCH_CATCH_UP_BATCHES")
+        .unwrap_or_else(|_| "0,256".into())
+        .split(',')
+        .map(|n| {
+            n.trim()
+                .parse()
+                .expect("BENCH_CATCH_UP_BATCHES: numbers, comma-separated")
+        })
+        .collect();
+    // The `max_batch` of the live subscribers (0: one event per message).
+    let live_batch = knob("BENCH_LIVE_MAX_BATCH", 0) as u32;
 
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -69,21 +91,30 @@ async fn main() {
         .await
         .unwrap();
 
-    live_latency(&connect, rate, seconds, subscribers).await;
-    catch_up(&connect, catch_up_events).await;
+    if seconds > 0 {
+        live_latency(&connect, rate, seconds, subscribers, live_batch).await;
+    }
+    if catch_up_events > 0 {
+        catch_up(&connect, address, catch_up_events, &catch_up_batches).await;
+    }
 
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
 
-async fn live_latency<F, Fut>(connect: &F, rate: u64, seconds: u64, subscribers: usize)
-where
+async fn live_latency<F, Fut>(
+    connect: &F,
+    rate: u64,
+    seconds: u64,
+    subscribers: usize,
+    max_batch: u32,
+) where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = LedgerClient<Channel>>,
 {
     let appends = rate * seconds;
     println!(
-        "live: {appends} appends at {rate}/s, {subscribers} subscribers from the end, one event per append"
+        "live: {appends} appends at {rate}/s, {subscribers} subscribers from the end (max_batch {max_batch}), one event per append"
     );
     // Every subscriber notes when each event id arrived.
     let mut followers = Vec::new();
@@ -92,6 +123,7 @@ where
         let mut stream = client
             .subscribe(SubscribeRequest {
                 start: Some(Start::FromEnd(pbjson_types::Empty {})),
+                max_batch,
                 ..Default::default()
             })
             .await
@@ -107,8 +139,17 @@ where
             let mut arrivals = Vec::with_capacity(appends as usize);
             while arrivals.len() < appends as usize {
                 let message = stream.message().await.unwrap().unwrap();
-                if let Some(Kind::Event(event)) = message.kind {
-                    arrivals.push((event.event.unwrap().event_id, Instant::now()));
+                match message.kind {
+                    Some(Kind::Event(event)) => {
+                        arrivals.push((event.event.unwrap().event_id, Instant::now()))
+                    }
+                    Some(Kind::Events(batch)) => {
+                        let now = Instant::now();
+                        for event in batch.events {
+                            arrivals.push((event.event.unwrap().event_id, now));
+                        }
+                    }
+                    _ => {}
                 }
             }
             arrivals
@@ -190,7 +231,12 @@ fn report(what: &str, latencies: &mut [Duration]) {
     );
 }
 
-async fn catch_up<F, Fut>(connect: &F, total: u64)
+/// How many accounts the catch-up log is spread over: the live projector, which also reads
+/// the log, folds each account's history, and one account of a million events would measure
+/// the projector's worst case instead of the subscription.
+const CATCH_UP_ACCOUNTS: u64 = 100;
+
+async fn catch_up<F, Fut>(connect: &F, address: std::net::SocketAddr, total: u64, batches: &[u32])
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = LedgerClient<Channel>>,
@@ -198,18 +244,29 @@ where
     let mut client = connect().await;
     let batch = 1_000;
     let written = Instant::now();
+    for account in 0..CATCH_UP_ACCOUNTS {
+        client
+            .append(AppendRequest {
+                account_id: format!("catch-up-{account}"),
+                expected_revision: None,
+                events: events::opening("Catch-up"),
+            })
+            .await
+            .unwrap();
+    }
     let mut writers = Vec::new();
-    // Four concurrent writers of 1,000-event appends, to fill the log quickly.
+    // Four concurrent writers of 1,000-event appends, each to the accounts in turn.
     for w in 0..4u64 {
         let mut client = client.clone();
         writers.push(tokio::spawn(async move {
-            for _ in (w * batch..total).step_by(4 * batch as usize) {
+            for (i, _) in (w * batch..total).step_by(4 * batch as usize).enumerate() {
+                let account = (w + 4 * i as u64) % CATCH_UP_ACCOUNTS;
                 let events = (0..batch)
                     .map(|_| events::event(10, events::visit(&["c1"])))
                     .collect();
                 client
                     .append(AppendRequest {
-                        account_id: "bench".into(),
+                        account_id: format!("catch-up-{account}"),
                         expected_revision: None,
                         events,
                     })
@@ -238,30 +295,113 @@ where
     }
     drop(stream);
     println!(
-        "catch-up: wrote {head} events in {:.1} s; reading them from position 0",
+        "catch-up: wrote {head} events over {CATCH_UP_ACCOUNTS} accounts in {:.1} s",
         written.elapsed().as_secs_f64()
     );
+    let waited = Instant::now();
+    projector_reaches(address, head).await;
+    println!(
+        "  the live projector reached the head {:.1} s later; reading from position 0",
+        waited.elapsed().as_secs_f64()
+    );
 
-    let started = Instant::now();
+    for &max_batch in batches {
+        let cpu = process_cpu_seconds();
+        let started = Instant::now();
+        let mut stream = client
+            .subscribe(SubscribeRequest {
+                start: Some(Start::FromStart(pbjson_types::Empty {})),
+                max_batch,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let (mut events, mut messages) = (0u64, 0u64);
+        let mut next = 0;
+        while let Some(message) = stream.message().await.unwrap() {
+            messages += 1;
+            match message.kind {
+                Some(Kind::Event(event)) => {
+                    assert_eq!(event.position, next, "in order, none skipped");
+                    next += 1;
+                    events += 1;
+                }
+                Some(Kind::Events(batch)) => {
+                    for event in &batch.events {
+                        assert_eq!(event.position, next, "in order, none skipped");
+                        next += 1;
+                    }
+                    events += batch.events.len() as u64;
+                }
+                Some(Kind::CaughtUp(_)) => break,
+                _ => {}
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let cpu = process_cpu_seconds() - cpu;
+        let how = match max_batch {
+            0 => "one event per message".to_string(),
+            n => format!("max_batch {n}"),
+        };
+        println!(
+            "  {how}: {events} events in {messages} messages in {elapsed:.2} s: {:.0} events/s \
+             ({cpu:.2} s of CPU for server and client together: {:.2} us per event)",
+            events as f64 / elapsed,
+            cpu * 1e6 / events as f64
+        );
+    }
+}
+
+/// The CPU time this process (server and clients) has used so far, user and system, from
+/// `/proc/self/stat` (Linux; clock ticks of 10 ms): on a machine shared with other work it
+/// tells what the catch-up cost, which the wall-clock rate alone does not.
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime: fields 14 and 15 of the line, 11 and 12 (from 0) after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Waits until the live projector has projected every position below `head`, so that the
+/// catch-up is measured on a server that does nothing else: its progress is the
+/// `next_position` of the relationship change feed's heartbeats.
+async fn projector_reaches(address: std::net::SocketAddr, head: u64) {
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = RelationshipsClient::new(channel);
     let mut stream = client
-        .subscribe(SubscribeRequest {
-            start: Some(Start::FromStart(pbjson_types::Empty {})),
+        .subscribe_relationship_changes(SubscribeRelationshipChangesRequest {
+            start: Some(ChangeStart::FromEnd(pbjson_types::Empty {})),
+            heartbeat_interval: Some(pbjson_types::Duration {
+                seconds: 0,
+                nanos: 100_000_000,
+            }),
             ..Default::default()
         })
         .await
         .unwrap()
         .into_inner();
-    let mut events = 0u64;
     while let Some(message) = stream.message().await.unwrap() {
-        match message.kind {
-            Some(Kind::Event(_)) => events += 1,
-            Some(Kind::CaughtUp(_)) => break,
-            _ => {}
+        if let Some(ChangeKind::Heartbeat(beat)) = message.kind {
+            if beat.next_position >= head {
+                return;
+            }
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    println!(
-        "  {events} events in {elapsed:.2} s: {:.0} events/s",
-        events as f64 / elapsed
-    );
+    panic!("the change feed ended before the projector reached {head}");
 }

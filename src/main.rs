@@ -14,6 +14,10 @@ use relledger::config::{Config, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_REQUEST_BYT
 use relledger::domain::Policy;
 use relledger::server::OpenServer;
 
+/// The allocator: see the note on `mimalloc` in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An event-sourced relationship ledger for key-account sales.
 #[derive(Parser)]
 #[command(name = "relledger", version, about)]

@@ -117,6 +117,15 @@ async fn every_subscriber_gets_each_position_once_in_order_while_writers_append(
         (0, filtered(from_start(), &["acc-2"], "", &["visit"])),
         (101, subscribe_request(after(100))),
         (251, filtered(after(250), &[], "east:", &["visit"])),
+        // Batched: the same guarantees, across the history's pages and into the live tail.
+        (0, batched(subscribe_request(from_start()), 256)),
+        (0, batched(subscribe_request(from_start()), 7)),
+        (0, batched(filtered(from_start(), &[], "east:", &[]), 100)),
+        (
+            0,
+            batched(filtered(from_start(), &["acc-2"], "", &["visit"]), 256),
+        ),
+        (101, batched(subscribe_request(after(100)), 1)),
     ];
     let (target_tx, target) = watch::channel(None);
     let mut subscribers = Vec::new();
@@ -146,8 +155,41 @@ async fn every_subscriber_gets_each_position_once_in_order_while_writers_append(
             "positions for {request:?}"
         );
         assert_eq!(seen.events, want, "records for {request:?}");
+        assert_batches(&request, &seen);
     }
     server.stop().await;
+}
+
+/// `request` with batched delivery of at most `max_batch` events per message.
+fn batched(request: SubscribeRequest, max_batch: u32) -> SubscribeRequest {
+    SubscribeRequest {
+        max_batch,
+        ..request
+    }
+}
+
+/// Asserts that a subscription got its events the way its request asked: one `event` message
+/// each without `max_batch`; with it, only `events` batches of 1 to `max_batch` events, and
+/// (for a subscription whose history held more than one event per page) some batch of more
+/// than one, so that batching really happened.
+fn assert_batches(request: &SubscribeRequest, seen: &Seen) {
+    if request.max_batch == 0 {
+        assert!(seen.batches.is_empty(), "no batch unasked: {request:?}");
+        return;
+    }
+    assert_eq!(
+        seen.batches.iter().sum::<usize>(),
+        seen.events.len(),
+        "every event in a batch for {request:?}"
+    );
+    let largest = seen.batches.iter().copied().max().unwrap_or(0);
+    assert!(
+        largest <= request.max_batch as usize,
+        "a batch of {largest} for {request:?}"
+    );
+    if request.max_batch > 1 {
+        assert!(largest > 1, "batches of one only for {request:?}");
+    }
 }
 
 /// A deterministic sequence of small numbers: how many messages to take before hanging up.
@@ -221,6 +263,12 @@ async fn reconnecting_after_the_last_checkpoint_misses_and_repeats_nothing() {
         },
         SubscribeRequest {
             account_id_prefix: "east:".into(),
+            ..Default::default()
+        },
+        batched(subscribe_request(None), 50),
+        SubscribeRequest {
+            account_ids: vec!["acc-1".into(), "east:b".into()],
+            max_batch: 256,
             ..Default::default()
         },
     ];
@@ -442,6 +490,10 @@ async fn bad_filters_names_and_positions_are_refused_naming_the_field() {
     })
     .await;
     assert_names_field(status, "heartbeat_interval");
+    for max_batch in [257, u32::MAX] {
+        let status = refused(batched(subscribe_request(from_start()), max_batch)).await;
+        assert_names_field(status, "max_batch");
+    }
     let status = refused(subscribe_request(after(2))).await;
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
     assert!(status.message().contains("after_position"), "{status:?}");
@@ -462,5 +514,87 @@ async fn bad_filters_names_and_positions_are_refused_naming_the_field() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_of_large_events_is_split_into_messages_of_at_most_a_mebibyte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(dir.path()).await;
+    server.append("acme", opening("Acme")).await.unwrap();
+    // 40 visits of about 60 KB each: 2.4 MB, more than two messages' worth.
+    let large = || {
+        let mut event = event(10, visit(&["c1"]));
+        if let Some(proto::proposed_event::Payload::Visit(visit)) = event.payload.as_mut() {
+            visit.summary = "long site report ".repeat(3_500);
+        }
+        event
+    };
+    server
+        .append("acme", (0..40).map(|_| large()).collect())
+        .await
+        .unwrap();
+    let head = 42;
+
+    let mut stream = open(
+        &mut server.client,
+        batched(subscribe_request(from_start()), 256),
+    )
+    .await;
+    let mut seen = Seen::default();
+    let mut sizes = Vec::new();
+    while seen.caught_up == 0 {
+        let message = stream.message().await.unwrap().unwrap();
+        if let Some(Kind::Events(batch)) = &message.kind {
+            let events: usize = batch.events.iter().map(prost::Message::encoded_len).sum();
+            let largest = batch.events.iter().map(prost::Message::encoded_len).max();
+            sizes.push((events, largest.unwrap_or(0), batch.events.len()));
+        }
+        seen.record(message);
+    }
+    assert_eq!(seen.positions(), (0..head).collect::<Vec<_>>());
+    assert!(sizes.len() >= 3, "split into several messages: {sizes:?}");
+    for (events, largest, count) in &sizes {
+        assert!(
+            *events <= 1024 * 1024 || *count == 1,
+            "{events} bytes in {count} events, the largest {largest}: {sizes:?}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_batched_subscription_at_the_head_delivers_each_append_without_waiting_for_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(dir.path()).await;
+    server.append("acme", opening("Acme")).await.unwrap();
+    let mut stream = open(
+        &mut server.client,
+        batched(subscribe_request(from_end()), 256),
+    )
+    .await;
+    let mut seen = Seen::default();
+    while seen.caught_up == 0 {
+        seen.record(stream.message().await.unwrap().unwrap());
+    }
+    // Each append is delivered on its own: were the server waiting to fill a batch, the
+    // message below would never come, since nothing more is appended.
+    for expected in [vec![2], vec![3, 4]] {
+        let events = (0..expected.len())
+            .map(|_| event(10, visit(&["c1"])))
+            .collect();
+        server.append("acme", events).await.unwrap();
+        let message = loop {
+            let message = stream.message().await.unwrap().unwrap();
+            if !matches!(message.kind, Some(Kind::Heartbeat(_))) {
+                break message;
+            }
+        };
+        let Some(Kind::Events(batch)) = message.kind else {
+            panic!("an events batch: {message:?}");
+        };
+        let positions: Vec<u64> = batch.events.iter().map(|e| e.position).collect();
+        assert_eq!(positions, expected);
+    }
     server.stop().await;
 }

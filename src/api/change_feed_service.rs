@@ -37,7 +37,7 @@ pub fn subscribe(
     Ok(Response::new(deliveries(
         feed,
         span,
-        |delivery| Ok(delivery_to_proto(delivery)),
+        |delivery| std::iter::once(Ok(delivery_to_proto(delivery))),
         "change feed",
     )))
 }

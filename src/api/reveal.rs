@@ -21,5 +21,5 @@ pub fn record_to_wire(
         tracing::error!(position, error = %err, "a record's personal data does not open");
         Status::from(err)
     })?;
-    Ok(recorded_event_to_proto(&revealed))
+    Ok(recorded_event_to_proto(revealed))
 }

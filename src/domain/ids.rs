@@ -68,6 +68,11 @@ impl AccountId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id as an owned string, without a copy.
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 impl TryFrom<String> for AccountId {
@@ -119,9 +124,27 @@ impl fmt::Display for SubscriptionName {
 }
 
 /// The client-chosen UUID of an event: the key of idempotency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(into = "String")]
 pub struct EventId(Uuid);
+
+/// Parses the string in place (as [`EventId::parse`]) rather than through an owned `String`:
+/// every read of a stored record decodes one, and the copy was pure overhead.
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = EventId;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an event id (a UUID string)")
+            }
+            fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<EventId, E> {
+                EventId::parse(id).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
 
 impl EventId {
     /// Parses a UUID in any of the forms the `uuid` crate accepts; the nil UUID is refused.
@@ -186,6 +209,16 @@ mod tests {
             AccountId::parse("x".repeat(129)),
             Err(IdError::TooLong { .. })
         ));
+    }
+
+    #[test]
+    fn event_ids_deserialize_from_json_strings_and_refuse_the_rest() {
+        let id: EventId = serde_json::from_str("\"0b5c4c2e-8f5a-4f7e-9a57-2f1f3e0c6d11\"").unwrap();
+        assert_eq!(id.to_string(), "0b5c4c2e-8f5a-4f7e-9a57-2f1f3e0c6d11");
+        let nil = serde_json::from_str::<EventId>("\"00000000-0000-0000-0000-000000000000\"");
+        assert!(nil.unwrap_err().to_string().contains("nil UUID"));
+        assert!(serde_json::from_str::<EventId>("\"not-a-uuid\"").is_err());
+        assert!(serde_json::from_str::<EventId>("42").is_err());
     }
 
     #[test]

@@ -51,6 +51,11 @@ impl Revealed {
         &self.0
     }
 
+    /// The record itself, for a conversion that takes it apart.
+    pub fn into_record(self) -> RecordedEvent {
+        self.0
+    }
+
     /// A record that holds no sealed field as it is: for tests of the wire conversion.
     #[cfg(test)]
     pub(crate) fn assume_open(record: RecordedEvent) -> Revealed {

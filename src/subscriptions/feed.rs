@@ -12,6 +12,7 @@
 //! `store::page`) so that reading the log and sending to the consumer overlap.
 
 use std::collections::VecDeque;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +38,10 @@ pub enum Delivery {
     /// A record that passes the filter, in log order, each position once. Boxed: it is many
     /// times the size of the other deliveries.
     Event(Box<RecordedEvent>),
+    /// Records that pass the filter, consecutive in the feed's order, when the subscriber asked
+    /// for batches (`SubscribeOptions::max_batch`): at least one, at most that many, all taken
+    /// from records already read, so a batch never waits for more to be committed or read.
+    Events(Vec<RecordedEvent>),
     /// Every position up to and including `position` has been scanned: a resume after it
     /// misses nothing. Sent after a scanned page whose last record was not delivered (it was
     /// filtered out), and before [`Delivery::CaughtUp`] when the consumer could not otherwise
@@ -82,6 +87,10 @@ pub struct Feed {
     last_scanned_at: Option<Timestamp>,
     /// How often a heartbeat is sent.
     heartbeat_every: Duration,
+    /// The most records one delivery hands out as a [`Delivery::Events`] batch; `None`: each
+    /// record is its own [`Delivery::Event`]. Batches are what makes a long catch-up cheap to
+    /// send: the per-message cost (framing, a wakeup of the stream) is paid once per batch.
+    max_batch: Option<NonZeroUsize>,
     /// When the next heartbeat is due.
     next_heartbeat: Instant,
     /// Records the feed has read from the log: what it costs the store, for tests and metrics.
@@ -108,6 +117,7 @@ impl Feed {
         next: u64,
         told: Option<u64>,
         heartbeat_every: Duration,
+        max_batch: Option<NonZeroUsize>,
         gauge: Gauge,
     ) -> Feed {
         Feed {
@@ -123,6 +133,8 @@ impl Feed {
             last_scanned_at: None,
             heartbeat_every,
             next_heartbeat: Instant::now() + heartbeat_every,
+            max_batch: max_batch
+                .map(|n| n.min(NonZeroUsize::new(super::MAX_BATCH).expect("a page is not empty"))),
             records_read: 0,
             reader: None,
             gauge,
@@ -149,9 +161,17 @@ impl Feed {
     /// read fails (a resume from the last checkpoint then loses nothing).
     pub async fn next(&mut self) -> Result<Delivery, SubscriptionError> {
         loop {
-            if let Some(record) = self.pending.pop_front() {
+            if let Some(batch) = self.max_batch {
+                if !self.pending.is_empty() {
+                    let take = batch.get().min(self.pending.len());
+                    let records: Vec<RecordedEvent> = self.pending.drain(..take).collect();
+                    self.told = records.last().map(|r| r.position);
+                    self.gauge.delivered(records.len(), self.pending.len());
+                    return Ok(Delivery::Events(records));
+                }
+            } else if let Some(record) = self.pending.pop_front() {
                 self.told = Some(record.position);
-                self.gauge.delivered(self.pending.len());
+                self.gauge.delivered(1, self.pending.len());
                 return Ok(Delivery::Event(Box::new(record)));
             }
             if let Some(position) = self.checkpoint_due.take() {

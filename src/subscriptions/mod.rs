@@ -17,6 +17,7 @@ pub mod open;
 mod tests;
 
 use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +38,9 @@ pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
 pub const MIN_HEARTBEAT: Duration = Duration::from_millis(100);
 /// The longest heartbeat interval a subscriber may ask for.
 pub const MAX_HEARTBEAT: Duration = Duration::from_secs(3600);
+/// The most events one batched delivery holds: a feed's page, since a batch is taken from the
+/// records of one read and never waits for the next, so a feed still holds at most one page.
+pub const MAX_BATCH: usize = PAGE_LEN as usize;
 
 /// What can go wrong with a subscription. The variant docs say which gRPC status each becomes.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +127,9 @@ pub struct SubscribeOptions {
     pub name: Option<SubscriptionName>,
     /// How often to send a heartbeat.
     pub heartbeat_every: Duration,
+    /// How events are handed out: one [`Delivery::Event`] each (`None`), or in
+    /// [`Delivery::Events`] of at most this many (at most [`MAX_BATCH`]; more is taken as that).
+    pub max_batch: Option<NonZeroUsize>,
 }
 
 /// How far a consumer is behind the log's head.
@@ -212,6 +219,7 @@ impl Subscriptions {
             next,
             told,
             options.heartbeat_every,
+            options.max_batch,
             gauge,
         ))
     }

@@ -110,11 +110,11 @@ impl Gauge {
         self.held(buffered);
     }
 
-    /// The feed handed one event on and holds `buffered` more.
-    pub(super) fn delivered(&self, buffered: usize) {
+    /// The feed handed `events` events on (one, or a batch) and holds `buffered` more.
+    pub(super) fn delivered(&self, events: usize, buffered: usize) {
         self.counters
             .delivered_events
-            .fetch_add(1, Ordering::Relaxed);
+            .fetch_add(events as u64, Ordering::Relaxed);
         self.held(buffered);
     }
 

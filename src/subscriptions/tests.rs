@@ -2,6 +2,7 @@
 //! what it holds and reads while its consumer is slow.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +68,7 @@ fn options(start: Option<Start>, filter: SubscriptionFilter) -> SubscribeOptions
         filter,
         name: None,
         heartbeat_every: DEFAULT_HEARTBEAT,
+        max_batch: None,
     }
 }
 
@@ -132,6 +134,72 @@ async fn history_then_live_with_checkpoints_where_the_filter_hides_the_page_end(
     assert_eq!(
         feed.next().await.unwrap(),
         Delivery::Event(Box::new(log_record(&log, 303).await))
+    );
+}
+
+/// The positions of a batch delivery.
+fn batch_positions(delivery: &Delivery) -> Vec<u64> {
+    match delivery {
+        Delivery::Events(records) => records.iter().map(|r| r.position).collect(),
+        other => panic!("a batch: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn batches_take_what_a_page_read_and_keep_checkpoints_and_the_live_tail() {
+    let log = MemoryLog::new();
+    append_calls(&log, "a", 300).await;
+    append_calls(&log, "b", 10).await;
+    let (subscriptions, _stop) = service(&log);
+    let filter = SubscriptionFilter {
+        account_ids: [account("a")].into(),
+        ..Default::default()
+    };
+    let mut feed = subscriptions
+        .subscribe(SubscribeOptions {
+            max_batch: NonZeroUsize::new(100),
+            ..options(Some(Start::FromStart), filter)
+        })
+        .await
+        .unwrap();
+    let history = until_caught_up(&mut feed).await;
+    let ranges: Vec<Vec<u64>> = [0..100, 100..200, 200..256, 256..300]
+        .into_iter()
+        .map(|r| r.collect())
+        .collect();
+    // Batches of at most 100, never across a page (0..256, then 256..310), and b's records at
+    // the end of the second page pass as a checkpoint before `caught_up`.
+    assert_eq!(history.len(), 6, "{history:?}");
+    for (delivery, range) in history.iter().zip(&ranges) {
+        assert_eq!(&batch_positions(delivery), range);
+    }
+    assert_eq!(history[4], Delivery::Checkpoint { position: 309 });
+    assert_eq!(history[5], Delivery::CaughtUp { next_position: 310 });
+
+    // Live: a batch holds what one commit made visible, and does not wait for more.
+    log.append(&account("a"), ExpectedRevision::Any, vec![call(), call()])
+        .await
+        .unwrap();
+    assert_eq!(batch_positions(&feed.next().await.unwrap()), [310, 311]);
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_a_page_is_taken_as_a_page() {
+    let log = MemoryLog::new();
+    append_calls(&log, "a", 300).await;
+    let (subscriptions, _stop) = service(&log);
+    let mut feed = subscriptions
+        .subscribe(SubscribeOptions {
+            max_batch: NonZeroUsize::new(10_000),
+            ..options(Some(Start::FromStart), SubscriptionFilter::default())
+        })
+        .await
+        .unwrap();
+    assert_eq!(batch_positions(&feed.next().await.unwrap()).len(), 256);
+    assert_eq!(feed.buffered(), 0, "the feed holds at most a page");
+    assert_eq!(
+        batch_positions(&feed.next().await.unwrap()),
+        (256..300).collect::<Vec<_>>()
     );
 }
 

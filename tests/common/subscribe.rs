@@ -49,8 +49,10 @@ pub async fn open(
 /// What one consumer has received, checked as it arrives.
 #[derive(Debug, Default, Clone)]
 pub struct Seen {
-    /// The events, in the order received.
+    /// The events, in the order received (those of batches too).
     pub events: Vec<RecordedEvent>,
+    /// How many events each `events` batch carried, in the order received.
+    pub batches: Vec<usize>,
     /// The checkpoint positions, in the order received.
     pub checkpoints: Vec<u64>,
     /// How many `caught_up` markers arrived.
@@ -70,6 +72,14 @@ impl Seen {
             Kind::Event(event) => {
                 self.tell(event.position);
                 self.events.push(event);
+            }
+            Kind::Events(batch) => {
+                assert!(!batch.events.is_empty(), "a batch is never empty");
+                self.batches.push(batch.events.len());
+                for event in batch.events {
+                    self.tell(event.position);
+                    self.events.push(event);
+                }
             }
             Kind::Checkpoint(checkpoint) => {
                 self.tell(checkpoint.position);

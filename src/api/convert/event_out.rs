@@ -16,42 +16,40 @@ use crate::privacy::Revealed;
 
 /// The wire form of a proposed event.
 pub fn proposed_event_to_proto(e: &domain::ProposedEvent) -> proto::ProposedEvent {
-    proposed_event_with_erasures(e, &mut Vec::new())
+    proposed_event_with_erasures(e.clone(), &mut Vec::new())
 }
 
-/// The wire form of a proposed event; the paths of its erased personal fields are added to
-/// `erased`.
+/// The wire form of a proposed event, taken apart rather than copied (reads convert every
+/// record they send, and the record is not needed afterwards); the paths of its erased
+/// personal fields are added to `erased`.
 fn proposed_event_with_erasures(
-    e: &domain::ProposedEvent,
+    e: domain::ProposedEvent,
     erased: &mut Vec<String>,
 ) -> proto::ProposedEvent {
     proto::ProposedEvent {
         event_id: e.event_id.to_string(),
         occurred_at: Some(timestamp_to_proto(e.occurred_at)),
-        actor: e.actor.clone(),
-        metadata: e
-            .metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        payload: Some(payload_to_proto(&e.payload, erased)),
+        actor: e.actor,
+        metadata: e.metadata.into_iter().collect(),
+        payload: Some(payload_to_proto(e.payload, erased)),
     }
 }
 
 /// The wire form of a recorded event, with its place in the log, its hash-chain link and its
 /// event type's wire name.
-pub fn recorded_event_to_proto(revealed: &Revealed) -> proto::RecordedEvent {
-    let r = revealed.record();
+pub fn recorded_event_to_proto(revealed: Revealed) -> proto::RecordedEvent {
+    let r = revealed.into_record();
+    let event_type = r.event.payload.event_type().as_str().to_string();
     let mut erased_fields = Vec::new();
     proto::RecordedEvent {
-        event: Some(proposed_event_with_erasures(&r.event, &mut erased_fields)),
-        account_id: r.account_id.to_string(),
+        event: Some(proposed_event_with_erasures(r.event, &mut erased_fields)),
+        account_id: r.account_id.into_string(),
         revision: r.revision,
         position: r.position,
         recorded_at: Some(timestamp_to_proto(r.recorded_at)),
         prev_hash: r.prev_hash.0.to_vec(),
         hash: r.hash.0.to_vec(),
-        event_type: r.event.payload.event_type().as_str().to_string(),
+        event_type,
         erased_fields,
     }
 }
@@ -82,9 +80,9 @@ fn optional_money(m: &Option<domain::Money>) -> Option<proto::Money> {
 }
 
 /// The wire form of a payload: the oneof variant of the same name.
-fn payload_to_proto(payload: &EventPayload, erased: &mut Vec<String>) -> Payload {
+fn payload_to_proto(payload: EventPayload, erased: &mut Vec<String>) -> Payload {
     use proto as p;
-    match payload.clone() {
+    match payload {
         EventPayload::AccountOpened(e) => Payload::AccountOpened(p::AccountOpened {
             name: e.name,
             segment: to_wire::<p::AccountSegment>(e.segment),

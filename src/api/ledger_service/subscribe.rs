@@ -2,6 +2,7 @@
 //! [`crate::subscriptions`]. Converts requests into domain values (naming the field of every
 //! structural error) and deliveries onto the wire; the loop itself lives in the feed.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
@@ -16,13 +17,13 @@ use crate::api::proto::subscribe_request::Start as WireStart;
 use crate::api::proto::subscribe_response::Kind;
 use crate::api::reveal::record_to_wire;
 use crate::api::streams::deliveries;
-use crate::domain::{FieldViolation, SubscriptionName, ValidationError};
+use crate::domain::{FieldViolation, RecordedEvent, SubscriptionName, ValidationError};
 use crate::ledger::now;
 use crate::privacy::Privacy;
 use crate::store::AckedPosition;
 use crate::subscriptions::{
     Delivery, Lag, OpenSubscription, Start, SubscribeOptions, SubscriptionFilter,
-    SubscriptionStatus, Subscriptions,
+    SubscriptionStatus, Subscriptions, MAX_BATCH,
 };
 
 /// The messages of one subscription as the wire carries them.
@@ -114,24 +115,57 @@ fn subscribe_options_from_proto(
     };
     let heartbeat_every =
         heartbeat_interval_from_proto(request.heartbeat_interval, &mut violations);
+    let max_batch = max_batch_from_proto(request.max_batch, &mut violations);
     match (heartbeat_every, violations.is_empty()) {
         (Some(heartbeat_every), true) => Ok(SubscribeOptions {
             start,
             filter,
             name,
             heartbeat_every,
+            max_batch,
         }),
         _ => Err(ValidationError { violations }),
     }
 }
 
-/// The wire form of one delivery, its record's personal fields opened.
+/// `SubscribeRequest.max_batch`: 0 asks for one `event` message per event (`None`), 1 to
+/// [`MAX_BATCH`] for `events` messages of at most that many; more is refused rather than
+/// quietly lowered, so a client learns the limit instead of guessing why its batches are
+/// smaller than it asked.
+fn max_batch_from_proto(
+    max_batch: u32,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<NonZeroUsize> {
+    let max_batch = usize::try_from(max_batch).unwrap_or(usize::MAX);
+    if max_batch > MAX_BATCH {
+        violations.push(FieldViolation::new(
+            "max_batch",
+            format!("must be at most {MAX_BATCH} events (0 for one event per message)"),
+        ));
+        return None;
+    }
+    NonZeroUsize::new(max_batch)
+}
+
+/// The most bytes of events one `EventBatch` message carries (their encoded size). A batch of
+/// large events is split so that a message stays well within the 4 MiB a gRPC client accepts
+/// by default; one event always goes, however large (the append limits bound it).
+const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+/// The wire messages of one delivery, its records' personal fields opened: one message,
+/// except for a batch whose events exceed [`MAX_BATCH_BYTES`], which becomes several. A record
+/// that does not open ends the list with its status, after the messages of the records before
+/// it (as one message per event would have sent them).
 fn delivery_to_proto(
     privacy: &Privacy,
     delivery: Delivery,
-) -> Result<proto::SubscribeResponse, Status> {
+) -> Vec<Result<proto::SubscribeResponse, Status>> {
     let kind = match delivery {
-        Delivery::Event(record) => Kind::Event(record_to_wire(privacy, *record)?),
+        Delivery::Events(records) => return batch_to_proto(privacy, records),
+        Delivery::Event(record) => match record_to_wire(privacy, *record) {
+            Ok(event) => Kind::Event(event),
+            Err(status) => return vec![Err(status)],
+        },
         Delivery::Checkpoint { position } => Kind::Checkpoint(proto::Checkpoint { position }),
         Delivery::CaughtUp { next_position } => Kind::CaughtUp(proto::CaughtUp { next_position }),
         Delivery::Heartbeat(Lag {
@@ -145,7 +179,44 @@ fn delivery_to_proto(
             log_next_position: next_position,
         }),
     };
-    Ok(proto::SubscribeResponse { kind: Some(kind) })
+    vec![Ok(proto::SubscribeResponse { kind: Some(kind) })]
+}
+
+/// The `events` messages of one batch, in order, each at most [`MAX_BATCH_BYTES`] of events
+/// (or a single event); a record that does not open ends them with its status.
+fn batch_to_proto(
+    privacy: &Privacy,
+    records: Vec<RecordedEvent>,
+) -> Vec<Result<proto::SubscribeResponse, Status>> {
+    let message = |events| {
+        Ok(proto::SubscribeResponse {
+            kind: Some(Kind::Events(proto::EventBatch { events })),
+        })
+    };
+    let mut messages = Vec::with_capacity(1);
+    let mut events = Vec::with_capacity(records.len());
+    let mut bytes = 0;
+    for record in records {
+        let event = match record_to_wire(privacy, record) {
+            Ok(event) => event,
+            Err(status) => {
+                if !events.is_empty() {
+                    messages.push(message(events));
+                }
+                messages.push(Err(status));
+                return messages;
+            }
+        };
+        let len = prost::Message::encoded_len(&event);
+        if !events.is_empty() && bytes + len > MAX_BATCH_BYTES {
+            messages.push(message(std::mem::take(&mut events)));
+            bytes = 0;
+        }
+        bytes += len;
+        events.push(event);
+    }
+    messages.push(message(events));
+    messages
 }
 
 fn acked_to_proto(acked: AckedPosition) -> proto::AckSubscriptionResponse {
@@ -174,5 +245,97 @@ fn status_to_proto(status: SubscriptionStatus) -> proto::SubscriptionInfo {
         acked_at: Some(timestamp_to_proto(status.acked.acked_at)),
         lag_positions: status.lag.positions,
         lag_seconds: status.lag.time.as_secs_f64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::domain::{
+        AccountId, Call, ChainHash, ContactAdded, ContactRole, EventId, EventPayload,
+        ProposedEvent, Timestamp,
+    };
+    use crate::store::codec::seal;
+
+    fn event(payload: EventPayload) -> ProposedEvent {
+        ProposedEvent {
+            event_id: EventId::new_random(),
+            occurred_at: Timestamp::from_unix_nanos(1_700_000_000_000_000_000),
+            actor: "tester".into(),
+            metadata: BTreeMap::new(),
+            payload,
+        }
+    }
+
+    fn contact_added() -> ProposedEvent {
+        event(EventPayload::ContactAdded(ContactAdded {
+            contact_id: "c1".into(),
+            name: "Zhang Wei".into(),
+            role: ContactRole::DecisionMaker,
+            title: "project manager".into(),
+            phone: Default::default(),
+            email: Default::default(),
+            public_official: false,
+            notes: Default::default(),
+        }))
+    }
+
+    fn call() -> ProposedEvent {
+        event(EventPayload::Call(Call {
+            contact_id: "c1".into(),
+            summary: "hi".into(),
+        }))
+    }
+
+    /// A batch whose second record was sealed under a key that is not the one the server holds
+    /// for its contact: the first record still goes out, then DATA_LOSS ends the stream, as
+    /// one message per event would have done.
+    #[tokio::test]
+    async fn a_record_that_does_not_open_ends_a_batch_after_the_records_before_it() {
+        let account = AccountId::parse("acme").unwrap();
+        let writer = Privacy::in_memory();
+        let sealed = writer
+            .seal(&account, vec![contact_added()])
+            .await
+            .unwrap()
+            .remove(0);
+        // The reader holds a different key for the same contact.
+        let reader = Privacy::in_memory();
+        reader.seal(&account, vec![contact_added()]).await.unwrap();
+        let at = Timestamp::from_unix_nanos(1_700_000_000_000_000_000);
+        let records = [call(), sealed, call()]
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| seal(i as u64, &account, i as u64, at, e, ChainHash([0; 32])).0)
+            .collect();
+
+        let messages = batch_to_proto(&reader, records);
+        let [Ok(first), Err(status)] = &messages[..] else {
+            panic!("one message, then the error: {messages:?}");
+        };
+        let Some(Kind::Events(batch)) = &first.kind else {
+            panic!("an events batch: {first:?}");
+        };
+        assert_eq!(
+            batch.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+            [0]
+        );
+        assert_eq!(status.code(), tonic::Code::DataLoss, "{status:?}");
+    }
+
+    #[test]
+    fn max_batch_above_a_page_is_refused_naming_the_field() {
+        let mut violations = Vec::new();
+        assert_eq!(max_batch_from_proto(0, &mut violations), None);
+        assert_eq!(
+            max_batch_from_proto(256, &mut violations),
+            NonZeroUsize::new(256)
+        );
+        assert!(violations.is_empty());
+        assert_eq!(max_batch_from_proto(257, &mut violations), None);
+        assert_eq!(violations.len(), 1);
+        assert_eq!(violations[0].field, "max_batch");
     }
 }

@@ -91,6 +91,10 @@ pub struct BenchArgs {
     /// Subscribe: subscribers following from the end.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub subscribers: u64,
+    /// Subscribe: the subscribers' `max_batch`: 0 for one event per message, 1 to 256 for
+    /// batches (live, a batch holds what one commit made visible).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub max_batch: u32,
     /// Subscribe: appends per second, all clients together.
     #[arg(long, value_name = "N", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub rate: u64,

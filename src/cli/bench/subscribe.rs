@@ -54,6 +54,7 @@ pub(super) async fn run(
             .subscribe(SubscribeRequest {
                 start: Some(Start::FromEnd(pbjson_types::Empty {})),
                 account_ids: vec![account.clone()],
+                max_batch: args.max_batch,
                 ..Default::default()
             })
             .await
@@ -157,12 +158,20 @@ async fn follow(
         let deadline = give_up.unwrap_or_else(|| tokio::time::Instant::now() + GRACE);
         tokio::select! {
             message = stream.message() => match message {
-                Ok(Some(message)) => {
-                    if let Some(Kind::Event(event)) = message.kind {
+                Ok(Some(message)) => match message.kind {
+                    Some(Kind::Event(event)) => {
                         let id = event.event.map(|e| e.event_id).unwrap_or_default();
                         arrivals.push((id, Instant::now()));
                     }
-                }
+                    Some(Kind::Events(batch)) => {
+                        let now = Instant::now();
+                        for event in batch.events {
+                            let id = event.event.map(|e| e.event_id).unwrap_or_default();
+                            arrivals.push((id, now));
+                        }
+                    }
+                    _ => {}
+                },
                 _ => break,
             },
             changed = target.changed(), if give_up.is_none() => {

@@ -98,6 +98,9 @@ pub(crate) fn fetch_all(
     filter: &ReadAllFilter,
     records: &mut Vec<RecordedEvent>,
 ) -> Result<(), StoreError> {
+    // Room for the whole page at once: growing the vector record by record copies the
+    // records read so far each time it doubles.
+    records.reserve(usize::try_from(page.end - page.start).unwrap_or(0));
     let range = db.range(keys::record_key(page.start)..keys::record_key(page.end));
     let entries: Box<dyn Iterator<Item = _>> = match direction {
         Direction::Forwards => Box::new(range),

@@ -131,7 +131,7 @@ fn recorded_events_carry_their_place_and_type() {
         hash: ChainHash([2; 32]),
     };
     assert_eq!(
-        recorded_event_to_proto(&Revealed::assume_open(recorded)),
+        recorded_event_to_proto(Revealed::assume_open(recorded)),
         proto::RecordedEvent {
             event: Some(wire),
             account_id: "acme-01".into(),
@@ -164,7 +164,7 @@ fn erased_personal_fields_read_empty_and_are_listed() {
         prev_hash: ChainHash([1; 32]),
         hash: ChainHash([2; 32]),
     };
-    let read = recorded_event_to_proto(&Revealed::assume_open(recorded));
+    let read = recorded_event_to_proto(Revealed::assume_open(recorded));
     assert_eq!(
         read.erased_fields,
         ["contact_added.name", "contact_added.notes"]
