@@ -263,26 +263,42 @@ impl Projector {
                 .and_modify(|(latest, _)| *latest = record)
                 .or_insert((record, record.position));
         }
-        let mut summaries = Vec::with_capacity(touched.len());
-        let mut changes = Vec::new();
+        // The histories first (they may read the log), then every fold of the page at once on
+        // the blocking pool: a fold of a long history takes milliseconds of CPU, and on a tokio
+        // worker it would hold up the gRPC requests queued behind it.
+        let mut folds = Vec::with_capacity(touched.len());
         for (account, (record, first_position)) in touched {
             let history = self.history(&account, record.position, &page).await?;
-            let history = histories::up_to(&history, record.position);
-            if history.last().map(|e| e.position) != Some(record.position) {
+            let counted = histories::up_to(&history, record.position).len();
+            if counted == 0 || history[counted - 1].position != record.position {
                 return Err(StoreError::Corrupt(format!(
                     "the stream of {account} does not hold position {}, which the log gives it",
                     record.position
                 )));
             }
-            let as_of = Judged::NoEarlierThan(record.recorded_at).instant(occurred(history.iter()));
-            let projection = project_unexplained(history, as_of, &self.params);
-            let after = RelationshipSummary::of(
-                &account,
-                record.position,
-                record.event.event_id,
-                &projection,
-            );
-            let before = self.store.summary(&account).await?;
+            folds.push(Fold {
+                account,
+                position: record.position,
+                recorded_at: record.recorded_at,
+                event_id: record.event.event_id,
+                first_position,
+                history,
+                counted,
+            });
+        }
+        let params = self.params.clone();
+        let judged = tokio::task::spawn_blocking(move || {
+            folds
+                .into_iter()
+                .map(|fold| (fold.judge(&params), fold.first_position))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("a projection task failed: {e}")))?;
+        let mut summaries = Vec::with_capacity(judged.len());
+        let mut changes = Vec::new();
+        for (after, first_position) in judged {
+            let before = self.store.summary(&after.account_id).await?;
             if after.is_news_after(before.as_ref()) {
                 changes.push(RelationshipChange {
                     before,
@@ -317,6 +333,33 @@ impl Projector {
     ) -> Result<Arc<Vec<RecordedEvent>>, StoreError> {
         let known = page.iter().filter(|r| &r.account_id == account);
         self.histories.history(account, known, Some(last)).await
+    }
+}
+
+/// One account's fold of a page: its events up to the last of them in the page.
+struct Fold {
+    account: AccountId,
+    /// The account's last event in the page: its position, when it was recorded, its id.
+    position: u64,
+    recorded_at: crate::domain::Timestamp,
+    event_id: crate::domain::EventId,
+    /// The position of the account's first event in the page.
+    first_position: u64,
+    /// The account's history, at least up to `position`.
+    history: Arc<Vec<RecordedEvent>>,
+    /// How many of its events are at `position` or before.
+    counted: usize,
+}
+
+impl Fold {
+    /// The account's summary as of its last event in the page, judged when that event was
+    /// recorded (or at the newest `occurred_at` counted, if later): what `Relationships::get`
+    /// answers as of that position.
+    fn judge(&self, params: &Params) -> RelationshipSummary {
+        let history = &self.history[..self.counted];
+        let as_of = Judged::NoEarlierThan(self.recorded_at).instant(occurred(history.iter()));
+        let projection = project_unexplained(history, as_of, params);
+        RelationshipSummary::of(&self.account, self.position, self.event_id, &projection)
     }
 }
 
