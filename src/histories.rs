@@ -72,7 +72,7 @@ impl Histories {
         up_to: Option<u64>,
     ) -> Result<History, StoreError> {
         let cached = self.cached(account);
-        let mut history = cached.clone().unwrap_or_default();
+        let history: &[RecordedEvent] = cached.as_deref().map_or(&[], |h| &h[..]);
         let held = history.len() as u64;
         let mut next = held;
         let mut extension: Vec<RecordedEvent> = Vec::new();
@@ -90,7 +90,7 @@ impl Histories {
             let last = extension.last().or(history.last()).map(|r| r.position);
             up_to.is_some_and(|up_to| last.is_some_and(|last| last >= up_to))
         };
-        if !reached(&history, &extension) {
+        if !reached(history, &extension) {
             let mut tail = self
                 .log
                 .read_stream(account, Some(next), Direction::Forwards, None);
@@ -109,21 +109,40 @@ impl Histories {
                 }
             }
         }
-        if extension.is_empty() {
-            if cached.is_none() {
-                // An account with no events is not worth remembering.
-                return Ok(history);
+        let history = match (cached, extension.is_empty()) {
+            // An account with no events is not worth remembering.
+            (None, true) => return Ok(History::default()),
+            (Some(history), true) => history,
+            (cached, false) => {
+                let mut history = cached.unwrap_or_default();
+                // The cache's own reference would make `make_mut` copy every event of the
+                // account to add one (that copy cost the live projector more than its fold):
+                // taken out, the events are copied only when another reader still holds them.
+                self.release(account, &history);
+                Arc::make_mut(&mut history).extend(extension);
+                history
             }
-        } else {
-            // Copies the events only when another reader still holds the old history.
-            Arc::make_mut(&mut history).extend(extension);
-        }
+        };
         self.keep(account, &history);
         Ok(history)
     }
 
     fn cached(&self, account: &AccountId) -> Option<History> {
         self.lock().accounts.get(account).cloned()
+    }
+
+    /// Takes `history` out of the cache if the cache holds this very one, so that it can be
+    /// extended in place; [`Histories::keep`] puts it back.
+    fn release(&self, account: &AccountId, history: &History) {
+        let mut cached = self.lock();
+        if cached
+            .accounts
+            .peek(account)
+            .is_some_and(|held| Arc::ptr_eq(held, history))
+        {
+            cached.accounts.pop(account);
+            cached.events -= history.len();
+        }
     }
 
     /// Keeps `history` unless the cache holds a longer one (a concurrent reader got further),
@@ -208,6 +227,31 @@ mod tests {
         assert_eq!(&second[..3], &first[..], "the cached prefix is kept");
         assert_eq!(second[3].position, 5);
         assert_eq!(histories.cached_events(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_history_no_one_else_holds_is_extended_in_place_and_one_still_read_is_not_changed() {
+        let log = log_with(&[("a", 3)]).await;
+        let histories = Histories::new(log.clone(), 100);
+        let first = histories.history(&id("a"), &[], None).await.unwrap();
+        let first_at = Arc::as_ptr(&first);
+        drop(first);
+        log.append(&id("a"), ExpectedRevision::Any, vec![any_event()])
+            .await
+            .unwrap();
+        let second = histories.history(&id("a"), &[], None).await.unwrap();
+        assert_eq!(second.len(), 4);
+        assert_eq!(Arc::as_ptr(&second), first_at, "extended, not copied");
+        assert_eq!(histories.cached_events(), 4);
+
+        // A reader still folding the history keeps exactly what it was given.
+        log.append(&id("a"), ExpectedRevision::Any, vec![any_event()])
+            .await
+            .unwrap();
+        let third = histories.history(&id("a"), &[], None).await.unwrap();
+        assert_eq!((second.len(), third.len()), (4, 5));
+        assert_eq!(&third[..4], &second[..]);
+        assert_eq!(histories.cached_events(), 5);
     }
 
     #[tokio::test]

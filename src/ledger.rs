@@ -160,23 +160,30 @@ impl Ledger {
         events: Vec<ProposedEvent>,
         cached: &mut CachedAccount,
     ) -> Result<AppendOutcome, LedgerError> {
-        // A retry is answered before any other check: the stream has moved on since the first
-        // attempt, so neither the expected revision nor the domain rules may hold any more.
-        if let Some(outcome) = self.log.find_retry(account, &events).await? {
-            return Ok(outcome);
-        }
         for _ in 0..STALE_STATE_RETRIES {
             if !cached.loaded {
                 *cached = self.load(account).await?;
             }
-            if !expected.admits(cached.revision) {
-                return Err(StoreError::WrongExpectedRevision {
+            let checked = if expected.admits(cached.revision) {
+                validate_against(&cached.state, &events, &self.policy).map_err(LedgerError::from)
+            } else {
+                Err(StoreError::WrongExpectedRevision {
                     expected,
                     actual: cached.revision,
                 }
-                .into());
+                .into())
+            };
+            if let Err(refused) = checked {
+                // A retry is answered as a retry whatever the checks say: the stream has moved
+                // on since the first attempt, so neither the expected revision nor the domain
+                // rules may hold any more. Asked only now: when the checks pass, the log's
+                // append recognises a retry itself (before its own revision check, writing
+                // nothing), so an append that is not refused costs no separate lookup.
+                return match self.log.find_retry(account, &events).await? {
+                    Some(outcome) => Ok(outcome),
+                    None => Err(refused),
+                };
             }
-            validate_against(&cached.state, &events, &self.policy)?;
             let validated_against = cached
                 .revision
                 .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
@@ -195,6 +202,11 @@ impl Ledger {
                 Err(StoreError::WrongExpectedRevision { .. }) => {
                     // Someone else appended to the stream: reload and check again.
                     cached.loaded = false;
+                }
+                Err(conflict @ StoreError::EventIdConflict { .. }) => {
+                    // An id used before, not as a retry: the log wrote nothing, and the state
+                    // is still the stream's.
+                    return Err(conflict.into());
                 }
                 Err(err) => {
                     cached.loaded = false;

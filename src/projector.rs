@@ -14,7 +14,13 @@
 //! counted, if later). A property test holds the two equal.
 //!
 //! Cost: one fold per account per page of the log (see `project_page`), so a burst of appends
-//! to one account costs a fold per page, not per event.
+//! to one account costs a fold per page, not per event. A fold is of the account's whole
+//! history, so its cost grows with the stream; to keep that from growing the cost of every
+//! append, the projector paces itself while it keeps up (see [`pace_after`]): once the head
+//! moves it waits a multiple of what its last page took before it reads the next, and the
+//! appends that arrive meanwhile are judged in one page. Its share of a core while appends
+//! stream in is then bounded (about `1 / (PACE_DUTY + 1)`) whatever the streams' lengths,
+//! and what grows with them is how long a change takes to reach the change feed.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -33,8 +39,36 @@ use crate::store::{Direction, Log, ReadAllFilter, SnapshotPosition, SnapshotStor
 /// How many records the projector reads and commits at a time. Each account a page touches is
 /// folded once, over its whole history, so under a burst of appends a larger page means fewer
 /// folds per event (the projector was a fifth of the server's CPU at 64 append clients with
-/// pages of 256); when it keeps up, a page is still one append.
+/// pages of 256); when it keeps up, a page holds what was appended in one pacing interval
+/// (see [`pace_after`]).
 const PAGE: u64 = 1024;
+
+/// While it keeps up, the projector waits this many times as long as its last page took
+/// before it reads the next one (see [`pace_after`]), so it spends at most about a tenth of
+/// the time projecting.
+pub const PACE_DUTY: u32 = 9;
+/// The shortest such wait: even pages of cheap folds let a burst of appends gather, so that
+/// a hot account is not refolded once per append.
+pub const PACE_LEAST: std::time::Duration = std::time::Duration::from_millis(1);
+/// The longest such wait: a bound on how far the change feed lags behind the log on account
+/// of pacing, for accounts whose fold takes longer than a tenth of it.
+pub const PACE_MOST: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long the projector waits, after the head moves, before it reads the next page, given
+/// that its last page (read, folds and commit) took `last_page`: [`PACE_DUTY`] times that,
+/// within [`PACE_LEAST`]..=[`PACE_MOST`].
+///
+/// Why: a fold is of the account's whole history. Without a wait, a projector that keeps up
+/// reads each append as a page of its own and refolds the account for it, so with one client
+/// appending to one stream its cost per append grows with the stream, on the cores the
+/// appends need (it was a fifth of the server's CPU at 64 clients, and most of a core at one).
+/// With the wait, the appends that arrive meanwhile share one fold: the longer the fold, the
+/// more of them.
+pub fn pace_after(last_page: std::time::Duration) -> std::time::Duration {
+    last_page
+        .saturating_mul(PACE_DUTY)
+        .clamp(PACE_LEAST, PACE_MOST)
+}
 
 /// The first wait before a failed page is projected again when the log does not move.
 pub const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
@@ -136,6 +170,10 @@ impl Projector {
     /// moves or after a backoff (from [`RETRY_FIRST`], doubling up to [`RETRY_MOST`]),
     /// whichever comes first: projections are derived data, and a failed page is simply
     /// projected again, but a quiet log must not leave them stuck behind it.
+    ///
+    /// Full pages follow each other at once (catching up); after a page that reached the head,
+    /// the next one is read [`pace_after`] the last page's duration after the head moves, so
+    /// that the appends of that interval are judged together.
     pub async fn run(
         &self,
         mut head: watch::Receiver<crate::store::LogHead>,
@@ -143,7 +181,9 @@ impl Projector {
     ) {
         tokio::pin!(shutdown);
         let mut retry_in = RETRY_FIRST;
+        let mut pace = PACE_LEAST;
         loop {
+            let started = std::time::Instant::now();
             let page = tokio::select! {
                 _ = &mut shutdown => return,
                 page = self.project_page() => page,
@@ -153,9 +193,16 @@ impl Projector {
                     retry_in = RETRY_FIRST;
                     None
                 }
-                Ok(_) => {
+                Ok(PAGE) => {
+                    // Behind the head: the next page is there already.
                     retry_in = RETRY_FIRST;
                     continue;
+                }
+                Ok(_) => {
+                    // At the head, as it was when the page was read.
+                    retry_in = RETRY_FIRST;
+                    pace = pace_after(started.elapsed());
+                    None
                 }
                 Err(error) => {
                     tracing::error!(%error, retry_in = ?retry_in, "the projector could not project a page; retrying");
@@ -170,10 +217,17 @@ impl Projector {
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
+            let moved = tokio::select! {
                 _ = &mut shutdown => return,
-                moved = head.changed() => if moved.is_err() { return },
-                _ = backoff => {}
+                moved = head.changed() => if moved.is_err() { return } else { true },
+                _ = backoff => false,
+            };
+            if moved {
+                // Let the appends that follow this one join its page (see `pace_after`).
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = tokio::time::sleep(pace) => {}
+                }
             }
         }
     }
@@ -182,9 +236,10 @@ impl Projector {
     ///
     /// Each account the page touches is folded once, as of its last event in the page: the
     /// cost of a page is one fold per account, however many of its events the page holds. When
-    /// the projector keeps up, a page is one append and every event is judged on its own; when
-    /// it catches up, an account's events in one page are judged together, and a change names
-    /// the last of them (`after.position`) and the first (`first_position`).
+    /// the projector keeps up and appends come one at a time, a page is one append and every
+    /// event is judged on its own; when appends come faster than its pacing interval, or when it
+    /// catches up, an account's events in one page are judged together, and a change names the
+    /// last of them (`after.position`) and the first (`first_position`).
     async fn project_page(&self) -> Result<u64, StoreError> {
         let from = self.progress.borrow().map_or(0, |p| p + 1);
         let page: Vec<RecordedEvent> = self
@@ -208,26 +263,42 @@ impl Projector {
                 .and_modify(|(latest, _)| *latest = record)
                 .or_insert((record, record.position));
         }
-        let mut summaries = Vec::with_capacity(touched.len());
-        let mut changes = Vec::new();
+        // The histories first (they may read the log), then every fold of the page at once on
+        // the blocking pool: a fold of a long history takes milliseconds of CPU, and on a tokio
+        // worker it would hold up the gRPC requests queued behind it.
+        let mut folds = Vec::with_capacity(touched.len());
         for (account, (record, first_position)) in touched {
             let history = self.history(&account, record.position, &page).await?;
-            let history = histories::up_to(&history, record.position);
-            if history.last().map(|e| e.position) != Some(record.position) {
+            let counted = histories::up_to(&history, record.position).len();
+            if counted == 0 || history[counted - 1].position != record.position {
                 return Err(StoreError::Corrupt(format!(
                     "the stream of {account} does not hold position {}, which the log gives it",
                     record.position
                 )));
             }
-            let as_of = Judged::NoEarlierThan(record.recorded_at).instant(occurred(history.iter()));
-            let projection = project_unexplained(history, as_of, &self.params);
-            let after = RelationshipSummary::of(
-                &account,
-                record.position,
-                record.event.event_id,
-                &projection,
-            );
-            let before = self.store.summary(&account).await?;
+            folds.push(Fold {
+                account,
+                position: record.position,
+                recorded_at: record.recorded_at,
+                event_id: record.event.event_id,
+                first_position,
+                history,
+                counted,
+            });
+        }
+        let params = self.params.clone();
+        let judged = tokio::task::spawn_blocking(move || {
+            folds
+                .into_iter()
+                .map(|fold| (fold.judge(&params), fold.first_position))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("a projection task failed: {e}")))?;
+        let mut summaries = Vec::with_capacity(judged.len());
+        let mut changes = Vec::new();
+        for (after, first_position) in judged {
+            let before = self.store.summary(&after.account_id).await?;
             if after.is_news_after(before.as_ref()) {
                 changes.push(RelationshipChange {
                     before,
@@ -262,5 +333,50 @@ impl Projector {
     ) -> Result<Arc<Vec<RecordedEvent>>, StoreError> {
         let known = page.iter().filter(|r| &r.account_id == account);
         self.histories.history(account, known, Some(last)).await
+    }
+}
+
+/// One account's fold of a page: its events up to the last of them in the page.
+struct Fold {
+    account: AccountId,
+    /// The account's last event in the page: its position, when it was recorded, its id.
+    position: u64,
+    recorded_at: crate::domain::Timestamp,
+    event_id: crate::domain::EventId,
+    /// The position of the account's first event in the page.
+    first_position: u64,
+    /// The account's history, at least up to `position`.
+    history: Arc<Vec<RecordedEvent>>,
+    /// How many of its events are at `position` or before.
+    counted: usize,
+}
+
+impl Fold {
+    /// The account's summary as of its last event in the page, judged when that event was
+    /// recorded (or at the newest `occurred_at` counted, if later): what `Relationships::get`
+    /// answers as of that position.
+    fn judge(&self, params: &Params) -> RelationshipSummary {
+        let history = &self.history[..self.counted];
+        let as_of = Judged::NoEarlierThan(self.recorded_at).instant(occurred(history.iter()));
+        let projection = project_unexplained(history, as_of, params);
+        RelationshipSummary::of(&self.account, self.position, self.event_id, &projection)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_pace_is_a_multiple_of_the_last_page_within_its_bounds() {
+        assert_eq!(pace_after(Duration::ZERO), PACE_LEAST);
+        assert_eq!(
+            pace_after(Duration::from_millis(3)),
+            Duration::from_millis(3) * PACE_DUTY
+        );
+        assert_eq!(pace_after(Duration::from_secs(10)), PACE_MOST);
+        assert_eq!(pace_after(Duration::MAX), PACE_MOST, "no overflow");
     }
 }

@@ -356,6 +356,21 @@ async fn a_retried_append_returns_the_original_outcome_and_writes_nothing() {
     let kept_retry = server.append("a", keep).await.unwrap();
     assert!(kept_retry.duplicate);
     assert_eq!(server.read_all().await.len(), 4, "retries wrote nothing");
+    // A retry that every check admits again (a call, any expected revision) is answered by the
+    // log's own retry check: a duplicate too, and nothing written.
+    let ring = vec![event(4, call("c1"))];
+    let rang = server.append("a", ring.clone()).await.unwrap();
+    let rang_again = server.append("a", ring.clone()).await.unwrap();
+    assert!(!rang.duplicate && rang_again.duplicate);
+    assert_eq!(
+        (rang_again.first_position, rang_again.last_revision),
+        (rang.first_position, rang.last_revision)
+    );
+    let mut other_call = ring[0].clone();
+    other_call.actor = "someone.else".into();
+    let err = server.append("a", vec![other_call]).await.unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
+    assert_eq!(server.read_all().await.len(), 5);
 
     let mut changed = batch[0].clone();
     changed.actor = "someone.else".into();
@@ -364,7 +379,7 @@ async fn a_retried_append_returns_the_original_outcome_and_writes_nothing() {
     let err = server.append("b", batch.clone()).await.unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists);
     assert!(err.message().contains("account a"), "{}", err.message());
-    assert_eq!(server.read_all().await.len(), 4);
+    assert_eq!(server.read_all().await.len(), 5);
     server.stop().await;
 }
 

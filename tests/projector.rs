@@ -12,7 +12,8 @@ use relledger::domain::*;
 use relledger::ledger::Ledger;
 use relledger::projector::Projector;
 use relledger::store::{
-    ExpectedRevision, MemorySnapshots, SledLog, SnapshotPosition, SnapshotStore, StoreError,
+    ExpectedRevision, Log, MemoryLog, MemorySnapshots, SledLog, SnapshotPosition, SnapshotStore,
+    StoreError,
 };
 
 /// `days` after a start 60 days before now. The projector judges each event when it is
@@ -93,7 +94,7 @@ fn order(days: i64, id: &str) -> ProposedEvent {
     )
 }
 
-async fn append(log: &Arc<SledLog>, account: &str, events: Vec<ProposedEvent>) -> u64 {
+async fn append<L: Log + 'static>(log: &Arc<L>, account: &str, events: Vec<ProposedEvent>) -> u64 {
     let ledger = Ledger::new(log.clone(), Policy::default());
     let account = AccountId::parse(account).unwrap();
     ledger
@@ -321,6 +322,60 @@ async fn a_failed_page_is_projected_again_even_when_the_log_does_not_move() {
     assert!(reached.is_ok(), "the projector never retried its page");
     assert!(store.failed.load(std::sync::atomic::Ordering::SeqCst));
     assert_eq!(store.summaries().await.unwrap().len(), 1);
+    stop.send(()).unwrap();
+    running.await.unwrap();
+}
+
+/// The running projector paces itself while it keeps up: after the head moves it waits (at
+/// least `PACE_LEAST`) before it reads the log, so appends that arrive in that wait share one
+/// page and one fold of the account, and the change they make names the first and the last.
+#[tokio::test(start_paused = true)]
+async fn appends_that_arrive_while_the_projector_paces_itself_are_judged_together() {
+    let log = Arc::new(MemoryLog::new());
+    let projector = Arc::new(
+        Projector::open(
+            log.clone(),
+            Arc::new(MemorySnapshots::new()),
+            Params::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let mut changes = projector.changes();
+    let mut progress = projector.progress();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn({
+        let (projector, head) = (Arc::clone(&projector), log.watch_head());
+        async move {
+            projector
+                .run(head, async {
+                    let _ = stopped.await;
+                })
+                .await
+        }
+    });
+
+    let opened = append(&log, "a", opening("A")).await;
+    progress.wait_for(|p| *p == Some(opened)).await.unwrap();
+    let opening_change = changes.recv().await.unwrap();
+    assert_eq!(opening_change.after.position, opened);
+
+    // A visit, then half the shortest pace later (the projector has run since, and is
+    // waiting), the order that makes the account a supplier.
+    let visited = append(&log, "a", vec![visit(2)]).await;
+    tokio::time::advance(relledger::projector::PACE_LEAST / 2).await;
+    let won = append(&log, "a", vec![order(3, "o1")]).await;
+    progress.wait_for(|p| *p == Some(won)).await.unwrap();
+
+    let change = changes.recv().await.unwrap();
+    assert_eq!(
+        (change.first_position, change.after.position),
+        (visited, won),
+        "the visit and the order were judged in one page"
+    );
+    assert_eq!(change.before.map(|b| b.quadrant), Some(Quadrant::Outsider));
+    assert_eq!(change.after.quadrant, Quadrant::Supplier);
+    assert!(changes.try_recv().is_err(), "one fold, one change");
     stop.send(()).unwrap();
     running.await.unwrap();
 }

@@ -61,10 +61,10 @@ impl Relledger {
 impl System for Relledger {
     fn detail(&self) -> String {
         // Said here because the table compares it with engines that fsync: sled 0.34's flush
-        // on Linux is sync_file_range, which leaves the device's write cache unflushed.
+        // on Linux is sync_file_range, so the server fdatasyncs sled's file after it.
         format!(
-            "relledger {} in this process at {}; acknowledges after sled's flush \
-             (sync_file_range on Linux, not fsync: see the floor rows)",
+            "relledger {} in this process at {}; acknowledges after sled's flush and an \
+             fdatasync of its file (like the \"sled + fdatasync\" floor)",
             env!("CARGO_PKG_VERSION"),
             self.url
         )
