@@ -15,9 +15,7 @@
 //!    projector checkpointed in sled (as a server runs), twice: the average over the first
 //!    half and the marginal cost of the second half, once the bounded caches (sled's page
 //!    cache, the account histories) are full and no longer grow. `BENCH_MEMORY_CACHE_MB` sets
-//!    sled's page cache limit (default 1024, sled's own default; a server's `--cache-mb`);
-//!    `BENCH_MEMORY_ID_RECENT` the event-id index's compaction threshold (0 or unset: the
-//!    default; a huge value turns compaction off, for comparison).
+//!    sled's page cache limit (default 1024, sled's own default; a server's `--cache-mb`).
 //!
 //! The log (a temp dir, sled, fsync per append as in production) holds `BENCH_ACCOUNTS`
 //! accounts (default 200) of `BENCH_EVENTS_PER_ACCOUNT` events (default 200) plus the big
@@ -34,9 +32,7 @@ use relledger::domain::*;
 use relledger::ledger::Ledger;
 use relledger::projector::Projector;
 use relledger::relationships::{AsOf, RelationshipQuery, Relationships};
-use relledger::store::{
-    Direction, ExpectedRevision, Log, MemorySnapshots, ReadAllFilter, SledLog, SledOptions,
-};
+use relledger::store::{Direction, ExpectedRevision, Log, MemorySnapshots, ReadAllFilter, SledLog};
 
 fn knob(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -417,17 +413,7 @@ fn resident_bytes() -> u64 {
 async fn memory_per_account(accounts: u64, events: u64, now: i64) {
     let dir = tempfile::tempdir().unwrap();
     let cache_mb = knob("BENCH_MEMORY_CACHE_MB", 1024);
-    // BENCH_MEMORY_ID_RECENT sets how many recent entries the event-id index holds before it
-    // compacts them into a run (0: the default); a huge value turns compaction off, to compare.
-    let id_recent_limit = match knob("BENCH_MEMORY_ID_RECENT", 0) {
-        0 => relledger::store::sled::DEFAULT_RECENT_LIMIT,
-        n => n,
-    };
-    let options = SledOptions {
-        cache_bytes: cache_mb * 1024 * 1024,
-        id_recent_limit,
-    };
-    let log = Arc::new(SledLog::open_with(dir.path(), options).unwrap());
+    let log = Arc::new(SledLog::open_with_cache(dir.path(), cache_mb * 1024 * 1024).unwrap());
     let ledger = Arc::new(Ledger::new(log.clone(), Policy::default()));
     let projector = Projector::open(
         log.clone(),
