@@ -14,7 +14,7 @@ use futures::StreamExt;
 use relledger::domain::{ChainHash, EventType};
 use relledger::store::{
     verify_chain, AppendOutcome, Direction, ExpectedRevision, IdConflict, Log, LogHead, MemoryLog,
-    OpenError, ReadAllFilter, SledLog, SledOptions, StoreError,
+    OpenError, ReadAllFilter, SledLog, StoreError,
 };
 use store_helpers::{account, call, calls, collect, collect_results, promise_kept, visit};
 
@@ -34,21 +34,6 @@ fn memory() -> Fixture {
 fn sled() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let log = SledLog::open(dir.path()).unwrap();
-    Fixture {
-        log: Arc::new(log),
-        _dir: Some(dir),
-    }
-}
-
-/// sled with an id index that compacts every two recent entries, so that the checks run
-/// while compactions move ids into runs underneath them.
-fn sled_compacting() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let options = SledOptions {
-        id_recent_limit: 2,
-        ..SledOptions::default()
-    };
-    let log = SledLog::open_with(dir.path(), options).unwrap();
     Fixture {
         log: Arc::new(log),
         _dir: Some(dir),
@@ -684,16 +669,6 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
                     let fixture = super::sled();
-                    super::$check(Arc::clone(&fixture.log)).await;
-                }
-            )*
-            use std::sync::Arc;
-        }
-        mod sled_log_compacting_ids {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $check() {
-                    let fixture = super::sled_compacting();
                     super::$check(Arc::clone(&fixture.log)).await;
                 }
             )*

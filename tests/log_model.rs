@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use relledger::domain::{AccountId, ChainHash, EventId, EventPayload, EventType, ProposedEvent};
 use relledger::store::{
-    verify_chain, Direction, ExpectedRevision, Log, MemoryLog, ReadAllFilter, SledLog, SledOptions,
+    verify_chain, Direction, ExpectedRevision, Log, MemoryLog, ReadAllFilter, SledLog,
 };
 use store_helpers::{account, call, placed, promise_kept, visit, Placed};
 
@@ -206,13 +206,7 @@ async fn read(
 async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let model = MemoryLog::new();
-    // The id index compacts every three recent entries, so that ids move into runs (and
-    // restarts find them there) throughout the run.
-    let options = SledOptions {
-        id_recent_limit: 3,
-        ..SledOptions::default()
-    };
-    let mut sled = Some(SledLog::open_with(dir.path(), options).unwrap());
+    let mut sled = Some(SledLog::open(dir.path()).unwrap());
     let mut proposals = Proposals {
         batches: Vec::new(),
         last_id: 0,
@@ -290,7 +284,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Restart => {
                 let before = real.head();
                 sled.take().unwrap().close();
-                let reopened = SledLog::open_with(dir.path(), options).unwrap();
+                let reopened = SledLog::open(dir.path()).unwrap();
                 prop_assert_eq!(reopened.head(), before, "step {}: head after restart", step);
                 sled = Some(reopened);
             }

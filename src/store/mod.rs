@@ -21,7 +21,7 @@ pub mod signed;
 pub mod sled;
 pub mod snapshots;
 
-pub use self::sled::{OpenError, SledCheckpoints, SledLog, SledOptions, SledSnapshots};
+pub use self::sled::{OpenError, SledCheckpoints, SledLog, SledSnapshots};
 pub use chain::{verify_chain, ChainBreak, ChainVerifier};
 pub use checkpoints::{AckedPosition, CheckpointStore, MemoryCheckpoints};
 pub use memory::MemoryLog;

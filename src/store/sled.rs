@@ -31,7 +31,6 @@
 //! the dir lock) open until they are dropped.
 
 mod checkpoints;
-mod id_index;
 mod keys;
 mod manifest;
 mod open;
@@ -50,7 +49,6 @@ use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use checkpoints::SledCheckpoints;
-pub use id_index::DEFAULT_RECENT_LIMIT;
 pub use keys::record_key;
 pub use manifest::MANIFEST_FILE;
 pub use open::{sled_path, wait_for_sled_release, OpenError, LOCK_FILE};
@@ -69,26 +67,6 @@ use crate::domain::{AccountId, ChainHash, ProposedEvent, RecordedEvent};
 /// sled's page cache limit unless configured: sled's own default, 1 GiB.
 pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 
-/// How a log is opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SledOptions {
-    /// sled's page cache limit, about: most of the server's resident memory once the log is
-    /// larger than the cache.
-    pub cache_bytes: u64,
-    /// How many recent entries the id index holds before they are compacted into a run (see
-    /// `id_index`); small values make many small runs, for tests.
-    pub id_recent_limit: u64,
-}
-
-impl Default for SledOptions {
-    fn default() -> Self {
-        SledOptions {
-            cache_bytes: DEFAULT_CACHE_BYTES,
-            id_recent_limit: DEFAULT_RECENT_LIMIT,
-        }
-    }
-}
-
 /// The durable event log. See the module docs for its layout, writing and lifetime.
 #[derive(Clone)]
 pub struct SledLog {
@@ -100,9 +78,6 @@ pub(crate) struct Shared {
     /// The database; its default tree holds the log and its indexes, and the `subscriptions`
     /// tree the acknowledged positions of named subscriptions (see `store::checkpoints`).
     pub(crate) db: ::sled::Db,
-    /// Where each event id is recorded: recent entries in `db`, compacted runs' filters in
-    /// memory (see `id_index`).
-    pub(crate) ids: id_index::IdIndex,
     /// sled's database file, to `fdatasync` after sled's own flush (see [`Shared::flush`]).
     database_file: File,
     /// Held, never read: the dir lock lasts as long as the database is open. Declared after
@@ -123,9 +98,6 @@ struct Inner {
     head: watch::Receiver<LogHead>,
     /// The writer thread, joined on drop; it returns the final head unless a write failed.
     writer: Option<JoinHandle<Option<LogHead>>>,
-    /// The id index's compaction thread, joined on drop after the writer (which wakes it, and
-    /// whose end stops it) and before the final flush.
-    compactor: Option<JoinHandle<()>>,
     /// The data dir, for messages.
     dir: PathBuf,
 }
@@ -151,13 +123,7 @@ impl Drop for Inner {
         let Some(writer) = self.writer.take() else {
             return;
         };
-        let stopped = writer.join();
-        if let Some(compactor) = self.compactor.take() {
-            if compactor.join().is_err() {
-                tracing::error!(dir = %self.dir.display(), "the id index compaction thread panicked");
-            }
-        }
-        match stopped {
+        match writer.join() {
             Ok(Some(head)) => {
                 // A clean close: record the head so the next open can tell a sound log from one
                 // that lost or changed records while closed (see `manifest`).
@@ -198,28 +164,7 @@ impl SledLog {
     /// [`SledLog::open`], with sled's page cache limited to about `cache_bytes`: most of the
     /// server's resident memory once the log is larger than the cache.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledLog, OpenError> {
-        SledLog::open_with(
-            dir,
-            SledOptions {
-                cache_bytes,
-                ..SledOptions::default()
-            },
-        )
-    }
-
-    /// [`SledLog::open`] with `options`.
-    pub fn open_with(dir: &Path, options: SledOptions) -> Result<SledLog, OpenError> {
-        open::open(dir, Box::new(writer::apply_and_flush), options)
-    }
-
-    /// How many compacted runs the id index has (see `id_index`).
-    pub fn id_index_runs(&self) -> usize {
-        self.inner.shared.ids.runs()
-    }
-
-    /// Follows how many id index compactions this process has finished.
-    pub fn watch_id_index_compactions(&self) -> watch::Receiver<u64> {
-        self.inner.shared.ids.watch_compactions()
+        open::open(dir, Box::new(writer::apply_and_flush), cache_bytes)
     }
 
     /// Follows the committed head: the receiver sees a new value after every group commit.
@@ -382,7 +327,7 @@ impl Log for SledLog {
         let (account, events, end) = (account.clone(), events.to_vec(), self.committed_end());
         blocking(move || {
             super::idempotency::find_retry_with(&account, &events, |id| {
-                read::recorded_id(&shared, id, end)
+                read::recorded_id(&shared.db, id, end)
             })
         })
         .await

@@ -9,13 +9,6 @@
 //! | `L` + position (u64 BE)                     | the record ([`codec`](crate::store::codec)) |
 //! | `S` + account id + `0x00` + revision (u64 BE) | position (u64 BE)                    |
 //! | `E` + event id (16 bytes)                   | position (u64 BE) + content digest (32 bytes) |
-//! | `R` + run (u64 BE) + first event id (16 bytes) | a chunk of a compacted run of the id index ([`id_index`](super::id_index)) |
-//! | `B` + run (u64 BE)                          | that run's Bloom filter                |
-//!
-//! The `E` entries are the id index's recent part: the writer adds one per record. A background
-//! compaction moves them, sorted, into runs of `R` chunks (one key per [`RUN_CHUNK`] ids), so that
-//! sled holds a few keys per thousand events for the index instead of one per event (see
-//! [`id_index`](super::id_index) for why that matters).
 //!
 //! Big-endian integers make sled's byte order the numeric order, so range scans read the log
 //! and each stream in order. Account ids never contain `0x00` (see `domain::ids`), so the
@@ -25,23 +18,12 @@ use crate::domain::{AccountId, EventId};
 
 /// The key of the format version.
 pub(crate) const META: &[u8] = b"M";
-/// The first layout: the id index held only `E` entries. A version 1 database is a valid
-/// version 2 database with no runs, and is upgraded in place by writing the new version.
+/// The on-disk layout described above.
 pub(crate) const FORMAT_V1: u8 = 1;
-/// The on-disk layout described above (`R` and `B` keys added to version 1). A relledger that
-/// reads only version 1 refuses it, as it must: it would miss the ids in runs.
-pub(crate) const FORMAT_V2: u8 = 2;
 
 const LOG: u8 = b'L';
 const STREAM: u8 = b'S';
 const EVENT_ID: u8 = b'E';
-const RUN_CHUNK: u8 = b'R';
-const RUN_BLOOM: u8 = b'B';
-
-/// How many ids one `R` chunk holds at most (56 bytes each: about 7 KB per chunk).
-pub(crate) const RUN_CHUNK_IDS: usize = 128;
-/// The size of one id index entry in a chunk: id, position, content digest.
-pub(crate) const RUN_ENTRY_BYTES: usize = 16 + 8 + 32;
 
 /// The key of the record at `position`.
 pub fn record_key(position: u64) -> [u8; 9] {
@@ -95,72 +77,6 @@ pub(crate) fn event_id_key(id: &EventId) -> [u8; 17] {
     key
 }
 
-/// The prefix of every recent id index entry.
-pub(crate) fn event_id_prefix() -> [u8; 1] {
-    [EVENT_ID]
-}
-
-/// The event id of a recent id index key, if it is one.
-pub(crate) fn event_id_of_key(key: &[u8]) -> Option<[u8; 16]> {
-    match key {
-        [EVENT_ID, rest @ ..] => rest.try_into().ok(),
-        _ => None,
-    }
-}
-
-/// The key of the chunk of `run` whose first id is `first`.
-pub(crate) fn run_chunk_key(run: u64, first: &[u8; 16]) -> [u8; 25] {
-    let mut key = [0; 25];
-    key[0] = RUN_CHUNK;
-    key[1..9].copy_from_slice(&run.to_be_bytes());
-    key[9..].copy_from_slice(first);
-    key
-}
-
-/// The prefix of every chunk key of `run`.
-pub(crate) fn run_chunk_prefix(run: u64) -> [u8; 9] {
-    let mut key = [0; 9];
-    key[0] = RUN_CHUNK;
-    key[1..].copy_from_slice(&run.to_be_bytes());
-    key
-}
-
-/// The prefix of every chunk key.
-pub(crate) fn run_chunks_prefix() -> [u8; 1] {
-    [RUN_CHUNK]
-}
-
-/// The run of a chunk key, if it is one.
-pub(crate) fn run_of_chunk_key(key: &[u8]) -> Option<u64> {
-    match key {
-        [RUN_CHUNK, rest @ ..] if rest.len() == 24 => {
-            Some(u64::from_be_bytes(rest[..8].try_into().ok()?))
-        }
-        _ => None,
-    }
-}
-
-/// The key of `run`'s Bloom filter.
-pub(crate) fn run_bloom_key(run: u64) -> [u8; 9] {
-    let mut key = [0; 9];
-    key[0] = RUN_BLOOM;
-    key[1..].copy_from_slice(&run.to_be_bytes());
-    key
-}
-
-/// The prefix of every Bloom filter key.
-pub(crate) fn run_blooms_prefix() -> [u8; 1] {
-    [RUN_BLOOM]
-}
-
-/// The run of a Bloom filter key, if it is one.
-pub(crate) fn run_of_bloom_key(key: &[u8]) -> Option<u64> {
-    match key {
-        [RUN_BLOOM, rest @ ..] => Some(u64::from_be_bytes(rest.try_into().ok()?)),
-        _ => None,
-    }
-}
-
 /// A position as stored in index values.
 pub(crate) fn position_value(position: u64) -> [u8; 8] {
     position.to_be_bytes()
@@ -211,13 +127,5 @@ mod tests {
             parse_event_id_value(&event_id_value(5, &digest)),
             Some((5, digest))
         );
-        let event = EventId::new_random();
-        let id = *event.as_bytes();
-        assert_eq!(event_id_of_key(&event_id_key(&event)), Some(id));
-        assert_eq!(run_of_chunk_key(&run_chunk_key(300, &id)), Some(300));
-        assert!(run_chunk_key(300, &id).starts_with(&run_chunk_prefix(300)));
-        assert!(run_chunk_key(255, &[0xff; 16]) < run_chunk_key(256, &[0; 16]));
-        assert_eq!(run_of_bloom_key(&run_bloom_key(7)), Some(7));
-        assert_eq!(run_of_chunk_key(&run_bloom_key(7)), None);
     }
 }

@@ -9,10 +9,9 @@ use ::sled::Db;
 use fs2::FileExt;
 use tokio::sync::{mpsc, watch};
 
-use super::id_index::{self, IdIndex};
 use super::manifest::Manifest;
 use super::writer::{WriteGroup, Writer};
-use super::{keys, read, Inner, Shared, SledLog, SledOptions};
+use super::{keys, read, Inner, Shared, SledLog};
 use crate::domain::{ChainHash, Timestamp};
 use crate::store::codec::{content_digest, decode_record_at};
 use crate::store::{LogHead, StoreError};
@@ -55,11 +54,7 @@ pub enum OpenError {
 }
 
 /// Opens the log in `dir` (see [`SledLog::open`]), writing groups with `write`.
-pub(super) fn open(
-    dir: &Path,
-    write: WriteGroup,
-    options: SledOptions,
-) -> Result<SledLog, OpenError> {
+pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<SledLog, OpenError> {
     let io_error = |source: io::Error| OpenError::Io {
         dir: dir.to_path_buf(),
         source,
@@ -72,7 +67,7 @@ pub(super) fn open(
     let manifest = Manifest::read(dir).map_err(corrupt)?;
     let db = ::sled::Config::new()
         .path(sled_path(dir))
-        .cache_capacity(options.cache_bytes)
+        .cache_capacity(cache_bytes)
         .open()
         .map_err(|e| match e {
             ::sled::Error::Io(source) => io_error(source),
@@ -83,8 +78,7 @@ pub(super) fn open(
         manifest.check_not_empty(db.is_empty()).map_err(corrupt)?;
     }
     check_format(&db).map_err(corrupt)?;
-    let ids = IdIndex::load(&db, options.id_recent_limit).map_err(|e| corrupt(reason(e)))?;
-    let recovered = recover(&db, &ids).map_err(corrupt)?;
+    let recovered = recover(&db).map_err(corrupt)?;
     if let Some(manifest) = &manifest {
         manifest.check_head(recovered.head).map_err(corrupt)?;
     }
@@ -100,17 +94,12 @@ pub(super) fn open(
     let database_file = std::fs::File::open(sled_path(dir).join("db")).map_err(io_error)?;
     let shared = Arc::new(Shared {
         db,
-        ids,
         database_file,
         _lock: lock,
         released: watch::channel(()).0,
     });
     let (commands, queue) = mpsc::unbounded_channel();
     let (head_tx, head) = watch::channel(recovered.head);
-    // One pending wake-up is enough: the compactor looks at the index's size when it runs.
-    let (compaction, wake) = std::sync::mpsc::sync_channel(1);
-    let compactor =
-        id_index::spawn_compactor(Arc::clone(&shared), head.clone(), wake).map_err(io_error)?;
     let writer = Writer {
         shared: Arc::clone(&shared),
         commands: queue,
@@ -120,7 +109,6 @@ pub(super) fn open(
         stream_heads: Default::default(),
         poisoned: None,
         write,
-        compaction,
     };
     let writer = std::thread::Builder::new()
         .name("relledger-writer".to_string())
@@ -136,7 +124,6 @@ pub(super) fn open(
         commands: Some(commands),
         head,
         writer: Some(writer),
-        compactor: Some(compactor),
         dir: dir.to_path_buf(),
     };
     Ok(SledLog {
@@ -205,28 +192,21 @@ pub fn wait_for_sled_release(database: &Path) {
     }
 }
 
-/// Writes the format version into a new database, upgrades a version 1 database (a valid
-/// version 2 one without id index runs) by writing the new version before anything can write
-/// a run, and refuses one with another version or with data but no version.
+/// Writes the format version into a new database, and refuses one with another version or
+/// with data but no version.
 pub(super) fn check_format(db: &Db) -> Result<(), String> {
-    let write_current = || -> Result<(), String> {
-        db.insert(keys::META, &[keys::FORMAT_V2][..])
-            .map_err(|e| e.to_string())?;
-        db.flush().map_err(|e| e.to_string())?;
-        Ok(())
-    };
     match db.get(keys::META).map_err(|e| e.to_string())? {
-        Some(version) if version.as_ref() == [keys::FORMAT_V2] => Ok(()),
-        Some(version) if version.as_ref() == [keys::FORMAT_V1] => {
-            tracing::info!("upgrading the data dir from format version 1 to 2");
-            write_current()
-        }
+        Some(version) if version.as_ref() == [keys::FORMAT_V1] => Ok(()),
         Some(version) => Err(format!(
-            "its format version is {version:?}, and this relledger reads versions {} and {}",
-            keys::FORMAT_V1,
-            keys::FORMAT_V2
+            "its format version is {version:?}, and this relledger reads only version {}",
+            keys::FORMAT_V1
         )),
-        None if db.is_empty() => write_current(),
+        None if db.is_empty() => {
+            db.insert(keys::META, &[keys::FORMAT_V1][..])
+                .map_err(|e| e.to_string())?;
+            db.flush().map_err(|e| e.to_string())?;
+            Ok(())
+        }
         None => Err("it holds data but no format version".to_string()),
     }
 }
@@ -251,7 +231,7 @@ struct Recovered {
 /// Finds the head of the log and checks that the last record is sound: it decodes, its hash
 /// recomputes, it links to the record before it, and both indexes point at it. The whole
 /// chain is checked by `SledLog::verify`, not here, so that opening stays cheap.
-fn recover(db: &Db, ids: &IdIndex) -> Result<Recovered, String> {
+fn recover(db: &Db) -> Result<Recovered, String> {
     let mut records = db.scan_prefix(keys::record_prefix());
     let first = records.next().transpose().map_err(|e| e.to_string())?;
     let last = records
@@ -289,8 +269,12 @@ fn recover(db: &Db, ids: &IdIndex) -> Result<Recovered, String> {
             "the stream index does not point at the last record (position {position})"
         ));
     }
-    let id_entry = ids.find(db, &last.event.event_id).map_err(reason)?;
-    if id_entry != Some((position, content_digest(&last.event))) {
+    let id_entry = db
+        .get(keys::event_id_key(&last.event.event_id))
+        .map_err(|e| e.to_string())?;
+    if id_entry.as_deref().and_then(keys::parse_event_id_value)
+        != Some((position, content_digest(&last.event)))
+    {
         return Err(format!(
             "the id index does not point at the last record (position {position})"
         ));

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use ::sled::Db;
 
-use super::{keys, Shared};
+use super::keys;
 use crate::domain::{AccountId, EventId, RecordedEvent};
 use crate::store::codec::decode_record_at;
 use crate::store::idempotency::RecordedId;
@@ -39,14 +39,15 @@ pub(crate) fn record_at(db: &Db, position: u64) -> Result<RecordedEvent, StoreEr
 
 /// Where `id` is recorded among the records before `committed_end`, if it is.
 pub(crate) fn recorded_id(
-    shared: &Shared,
+    db: &Db,
     id: &EventId,
     committed_end: u64,
 ) -> Result<Option<RecordedId>, StoreError> {
-    let db = &shared.db;
-    let Some((position, digest)) = shared.ids.find(db, id)? else {
+    let Some(value) = db.get(keys::event_id_key(id)).map_err(sled_error)? else {
         return Ok(None);
     };
+    let (position, digest) = keys::parse_event_id_value(&value)
+        .ok_or_else(|| corrupt(format!("the id index entry of {id} does not decode")))?;
     if position >= committed_end {
         return Ok(None);
     }

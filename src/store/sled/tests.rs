@@ -8,9 +8,7 @@ use futures::StreamExt;
 use super::writer::{apply_and_flush, WriteGroup};
 use super::{open, SledLog};
 use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent, Timestamp};
-use crate::store::{
-    AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError,
-};
+use crate::store::{Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError};
 
 fn call() -> ProposedEvent {
     ProposedEvent {
@@ -57,7 +55,7 @@ fn unavailable_with(result: Result<impl std::fmt::Debug, StoreError>, text: &str
 #[tokio::test]
 async fn a_failed_write_acknowledges_nothing_and_poisons_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open::open(dir.path(), failing_from(0), super::SledOptions::default()).unwrap();
+    let log = open::open(dir.path(), failing_from(0), super::DEFAULT_CACHE_BYTES).unwrap();
     let acme = AccountId::parse("acme").unwrap();
     let event = call();
 
@@ -81,7 +79,7 @@ async fn a_restart_after_a_failed_write_recovers_what_is_on_disk() {
     let acme = AccountId::parse("acme").unwrap();
     let failed = vec![call()];
     {
-        let log = open::open(dir.path(), failing_from(1), super::SledOptions::default()).unwrap();
+        let log = open::open(dir.path(), failing_from(1), super::DEFAULT_CACHE_BYTES).unwrap();
         log.append(&acme, ExpectedRevision::NoStream, vec![call()])
             .await
             .unwrap();
@@ -174,16 +172,11 @@ fn a_group_is_acknowledged_only_after_the_database_file_is_synced() {
         batch.insert(&b"k"[..], &b"v"[..]);
         batch
     };
-    let shared_with = |dir: &std::path::Path, database_file: std::fs::File| {
-        let db = ::sled::open(super::sled_path(dir)).unwrap();
-        let ids = super::id_index::IdIndex::load(&db, super::DEFAULT_RECENT_LIMIT).unwrap();
-        super::Shared {
-            db,
-            ids,
-            database_file,
-            _lock: super::open::lock_dir(dir).unwrap(),
-            released: tokio::sync::watch::channel(()).0,
-        }
+    let shared_with = |dir: &std::path::Path, database_file: std::fs::File| super::Shared {
+        db: ::sled::open(super::sled_path(dir)).unwrap(),
+        database_file,
+        _lock: super::open::lock_dir(dir).unwrap(),
+        released: tokio::sync::watch::channel(()).0,
     };
     let dir = tempfile::tempdir().unwrap();
     // A pipe cannot be synced: fdatasync fails on it.
@@ -198,162 +191,4 @@ fn a_group_is_acknowledged_only_after_the_database_file_is_synced() {
     let synced = shared_with(dir.path(), database);
     apply_and_flush(&synced, batch()).unwrap();
     apply_and_flush(&synced, batch()).unwrap();
-}
-
-// ---- the id index's compaction (see `id_index`) ----
-
-/// A log whose id index compacts every 8 recent entries.
-fn compacting(dir: &std::path::Path) -> SledLog {
-    SledLog::open_with(
-        dir,
-        super::SledOptions {
-            id_recent_limit: 8,
-            ..super::SledOptions::default()
-        },
-    )
-    .unwrap()
-}
-
-fn recent_entries(log: &SledLog) -> usize {
-    let db = &log.inner.shared.db;
-    db.scan_prefix(super::keys::event_id_prefix()).count()
-}
-
-/// Appends one event at a time, 40 times, and returns each batch with its outcome.
-async fn appended_one_by_one(
-    log: &SledLog,
-    account: &AccountId,
-) -> Vec<(Vec<ProposedEvent>, AppendOutcome)> {
-    let mut written = Vec::new();
-    for _ in 0..40 {
-        let batch = vec![call()];
-        let outcome = log
-            .append(account, ExpectedRevision::Any, batch.clone())
-            .await
-            .unwrap();
-        written.push((batch, outcome));
-    }
-    written
-}
-
-async fn every_retry_is_a_duplicate(
-    log: &SledLog,
-    account: &AccountId,
-    written: &[(Vec<ProposedEvent>, AppendOutcome)],
-) {
-    for (batch, outcome) in written {
-        let retried = log
-            .append(account, ExpectedRevision::Any, batch.clone())
-            .await
-            .unwrap();
-        assert_eq!(
-            retried,
-            AppendOutcome {
-                duplicate: true,
-                ..*outcome
-            }
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compacted_ids_stay_idempotent_and_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let acme = AccountId::parse("acme").unwrap();
-    let other = AccountId::parse("other").unwrap();
-    let log = compacting(dir.path());
-    let mut compactions = log.watch_id_index_compactions();
-    let written = appended_one_by_one(&log, &acme).await;
-    compactions.wait_for(|n| *n >= 1).await.unwrap();
-    // The first compaction moved at least the 8 entries that triggered it out of the
-    // recent part and into a run.
-    assert!(log.id_index_runs() >= 1);
-    assert!(
-        recent_entries(&log) <= 32,
-        "{} recent entries",
-        recent_entries(&log)
-    );
-
-    every_retry_is_a_duplicate(&log, &acme, &written).await;
-    let (first, _) = &written[0];
-    match log
-        .append(&other, ExpectedRevision::Any, first.clone())
-        .await
-    {
-        Err(StoreError::EventIdConflict { .. }) => {}
-        other => panic!("an id compacted into a run, reused in another account: {other:?}"),
-    }
-    let mut changed = first.clone();
-    changed[0].actor.push_str(" (edited)");
-    match log.append(&acme, ExpectedRevision::Any, changed).await {
-        Err(StoreError::EventIdConflict { .. }) => {}
-        other => panic!("an id compacted into a run, reused for other content: {other:?}"),
-    }
-    let head = log.head();
-    let released = log.released();
-    log.close();
-    released.await;
-
-    let log = compacting(dir.path());
-    assert_eq!(log.head(), head);
-    assert!(log.id_index_runs() >= 1);
-    every_retry_is_a_duplicate(&log, &acme, &written).await;
-    assert_eq!(log.head(), head, "no retry wrote anything");
-    assert_eq!(log.verify(), Ok(head.next_position));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unfinished_run_is_removed_at_open_and_hides_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let acme = AccountId::parse("acme").unwrap();
-    let log = SledLog::open(dir.path()).unwrap();
-    let written = appended_one_by_one(&log, &acme).await;
-    // What a compaction that stopped before writing its filter leaves: chunks of the next
-    // run, here one that claims an id the log never recorded.
-    let stray = EventId::new_random();
-    let mut chunk = stray.as_bytes().to_vec();
-    chunk.extend_from_slice(&super::keys::event_id_value(0, &[0; 32]));
-    let db = log.inner.shared.db.clone();
-    db.insert(super::keys::run_chunk_key(0, stray.as_bytes()), chunk)
-        .unwrap();
-    drop(db);
-    let released = log.released();
-    log.close();
-    released.await;
-
-    let log = SledLog::open(dir.path()).unwrap();
-    let db = &log.inner.shared.db;
-    assert_eq!(db.scan_prefix(super::keys::run_chunks_prefix()).count(), 0);
-    assert_eq!(log.id_index_runs(), 0);
-    every_retry_is_a_duplicate(&log, &acme, &written).await;
-}
-
-#[tokio::test]
-async fn a_version_1_data_dir_is_upgraded_and_a_later_one_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let acme = AccountId::parse("acme").unwrap();
-    let log = SledLog::open(dir.path()).unwrap();
-    let written = appended_one_by_one(&log, &acme).await;
-    let db = log.inner.shared.db.clone();
-    db.insert(super::keys::META, &[super::keys::FORMAT_V1][..])
-        .unwrap();
-    drop(db);
-    let released = log.released();
-    log.close();
-    released.await;
-
-    let log = compacting(dir.path());
-    let db = log.inner.shared.db.clone();
-    assert_eq!(
-        db.get(super::keys::META).unwrap().as_deref(),
-        Some(&[super::keys::FORMAT_V2][..])
-    );
-    every_retry_is_a_duplicate(&log, &acme, &written).await;
-    db.insert(super::keys::META, &[3u8][..]).unwrap();
-    drop(db);
-    let released = log.released();
-    log.close();
-    released.await;
-    let reason = corrupt_reason(SledLog::open(dir.path()));
-    assert!(reason.contains("format version"), "{reason}");
 }

@@ -70,8 +70,6 @@ pub(crate) struct Writer {
     pub poisoned: Option<String>,
     /// Writes a group: [`apply_and_flush`] outside tests.
     pub write: WriteGroup,
-    /// Wakes the id index's compaction thread; dropped with the writer, which stops it.
-    pub compaction: std::sync::mpsc::SyncSender<()>,
 }
 
 /// What a group has planned so far, on top of the committed log.
@@ -159,10 +157,6 @@ impl Writer {
             self.stream_heads
                 .extend(plan.heads.into_iter().map(|(a, r)| (a, Some(r))));
             self.head_tx.send_replace(self.head);
-            if self.shared.ids.recorded(plan.records) {
-                // Full means a wake-up is already pending: the compactor will see this too.
-                let _ = self.compaction.try_send(());
-            }
             tracing::trace!(
                 appends = answers.len(),
                 records = plan.records,
@@ -184,10 +178,10 @@ impl Writer {
         events: Vec<ProposedEvent>,
     ) -> Result<AppendOutcome, StoreError> {
         let committed_end = self.head.next_position;
-        let shared = &self.shared;
+        let db = &self.shared.db;
         let retry = find_retry_with(account, &events, |id| match plan.ids.get(id) {
             Some(planned) => Ok(Some(planned.clone())),
-            None => read::recorded_id(shared, id, committed_end),
+            None => read::recorded_id(db, id, committed_end),
         })?;
         if let Some(outcome) = retry {
             return Ok(outcome);
