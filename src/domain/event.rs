@@ -33,6 +33,20 @@ pub struct ProposedEvent {
     pub payload: EventPayload,
 }
 
+#[cfg(test)]
+impl ProposedEvent {
+    /// A fresh event with `payload`, for unit tests that care only about the payload.
+    pub(crate) fn of(payload: EventPayload) -> ProposedEvent {
+        ProposedEvent {
+            event_id: EventId::new_random(),
+            occurred_at: Timestamp::from_unix_nanos(1_700_000_000_000_000_000),
+            actor: "tester".into(),
+            metadata: BTreeMap::new(),
+            payload,
+        }
+    }
+}
+
 /// An amount in integer minor units of a currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {

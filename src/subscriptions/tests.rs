@@ -1,7 +1,6 @@
 //! The subscription loop against the in-memory model: what it delivers, in which order, and
 //! what it holds and reads while its consumer is slow.
 
-use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,9 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::*;
-use crate::domain::{
-    AccountId, Call, EventId, EventPayload, PromiseKept, ProposedEvent, SubscriptionName,
-};
+use crate::domain::{AccountId, Call, EventPayload, PromiseKept, ProposedEvent, SubscriptionName};
 use crate::store::{ExpectedRevision, MemoryCheckpoints, MemoryLog};
 
 fn account(name: &str) -> AccountId {
@@ -19,13 +16,7 @@ fn account(name: &str) -> AccountId {
 }
 
 fn event(payload: EventPayload) -> ProposedEvent {
-    ProposedEvent {
-        event_id: EventId::new_random(),
-        occurred_at: Timestamp::from_unix_nanos(1_700_000_000_000_000_000),
-        actor: "tester".into(),
-        metadata: BTreeMap::new(),
-        payload,
-    }
+    ProposedEvent::of(payload)
 }
 
 fn call() -> ProposedEvent {

@@ -250,23 +250,16 @@ fn status_to_proto(status: SubscriptionStatus) -> proto::SubscriptionInfo {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
     use crate::domain::{
-        AccountId, Call, ChainHash, ContactAdded, ContactRole, EventId, EventPayload,
-        ProposedEvent, Timestamp,
+        AccountId, Call, ChainHash, ContactAdded, ContactRole, EventPayload, ProposedEvent,
+        Timestamp,
     };
     use crate::store::codec::seal;
 
     fn event(payload: EventPayload) -> ProposedEvent {
-        ProposedEvent {
-            event_id: EventId::new_random(),
-            occurred_at: Timestamp::from_unix_nanos(1_700_000_000_000_000_000),
-            actor: "tester".into(),
-            metadata: BTreeMap::new(),
-            payload,
-        }
+        ProposedEvent::of(payload)
     }
 
     fn contact_added() -> ProposedEvent {
