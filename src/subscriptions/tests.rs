@@ -15,19 +15,15 @@ fn account(name: &str) -> AccountId {
     AccountId::parse(name).unwrap()
 }
 
-fn event(payload: EventPayload) -> ProposedEvent {
-    ProposedEvent::of(payload)
-}
-
 fn call() -> ProposedEvent {
-    event(EventPayload::Call(Call {
+    ProposedEvent::of(EventPayload::Call(Call {
         contact_id: "c1".into(),
         summary: "hi".into(),
     }))
 }
 
 fn promise_kept() -> ProposedEvent {
-    event(EventPayload::PromiseKept(PromiseKept {
+    ProposedEvent::of(EventPayload::PromiseKept(PromiseKept {
         promise_id: "p1".into(),
         note: "done".into(),
     }))

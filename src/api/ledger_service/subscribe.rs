@@ -258,12 +258,8 @@ mod tests {
     };
     use crate::store::codec::seal;
 
-    fn event(payload: EventPayload) -> ProposedEvent {
-        ProposedEvent::of(payload)
-    }
-
     fn contact_added() -> ProposedEvent {
-        event(EventPayload::ContactAdded(ContactAdded {
+        ProposedEvent::of(EventPayload::ContactAdded(ContactAdded {
             contact_id: "c1".into(),
             name: "Zhang Wei".into(),
             role: ContactRole::DecisionMaker,
@@ -276,7 +272,7 @@ mod tests {
     }
 
     fn call() -> ProposedEvent {
-        event(EventPayload::Call(Call {
+        ProposedEvent::of(EventPayload::Call(Call {
             contact_id: "c1".into(),
             summary: "hi".into(),
         }))
