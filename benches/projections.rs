@@ -34,6 +34,10 @@ use relledger::projector::Projector;
 use relledger::relationships::{AsOf, RelationshipQuery, Relationships};
 use relledger::store::{Direction, ExpectedRevision, Log, MemorySnapshots, ReadAllFilter, SledLog};
 
+/// The server's allocator (src/main.rs), so that the memory phase measures what the server runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn knob(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
