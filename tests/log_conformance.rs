@@ -627,6 +627,47 @@ async fn concurrent_appends_to_many_accounts_all_land(log: Arc<dyn Log>) {
     assert_eq!(verify_chain(all, ChainHash::GENESIS), Ok(total));
 }
 
+// ---- the accounts ----
+
+/// Walks every account a page of `limit` at a time, as the relationships service does.
+async fn every_account(log: &Arc<dyn Log>, limit: usize) -> Vec<String> {
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let page = log.accounts(after.as_ref(), limit).await.unwrap();
+        assert!(page.len() <= limit, "a page holds at most its limit");
+        let Some(last) = page.last().cloned() else {
+            return walked;
+        };
+        walked.extend(page.iter().map(|a| a.as_str().to_string()));
+        after = Some(last);
+    }
+}
+
+async fn accounts_are_listed_once_each_in_id_order_a_page_at_a_time(log: Arc<dyn Log>) {
+    assert!(log.accounts(None, 10).await.unwrap().is_empty());
+    // Ids that are prefixes of one another, and accounts with many events: each is listed once.
+    let ids = ["b", "a-2", "a", "ab", "a-10", "z", "a-1"];
+    for (i, id) in ids.iter().enumerate() {
+        log.append(&account(id), ExpectedRevision::Any, calls(1 + i % 3))
+            .await
+            .unwrap();
+    }
+    log.append(&account("a"), ExpectedRevision::Any, calls(2))
+        .await
+        .unwrap();
+    let mut expected: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    for limit in [1, 2, 3, 100] {
+        assert_eq!(every_account(&log, limit).await, expected, "limit {limit}");
+    }
+    // After an id that is not an account: the accounts above it.
+    let page = log.accounts(Some(&account("aa")), 10).await.unwrap();
+    let names: Vec<&str> = page.iter().map(|a| a.as_str()).collect();
+    assert_eq!(names, ["ab", "b", "z"]);
+    assert!(log.accounts(None, 0).await.unwrap().is_empty());
+}
+
 async fn concurrent_retries_of_one_batch_write_it_once(log: Arc<dyn Log>) {
     let acme = account("acme");
     let batch = calls(3);
@@ -695,6 +736,7 @@ conformance!(
     concurrent_appends_with_one_expected_revision_admit_one,
     concurrent_appends_to_many_accounts_all_land,
     concurrent_retries_of_one_batch_write_it_once,
+    accounts_are_listed_once_each_in_id_order_a_page_at_a_time,
 );
 
 // ---- the sled backend on disk ----

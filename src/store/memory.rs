@@ -230,6 +230,22 @@ impl Log for MemoryLog {
         Ok(self.shared.lock().stream_revision(account))
     }
 
+    async fn accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountId>, StoreError> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let state = self.shared.lock();
+        let from = after.map_or(Unbounded, Excluded);
+        Ok(state
+            .streams
+            .range::<AccountId, _>((from, Unbounded))
+            .take(limit)
+            .map(|(account, _)| account.clone())
+            .collect())
+    }
+
     fn read_stream(
         &self,
         account: &AccountId,

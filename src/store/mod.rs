@@ -227,6 +227,15 @@ pub trait Log: Send + Sync + 'static {
     /// The last committed revision of `account`'s stream; `None` when it has no events.
     async fn stream_revision(&self, account: &AccountId) -> Result<Option<u64>, StoreError>;
 
+    /// Accounts with at least one committed event, in id order: those after `after` (all when
+    /// `None`), at most `limit` of them. A caller walks every account a page at a time, so that
+    /// a ledger of a million accounts is never listed in one answer.
+    async fn accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountId>, StoreError>;
+
     /// Streams `account`'s committed events from revision `from` (inclusive; `None`: the start
     /// forwards or the end backwards), at most `limit` of them (`None`: all). Reads lazily in
     /// pages, so a long stream is never held in memory whole.

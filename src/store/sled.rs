@@ -30,6 +30,7 @@
 //! commit ([`SledLog::close`] says so at the call site). Read streams keep the database (and
 //! the dir lock) open until they are dropped.
 
+mod accounts;
 mod checkpoints;
 mod keys;
 mod manifest;
@@ -337,6 +338,16 @@ impl Log for SledLog {
         let shared = Arc::clone(&self.inner.shared);
         let (account, end) = (account.clone(), self.committed_end());
         blocking(move || read::stream_revision(&shared.db, &account, end)).await
+    }
+
+    async fn accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountId>, StoreError> {
+        let shared = Arc::clone(&self.inner.shared);
+        let (after, end) = (after.cloned(), self.committed_end());
+        blocking(move || accounts::accounts(&shared.db, after.as_ref(), limit, end)).await
     }
 
     fn read_stream(

@@ -56,6 +56,34 @@ pub(crate) fn stream_prefix(account: &AccountId) -> Vec<u8> {
     key
 }
 
+/// The first key of the stream index (below every stream key).
+pub(crate) fn stream_index_start() -> Vec<u8> {
+    vec![STREAM]
+}
+
+/// Whether `key` belongs to the stream index.
+pub(crate) fn is_stream_key(key: &[u8]) -> bool {
+    key.first() == Some(&STREAM)
+}
+
+/// The smallest key above every key of `account`'s stream index: where the next account's
+/// index starts (ids hold no NUL, so `S id 0 ...` < `S id 1` <= any longer or greater id).
+pub(crate) fn after_stream(account: &AccountId) -> Vec<u8> {
+    let mut key = stream_prefix(account);
+    if let Some(separator) = key.last_mut() {
+        *separator = 1;
+    }
+    key
+}
+
+/// The account of a stream index key and the key's prefix, if it is one.
+pub(crate) fn stream_key_account(key: &[u8]) -> Option<(&str, &[u8])> {
+    let rest = key.strip_prefix(&[STREAM])?;
+    let end = rest.iter().position(|&b| b == 0)?;
+    let account = std::str::from_utf8(&rest[..end]).ok()?;
+    Some((account, &key[..end + 2]))
+}
+
 /// The key of `account`'s stream index entry for `revision`.
 pub(crate) fn stream_key(account: &AccountId, revision: u64) -> Vec<u8> {
     let mut key = stream_prefix(account);
@@ -107,6 +135,20 @@ pub(crate) fn parse_event_id_value(value: &[u8]) -> Option<(u64, [u8; 32])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_key_after_a_stream_sorts_above_its_entries_and_below_the_next_account() {
+        let a = AccountId::parse("acme").unwrap();
+        let longer = AccountId::parse("acme-2").unwrap();
+        let after = after_stream(&a);
+        assert!(stream_key(&a, u64::MAX).as_slice() < after.as_slice());
+        assert!(after.as_slice() <= stream_key(&longer, 0).as_slice());
+        assert_eq!(
+            stream_key_account(&stream_key(&longer, 7)),
+            Some(("acme-2", stream_prefix(&longer).as_slice()))
+        );
+        assert_eq!(stream_key_account(&record_key(3)), None);
+    }
 
     #[test]
     fn keys_sort_in_numeric_order_and_round_trip() {
