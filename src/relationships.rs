@@ -27,14 +27,15 @@
 //! every answer carries the `as_of` it used, so it can be replayed.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use crate::domain::projection::{
-    explain_change, gift_register, portfolio, project, stable_until, AccountProjection, AlertCode,
-    Checkpoint, GiftEntry, Grade, Level, Params, Portfolio, Quadrant, TrustChange,
+    concentration, explain_change, gift_register, project, project_unexplained, stable_until,
+    AccountProjection, AccountRevenue, AlertCode, Checkpoint, GiftEntry, Grade, Level, Params,
+    Portfolio, Quadrant, TrustChange,
 };
 use crate::domain::{AccountId, RecordedEvent, Timestamp, ValidationError};
 use crate::histories::{self, Histories, DEFAULT_BUDGET};
@@ -186,6 +187,13 @@ pub(crate) enum Judged {
 }
 
 impl Judged {
+    /// The instant before any event is considered: the exact instant, or the moment.
+    fn base(self) -> Timestamp {
+        match self {
+            Judged::At(t) | Judged::NoEarlierThan(t) => t,
+        }
+    }
+
     /// The instant, given the `occurred_at` of every event counted.
     pub(crate) fn instant(self, occurred: impl IntoIterator<Item = Timestamp>) -> Timestamp {
         match self {
@@ -210,6 +218,15 @@ impl Cut {
             known_at: None,
             judged: Judged::NoEarlierThan(now()),
         }
+    }
+
+    /// The cut with its last position pinned to the log's committed head now, so that a walk
+    /// over every account sees the log as it stood when the walk began, whatever is appended
+    /// meanwhile; `None` while the log is empty.
+    fn pinned(mut self, log: &dyn Log) -> Option<Self> {
+        let last = log.head().next_position.checked_sub(1)?;
+        self.max_position = Some(self.max_position.map_or(last, |p| p.min(last)));
+        Some(self)
     }
 
     /// The events of an account's `history` (in stream order) that the cut admits.
@@ -323,32 +340,41 @@ impl Relationships {
             .as_deref()
             .map(|t| PageToken::parse(t, query.order))
             .transpose()?;
-        let accounts = self.all_accounts(&Cut::everything()).await?;
-        let as_of = match &token {
-            Some(token) => token.as_of,
-            None => Judged::NoEarlierThan(now()).instant(occurred(accounts.values().flatten())),
+        // Every page is judged at the first page's instant; the first page at now, or at the
+        // newest `occurred_at` in the log if that is later.
+        let judged = match &token {
+            Some(token) => Judged::At(token.as_of),
+            None => Judged::NoEarlierThan(now()),
         };
-        let mut projections: Vec<AccountProjection> = accounts
-            .values()
-            .map(|events| project(events, as_of, &self.params))
-            .filter(|p| query.filter.matches(p))
-            .collect();
-        projections.sort_by(|a, b| SortKey::of(a, query.order).cmp(&SortKey::of(b, query.order)));
-        let start = token.map_or(0, |token| {
-            projections.partition_point(|p| SortKey::of(p, query.order) <= token.after)
-        });
-        let mut relationships: Vec<AccountProjection> =
-            projections.drain(start..).take(page_size + 1).collect();
-        let next_page_token = (relationships.len() > page_size).then(|| {
-            relationships.truncate(page_size);
-            let last = relationships.last().map(|p| SortKey::of(p, query.order));
+        let Some(cut) = Cut::everything().pinned(&*self.log) else {
+            return Ok(ListPage {
+                relationships: Vec::new(),
+                next_page_token: None,
+                as_of: judged.base(),
+            });
+        };
+        let after = token.map(|token| token.after);
+        let (mut first, as_of) = self
+            .judged_walk(judged, |as_of| {
+                self.list_keys(cut, as_of, &query, after.clone(), page_size + 1)
+            })
+            .await?;
+        let next_page_token = (first.len() > page_size).then(|| {
+            first.truncate(page_size);
             PageToken {
                 order: query.order,
                 as_of,
-                after: last.unwrap_or_default(),
+                after: first.last().map(|(key, _)| key.clone()).unwrap_or_default(),
             }
             .format()
         });
+        // Only the relationships of the page are folded with their explanations.
+        let mut relationships = Vec::with_capacity(first.len());
+        for (_, account) in first {
+            let events = read_account(&*self.log, &account, &cut).await?;
+            let params = self.params.clone();
+            relationships.push(blocking_fold(move || project(&events, as_of, &params)).await?);
+        }
         Ok(ListPage {
             relationships,
             next_page_token,
@@ -379,16 +405,30 @@ impl Relationships {
         query: RelationshipQuery,
     ) -> Result<(Portfolio, Timestamp), LedgerError> {
         let cut = self.cut(query).await?;
-        let accounts = self.all_accounts(&cut).await?;
-        let as_of = cut.judged.instant(occurred(accounts.values().flatten()));
-        let projections: Vec<(AccountId, AccountProjection)> = accounts
-            .into_iter()
-            .map(|(id, events)| {
-                let projection = project(&events, as_of, &self.params);
-                (id, projection)
+        let Some(cut) = cut.pinned(&*self.log) else {
+            return Ok((concentration(Vec::new(), &self.params), cut.judged.base()));
+        };
+        let (revenues, as_of) = self
+            .judged_walk(cut.judged, |as_of| {
+                let params = self.params.clone();
+                let mut folds = walk(&self.log, cut, move |account, events| {
+                    let projection = project_unexplained(events, as_of, &params);
+                    (
+                        (account.clone(), AccountRevenue::of(&projection)),
+                        newest(events),
+                    )
+                });
+                async move {
+                    let (mut revenues, mut latest) = (Vec::new(), None);
+                    while let Some((revenue, newest)) = folds.try_next().await? {
+                        revenues.push(revenue);
+                        latest = latest.max(newest);
+                    }
+                    Ok((revenues, latest))
+                }
             })
-            .collect();
-        Ok((portfolio(&projections, &self.params), as_of))
+            .await?;
+        Ok((concentration(revenues, &self.params), as_of))
     }
 
     /// Every favor that passes the filter, by account then in log order, with the alerts it
@@ -399,32 +439,96 @@ impl Relationships {
     ) -> BoxStream<'static, Result<GiftEntry, LedgerError>> {
         let log = Arc::clone(&self.log);
         let params = self.params.clone();
-        stream::once(async move {
-            let everything = Cut::everything();
-            let accounts = match &filter.account {
-                Some(account) => {
-                    let events = read_account(&*log, account, &everything).await?;
-                    BTreeMap::from([(account.clone(), events)])
-                }
-                None => read_accounts(&*log, &everything).await?,
-            };
-            let entries: Vec<Result<GiftEntry, LedgerError>> = accounts
-                .values()
-                .flat_map(|events| gift_register(events, &params))
-                .filter(|entry| {
-                    filter
-                        .contact_id
-                        .as_ref()
-                        .is_none_or(|c| *c == entry.contact_id)
-                        && filter.from.is_none_or(|from| entry.occurred_at >= from)
-                        && filter.to.is_none_or(|to| entry.occurred_at < to)
-                })
+        let account = filter.account.clone();
+        let keep = move |entry: &GiftEntry| {
+            filter
+                .contact_id
+                .as_ref()
+                .is_none_or(|c| *c == entry.contact_id)
+                && filter.from.is_none_or(|from| entry.occurred_at >= from)
+                && filter.to.is_none_or(|to| entry.occurred_at < to)
+        };
+        let register = move |events: &[RecordedEvent]| -> Vec<Result<GiftEntry, LedgerError>> {
+            gift_register(events, &params)
+                .into_iter()
+                .filter(&keep)
                 .map(Ok)
-                .collect();
-            Ok::<_, LedgerError>(stream::iter(entries))
-        })
-        .try_flatten()
-        .boxed()
+                .collect()
+        };
+        match account {
+            Some(account) => stream::once(async move {
+                let events = read_account(&*log, &account, &Cut::everything()).await?;
+                Ok::<_, LedgerError>(stream::iter(register(&events)))
+            })
+            .try_flatten()
+            .boxed(),
+            // Account by account, so that the register of a large ledger is streamed, not held.
+            None => match Cut::everything().pinned(&*log) {
+                Some(cut) => walk(&log, cut, move |_, events| register(events))
+                    .map_ok(stream::iter)
+                    .try_flatten()
+                    .boxed(),
+                None => stream::empty().boxed(),
+            },
+        }
+    }
+
+    /// The first `count` relationships after `after` in the list's order that pass its
+    /// filter, judged as of `as_of`, with their sort keys; and the newest `occurred_at` of the
+    /// events counted. Holds at most `count` of them, whatever the size of the ledger.
+    async fn list_keys(
+        &self,
+        cut: Cut,
+        as_of: Timestamp,
+        query: &ListQuery,
+        after: Option<SortKey>,
+        count: usize,
+    ) -> Result<(Vec<(SortKey, AccountId)>, Option<Timestamp>), LedgerError> {
+        let (params, filter, order) = (self.params.clone(), query.filter.clone(), query.order);
+        let mut folds = walk(&self.log, cut, move |account, events| {
+            let projection = project_unexplained(events, as_of, &params);
+            let key = filter
+                .matches(&projection)
+                .then(|| (SortKey::of(&projection, order), account.clone()));
+            (key, newest(events))
+        });
+        // The `count` smallest keys seen so far; the largest of them on top, to be let go.
+        let mut first = BinaryHeap::with_capacity(count + 1);
+        let mut latest = None;
+        while let Some((key, newest)) = folds.try_next().await? {
+            latest = latest.max(newest);
+            if let Some(key) = key.filter(|(k, _)| after.as_ref().is_none_or(|a| k > a)) {
+                first.push(key);
+                if first.len() > count {
+                    first.pop();
+                }
+            }
+        }
+        Ok((first.into_sorted_vec(), latest))
+    }
+
+    /// Runs `pass` as of the instant `judged` names: first as of its moment, and when that is
+    /// a moment the ledger stood at and some event counted is dated after it (up to a day
+    /// ahead of the clock), once more as of that event's `occurred_at`, which is then the
+    /// instant (as in [`Judged::instant`]). `pass` answers with what it gathered and the newest
+    /// `occurred_at` it counted; the second pass, over the same pinned cut, counts the same.
+    async fn judged_walk<T, F, Fut>(
+        &self,
+        judged: Judged,
+        pass: F,
+    ) -> Result<(T, Timestamp), LedgerError>
+    where
+        F: Fn(Timestamp) -> Fut,
+        Fut: std::future::Future<Output = Result<(T, Option<Timestamp>), LedgerError>>,
+    {
+        let first = judged.base();
+        let (gathered, newest) = pass(first).await?;
+        let as_of = judged.instant(newest);
+        if as_of == first {
+            return Ok((gathered, as_of));
+        }
+        let (gathered, _) = pass(as_of).await?;
+        Ok((gathered, as_of))
     }
 
     /// Resolves a question into a cut, reading the record a position names.
@@ -486,13 +590,6 @@ impl Relationships {
             .into()),
         }
     }
-
-    async fn all_accounts(
-        &self,
-        cut: &Cut,
-    ) -> Result<BTreeMap<AccountId, Vec<RecordedEvent>>, StoreError> {
-        read_accounts(&*self.log, cut).await
-    }
 }
 
 /// One account's events that `cut` admits, in stream order.
@@ -508,20 +605,65 @@ async fn read_account(
         .await
 }
 
-/// Every account's events that `cut` admits, grouped by account in stream order.
-async fn read_accounts(
-    log: &dyn Log,
-    cut: &Cut,
-) -> Result<BTreeMap<AccountId, Vec<RecordedEvent>>, StoreError> {
-    let mut accounts: BTreeMap<AccountId, Vec<RecordedEvent>> = BTreeMap::new();
-    let mut records = log.read_all(None, Direction::Forwards, None, ReadAllFilter::default());
-    while let Some(record) = records.try_next().await? {
-        if cut.admits(&record) {
-            accounts
-                .entry(record.account_id.clone())
-                .or_default()
-                .push(record);
-        }
-    }
-    Ok(accounts)
+/// How many accounts a walk over every account asks the log for at once.
+const ACCOUNTS_PAGE: usize = 256;
+/// How many accounts a walk reads and folds at once.
+const READ_AHEAD: usize = 4;
+
+/// Folds, with `fold`, the events `cut` admits of every account that has some, in id order, a
+/// few accounts at a time (read from the log, folded on the blocking pool): a walk over a
+/// ledger of any size holds a few accounts' histories at once, never the log. The histories
+/// cache is left alone, so that one walk does not evict what live questions keep asking for.
+fn walk<T: Send + 'static>(
+    log: &Arc<dyn Log>,
+    cut: Cut,
+    fold: impl Fn(&AccountId, &[RecordedEvent]) -> T + Send + Sync + 'static,
+) -> BoxStream<'static, Result<T, LedgerError>> {
+    let fold = Arc::new(fold);
+    let pages = stream::try_unfold(
+        (Arc::clone(log), None::<AccountId>),
+        |(log, after)| async move {
+            let page = log.accounts(after.as_ref(), ACCOUNTS_PAGE).await?;
+            let last = page.last().cloned();
+            Ok::<_, StoreError>(last.map(|last| (page, (log, Some(last)))))
+        },
+    );
+    let log = Arc::clone(log);
+    pages
+        .map_err(LedgerError::from)
+        .map_ok(move |page| {
+            let (log, fold) = (Arc::clone(&log), Arc::clone(&fold));
+            stream::iter(page)
+                .map(move |account| {
+                    let (log, fold) = (Arc::clone(&log), Arc::clone(&fold));
+                    async move {
+                        let events = read_account(&*log, &account, &cut).await?;
+                        if events.is_empty() {
+                            return Ok(None);
+                        }
+                        blocking_fold(move || fold(&account, &events))
+                            .await
+                            .map(Some)
+                    }
+                })
+                .buffered(READ_AHEAD)
+        })
+        .try_flatten()
+        .try_filter_map(|folded| futures::future::ready(Ok(folded)))
+        .boxed()
+}
+
+/// The newest `occurred_at` of `events`.
+fn newest(events: &[RecordedEvent]) -> Option<Timestamp> {
+    occurred(events).max()
+}
+
+/// Runs a fold on the blocking pool: a fold of a long history takes milliseconds of CPU, and on
+/// a runtime worker it would hold up the requests queued behind it.
+async fn blocking_fold<T: Send + 'static>(
+    fold: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, LedgerError> {
+    tokio::task::spawn_blocking(fold)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("a projection task failed: {e}")).into())
 }

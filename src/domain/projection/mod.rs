@@ -76,7 +76,7 @@ pub use explain::{Contribution, EvidencePart};
 pub use gifts::{gift_register, GiftEntry};
 pub use level::{Level, LevelView};
 pub use params::{Params, DEFAULT_PARAMS_VERSION};
-pub use portfolio::{portfolio, AccountShare, Portfolio};
+pub use portfolio::{concentration, portfolio, AccountRevenue, AccountShare, Portfolio};
 pub use promises::{PromiseLine, PromiseRecord, PromiseStatus};
 pub use quadrant::{Quadrant, QuadrantView, Rule, RuleCheck};
 pub use stability::stable_until;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, EventId};
 
 use super::alerts::{Alert, AlertCode};
 use super::params::Params;
@@ -49,19 +49,48 @@ fn at_least(revenue: i64, total: i64, bp: u32) -> bool {
     total > 0 && i128::from(revenue) * 10_000 >= i128::from(total) * i128::from(bp)
 }
 
+/// What the portfolio needs of one account's projection: its trailing revenue, and the orders
+/// behind it, which a `CONCENTRATION_CRITICAL` alert cites. A few bytes per account, so that a
+/// portfolio of a million accounts is summed without holding a million projections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRevenue {
+    /// Trailing revenue in minor units, as the projection gives it.
+    pub revenue_minor: i64,
+    /// The business evidence of the projection's quadrant (its orders).
+    pub event_ids: Vec<EventId>,
+}
+
+impl AccountRevenue {
+    /// The part of `projection` the portfolio reads.
+    pub fn of(projection: &AccountProjection) -> Self {
+        AccountRevenue {
+            revenue_minor: projection.commercial.revenue_minor,
+            event_ids: projection.quadrant.business.event_ids.clone(),
+        }
+    }
+}
+
 /// The concentration of `accounts`, each with its projection (normally all as of the same
 /// instant). An account listed twice counts once, with its last projection.
 pub fn portfolio(accounts: &[(AccountId, AccountProjection)], params: &Params) -> Portfolio {
-    let by_id: BTreeMap<&AccountId, &AccountProjection> =
-        accounts.iter().map(|(id, p)| (id, p)).collect();
-    let revenue = |p: &AccountProjection| p.commercial.revenue_minor.max(0);
+    let revenues = accounts
+        .iter()
+        .map(|(id, p)| (id.clone(), AccountRevenue::of(p)))
+        .collect();
+    concentration(revenues, params)
+}
+
+/// [`portfolio`] from each account's [`AccountRevenue`]: the same answer.
+pub fn concentration(accounts: Vec<(AccountId, AccountRevenue)>, params: &Params) -> Portfolio {
+    let by_id: BTreeMap<AccountId, AccountRevenue> = accounts.into_iter().collect();
+    let revenue = |p: &AccountRevenue| p.revenue_minor.max(0);
     let total = by_id
         .values()
         .fold(0_i64, |sum, p| sum.saturating_add(revenue(p)));
     let mut hhi_sum = 0.0;
     let mut shares = Vec::new();
     let mut alerts = Vec::new();
-    for (id, projection) in by_id {
+    for (id, projection) in &by_id {
         let rev = revenue(projection);
         let share = if total > 0 {
             rev as f64 / total as f64
@@ -76,7 +105,7 @@ pub fn portfolio(accounts: &[(AccountId, AccountProjection)], params: &Params) -
                 100.0 * share,
                 params.trailing_days
             );
-            let event_ids = projection.quadrant.business.event_ids.clone();
+            let event_ids = projection.event_ids.clone();
             alerts.push((
                 id.clone(),
                 Alert {
