@@ -464,6 +464,61 @@ async fn memory_per_account(accounts: u64, events: u64, now: i64) {
         per(after.saturating_sub(middle), accounts - half),
         accounts - half
     );
+    walks(&log, &projector).await;
+}
+
+/// The peak resident memory since the last [`reset_peak`] (Linux: `VmHWM`), in bytes.
+fn peak_resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Resets the peak resident memory to the current (Linux: `5` to `clear_refs`).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The questions that walk every account (a list page, the portfolio) over the memory phase's
+/// log: how long each takes, and how much resident memory it needs above what the process
+/// held before it (its peak).
+async fn walks(log: &Arc<SledLog>, projector: &Projector) {
+    let relationships =
+        Relationships::with_histories(log.clone(), Params::default(), projector.histories());
+    let events = log.head().next_position;
+    let measure = |label: &'static str| {
+        let base = resident_bytes();
+        reset_peak();
+        let started = Instant::now();
+        move || {
+            println!(
+                "{label} over {events} events: {:.1} s, peak resident {:.0} MB above the {:.0} MB before",
+                started.elapsed().as_secs_f64(),
+                peak_resident_bytes().saturating_sub(base) as f64 / 1e6,
+                base as f64 / 1e6
+            );
+        }
+    };
+    let done = measure("ListRelationships (50 by revenue)");
+    let page = relationships
+        .list(relledger::relationships::ListQuery {
+            order: relledger::relationships::ListOrder::Revenue,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.relationships.len(), 50);
+    done();
+    let done = measure("GetPortfolio");
+    let (folio, _) = relationships
+        .portfolio(RelationshipQuery::default())
+        .await
+        .unwrap();
+    assert!(!folio.accounts.is_empty());
+    done();
 }
 
 fn report(label: &str, mut times: Vec<Duration>) {
