@@ -27,10 +27,10 @@
 //! every answer carries the `as_of` it used, so it can be replayed.
 
 use std::borrow::Cow;
-use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use lru::LruCache;
 
 use crate::domain::projection::{
     concentration, explain_change, gift_register, project, project_unexplained, stable_until,
@@ -104,7 +104,7 @@ impl ListFilter {
 }
 
 /// The order of a list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ListOrder {
     /// By account id, ascending.
     #[default]
@@ -131,7 +131,9 @@ pub struct ListQuery {
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListPage {
-    /// The relationships of this page.
+    /// The relationships of this page, without their contributions (as
+    /// [`project_unexplained`] gives them): a list shows each relationship in brief, and
+    /// `get` explains one.
     pub relationships: Vec<AccountProjection>,
     /// The token for the next page; `None` on the last one.
     pub next_page_token: Option<String>,
@@ -162,7 +164,29 @@ pub struct Relationships {
     histories: Arc<Histories>,
     /// Recent live answers, kept until their account moves or their `stable_until`.
     live: Mutex<LiveAnswers>,
+    /// Recent listings, so that the pages after a list's first are a lookup, not a walk.
+    listings: Mutex<LruCache<ListingKey, Arc<Listing>>>,
 }
+
+/// Every relationship of a listing that passes its filter, by sort key, with its account.
+type Listing = Vec<(SortKey, AccountId)>;
+
+/// What makes two listings the same list: the same filter and order over the same state of the
+/// log, judged at the same instant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ListingKey {
+    /// The filter's every field (its `Debug` form: all of it, in a stable layout).
+    filter: String,
+    order: ListOrder,
+    position: Option<u64>,
+    as_of: i64,
+}
+
+/// How many listings are kept.
+const KEPT_LISTINGS: usize = 4;
+/// The most relationships a kept listing holds (about 100 bytes each): a larger one is walked
+/// again for each of its pages.
+const MAX_KEPT_LISTING: usize = 250_000;
 
 /// Which records count, and the instant they are judged at.
 #[derive(Debug, Clone, Copy)]
@@ -262,6 +286,9 @@ impl Relationships {
             params,
             histories,
             live: Mutex::new(LiveAnswers::default()),
+            listings: Mutex::new(LruCache::new(
+                std::num::NonZeroUsize::new(KEPT_LISTINGS).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
         }
     }
 
@@ -340,40 +367,46 @@ impl Relationships {
             .as_deref()
             .map(|t| PageToken::parse(t, query.order))
             .transpose()?;
-        // Every page is judged at the first page's instant; the first page at now, or at the
-        // newest `occurred_at` in the log if that is later.
-        let judged = match &token {
-            Some(token) => Judged::At(token.as_of),
-            None => Judged::NoEarlierThan(now()),
+        // A listing is one state of the log judged at one instant: its first page pins both
+        // (the head as it is, and now or the newest `occurred_at` in the log if that is later)
+        // and its tokens carry them, so every page is a page of the same list, on any server.
+        let (judged, position) = match &token {
+            Some(token) => (Judged::At(token.as_of), token.position),
+            None => (Judged::NoEarlierThan(now()), None),
         };
-        let Some(cut) = Cut::everything().pinned(&*self.log) else {
+        let cut = Cut {
+            max_position: position,
+            ..Cut::everything()
+        };
+        let Some(cut) = cut.pinned(&*self.log) else {
             return Ok(ListPage {
                 relationships: Vec::new(),
                 next_page_token: None,
                 as_of: judged.base(),
             });
         };
-        let after = token.map(|token| token.after);
-        let (mut first, as_of) = self
-            .judged_walk(judged, |as_of| {
-                self.list_keys(cut, as_of, &query, after.clone(), page_size + 1)
-            })
-            .await?;
+        let (listing, as_of) = self.listing(cut, judged, &query).await?;
+        let start = token.map_or(0, |token| {
+            listing.partition_point(|(key, _)| *key <= token.after)
+        });
+        let mut first: Vec<&(SortKey, AccountId)> =
+            listing[start..].iter().take(page_size + 1).collect();
         let next_page_token = (first.len() > page_size).then(|| {
             first.truncate(page_size);
             PageToken {
                 order: query.order,
                 as_of,
+                position: cut.max_position,
                 after: first.last().map(|(key, _)| key.clone()).unwrap_or_default(),
             }
             .format()
         });
-        // Only the relationships of the page are folded with their explanations.
         let mut relationships = Vec::with_capacity(first.len());
         for (_, account) in first {
-            let events = read_account(&*self.log, &account, &cut).await?;
+            let events = read_account(&*self.log, account, &cut).await?;
             let params = self.params.clone();
-            relationships.push(blocking_fold(move || project(&events, as_of, &params)).await?);
+            let fold = move || project_unexplained(&events, as_of, &params);
+            relationships.push(blocking_fold(fold).await?);
         }
         Ok(ListPage {
             relationships,
@@ -473,17 +506,51 @@ impl Relationships {
         }
     }
 
-    /// The first `count` relationships after `after` in the list's order that pass its
-    /// filter, judged as of `as_of`, with their sort keys; and the newest `occurred_at` of the
-    /// events counted. Holds at most `count` of them, whatever the size of the ledger.
+    /// Every relationship of a listing that passes its filter, in its order, with the instant
+    /// it is judged at: a kept listing when the same one (filter, order, position, instant) was
+    /// walked lately, else a walk over every account, kept when it is small enough. A first
+    /// page always walks (its instant is new); the pages after it are a lookup.
+    async fn listing(
+        &self,
+        cut: Cut,
+        judged: Judged,
+        query: &ListQuery,
+    ) -> Result<(Arc<Listing>, Timestamp), LedgerError> {
+        let key = |as_of: Timestamp| ListingKey {
+            filter: format!("{:?}", query.filter),
+            order: query.order,
+            position: cut.max_position,
+            as_of: as_of.unix_nanos(),
+        };
+        if let Judged::At(as_of) = judged {
+            if let Some(kept) = self.listings().get(&key(as_of)) {
+                return Ok((Arc::clone(kept), as_of));
+            }
+        }
+        let (mut listing, as_of) = self
+            .judged_walk(judged, |as_of| self.list_keys(cut, as_of, query))
+            .await?;
+        listing.sort_unstable();
+        let listing = Arc::new(listing);
+        if listing.len() <= MAX_KEPT_LISTING {
+            self.listings().put(key(as_of), Arc::clone(&listing));
+        }
+        Ok((listing, as_of))
+    }
+
+    fn listings(&self) -> std::sync::MutexGuard<'_, LruCache<ListingKey, Arc<Listing>>> {
+        // Every change to the kept listings leaves them consistent.
+        self.listings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The sort key and account of every relationship that passes the list's filter, judged
+    /// as of `as_of`, in id order; and the newest `occurred_at` of the events counted.
     async fn list_keys(
         &self,
         cut: Cut,
         as_of: Timestamp,
         query: &ListQuery,
-        after: Option<SortKey>,
-        count: usize,
-    ) -> Result<(Vec<(SortKey, AccountId)>, Option<Timestamp>), LedgerError> {
+    ) -> Result<(Listing, Option<Timestamp>), LedgerError> {
         let (params, filter, order) = (self.params.clone(), query.filter.clone(), query.order);
         let mut folds = walk(&self.log, cut, move |account, events| {
             let projection = project_unexplained(events, as_of, &params);
@@ -492,19 +559,12 @@ impl Relationships {
                 .then(|| (SortKey::of(&projection, order), account.clone()));
             (key, newest(events))
         });
-        // The `count` smallest keys seen so far; the largest of them on top, to be let go.
-        let mut first = BinaryHeap::with_capacity(count + 1);
-        let mut latest = None;
+        let (mut listing, mut latest) = (Vec::new(), None);
         while let Some((key, newest)) = folds.try_next().await? {
             latest = latest.max(newest);
-            if let Some(key) = key.filter(|(k, _)| after.as_ref().is_none_or(|a| k > a)) {
-                first.push(key);
-                if first.len() > count {
-                    first.pop();
-                }
-            }
+            listing.extend(key);
         }
-        Ok((first.into_sorted_vec(), latest))
+        Ok((listing, latest))
     }
 
     /// Runs `pass` as of the instant `judged` names: first as of its moment, and when that is

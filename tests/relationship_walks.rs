@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::TryStreamExt;
 use relledger::domain::projection::{
-    gift_register, portfolio, project, AccountProjection, Params, Quadrant,
+    gift_register, portfolio, project, project_unexplained, AccountProjection, Params, Quadrant,
 };
 use relledger::domain::*;
 use relledger::relationships::{
@@ -187,7 +187,7 @@ async fn a_list_over_many_accounts_pages_through_what_a_fold_of_every_account_gi
     // The reference: every account folded whole, filtered and sorted as the list says.
     let mut expected: Vec<AccountProjection> = all
         .values()
-        .map(|events| project(events, as_of, &Params::default()))
+        .map(|events| project_unexplained(events, as_of, &Params::default()))
         .filter(|p| p.profile.owner != "owner-0")
         .collect();
     expected.sort_by_key(|p| {
@@ -322,4 +322,78 @@ async fn an_event_dated_ahead_of_the_clock_is_the_instant_lists_and_the_portfoli
         .map(|(id, events)| (id.clone(), project(events, ahead, &Params::default())))
         .collect();
     assert_eq!(folio, portfolio(&folds, &Params::default()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_pages_through_the_log_as_its_first_page_saw_it_on_any_server() {
+    let log = ledger().await;
+    let relationships = service(&log);
+    let before = histories(&log).await;
+    let query = ListQuery {
+        order: ListOrder::Revenue,
+        page_size: 100,
+        ..ListQuery::default()
+    };
+    let first = relationships.list(query.clone()).await.unwrap();
+    let as_of = first.as_of;
+
+    // After the first page, the last account shown on it wins a large order (it would now
+    // head the list) and a new account opens: neither shows in the rest of this listing.
+    let moved = first.relationships[99].account_id.clone().unwrap();
+    log.append(
+        &moved,
+        ExpectedRevision::Any,
+        vec![proposed(now(), big_order())],
+    )
+    .await
+    .unwrap();
+    log.append(
+        &account(ACCOUNTS),
+        ExpectedRevision::NoStream,
+        history(ACCOUNTS, now()),
+    )
+    .await
+    .unwrap();
+
+    let mut listed = first.relationships.clone();
+    let mut token = first.next_page_token.clone();
+    let elsewhere = service(&log);
+    while let Some(next) = token {
+        let query = ListQuery {
+            page_token: Some(next),
+            ..query.clone()
+        };
+        let page = relationships.list(query.clone()).await.unwrap();
+        // Another server, which has kept nothing, answers the same token the same way.
+        assert_eq!(elsewhere.list(query).await.unwrap(), page);
+        assert_eq!(page.as_of, as_of);
+        listed.extend(page.relationships);
+        token = page.next_page_token;
+    }
+    let mut expected: Vec<AccountProjection> = before
+        .values()
+        .map(|events| project_unexplained(events, as_of, &Params::default()))
+        .collect();
+    expected.sort_by_key(|p| {
+        (
+            -p.commercial.revenue_minor,
+            p.account_id.as_ref().unwrap().as_str().to_string(),
+        )
+    });
+    assert_eq!(listed.len(), ACCOUNTS);
+    assert_eq!(listed, expected);
+
+    // A new listing sees both.
+    let fresh = relationships.list(query).await.unwrap();
+    assert_eq!(fresh.relationships[0].account_id.as_ref(), Some(&moved));
+}
+
+fn big_order() -> EventPayload {
+    EventPayload::OrderWon(OrderWon {
+        order_id: "big".into(),
+        revenue: cny(900_000_000),
+        margin: None,
+        product: String::new(),
+        description: String::new(),
+    })
 }
