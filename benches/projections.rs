@@ -512,6 +512,17 @@ async fn walks(log: &Arc<SledLog>, projector: &Projector) {
         .unwrap();
     assert_eq!(page.relationships.len(), 50);
     done();
+    let done = measure("ListRelationships, the next page (a kept listing)");
+    let next = relationships
+        .list(relledger::relationships::ListQuery {
+            order: relledger::relationships::ListOrder::Revenue,
+            page_token: page.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(next.relationships.len(), 50);
+    done();
     let done = measure("GetPortfolio");
     let (folio, _) = relationships
         .portfolio(RelationshipQuery::default())
