@@ -403,14 +403,20 @@ async fn fill_many(ledger: &Arc<Ledger>, first: u64, accounts: u64, events: u64,
     }
 }
 
-/// The process's resident memory, in bytes (Linux).
-fn resident_bytes() -> u64 {
+/// A memory figure of this process from `/proc/self/status` (Linux), in bytes: `VmRSS` (resident
+/// now) or `VmHWM` (the peak since the last [`reset_peak`]).
+fn status_bytes(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+/// The process's resident memory, in bytes.
+fn resident_bytes() -> u64 {
+    status_bytes("VmRSS")
 }
 
 /// Phase 3: resident memory per account (see the module docs).
@@ -467,14 +473,9 @@ async fn memory_per_account(accounts: u64, events: u64, now: i64) {
     walks(&log, &projector).await;
 }
 
-/// The peak resident memory since the last [`reset_peak`] (Linux: `VmHWM`), in bytes.
+/// The peak resident memory since the last [`reset_peak`], in bytes.
 fn peak_resident_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
+    status_bytes("VmHWM")
 }
 
 /// Resets the peak resident memory to the current (Linux: `5` to `clear_refs`).

@@ -40,13 +40,17 @@ use crate::domain::projection::{
 use crate::domain::{AccountId, RecordedEvent, Timestamp, ValidationError};
 use crate::histories::{self, Histories, DEFAULT_BUDGET};
 use crate::ledger::{now, LedgerError};
-use crate::store::{Direction, Log, ReadAllFilter, StoreError};
+use crate::store::{Direction, Log, ReadAllFilter};
 
+mod listing;
 mod live;
 mod page_token;
+mod walk;
 
+use listing::{Listing, ListingKey, KEPT_LISTINGS};
 use live::{LiveAnswer, LiveAnswers};
 use page_token::{PageToken, SortKey};
+use walk::{blocking_fold, newest, read_account, walk};
 
 /// The most relationships one list page holds.
 pub const MAX_PAGE_SIZE: usize = 500;
@@ -167,26 +171,6 @@ pub struct Relationships {
     /// Recent listings, so that the pages after a list's first are a lookup, not a walk.
     listings: Mutex<LruCache<ListingKey, Arc<Listing>>>,
 }
-
-/// Every relationship of a listing that passes its filter, by sort key, with its account.
-type Listing = Vec<(SortKey, AccountId)>;
-
-/// What makes two listings the same list: the same filter and order over the same state of the
-/// log, judged at the same instant.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct ListingKey {
-    /// The filter's every field (its `Debug` form: all of it, in a stable layout).
-    filter: String,
-    order: ListOrder,
-    position: Option<u64>,
-    as_of: i64,
-}
-
-/// How many listings are kept.
-const KEPT_LISTINGS: usize = 4;
-/// The most relationships a kept listing holds (about 100 bytes each): a larger one is walked
-/// again for each of its pages.
-const MAX_KEPT_LISTING: usize = 250_000;
 
 /// Which records count, and the instant they are judged at.
 #[derive(Debug, Clone, Copy)]
@@ -506,67 +490,6 @@ impl Relationships {
         }
     }
 
-    /// Every relationship of a listing that passes its filter, in its order, with the instant
-    /// it is judged at: a kept listing when the same one (filter, order, position, instant) was
-    /// walked lately, else a walk over every account, kept when it is small enough. A first
-    /// page always walks (its instant is new); the pages after it are a lookup.
-    async fn listing(
-        &self,
-        cut: Cut,
-        judged: Judged,
-        query: &ListQuery,
-    ) -> Result<(Arc<Listing>, Timestamp), LedgerError> {
-        let key = |as_of: Timestamp| ListingKey {
-            filter: format!("{:?}", query.filter),
-            order: query.order,
-            position: cut.max_position,
-            as_of: as_of.unix_nanos(),
-        };
-        if let Judged::At(as_of) = judged {
-            if let Some(kept) = self.listings().get(&key(as_of)) {
-                return Ok((Arc::clone(kept), as_of));
-            }
-        }
-        let (mut listing, as_of) = self
-            .judged_walk(judged, |as_of| self.list_keys(cut, as_of, query))
-            .await?;
-        listing.sort_unstable();
-        let listing = Arc::new(listing);
-        if listing.len() <= MAX_KEPT_LISTING {
-            self.listings().put(key(as_of), Arc::clone(&listing));
-        }
-        Ok((listing, as_of))
-    }
-
-    fn listings(&self) -> std::sync::MutexGuard<'_, LruCache<ListingKey, Arc<Listing>>> {
-        // Every change to the kept listings leaves them consistent.
-        self.listings.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The sort key and account of every relationship that passes the list's filter, judged
-    /// as of `as_of`, in id order; and the newest `occurred_at` of the events counted.
-    async fn list_keys(
-        &self,
-        cut: Cut,
-        as_of: Timestamp,
-        query: &ListQuery,
-    ) -> Result<(Listing, Option<Timestamp>), LedgerError> {
-        let (params, filter, order) = (self.params.clone(), query.filter.clone(), query.order);
-        let mut folds = walk(&self.log, cut, move |account, events| {
-            let projection = project_unexplained(events, as_of, &params);
-            let key = filter
-                .matches(&projection)
-                .then(|| (SortKey::of(&projection, order), account.clone()));
-            (key, newest(events))
-        });
-        let (mut listing, mut latest) = (Vec::new(), None);
-        while let Some((key, newest)) = folds.try_next().await? {
-            latest = latest.max(newest);
-            listing.extend(key);
-        }
-        Ok((listing, latest))
-    }
-
     /// Runs `pass` as of the instant `judged` names: first as of its moment, and when that is
     /// a moment the ledger stood at and some event counted is dated after it (up to a day
     /// ahead of the clock), once more as of that event's `occurred_at`, which is then the
@@ -650,80 +573,4 @@ impl Relationships {
             .into()),
         }
     }
-}
-
-/// One account's events that `cut` admits, in stream order.
-async fn read_account(
-    log: &dyn Log,
-    account: &AccountId,
-    cut: &Cut,
-) -> Result<Vec<RecordedEvent>, StoreError> {
-    let cut = *cut;
-    log.read_stream(account, None, Direction::Forwards, None)
-        .try_filter(move |r| futures::future::ready(cut.admits(r)))
-        .try_collect()
-        .await
-}
-
-/// How many accounts a walk over every account asks the log for at once.
-const ACCOUNTS_PAGE: usize = 256;
-/// How many accounts a walk reads and folds at once.
-const READ_AHEAD: usize = 4;
-
-/// Folds, with `fold`, the events `cut` admits of every account that has some, in id order, a
-/// few accounts at a time (read from the log, folded on the blocking pool): a walk over a
-/// ledger of any size holds a few accounts' histories at once, never the log. The histories
-/// cache is left alone, so that one walk does not evict what live questions keep asking for.
-fn walk<T: Send + 'static>(
-    log: &Arc<dyn Log>,
-    cut: Cut,
-    fold: impl Fn(&AccountId, &[RecordedEvent]) -> T + Send + Sync + 'static,
-) -> BoxStream<'static, Result<T, LedgerError>> {
-    let fold = Arc::new(fold);
-    let pages = stream::try_unfold(
-        (Arc::clone(log), None::<AccountId>),
-        |(log, after)| async move {
-            let page = log.accounts(after.as_ref(), ACCOUNTS_PAGE).await?;
-            let last = page.last().cloned();
-            Ok::<_, StoreError>(last.map(|last| (page, (log, Some(last)))))
-        },
-    );
-    let log = Arc::clone(log);
-    pages
-        .map_err(LedgerError::from)
-        .map_ok(move |page| {
-            let (log, fold) = (Arc::clone(&log), Arc::clone(&fold));
-            stream::iter(page)
-                .map(move |account| {
-                    let (log, fold) = (Arc::clone(&log), Arc::clone(&fold));
-                    async move {
-                        let events = read_account(&*log, &account, &cut).await?;
-                        if events.is_empty() {
-                            return Ok(None);
-                        }
-                        blocking_fold(move || fold(&account, &events))
-                            .await
-                            .map(Some)
-                    }
-                })
-                .buffered(READ_AHEAD)
-        })
-        .try_flatten()
-        .try_filter_map(|folded| futures::future::ready(Ok(folded)))
-        .boxed()
-}
-
-/// The newest `occurred_at` of `events`.
-fn newest(events: &[RecordedEvent]) -> Option<Timestamp> {
-    occurred(events).max()
-}
-
-/// Runs a fold on the blocking pool: a fold of a long history takes milliseconds of CPU, and on
-/// a runtime worker it would hold up the requests queued behind it.
-async fn blocking_fold<T: Send + 'static>(
-    fold: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, LedgerError> {
-    tokio::task::spawn_blocking(fold)
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("a projection task failed: {e}")).into())
 }
