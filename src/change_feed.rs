@@ -29,7 +29,10 @@ use crate::domain::{AccountId, Timestamp};
 use crate::projector::Projector;
 use crate::store::{Log, SnapshotStore, StoreError};
 use crate::subscriptions::feed::wait_for_more;
-use crate::subscriptions::{recorded_at, Lag, Start, SubscriptionError};
+use crate::subscriptions::open::Gauge;
+use crate::subscriptions::{
+    recorded_at, Lag, OpenFeeds, OpenSubscription, Start, SubscriptionError,
+};
 
 #[cfg(test)]
 #[path = "change_feed_tests.rs"]
@@ -115,6 +118,8 @@ pub struct ChangeFeed {
     heartbeat_every: Duration,
     /// When the next heartbeat is due.
     next_heartbeat: Instant,
+    /// Its entry among the open change feeds.
+    gauge: Gauge,
 }
 
 /// Starts change feeds over a projector's change log.
@@ -125,6 +130,8 @@ pub struct ChangeFeeds {
     projector: Arc<Projector>,
     /// Turns true when the server shuts down; every feed ends then.
     stopping: watch::Receiver<bool>,
+    /// The feeds open now, each updating its own entry.
+    open: Arc<OpenFeeds>,
 }
 
 impl ChangeFeeds {
@@ -139,6 +146,7 @@ impl ChangeFeeds {
             log,
             projector,
             stopping,
+            open: Arc::default(),
         }
     }
 
@@ -181,7 +189,14 @@ impl ChangeFeeds {
             caught_up: false,
             heartbeat_every,
             next_heartbeat: Instant::now() + heartbeat_every,
+            gauge: self.open.register(None, next),
         })
+    }
+
+    /// The change feeds open now, in the order they were opened; their positions are log
+    /// positions, as far as each has scanned the projector's change log.
+    pub fn open(&self) -> Vec<OpenSubscription> {
+        self.open.list()
     }
 }
 
@@ -202,6 +217,7 @@ impl ChangeFeed {
     pub async fn next(&mut self) -> Result<ChangeDelivery, SubscriptionError> {
         loop {
             if let Some(change) = self.pending.pop_front() {
+                self.gauge.delivered(1, self.pending.len());
                 self.told = Some(change.position());
                 return Ok(ChangeDelivery::Change(Box::new(change)));
             }
@@ -285,6 +301,7 @@ impl ChangeFeed {
         );
         self.next = scanned + 1;
         self.checkpoint_due = Some(scanned);
+        self.gauge.scanned(self.next, self.pending.len());
         Ok(())
     }
 

@@ -272,3 +272,47 @@ async fn a_heartbeat_shows_how_far_the_projector_is_behind_the_log() {
         }
     );
 }
+
+#[tokio::test]
+async fn an_open_feed_is_listed_with_what_it_scanned_and_delivered_until_it_is_dropped() {
+    let log = MemoryLog::new();
+    append_calls(&log, &["a", "b", "a", "a"]).await;
+    let (projector, feeds, _stop) = feeds(&log).await;
+    projector.catch_up().await.unwrap();
+    assert!(feeds.open().is_empty());
+
+    let mut feed = feeds
+        .subscribe(Start::FromStart, ChangeFilter::default(), DEFAULT_HEARTBEAT)
+        .unwrap();
+    let only_b = ChangeFilter {
+        account_ids: [account("b")].into(),
+        ..ChangeFilter::default()
+    };
+    let resumed = feeds
+        .subscribe(Start::After(1), only_b, DEFAULT_HEARTBEAT)
+        .unwrap();
+    let starts: Vec<u64> = feeds.open().iter().map(|f| f.next_position).collect();
+    assert_eq!(
+        starts,
+        [0, 2],
+        "in the order they were opened, where each starts"
+    );
+
+    until_caught_up(&mut feed).await;
+    assert_eq!(
+        feeds.open()[0],
+        OpenSubscription {
+            name: None,
+            next_position: 4,
+            delivered_events: 2,
+            buffered_events: 0,
+            max_buffered_events: 2,
+        },
+        "scanned the whole change log, delivered both changes, holds none"
+    );
+    drop(feed);
+    let left: Vec<u64> = feeds.open().iter().map(|f| f.next_position).collect();
+    assert_eq!(left, [2]);
+    drop(resumed);
+    assert!(feeds.open().is_empty());
+}

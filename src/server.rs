@@ -173,6 +173,7 @@ impl OpenServer {
         let ledger_service = proto::ledger_server::LedgerServer::new(LedgerService::new(
             ledger.clone(),
             subscriptions.clone(),
+            Arc::clone(&changes),
             config.max_event_bytes,
         ))
         .max_decoding_message_size(config.max_request_bytes);

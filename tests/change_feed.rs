@@ -13,9 +13,10 @@ use change_helpers::*;
 use common::events::*;
 use common::stories::typhoon_service_history;
 use common::TestServer;
+use relledger::api::proto::ledger_client::LedgerClient;
 use relledger::api::proto::relationships_client::RelationshipsClient;
 use relledger::api::proto::{
-    ContactRole, Level, Quadrant, RelationshipChange, RelationshipState,
+    ContactRole, Level, ListSubscriptionsRequest, Quadrant, RelationshipChange, RelationshipState,
     SubscribeRelationshipChangesRequest,
 };
 use relledger::cli::rebuild::{rebuild, RebuildArgs};
@@ -307,5 +308,43 @@ async fn resuming_after_the_last_change_or_checkpoint_misses_and_repeats_no_chan
         assert_eq!(first.first_position, *opening, "{first:?}");
         assert!(first.before.is_none());
     }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn list_subscriptions_shows_each_open_change_feed_and_how_far_it_has_read() {
+    let (_dir, mut server, _client, mut feed, mut seen) = start().await;
+    let opening = vec![
+        event_on(-30, account_opened("Listed Co")),
+        event_on(-30, contact_added("boss", ContactRole::DecisionMaker)),
+        event_on(-20, order_won("o-1", 1_000_000, 100_000)),
+    ];
+    let last = server
+        .append("listed-co", opening)
+        .await
+        .unwrap()
+        .last_position;
+    seen.until_told(&mut feed, last).await;
+
+    let mut ledger = LedgerClient::new(server.channel().await);
+    let listed = ledger
+        .list_subscriptions(ListSubscriptionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.open.is_empty(), "no Subscribe stream is open");
+    let [change_feed] = &listed.open_change_feeds[..] else {
+        panic!("one change feed: {:?}", listed.open_change_feeds)
+    };
+    assert_eq!(change_feed.subscription_name, "");
+    assert_eq!(
+        change_feed.next_position,
+        last + 1,
+        "scanned up to the append"
+    );
+    assert_eq!(change_feed.lag_positions, 0);
+    assert_eq!(change_feed.delivered_events, seen.changes.len() as u64);
+    assert_eq!(seen.changes.len(), 1);
+    assert_eq!(change_feed.buffered_events, 0);
     server.stop().await;
 }

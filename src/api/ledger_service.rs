@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::proto;
+use crate::change_feed::ChangeFeeds;
 use crate::domain::validation::MAX_REFERENCE_LEN;
 use crate::domain::{EventType, FieldViolation, ValidationError};
 use crate::ledger::Ledger;
@@ -28,6 +29,8 @@ pub struct LedgerService {
     ledger: Arc<Ledger>,
     /// The service that runs subscriptions and keeps named subscriptions' positions.
     subscriptions: Arc<Subscriptions>,
+    /// The relationship change feeds, listed beside the subscriptions.
+    change_feeds: Arc<ChangeFeeds>,
     /// The largest encoded size of one event, in bytes: a bound on what one record may cost
     /// every reader, replica and export for ever.
     max_event_bytes: usize,
@@ -39,11 +42,13 @@ impl LedgerService {
     pub fn new(
         ledger: Arc<Ledger>,
         subscriptions: Arc<Subscriptions>,
+        change_feeds: Arc<ChangeFeeds>,
         max_event_bytes: usize,
     ) -> Self {
         LedgerService {
             ledger,
             subscriptions,
+            change_feeds,
             max_event_bytes,
         }
     }
@@ -185,7 +190,7 @@ impl proto::ledger_server::Ledger for LedgerService {
         &self,
         _request: Request<proto::ListSubscriptionsRequest>,
     ) -> Result<Response<proto::ListSubscriptionsResponse>, Status> {
-        subscribe::list(&self.subscriptions).await
+        subscribe::list(&self.subscriptions, &self.change_feeds).await
     }
 
     #[tracing::instrument(name = "Ledger.ForgetContact", skip_all, fields(account_id))]

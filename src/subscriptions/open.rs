@@ -5,7 +5,9 @@
 //! a consumer that reads slowly shows a growing lag and a feed that reads no further ahead of
 //! it, never a growing buffer. Each [`Feed`](super::Feed) owns a [`Gauge`] registered here and
 //! updates it as it reads and delivers; dropping the feed (the client hung up, the server
-//! stopped) unregisters it.
+//! stopped) unregisters it. The relationship change feeds keep a registry of their own
+//! ([`ChangeFeeds`](crate::change_feed::ChangeFeeds)), whose positions are those of the
+//! projector's change log, listed beside these.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,7 +54,7 @@ pub struct OpenFeeds {
 
 impl OpenFeeds {
     /// Registers a feed that starts reading at `next_position`.
-    pub(super) fn register(
+    pub(crate) fn register(
         self: &Arc<Self>,
         name: Option<SubscriptionName>,
         next_position: u64,
@@ -93,7 +95,7 @@ impl OpenFeeds {
 
 /// A feed's entry in [`OpenFeeds`]; unregisters it when dropped.
 #[derive(Debug)]
-pub(super) struct Gauge {
+pub(crate) struct Gauge {
     id: u64,
     counters: Arc<Counters>,
     /// Weak: a feed outliving the service (a stream still draining at shutdown) must not keep
@@ -103,7 +105,7 @@ pub(super) struct Gauge {
 
 impl Gauge {
     /// The feed has scanned up to `next_position` and holds `buffered` events.
-    pub(super) fn scanned(&self, next_position: u64, buffered: usize) {
+    pub(crate) fn scanned(&self, next_position: u64, buffered: usize) {
         self.counters
             .next_position
             .store(next_position, Ordering::Relaxed);
@@ -111,7 +113,7 @@ impl Gauge {
     }
 
     /// The feed handed `events` events on (one, or a batch) and holds `buffered` more.
-    pub(super) fn delivered(&self, events: usize, buffered: usize) {
+    pub(crate) fn delivered(&self, events: usize, buffered: usize) {
         self.counters
             .delivered_events
             .fetch_add(events as u64, Ordering::Relaxed);

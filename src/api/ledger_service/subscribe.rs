@@ -17,6 +17,7 @@ use crate::api::proto::subscribe_request::Start as WireStart;
 use crate::api::proto::subscribe_response::Kind;
 use crate::api::reveal::record_to_wire;
 use crate::api::streams::deliveries;
+use crate::change_feed::ChangeFeeds;
 use crate::domain::{FieldViolation, RecordedEvent, SubscriptionName, ValidationError};
 use crate::ledger::now;
 use crate::privacy::Privacy;
@@ -73,17 +74,19 @@ pub(super) async fn ack(
 /// `Ledger.ListSubscriptions`.
 pub(super) async fn list(
     subscriptions: &Subscriptions,
+    change_feeds: &ChangeFeeds,
 ) -> Result<Response<proto::ListSubscriptionsResponse>, Status> {
     let (next_position, listed) = subscriptions.list().await?;
-    let open = subscriptions
-        .open()
-        .into_iter()
-        .map(|open| open_to_proto(open, next_position))
-        .collect();
+    let to_proto = |open: Vec<_>| {
+        open.into_iter()
+            .map(|open| open_to_proto(open, next_position))
+            .collect()
+    };
     Ok(Response::new(proto::ListSubscriptionsResponse {
         subscriptions: listed.into_iter().map(status_to_proto).collect(),
         next_position,
-        open,
+        open: to_proto(subscriptions.open()),
+        open_change_feeds: to_proto(change_feeds.open()),
     }))
 }
 
