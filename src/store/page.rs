@@ -12,8 +12,9 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::ops::Range;
 
+use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt};
-use tokio::task::JoinHandle;
+use futures::FutureExt;
 
 use super::{Direction, StoreError};
 use crate::domain::RecordedEvent;
@@ -115,8 +116,9 @@ struct Paged<F> {
     error: Option<StoreError>,
     /// Set once the error is yielded: it ends the read.
     failed: bool,
-    /// The fetch of the next page, started when the current one arrived.
-    prefetch: Option<JoinHandle<Fetched>>,
+    /// The fetch of the next page, started when the current one arrived (its work runs on
+    /// its own from the call, see [`paged`]; this is only its answer).
+    prefetch: Option<BoxFuture<'static, Fetched>>,
 }
 
 impl<F, Fut> Paged<F>
@@ -135,7 +137,7 @@ where
             return;
         }
         if let Some(page) = self.scan.next_page() {
-            self.prefetch = Some(tokio::spawn((self.fetch)(page, self.scan.direction)));
+            self.prefetch = Some((self.fetch)(page, self.scan.direction).boxed());
         }
     }
 }
@@ -143,6 +145,12 @@ where
 /// Streams the records of `scan`, fetching each page with `fetch(range, direction)`, which
 /// returns the records of that range that the read keeps (already filtered), in `direction`'s
 /// order. An error is yielded once, after the records read before it, and ends the stream.
+///
+/// `fetch` must start its work when it is called, not when its future is first polled (the
+/// sled backend hands the page to the blocking pool at once; the memory backend reads it in
+/// the call): that is what lets the next page be read while the consumer works on this one.
+/// The future is then only the wait for the answer, so it is kept here rather than spawned as
+/// a task of its own, which saves a task and a wake-up per page.
 pub(crate) fn paged<F, Fut>(
     scan: Scan,
     fetch: F,
@@ -175,9 +183,7 @@ where
                 return Some((Err(error), state));
             }
             let fetched = match state.prefetch.take() {
-                Some(prefetch) => prefetch.await.unwrap_or_else(|e| {
-                    Fetched::failed(StoreError::Unavailable(format!("a read task failed: {e}")))
-                }),
+                Some(prefetch) => prefetch.await,
                 None => {
                     let page = state.scan.next_page()?;
                     (state.fetch)(page, state.scan.direction).await

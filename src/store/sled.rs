@@ -41,6 +41,7 @@ mod snapshots;
 mod writer;
 
 use std::fs::File;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -283,8 +284,9 @@ where
         .map_err(|e| StoreError::Unavailable(format!("a storage task failed: {e}")))?
 }
 
-/// Runs one page fetch on tokio's blocking pool.
-async fn fetch<F>(read: F) -> Fetched
+/// Runs one page fetch on tokio's blocking pool, handed to it now (as `store::page::paged`
+/// requires: the read starts before anyone waits for it); the future is the wait.
+fn fetch<F>(read: F) -> impl Future<Output = Fetched> + Send + 'static
 where
     F: FnOnce(&mut Vec<RecordedEvent>) -> Result<(), StoreError> + Send + 'static,
 {
@@ -293,9 +295,11 @@ where
         let outcome = read(&mut records);
         Fetched::new(records, outcome)
     });
-    task.await.unwrap_or_else(|e| {
-        Fetched::failed(StoreError::Unavailable(format!("a read task failed: {e}")))
-    })
+    async move {
+        task.await.unwrap_or_else(|e| {
+            Fetched::failed(StoreError::Unavailable(format!("a read task failed: {e}")))
+        })
+    }
 }
 
 #[async_trait]
