@@ -12,11 +12,9 @@
 //! # Writing
 //!
 //! A dedicated thread, `relledger-writer`, does every write (see `writer`): appends queue on a
-//! channel and are committed in groups, one batch and one fsync per group (or fewer: while one
-//! group is synced by `relledger-syncer`, the writer writes the next, see `durable`). An
-//! append is answered only after its group is synced; if a write or sync fails, every append
-//! not yet answered gets `Unavailable` and the log refuses all later appends until it is
-//! reopened.
+//! channel and are committed in groups, one batch and one fsync per group. An append is
+//! answered only after its group is flushed; if a write fails, every append of the group gets
+//! `Unavailable` and the log refuses all later appends until it is reopened.
 //!
 //! # Reading
 //!
@@ -34,7 +32,6 @@
 
 mod accounts;
 mod checkpoints;
-mod durable;
 mod keys;
 mod manifest;
 mod open;
@@ -116,12 +113,6 @@ impl Shared {
     /// be gone. `fdatasync` does both.
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(sled_error)?;
-        self.sync_file()
-    }
-
-    /// The `fdatasync` of [`Shared::flush`] alone: makes durable what sled's flushes have
-    /// written to its file so far.
-    pub(crate) fn sync_file(&self) -> Result<(), StoreError> {
         self.database_file
             .sync_data()
             .map_err(|e| StoreError::Unavailable(format!("cannot sync the database: {e}")))
@@ -175,12 +166,7 @@ impl SledLog {
     /// [`SledLog::open`], with sled's page cache limited to about `cache_bytes`: most of the
     /// server's resident memory once the log is larger than the cache.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledLog, OpenError> {
-        open::open(
-            dir,
-            Box::new(writer::apply_and_write),
-            Arc::new(durable::sync_database),
-            cache_bytes,
-        )
+        open::open(dir, Box::new(writer::apply_and_flush), cache_bytes)
     }
 
     /// Follows the committed head: the receiver sees a new value after every group commit.

@@ -9,7 +9,6 @@ use ::sled::Db;
 use fs2::FileExt;
 use tokio::sync::{mpsc, watch};
 
-use super::durable::{Commits, SyncFile};
 use super::manifest::Manifest;
 use super::writer::{WriteGroup, Writer};
 use super::{keys, read, Inner, Shared, SledLog};
@@ -55,12 +54,7 @@ pub enum OpenError {
 }
 
 /// Opens the log in `dir` (see [`SledLog::open`]), writing groups with `write`.
-pub(super) fn open(
-    dir: &Path,
-    write: WriteGroup,
-    sync: SyncFile,
-    cache_bytes: u64,
-) -> Result<SledLog, OpenError> {
+pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<SledLog, OpenError> {
     let io_error = |source: io::Error| OpenError::Io {
         dir: dir.to_path_buf(),
         source,
@@ -109,10 +103,11 @@ pub(super) fn open(
     let writer = Writer {
         shared: Arc::clone(&shared),
         commands: queue,
-        commits: Arc::new(Commits::new(Arc::clone(&shared), sync, head_tx)),
+        head_tx,
         head: recovered.head,
         last_recorded_at: recovered.last_recorded_at,
         stream_heads: Default::default(),
+        poisoned: None,
         write,
     };
     let writer = std::thread::Builder::new()

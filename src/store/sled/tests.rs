@@ -2,18 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::sync::{mpsc, Arc, Mutex};
 
-use futures::future::BoxFuture;
 use futures::StreamExt;
 
-use super::durable::{sync_database, SyncFile};
-use super::writer::{apply_and_write, WriteGroup};
+use super::writer::{apply_and_flush, WriteGroup};
 use super::{open, SledLog};
 use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent, Timestamp};
-use crate::store::{
-    AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError,
-};
+use crate::store::{Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError};
 
 fn call() -> ProposedEvent {
     ProposedEvent {
@@ -28,33 +23,20 @@ fn call() -> ProposedEvent {
     }
 }
 
-/// A write that reaches the tree but whose flush fails, on the `nth` group (0-based) and
+/// A write that reaches the tree but whose fsync fails, on the `nth` group (0-based) and
 /// every one after.
 fn failing_from(nth: usize) -> WriteGroup {
     let mut groups = 0;
     Box::new(move |shared, batch| {
         groups += 1;
         if groups <= nth {
-            return apply_and_write(shared, batch);
+            return apply_and_flush(shared, batch);
         }
         shared.db.apply_batch(batch).map_err(super::sled_error)?;
-        Err(on_fire())
+        Err(StoreError::Unavailable(
+            io::Error::other("the disk is on fire").to_string(),
+        ))
     })
-}
-
-fn on_fire() -> StoreError {
-    StoreError::Unavailable(io::Error::other("the disk is on fire").to_string())
-}
-
-/// Opens a log whose groups are written by `write` and synced for real.
-fn open_writing(dir: &std::path::Path, write: WriteGroup) -> SledLog {
-    open::open(
-        dir,
-        write,
-        Arc::new(sync_database),
-        super::DEFAULT_CACHE_BYTES,
-    )
-    .unwrap()
 }
 
 async fn count(log: &SledLog) -> usize {
@@ -73,7 +55,7 @@ fn unavailable_with(result: Result<impl std::fmt::Debug, StoreError>, text: &str
 #[tokio::test]
 async fn a_failed_write_acknowledges_nothing_and_poisons_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open_writing(dir.path(), failing_from(0));
+    let log = open::open(dir.path(), failing_from(0), super::DEFAULT_CACHE_BYTES).unwrap();
     let acme = AccountId::parse("acme").unwrap();
     let event = call();
 
@@ -97,7 +79,7 @@ async fn a_restart_after_a_failed_write_recovers_what_is_on_disk() {
     let acme = AccountId::parse("acme").unwrap();
     let failed = vec![call()];
     {
-        let log = open_writing(dir.path(), failing_from(1));
+        let log = open::open(dir.path(), failing_from(1), super::DEFAULT_CACHE_BYTES).unwrap();
         log.append(&acme, ExpectedRevision::NoStream, vec![call()])
             .await
             .unwrap();
@@ -200,134 +182,13 @@ fn a_group_is_acknowledged_only_after_the_database_file_is_synced() {
     // A pipe cannot be synced: fdatasync fails on it.
     let (_, pipe) = std::io::pipe().unwrap();
     let elsewhere = shared_with(dir.path(), std::os::fd::OwnedFd::from(pipe).into());
-    apply_and_write(&elsewhere, batch()).unwrap();
     assert!(matches!(
-        sync_database(&elsewhere),
+        apply_and_flush(&elsewhere, batch()),
         Err(StoreError::Unavailable(_))
     ));
     drop(elsewhere);
     let database = std::fs::File::open(super::sled_path(dir.path()).join("db")).unwrap();
     let synced = shared_with(dir.path(), database);
-    apply_and_write(&synced, batch()).unwrap();
-    sync_database(&synced).unwrap();
-}
-
-/// Sends `count` appends of one call each to `acme`'s stream and returns their answers to
-/// come. Each is polled once, which queues its command for the writer: when this returns, all
-/// of them wait for the writer, behind whatever it is doing.
-async fn queue_appends(
-    log: &SledLog,
-    count: usize,
-) -> Vec<BoxFuture<'static, Result<AppendOutcome, StoreError>>> {
-    let acme = AccountId::parse("acme").unwrap();
-    let mut appends = Vec::new();
-    for _ in 0..count {
-        let (log, acme) = (log.clone(), acme.clone());
-        let mut append: BoxFuture<'static, _> =
-            Box::pin(async move { log.append(&acme, ExpectedRevision::Any, vec![call()]).await });
-        assert!(futures::poll!(append.as_mut()).is_pending());
-        appends.push(append);
-    }
-    appends
-}
-
-/// Opens a log whose first group's write is held until `release` says so, after telling
-/// `entered`; the groups are synced by `sync`. Writes after the first tell `written`.
-fn open_holding_first_write(
-    dir: &std::path::Path,
-    entered: mpsc::Sender<()>,
-    release: mpsc::Receiver<()>,
-    written: mpsc::Sender<()>,
-    sync: SyncFile,
-) -> SledLog {
-    let mut held = Some((entered, release));
-    let write: WriteGroup = Box::new(move |shared, batch| {
-        let first = held.take();
-        if let Some((entered, release)) = &first {
-            entered.send(()).unwrap();
-            release.recv().unwrap();
-        }
-        apply_and_write(shared, batch)?;
-        if first.is_none() {
-            let _ = written.send(());
-        }
-        Ok(())
-    });
-    open::open(dir, write, sync, super::DEFAULT_CACHE_BYTES).unwrap()
-}
-
-/// Starts one append and waits until the writer holds its group's write; then queues `behind`
-/// more appends and releases the write. Returns the first append's answer to come and theirs.
-async fn one_held_then(
-    log: &SledLog,
-    entered: mpsc::Receiver<()>,
-    release: mpsc::Sender<()>,
-    behind: usize,
-) -> (
-    BoxFuture<'static, Result<AppendOutcome, StoreError>>,
-    Vec<BoxFuture<'static, Result<AppendOutcome, StoreError>>>,
-) {
-    let first = queue_appends(log, 1).await.remove(0);
-    tokio::task::spawn_blocking(move || entered.recv().unwrap())
-        .await
-        .unwrap();
-    let behind = queue_appends(log, behind).await;
-    release.send(()).unwrap();
-    (first, behind)
-}
-
-#[tokio::test]
-async fn the_next_group_is_written_while_the_last_one_syncs() {
-    let dir = tempfile::tempdir().unwrap();
-    let (entered_tx, entered) = mpsc::channel();
-    let (release, release_rx) = mpsc::channel();
-    let (written_tx, written) = mpsc::channel();
-    // The first sync waits for the next group's write: it returns only if the writer writes
-    // while a sync is under way. (The wait is bounded so that a writer that syncs before it
-    // writes again fails this test rather than hanging it.)
-    let written = Mutex::new(Some(written));
-    let sync: SyncFile = Arc::new(move |shared| {
-        if let Some(written) = written.lock().unwrap().take() {
-            written
-                .recv_timeout(std::time::Duration::from_secs(60))
-                .map_err(|_| StoreError::Unavailable("no write during the sync".into()))?;
-        }
-        sync_database(shared)
-    });
-    let log = open_holding_first_write(dir.path(), entered_tx, release_rx, written_tx, sync);
-
-    let (first, behind) = one_held_then(&log, entered, release, 4).await;
-    let first = first.await.unwrap();
-    assert_eq!(first.first_position, 0);
-    let mut positions = Vec::new();
-    for append in behind {
-        positions.push(append.await.unwrap().first_position);
-    }
-    positions.sort_unstable();
-    assert_eq!(positions, vec![1, 2, 3, 4]);
-    assert_eq!(log.head().next_position, 5);
-    assert_eq!(count(&log).await, 5);
-    assert_eq!(log.verify(), Ok(5));
-}
-
-#[tokio::test]
-async fn a_failed_sync_fails_the_groups_written_behind_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let (entered_tx, entered) = mpsc::channel();
-    let (release, release_rx) = mpsc::channel();
-    let (written_tx, _written) = mpsc::channel();
-    let sync: SyncFile = Arc::new(|_| Err(on_fire()));
-    let log = open_holding_first_write(dir.path(), entered_tx, release_rx, written_tx, sync);
-
-    // The first group is handed to the syncer (appends wait behind it), whose sync fails.
-    let (first, behind) = one_held_then(&log, entered, release, 4).await;
-    unavailable_with(first.await, "the disk is on fire");
-    for append in behind {
-        // Failed by the same sync, or refused after it: either way not acknowledged.
-        unavailable_with(append.await, "restart");
-    }
-    assert_eq!(log.head(), LogHead::EMPTY);
-    assert_eq!(count(&log).await, 0);
-    let later = queue_appends(&log, 1).await.remove(0).await;
-    unavailable_with(later, "restart the server");
+    apply_and_flush(&synced, batch()).unwrap();
+    apply_and_flush(&synced, batch()).unwrap();
 }

@@ -1,26 +1,23 @@
 //! The writer thread: every append goes through it, in groups that share one fsync.
 //!
 //! Appends arrive on a channel. The thread blocks for one, takes every other append already
-//! waiting (up to [`MAX_GROUP`]), and decides each in arrival order against the log as written
-//! so far plus what the group has planned: first the idempotency rule, then the expected
+//! waiting (up to [`MAX_GROUP`]), and decides each in arrival order against the committed log
+//! plus what the group has planned so far: first the idempotency rule, then the expected
 //! revision. The records of the appends that pass go into one `sled::Batch`, applied
-//! atomically and written to the database file once. The group then needs one fsync before
-//! the head moves and the appends get their answers (`durable`): the writer does it itself
-//! when nothing else is waiting, and otherwise hands the group to the syncer thread and plans
-//! the next group during that fsync. The disk sees one fsync per group (or fewer), not per
+//! atomically and flushed to disk once; only then does the committed head move and do the
+//! appends get their answers. A request therefore never waits for more than the fsync of the
+//! group it joined and the one before it, and the disk sees one fsync per group, not per
 //! request.
 //!
 //! Being the only writer is what makes the checks race-free: nothing changes the tree between a
-//! group's checks and its write. The writer plans on top of groups written but not yet synced,
-//! and their answers wait for that sync: a failed one fails every group behind it.
+//! group's checks and its write.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use ::sled::Batch;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 
-use super::durable::{fail, Commits, Reply, Written};
 use super::read::{self, sled_error};
 use super::{keys, Shared};
 use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, Timestamp};
@@ -33,15 +30,14 @@ use crate::store::{AppendOutcome, ExpectedRevision, LogHead, StoreError};
 /// flood of requests; the rest wait for the next group.
 pub(crate) const MAX_GROUP: usize = 1024;
 
-/// How a group reaches the database file, not yet durably: a parameter of the writer so that
-/// tests can make it fail or hold it.
+/// How a group reaches the disk. A parameter of the writer so that tests can make it fail.
 pub(crate) type WriteGroup = Box<dyn FnMut(&Shared, Batch) -> Result<(), StoreError> + Send>;
 
-/// The real [`WriteGroup`]: the group as one atomic batch, then sled's flush, which writes it
-/// to the database file. The `fdatasync` that makes it durable follows in `durable`.
-pub(crate) fn apply_and_write(shared: &Shared, batch: Batch) -> Result<(), StoreError> {
+/// The real [`WriteGroup`]: the group as one atomic batch, then one durable flush for all of
+/// it ([`Shared::flush`]: sled's flush and an `fdatasync`), before any append is answered.
+pub(crate) fn apply_and_flush(shared: &Shared, batch: Batch) -> Result<(), StoreError> {
     shared.db.apply_batch(batch).map_err(sled_error)?;
-    shared.db.flush().map_err(sled_error).map(|_| ())
+    shared.flush()
 }
 
 /// One append on its way to the writer.
@@ -50,7 +46,7 @@ pub(crate) struct AppendCommand {
     pub expected: ExpectedRevision,
     pub events: Vec<ProposedEvent>,
     /// Where the answer goes; the append is still written if the requester has gone away.
-    pub reply: Reply,
+    pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
 }
 
 /// The state the writer thread owns.
@@ -59,22 +55,24 @@ pub(crate) struct Writer {
     pub shared: Arc<Shared>,
     /// Appends to commit; closed when the last `SledLog` handle is dropped.
     pub commands: mpsc::UnboundedReceiver<AppendCommand>,
-    /// The sync, the published head and the poisoning, shared with the syncer thread.
-    pub commits: Arc<Commits>,
-    /// The head of the log as written: everything before it is in the tree, and durable once
-    /// the groups handed to the syncer are synced. Readers see `commits`' published head.
+    /// Publishes the committed head to readers, after each group's flush.
+    pub head_tx: watch::Sender<LogHead>,
+    /// The committed head: everything before it is flushed.
     pub head: LogHead,
     /// The newest `recorded_at`: a group never records an earlier one, so `recorded_at` never
     /// decreases along positions even when the system clock steps back.
     pub last_recorded_at: Timestamp,
-    /// The last written revision of each stream seen so far (`None`: no stream), so that the
+    /// The last committed revision of each stream seen so far (`None`: no stream), so that the
     /// expected-revision check costs no read after the first append to a stream.
     pub stream_heads: HashMap<AccountId, Option<u64>>,
-    /// Writes a group: [`apply_and_write`] outside tests.
+    /// Set when a group's write failed: what reached the disk is unknown, so no later append
+    /// is accepted until the server restarts and recovers from what is really there.
+    pub poisoned: Option<String>,
+    /// Writes a group: [`apply_and_flush`] outside tests.
     pub write: WriteGroup,
 }
 
-/// What a group has planned so far, on top of the written log.
+/// What a group has planned so far, on top of the committed log.
 struct Plan {
     batch: Batch,
     /// The records planned, for the log and its head.
@@ -90,22 +88,9 @@ struct Plan {
 
 impl Writer {
     /// Runs until every `SledLog` handle is gone and every queued append is answered. Returns
-    /// the final head, or `None` when a failed write or sync poisoned the log (what is on disk
+    /// the final committed head, or `None` when a failed write poisoned the log (what is on disk
     /// is then unknown, and the next open must treat the log as crashed).
     pub(crate) fn run(mut self) -> Option<LogHead> {
-        let (handed, to_sync) = std::sync::mpsc::channel();
-        let commits = Arc::clone(&self.commits);
-        let syncer = std::thread::Builder::new()
-            .name("relledger-syncer".to_string())
-            .spawn(move || commits.run_syncer(to_sync));
-        // Without a syncer thread the writer syncs every group itself, as it does when idle.
-        let (handed, syncer) = match syncer {
-            Ok(syncer) => (Some(handed), Some(syncer)),
-            Err(error) => {
-                tracing::warn!(%error, "no syncer thread; the writer syncs every group itself");
-                (None, None)
-            }
-        };
         while let Some(first) = self.commands.blocking_recv() {
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
@@ -114,51 +99,23 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            if let Some(written) = self.write_group(group) {
-                self.finish(written, handed.as_ref());
-            }
-        }
-        drop(handed);
-        if syncer.is_some_and(|s| s.join().is_err()) {
-            tracing::error!("the log syncer thread panicked");
-            return None;
+            self.commit_group(group);
         }
         tracing::debug!(
             next_position = self.head.next_position,
             "the log writer has stopped"
         );
-        self.commits.poisoned().is_none().then_some(self.head)
+        self.poisoned.is_none().then_some(self.head)
     }
 
-    /// Gets a written group synced and answered: here, when the syncer has nothing unanswered
-    /// and no append is waiting (so there is nothing to overlap the sync with, and the
-    /// hand-off would only add a thread wake-up), else by the syncer while this thread goes on
-    /// to the next group.
-    fn finish(&self, written: Written, syncer: Option<&std::sync::mpsc::Sender<Written>>) {
-        let idle = self.commits.idle();
-        match syncer {
-            Some(syncer) if !(idle && self.commands.is_empty()) => {
-                self.commits.hand_over();
-                if let Err(unsent) = syncer.send(written) {
-                    // The syncer is gone (it panicked): sync here, behind what it left.
-                    self.commits.commit(vec![unsent.0]);
-                }
-            }
-            _ => self.commits.commit(vec![written]),
-        }
-    }
-
-    /// Plans a group against the written log and writes its records, if any. Returns the
-    /// group to sync and answer, or `None` when it was answered already: refused because the
-    /// log is poisoned, or failed with its write (which poisons the log).
-    fn write_group(&mut self, group: Vec<AppendCommand>) -> Option<Written> {
-        if let Some(reason) = self.commits.poisoned() {
+    fn commit_group(&mut self, group: Vec<AppendCommand>) {
+        if let Some(reason) = &self.poisoned {
             for command in group {
                 let _ = command
                     .reply
                     .send(Err(StoreError::Unavailable(reason.clone())));
             }
-            return None;
+            return;
         }
         let mut plan = Plan {
             batch: Batch::default(),
@@ -176,23 +133,21 @@ impl Writer {
                 (c.reply, answer)
             })
             .collect();
-        let records = plan.records;
-        if records > 0 {
+
+        if plan.records > 0 {
             if let Err(error) = (self.write)(&self.shared, plan.batch) {
-                self.commits.poison(&error);
+                tracing::error!(%error, "a write to the log failed; refusing further appends");
+                self.poisoned = Some(format!(
+                    "appends are refused after a failed write ({error}); restart the server"
+                ));
                 let failed = format!(
                     "the write failed ({error}), so the append is not acknowledged; \
                      retry it once the server has restarted"
                 );
-                fail(
-                    vec![Written {
-                        head: self.head,
-                        records,
-                        answers,
-                    }],
-                    &failed,
-                );
-                return None;
+                for (reply, _) in answers {
+                    let _ = reply.send(Err(StoreError::Unavailable(failed.clone())));
+                }
+                return;
             }
             self.head = LogHead {
                 next_position: plan.next_position,
@@ -201,12 +156,17 @@ impl Writer {
             self.last_recorded_at = plan.recorded_at;
             self.stream_heads
                 .extend(plan.heads.into_iter().map(|(a, r)| (a, Some(r))));
+            self.head_tx.send_replace(self.head);
+            tracing::trace!(
+                appends = answers.len(),
+                records = plan.records,
+                next_position = self.head.next_position,
+                "committed a group"
+            );
         }
-        Some(Written {
-            head: self.head,
-            records,
-            answers,
-        })
+        for (reply, answer) in answers {
+            let _ = reply.send(answer);
+        }
     }
 
     /// Decides one append of the group and, if it passes, adds its records to the plan.
