@@ -503,23 +503,18 @@ async fn walks(log: &Arc<SledLog>, projector: &Projector) {
             );
         }
     };
+    let by_revenue = |page_token| relledger::relationships::ListQuery {
+        order: relledger::relationships::ListOrder::Revenue,
+        page_token,
+        ..Default::default()
+    };
     let done = measure("ListRelationships (50 by revenue)");
-    let page = relationships
-        .list(relledger::relationships::ListQuery {
-            order: relledger::relationships::ListOrder::Revenue,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let page = relationships.list(by_revenue(None)).await.unwrap();
     assert_eq!(page.relationships.len(), 50);
     done();
     let done = measure("ListRelationships, the next page (a kept listing)");
     let next = relationships
-        .list(relledger::relationships::ListQuery {
-            order: relledger::relationships::ListOrder::Revenue,
-            page_token: page.next_page_token,
-            ..Default::default()
-        })
+        .list(by_revenue(page.next_page_token))
         .await
         .unwrap();
     assert_eq!(next.relationships.len(), 50);

@@ -10,7 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::TryStreamExt;
 use relledger::domain::projection::{
-    gift_register, portfolio, project, project_unexplained, AccountProjection, Params, Quadrant,
+    gift_register, portfolio, project, project_unexplained, AccountProjection, Params, Portfolio,
+    Quadrant,
 };
 use relledger::domain::*;
 use relledger::relationships::{
@@ -135,6 +136,36 @@ async fn histories(log: &MemoryLog) -> BTreeMap<AccountId, Vec<RecordedEvent>> {
     all
 }
 
+/// Every account's whole history folded as of `as_of` (without contributions, as lists show
+/// them) that `keep` passes, in the order of a list by revenue: highest first, then by id.
+fn by_revenue(
+    all: &BTreeMap<AccountId, Vec<RecordedEvent>>,
+    as_of: Timestamp,
+    keep: impl Fn(&AccountProjection) -> bool,
+) -> Vec<AccountProjection> {
+    let mut folds: Vec<AccountProjection> = all
+        .values()
+        .map(|events| project_unexplained(events, as_of, &Params::default()))
+        .filter(|p| keep(p))
+        .collect();
+    folds.sort_by_key(|p| {
+        (
+            -p.commercial.revenue_minor,
+            p.account_id.as_ref().unwrap().as_str().to_string(),
+        )
+    });
+    folds
+}
+
+/// The portfolio of every account's whole history folded as of `as_of`: the reference.
+fn portfolio_of(all: &BTreeMap<AccountId, Vec<RecordedEvent>>, as_of: Timestamp) -> Portfolio {
+    let folds: Vec<(AccountId, AccountProjection)> = all
+        .iter()
+        .map(|(id, events)| (id.clone(), project(events, as_of, &Params::default())))
+        .collect();
+    portfolio(&folds, &Params::default())
+}
+
 fn service(log: &Arc<MemoryLog>) -> Relationships {
     Relationships::new(log.clone(), Params::default())
 }
@@ -185,17 +216,7 @@ async fn a_list_over_many_accounts_pages_through_what_a_fold_of_every_account_gi
     assert!(pages.iter().all(|(p, _)| p.len() <= 37));
 
     // The reference: every account folded whole, filtered and sorted as the list says.
-    let mut expected: Vec<AccountProjection> = all
-        .values()
-        .map(|events| project_unexplained(events, as_of, &Params::default()))
-        .filter(|p| p.profile.owner != "owner-0")
-        .collect();
-    expected.sort_by_key(|p| {
-        (
-            -p.commercial.revenue_minor,
-            p.account_id.as_ref().unwrap().as_str().to_string(),
-        )
-    });
+    let expected = by_revenue(&all, as_of, |p| p.profile.owner != "owner-0");
     let listed: Vec<AccountProjection> = pages.into_iter().flat_map(|(p, _)| p).collect();
     assert_eq!(listed.len(), 400, "two owners of three");
     assert_eq!(
@@ -235,11 +256,7 @@ async fn the_portfolio_of_many_accounts_is_the_portfolio_of_every_fold() {
         .portfolio(RelationshipQuery::default())
         .await
         .unwrap();
-    let folds: Vec<(AccountId, AccountProjection)> = all
-        .iter()
-        .map(|(id, events)| (id.clone(), project(events, as_of, &Params::default())))
-        .collect();
-    assert_eq!(folio, portfolio(&folds, &Params::default()));
+    assert_eq!(folio, portfolio_of(&all, as_of));
     assert_eq!(folio.accounts.len(), ACCOUNTS);
 
     // As of a position: only the records up to it, for the accounts that had any.
@@ -316,12 +333,7 @@ async fn an_event_dated_ahead_of_the_clock_is_the_instant_lists_and_the_portfoli
         .await
         .unwrap();
     assert_eq!(as_of, ahead);
-    let all = histories(&log).await;
-    let folds: Vec<(AccountId, AccountProjection)> = all
-        .iter()
-        .map(|(id, events)| (id.clone(), project(events, ahead, &Params::default())))
-        .collect();
-    assert_eq!(folio, portfolio(&folds, &Params::default()));
+    assert_eq!(folio, portfolio_of(&histories(&log).await, ahead));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,16 +382,7 @@ async fn a_listing_pages_through_the_log_as_its_first_page_saw_it_on_any_server(
         listed.extend(page.relationships);
         token = page.next_page_token;
     }
-    let mut expected: Vec<AccountProjection> = before
-        .values()
-        .map(|events| project_unexplained(events, as_of, &Params::default()))
-        .collect();
-    expected.sort_by_key(|p| {
-        (
-            -p.commercial.revenue_minor,
-            p.account_id.as_ref().unwrap().as_str().to_string(),
-        )
-    });
+    let expected = by_revenue(&before, as_of, |_| true);
     assert_eq!(listed.len(), ACCOUNTS);
     assert_eq!(listed, expected);
 
