@@ -1,9 +1,12 @@
 //! Verifiable history: `relledger.v1.Audit` over gRPC, signed checkpoints, the export bundle
-//! and its round trip, and the tamper tests: a flipped byte, a deleted record and two swapped
-//! records, made directly in a stopped server's data dir (or in a bundle), are caught by
-//! `VerifyChain`, `relledger verify`, the server at start-up and `verify-export`.
+//! and its round trip, and the tamper tests: a flipped byte and two swapped records, made
+//! directly in a stopped server's data dir (or in a bundle), are caught by `VerifyChain`,
+//! `relledger verify`, the server at start-up and `verify-export`; a deleted record is refused
+//! at open, and caught in a bundle.
 
 mod common;
+#[path = "common/raw_log.rs"]
+mod raw_log;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +22,7 @@ use relledger::audit::offline::{export_data_dir, verify_data_dir};
 use relledger::audit::{checkpoint_message, Audit, AuditConfig, FullCheck};
 use relledger::config::Config;
 use relledger::server::{OpenServer, ServeError};
-use relledger::store::sled::{record_key, sled_path, wait_for_sled_release, SledLog};
+use relledger::store::sled::{log_path, sled_path, SledLog};
 use relledger::store::{Direction, Log, ReadAllFilter};
 use sha2::{Digest, Sha256};
 
@@ -308,6 +311,10 @@ enum Tamper {
 }
 
 impl Tamper {
+    /// The tampering that keeps the number of records, so that the log opens and the chain
+    /// is what catches it. A deleted record shortens the files below what the index covers,
+    /// which the open refuses (`a_record_deleted_from_a_stopped_log_is_refused_at_open`).
+    const KEEPING_COUNT: [Tamper; 2] = [Tamper::Flip, Tamper::Swap];
     const ALL: [Tamper; 3] = [Tamper::Flip, Tamper::Delete, Tamper::Swap];
 
     /// The first position a verification must report.
@@ -318,29 +325,21 @@ impl Tamper {
         }
     }
 
-    /// Tampers with the stopped log in `dir`, in sled directly.
+    /// Tampers with the stopped log in `dir`, in its record files directly, rewriting their
+    /// checksums as an attacker would.
     fn apply(self, dir: &Path) {
-        let db = sled::open(sled_path(dir)).unwrap();
+        let mut values = raw_log::stored_values(dir);
         match self {
             Tamper::Flip => {
-                let mut value = db.get(record_key(5)).unwrap().unwrap().to_vec();
-                let at = value.len() - 20;
-                value[at] ^= 0x01;
-                db.insert(record_key(5), value).unwrap();
+                let at = values[5].len() - 20;
+                values[5][at] ^= 0x01;
             }
             Tamper::Delete => {
-                db.remove(record_key(5)).unwrap();
+                values.remove(5);
             }
-            Tamper::Swap => {
-                let four = db.get(record_key(4)).unwrap().unwrap();
-                let five = db.get(record_key(5)).unwrap().unwrap();
-                db.insert(record_key(4), five).unwrap();
-                db.insert(record_key(5), four).unwrap();
-            }
+            Tamper::Swap => values.swap(4, 5),
         }
-        db.flush().unwrap();
-        drop(db);
-        wait_for_sled_release(&sled_path(dir));
+        raw_log::rewrite(dir, &values);
     }
 
     /// Tampers with the record lines of a bundle the same way; returns the line number a
@@ -390,7 +389,7 @@ async fn stopped_dir(signed_to: Option<u64>) -> tempfile::TempDir {
 
 #[tokio::test]
 async fn tampering_after_the_last_signature_is_refused_at_start_and_reported_by_verify() {
-    for tamper in Tamper::ALL {
+    for tamper in Tamper::KEEPING_COUNT {
         let dir = stopped_dir(Some(2)).await;
         tamper.apply(dir.path());
 
@@ -422,8 +421,28 @@ async fn tampering_after_the_last_signature_is_refused_at_start_and_reported_by_
 }
 
 #[tokio::test]
+async fn a_record_deleted_from_a_stopped_log_is_refused_at_open() {
+    let dir = stopped_dir(Some(9)).await;
+    Tamper::Delete.apply(dir.path());
+    let refused = |message: String| {
+        assert!(
+            message.contains("lost or changed") && message.contains("covers 10 records"),
+            "{message}"
+        )
+    };
+    match OpenServer::open(config(dir.path())) {
+        Err(error) => refused(error.to_string()),
+        Ok(_) => panic!("the server started on a log missing a record"),
+    }
+    refused(format!(
+        "{:#}",
+        verify_data_dir(dir.path(), &mut |_, _| {}).unwrap_err()
+    ));
+}
+
+#[tokio::test]
 async fn tampering_before_the_last_signature_is_found_by_the_background_check() {
-    for tamper in Tamper::ALL {
+    for tamper in Tamper::KEEPING_COUNT {
         let dir = stopped_dir(Some(9)).await;
         tamper.apply(dir.path());
 
@@ -475,7 +494,7 @@ async fn verify_export_names_the_first_bad_line_of_a_tampered_bundle() {
         let restored = tempfile::tempdir().unwrap();
         import_bundle(restored.path(), &copy, None, &mut |_, _| {}).unwrap_err();
         assert!(
-            !sled_path(restored.path()).exists(),
+            !sled_path(restored.path()).exists() && !log_path(restored.path()).exists(),
             "a refused import writes no log"
         );
 
@@ -562,7 +581,7 @@ async fn the_auditor_commands_round_trip_and_catch_tampering() {
     assert!(!ok && stderr.contains("position 5"), "{stderr}");
     // A dir tampered after its last signature is refused at start, in one line.
     let tampered = stopped_dir(Some(2)).await;
-    Tamper::Delete.apply(tampered.path());
+    Tamper::Flip.apply(tampered.path());
     let tampered = tampered.path().to_str().unwrap();
     let (ok, stdout, stderr) = run(&["serve", "--listen", "127.0.0.1:0", "--data-dir", tampered]);
     assert!(!ok && stdout.is_empty(), "{stdout}");

@@ -4,6 +4,8 @@
 //! end turns each into a test per backend. Backend-specific behaviour (reopening a sled dir,
 //! its lock, detecting corruption on disk) is tested after it.
 
+#[path = "common/raw_log.rs"]
+mod raw_log;
 #[path = "common/store.rs"]
 mod store_helpers;
 
@@ -838,17 +840,19 @@ async fn memory_log_watches_its_head_and_verifies() {
     assert_eq!(log.verify(), Ok(2));
 }
 
-/// Writes a flipped byte into the body of the record at `position`, behind the log's back.
+/// Flips a bit in the body of the record at `position`, behind the log's back, as a failing
+/// disk would (its frame's checksum no longer matches).
 fn flip_a_byte(dir: &std::path::Path, position: u64) {
-    let db = sled::open(relledger::store::sled::sled_path(dir)).unwrap();
-    let key = relledger::store::sled::record_key(position);
-    let mut value = db.get(key).unwrap().expect("the record exists").to_vec();
+    raw_log::flip_a_stored_bit(dir, position, 10);
+}
+
+/// The same, with the frame's checksum rewritten to match: only the hash chain can tell.
+fn rewrite_a_byte(dir: &std::path::Path, position: u64) {
+    let mut values = raw_log::stored_values(dir);
+    let value = &mut values[position as usize];
     let at = value.len() - 10;
     value[at] ^= 0x01;
-    db.insert(key, value).unwrap();
-    db.flush().unwrap();
-    drop(db);
-    relledger::store::sled::wait_for_sled_release(&relledger::store::sled::sled_path(dir));
+    raw_log::rewrite(dir, &values);
 }
 
 async fn sled_log_with(dir: &std::path::Path, records: usize) {
@@ -867,9 +871,15 @@ async fn sled_log_with(dir: &std::path::Path, records: usize) {
 
 #[tokio::test]
 async fn sled_detects_a_flipped_byte_in_a_stored_record() {
+    for tamper in [flip_a_byte, rewrite_a_byte] {
+        detects_a_changed_record(tamper).await;
+    }
+}
+
+async fn detects_a_changed_record(tamper: fn(&std::path::Path, u64)) {
     let dir = tempfile::tempdir().unwrap();
     sled_log_with(dir.path(), 5).await;
-    flip_a_byte(dir.path(), 2);
+    tamper(dir.path(), 2);
 
     let log = SledLog::open(dir.path()).expect("only the last record is checked on open");
     let brk = log.verify().unwrap_err();
@@ -890,14 +900,16 @@ async fn sled_detects_a_flipped_byte_in_a_stored_record() {
 
 #[tokio::test]
 async fn sled_refuses_to_open_a_dir_whose_last_record_is_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    sled_log_with(dir.path(), 3).await;
-    flip_a_byte(dir.path(), 2);
-    match SledLog::open(dir.path()) {
-        Err(OpenError::Corrupt { reason, .. }) => {
-            assert!(reason.contains("position 2"), "{reason}")
+    for tamper in [flip_a_byte, rewrite_a_byte] {
+        let dir = tempfile::tempdir().unwrap();
+        sled_log_with(dir.path(), 3).await;
+        tamper(dir.path(), 2);
+        match SledLog::open(dir.path()) {
+            Err(OpenError::Corrupt { reason, .. }) => {
+                assert!(reason.contains("position 2"), "{reason}")
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
         }
-        other => panic!("expected Corrupt, got {other:?}"),
     }
 }
 

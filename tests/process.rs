@@ -3,6 +3,8 @@
 //! the `append` / `read` client subcommands work against a running server.
 
 mod common;
+#[path = "common/raw_log.rs"]
+mod raw_log;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -248,15 +250,9 @@ async fn a_data_dir_whose_log_was_lost_or_cut_is_refused_in_one_line() {
         "{errors:?}"
     );
 
-    {
-        let db = sled::open(relledger::store::sled::sled_path(dir.path())).unwrap();
-        db.remove(relledger::store::sled::record_key(1)).unwrap();
-        db.flush().unwrap();
-        drop(db);
-        relledger::store::sled::wait_for_sled_release(&relledger::store::sled::sled_path(
-            dir.path(),
-        ));
-    }
+    // The last record cut off the end of the record files.
+    let values = raw_log::stored_values(dir.path());
+    raw_log::rewrite(dir.path(), &values[..values.len() - 1]);
     let errors = refusal(dir.path()).await;
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("lost or changed"), "{errors:?}");

@@ -1,25 +1,28 @@
-//! [`SledLog`]: the durable log, embedded in sled 0.34.
+//! [`SledLog`]: the durable log: an append-only record file, indexed in sled 0.34.
 //!
 //! # Layout on disk
 //!
 //! A data dir holds `LOCK`, an exclusive `fs2` lock held for the life of the log so that two
-//! processes never write one log, and `sled/`, one sled database whose default tree holds the
-//! log and its two indexes under key prefixes (see `keys`). One append is one atomic
-//! `apply_batch`, so the indexes never disagree with the log. A second tree, `subscriptions`,
-//! holds the acknowledged positions of named subscriptions (`checkpoints`); the log never
-//! reads it.
+//! processes never write one log; `log/`, the records in an append-only file of checksummed
+//! frames and the offset of each position's frame (see `records`); and `sled/`, one sled
+//! database whose default tree holds the stream and event-id indexes and the index watermark
+//! under key prefixes (see `keys`). Other trees hold the acknowledged positions of named
+//! subscriptions (`checkpoints`), the signed checkpoints and the projector's checkpoint; the
+//! log never reads them.
 //!
 //! # Writing
 //!
 //! A dedicated thread, `relledger-writer`, does every write (see `writer`): appends queue on a
-//! channel and are committed in groups, one batch and one fsync per group. An append is
-//! answered only after its group is flushed; if a write fails, every append of the group gets
-//! `Unavailable` and the log refuses all later appends until it is reopened.
+//! channel and are committed in groups, one write and one fsync of the record file per group,
+//! then the group's index entries in one sled batch. An append is answered only after its
+//! group is synced; if a write fails, every append of the group gets `Unavailable` and the log
+//! refuses all later appends until it is reopened. Opening re-indexes what the index missed
+//! (see `open`).
 //!
 //! # Reading
 //!
-//! Readers see the committed head only ([`SledLog::watch_head`]): records applied but not yet
-//! flushed are invisible. Reads fetch pages of records on tokio's blocking pool as the consumer
+//! Readers see the committed head only ([`SledLog::watch_head`]): records written but not yet
+//! synced are invisible. Reads fetch pages of records on tokio's blocking pool as the consumer
 //! polls, from a range fixed when the read starts.
 //!
 //! # Lifetime
@@ -36,6 +39,7 @@ mod keys;
 mod manifest;
 mod open;
 mod read;
+mod records;
 mod restore;
 mod snapshots;
 mod writer;
@@ -43,6 +47,7 @@ mod writer;
 use std::fs::File;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -51,14 +56,17 @@ use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use checkpoints::SledCheckpoints;
-pub use keys::record_key;
 pub use manifest::MANIFEST_FILE;
 pub use open::{sled_path, wait_for_sled_release, OpenError, LOCK_FILE};
+pub use records::{
+    encode_frame, log_path, FRAME_HEADER, LOG_DIR, OFFSETS_FILE, OFFSET_BYTES, RECORDS_FILE,
+};
 pub use restore::{restore, RestoreError};
 pub use snapshots::SledSnapshots;
 
 use self::open::DirLock;
 pub(crate) use self::read::sled_error;
+use self::records::RecordFiles;
 use self::writer::AppendCommand;
 use super::chain::{ChainBreak, ChainVerifier};
 use super::codec::decode_record_at;
@@ -80,6 +88,11 @@ pub(crate) struct Shared {
     /// The database; its default tree holds the log and its indexes, and the `subscriptions`
     /// tree the acknowledged positions of named subscriptions (see `store::checkpoints`).
     pub(crate) db: ::sled::Db,
+    /// The records themselves (see `records`).
+    files: RecordFiles,
+    /// The byte length of the committed frames in `records`, published by the writer before
+    /// the head that covers them: where a read of the last committed records ends.
+    committed_bytes: AtomicU64,
     /// sled's database file, to `fdatasync` after sled's own flush (see [`Shared::flush`]).
     database_file: File,
     /// Held, never read: the dir lock lasts as long as the database is open. Declared after
@@ -105,6 +118,11 @@ struct Inner {
 }
 
 impl Shared {
+    /// The byte length of the committed frames (at least as far as the head a reader saw).
+    pub(crate) fn committed_bytes(&self) -> u64 {
+        self.committed_bytes.load(Ordering::Acquire)
+    }
+
     /// Flushes the database durably: sled's flush, then an `fdatasync` of its file.
     ///
     /// On Linux sled 0.34's flush ends with `sync_file_range`, which starts and waits for the
@@ -166,7 +184,7 @@ impl SledLog {
     /// [`SledLog::open`], with sled's page cache limited to about `cache_bytes`: most of the
     /// server's resident memory once the log is larger than the cache.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledLog, OpenError> {
-        open::open(dir, Box::new(writer::apply_and_flush), cache_bytes)
+        open::open(dir, Box::new(writer::write_and_sync), cache_bytes)
     }
 
     /// Follows the committed head: the receiver sees a new value after every group commit.
@@ -178,14 +196,13 @@ impl SledLog {
     /// the whole log, blocking: call it from a blocking thread in async code.
     pub fn verify(&self) -> Result<u64, ChainBreak> {
         let end = self.head().next_position;
-        let db = &self.inner.shared.db;
         let mut verifier = ChainVerifier::new(ChainHash::GENESIS);
-        for entry in db.range(record_key(0)..record_key(end)) {
+        for entry in self.stored_records(0, end) {
             let position = verifier.count();
-            let brk = |reason: String| ChainBreak { position, reason };
-            let (key, value) = entry.map_err(|e| brk(e.to_string()))?;
-            let at =
-                keys::record_key_position(&key).ok_or_else(|| brk("a malformed key".into()))?;
+            let (at, value) = entry.map_err(|e| ChainBreak {
+                position,
+                reason: e.to_string(),
+            })?;
             let record = decode_record_at(at, &value).map_err(|e| ChainBreak {
                 position: at,
                 reason: e.to_string(),
@@ -202,7 +219,7 @@ impl SledLog {
     }
 
     /// Flushes the database. Every acknowledged append is already durable; this is for a
-    /// shutdown that wants sled's own bookkeeping on disk too.
+    /// shutdown that wants sled's own bookkeeping (the index) on disk too.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let shared = Arc::clone(&self.inner.shared);
         blocking(move || shared.flush()).await
@@ -245,26 +262,49 @@ impl SledLog {
     }
 
     /// The stored values of the committed records at positions `from..to` (clamped to the
-    /// committed head), in order, each with the position its key names: exactly the bytes on
-    /// disk, for verification and export, which must judge what is stored rather than a
-    /// re-encoding of it. A missing record shows as a jump in the key positions. Blocking: call
-    /// it from a blocking thread in async code.
+    /// committed head), in order, each with its position: exactly the bytes on disk, for
+    /// verification and export, which must judge what is stored rather than a re-encoding of
+    /// it. A frame that cannot be read ends the iteration with an error naming its position.
+    /// Blocking: call it from a blocking thread in async code.
     pub fn stored_records(
         &self,
         from: u64,
         to: u64,
     ) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + Send + 'static {
-        let to = to.min(self.committed_end());
+        /// Records read per file read.
+        const CHUNK: u64 = 1024;
+        let end = self.committed_end();
+        let to = to.min(end);
         let shared = Arc::clone(&self.inner.shared);
-        let range = shared.db.range(record_key(from)..record_key(to.max(from)));
-        range.map(move |entry| {
-            // The database (and the dir lock) stays open while the iterator lives.
-            let _open = &shared;
-            let (key, value) = entry.map_err(sled_error)?;
-            let position = keys::record_key_position(&key)
-                .ok_or_else(|| StoreError::Corrupt(format!("a record key {key:?} is malformed")))?;
-            Ok((position, value.to_vec()))
+        let mut next = from;
+        let mut failed = false;
+        std::iter::from_fn(move || {
+            if next >= to || failed {
+                return None;
+            }
+            // The files (and the dir lock) stay open while the iterator lives.
+            let page = next..to.min(next.saturating_add(CHUNK));
+            next = page.end;
+            let mut values = Vec::new();
+            let bytes = shared.committed_bytes();
+            let read = read::for_each_stored(
+                &shared.files,
+                bytes,
+                page,
+                Direction::Forwards,
+                end,
+                |at, value| {
+                    values.push(Ok((at, value.to_vec())));
+                    Ok(())
+                },
+            );
+            if let Err(error) = read {
+                failed = true;
+                values.push(Err(error));
+            }
+            Some(values)
         })
+        .flatten()
     }
 
     fn committed_end(&self) -> u64 {
@@ -332,7 +372,7 @@ impl Log for SledLog {
         let (account, events, end) = (account.clone(), events.to_vec(), self.committed_end());
         blocking(move || {
             super::idempotency::find_retry_with(&account, &events, |id| {
-                read::recorded_id(&shared.db, id, end)
+                read::recorded_id(&shared, id, end)
             })
         })
         .await
@@ -377,7 +417,7 @@ impl Log for SledLog {
                     paged(scan, move |page, direction| {
                         let (shared, account) = (Arc::clone(&shared), account.clone());
                         fetch(move |records| {
-                            read::fetch_stream(&shared.db, &account, page, direction, records)
+                            read::fetch_stream(&shared, &account, page, direction, end, records)
                         })
                     })
                 }
@@ -395,10 +435,11 @@ impl Log for SledLog {
     ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
         let shared = Arc::clone(&self.inner.shared);
         let filter = Arc::new(filter);
-        let scan = Scan::new(from, direction, limit, self.committed_end());
+        let end = self.committed_end();
+        let scan = Scan::new(from, direction, limit, end);
         paged(scan, move |page, direction| {
             let (shared, filter) = (Arc::clone(&shared), Arc::clone(&filter));
-            fetch(move |records| read::fetch_all(&shared.db, page, direction, &filter, records))
+            fetch(move |records| read::fetch_all(&shared, page, direction, end, &filter, records))
         })
     }
 

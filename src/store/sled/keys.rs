@@ -1,14 +1,19 @@
-//! The key layout of the single sled tree.
+//! The key layout of the sled tree that indexes the log.
 //!
-//! Every append writes one `L` record and, per record, one `S` and one `E` index entry, in one
-//! atomic batch, so the indexes can never disagree with the log they index:
+//! The records live in the record files (see `records`); sled holds, per record, one `S` and
+//! one `E` index entry, written by the group that wrote the record, after its frames are on
+//! disk, in one atomic batch with the index watermark when the group moves it:
 //!
 //! | key                                         | value                                  |
 //! |---------------------------------------------|----------------------------------------|
-//! | `M`                                         | format version (one byte, [`FORMAT_V1`]) |
-//! | `L` + position (u64 BE)                     | the record ([`codec`](crate::store::codec)) |
+//! | `M`                                         | format version (one byte, [`FORMAT_V2`]) |
+//! | `W`                                         | the index watermark: next position (u64 BE) + byte length of the frames before it (u64 BE) |
 //! | `S` + account id + `0x00` + revision (u64 BE) | position (u64 BE)                    |
 //! | `E` + event id (16 bytes)                   | position (u64 BE) + content digest (32 bytes) |
+//!
+//! The watermark promises that every record before it is indexed here and that both record
+//! files are durable up to it; recovery re-reads the frames past it (see `open`). Format 1
+//! kept the records in this tree too, under `L` + position (u64 BE); `open` moves them out.
 //!
 //! Big-endian integers make sled's byte order the numeric order, so range scans read the log
 //! and each stream in order. Account ids never contain `0x00` (see `domain::ids`), so the
@@ -18,15 +23,20 @@ use crate::domain::{AccountId, EventId};
 
 /// The key of the format version.
 pub(crate) const META: &[u8] = b"M";
-/// The on-disk layout described above.
+/// The layout before the records moved to their own files: records under `L` keys.
 pub(crate) const FORMAT_V1: u8 = 1;
+/// The on-disk layout described above.
+pub(crate) const FORMAT_V2: u8 = 2;
+/// The key of the index watermark.
+pub(crate) const WATERMARK: &[u8] = b"W";
 
 const LOG: u8 = b'L';
 const STREAM: u8 = b'S';
 const EVENT_ID: u8 = b'E';
 
-/// The key of the record at `position`.
-pub fn record_key(position: u64) -> [u8; 9] {
+/// The key of the record at `position` in format 1 (tests build such logs to move them).
+#[cfg(test)]
+pub(crate) fn record_key(position: u64) -> [u8; 9] {
     let mut key = [0; 9];
     key[0] = LOG;
     key[1..].copy_from_slice(&position.to_be_bytes());
@@ -105,6 +115,24 @@ pub(crate) fn event_id_key(id: &EventId) -> [u8; 17] {
     key
 }
 
+/// The value of the index watermark: `next_position` records, whose frames take `bytes`.
+pub(crate) fn watermark_value(next_position: u64, bytes: u64) -> [u8; 16] {
+    let mut value = [0; 16];
+    value[..8].copy_from_slice(&next_position.to_be_bytes());
+    value[8..].copy_from_slice(&bytes.to_be_bytes());
+    value
+}
+
+/// Reads a value stored by [`watermark_value`].
+pub(crate) fn parse_watermark(value: &[u8]) -> Option<(u64, u64)> {
+    let value: &[u8; 16] = value.try_into().ok()?;
+    let next_position = u64::from_be_bytes(value[..8].try_into().ok()?);
+    Some((
+        next_position,
+        u64::from_be_bytes(value[8..].try_into().ok()?),
+    ))
+}
+
 /// A position as stored in index values.
 pub(crate) fn position_value(position: u64) -> [u8; 8] {
     position.to_be_bytes()
@@ -169,5 +197,7 @@ mod tests {
             parse_event_id_value(&event_id_value(5, &digest)),
             Some((5, digest))
         );
+        assert_eq!(parse_watermark(&watermark_value(7, 900)), Some((7, 900)));
+        assert_eq!(parse_watermark(&[0; 15]), None);
     }
 }

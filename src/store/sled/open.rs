@@ -3,18 +3,22 @@
 use std::fs::OpenOptions;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Instant;
 
-use ::sled::Db;
+use ::sled::{Batch, Db};
 use fs2::FileExt;
 use tokio::sync::{mpsc, watch};
 
 use super::manifest::Manifest;
+use super::records::{encode_frame, encode_offset, read_frame, RecordFiles, OFFSET_BYTES};
 use super::writer::{WriteGroup, Writer};
 use super::{keys, read, Inner, Shared, SledLog};
-use crate::domain::{ChainHash, Timestamp};
+use crate::domain::{ChainHash, RecordedEvent, Timestamp};
+use crate::store::chain::ChainVerifier;
 use crate::store::codec::{content_digest, decode_record_at};
-use crate::store::{LogHead, StoreError};
+use crate::store::{Direction, LogHead, StoreError};
 
 /// The name of the lock file in a data dir.
 pub const LOCK_FILE: &str = "LOCK";
@@ -77,8 +81,9 @@ pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<Sl
         // Checked before `check_format`, which would initialise an empty database.
         manifest.check_not_empty(db.is_empty()).map_err(corrupt)?;
     }
-    check_format(&db).map_err(corrupt)?;
-    let recovered = recover(&db).map_err(corrupt)?;
+    let files = RecordFiles::open(dir).map_err(io_error)?;
+    check_format(&db, &files).map_err(corrupt)?;
+    let recovered = recover(&db, &files).map_err(corrupt)?;
     if let Some(manifest) = &manifest {
         manifest.check_head(recovered.head).map_err(corrupt)?;
     }
@@ -94,6 +99,8 @@ pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<Sl
     let database_file = std::fs::File::open(sled_path(dir).join("db")).map_err(io_error)?;
     let shared = Arc::new(Shared {
         db,
+        files,
+        committed_bytes: AtomicU64::new(recovered.bytes),
         database_file,
         _lock: lock,
         released: watch::channel(()).0,
@@ -109,6 +116,9 @@ pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<Sl
         stream_heads: Default::default(),
         poisoned: None,
         write,
+        bytes: recovered.bytes,
+        watermark: recovered.head.next_position,
+        watermark_moved: Instant::now(),
     };
     let writer = std::thread::Builder::new()
         .name("relledger-writer".to_string())
@@ -192,23 +202,104 @@ pub fn wait_for_sled_release(database: &Path) {
     }
 }
 
-/// Writes the format version into a new database, and refuses one with another version or
-/// with data but no version.
-pub(super) fn check_format(db: &Db) -> Result<(), String> {
+/// Writes the format version into a new database, moves a format 1 log's records to the
+/// record files, and refuses a database with another version or with data but no version.
+pub(super) fn check_format(db: &Db, files: &RecordFiles) -> Result<(), String> {
     match db.get(keys::META).map_err(|e| e.to_string())? {
-        Some(version) if version.as_ref() == [keys::FORMAT_V1] => Ok(()),
+        Some(version) if version.as_ref() == [keys::FORMAT_V2] => remove_format_1_records(db),
+        Some(version) if version.as_ref() == [keys::FORMAT_V1] => migrate_format_1(db, files),
         Some(version) => Err(format!(
-            "its format version is {version:?}, and this relledger reads only version {}",
+            "its format version is {version:?}, and this relledger reads only version {} \
+             (and moves version {} to it)",
+            keys::FORMAT_V2,
             keys::FORMAT_V1
         )),
         None if db.is_empty() => {
-            db.insert(keys::META, &[keys::FORMAT_V1][..])
+            let (records, _) = files.lengths().map_err(|e| e.to_string())?;
+            if records > 0 {
+                return Err("it holds record files but no index".to_string());
+            }
+            db.insert(keys::META, &[keys::FORMAT_V2][..])
                 .map_err(|e| e.to_string())?;
             db.flush().map_err(|e| e.to_string())?;
             Ok(())
         }
         None => Err("it holds data but no format version".to_string()),
     }
+}
+
+/// Moves the records of a format 1 log (in sled, under `L` keys) to the record files, then
+/// makes the database format 2 in one atomic batch with the watermark over all of them. A
+/// move interrupted before that batch starts again from the beginning at the next open; the
+/// old keys are removed after it ([`remove_format_1_records`]).
+fn migrate_format_1(db: &Db, files: &RecordFiles) -> Result<(), String> {
+    /// Bytes of frames written per write.
+    const CHUNK: usize = 4 * 1024 * 1024;
+    let failed = |e: io::Error| format!("cannot move its records to the record files: {e}");
+    tracing::info!("moving the records of a format 1 log to the record files");
+    files.truncate(0, 0).map_err(failed)?;
+    let (mut frames, mut offsets) = (Vec::new(), Vec::new());
+    let (mut next, mut bytes, mut written, mut first) = (0u64, 0u64, 0u64, 0u64);
+    for entry in db.scan_prefix(keys::record_prefix()) {
+        let (key, value) = entry.map_err(|e| e.to_string())?;
+        if keys::record_key_position(&key) != Some(next) {
+            return Err(format!(
+                "its format 1 log lacks the record at position {next}"
+            ));
+        }
+        encode_offset(bytes, &mut offsets);
+        let start = frames.len();
+        encode_frame(&value, &mut frames);
+        bytes += (frames.len() - start) as u64;
+        next += 1;
+        if frames.len() >= CHUNK {
+            files
+                .write(written, &frames, first, &offsets)
+                .map_err(failed)?;
+            written = bytes;
+            first = next;
+            frames.clear();
+            offsets.clear();
+        }
+    }
+    files
+        .write(written, &frames, first, &offsets)
+        .map_err(failed)?;
+    files.sync_records().map_err(failed)?;
+    files.sync_offsets().map_err(failed)?;
+    let mut batch = Batch::default();
+    batch.insert(keys::META, &[keys::FORMAT_V2][..]);
+    batch.insert(keys::WATERMARK, &keys::watermark_value(next, bytes)[..]);
+    db.apply_batch(batch).map_err(|e| e.to_string())?;
+    db.flush().map_err(|e| e.to_string())?;
+    tracing::info!(records = next, "moved the records to the record files");
+    remove_format_1_records(db)
+}
+
+/// Removes the `L` keys a format 1 log left in the database once its records were moved.
+fn remove_format_1_records(db: &Db) -> Result<(), String> {
+    /// Keys removed per batch.
+    const CHUNK: usize = 10_000;
+    let mut removed = 0;
+    loop {
+        let mut batch = Batch::default();
+        let mut count = 0;
+        for entry in db.scan_prefix(keys::record_prefix()).take(CHUNK) {
+            let (key, _) = entry.map_err(|e| e.to_string())?;
+            batch.remove(key);
+            count += 1;
+        }
+        if count == 0 {
+            break;
+        }
+        db.apply_batch(batch).map_err(|e| e.to_string())?;
+        removed += count;
+    }
+    if removed > 0 {
+        db.flush().map_err(|e| e.to_string())?;
+        tracing::info!(keys = removed, "removed the format 1 record keys");
+    }
+    Ok(())
 }
 
 /// The reason inside a store error, for an [`OpenError::Corrupt`] that already says "corrupt".
@@ -219,43 +310,84 @@ fn reason(error: StoreError) -> String {
     }
 }
 
-/// What opening the log learns from the tree.
+/// What opening the log learns from the record files and the index.
 struct Recovered {
     /// The committed head.
     head: LogHead,
     /// The last record's `recorded_at` ([`Timestamp::EPOCH`] for an empty log), below which
     /// no later record's may fall.
     last_recorded_at: Timestamp,
+    /// The byte length of the frames of the committed records.
+    bytes: u64,
 }
 
-/// Finds the head of the log and checks that the last record is sound: it decodes, its hash
-/// recomputes, it links to the record before it, and both indexes point at it. The whole
-/// chain is checked by `SledLog::verify`, not here, so that opening stays cheap.
-fn recover(db: &Db) -> Result<Recovered, String> {
-    let mut records = db.scan_prefix(keys::record_prefix());
-    let first = records.next().transpose().map_err(|e| e.to_string())?;
-    let last = records
-        .next_back()
-        .transpose()
-        .map_err(|e| e.to_string())?
-        .or(first.clone());
-    let (Some((first_key, _)), Some((last_key, last_value))) = (first, last) else {
-        return Ok(Recovered {
-            head: LogHead::EMPTY,
-            last_recorded_at: Timestamp::EPOCH,
-        });
+/// Finds the head of the log and brings the index up to it.
+///
+/// Below the index watermark, the files are durable and sled holds every index entry: the last
+/// record there is checked (it decodes, its hash recomputes, it links to the record before it,
+/// and both indexes point at it); the whole chain is checked by `SledLog::verify`, not here,
+/// so that opening stays cheap. Past the watermark lie the frames written since it last moved,
+/// acknowledged or not: each is read back, checked and linked to the chain, and indexed, and a
+/// torn frame (a write a crash interrupted, never acknowledged: acknowledgement waits for the
+/// `fdatasync`) ends the log and is cut off. A whole frame that does not decode or link is
+/// damage, not a torn write, and the dir is refused.
+fn recover(db: &Db, files: &RecordFiles) -> Result<Recovered, String> {
+    let (indexed, indexed_bytes) = match db.get(keys::WATERMARK).map_err(|e| e.to_string())? {
+        Some(value) => keys::parse_watermark(&value)
+            .ok_or_else(|| "its index watermark does not decode".to_string())?,
+        None => (0, 0),
     };
-    if keys::record_key_position(&first_key) != Some(0) {
-        return Err("the log does not start at position 0".to_string());
+    let (records_len, offsets_len) = files.lengths().map_err(|e| e.to_string())?;
+    if records_len < indexed_bytes || offsets_len < indexed * OFFSET_BYTES {
+        return Err(format!(
+            "records were lost or changed while it was closed: its index covers {indexed} \
+             records in {indexed_bytes} bytes, but the record files hold {records_len} bytes \
+             and {} offsets",
+            offsets_len / OFFSET_BYTES
+        ));
     }
-    let position = keys::record_key_position(&last_key)
-        .ok_or_else(|| "the last record has a malformed key".to_string())?;
-    let last = decode_record_at(position, &last_value).map_err(reason)?;
-
-    let expected_prev = match position {
-        0 => ChainHash::GENESIS,
-        _ => read::record_at(db, position - 1).map_err(reason)?.hash,
+    let mut recovered = Recovered {
+        head: LogHead::EMPTY,
+        last_recorded_at: Timestamp::EPOCH,
+        bytes: indexed_bytes,
     };
+    if indexed > 0 {
+        let last = last_indexed(db, files, indexed, indexed_bytes)?;
+        recovered.head = LogHead {
+            next_position: indexed,
+            last_hash: last.hash,
+        };
+        recovered.last_recorded_at = last.recorded_at;
+    }
+    reindex_tail(db, files, &mut recovered, records_len)?;
+    Ok(recovered)
+}
+
+/// The last record below the watermark, checked.
+fn last_indexed(
+    db: &Db,
+    files: &RecordFiles,
+    indexed: u64,
+    indexed_bytes: u64,
+) -> Result<RecordedEvent, String> {
+    let mut records = Vec::new();
+    read::for_each_stored(
+        files,
+        indexed_bytes,
+        indexed.saturating_sub(2)..indexed,
+        Direction::Forwards,
+        indexed,
+        |position, value| {
+            records.push(decode_record_at(position, value)?);
+            Ok(())
+        },
+    )
+    .map_err(reason)?;
+    let last = records.pop().ok_or("the last record is missing")?;
+    let position = last.position;
+    let expected_prev = records
+        .pop()
+        .map_or(ChainHash::GENESIS, |before| before.hash);
     if last.prev_hash != expected_prev {
         return Err(format!(
             "the last record (position {position}) does not link to the one before"
@@ -279,11 +411,75 @@ fn recover(db: &Db) -> Result<Recovered, String> {
             "the id index does not point at the last record (position {position})"
         ));
     }
-    Ok(Recovered {
-        head: LogHead {
-            next_position: position + 1,
-            last_hash: last.hash,
-        },
-        last_recorded_at: last.recorded_at,
-    })
+    Ok(last)
+}
+
+/// Reads the frames past the watermark, indexes the records they hold, cuts a torn end off
+/// both files and moves the watermark to the head.
+fn reindex_tail(
+    db: &Db,
+    files: &RecordFiles,
+    recovered: &mut Recovered,
+    records_len: u64,
+) -> Result<(), String> {
+    let failed = |e: io::Error| format!("cannot read its record files: {e}");
+    let mut reader = io::BufReader::with_capacity(
+        1024 * 1024,
+        files.reader_at(recovered.bytes).map_err(failed)?,
+    );
+    let mut chain =
+        ChainVerifier::starting_at(recovered.head.next_position, recovered.head.last_hash);
+    let (mut index, mut offsets) = (Batch::default(), Vec::new());
+    let first = recovered.head.next_position;
+    let mut body = Vec::new();
+    while recovered.bytes < records_len {
+        let position = recovered.head.next_position;
+        match read_frame(&mut reader, records_len - recovered.bytes, &mut body) {
+            Ok(length) => {
+                let record = decode_record_at(position, &body).map_err(reason)?;
+                chain.push(&record).map_err(|e| e.to_string())?;
+                encode_offset(recovered.bytes, &mut offsets);
+                index.insert(
+                    keys::stream_key(&record.account_id, record.revision),
+                    &keys::position_value(position)[..],
+                );
+                index.insert(
+                    &keys::event_id_key(&record.event.event_id)[..],
+                    &keys::event_id_value(position, &content_digest(&record.event))[..],
+                );
+                recovered.head = LogHead {
+                    next_position: position + 1,
+                    last_hash: record.hash,
+                };
+                recovered.last_recorded_at = record.recorded_at;
+                recovered.bytes += length;
+            }
+            Err(bad) => {
+                tracing::warn!(
+                    position,
+                    dropped_bytes = records_len - recovered.bytes,
+                    reason = %bad.reason(),
+                    "the log ends in a frame a crash interrupted; cutting it off"
+                );
+                break;
+            }
+        }
+    }
+    if first < recovered.head.next_position {
+        tracing::info!(
+            records = recovered.head.next_position - first,
+            "indexed the records written since the last watermark"
+        );
+    }
+    files
+        .write(recovered.bytes, &[], first, &offsets)
+        .and_then(|_| files.truncate(recovered.bytes, recovered.head.next_position))
+        .map_err(failed)?;
+    index.insert(
+        keys::WATERMARK,
+        &keys::watermark_value(recovered.head.next_position, recovered.bytes)[..],
+    );
+    db.apply_batch(index).map_err(|e| e.to_string())?;
+    db.flush().map_err(|e| e.to_string())?;
+    Ok(())
 }

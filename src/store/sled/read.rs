@@ -8,7 +8,8 @@ use std::ops::Range;
 
 use ::sled::Db;
 
-use super::keys;
+use super::records::{decode_frame, RecordFiles};
+use super::{keys, Shared};
 use crate::domain::{AccountId, EventId, RecordedEvent};
 use crate::store::codec::decode_record_at;
 use crate::store::idempotency::RecordedId;
@@ -23,27 +24,110 @@ pub(crate) fn sled_error(error: ::sled::Error) -> StoreError {
     }
 }
 
+/// A failure to read the record files.
+pub(crate) fn file_error(error: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("cannot read the log's records: {error}"))
+}
+
 fn corrupt(reason: String) -> StoreError {
     StoreError::Corrupt(reason)
 }
 
-/// The record at `position`, which must exist.
-pub(crate) fn record_at(db: &Db, position: u64) -> Result<RecordedEvent, StoreError> {
-    match db.get(keys::record_key(position)).map_err(sled_error)? {
-        Some(value) => decode_record_at(position, &value),
-        None => Err(corrupt(format!(
-            "the record at position {position} is missing"
-        ))),
+/// Calls `each` with the stored value of every position of `page` in `direction`'s order, all
+/// of them below `committed_end`, whose frames end at or before `committed_bytes`: one read of
+/// their offsets and one of their frames. Stops at the first that cannot be read (its error
+/// names it) or that `each` refuses.
+pub(crate) fn for_each_stored(
+    files: &RecordFiles,
+    committed_bytes: u64,
+    page: Range<u64>,
+    direction: Direction,
+    committed_end: u64,
+    mut each: impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    if page.is_empty() {
+        return Ok(());
     }
+    // The frame after the page tells where the page's frames end; after the last committed
+    // record the writer's published end does (it is never below the committed frames' end).
+    let bounded = page.end < committed_end;
+    let offsets = files
+        .offsets(page.start, page.end + u64::from(bounded))
+        .map_err(|e| short_offsets(e, page.start))?;
+    let start = offsets[0];
+    let end = if bounded {
+        offsets[offsets.len() - 1]
+    } else {
+        committed_bytes
+    };
+    let bytes = files.read(start, end).map_err(file_error)?;
+    let frame = |index: usize, position: u64| {
+        let body = offsets[index]
+            .checked_sub(start)
+            .and_then(|at| bytes.get(usize::try_from(at).ok()?..))
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "the record at position {position}: its offset is outside the log"
+                ))
+            })?;
+        decode_frame(body).map(|(body, _)| body).map_err(|bad| {
+            corrupt(format!(
+                "the record at position {position}: {}",
+                bad.reason()
+            ))
+        })
+    };
+    let count = usize::try_from(page.end - page.start).unwrap_or(usize::MAX);
+    let indexes: Box<dyn Iterator<Item = usize>> = match direction {
+        Direction::Forwards => Box::new(0..count),
+        Direction::Backwards => Box::new((0..count).rev()),
+    };
+    for index in indexes {
+        let position = page.start + index as u64;
+        each(position, frame(index, position)?)?;
+    }
+    Ok(())
+}
+
+/// A failed read of the offsets file: a short one means entries are missing.
+fn short_offsets(error: std::io::Error, from: u64) -> StoreError {
+    if error.kind() == std::io::ErrorKind::UnexpectedEof {
+        corrupt(format!(
+            "the offsets of the records from position {from} are missing"
+        ))
+    } else {
+        file_error(error)
+    }
+}
+
+/// The record at `position`, which must be below `committed_end`.
+pub(crate) fn record_at(
+    shared: &Shared,
+    position: u64,
+    committed_end: u64,
+) -> Result<RecordedEvent, StoreError> {
+    let mut found = None;
+    for_each_stored(
+        &shared.files,
+        shared.committed_bytes(),
+        position..position + 1,
+        Direction::Forwards,
+        committed_end,
+        |at, value| {
+            found = Some(decode_record_at(at, value)?);
+            Ok(())
+        },
+    )?;
+    found.ok_or_else(|| corrupt(format!("the record at position {position} is missing")))
 }
 
 /// Where `id` is recorded among the records before `committed_end`, if it is.
 pub(crate) fn recorded_id(
-    db: &Db,
+    shared: &Shared,
     id: &EventId,
     committed_end: u64,
 ) -> Result<Option<RecordedId>, StoreError> {
-    let Some(value) = db.get(keys::event_id_key(id)).map_err(sled_error)? else {
+    let Some(value) = shared.db.get(keys::event_id_key(id)).map_err(sled_error)? else {
         return Ok(None);
     };
     let (position, digest) = keys::parse_event_id_value(&value)
@@ -51,7 +135,7 @@ pub(crate) fn recorded_id(
     if position >= committed_end {
         return Ok(None);
     }
-    let record = record_at(db, position)?;
+    let record = record_at(shared, position, committed_end)?;
     if record.event.event_id != *id {
         return Err(corrupt(format!(
             "the id index puts {id} at position {position}, which holds {}",
@@ -93,52 +177,41 @@ pub(crate) fn stream_revision(
 /// Adds to `records` the records at the positions of `page` that pass `filter`, in
 /// `direction`'s order, up to the first that cannot be read.
 pub(crate) fn fetch_all(
-    db: &Db,
+    shared: &Shared,
     page: Range<u64>,
     direction: Direction,
+    committed_end: u64,
     filter: &ReadAllFilter,
     records: &mut Vec<RecordedEvent>,
 ) -> Result<(), StoreError> {
     // Room for the whole page at once: growing the vector record by record copies the
     // records read so far each time it doubles.
     records.reserve(usize::try_from(page.end - page.start).unwrap_or(0));
-    let range = db.range(keys::record_key(page.start)..keys::record_key(page.end));
-    let entries: Box<dyn Iterator<Item = _>> = match direction {
-        Direction::Forwards => Box::new(range),
-        Direction::Backwards => Box::new(range.rev()),
-    };
-    let mut expected: Box<dyn Iterator<Item = u64>> = match direction {
-        Direction::Forwards => Box::new(page.clone()),
-        Direction::Backwards => Box::new(page.clone().rev()),
-    };
-    for entry in entries {
-        let (key, value) = entry.map_err(sled_error)?;
-        let want = expected.next();
-        let position = keys::record_key_position(&key);
-        if position != want {
-            let missing = want.map_or(String::new(), |p| format!(" at position {p}"));
-            return Err(corrupt(format!("the log has a gap{missing}")));
-        }
-        let record = decode_record_at(position.unwrap_or_default(), &value)?;
-        if filter.matches(&record) {
-            records.push(record);
-        }
-    }
-    if let Some(missing) = expected.next() {
-        return Err(corrupt(format!(
-            "the record at position {missing} is missing"
-        )));
-    }
-    Ok(())
+    let bytes = shared.committed_bytes();
+    for_each_stored(
+        &shared.files,
+        bytes,
+        page,
+        direction,
+        committed_end,
+        |position, value| {
+            let record = decode_record_at(position, value)?;
+            if filter.matches(&record) {
+                records.push(record);
+            }
+            Ok(())
+        },
+    )
 }
 
 /// Adds to `records` the records of `account` at the revisions of `page`, in `direction`'s
 /// order, up to the first that cannot be read.
 pub(crate) fn fetch_stream(
-    db: &Db,
+    shared: &Shared,
     account: &AccountId,
     page: Range<u64>,
     direction: Direction,
+    committed_end: u64,
     records: &mut Vec<RecordedEvent>,
 ) -> Result<(), StoreError> {
     let revisions: Vec<u64> = match direction {
@@ -146,7 +219,8 @@ pub(crate) fn fetch_stream(
         Direction::Backwards => page.rev().collect(),
     };
     for revision in revisions {
-        let value = db
+        let value = shared
+            .db
             .get(keys::stream_key(account, revision))
             .map_err(sled_error)?;
         let position = value
@@ -157,7 +231,7 @@ pub(crate) fn fetch_stream(
                     "the stream index of {account} lacks revision {revision}"
                 ))
             })?;
-        let record = record_at(db, position)?;
+        let record = record_at(shared, position, committed_end)?;
         if record.account_id != *account || record.revision != revision {
             return Err(corrupt(format!(
                 "the stream index puts {account} revision {revision} at position {position}, \

@@ -16,6 +16,7 @@ use ::sled::{Batch, Db};
 
 use super::manifest::{Manifest, MANIFEST_FILE};
 use super::open::{check_format, lock_dir, sled_path, OpenError};
+use super::records::{encode_frame, encode_offset, log_path, RecordFiles};
 use super::{keys, read::sled_error};
 use crate::domain::{AccountId, ChainHash, EventId, Timestamp};
 use crate::store::codec::{content_digest, decode_record_at};
@@ -64,19 +65,21 @@ pub fn restore(
 ) -> Result<LogHead, RestoreError> {
     let _lock = lock_dir(dir)?;
     let database = sled_path(dir);
-    let occupied = dir.join(MANIFEST_FILE).exists()
-        || std::fs::read_dir(&database).is_ok_and(|mut entries| entries.next().is_some());
-    if occupied {
+    let holds = |path: &Path| std::fs::read_dir(path).is_ok_and(|mut e| e.next().is_some());
+    if dir.join(MANIFEST_FILE).exists() || holds(&database) || holds(&log_path(dir)) {
         return Err(RestoreError::NotEmpty(dir.to_path_buf()));
     }
     let db = ::sled::Config::new()
         .path(&database)
         .open()
         .map_err(sled_error)?;
-    let restored = write_all(&db, records, checkpoints, progress).and_then(|head| {
-        db.flush().map_err(sled_error)?;
-        Ok(head)
-    });
+    let restored = RecordFiles::open(dir)
+        .map_err(|e| RestoreError::Store(StoreError::Unavailable(e.to_string())))
+        .and_then(|files| write_all(&db, &files, records, checkpoints, progress))
+        .and_then(|head| {
+            db.flush().map_err(sled_error)?;
+            Ok(head)
+        });
     drop(db);
     match restored {
         Ok(head) => {
@@ -86,8 +89,10 @@ pub fn restore(
             Ok(head)
         }
         Err(error) => {
-            if let Err(cleanup) = std::fs::remove_dir_all(&database) {
-                tracing::warn!(%cleanup, "could not remove the half-restored database");
+            for half in [&database, &log_path(dir)] {
+                if let Err(cleanup) = std::fs::remove_dir_all(half) {
+                    tracing::warn!(%cleanup, "could not remove the half-restored log");
+                }
             }
             Err(error)
         }
@@ -96,11 +101,18 @@ pub fn restore(
 
 fn write_all(
     db: &Db,
+    files: &RecordFiles,
     records: impl Iterator<Item = Result<Vec<u8>, String>>,
     checkpoints: &[SignedCheckpoint],
     progress: &mut dyn FnMut(u64),
 ) -> Result<LogHead, RestoreError> {
-    check_format(db).map_err(StoreError::Corrupt)?;
+    check_format(db, files).map_err(StoreError::Corrupt)?;
+    let failed =
+        |e: std::io::Error| StoreError::Unavailable(format!("cannot write the records: {e}"));
+    let signed_at: HashSet<u64> = checkpoints.iter().map(|c| c.position).collect();
+    let mut hashes: HashMap<u64, ChainHash> = HashMap::new();
+    let (mut frames, mut offsets) = (Vec::new(), Vec::new());
+    let (mut bytes, mut written, mut first) = (0u64, 0u64, 0u64);
     let mut head = LogHead::EMPTY;
     let mut last_recorded_at = Timestamp::EPOCH;
     let mut revisions: HashMap<AccountId, u64> = HashMap::new();
@@ -135,7 +147,13 @@ fn write_all(
         if !batch_ids.insert(id) || db.get(id_key).map_err(sled_error)?.is_some() {
             return Err(invalid(format!("its event id {id} is already recorded")));
         }
-        batch.insert(&keys::record_key(position)[..], value);
+        encode_offset(bytes, &mut offsets);
+        let start = frames.len();
+        encode_frame(&value, &mut frames);
+        bytes += (frames.len() - start) as u64;
+        if signed_at.contains(&position) {
+            hashes.insert(position, record.hash);
+        }
         batch.insert(
             keys::stream_key(&record.account_id, record.revision),
             &keys::position_value(position)[..],
@@ -151,25 +169,33 @@ fn write_all(
             last_hash: record.hash,
         };
         if head.next_position.is_multiple_of(BATCH) {
+            files
+                .write(written, &frames, first, &offsets)
+                .map_err(failed)?;
+            (written, first) = (bytes, head.next_position);
+            frames.clear();
+            offsets.clear();
             db.apply_batch(std::mem::take(&mut batch))
                 .map_err(sled_error)?;
             batch_ids.clear();
             progress(head.next_position);
         }
     }
+    files
+        .write(written, &frames, first, &offsets)
+        .map_err(failed)?;
+    files.sync_records().map_err(failed)?;
+    files.sync_offsets().map_err(failed)?;
+    batch.insert(
+        keys::WATERMARK,
+        &keys::watermark_value(head.next_position, bytes)[..],
+    );
     db.apply_batch(batch).map_err(sled_error)?;
     progress(head.next_position);
 
     let tree = db.open_tree(signed::TREE).map_err(sled_error)?;
     for checkpoint in checkpoints {
-        let stored = db
-            .get(keys::record_key(checkpoint.position))
-            .map_err(sled_error)?;
-        let hash = stored
-            .as_deref()
-            .and_then(|value| value.get(33..65))
-            .map(|hash| ChainHash(hash.try_into().expect("32 bytes")));
-        if hash != Some(checkpoint.hash) {
+        if hashes.get(&checkpoint.position) != Some(&checkpoint.hash) {
             return Err(RestoreError::Checkpoint(checkpoint.position));
         }
         tree.insert(checkpoint.key(), &checkpoint.value()[..])

@@ -5,7 +5,7 @@ use std::io;
 
 use futures::StreamExt;
 
-use super::writer::{apply_and_flush, WriteGroup};
+use super::writer::{write_and_sync, WriteGroup};
 use super::{open, SledLog};
 use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent, Timestamp};
 use crate::store::{Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError};
@@ -27,12 +27,24 @@ fn call() -> ProposedEvent {
 /// every one after.
 fn failing_from(nth: usize) -> WriteGroup {
     let mut groups = 0;
-    Box::new(move |shared, batch| {
+    Box::new(move |shared, group| {
         groups += 1;
         if groups <= nth {
-            return apply_and_flush(shared, batch);
+            return write_and_sync(shared, group);
         }
-        shared.db.apply_batch(batch).map_err(super::sled_error)?;
+        shared
+            .files
+            .write(
+                group.at,
+                &group.frames,
+                group.first_position,
+                &group.offsets,
+            )
+            .unwrap();
+        shared
+            .db
+            .apply_batch(group.index)
+            .map_err(super::sled_error)?;
         Err(StoreError::Unavailable(
             io::Error::other("the disk is on fire").to_string(),
         ))
@@ -149,46 +161,174 @@ async fn a_database_lost_while_closed_is_refused_not_started_empty() {
 async fn records_lost_while_closed_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let head = log_with_records(dir.path(), 2).await;
-    {
-        let db = ::sled::open(super::sled_path(dir.path())).unwrap();
-        db.remove(super::record_key(head.next_position - 1))
+    // Cut the last frame off the end of both files, behind the log's back.
+    let log_dir = super::log_path(dir.path());
+    let offsets = std::fs::read(log_dir.join(super::OFFSETS_FILE)).unwrap();
+    let last = u64::from_le_bytes(offsets[offsets.len() - 8..].try_into().unwrap());
+    let cut = |name: &str, len: u64| {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(log_dir.join(name))
             .unwrap();
+        file.set_len(len).unwrap();
+    };
+    cut(super::RECORDS_FILE, last);
+    cut(super::OFFSETS_FILE, (head.next_position - 1) * 8);
+    let reason = corrupt_reason(SledLog::open(dir.path()));
+    assert!(reason.contains("lost or changed"), "{reason}");
+    assert!(reason.contains("covers 4 records"), "{reason}");
+}
+
+#[test]
+fn a_group_whose_records_cannot_be_written_is_not_indexed() {
+    // The index entries go to sled only once the frames are synced: one that pointed at a
+    // frame a crash could lose would make a retry of that event look like a corrupt log.
+    let dir = tempfile::tempdir().unwrap();
+    let files = |records: std::fs::File| {
+        let offsets = tempfile::tempfile().unwrap();
+        super::records::RecordFiles::from_files(records, offsets)
+    };
+    let shared_with = |files| super::Shared {
+        db: ::sled::open(super::sled_path(dir.path())).unwrap(),
+        files,
+        committed_bytes: Default::default(),
+        database_file: tempfile::tempfile().unwrap(),
+        _lock: super::open::lock_dir(dir.path()).unwrap(),
+        released: tokio::sync::watch::channel(()).0,
+    };
+    let group = || {
+        let mut index = ::sled::Batch::default();
+        index.insert(&b"k"[..], &b"v"[..]);
+        let mut frames = Vec::new();
+        super::encode_frame(b"record", &mut frames);
+        super::writer::Group {
+            at: 0,
+            frames,
+            first_position: 0,
+            offsets: 0u64.to_le_bytes().to_vec(),
+            index,
+            moves_watermark: false,
+        }
+    };
+    // A pipe cannot be written at an offset nor synced.
+    let (_, pipe) = std::io::pipe().unwrap();
+    let broken = shared_with(files(std::os::fd::OwnedFd::from(pipe).into()));
+    assert!(matches!(
+        write_and_sync(&broken, group()),
+        Err(StoreError::Unavailable(_))
+    ));
+    assert_eq!(broken.db.get(b"k").unwrap(), None, "nothing was indexed");
+    drop(broken);
+    let sound = shared_with(files(tempfile::tempfile().unwrap()));
+    write_and_sync(&sound, group()).unwrap();
+    assert!(sound.db.get(b"k").unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_format_1_log_is_moved_to_the_record_files_on_open() {
+    use super::keys;
+    use crate::domain::ChainHash;
+    use crate::store::codec::{content_digest, seal};
+
+    let dir = tempfile::tempdir().unwrap();
+    let acme = AccountId::parse("acme").unwrap();
+    let mut hash = ChainHash::GENESIS;
+    {
+        // Format 1 as it was written: records under `L`, with both indexes, in sled.
+        let db = ::sled::open(super::sled_path(dir.path())).unwrap();
+        db.insert(keys::META, &[keys::FORMAT_V1][..]).unwrap();
+        for position in 0..5u64 {
+            let event = call();
+            let digest = content_digest(&event);
+            let id = event.event_id;
+            let (record, value) = seal(position, &acme, position, Timestamp::EPOCH, event, hash);
+            hash = record.hash;
+            db.insert(keys::record_key(position), value).unwrap();
+            db.insert(
+                keys::stream_key(&acme, position),
+                &keys::position_value(position)[..],
+            )
+            .unwrap();
+            db.insert(
+                keys::event_id_key(&id),
+                &keys::event_id_value(position, &digest)[..],
+            )
+            .unwrap();
+        }
         db.flush().unwrap();
         drop(db);
         super::wait_for_sled_release(&super::sled_path(dir.path()));
     }
-    let reason = corrupt_reason(SledLog::open(dir.path()));
-    assert!(reason.contains("closed with 4 records"), "{reason}");
-    assert!(reason.contains("now holds 3"), "{reason}");
+    let log = SledLog::open(dir.path()).unwrap();
+    assert_eq!(
+        log.head(),
+        LogHead {
+            next_position: 5,
+            last_hash: hash
+        }
+    );
+    assert_eq!(log.verify(), Ok(5));
+    assert_eq!(count(&log).await, 5);
+    let db = &log.inner.shared.db;
+    assert_eq!(db.get(keys::META).unwrap().as_deref(), Some(&[2u8][..]));
+    assert!(db.scan_prefix(keys::record_prefix()).next().is_none());
+    // It appends where the moved log ends, and reopens there.
+    let next = log
+        .append(&acme, ExpectedRevision::Exact(4), vec![call()])
+        .await
+        .unwrap();
+    assert_eq!((next.first_position, next.first_revision), (5, 5));
+    drop(log);
+    assert_eq!(SledLog::open(dir.path()).unwrap().verify(), Ok(6));
 }
 
-#[test]
-fn a_group_is_acknowledged_only_after_the_database_file_is_synced() {
-    // sled's own flush is not enough (see `Shared::flush`): the real write syncs the database
-    // file itself, so it fails where that file cannot be synced even though sled took the
-    // batch.
-    let batch = || {
-        let mut batch = ::sled::Batch::default();
-        batch.insert(&b"k"[..], &b"v"[..]);
-        batch
-    };
-    let shared_with = |dir: &std::path::Path, database_file: std::fs::File| super::Shared {
-        db: ::sled::open(super::sled_path(dir)).unwrap(),
-        database_file,
-        _lock: super::open::lock_dir(dir).unwrap(),
-        released: tokio::sync::watch::channel(()).0,
-    };
+#[tokio::test]
+async fn a_crash_after_the_watermark_is_recovered_from_the_frames_and_a_torn_one_cut() {
     let dir = tempfile::tempdir().unwrap();
-    // A pipe cannot be synced: fdatasync fails on it.
-    let (_, pipe) = std::io::pipe().unwrap();
-    let elsewhere = shared_with(dir.path(), std::os::fd::OwnedFd::from(pipe).into());
-    assert!(matches!(
-        apply_and_flush(&elsewhere, batch()),
-        Err(StoreError::Unavailable(_))
-    ));
-    drop(elsewhere);
-    let database = std::fs::File::open(super::sled_path(dir.path()).join("db")).unwrap();
-    let synced = shared_with(dir.path(), database);
-    apply_and_flush(&synced, batch()).unwrap();
-    apply_and_flush(&synced, batch()).unwrap();
+    let acme = AccountId::parse("acme").unwrap();
+    let head = {
+        let log = SledLog::open(dir.path()).unwrap();
+        for _ in 0..3 {
+            log.append(&acme, ExpectedRevision::Any, vec![call(), call()])
+                .await
+                .unwrap();
+        }
+        let head = log.head();
+        // A crash: the watermark and the index stay where the open put them (position 0),
+        // and an interrupted write left half a frame after the last record.
+        std::mem::forget(log);
+        head
+    };
+    let log_dir = super::log_path(dir.path());
+    let records = log_dir.join(super::RECORDS_FILE);
+    let mut torn = Vec::new();
+    super::encode_frame(&[7; 100], &mut torn);
+    let mut bytes = std::fs::read(&records).unwrap();
+    let sound = bytes.len();
+    bytes.extend_from_slice(&torn[..50]);
+    std::fs::write(&records, bytes).unwrap();
+    // The leaked log still holds the dir's lock in this process: open a copy instead.
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(dir.path(), copy.path());
+
+    let log = SledLog::open(copy.path()).unwrap();
+    assert_eq!(log.head(), head);
+    assert_eq!(log.verify(), Ok(6));
+    assert_eq!(log.stream_revision(&acme).await, Ok(Some(5)));
+    let (records_len, _) = log.inner.shared.files.lengths().unwrap();
+    assert_eq!(records_len, sound as u64, "the torn frame is cut off");
+}
+
+/// Copies a data dir (two levels deep, as the log lays it out) without its lock.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_tree(&entry.path(), &target);
+        } else if entry.file_name() != super::LOCK_FILE {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }

@@ -3,8 +3,10 @@
 //! Appends arrive on a channel. The thread blocks for one, takes every other append already
 //! waiting (up to [`MAX_GROUP`]), and decides each in arrival order against the committed log
 //! plus what the group has planned so far: first the idempotency rule, then the expected
-//! revision. The records of the appends that pass go into one `sled::Batch`, applied
-//! atomically and flushed to disk once; only then does the committed head move and do the
+//! revision. The records of the appends that pass are appended to the record files with one
+//! write and made durable with one `fdatasync`; their index entries then go into sled in one
+//! atomic batch (sled writes them to disk on its own: recovery can rebuild them from the
+//! frames past the index watermark). Only then does the committed head move and do the
 //! appends get their answers. A request therefore never waits for more than the fsync of the
 //! group it joined and the one before it, and the disk sees one fsync per group, not per
 //! request.
@@ -13,12 +15,15 @@
 //! group's checks and its write.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use ::sled::Batch;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::read::{self, sled_error};
+use super::records::{encode_frame, encode_offset};
 use super::{keys, Shared};
 use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, Timestamp};
 use crate::store::codec::{content_digest, seal};
@@ -30,14 +35,54 @@ use crate::store::{AppendOutcome, ExpectedRevision, LogHead, StoreError};
 /// flood of requests; the rest wait for the next group.
 pub(crate) const MAX_GROUP: usize = 1024;
 
-/// How a group reaches the disk. A parameter of the writer so that tests can make it fail.
-pub(crate) type WriteGroup = Box<dyn FnMut(&Shared, Batch) -> Result<(), StoreError> + Send>;
+/// The index watermark moves at least this often while appends come (and at every clean
+/// close): it bounds how many frames a recovery after a crash re-reads and re-indexes.
+const WATERMARK_EVERY: Duration = Duration::from_secs(1);
+/// ... and at least every this many records.
+const WATERMARK_RECORDS: u64 = 65_536;
 
-/// The real [`WriteGroup`]: the group as one atomic batch, then one durable flush for all of
-/// it ([`Shared::flush`]: sled's flush and an `fdatasync`), before any append is answered.
-pub(crate) fn apply_and_flush(shared: &Shared, batch: Batch) -> Result<(), StoreError> {
-    shared.db.apply_batch(batch).map_err(sled_error)?;
-    shared.flush()
+/// What a group writes.
+pub(crate) struct Group {
+    /// The byte offset in the records file where the group's frames start.
+    pub at: u64,
+    /// The frames of the group's records.
+    pub frames: Vec<u8>,
+    /// The position of the group's first record.
+    pub first_position: u64,
+    /// The offsets file's entries for the group's records.
+    pub offsets: Vec<u8>,
+    /// The index entries of the group's records, and the watermark when it moves.
+    pub index: Batch,
+    /// Whether the index carries a new watermark, which needs the offsets file durable first.
+    pub moves_watermark: bool,
+}
+
+/// How a group reaches the disk. A parameter of the writer so that tests can make it fail.
+pub(crate) type WriteGroup = Box<dyn FnMut(&Shared, Group) -> Result<(), StoreError> + Send>;
+
+/// A failed write to the record files.
+fn write_error(error: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("cannot write the log's records: {error}"))
+}
+
+/// The real [`WriteGroup`]: the group's frames and offsets in one write each, one
+/// `fdatasync` of the records file for all of it, and only then (so that no index entry ever
+/// points at a frame that might not survive a crash) its index entries in one atomic batch.
+pub(crate) fn write_and_sync(shared: &Shared, group: Group) -> Result<(), StoreError> {
+    shared
+        .files
+        .write(
+            group.at,
+            &group.frames,
+            group.first_position,
+            &group.offsets,
+        )
+        .map_err(write_error)?;
+    shared.files.sync_records().map_err(write_error)?;
+    if group.moves_watermark {
+        shared.files.sync_offsets().map_err(write_error)?;
+    }
+    shared.db.apply_batch(group.index).map_err(sled_error)
 }
 
 /// One append on its way to the writer.
@@ -68,16 +113,29 @@ pub(crate) struct Writer {
     /// Set when a group's write failed: what reached the disk is unknown, so no later append
     /// is accepted until the server restarts and recovers from what is really there.
     pub poisoned: Option<String>,
-    /// Writes a group: [`apply_and_flush`] outside tests.
+    /// Writes a group: [`write_and_sync`] outside tests.
     pub write: WriteGroup,
+    /// The byte length of the committed frames.
+    pub bytes: u64,
+    /// The index watermark: the position below which sled holds every index entry and both
+    /// record files are durable.
+    pub watermark: u64,
+    /// When the watermark last moved.
+    pub watermark_moved: Instant,
 }
 
 /// What a group has planned so far, on top of the committed log.
 struct Plan {
-    batch: Batch,
+    /// The index entries of the planned records.
+    index: Batch,
+    /// The frames of the planned records, and their offsets.
+    frames: Vec<u8>,
+    offsets: Vec<u8>,
     /// The records planned, for the log and its head.
     records: u64,
     next_position: u64,
+    /// The byte length of the records file once the planned frames are written.
+    bytes: u64,
     last_hash: ChainHash,
     recorded_at: Timestamp,
     /// The ids the group has planned to record.
@@ -105,7 +163,28 @@ impl Writer {
             next_position = self.head.next_position,
             "the log writer has stopped"
         );
-        self.poisoned.is_none().then_some(self.head)
+        if self.poisoned.is_some() {
+            return None;
+        }
+        // A clean close moves the watermark to the head, so the next open re-reads nothing.
+        if self.watermark < self.head.next_position {
+            let moved = self
+                .shared
+                .files
+                .sync_offsets()
+                .map_err(write_error)
+                .and_then(|_| {
+                    let value = keys::watermark_value(self.head.next_position, self.bytes);
+                    self.shared
+                        .db
+                        .insert(keys::WATERMARK, &value[..])
+                        .map_err(sled_error)
+                });
+            if let Err(error) = moved {
+                tracing::warn!(%error, "could not move the index watermark at close; the next open re-reads the frames past it");
+            }
+        }
+        Some(self.head)
     }
 
     fn commit_group(&mut self, group: Vec<AppendCommand>) {
@@ -118,9 +197,12 @@ impl Writer {
             return;
         }
         let mut plan = Plan {
-            batch: Batch::default(),
+            index: Batch::default(),
+            frames: Vec::new(),
+            offsets: Vec::new(),
             records: 0,
             next_position: self.head.next_position,
+            bytes: self.bytes,
             last_hash: self.head.last_hash,
             recorded_at: self.last_recorded_at.max(system_now()),
             ids: HashMap::new(),
@@ -135,7 +217,21 @@ impl Writer {
             .collect();
 
         if plan.records > 0 {
-            if let Err(error) = (self.write)(&self.shared, plan.batch) {
+            let moves_watermark = plan.next_position - self.watermark >= WATERMARK_RECORDS
+                || self.watermark_moved.elapsed() >= WATERMARK_EVERY;
+            if moves_watermark {
+                let value = keys::watermark_value(plan.next_position, plan.bytes);
+                plan.index.insert(keys::WATERMARK, &value[..]);
+            }
+            let group = Group {
+                at: self.bytes,
+                frames: plan.frames,
+                first_position: self.head.next_position,
+                offsets: plan.offsets,
+                index: plan.index,
+                moves_watermark,
+            };
+            if let Err(error) = (self.write)(&self.shared, group) {
                 tracing::error!(%error, "a write to the log failed; refusing further appends");
                 self.poisoned = Some(format!(
                     "appends are refused after a failed write ({error}); restart the server"
@@ -153,6 +249,15 @@ impl Writer {
                 next_position: plan.next_position,
                 last_hash: plan.last_hash,
             };
+            if moves_watermark {
+                self.watermark = plan.next_position;
+                self.watermark_moved = Instant::now();
+            }
+            self.bytes = plan.bytes;
+            // Before the head: a reader that sees the head finds the frames' end at least this far.
+            self.shared
+                .committed_bytes
+                .store(plan.bytes, Ordering::Release);
             self.last_recorded_at = plan.recorded_at;
             self.stream_heads
                 .extend(plan.heads.into_iter().map(|(a, r)| (a, Some(r))));
@@ -178,10 +283,10 @@ impl Writer {
         events: Vec<ProposedEvent>,
     ) -> Result<AppendOutcome, StoreError> {
         let committed_end = self.head.next_position;
-        let db = &self.shared.db;
+        let shared = &self.shared;
         let retry = find_retry_with(account, &events, |id| match plan.ids.get(id) {
             Some(planned) => Ok(Some(planned.clone())),
-            None => read::recorded_id(db, id, committed_end),
+            None => read::recorded_id(shared, id, committed_end),
         })?;
         if let Some(outcome) = retry {
             return Ok(outcome);
@@ -212,13 +317,16 @@ impl Writer {
                 event,
                 plan.last_hash,
             );
-            plan.batch.insert(&keys::record_key(position)[..], value);
-            plan.batch.insert(
+            encode_offset(plan.bytes, &mut plan.offsets);
+            let start = plan.frames.len();
+            encode_frame(&value, &mut plan.frames);
+            plan.bytes += (plan.frames.len() - start) as u64;
+            plan.index.insert(
                 keys::stream_key(account, revision),
                 &keys::position_value(position)[..],
             );
             let id_value = keys::event_id_value(position, &digest);
-            plan.batch
+            plan.index
                 .insert(&keys::event_id_key(&event_id)[..], &id_value[..]);
             plan.ids.insert(
                 event_id,

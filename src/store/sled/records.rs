@@ -1,0 +1,296 @@
+//! The log's records, outside sled: two append-only files in `DATA_DIR/log/`.
+//!
+//! sled keeps a per-page bookkeeping entry in memory for every page it has ever written, so a
+//! log whose records live in sled grows the server's resident memory with every event, and
+//! each group commit pays for sled's own write path on top of the fsync. The records are
+//! therefore written where a log belongs, at the end of a file, and sled keeps only the small
+//! indexes (stream and event id) that need its ordered keys:
+//!
+//! - `records`: one frame per record, in position order: `[body length u32 LE]
+//!   [CRC-32 of the body u32 LE][body]`, the body being the stored value of the record
+//!   (`store::codec`, the same bytes the hash chain covers);
+//! - `offsets`: one `u64 LE` per position, the byte offset of its frame in `records`, so that
+//!   the record at any position is one read away and a page of the log is one contiguous read.
+//!
+//! The writer appends a group's frames and offsets with one write each and `fdatasync`s
+//! `records` before it answers; `offsets` is derived from `records` and synced less often (see
+//! `writer` and `open`: the index watermark says how far both files are durable, and recovery
+//! re-reads the frames past it). The CRC tells a torn or damaged frame from a record; the
+//! hash chain tells a changed record from the one that was written.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// The directory of the record files inside a data dir.
+pub const LOG_DIR: &str = "log";
+/// The frames of the records.
+pub const RECORDS_FILE: &str = "records";
+/// The frame offset of every position.
+pub const OFFSETS_FILE: &str = "offsets";
+
+/// The bytes of a frame before its body: the body's length and its CRC-32.
+pub const FRAME_HEADER: usize = 8;
+/// The bytes of one entry of the offsets file.
+pub const OFFSET_BYTES: u64 = 8;
+/// The largest body a frame may declare. Far above any record the server accepts (events are
+/// limited to a few hundred KB); a larger length can only be damage, and must not make a
+/// reader allocate it.
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
+
+/// The path of the record files' directory in `dir`.
+pub fn log_path(dir: &Path) -> PathBuf {
+    dir.join(LOG_DIR)
+}
+
+/// Appends the frame of `body` to `out`.
+pub fn encode_frame(body: &[u8], out: &mut Vec<u8>) {
+    let length = u32::try_from(body.len()).expect("a record body fits in 4 GiB");
+    out.extend_from_slice(&length.to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    out.extend_from_slice(body);
+}
+
+/// Why the bytes at a frame's offset are not a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BadFrame {
+    /// The bytes end before the frame does: the torn end of an interrupted write, or a cut.
+    Truncated,
+    /// The frame is whole but does not check: its length is impossible or its CRC differs.
+    Damaged(String),
+}
+
+impl BadFrame {
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            BadFrame::Truncated => "its frame is cut short".to_string(),
+            BadFrame::Damaged(reason) => reason.clone(),
+        }
+    }
+}
+
+/// The body length and CRC a frame's header declares.
+fn parse_header(header: &[u8]) -> Result<(usize, u32), BadFrame> {
+    let header: &[u8; FRAME_HEADER] = header.try_into().map_err(|_| BadFrame::Truncated)?;
+    let length = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
+    if length > MAX_BODY {
+        return Err(BadFrame::Damaged(format!(
+            "its frame declares {length} bytes, more than any record"
+        )));
+    }
+    Ok((
+        length,
+        u32::from_le_bytes(header[4..].try_into().expect("4 bytes")),
+    ))
+}
+
+fn check_body(body: &[u8], crc: u32) -> Result<(), BadFrame> {
+    if crc32fast::hash(body) == crc {
+        Ok(())
+    } else {
+        Err(BadFrame::Damaged(
+            "its checksum does not match its bytes".to_string(),
+        ))
+    }
+}
+
+/// Reads the frame at the start of `bytes`: its body and the frame's whole length.
+pub(crate) fn decode_frame(bytes: &[u8]) -> Result<(&[u8], usize), BadFrame> {
+    let (length, crc) = parse_header(bytes.get(..FRAME_HEADER).ok_or(BadFrame::Truncated)?)?;
+    let body = bytes
+        .get(FRAME_HEADER..FRAME_HEADER + length)
+        .ok_or(BadFrame::Truncated)?;
+    check_body(body, crc)?;
+    Ok((body, FRAME_HEADER + length))
+}
+
+/// Reads the next frame from `reader` into `body`, when at most `left` bytes remain in the
+/// file: returns the frame's whole length.
+pub(crate) fn read_frame(
+    reader: &mut impl Read,
+    left: u64,
+    body: &mut Vec<u8>,
+) -> Result<u64, BadFrame> {
+    let mut header = [0; FRAME_HEADER];
+    if left < FRAME_HEADER as u64 || reader.read_exact(&mut header).is_err() {
+        return Err(BadFrame::Truncated);
+    }
+    let (length, crc) = parse_header(&header)?;
+    if left < (FRAME_HEADER + length) as u64 {
+        return Err(BadFrame::Truncated);
+    }
+    body.resize(length, 0);
+    reader.read_exact(body).map_err(|_| BadFrame::Truncated)?;
+    check_body(body, crc)?;
+    Ok((FRAME_HEADER + length) as u64)
+}
+
+/// The two files, open for reading and appending. Reads are positioned (`pread`), so any
+/// number of readers share the handles with the one writer.
+pub(crate) struct RecordFiles {
+    records: File,
+    offsets: File,
+}
+
+impl RecordFiles {
+    /// Opens the files in `dir`'s `log/`, creating the directory and empty files if there are
+    /// none (and syncing the new directory entries, so a new log survives a power failure).
+    pub(crate) fn open(dir: &Path) -> io::Result<RecordFiles> {
+        let log = log_path(dir);
+        let created = !log.exists();
+        std::fs::create_dir_all(&log)?;
+        let open = |name: &str| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(log.join(name))
+        };
+        let files = RecordFiles {
+            records: open(RECORDS_FILE)?,
+            offsets: open(OFFSETS_FILE)?,
+        };
+        File::open(&log)?.sync_all()?;
+        if created {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(files)
+    }
+
+    /// The two files as they are, for tests that need files a write or a sync fails on.
+    #[cfg(test)]
+    pub(crate) fn from_files(records: File, offsets: File) -> RecordFiles {
+        RecordFiles { records, offsets }
+    }
+
+    /// The lengths in bytes of `records` and `offsets`.
+    pub(crate) fn lengths(&self) -> io::Result<(u64, u64)> {
+        Ok((
+            self.records.metadata()?.len(),
+            self.offsets.metadata()?.len(),
+        ))
+    }
+
+    /// The frame offsets of positions `from..to`.
+    pub(crate) fn offsets(&self, from: u64, to: u64) -> io::Result<Vec<u64>> {
+        let count = usize::try_from(to.saturating_sub(from)).map_err(io::Error::other)?;
+        let mut bytes = vec![0; count * OFFSET_BYTES as usize];
+        self.offsets
+            .read_exact_at(&mut bytes, from * OFFSET_BYTES)?;
+        Ok(bytes
+            .chunks_exact(OFFSET_BYTES as usize)
+            .map(|entry| u64::from_le_bytes(entry.try_into().expect("8 bytes")))
+            .collect())
+    }
+
+    /// A sequential reader of `records` from byte `at` (for recovery, which reads the frames
+    /// past the watermark one by one). It shares the file's cursor, which nothing else uses:
+    /// every other read and write is positioned.
+    pub(crate) fn reader_at(&self, at: u64) -> io::Result<File> {
+        let mut file = self.records.try_clone()?;
+        file.seek(SeekFrom::Start(at))?;
+        Ok(file)
+    }
+
+    /// The bytes of `records` from `from` to `to`, or up to its end if that comes first.
+    pub(crate) fn read(&self, from: u64, to: u64) -> io::Result<Vec<u8>> {
+        let want = usize::try_from(to.saturating_sub(from)).map_err(io::Error::other)?;
+        let mut bytes = vec![0; want];
+        let mut filled = 0;
+        while filled < want {
+            match self
+                .records
+                .read_at(&mut bytes[filled..], from + filled as u64)
+            {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
+        }
+        bytes.truncate(filled);
+        Ok(bytes)
+    }
+
+    /// Writes `frames` at byte `at` of `records` and `offsets` (the entries of the positions
+    /// from `first_position`), without syncing either.
+    pub(crate) fn write(
+        &self,
+        at: u64,
+        frames: &[u8],
+        first_position: u64,
+        offsets: &[u8],
+    ) -> io::Result<()> {
+        self.records.write_all_at(frames, at)?;
+        self.offsets
+            .write_all_at(offsets, first_position * OFFSET_BYTES)
+    }
+
+    /// Makes what was written to `records` durable (`fdatasync`, which also persists its
+    /// growing length).
+    pub(crate) fn sync_records(&self) -> io::Result<()> {
+        self.records.sync_data()
+    }
+
+    /// Makes what was written to `offsets` durable.
+    pub(crate) fn sync_offsets(&self) -> io::Result<()> {
+        self.offsets.sync_data()
+    }
+
+    /// Cuts both files to `records_len` bytes and `positions` entries, and syncs them: the end
+    /// of a recovery, which drops a torn frame past the last whole record.
+    pub(crate) fn truncate(&self, records_len: u64, positions: u64) -> io::Result<()> {
+        self.records.set_len(records_len)?;
+        self.offsets.set_len(positions * OFFSET_BYTES)?;
+        self.records.sync_data()?;
+        self.offsets.sync_data()
+    }
+}
+
+/// Appends the offset entry of a frame at `offset` to `out`.
+pub(crate) fn encode_offset(offset: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(&offset.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_round_trips_and_a_cut_or_flipped_one_does_not() {
+        let mut bytes = Vec::new();
+        encode_frame(b"hello", &mut bytes);
+        encode_frame(b"", &mut bytes);
+        assert_eq!(decode_frame(&bytes), Ok((&b"hello"[..], 13)));
+        assert_eq!(decode_frame(&bytes[13..]), Ok((&b""[..], 8)));
+        assert_eq!(decode_frame(&bytes[..12]), Err(BadFrame::Truncated));
+        assert_eq!(decode_frame(&bytes[..3]), Err(BadFrame::Truncated));
+        let mut flipped = bytes.clone();
+        flipped[10] ^= 1;
+        assert!(matches!(decode_frame(&flipped), Err(BadFrame::Damaged(_))));
+        let mut huge = bytes.clone();
+        huge[3] = 0xff;
+        assert!(matches!(decode_frame(&huge), Err(BadFrame::Damaged(_))));
+    }
+
+    #[test]
+    fn the_files_read_back_what_was_written_at_any_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = RecordFiles::open(dir.path()).unwrap();
+        let (mut frames, mut offsets) = (Vec::new(), Vec::new());
+        for body in [&b"one"[..], b"two!", b"three"] {
+            encode_offset(frames.len() as u64, &mut offsets);
+            encode_frame(body, &mut frames);
+        }
+        files.write(0, &frames, 0, &offsets).unwrap();
+        files.sync_records().unwrap();
+        assert_eq!(files.offsets(1, 3).unwrap(), vec![11, 23]);
+        let tail = files.read(11, 1_000).unwrap();
+        assert_eq!(decode_frame(&tail).unwrap().0, b"two!");
+        assert_eq!(files.lengths().unwrap(), (frames.len() as u64, 24));
+        files.truncate(11, 1).unwrap();
+        assert_eq!(files.lengths().unwrap(), (11, 8));
+    }
+}

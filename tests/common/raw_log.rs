@@ -1,0 +1,66 @@
+//! A stopped log's record files, read and rewritten behind its back: for the tests that tamper
+//! with a data dir the way a failing disk or an attacker would. The frame layout is the one
+//! ARCHITECTURE.md documents ("Storage layout").
+//!
+//! Included with `#[path = "common/raw_log.rs"] mod raw_log;` so that each test crate
+//! compiles only what it uses.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use relledger::store::sled::{
+    encode_frame, log_path, FRAME_HEADER, OFFSETS_FILE, OFFSET_BYTES, RECORDS_FILE,
+};
+
+fn records_file(dir: &Path) -> PathBuf {
+    log_path(dir).join(RECORDS_FILE)
+}
+
+fn offsets_file(dir: &Path) -> PathBuf {
+    log_path(dir).join(OFFSETS_FILE)
+}
+
+/// The frame offsets of every stored record, in position order.
+pub fn frame_offsets(dir: &Path) -> Vec<u64> {
+    std::fs::read(offsets_file(dir))
+        .unwrap()
+        .chunks_exact(OFFSET_BYTES as usize)
+        .map(|entry| u64::from_le_bytes(entry.try_into().unwrap()))
+        .collect()
+}
+
+/// The stored value of every record, in position order.
+pub fn stored_values(dir: &Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(records_file(dir)).unwrap();
+    frame_offsets(dir)
+        .into_iter()
+        .map(|offset| {
+            let at = offset as usize;
+            let length = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            bytes[at + FRAME_HEADER..at + FRAME_HEADER + length].to_vec()
+        })
+        .collect()
+}
+
+/// Rewrites both files to hold `values`, each in a sound frame with its checksum: what an
+/// attacker who knows the layout writes.
+pub fn rewrite(dir: &Path, values: &[Vec<u8>]) {
+    let (mut frames, mut offsets) = (Vec::new(), Vec::new());
+    for value in values {
+        offsets.extend_from_slice(&(frames.len() as u64).to_le_bytes());
+        encode_frame(value, &mut frames);
+    }
+    std::fs::write(records_file(dir), frames).unwrap();
+    std::fs::write(offsets_file(dir), offsets).unwrap();
+}
+
+/// Flips one bit of the stored value of the record at `position`, `from_end` bytes before the
+/// end of its frame, and leaves the frame's checksum as it was: what a failing disk does.
+pub fn flip_a_stored_bit(dir: &Path, position: u64, from_end: usize) {
+    let offsets = frame_offsets(dir);
+    let mut bytes = std::fs::read(records_file(dir)).unwrap();
+    let at = offsets[position as usize] as usize;
+    let length = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    bytes[at + FRAME_HEADER + length - from_end] ^= 0x01;
+    std::fs::write(records_file(dir), bytes).unwrap();
+}
