@@ -55,8 +55,9 @@ pub(crate) fn for_each_stored(
         .offsets(page.start, page.end + u64::from(bounded))
         .map_err(|e| short_offsets(e, page.start))?;
     let start = offsets[0];
+    // Never past the committed frames: a damaged offset must not make the read huge.
     let end = if bounded {
-        offsets[offsets.len() - 1]
+        offsets[offsets.len() - 1].min(committed_bytes)
     } else {
         committed_bytes
     };

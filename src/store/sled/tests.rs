@@ -332,3 +332,27 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+#[tokio::test]
+async fn a_damaged_offset_is_reported_as_corruption_not_read_blindly() {
+    let dir = tempfile::tempdir().unwrap();
+    log_with_records(dir.path(), 3).await;
+    let offsets = super::log_path(dir.path()).join(super::OFFSETS_FILE);
+    let mut entries = std::fs::read(&offsets).unwrap();
+    // Position 2 now claims a frame far past the end of the file.
+    entries[16..24].copy_from_slice(&(1u64 << 60).to_le_bytes());
+    std::fs::write(&offsets, entries).unwrap();
+
+    let log = SledLog::open(dir.path()).unwrap();
+    let read: Vec<_> = log
+        .read_all(None, Direction::Forwards, None, ReadAllFilter::default())
+        .collect()
+        .await;
+    assert_eq!(read.len(), 3, "two records, then the error");
+    match &read[2] {
+        Err(StoreError::Corrupt(reason)) => assert!(reason.contains("position 2"), "{reason}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let broken = log.verify().unwrap_err();
+    assert_eq!(broken.position, 2, "{broken}");
+}
