@@ -145,10 +145,36 @@ impl Ledger {
         // Before sealing, which would make a new key for a contact whose key was destroyed.
         validate_not_forgotten(&cached.state, &events)?;
         // Sealing is deterministic (see `privacy::cipher`), so a retry seals to the stored
-        // bytes and the retry check below compares like with like.
-        let sealed = self.privacy.seal(account, events).await?;
+        // bytes and the retry check below compares like with like. A batch the checks refuse
+        // is sealed only with the keys that exist, so that a refused request writes nothing,
+        // not even a new contact's data key; it can still be a retry, whose keys exist.
+        let sealed = match self.check(&cached, expected, &events) {
+            Ok(()) => self.privacy.seal(account, events).await?,
+            Err(refused) => match self.privacy.seal_existing(account, events).await? {
+                Some(sealed) => sealed,
+                None => return Err(refused),
+            },
+        };
         self.append_sealed(account, expected, sealed, &mut cached)
             .await
+    }
+
+    /// The expected revision and the domain rules, against the account as cached.
+    fn check(
+        &self,
+        cached: &CachedAccount,
+        expected: ExpectedRevision,
+        events: &[ProposedEvent],
+    ) -> Result<(), LedgerError> {
+        if expected.admits(cached.revision) {
+            validate_against(&cached.state, events, &self.policy).map_err(LedgerError::from)
+        } else {
+            Err(StoreError::WrongExpectedRevision {
+                expected,
+                actual: cached.revision,
+            }
+            .into())
+        }
     }
 
     /// The retry check, the expected revision, validation and the append of a sealed batch,
@@ -164,16 +190,7 @@ impl Ledger {
             if !cached.loaded {
                 *cached = self.load(account).await?;
             }
-            let checked = if expected.admits(cached.revision) {
-                validate_against(&cached.state, &events, &self.policy).map_err(LedgerError::from)
-            } else {
-                Err(StoreError::WrongExpectedRevision {
-                    expected,
-                    actual: cached.revision,
-                }
-                .into())
-            };
-            if let Err(refused) = checked {
+            if let Err(refused) = self.check(cached, expected, &events) {
                 // A retry is answered as a retry whatever the checks say: the stream has moved
                 // on since the first attempt, so neither the expected revision nor the domain
                 // rules may hold any more. Asked only now: when the checks pass, the log's

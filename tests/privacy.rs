@@ -552,6 +552,42 @@ async fn a_retried_append_with_personal_data_is_a_duplicate_and_a_changed_one_a_
     server.stop().await;
 }
 
+#[tokio::test]
+async fn a_refused_append_with_personal_data_creates_no_data_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start(dir.path()).await;
+    let keys = |dir: &Path| {
+        std::fs::read_dir(dir.join("keys"))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    };
+    // The account was never opened: refused, and nothing at all is written.
+    let status = server
+        .append(
+            ACCOUNT,
+            vec![event(1, contact_with(FORGOTTEN, &FORGOTTEN_DATA))],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(keys(dir.path()), 0, "a refused request wrote a data key");
+    assert!(server.read_all().await.is_empty());
+
+    // Accepted, the same contact gets its key.
+    server
+        .append(
+            ACCOUNT,
+            vec![
+                event(0, account_opened("Harbour Construction")),
+                event(1, contact_with(FORGOTTEN, &FORGOTTEN_DATA)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(keys(dir.path()), 1);
+    server.stop().await;
+}
+
 /// Starts `relledger serve` on port 0 and reads the bound address from its first stdout line.
 async fn spawn_server(data_dir: &Path) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;

@@ -87,8 +87,30 @@ impl Privacy {
     pub async fn seal(
         &self,
         account: &AccountId,
-        mut events: Vec<ProposedEvent>,
+        events: Vec<ProposedEvent>,
     ) -> Result<Vec<ProposedEvent>, PrivacyError> {
+        let sealed = self.seal_with(account, events, true).await?;
+        sealed.ok_or_else(|| PrivacyError::Unavailable("a data key was not created".to_string()))
+    }
+
+    /// [`Privacy::seal`] with the keys that exist, creating none: `None` when a field's
+    /// contact has no key yet. For a batch the ledger refuses, which must write nothing, but
+    /// which may still be the retry of an append that was stored (sealed, under keys that
+    /// therefore exist): sealed the same way, it is recognised as that retry.
+    pub async fn seal_existing(
+        &self,
+        account: &AccountId,
+        events: Vec<ProposedEvent>,
+    ) -> Result<Option<Vec<ProposedEvent>>, PrivacyError> {
+        self.seal_with(account, events, false).await
+    }
+
+    async fn seal_with(
+        &self,
+        account: &AccountId,
+        mut events: Vec<ProposedEvent>,
+        create: bool,
+    ) -> Result<Option<Vec<ProposedEvent>>, PrivacyError> {
         let needed: BTreeSet<String> = events
             .iter()
             .filter_map(|e| e.payload.personal_fields())
@@ -104,6 +126,7 @@ impl Privacy {
             let contact = ContactRef::new(account, &contact_id);
             let key = match self.keys.get(&contact) {
                 Some(key) => key,
+                None if !create => return Ok(None),
                 None => {
                     let store = Arc::clone(&self.keys);
                     tokio::task::spawn_blocking(move || store.get_or_create(&contact))
@@ -143,7 +166,7 @@ impl Privacy {
                 *value = PersonalText::Sealed(cipher::seal(key, &context, text));
             }
         }
-        Ok(events)
+        Ok(Some(events))
     }
 
     /// Opens the sealed fields of `record`: in clear when the contact's key exists, erased when
