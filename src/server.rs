@@ -14,7 +14,7 @@ use crate::api::audit_service::AuditService;
 use crate::api::ledger_service::LedgerService;
 use crate::api::proto;
 use crate::api::relationships_service::RelationshipsService;
-use crate::audit::Audit;
+use crate::audit::{Audit, AuditOpenError};
 use crate::change_feed::ChangeFeeds;
 use crate::config::Config;
 use crate::domain::projection::Params;
@@ -80,7 +80,15 @@ impl OpenServer {
             &config.data_dir,
             config.cache_bytes,
         )?);
-        let audit = Audit::open((*log).clone(), &config.data_dir, config.audit.clone())?;
+        // The audit sees only the store's traits; this is where the backend is chosen. Its
+        // log handle is its own clone, so shutdown closes the server's handle as before.
+        let signed = log.signed_checkpoints().map_err(AuditOpenError::from)?;
+        let audit = Audit::open(
+            Arc::new((*log).clone()),
+            Arc::new(signed),
+            &config.data_dir,
+            config.audit.clone(),
+        )?;
         // Opened after the log, so the data dir's lock covers the keys too.
         let keys = FileKeyStore::open(&config.data_dir.join(KEYS_DIR))?;
         Ok(OpenServer {

@@ -7,6 +7,8 @@
 mod common;
 #[path = "common/raw_log.rs"]
 mod raw_log;
+#[path = "common/store.rs"]
+mod store_helpers;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -19,11 +21,16 @@ use relledger::api::proto::relationships_client::RelationshipsClient;
 use relledger::api::proto::{self, replay_response::Item};
 use relledger::audit::import::{import_bundle, verify_bundle};
 use relledger::audit::offline::{export_data_dir, verify_data_dir};
-use relledger::audit::{checkpoint_message, Audit, AuditConfig, FullCheck};
+use relledger::audit::{
+    checkpoint_message, verify_checkpoint_signature, Audit, AuditConfig, FullCheck, ReplayItem,
+};
 use relledger::config::Config;
 use relledger::server::{OpenServer, ServeError};
 use relledger::store::sled::{log_path, sled_path, SledLog};
-use relledger::store::{Direction, Log, ReadAllFilter};
+use relledger::store::{
+    Direction, ExpectedRevision, Log, MemoryLog, MemorySignedCheckpoints, ReadAllFilter,
+    SignedCheckpointStore,
+};
 use sha2::{Digest, Sha256};
 
 const BIN: &str = env!("CARGO_BIN_EXE_relledger");
@@ -448,7 +455,10 @@ async fn tampering_before_the_last_signature_is_found_by_the_background_check() 
 
         // The tail since the checkpoint is intact, so the cheap start-up check passes...
         let log = SledLog::open(dir.path()).unwrap();
-        let audit = Arc::new(Audit::open(log, dir.path(), config(dir.path()).audit).unwrap());
+        let signed = Arc::new(log.signed_checkpoints().unwrap());
+        let audit = Arc::new(
+            Audit::open(Arc::new(log), signed, dir.path(), config(dir.path()).audit).unwrap(),
+        );
         // ...but VerifyChain and the whole-chain check find the break,
         let report = audit.verify_chain(0, None).await.unwrap();
         let broken = report.broken.expect("VerifyChain finds the break");
@@ -588,4 +598,79 @@ async fn the_auditor_commands_round_trip_and_catch_tampering() {
     let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(errors[0].contains("position 5"), "{stderr}");
+}
+
+/// The audit needs only the store's traits: over the in-memory log and checkpoint store it
+/// signs the head, stores the checkpoint, verifies the chain and replays it with its proof, and
+/// a reopened audit starts from that checkpoint.
+#[tokio::test]
+async fn the_audit_runs_over_the_memory_backend() {
+    let key_dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(MemoryLog::new());
+    let signed = Arc::new(MemorySignedCheckpoints::new());
+    for name in ["harbour", "delta", "pearl"] {
+        let account = store_helpers::account(name);
+        log.append(&account, ExpectedRevision::Any, store_helpers::calls(4))
+            .await
+            .unwrap();
+    }
+    let open = |log: &Arc<MemoryLog>, signed: &Arc<MemorySignedCheckpoints>| {
+        let (log, signed): (Arc<dyn Log>, Arc<dyn SignedCheckpointStore>) =
+            (log.clone(), signed.clone());
+        Arc::new(Audit::open(log, signed, key_dir.path(), config(key_dir.path()).audit).unwrap())
+    };
+    let audit = open(&log, &signed);
+    let head = log.head();
+    assert_eq!(head.next_position, 12);
+
+    let checkpoint = audit.sign(None).await.unwrap();
+    assert_eq!(checkpoint.position, 11);
+    assert_eq!(checkpoint.hash, head.last_hash);
+    assert_eq!(checkpoint.public_key, audit.public_key().to_bytes());
+    assert_eq!(verify_checkpoint_signature(&checkpoint), Ok(()));
+    // Stored in the memory store, and answered again rather than signed twice.
+    assert_eq!(
+        signed.get(11, &checkpoint.public_key).unwrap(),
+        Some(checkpoint)
+    );
+    assert_eq!(audit.sign(Some(11)).await.unwrap(), checkpoint);
+
+    let report = audit.verify_chain(0, None).await.unwrap();
+    assert_eq!(report.broken, None);
+    assert_eq!(report.records_checked, 12);
+    assert_eq!(report.last_hash, head.last_hash);
+    let tail = audit.verify_chain(5, Some(8)).await.unwrap();
+    assert_eq!((tail.broken, tail.records_checked), (None, 4));
+    let full = tokio::task::spawn_blocking({
+        let audit = Arc::clone(&audit);
+        move || audit.check_fully()
+    })
+    .await
+    .unwrap();
+    assert_eq!(full, FullCheck::Intact { records: 12 });
+
+    // The replay carries every record with the bytes its hash covers, then the checkpoint.
+    let items: Vec<ReplayItem> = audit.replay(0, None).unwrap().try_collect().await.unwrap();
+    assert_eq!(items.len(), 13);
+    let mut prev = relledger::domain::ChainHash::GENESIS;
+    for item in &items[..12] {
+        let ReplayItem::Record { record, canonical } = item else {
+            panic!("a record was expected, got {item:?}")
+        };
+        assert_eq!(record.prev_hash, prev);
+        assert_eq!(sha256(&prev.0, canonical), record.hash.0);
+        prev = record.hash;
+    }
+    assert_eq!(items[12], ReplayItem::Checkpoint(checkpoint));
+
+    // A second audit over the same stores (a restart) finds the checkpoint and starts there.
+    drop(audit);
+    let reopened = open(&log, &signed);
+    assert_eq!(
+        tokio::task::spawn_blocking(move || reopened.latest_checkpoint())
+            .await
+            .unwrap()
+            .unwrap(),
+        Some(checkpoint)
+    );
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use relledger::domain::{ChainHash, EventType};
+use relledger::store::codec::decode_record_at;
 use relledger::store::{
     verify_chain, AppendOutcome, Direction, ExpectedRevision, IdConflict, Log, LogHead, MemoryLog,
     OpenError, ReadAllFilter, SledLog, StoreError,
@@ -549,6 +550,70 @@ async fn the_hash_chain_verifies_over_read_all(log: Arc<dyn Log>) {
     assert!(all.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at));
 }
 
+/// `log.stored_records(from, to)`, read on the blocking pool as the contract asks.
+async fn stored(log: &Arc<dyn Log>, from: u64, to: u64) -> Vec<(u64, Vec<u8>)> {
+    let log = Arc::clone(log);
+    tokio::task::spawn_blocking(move || {
+        log.stored_records(from, to)
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+async fn stored_records_decode_to_the_records_read_and_stop_at_the_head(log: Arc<dyn Log>) {
+    // More than one of the backends' 1,024-record read chunks.
+    let (a, b) = (account("a"), account("b"));
+    for i in 0..11 {
+        let acc = if i % 2 == 0 { &a } else { &b };
+        log.append(acc, ExpectedRevision::Any, calls(100))
+            .await
+            .unwrap();
+    }
+    let all = read_all(&log).await;
+    assert_eq!(all.len(), 1100);
+
+    let values = stored(&log, 0, u64::MAX).await;
+    assert_eq!(values.len(), 1100, "clamped to the head");
+    for ((at, value), record) in values.iter().zip(&all) {
+        assert_eq!(*at, record.position);
+        assert_eq!(&decode_record_at(*at, value).unwrap(), record);
+        // The envelope is what the audit reads without decoding: version, prev_hash, hash.
+        assert_eq!(value[1..33], record.prev_hash.0);
+        assert_eq!(value[33..65], record.hash.0);
+    }
+
+    let positions =
+        |values: &[(u64, Vec<u8>)]| values.iter().map(|(at, _)| *at).collect::<Vec<_>>();
+    assert_eq!(
+        positions(&stored(&log, 1000, 1050).await),
+        (1000..1050).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        positions(&stored(&log, 1090, 5000).await),
+        (1090..1100).collect::<Vec<_>>()
+    );
+    assert!(stored(&log, 1100, 2000).await.is_empty());
+    assert!(stored(&log, 7, 7).await.is_empty());
+    assert!(stored(&log, 9, 3).await.is_empty());
+    assert_eq!(stored(&log, 5, 6).await, values[5..6]);
+
+    // The clamp is the head when the read is asked for: a later append is not in it.
+    let before = Arc::clone(&log);
+    let pending = tokio::task::spawn_blocking(move || before.stored_records(1095, u64::MAX))
+        .await
+        .unwrap();
+    log.append(&a, ExpectedRevision::Any, calls(3))
+        .await
+        .unwrap();
+    let read = tokio::task::spawn_blocking(move || pending.count())
+        .await
+        .unwrap();
+    assert_eq!(read, 5);
+    assert_eq!(stored(&log, 1095, u64::MAX).await.len(), 8);
+}
+
 // ---- concurrency ----
 
 async fn concurrent_appends_with_one_expected_revision_admit_one(log: Arc<dyn Log>) {
@@ -735,6 +800,7 @@ conformance!(
     reads_span_many_pages,
     a_read_sees_the_log_as_it_was_when_it_started,
     the_hash_chain_verifies_over_read_all,
+    stored_records_decode_to_the_records_read_and_stop_at_the_head,
     concurrent_appends_with_one_expected_revision_admit_one,
     concurrent_appends_to_many_accounts_all_land,
     concurrent_retries_of_one_batch_write_it_once,

@@ -8,7 +8,6 @@ use tokio::sync::watch;
 
 use super::verify::{self, Anchor};
 use super::{blocking, lock, Audit, FullCheck};
-use crate::store::Log;
 
 impl Audit {
     /// The server's background work until `stopping` turns true: the check of the whole chain
@@ -33,7 +32,7 @@ impl Audit {
     pub fn check_fully(&self) -> FullCheck {
         let head = self.log.head();
         let report = verify::verify_stored(
-            &self.log,
+            &*self.log,
             Anchor::GENESIS,
             head.next_position,
             &mut |_| {},

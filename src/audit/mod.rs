@@ -44,9 +44,7 @@ pub use verify::{Anchor, ChainReport};
 
 use crate::domain::{ChainHash, RecordedEvent, Timestamp};
 use crate::store::codec::decode_record_at;
-use crate::store::{
-    ChainBreak, Log, LogHead, SignedCheckpoint, SledLog, SledSignedCheckpoints, StoreError,
-};
+use crate::store::{ChainBreak, Log, LogHead, SignedCheckpoint, SignedCheckpointStore, StoreError};
 
 /// When the server signs the head on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,12 +156,14 @@ const REPLAY_PAGE: u64 = 256;
 
 /// The audit service of a running server (or of an offline tool holding the data dir).
 pub struct Audit {
-    /// The log whose chain is checked and signed; a handle of the server's own.
-    log: SledLog,
+    /// The log whose chain is checked and signed, of any backend: the audit reads it only
+    /// through the `Log` trait (its stored bytes included).
+    log: Arc<dyn Log>,
     /// The key that signs checkpoints.
     key: SigningKey,
-    /// The stored signed checkpoints (of this key, and of keys that signed restored history).
-    checkpoints: SledSignedCheckpoints,
+    /// The stored signed checkpoints (of this key, and of keys that signed restored history),
+    /// kept by the log's backend beside the log.
+    checkpoints: Arc<dyn SignedCheckpointStore>,
     /// When to sign on its own.
     config: AuditConfig,
     /// Held while signing, so two signings never verify and store the same range at once.
@@ -183,11 +183,15 @@ impl std::fmt::Debug for Audit {
 }
 
 impl Audit {
-    /// Loads (creating on first start) the signing key of `dir`, and checks the chain from the
-    /// newest signed checkpoint to the head (see the module docs). Blocking.
-    pub fn open(log: SledLog, dir: &Path, config: AuditConfig) -> Result<Audit, AuditOpenError> {
+    /// Loads (creating on first start) the signing key of `dir`, and checks the chain of `log`
+    /// from the newest of its signed `checkpoints` to the head (see the module docs). Blocking.
+    pub fn open(
+        log: Arc<dyn Log>,
+        checkpoints: Arc<dyn SignedCheckpointStore>,
+        dir: &Path,
+        config: AuditConfig,
+    ) -> Result<Audit, AuditOpenError> {
         let key = key::load_or_create(dir)?;
-        let checkpoints = log.signed_checkpoints()?;
         let audit = Audit {
             log,
             key,
@@ -207,7 +211,7 @@ impl Audit {
                 .anchor_at_or_before(head.next_position - 1)?
                 .map_err(broken)?;
             let report = verify::verify_stored(
-                &audit.log,
+                &*audit.log,
                 anchor,
                 head.next_position,
                 &mut |_| {},
@@ -324,7 +328,7 @@ impl Audit {
             .anchor_at_or_before(position)?
             .map_err(AuditError::Broken)?;
         let hash = verify::verify_stored(
-            &self.log,
+            &*self.log,
             anchor,
             position + 1,
             &mut |_| {},
@@ -360,7 +364,7 @@ impl Audit {
         blocking(move || {
             let prev_hash = match from {
                 0 => ChainHash::GENESIS,
-                _ => match verify::stored_hash(&audit.log, from - 1) {
+                _ => match verify::stored_hash(&*audit.log, from - 1) {
                     Some(hash) => hash,
                     None => {
                         return Ok(ChainReport {
@@ -380,7 +384,7 @@ impl Audit {
                 prev_hash,
             };
             Ok(verify::verify_stored(
-                &audit.log,
+                &*audit.log,
                 anchor,
                 end,
                 &mut |_| {},

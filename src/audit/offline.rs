@@ -9,15 +9,16 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 
 use super::bundle::{BundleSummary, BundleWriter, RecordLine};
 use super::verify::{self, Anchor};
-use super::{verify_checkpoint_signature, Audit, AuditConfig, ReplayItem};
+use super::{verify_checkpoint_signature, Audit, AuditConfig, AuditOpenError, ReplayItem};
 use crate::domain::ChainHash;
 use crate::store::sled::MANIFEST_FILE;
-use crate::store::{ChainBreak, Log, LogHead, SledLog};
+use crate::store::{ChainBreak, Log, LogHead, SignedCheckpointStore, SledLog};
 
 /// How many records an export reads at a time.
 const PAGE: u64 = 1024;
@@ -121,7 +122,13 @@ pub fn export_data_dir(
     progress: &mut dyn FnMut(u64, u64),
 ) -> anyhow::Result<BundleSummary> {
     let log = open_existing(dir)?;
-    let audit = Audit::open(log.clone(), dir, AuditConfig::default())?;
+    let checkpoints = Arc::new(log.signed_checkpoints().map_err(AuditOpenError::from)?);
+    let audit = Audit::open(
+        Arc::new(log.clone()),
+        checkpoints,
+        dir,
+        AuditConfig::default(),
+    )?;
     let end = audit.range_end(from, to)?;
     let total = end - from;
     if total > 0 {

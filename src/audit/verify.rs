@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::domain::ChainHash;
 use crate::store::codec::decode_record_at;
-use crate::store::{ChainBreak, SledLog};
+use crate::store::{ChainBreak, Log};
 
 /// How often (in records) a long check reports progress and looks at its stop flag.
 const STRIDE: u64 = 1024;
@@ -59,7 +59,7 @@ impl Anchor {
 /// `progress` with the count checked so far every 1,024 records and at the end, and
 /// giving up early when `stop` is set.
 pub fn verify_stored(
-    log: &SledLog,
+    log: &dyn Log,
     anchor: Anchor,
     to: u64,
     progress: &mut dyn FnMut(u64),
@@ -127,7 +127,7 @@ pub fn verify_stored(
 
 /// The stored hash of the record at `position`, read from its envelope without decoding the
 /// body (blocking); `None` when there is no such record or its value is too short.
-pub fn stored_hash(log: &SledLog, position: u64) -> Option<ChainHash> {
+pub fn stored_hash(log: &dyn Log, position: u64) -> Option<ChainHash> {
     let (at, value) = log.stored_records(position, position + 1).next()?.ok()?;
     let hash = value.get(33..65)?;
     (at == position).then(|| ChainHash(hash.try_into().expect("32 bytes")))

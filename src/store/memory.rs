@@ -14,10 +14,13 @@ use futures::stream::BoxStream;
 use tokio::sync::watch;
 
 use super::chain::{verify_chain, ChainBreak};
-use super::codec::{content_digest, seal};
+use super::codec::{content_digest, encode_record, seal};
 use super::idempotency::{find_retry_with, RecordedId};
 use super::page::{paged, Fetched, Scan};
-use super::{AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError};
+use super::{
+    AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError,
+    StoredRecords,
+};
 use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, RecordedEvent, Timestamp};
 
 /// The current system time as a [`Timestamp`]; the epoch if the clock is before it, and the
@@ -280,6 +283,30 @@ impl Log for MemoryLog {
             let records = log.fetch_all(page, direction, &filter);
             async move { Fetched::new(records, Ok(())) }
         })
+    }
+
+    // The stored value of a record here is its envelope, `encode_record`: the same bytes
+    // `seal` returned when it was appended (the model keeps the decoded record instead).
+    fn stored_records(&self, from: u64, to: u64) -> StoredRecords {
+        /// Records encoded per lock, so a long read never holds the log for long.
+        const CHUNK: u64 = 1024;
+        let to = to.min(self.head().next_position);
+        let log = Arc::clone(&self.shared);
+        let mut next = from;
+        let pages = std::iter::from_fn(move || {
+            if next >= to {
+                return None;
+            }
+            let page = next..to.min(next.saturating_add(CHUNK));
+            next = page.end;
+            let state = log.lock();
+            let values: Vec<_> = state.records[page.start as usize..page.end as usize]
+                .iter()
+                .map(|record| Ok((record.position, encode_record(record))))
+                .collect();
+            Some(values)
+        });
+        Box::new(pages.flatten())
     }
 
     fn head(&self) -> LogHead {

@@ -1,8 +1,9 @@
 //! Storage of the event log behind the [`Log`] trait.
 //!
-//! Everything above this module (the ledger service, the API) sees only the trait, so the
-//! embedded sled backend, the in-memory model and a future replicated backend are
-//! interchangeable. The trait owns the log's invariants:
+//! Everything above this module (the ledger service, the API, the audit layer) sees only the
+//! trait and the small stores' traits beside it (subscription positions, snapshots, signed
+//! checkpoints), so the embedded sled backend, the in-memory model and a future replicated
+//! backend are interchangeable. The trait owns the log's invariants:
 //!
 //! - an append is all or none, checked against the expected revision atomically;
 //! - positions are 0-based, gapless and increase in commit order; revisions likewise per stream;
@@ -21,11 +22,13 @@ pub mod signed;
 pub mod sled;
 pub mod snapshots;
 
-pub use self::sled::{OpenError, SledCheckpoints, SledLog, SledSnapshots};
+pub use self::sled::{OpenError, SledCheckpoints, SledLog, SledSignedCheckpoints, SledSnapshots};
 pub use chain::{verify_chain, ChainBreak, ChainVerifier};
 pub use checkpoints::{AckedPosition, CheckpointStore, MemoryCheckpoints};
 pub use memory::MemoryLog;
-pub use signed::{SignedCheckpoint, SledSignedCheckpoints};
+pub use signed::{
+    MemorySignedCheckpoints, SignedCheckpoint, SignedCheckpointIter, SignedCheckpointStore,
+};
 pub use snapshots::{MemorySnapshots, SnapshotPosition, SnapshotStore};
 
 use std::collections::BTreeSet;
@@ -200,6 +203,11 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+/// The stored values of committed records with their positions, in position order (see
+/// [`Log::stored_records`]).
+pub type StoredRecords =
+    Box<dyn Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + Send + 'static>;
+
 /// The event log.
 #[async_trait]
 pub trait Log: Send + Sync + 'static {
@@ -257,6 +265,14 @@ pub trait Log: Send + Sync + 'static {
         limit: Option<u64>,
         filter: ReadAllFilter,
     ) -> BoxStream<'static, Result<RecordedEvent, StoreError>>;
+
+    /// The stored values of the committed records at positions `from..to` (clamped to the
+    /// committed head when the call is made), in order, each with its position: exactly the
+    /// bytes the backend holds (an envelope of [`codec`]: [`codec::decode_record_at`] decodes
+    /// them), for verification and export, which must judge what is stored rather than a
+    /// re-encoding of it. A value that cannot be read ends the iteration with an error naming
+    /// its position. Blocking: call it from a blocking thread in async code.
+    fn stored_records(&self, from: u64, to: u64) -> StoredRecords;
 
     /// The committed head of the log.
     fn head(&self) -> LogHead;

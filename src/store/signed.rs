@@ -1,33 +1,22 @@
 //! The stored signed checkpoints of the hash chain: which key said, and when, that the record
 //! at a position has a given hash.
 //!
-//! The store keeps them as bytes: it knows nothing of Ed25519 (signing and checking are the
-//! audit layer's, `crate::audit`). They live in a sled tree of their own (`signed_checkpoints`)
-//! in the log's database, like the subscription positions, so the log's keys, recovery and
-//! manifest neither see nor depend on them. A checkpoint is flushed (fsync) before `insert`
-//! returns.
+//! The store keeps them as data: it knows nothing of Ed25519 (signing and checking are the
+//! audit layer's, `crate::audit`). The audit layer sees only the [`SignedCheckpointStore`]
+//! trait, so it runs over any backend of the log. Two backends, like the log's:
+//! [`MemorySignedCheckpoints`], the model, and
+//! [`SledSignedCheckpoints`](super::SledSignedCheckpoints), a tree of its own in the log's sled
+//! database, flushed (fsync) before `insert` returns.
 //!
-//! | key | value |
-//! |---|---|
-//! | position (u64 BE) + public key (32 bytes) | version `1`, hash (32), signed_at (i64 BE ns), signature (64) |
-//!
-//! One checkpoint per position and key: the key puts them in position order, and a log
-//! restored from an export keeps the checkpoints of the key that signed it beside those of its
-//! own key.
+//! One checkpoint per position and key, in position order (and by key within a position): a
+//! log restored from an export keeps the checkpoints of the key that signed it beside those of
+//! its own key.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
 
-use super::sled::{sled_error, Shared};
 use super::StoreError;
 use crate::domain::{ChainHash, Timestamp};
-
-/// The name of the sled tree holding the signed checkpoints.
-pub(crate) const TREE: &str = "signed_checkpoints";
-
-/// The version byte that starts every stored value.
-const VALUE_VERSION: u8 = 1;
-const KEY_LEN: usize = 8 + 32;
-const VALUE_LEN: usize = 1 + 32 + 8 + 64;
 
 /// A signature over the chain head at `position`: the record there has `hash`, and so every
 /// record before it is fixed too. The signed message is `crate::audit::checkpoint_message`.
@@ -45,123 +34,89 @@ pub struct SignedCheckpoint {
     pub signature: [u8; 64],
 }
 
-impl SignedCheckpoint {
-    pub(crate) fn key(&self) -> [u8; KEY_LEN] {
-        let mut key = [0; KEY_LEN];
-        key[..8].copy_from_slice(&self.position.to_be_bytes());
-        key[8..].copy_from_slice(&self.public_key);
-        key
+/// Stored checkpoints in position order (then by public key). Double-ended, so that the newest
+/// of a range is found from the back without reading the rest.
+pub type SignedCheckpointIter =
+    Box<dyn DoubleEndedIterator<Item = Result<SignedCheckpoint, StoreError>> + Send + 'static>;
+
+/// The durable signed checkpoints of a log. Every method blocks: call them from a blocking
+/// thread in async code (the audit layer does all its store work there).
+pub trait SignedCheckpointStore: Send + Sync + 'static {
+    /// Stores `checkpoint` (replacing one of the same position and key); durable when it
+    /// returns.
+    fn insert(&self, checkpoint: &SignedCheckpoint) -> Result<(), StoreError>;
+
+    /// The checkpoints at positions `from..=to`, of any key, in position order.
+    fn range(&self, from: u64, to: u64) -> SignedCheckpointIter;
+
+    /// The newest checkpoint at or before `position`, of any key (of the greatest key when
+    /// several sign that position).
+    fn at_or_before(&self, position: u64) -> Result<Option<SignedCheckpoint>, StoreError>;
+
+    /// The checkpoint of `public_key` at `position`, if there is one.
+    fn get(
+        &self,
+        position: u64,
+        public_key: &[u8; 32],
+    ) -> Result<Option<SignedCheckpoint>, StoreError>;
+}
+
+/// Signed checkpoints in memory: the model, and the store of a log that is not durable.
+#[derive(Debug, Default)]
+pub struct MemorySignedCheckpoints {
+    /// By (position, public key): the order the trait promises. A std mutex suffices: it is
+    /// never held across an await.
+    checkpoints: Mutex<BTreeMap<(u64, [u8; 32]), SignedCheckpoint>>,
+}
+
+impl MemorySignedCheckpoints {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemorySignedCheckpoints::default()
     }
 
-    pub(crate) fn value(&self) -> [u8; VALUE_LEN] {
-        let mut value = [0; VALUE_LEN];
-        value[0] = VALUE_VERSION;
-        value[1..33].copy_from_slice(&self.hash.0);
-        value[33..41].copy_from_slice(&self.signed_at.unix_nanos().to_be_bytes());
-        value[41..].copy_from_slice(&self.signature);
-        value
-    }
-
-    fn decode(key: &[u8], value: &[u8]) -> Option<SignedCheckpoint> {
-        if key.len() != KEY_LEN || value.len() != VALUE_LEN || value[0] != VALUE_VERSION {
-            return None;
-        }
-        Some(SignedCheckpoint {
-            position: u64::from_be_bytes(key[..8].try_into().ok()?),
-            public_key: key[8..].try_into().ok()?,
-            hash: ChainHash(value[1..33].try_into().ok()?),
-            signed_at: Timestamp::from_unix_nanos(i64::from_be_bytes(
-                value[33..41].try_into().ok()?,
-            )),
-            signature: value[41..].try_into().ok()?,
-        })
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<(u64, [u8; 32]), SignedCheckpoint>> {
+        // Every change is one insert, so a panic cannot have left the map half changed.
+        self.checkpoints
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
-/// The signed checkpoints in the log's sled database. Every method blocks: call them from a
-/// blocking thread in async code. Holds the database, and with it the data dir's lock.
-#[derive(Clone)]
-pub struct SledSignedCheckpoints {
-    /// The `signed_checkpoints` tree.
-    tree: ::sled::Tree,
-    /// The database (flushed after every insert) and the dir lock that must outlive it.
-    shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for SledSignedCheckpoints {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SledSignedCheckpoints")
-            .finish_non_exhaustive()
-    }
-}
-
-fn decode_entry(
-    entry: ::sled::Result<(::sled::IVec, ::sled::IVec)>,
-) -> Result<SignedCheckpoint, StoreError> {
-    let (key, value) = entry.map_err(sled_error)?;
-    SignedCheckpoint::decode(&key, &value).ok_or_else(|| {
-        StoreError::Corrupt(format!(
-            "the signed checkpoint under key {} does not decode",
-            hex::encode(&key)
-        ))
-    })
-}
-
-impl SledSignedCheckpoints {
-    /// Opens (creating if needed) the `signed_checkpoints` tree of the log's database.
-    pub(crate) fn open(shared: Arc<Shared>) -> Result<SledSignedCheckpoints, StoreError> {
-        let tree = shared.db.open_tree(TREE).map_err(sled_error)?;
-        Ok(SledSignedCheckpoints { tree, shared })
-    }
-
-    /// Stores `checkpoint` (replacing one of the same position and key) durably.
-    pub fn insert(&self, checkpoint: &SignedCheckpoint) -> Result<(), StoreError> {
-        self.tree
-            .insert(checkpoint.key(), &checkpoint.value()[..])
-            .map_err(sled_error)?;
-        self.shared.db.flush().map_err(sled_error)?;
+impl SignedCheckpointStore for MemorySignedCheckpoints {
+    fn insert(&self, checkpoint: &SignedCheckpoint) -> Result<(), StoreError> {
+        self.lock()
+            .insert((checkpoint.position, checkpoint.public_key), *checkpoint);
         Ok(())
     }
 
-    /// The checkpoints at positions `from..=to`, in position order.
-    pub fn range(
-        &self,
-        from: u64,
-        to: u64,
-    ) -> impl DoubleEndedIterator<Item = Result<SignedCheckpoint, StoreError>> + Send + 'static
-    {
-        let start = from.to_be_bytes().to_vec();
-        let iter = match to.checked_add(1) {
-            Some(end) => self.tree.range(start..end.to_be_bytes().to_vec()),
-            None => self.tree.range(start..),
+    fn range(&self, from: u64, to: u64) -> SignedCheckpointIter {
+        // A copy, so the iterator holds no lock while the caller reads it.
+        let found: Vec<_> = if from > to {
+            Vec::new()
+        } else {
+            self.lock()
+                .range((from, [0; 32])..=(to, [u8::MAX; 32]))
+                .map(|(_, checkpoint)| Ok(*checkpoint))
+                .collect()
         };
-        iter.map(decode_entry)
+        Box::new(found.into_iter())
     }
 
-    /// The newest checkpoint at or before `position`, of any key.
-    pub fn at_or_before(&self, position: u64) -> Result<Option<SignedCheckpoint>, StoreError> {
-        let end = position.checked_add(1).map(u64::to_be_bytes);
-        let last = match end {
-            Some(end) => self.tree.range(..end.to_vec()).next_back(),
-            None => self.tree.iter().next_back(),
-        };
-        last.map(decode_entry).transpose()
+    fn at_or_before(&self, position: u64) -> Result<Option<SignedCheckpoint>, StoreError> {
+        Ok(self
+            .lock()
+            .range(..=(position, [u8::MAX; 32]))
+            .next_back()
+            .map(|(_, checkpoint)| *checkpoint))
     }
 
-    /// The checkpoint of `public_key` at `position`, if there is one.
-    pub fn get(
+    fn get(
         &self,
         position: u64,
         public_key: &[u8; 32],
     ) -> Result<Option<SignedCheckpoint>, StoreError> {
-        let mut key = [0; KEY_LEN];
-        key[..8].copy_from_slice(&position.to_be_bytes());
-        key[8..].copy_from_slice(public_key);
-        self.tree
-            .get(key)
-            .map_err(sled_error)?
-            .map(|value| decode_entry(Ok((key[..].into(), value))))
-            .transpose()
+        Ok(self.lock().get(&(position, *public_key)).copied())
     }
 }
 
@@ -178,6 +133,75 @@ mod tests {
             public_key: [key; 32],
             signature: [9; 64],
         }
+    }
+
+    /// Every question the audit layer asks, answered by `store` after the same inserts
+    /// (including a replacement of one position and key, and the ends of the position range).
+    fn answers(store: &dyn SignedCheckpointStore) -> Vec<String> {
+        let mut answers = Vec::new();
+        let ranges = [
+            (0, u64::MAX),
+            (5, 5),
+            (6, 299),
+            (5, 300),
+            (301, u64::MAX),
+            (7, 3),
+        ];
+        for (from, to) in ranges {
+            let found: Vec<_> = store.range(from, to).map(Result::unwrap).collect();
+            answers.push(format!("range {from}..={to}: {found:?}"));
+            let newest = store.range(from, to).next_back().map(Result::unwrap);
+            answers.push(format!("newest of {from}..={to}: {newest:?}"));
+        }
+        for position in [0, 4, 5, 6, 299, 300, u64::MAX - 1, u64::MAX] {
+            let found = store.at_or_before(position).unwrap();
+            answers.push(format!("at or before {position}: {found:?}"));
+        }
+        for (position, key) in [(5, 1), (5, 2), (5, 3), (6, 1), (300, 1), (u64::MAX, 2)] {
+            let found = store.get(position, &[key; 32]).unwrap();
+            answers.push(format!("get {position} of key {key}: {found:?}"));
+        }
+        answers
+    }
+
+    #[test]
+    fn the_sled_store_answers_like_the_memory_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SledLog::open(dir.path()).unwrap();
+        let sled = log.signed_checkpoints().unwrap();
+        let memory = MemorySignedCheckpoints::new();
+        let mut replaced = checkpoint(5, 2);
+        replaced.signature = [1; 64];
+        let inserts = [
+            checkpoint(300, 1),
+            checkpoint(5, 2),
+            checkpoint(5, 1),
+            replaced,
+            checkpoint(u64::MAX, 2),
+        ];
+        for c in &inserts {
+            sled.insert(c).unwrap();
+            memory.insert(c).unwrap();
+        }
+        let expected = answers(&memory);
+        assert_eq!(answers(&sled), expected);
+        // The model itself answers what the contract says.
+        assert_eq!(
+            memory
+                .range(0, u64::MAX)
+                .map(Result::unwrap)
+                .collect::<Vec<_>>(),
+            [
+                checkpoint(5, 1),
+                replaced,
+                checkpoint(300, 1),
+                checkpoint(u64::MAX, 2)
+            ]
+        );
+        assert_eq!(memory.at_or_before(299).unwrap(), Some(replaced));
+        assert_eq!(memory.at_or_before(4).unwrap(), None);
+        assert_eq!(memory.get(5, &[2; 32]).unwrap(), Some(replaced));
+        assert_eq!(memory.range(7, 3).count(), 0);
     }
 
     #[test]

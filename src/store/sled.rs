@@ -41,6 +41,7 @@ mod open;
 mod read;
 mod records;
 mod restore;
+mod signed;
 mod snapshots;
 mod writer;
 
@@ -62,6 +63,7 @@ pub use records::{
     encode_frame, log_path, FRAME_HEADER, LOG_DIR, OFFSETS_FILE, OFFSET_BYTES, RECORDS_FILE,
 };
 pub use restore::{restore, RestoreError};
+pub use signed::SledSignedCheckpoints;
 pub use snapshots::SledSnapshots;
 
 use self::open::DirLock;
@@ -71,7 +73,10 @@ use self::writer::AppendCommand;
 use super::chain::{ChainBreak, ChainVerifier};
 use super::codec::decode_record_at;
 use super::page::{paged, Fetched, Scan};
-use super::{AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError};
+use super::{
+    AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError,
+    StoredRecords,
+};
 use crate::domain::{AccountId, ChainHash, ProposedEvent, RecordedEvent};
 
 /// sled's page cache limit unless configured: sled's own default, 1 GiB.
@@ -257,54 +262,8 @@ impl SledLog {
 
     /// The signed checkpoints of the log's hash chain, kept in this log's database (in a tree
     /// of their own, like the subscription positions).
-    pub fn signed_checkpoints(&self) -> Result<super::SledSignedCheckpoints, StoreError> {
-        super::SledSignedCheckpoints::open(Arc::clone(&self.inner.shared))
-    }
-
-    /// The stored values of the committed records at positions `from..to` (clamped to the
-    /// committed head), in order, each with its position: exactly the bytes on disk, for
-    /// verification and export, which must judge what is stored rather than a re-encoding of
-    /// it. A frame that cannot be read ends the iteration with an error naming its position.
-    /// Blocking: call it from a blocking thread in async code.
-    pub fn stored_records(
-        &self,
-        from: u64,
-        to: u64,
-    ) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + Send + 'static {
-        /// Records read per file read.
-        const CHUNK: u64 = 1024;
-        let end = self.committed_end();
-        let to = to.min(end);
-        let shared = Arc::clone(&self.inner.shared);
-        let mut next = from;
-        let mut failed = false;
-        std::iter::from_fn(move || {
-            if next >= to || failed {
-                return None;
-            }
-            // The files (and the dir lock) stay open while the iterator lives.
-            let page = next..to.min(next.saturating_add(CHUNK));
-            next = page.end;
-            let mut values = Vec::new();
-            let bytes = shared.committed_bytes();
-            let read = read::for_each_stored(
-                &shared.files,
-                bytes,
-                page,
-                Direction::Forwards,
-                end,
-                |at, value| {
-                    values.push(Ok((at, value.to_vec())));
-                    Ok(())
-                },
-            );
-            if let Err(error) = read {
-                failed = true;
-                values.push(Err(error));
-            }
-            Some(values)
-        })
-        .flatten()
+    pub fn signed_checkpoints(&self) -> Result<SledSignedCheckpoints, StoreError> {
+        SledSignedCheckpoints::open(Arc::clone(&self.inner.shared))
     }
 
     fn committed_end(&self) -> u64 {
@@ -441,6 +400,44 @@ impl Log for SledLog {
             let (shared, filter) = (Arc::clone(&shared), Arc::clone(&filter));
             fetch(move |records| read::fetch_all(&shared, page, direction, end, &filter, records))
         })
+    }
+
+    // Reads the record files a page of frames at a time; see the trait for the contract.
+    fn stored_records(&self, from: u64, to: u64) -> StoredRecords {
+        /// Records read per file read.
+        const CHUNK: u64 = 1024;
+        let end = self.committed_end();
+        let to = to.min(end);
+        let shared = Arc::clone(&self.inner.shared);
+        let mut next = from;
+        let mut failed = false;
+        let pages = std::iter::from_fn(move || {
+            if next >= to || failed {
+                return None;
+            }
+            // The files (and the dir lock) stay open while the iterator lives.
+            let page = next..to.min(next.saturating_add(CHUNK));
+            next = page.end;
+            let mut values = Vec::new();
+            let bytes = shared.committed_bytes();
+            let read = read::for_each_stored(
+                &shared.files,
+                bytes,
+                page,
+                Direction::Forwards,
+                end,
+                |at, value| {
+                    values.push(Ok((at, value.to_vec())));
+                    Ok(())
+                },
+            );
+            if let Err(error) = read {
+                failed = true;
+                values.push(Err(error));
+            }
+            Some(values)
+        });
+        Box::new(pages.flatten())
     }
 
     fn head(&self) -> LogHead {

@@ -17,10 +17,11 @@ use ::sled::{Batch, Db};
 use super::manifest::{Manifest, MANIFEST_FILE};
 use super::open::{check_format, lock_dir, sled_path, OpenError};
 use super::records::{encode_frame, encode_offset, log_path, RecordFiles};
+use super::signed::{self, checkpoint_key, checkpoint_value};
 use super::{keys, read::sled_error};
 use crate::domain::{AccountId, ChainHash, EventId, Timestamp};
 use crate::store::codec::{content_digest, decode_record_at};
-use crate::store::signed::{self, SignedCheckpoint};
+use crate::store::SignedCheckpoint;
 use crate::store::{LogHead, StoreError};
 
 /// How many records one batch writes.
@@ -198,8 +199,11 @@ fn write_all(
         if hashes.get(&checkpoint.position) != Some(&checkpoint.hash) {
             return Err(RestoreError::Checkpoint(checkpoint.position));
         }
-        tree.insert(checkpoint.key(), &checkpoint.value()[..])
-            .map_err(sled_error)?;
+        tree.insert(
+            checkpoint_key(checkpoint),
+            &checkpoint_value(checkpoint)[..],
+        )
+        .map_err(sled_error)?;
     }
     Ok(head)
 }
