@@ -26,7 +26,7 @@
 //! least-squares slope through every reading of the second half (less sensitive to the
 //! allocator's steps). Run with
 //! `SLED_MEMORY_VARIANT=B cargo run --release --example sled_memory`; results in
-//! docs/BENCHMARKS.md.
+//! docs/BENCHMARKS.md ("sled alone").
 
 use std::time::Instant;
 
