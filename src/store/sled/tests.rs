@@ -356,3 +356,53 @@ async fn a_damaged_offset_is_reported_as_corruption_not_read_blindly() {
     let broken = log.verify().unwrap_err();
     assert_eq!(broken.position, 2, "{broken}");
 }
+
+#[tokio::test]
+async fn appends_waiting_while_a_group_is_written_share_the_next_groups_fsync() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{mpsc, Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let groups = Arc::new(AtomicUsize::new(0));
+    let (entered_tx, entered) = mpsc::channel::<()>();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let counted = Arc::clone(&groups);
+    // The first group's write waits for the test; every group is counted.
+    let write: WriteGroup = Box::new(move |shared, group| {
+        if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+            entered_tx.send(()).unwrap();
+            release_rx.lock().unwrap().recv().unwrap();
+        }
+        write_and_sync(shared, group)
+    });
+    let log = open::open(dir.path(), write, super::DEFAULT_CACHE_BYTES).unwrap();
+    let acme = AccountId::parse("acme").unwrap();
+
+    let first = tokio::spawn({
+        let (log, acme) = (log.clone(), acme.clone());
+        async move { log.append(&acme, ExpectedRevision::Any, vec![call()]).await }
+    });
+    tokio::task::spawn_blocking(move || entered.recv().unwrap())
+        .await
+        .unwrap();
+    // While the first group is being written, 49 more appends queue: polling each once sends
+    // it to the writer.
+    let mut waiting: Vec<_> = (0..49)
+        .map(|_| Box::pin(log.append(&acme, ExpectedRevision::Any, vec![call()])))
+        .collect();
+    for append in &mut waiting {
+        assert!(futures::poll!(append.as_mut()).is_pending());
+    }
+    release.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    for append in waiting {
+        append.await.unwrap();
+    }
+    assert_eq!(log.head().next_position, 50);
+    assert_eq!(
+        groups.load(Ordering::SeqCst),
+        2,
+        "the 49 waiting appends were written (and fsynced) as one group"
+    );
+}
