@@ -47,21 +47,21 @@ pub enum OpenError {
         reason: String,
     },
     /// The dir could not be created, locked or read.
-    #[error("cannot open data dir {}: {source}", dir.display())]
+    #[error("cannot open data dir {}: {failure}", dir.display())]
     Io {
         /// The data dir.
         dir: PathBuf,
-        /// The failure.
-        #[source]
-        source: io::Error,
+        /// The failure, in the message rather than as its source: a printer that follows the
+        /// source chain (`{:#}`) would repeat it.
+        failure: io::Error,
     },
 }
 
 /// Opens the log in `dir` (see [`SledLog::open`]), writing groups with `write`.
 pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<SledLog, OpenError> {
-    let io_error = |source: io::Error| OpenError::Io {
+    let io_error = |failure: io::Error| OpenError::Io {
         dir: dir.to_path_buf(),
-        source,
+        failure,
     };
     let corrupt = |reason: String| OpenError::Corrupt {
         dir: dir.to_path_buf(),
@@ -74,7 +74,7 @@ pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<Sl
         .cache_capacity(cache_bytes)
         .open()
         .map_err(|e| match e {
-            ::sled::Error::Io(source) => io_error(source),
+            ::sled::Error::Io(failure) => io_error(failure),
             other => corrupt(other.to_string()),
         })?;
     if let Some(manifest) = &manifest {
@@ -143,9 +143,9 @@ pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<Sl
 
 /// Creates `dir` if needed and takes its exclusive lock, held as long as the file is open.
 pub(super) fn lock_dir(dir: &Path) -> Result<DirLock, OpenError> {
-    let io_error = |source: io::Error| OpenError::Io {
+    let io_error = |failure: io::Error| OpenError::Io {
         dir: dir.to_path_buf(),
-        source,
+        failure,
     };
     std::fs::create_dir_all(dir).map_err(io_error)?;
     let lock = OpenOptions::new()
