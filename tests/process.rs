@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use common::events::*;
 use futures::TryStreamExt;
 use relledger::api::proto::ledger_client::LedgerClient;
+use relledger::api::proto::proposed_event::Payload;
 use relledger::api::proto::{AppendRequest, ReadAllRequest};
 use relledger::store::sled::SledLog;
 use relledger::store::{Direction, Log, ReadAllFilter};
@@ -24,9 +25,21 @@ const BIN: &str = env!("CARGO_BIN_EXE_relledger");
 
 /// Starts `relledger serve` on port 0 and reads the bound address from its first stdout line.
 async fn spawn_server(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
+    spawn_serve(|serve| {
+        serve
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir);
+    })
+    .await
+}
+
+/// Starts `relledger serve` configured by `configure` (flags, environment), and reads the
+/// bound address from its first stdout line.
+async fn spawn_serve(configure: impl FnOnce(&mut Command)) -> (Child, String) {
+    let mut serve = Command::new(BIN);
+    serve.arg("serve");
+    configure(&mut serve);
+    let mut child = serve
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -232,6 +245,40 @@ async fn sigterm_shuts_down_cleanly_and_a_locked_dir_is_refused_in_one_line() {
         records.len(),
         2,
         "everything acknowledged before SIGTERM is there"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_environment_configures_the_server_as_its_flags_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("from-the-environment");
+    let (child, url) = spawn_serve(|serve| {
+        serve
+            .env("RELLEDGER_LISTEN", "127.0.0.1:0")
+            .env("RELLEDGER_DATA_DIR", &data_dir)
+            .env("RELLEDGER_CURRENCY", "EUR");
+    })
+    .await;
+    let mut client = LedgerClient::connect(url).await.unwrap();
+    let append = |events| AppendRequest {
+        account_id: "acme".into(),
+        expected_revision: None,
+        events,
+    };
+    client.append(append(opening("Acme"))).await.unwrap();
+    // The ledger's currency is the environment's: a cost in the default (CNY) is refused.
+    let mut cost = event(10, relationship_cost(5_000));
+    let refused = client.append(append(vec![cost.clone()])).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("EUR"), "{refused:?}");
+    if let Some(Payload::RelationshipCost(c)) = cost.payload.as_mut() {
+        c.amount.as_mut().unwrap().currency = "EUR".into();
+    }
+    client.append(append(vec![cost])).await.unwrap();
+    sigterm(child).await;
+    assert!(
+        data_dir.join("log").join("records").exists(),
+        "the log is in the environment's data dir"
     );
 }
 
