@@ -60,11 +60,12 @@ impl Relledger {
 #[async_trait]
 impl System for Relledger {
     fn detail(&self) -> String {
-        // Said here because the table compares it with engines that fsync: sled 0.34's flush
-        // on Linux is sync_file_range, so the server fdatasyncs sled's file after it.
+        // Said here because the table compares it with engines that fsync, and with floors
+        // that each do part of what the server does.
         format!(
-            "relledger {} in this process at {}; acknowledges after sled's flush and an \
-             fdatasync of its file (like the \"sled + fdatasync\" floor)",
+            "relledger {} in this process at {}; acknowledges after one write and one \
+             fdatasync of its record file per group (like the \"write+fdatasync\" floor), \
+             then indexes the group in sled without a flush",
             env!("CARGO_PKG_VERSION"),
             self.url
         )
