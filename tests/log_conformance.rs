@@ -936,16 +936,22 @@ async fn sled_log_with(dir: &std::path::Path, records: usize) {
 }
 
 #[tokio::test]
-async fn sled_detects_a_flipped_byte_in_a_stored_record() {
-    for tamper in [flip_a_byte, rewrite_a_byte] {
-        detects_a_changed_record(tamper).await;
-    }
-}
-
-async fn detects_a_changed_record(tamper: fn(&std::path::Path, u64)) {
+async fn sled_detects_a_record_rewritten_with_its_checksum_in_verification() {
+    // Reads trust the frame's checksum (see `codec::decode_checked_record_at`); the hash
+    // chain, which verification recomputes, is what catches a record rewritten with one.
     let dir = tempfile::tempdir().unwrap();
     sled_log_with(dir.path(), 5).await;
-    tamper(dir.path(), 2);
+    rewrite_a_byte(dir.path(), 2);
+    let log = SledLog::open(dir.path()).expect("only the last record is checked on open");
+    let brk = log.verify().unwrap_err();
+    assert_eq!(brk.position, 2, "{brk}");
+}
+
+#[tokio::test]
+async fn sled_detects_a_flipped_byte_in_a_stored_record() {
+    let dir = tempfile::tempdir().unwrap();
+    sled_log_with(dir.path(), 5).await;
+    flip_a_byte(dir.path(), 2);
 
     let log = SledLog::open(dir.path()).expect("only the last record is checked on open");
     let brk = log.verify().unwrap_err();

@@ -162,7 +162,7 @@ pub fn seal(
 /// recomputes from its `prev_hash` and body. Every failure is [`StoreError::Corrupt`], naming
 /// the position the body claims when it can be read.
 pub fn decode_record(bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
-    decode(bytes).map_err(|reason| {
+    decode(bytes, Hash::Recompute).map_err(|reason| {
         let claimed = bytes.get(HEADER_LEN..).and_then(|body| {
             serde_json::from_slice::<PositionOnly>(body)
                 .ok()
@@ -181,10 +181,31 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
 /// record says it is at `position`. Errors name `position`, which the storage key tells even
 /// when the body is unreadable.
 pub fn decode_record_at(position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
+    decode_at(position, bytes, Hash::Recompute)
+}
+
+/// [`decode_record_at`] without recomputing the record's hash, for bytes whose integrity a
+/// checksum of the storage has just checked (the record file's frames: see
+/// `store::sled::records`). The hash's recomputation guards against damage, which the
+/// checksum already rules out, not against tampering (whoever rewrites a record can rewrite
+/// its stored hash too: the chain, verified by the audit, is what catches that), and it is the
+/// largest single cost of decoding a record on the read path.
+pub fn decode_checked_record_at(position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
+    decode_at(position, bytes, Hash::Trust)
+}
+
+/// Whether decoding recomputes the stored hash.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hash {
+    Recompute,
+    Trust,
+}
+
+fn decode_at(position: u64, bytes: &[u8], hash: Hash) -> Result<RecordedEvent, StoreError> {
     let corrupt = |reason: String| {
         StoreError::Corrupt(format!("the record at position {position}: {reason}"))
     };
-    let record = decode(bytes).map_err(corrupt)?;
+    let record = decode(bytes, hash).map_err(corrupt)?;
     if record.position != position {
         return Err(corrupt(format!(
             "it says it is at position {}",
@@ -194,7 +215,7 @@ pub fn decode_record_at(position: u64, bytes: &[u8]) -> Result<RecordedEvent, St
     Ok(record)
 }
 
-fn decode(bytes: &[u8]) -> Result<RecordedEvent, String> {
+fn decode(bytes: &[u8], check: Hash) -> Result<RecordedEvent, String> {
     if bytes.len() < HEADER_LEN {
         return Err(format!(
             "its value is {} bytes, shorter than the envelope",
@@ -207,7 +228,10 @@ fn decode(bytes: &[u8]) -> Result<RecordedEvent, String> {
     let prev_hash = ChainHash(bytes[1..33].try_into().expect("32 bytes"));
     let hash = ChainHash(bytes[33..65].try_into().expect("32 bytes"));
     let body = &bytes[HEADER_LEN..];
-    let recomputed = compute_hash(&prev_hash, body);
+    let recomputed = match check {
+        Hash::Recompute => compute_hash(&prev_hash, body),
+        Hash::Trust => hash,
+    };
     if recomputed != hash {
         return Err(format!(
             "its stored hash {} does not match its recomputed hash {}",

@@ -11,7 +11,7 @@ use ::sled::Db;
 use super::records::{decode_frame, RecordFiles};
 use super::{keys, Shared};
 use crate::domain::{AccountId, EventId, RecordedEvent};
-use crate::store::codec::decode_record_at;
+use crate::store::codec::decode_checked_record_at;
 use crate::store::idempotency::RecordedId;
 use crate::store::{Direction, ReadAllFilter, StoreError};
 
@@ -115,7 +115,7 @@ pub(crate) fn record_at(
         Direction::Forwards,
         committed_end,
         |at, value| {
-            found = Some(decode_record_at(at, value)?);
+            found = Some(decode_checked_record_at(at, value)?);
             Ok(())
         },
     )?;
@@ -196,7 +196,7 @@ pub(crate) fn fetch_all(
         direction,
         committed_end,
         |position, value| {
-            let record = decode_record_at(position, value)?;
+            let record = decode_checked_record_at(position, value)?;
             if filter.matches(&record) {
                 records.push(record);
             }
