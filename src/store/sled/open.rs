@@ -12,7 +12,7 @@ use fs2::FileExt;
 use tokio::sync::{mpsc, watch};
 
 use super::manifest::Manifest;
-use super::records::{encode_frame, encode_offset, read_frame, RecordFiles, OFFSET_BYTES};
+use super::records::{encode_offset, push_frame, read_frame, RecordFiles, OFFSET_BYTES};
 use super::writer::{WriteGroup, Writer};
 use super::{keys, read, Inner, Shared, SledLog};
 use crate::domain::{ChainHash, RecordedEvent, Timestamp};
@@ -247,10 +247,7 @@ fn migrate_format_1(db: &Db, files: &RecordFiles) -> Result<(), String> {
                 "its format 1 log lacks the record at position {next}"
             ));
         }
-        encode_offset(bytes, &mut offsets);
-        let start = frames.len();
-        encode_frame(&value, &mut frames);
-        bytes += (frames.len() - start) as u64;
+        push_frame(&value, &mut bytes, &mut frames, &mut offsets);
         next += 1;
         if frames.len() >= CHUNK {
             files

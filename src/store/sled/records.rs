@@ -254,6 +254,15 @@ pub(crate) fn encode_offset(offset: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&offset.to_le_bytes());
 }
 
+/// Appends the frame of `body` to `frames` and its offset, `*end` (the records file's length
+/// before it), to `offsets`, and moves `*end` past it: one record on its way to the files.
+pub(crate) fn push_frame(body: &[u8], end: &mut u64, frames: &mut Vec<u8>, offsets: &mut Vec<u8>) {
+    encode_offset(*end, offsets);
+    let start = frames.len();
+    encode_frame(body, frames);
+    *end += (frames.len() - start) as u64;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,7 @@ use ::sled::{Batch, Db};
 
 use super::manifest::{Manifest, MANIFEST_FILE};
 use super::open::{check_format, lock_dir, sled_path, OpenError};
-use super::records::{encode_frame, encode_offset, log_path, RecordFiles};
+use super::records::{log_path, push_frame, RecordFiles};
 use super::signed::{self, checkpoint_key, checkpoint_value};
 use super::{keys, read::sled_error};
 use crate::domain::{AccountId, ChainHash, EventId, Timestamp};
@@ -148,10 +148,7 @@ fn write_all(
         if !batch_ids.insert(id) || db.get(id_key).map_err(sled_error)?.is_some() {
             return Err(invalid(format!("its event id {id} is already recorded")));
         }
-        encode_offset(bytes, &mut offsets);
-        let start = frames.len();
-        encode_frame(&value, &mut frames);
-        bytes += (frames.len() - start) as u64;
+        push_frame(&value, &mut bytes, &mut frames, &mut offsets);
         if signed_at.contains(&position) {
             hashes.insert(position, record.hash);
         }

@@ -23,28 +23,16 @@ fn call() -> ProposedEvent {
     }
 }
 
-/// A write that reaches the tree but whose fsync fails, on the `nth` group (0-based) and
-/// every one after.
+/// A write that reaches the files and the index but then reports a failure (as a failing
+/// fsync would), on the `nth` group (0-based) and every one after.
 fn failing_from(nth: usize) -> WriteGroup {
     let mut groups = 0;
     Box::new(move |shared, group| {
         groups += 1;
+        write_and_sync(shared, group)?;
         if groups <= nth {
-            return write_and_sync(shared, group);
+            return Ok(());
         }
-        shared
-            .files
-            .write(
-                group.at,
-                &group.frames,
-                group.first_position,
-                &group.offsets,
-            )
-            .unwrap();
-        shared
-            .db
-            .apply_batch(group.index)
-            .map_err(super::sled_error)?;
         Err(StoreError::Unavailable(
             io::Error::other("the disk is on fire").to_string(),
         ))

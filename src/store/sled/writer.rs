@@ -23,7 +23,7 @@ use ::sled::Batch;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::read::{self, sled_error};
-use super::records::{encode_frame, encode_offset};
+use super::records::push_frame;
 use super::{keys, Shared};
 use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, Timestamp};
 use crate::store::codec::{content_digest, seal};
@@ -317,10 +317,7 @@ impl Writer {
                 event,
                 plan.last_hash,
             );
-            encode_offset(plan.bytes, &mut plan.offsets);
-            let start = plan.frames.len();
-            encode_frame(&value, &mut plan.frames);
-            plan.bytes += (plan.frames.len() - start) as u64;
+            push_frame(&value, &mut plan.bytes, &mut plan.frames, &mut plan.offsets);
             plan.index.insert(
                 keys::stream_key(account, revision),
                 &keys::position_value(position)[..],
