@@ -35,11 +35,15 @@ use crate::store::{AppendOutcome, ExpectedRevision, LogHead, StoreError};
 /// flood of requests; the rest wait for the next group.
 pub(crate) const MAX_GROUP: usize = 1024;
 
-/// The index watermark moves at least this often while appends come (and at every clean
-/// close): it bounds how many frames a recovery after a crash re-reads and re-indexes.
-const WATERMARK_EVERY: Duration = Duration::from_secs(1);
-/// ... and at least every this many records.
+/// The index watermark moves at least every this many records (and at every clean close): it
+/// bounds how many frames a recovery after a crash re-reads and re-indexes.
 const WATERMARK_RECORDS: u64 = 65_536;
+/// ... and after this long, once at least [`WATERMARK_LEAST`] records have come since it last
+/// moved: so a recovery re-reads at most about a second of a busy log, and a quiet one does
+/// not pay the offsets file's extra fdatasync for every few appends.
+const WATERMARK_EVERY: Duration = Duration::from_secs(1);
+/// See [`WATERMARK_EVERY`].
+const WATERMARK_LEAST: u64 = 1_024;
 
 /// What a group writes.
 pub(crate) struct Group {
@@ -217,8 +221,9 @@ impl Writer {
             .collect();
 
         if plan.records > 0 {
-            let moves_watermark = plan.next_position - self.watermark >= WATERMARK_RECORDS
-                || self.watermark_moved.elapsed() >= WATERMARK_EVERY;
+            let since = plan.next_position - self.watermark;
+            let moves_watermark = since >= WATERMARK_RECORDS
+                || (since >= WATERMARK_LEAST && self.watermark_moved.elapsed() >= WATERMARK_EVERY);
             if moves_watermark {
                 let value = keys::watermark_value(plan.next_position, plan.bytes);
                 plan.index.insert(keys::WATERMARK, &value[..]);
