@@ -394,3 +394,22 @@ async fn appends_waiting_while_a_group_is_written_share_the_next_groups_fsync() 
         "the 49 waiting appends were written (and fsynced) as one group"
     );
 }
+
+#[tokio::test]
+async fn the_watermark_follows_a_busy_log_so_a_recovery_rereads_a_bounded_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = SledLog::open(dir.path()).unwrap();
+    let acme = AccountId::parse("acme").unwrap();
+    for _ in 0..70 {
+        let batch = (0..1_000).map(|_| call()).collect();
+        log.append(&acme, ExpectedRevision::Any, batch)
+            .await
+            .unwrap();
+    }
+    let watermark = log.inner.shared.db.get(super::keys::WATERMARK).unwrap();
+    let (indexed, _) = super::keys::parse_watermark(&watermark.unwrap()).unwrap();
+    assert!(
+        (65_536..=70_000).contains(&indexed),
+        "after 70,000 records the watermark is past 65,536, at {indexed}"
+    );
+}
