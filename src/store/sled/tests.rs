@@ -408,8 +408,12 @@ async fn the_watermark_follows_a_busy_log_so_a_recovery_rereads_a_bounded_tail()
     }
     let watermark = log.inner.shared.db.get(super::keys::WATERMARK).unwrap();
     let (indexed, _) = super::keys::parse_watermark(&watermark.unwrap()).unwrap();
+    // Wherever the time trigger moved it (a slow machine moves it earlier), fewer than 65,536
+    // records lie past it: that is what bounds a recovery.
+    assert!(indexed <= 70_000, "{indexed}");
     assert!(
-        (65_536..=70_000).contains(&indexed),
-        "after 70,000 records the watermark is past 65,536, at {indexed}"
+        70_000 - indexed < 65_536,
+        "the watermark is {} records behind the head",
+        70_000 - indexed
     );
 }
