@@ -4,17 +4,17 @@
 //!
 //! A data dir holds `LOCK`, an exclusive `fs2` lock held for the life of the log so that two
 //! processes never write one log; `log/`, the records in an append-only file of checksummed
-//! frames and the offset of each position's frame (see `records`); and `sled/`, one sled
-//! database whose default tree holds the stream and event-id indexes and the index watermark
-//! under key prefixes (see `keys`). Other trees hold the acknowledged positions of named
-//! subscriptions (`checkpoints`), the signed checkpoints and the projector's checkpoint; the
-//! log never reads them.
+//! frames and the offset of each position's frame (see `records`), and under `log/index/` the
+//! stream and event-id indexes as immutable sorted runs (see `index`); and `sled/`, one sled
+//! database whose default tree holds the format version (see `keys`) and whose other trees
+//! hold the acknowledged positions of named subscriptions (`checkpoints`), the signed
+//! checkpoints and the projector's checkpoint; the log never reads them.
 //!
 //! # Writing
 //!
 //! A dedicated thread, `relledger-writer`, does every write (see `writer`): appends queue on a
 //! channel and are committed in groups, one write and one fsync of the record file per group,
-//! then the group's index entries in one sled batch. An append is answered only after its
+//! then the group's index entries into the index's memtable. An append is answered only after its
 //! group is synced; if a write fails, every append of the group gets `Unavailable` and the log
 //! refuses all later appends until it is reopened. Opening re-indexes what the index missed
 //! (see `open`).
@@ -33,8 +33,8 @@
 //! commit ([`SledLog::close`] says so at the call site). Read streams keep the database (and
 //! the dir lock) open until they are dropped.
 
-mod accounts;
 mod checkpoints;
+mod index;
 mod keys;
 mod manifest;
 mod open;
@@ -57,6 +57,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use checkpoints::SledCheckpoints;
+pub use index::index_path;
 pub use manifest::MANIFEST_FILE;
 pub use open::{sled_path, wait_for_sled_release, OpenError, LOCK_FILE};
 pub use records::{
@@ -95,6 +96,8 @@ pub(crate) struct Shared {
     pub(crate) db: ::sled::Db,
     /// The records themselves (see `records`).
     files: RecordFiles,
+    /// The stream and event-id indexes of the records (see `index`).
+    index: index::Index,
     /// The byte length of the committed frames in `records`, published by the writer before
     /// the head that covers them: where a read of the last committed records ends.
     committed_bytes: AtomicU64,
@@ -340,7 +343,7 @@ impl Log for SledLog {
     async fn stream_revision(&self, account: &AccountId) -> Result<Option<u64>, StoreError> {
         let shared = Arc::clone(&self.inner.shared);
         let (account, end) = (account.clone(), self.committed_end());
-        blocking(move || read::stream_revision(&shared.db, &account, end)).await
+        blocking(move || shared.index.last_revision(&account, end)).await
     }
 
     async fn accounts(
@@ -350,7 +353,7 @@ impl Log for SledLog {
     ) -> Result<Vec<AccountId>, StoreError> {
         let shared = Arc::clone(&self.inner.shared);
         let (after, end) = (after.cloned(), self.committed_end());
-        blocking(move || accounts::accounts(&shared.db, after.as_ref(), limit, end)).await
+        blocking(move || shared.index.accounts(after.as_ref(), limit, end)).await
     }
 
     fn read_stream(
@@ -365,7 +368,7 @@ impl Log for SledLog {
         // The stream's committed length needs a read, so it is found on the first poll.
         let length = {
             let (shared, account) = (Arc::clone(&shared), account.clone());
-            blocking(move || read::stream_revision(&shared.db, &account, end))
+            blocking(move || shared.index.last_revision(&account, end))
         };
         stream::once(length)
             .flat_map(move |revision| match revision {

@@ -1,34 +1,31 @@
-//! The key layout of the sled tree that indexes the log.
+//! The keys of the sled tree that once held the log, and now holds its format version.
 //!
-//! The records live in the record files (see `records`); sled holds, per record, one `S` and
-//! one `E` index entry, written by the group that wrote the record, after its frames are on
-//! disk, in one atomic batch with the index watermark when the group moves it:
+//! | key | value |
+//! |-----|-------|
+//! | `M` | format version (one byte, [`FORMAT_V3`]) |
 //!
-//! | key                                         | value                                  |
-//! |---------------------------------------------|----------------------------------------|
-//! | `M`                                         | format version (one byte, [`FORMAT_V2`]) |
-//! | `W`                                         | the index watermark: next position (u64 BE) + byte length of the frames before it (u64 BE) |
-//! | `S` + account id + `0x00` + revision (u64 BE) | position (u64 BE)                    |
-//! | `E` + event id (16 bytes)                   | position (u64 BE) + content digest (32 bytes) |
-//!
-//! The watermark promises that every record before it is indexed here and that both record
-//! files are durable up to it; recovery re-reads the frames past it (see `open`). Format 1
-//! kept the records in this tree too, under `L` + position (u64 BE); `open` moves them out.
-//!
-//! Big-endian integers make sled's byte order the numeric order, so range scans read the log
-//! and each stream in order. Account ids never contain `0x00` (see `domain::ids`), so the
-//! separator ends an id unambiguously and one account's keys never interleave with another's.
+//! Format 1 kept the records in this tree (`L` + position, u64 BE), format 2 the stream index
+//! (`S` + account id + `0x00` + revision, u64 BE → position), the event-id index (`E` + id →
+//! position and content digest) and an index watermark (`W`: next position and frame bytes,
+//! both u64 BE, up to which the record files were durable and indexed). `open` moves both to
+//! format 3, where the records live in the record files (`records`) and the indexes in index
+//! runs (`index`), and removes these keys.
 
+#[cfg(test)]
 use crate::domain::{AccountId, EventId};
 
 /// The key of the format version.
 pub(crate) const META: &[u8] = b"M";
 /// The layout before the records moved to their own files: records under `L` keys.
 pub(crate) const FORMAT_V1: u8 = 1;
-/// The on-disk layout described above.
+/// The layout before the indexes moved to their own files: `S` and `E` keys, and `W`.
 pub(crate) const FORMAT_V2: u8 = 2;
-/// The key of the index watermark.
+/// The layout of today: nothing of the log in sled but this version.
+pub(crate) const FORMAT_V3: u8 = 3;
+/// The key of format 2's index watermark.
 pub(crate) const WATERMARK: &[u8] = b"W";
+/// The prefixes of the keys older formats kept and format 3 removes.
+pub(crate) const OLD_PREFIXES: [&[u8]; 3] = [&[LOG], &[STREAM], &[EVENT_ID]];
 
 const LOG: u8 = b'L';
 const STREAM: u8 = b'S';
@@ -56,6 +53,7 @@ pub(crate) fn record_key_position(key: &[u8]) -> Option<u64> {
     }
 }
 
+#[cfg(test)]
 /// The prefix of every key of `account`'s stream index.
 pub(crate) fn stream_prefix(account: &AccountId) -> Vec<u8> {
     let id = account.as_str().as_bytes();
@@ -66,16 +64,7 @@ pub(crate) fn stream_prefix(account: &AccountId) -> Vec<u8> {
     key
 }
 
-/// The first key of the stream index (below every stream key).
-pub(crate) fn stream_index_start() -> Vec<u8> {
-    vec![STREAM]
-}
-
-/// Whether `key` belongs to the stream index.
-pub(crate) fn is_stream_key(key: &[u8]) -> bool {
-    key.first() == Some(&STREAM)
-}
-
+#[cfg(test)]
 /// The smallest key above every key of `account`'s stream index: where the next account's
 /// index starts (ids hold no NUL, so `S id 0 ...` < `S id 1` <= any longer or greater id).
 pub(crate) fn after_stream(account: &AccountId) -> Vec<u8> {
@@ -86,6 +75,7 @@ pub(crate) fn after_stream(account: &AccountId) -> Vec<u8> {
     key
 }
 
+#[cfg(test)]
 /// The account of a stream index key and the key's prefix, if it is one.
 pub(crate) fn stream_key_account(key: &[u8]) -> Option<(&str, &[u8])> {
     let rest = key.strip_prefix(&[STREAM])?;
@@ -94,6 +84,7 @@ pub(crate) fn stream_key_account(key: &[u8]) -> Option<(&str, &[u8])> {
     Some((account, &key[..end + 2]))
 }
 
+#[cfg(test)]
 /// The key of `account`'s stream index entry for `revision`.
 pub(crate) fn stream_key(account: &AccountId, revision: u64) -> Vec<u8> {
     let mut key = stream_prefix(account);
@@ -101,12 +92,14 @@ pub(crate) fn stream_key(account: &AccountId, revision: u64) -> Vec<u8> {
     key
 }
 
+#[cfg(test)]
 /// The revision of a stream key that starts with `prefix`, if it is one.
 pub(crate) fn stream_key_revision(prefix: &[u8], key: &[u8]) -> Option<u64> {
     let rest = key.strip_prefix(prefix)?;
     Some(u64::from_be_bytes(rest.try_into().ok()?))
 }
 
+#[cfg(test)]
 /// The key of the id index entry for `id`.
 pub(crate) fn event_id_key(id: &EventId) -> [u8; 17] {
     let mut key = [0; 17];
@@ -133,16 +126,13 @@ pub(crate) fn parse_watermark(value: &[u8]) -> Option<(u64, u64)> {
     ))
 }
 
+#[cfg(test)]
 /// A position as stored in index values.
 pub(crate) fn position_value(position: u64) -> [u8; 8] {
     position.to_be_bytes()
 }
 
-/// Reads a position stored by [`position_value`].
-pub(crate) fn parse_position(value: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(value.try_into().ok()?))
-}
-
+#[cfg(test)]
 /// The id index value: where the event is and what its content digest is.
 pub(crate) fn event_id_value(position: u64, digest: &[u8; 32]) -> [u8; 40] {
     let mut value = [0; 40];
@@ -151,6 +141,7 @@ pub(crate) fn event_id_value(position: u64, digest: &[u8; 32]) -> [u8; 40] {
     value
 }
 
+#[cfg(test)]
 /// Reads a value stored by [`event_id_value`].
 pub(crate) fn parse_event_id_value(value: &[u8]) -> Option<(u64, [u8; 32])> {
     if value.len() != 40 {

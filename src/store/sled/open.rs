@@ -5,9 +5,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Instant;
 
 use ::sled::{Batch, Db};
+
+use super::index::{index_path, Covered, Entry, Index};
 use fs2::FileExt;
 use tokio::sync::{mpsc, watch};
 
@@ -17,7 +18,7 @@ use super::writer::{WriteGroup, Writer};
 use super::{keys, read, Inner, Shared, SledLog};
 use crate::domain::{ChainHash, RecordedEvent, Timestamp};
 use crate::store::chain::ChainVerifier;
-use crate::store::codec::{content_digest, decode_record_at};
+use crate::store::codec::decode_record_at;
 use crate::store::{Direction, LogHead, StoreError};
 
 /// The name of the lock file in a data dir.
@@ -83,7 +84,8 @@ pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<Sl
     }
     let files = RecordFiles::open(dir).map_err(io_error)?;
     check_format(&db, &files).map_err(corrupt)?;
-    let recovered = recover(&db, &files).map_err(corrupt)?;
+    let (index, covered) = Index::open(&index_path(dir)).map_err(io_error)?;
+    let recovered = recover(&index, &files, covered).map_err(corrupt)?;
     if let Some(manifest) = &manifest {
         manifest.check_head(recovered.head).map_err(corrupt)?;
     }
@@ -100,6 +102,7 @@ pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<Sl
     let shared = Arc::new(Shared {
         db,
         files,
+        index,
         committed_bytes: AtomicU64::new(recovered.bytes),
         database_file,
         _lock: lock,
@@ -117,8 +120,6 @@ pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<Sl
         poisoned: None,
         write,
         bytes: recovered.bytes,
-        watermark: recovered.head.next_position,
-        watermark_moved: Instant::now(),
     };
     let writer = std::thread::Builder::new()
         .name("relledger-writer".to_string())
@@ -202,24 +203,33 @@ pub fn wait_for_sled_release(database: &Path) {
     }
 }
 
-/// Writes the format version into a new database, moves a format 1 log's records to the
-/// record files, and refuses a database with another version or with data but no version.
+/// Writes the format version into a new database, moves older formats to this one, and
+/// refuses a database with another version or with data but no version.
+///
+/// Format 1 kept the records in sled: they move to the record files (format 2). Format 2 kept
+/// the two indexes in sled: they are dropped, and the open re-indexes the records into index
+/// runs (format 3), as it would re-index records past the last run.
 pub(super) fn check_format(db: &Db, files: &RecordFiles) -> Result<(), String> {
     match db.get(keys::META).map_err(|e| e.to_string())? {
-        Some(version) if version.as_ref() == [keys::FORMAT_V2] => remove_format_1_records(db),
-        Some(version) if version.as_ref() == [keys::FORMAT_V1] => migrate_format_1(db, files),
+        Some(version) if version.as_ref() == [keys::FORMAT_V3] => remove_old_keys(db),
+        Some(version) if version.as_ref() == [keys::FORMAT_V2] => migrate_format_2(db, files),
+        Some(version) if version.as_ref() == [keys::FORMAT_V1] => {
+            migrate_format_1(db, files)?;
+            migrate_format_2(db, files)
+        }
         Some(version) => Err(format!(
             "its format version is {version:?}, and this relledger reads only version {} \
-             (and moves version {} to it)",
-            keys::FORMAT_V2,
-            keys::FORMAT_V1
+             (and moves versions {} and {} to it)",
+            keys::FORMAT_V3,
+            keys::FORMAT_V1,
+            keys::FORMAT_V2
         )),
         None if db.is_empty() => {
             let (records, _) = files.lengths().map_err(|e| e.to_string())?;
             if records > 0 {
-                return Err("it holds record files but no index".to_string());
+                return Err("it holds record files but no database".to_string());
             }
-            db.insert(keys::META, &[keys::FORMAT_V2][..])
+            db.insert(keys::META, &[keys::FORMAT_V3][..])
                 .map_err(|e| e.to_string())?;
             db.flush().map_err(|e| e.to_string())?;
             Ok(())
@@ -230,8 +240,7 @@ pub(super) fn check_format(db: &Db, files: &RecordFiles) -> Result<(), String> {
 
 /// Moves the records of a format 1 log (in sled, under `L` keys) to the record files, then
 /// makes the database format 2 in one atomic batch with the watermark over all of them. A
-/// move interrupted before that batch starts again from the beginning at the next open; the
-/// old keys are removed after it ([`remove_format_1_records`]).
+/// move interrupted before that batch starts again from the beginning at the next open.
 fn migrate_format_1(db: &Db, files: &RecordFiles) -> Result<(), String> {
     /// Bytes of frames written per write.
     const CHUNK: usize = 4 * 1024 * 1024;
@@ -270,31 +279,68 @@ fn migrate_format_1(db: &Db, files: &RecordFiles) -> Result<(), String> {
     db.apply_batch(batch).map_err(|e| e.to_string())?;
     db.flush().map_err(|e| e.to_string())?;
     tracing::info!(records = next, "moved the records to the record files");
-    remove_format_1_records(db)
+    Ok(())
 }
 
-/// Removes the `L` keys a format 1 log left in the database once its records were moved.
-fn remove_format_1_records(db: &Db) -> Result<(), String> {
+/// Makes a format 2 database format 3: checks that the record files still hold what its
+/// watermark promised, then drops the watermark in one batch with the new version, and the
+/// old index keys after it ([`remove_old_keys`]; an interrupted removal goes on at the next
+/// open). The open then re-indexes every record into index runs.
+fn migrate_format_2(db: &Db, files: &RecordFiles) -> Result<(), String> {
+    if let Some(value) = db.get(keys::WATERMARK).map_err(|e| e.to_string())? {
+        let (indexed, indexed_bytes) = keys::parse_watermark(&value)
+            .ok_or_else(|| "its index watermark does not decode".to_string())?;
+        check_lengths(files, indexed, indexed_bytes)?;
+    }
+    tracing::info!("moving the log's indexes out of sled into index runs");
+    let mut batch = Batch::default();
+    batch.insert(keys::META, &[keys::FORMAT_V3][..]);
+    batch.remove(keys::WATERMARK);
+    db.apply_batch(batch).map_err(|e| e.to_string())?;
+    db.flush().map_err(|e| e.to_string())?;
+    remove_old_keys(db)
+}
+
+/// Removes what older formats kept in the default tree: records (`L`, format 1) and index
+/// entries (`S`, `E`, formats 1 and 2). Nothing is left after the first open of a format 3
+/// log, so later opens find nothing to remove.
+fn remove_old_keys(db: &Db) -> Result<(), String> {
     /// Keys removed per batch.
     const CHUNK: usize = 10_000;
     let mut removed = 0;
-    loop {
-        let mut batch = Batch::default();
-        let mut count = 0;
-        for entry in db.scan_prefix(keys::record_prefix()).take(CHUNK) {
-            let (key, _) = entry.map_err(|e| e.to_string())?;
-            batch.remove(key);
-            count += 1;
+    for prefix in keys::OLD_PREFIXES {
+        loop {
+            let mut batch = Batch::default();
+            let mut count = 0;
+            for entry in db.scan_prefix(prefix).keys().take(CHUNK) {
+                batch.remove(entry.map_err(|e| e.to_string())?);
+                count += 1;
+            }
+            if count == 0 {
+                break;
+            }
+            db.apply_batch(batch).map_err(|e| e.to_string())?;
+            removed += count;
         }
-        if count == 0 {
-            break;
-        }
-        db.apply_batch(batch).map_err(|e| e.to_string())?;
-        removed += count;
     }
     if removed > 0 {
         db.flush().map_err(|e| e.to_string())?;
-        tracing::info!(keys = removed, "removed the format 1 record keys");
+        tracing::info!(keys = removed, "removed the keys of an older format");
+    }
+    Ok(())
+}
+
+/// Refuses record files shorter than `records` records in `bytes` bytes of frames, which the
+/// index (or an older format's watermark) says were durable.
+fn check_lengths(files: &RecordFiles, records: u64, bytes: u64) -> Result<(), String> {
+    let (records_len, offsets_len) = files.lengths().map_err(|e| e.to_string())?;
+    if records_len < bytes || offsets_len < records * OFFSET_BYTES {
+        return Err(format!(
+            "records were lost or changed while it was closed: its index covers {records} \
+             records in {bytes} bytes, but the record files hold {records_len} bytes and {} \
+             offsets",
+            offsets_len / OFFSET_BYTES
+        ));
     }
     Ok(())
 }
@@ -320,60 +366,48 @@ struct Recovered {
 
 /// Finds the head of the log and brings the index up to it.
 ///
-/// Below the index watermark, the files are durable and sled holds every index entry: the last
-/// record there is checked (it decodes, its hash recomputes, it links to the record before it,
-/// and both indexes point at it); the whole chain is checked by `SledLog::verify`, not here,
-/// so that opening stays cheap. Past the watermark lie the frames written since it last moved,
-/// acknowledged or not: each is read back, checked and linked to the chain, and indexed, and a
-/// torn frame (a write a crash interrupted, never acknowledged: acknowledgement waits for the
+/// The index runs cover the records up to `covered`, and the files are durable up to there
+/// (a run is written only after both files are synced to its end): the last record there is
+/// checked (it decodes, its hash recomputes, it links to the record before it, and both
+/// indexes point at it); the whole chain is checked by `SledLog::verify`, not here, so that
+/// opening stays cheap. Past the runs lie the frames written since the last run, acknowledged
+/// or not: each is read back, checked and linked to the chain, and indexed, and a torn frame
+/// (a write a crash interrupted, never acknowledged: acknowledgement waits for the
 /// `fdatasync`) ends the log and is cut off. A whole frame that does not decode or link is
 /// damage, not a torn write, and the dir is refused.
-fn recover(db: &Db, files: &RecordFiles) -> Result<Recovered, String> {
-    let (indexed, indexed_bytes) = match db.get(keys::WATERMARK).map_err(|e| e.to_string())? {
-        Some(value) => keys::parse_watermark(&value)
-            .ok_or_else(|| "its index watermark does not decode".to_string())?,
-        None => (0, 0),
-    };
-    let (records_len, offsets_len) = files.lengths().map_err(|e| e.to_string())?;
-    if records_len < indexed_bytes || offsets_len < indexed * OFFSET_BYTES {
-        return Err(format!(
-            "records were lost or changed while it was closed: its index covers {indexed} \
-             records in {indexed_bytes} bytes, but the record files hold {records_len} bytes \
-             and {} offsets",
-            offsets_len / OFFSET_BYTES
-        ));
-    }
+fn recover(index: &Index, files: &RecordFiles, covered: Covered) -> Result<Recovered, String> {
+    check_lengths(files, covered.to, covered.to_bytes)?;
+    let (records_len, _) = files.lengths().map_err(|e| e.to_string())?;
     let mut recovered = Recovered {
         head: LogHead::EMPTY,
         last_recorded_at: Timestamp::EPOCH,
-        bytes: indexed_bytes,
+        bytes: covered.to_bytes,
     };
-    if indexed > 0 {
-        let last = last_indexed(db, files, indexed, indexed_bytes)?;
+    if covered.to > 0 {
+        let last = last_indexed(index, files, covered)?;
         recovered.head = LogHead {
-            next_position: indexed,
+            next_position: covered.to,
             last_hash: last.hash,
         };
         recovered.last_recorded_at = last.recorded_at;
     }
-    reindex_tail(db, files, &mut recovered, records_len)?;
+    reindex_tail(index, files, &mut recovered, records_len)?;
     Ok(recovered)
 }
 
-/// The last record below the watermark, checked.
+/// The last record the index runs cover, checked.
 fn last_indexed(
-    db: &Db,
+    index: &Index,
     files: &RecordFiles,
-    indexed: u64,
-    indexed_bytes: u64,
+    covered: Covered,
 ) -> Result<RecordedEvent, String> {
     let mut records = Vec::new();
     read::for_each_stored(
         files,
-        indexed_bytes,
-        indexed.saturating_sub(2)..indexed,
+        covered.to_bytes,
+        covered.to.saturating_sub(2)..covered.to,
         Direction::Forwards,
-        indexed,
+        covered.to,
         |position, value| {
             records.push(decode_record_at(position, value)?);
             Ok(())
@@ -390,20 +424,18 @@ fn last_indexed(
             "the last record (position {position}) does not link to the one before"
         ));
     }
-    let stream_entry = db
-        .get(keys::stream_key(&last.account_id, last.revision))
-        .map_err(|e| e.to_string())?;
-    if stream_entry.as_deref().and_then(keys::parse_position) != Some(position) {
+    let stream_entry = index
+        .positions(&last.account_id, last.revision..last.revision + 1)
+        .map_err(reason)?;
+    if stream_entry != [position] {
         return Err(format!(
             "the stream index does not point at the last record (position {position})"
         ));
     }
-    let id_entry = db
-        .get(keys::event_id_key(&last.event.event_id))
-        .map_err(|e| e.to_string())?;
-    if id_entry.as_deref().and_then(keys::parse_event_id_value)
-        != Some((position, content_digest(&last.event)))
-    {
+    let id_entry = index
+        .position_of(&last.event.event_id, covered.to)
+        .map_err(reason)?;
+    if id_entry != Some(position) {
         return Err(format!(
             "the id index does not point at the last record (position {position})"
         ));
@@ -411,10 +443,11 @@ fn last_indexed(
     Ok(last)
 }
 
-/// Reads the frames past the watermark, indexes the records they hold, cuts a torn end off
-/// both files and moves the watermark to the head.
+/// Reads the frames past the index runs, indexes the records they hold (writing runs as the
+/// memtable fills, so a long tail, such as a whole log being re-indexed, needs no more memory
+/// than the writer does), and cuts a torn end off both files.
 fn reindex_tail(
-    db: &Db,
+    index: &Index,
     files: &RecordFiles,
     recovered: &mut Recovered,
     records_len: u64,
@@ -426,9 +459,28 @@ fn reindex_tail(
     );
     let mut chain =
         ChainVerifier::starting_at(recovered.head.next_position, recovered.head.last_hash);
-    let (mut index, mut offsets) = (Batch::default(), Vec::new());
+    let (mut entries, mut offsets) = (Vec::new(), Vec::new());
     let first = recovered.head.next_position;
+    let mut offsets_from = first;
     let mut body = Vec::new();
+    // Writes the offsets gathered so far, indexes their records and, when the memtable is
+    // full, syncs both files and writes it as a run.
+    let index_so_far =
+        |entries: &mut Vec<Entry>, offsets: &mut Vec<u8>, from: &mut u64, bytes: u64| {
+            files.write(bytes, &[], *from, offsets).map_err(failed)?;
+            *from += (offsets.len() as u64) / OFFSET_BYTES;
+            offsets.clear();
+            index.add(entries);
+            entries.clear();
+            if index.is_full() {
+                files
+                    .sync_records()
+                    .and_then(|_| files.sync_offsets())
+                    .and_then(|_| index.flush(bytes))
+                    .map_err(|e| format!("cannot write its index: {e}"))?;
+            }
+            Ok::<_, String>(())
+        };
     while recovered.bytes < records_len {
         let position = recovered.head.next_position;
         match read_frame(&mut reader, records_len - recovered.bytes, &mut body) {
@@ -436,20 +488,26 @@ fn reindex_tail(
                 let record = decode_record_at(position, &body).map_err(reason)?;
                 chain.push(&record).map_err(|e| e.to_string())?;
                 encode_offset(recovered.bytes, &mut offsets);
-                index.insert(
-                    keys::stream_key(&record.account_id, record.revision),
-                    &keys::position_value(position)[..],
-                );
-                index.insert(
-                    &keys::event_id_key(&record.event.event_id)[..],
-                    &keys::event_id_value(position, &content_digest(&record.event))[..],
-                );
                 recovered.head = LogHead {
                     next_position: position + 1,
                     last_hash: record.hash,
                 };
                 recovered.last_recorded_at = record.recorded_at;
                 recovered.bytes += length;
+                entries.push(Entry {
+                    position,
+                    id: record.event.event_id,
+                    account: record.account_id,
+                    revision: record.revision,
+                });
+                if entries.len() >= 4096 {
+                    index_so_far(
+                        &mut entries,
+                        &mut offsets,
+                        &mut offsets_from,
+                        recovered.bytes,
+                    )?;
+                }
             }
             Err(bad) => {
                 tracing::warn!(
@@ -462,21 +520,19 @@ fn reindex_tail(
             }
         }
     }
+    index_so_far(
+        &mut entries,
+        &mut offsets,
+        &mut offsets_from,
+        recovered.bytes,
+    )?;
     if first < recovered.head.next_position {
         tracing::info!(
             records = recovered.head.next_position - first,
-            "indexed the records written since the last watermark"
+            "indexed the records written since the last index run"
         );
     }
     files
-        .write(recovered.bytes, &[], first, &offsets)
-        .and_then(|_| files.truncate(recovered.bytes, recovered.head.next_position))
-        .map_err(failed)?;
-    index.insert(
-        keys::WATERMARK,
-        &keys::watermark_value(recovered.head.next_position, recovered.bytes)[..],
-    );
-    db.apply_batch(index).map_err(|e| e.to_string())?;
-    db.flush().map_err(|e| e.to_string())?;
-    Ok(())
+        .truncate(recovered.bytes, recovered.head.next_position)
+        .map_err(failed)
 }

@@ -1,4 +1,5 @@
-//! Blocking reads of the sled tree: the committed view the readers and the writer share.
+//! Blocking reads of the record files and their index: the committed view the readers and the
+//! writer share.
 //!
 //! Every function takes the committed end of the log (`LogHead::next_position` when the read
 //! began) and ignores what lies at or past it: records the writer has applied but not yet
@@ -6,12 +7,10 @@
 
 use std::ops::Range;
 
-use ::sled::Db;
-
 use super::records::{decode_frame, RecordFiles};
-use super::{keys, Shared};
+use super::Shared;
 use crate::domain::{AccountId, EventId, RecordedEvent};
-use crate::store::codec::decode_checked_record_at;
+use crate::store::codec::{content_digest, decode_checked_record_at};
 use crate::store::idempotency::RecordedId;
 use crate::store::{Direction, ReadAllFilter, StoreError};
 
@@ -128,14 +127,9 @@ pub(crate) fn recorded_id(
     id: &EventId,
     committed_end: u64,
 ) -> Result<Option<RecordedId>, StoreError> {
-    let Some(value) = shared.db.get(keys::event_id_key(id)).map_err(sled_error)? else {
+    let Some(position) = shared.index.position_of(id, committed_end)? else {
         return Ok(None);
     };
-    let (position, digest) = keys::parse_event_id_value(&value)
-        .ok_or_else(|| corrupt(format!("the id index entry of {id} does not decode")))?;
-    if position >= committed_end {
-        return Ok(None);
-    }
     let record = record_at(shared, position, committed_end)?;
     if record.event.event_id != *id {
         return Err(corrupt(format!(
@@ -143,36 +137,14 @@ pub(crate) fn recorded_id(
             record.event.event_id
         )));
     }
+    // The digest is recomputed rather than kept in the index: it is needed only by a retry,
+    // and keeping it would triple the id index.
     Ok(Some(RecordedId {
         position,
+        digest: content_digest(&record.event),
         account: record.account_id,
         revision: record.revision,
-        digest,
     }))
-}
-
-/// The last revision of `account`'s stream among the records before `committed_end`.
-pub(crate) fn stream_revision(
-    db: &Db,
-    account: &AccountId,
-    committed_end: u64,
-) -> Result<Option<u64>, StoreError> {
-    let prefix = keys::stream_prefix(account);
-    for entry in db.scan_prefix(&prefix).rev() {
-        let (key, value) = entry.map_err(sled_error)?;
-        let (Some(revision), Some(position)) = (
-            keys::stream_key_revision(&prefix, &key),
-            keys::parse_position(&value),
-        ) else {
-            return Err(corrupt(format!(
-                "a stream index entry of {account} does not decode"
-            )));
-        };
-        if position < committed_end {
-            return Ok(Some(revision));
-        }
-    }
-    Ok(None)
 }
 
 /// Adds to `records` the records at the positions of `page` that pass `filter`, in
@@ -215,23 +187,14 @@ pub(crate) fn fetch_stream(
     committed_end: u64,
     records: &mut Vec<RecordedEvent>,
 ) -> Result<(), StoreError> {
-    let revisions: Vec<u64> = match direction {
-        Direction::Forwards => page.collect(),
-        Direction::Backwards => page.rev().collect(),
-    };
-    for revision in revisions {
-        let value = shared
-            .db
-            .get(keys::stream_key(account, revision))
-            .map_err(sled_error)?;
-        let position = value
-            .as_deref()
-            .and_then(keys::parse_position)
-            .ok_or_else(|| {
-                corrupt(format!(
-                    "the stream index of {account} lacks revision {revision}"
-                ))
-            })?;
+    let mut located: Vec<(u64, u64)> = page
+        .clone()
+        .zip(shared.index.positions(account, page)?)
+        .collect();
+    if direction == Direction::Backwards {
+        located.reverse();
+    }
+    for (revision, position) in located {
         let record = record_at(shared, position, committed_end)?;
         if record.account_id != *account || record.revision != revision {
             return Err(corrupt(format!(

@@ -159,12 +159,6 @@ impl RecordFiles {
         Ok(files)
     }
 
-    /// The two files as they are, for tests that need files a write or a sync fails on.
-    #[cfg(test)]
-    pub(crate) fn from_files(records: File, offsets: File) -> RecordFiles {
-        RecordFiles { records, offsets }
-    }
-
     /// The lengths in bytes of `records` and `offsets`.
     pub(crate) fn lengths(&self) -> io::Result<(u64, u64)> {
         Ok((

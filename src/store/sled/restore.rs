@@ -2,7 +2,7 @@
 //!
 //! An append seals records with the writer's clock, so a restored log cannot be appended: its
 //! records must keep their positions, `recorded_at` and hashes. [`restore`] writes the stored
-//! values as they come (with the two indexes an append would have written), checking as it
+//! values as they come (and indexes them as an append would have), checking as it
 //! goes what the writer would have guaranteed: positions gapless from 0, each record linked to
 //! the one before and its hash recomputing, revisions gapless per account, event ids unique,
 //! `recorded_at` never decreasing. It ends with a clean-close manifest, so the next open finds
@@ -12,15 +12,16 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use ::sled::{Batch, Db};
+use ::sled::Db;
 
+use super::index::{index_path, Entry, Index};
 use super::manifest::{Manifest, MANIFEST_FILE};
 use super::open::{check_format, lock_dir, sled_path, OpenError};
+use super::read::sled_error;
 use super::records::{log_path, push_frame, RecordFiles};
 use super::signed::{self, checkpoint_key, checkpoint_value};
-use super::{keys, read::sled_error};
 use crate::domain::{AccountId, ChainHash, EventId, Timestamp};
-use crate::store::codec::{content_digest, decode_record_at};
+use crate::store::codec::decode_record_at;
 use crate::store::SignedCheckpoint;
 use crate::store::{LogHead, StoreError};
 
@@ -76,7 +77,7 @@ pub fn restore(
         .map_err(sled_error)?;
     let restored = RecordFiles::open(dir)
         .map_err(|e| RestoreError::Store(StoreError::Unavailable(e.to_string())))
-        .and_then(|files| write_all(&db, &files, records, checkpoints, progress))
+        .and_then(|files| write_all(dir, &db, &files, records, checkpoints, progress))
         .and_then(|head| {
             db.flush().map_err(sled_error)?;
             Ok(head)
@@ -101,6 +102,7 @@ pub fn restore(
 }
 
 fn write_all(
+    dir: &Path,
     db: &Db,
     files: &RecordFiles,
     records: impl Iterator<Item = Result<Vec<u8>, String>>,
@@ -110,6 +112,21 @@ fn write_all(
     check_format(db, files).map_err(StoreError::Corrupt)?;
     let failed =
         |e: std::io::Error| StoreError::Unavailable(format!("cannot write the records: {e}"));
+    let (index, _) = Index::open(&index_path(dir)).map_err(failed)?;
+    // Indexes what was written so far, and writes the index's memtable as a run when it is
+    // full (both files synced first, as a run requires).
+    let index_written = |entries: &mut Vec<Entry>, bytes: u64| {
+        index.add(entries);
+        entries.clear();
+        if index.is_full() {
+            files
+                .sync_records()
+                .and_then(|_| files.sync_offsets())
+                .and_then(|_| index.flush(bytes))
+                .map_err(failed)?;
+        }
+        Ok::<_, StoreError>(())
+    };
     let signed_at: HashSet<u64> = checkpoints.iter().map(|c| c.position).collect();
     let mut hashes: HashMap<u64, ChainHash> = HashMap::new();
     let (mut frames, mut offsets) = (Vec::new(), Vec::new());
@@ -117,7 +134,7 @@ fn write_all(
     let mut head = LogHead::EMPTY;
     let mut last_recorded_at = Timestamp::EPOCH;
     let mut revisions: HashMap<AccountId, u64> = HashMap::new();
-    let mut batch = Batch::default();
+    let mut entries = Vec::new();
     let mut batch_ids: HashSet<EventId> = HashSet::new();
     for value in records {
         let value = value.map_err(RestoreError::Source)?;
@@ -144,22 +161,19 @@ fn write_all(
             )));
         }
         let id = record.event.event_id;
-        let id_key = keys::event_id_key(&id);
-        if !batch_ids.insert(id) || db.get(id_key).map_err(sled_error)?.is_some() {
+        if !batch_ids.insert(id) || index.position_of(&id, u64::MAX)?.is_some() {
             return Err(invalid(format!("its event id {id} is already recorded")));
         }
         push_frame(&value, &mut bytes, &mut frames, &mut offsets);
         if signed_at.contains(&position) {
             hashes.insert(position, record.hash);
         }
-        batch.insert(
-            keys::stream_key(&record.account_id, record.revision),
-            &keys::position_value(position)[..],
-        );
-        batch.insert(
-            &id_key[..],
-            &keys::event_id_value(position, &content_digest(&record.event))[..],
-        );
+        entries.push(Entry {
+            position,
+            account: record.account_id.clone(),
+            revision: record.revision,
+            id,
+        });
         revisions.insert(record.account_id, record.revision);
         last_recorded_at = record.recorded_at;
         head = LogHead {
@@ -173,8 +187,7 @@ fn write_all(
             (written, first) = (bytes, head.next_position);
             frames.clear();
             offsets.clear();
-            db.apply_batch(std::mem::take(&mut batch))
-                .map_err(sled_error)?;
+            index_written(&mut entries, bytes)?;
             batch_ids.clear();
             progress(head.next_position);
         }
@@ -184,11 +197,8 @@ fn write_all(
         .map_err(failed)?;
     files.sync_records().map_err(failed)?;
     files.sync_offsets().map_err(failed)?;
-    batch.insert(
-        keys::WATERMARK,
-        &keys::watermark_value(head.next_position, bytes)[..],
-    );
-    db.apply_batch(batch).map_err(sled_error)?;
+    index.add(&entries);
+    index.flush(bytes).map_err(failed)?;
     progress(head.next_position);
 
     let tree = db.open_tree(signed::TREE).map_err(sled_error)?;

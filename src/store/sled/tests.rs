@@ -167,49 +167,25 @@ async fn records_lost_while_closed_are_refused() {
     assert!(reason.contains("covers 4 records"), "{reason}");
 }
 
-#[test]
-fn a_group_whose_records_cannot_be_written_is_not_indexed() {
-    // The index entries go to sled only once the frames are synced: one that pointed at a
-    // frame a crash could lose would make a retry of that event look like a corrupt log.
+#[tokio::test]
+async fn a_group_whose_write_fails_is_not_indexed() {
+    // The index takes a group's entries only once its frames are synced: an entry that
+    // pointed at a frame a crash could lose would make a retry of that event look like a
+    // corrupt log. `failing_from` writes the frames, then reports the failure.
     let dir = tempfile::tempdir().unwrap();
-    let files = |records: std::fs::File| {
-        let offsets = tempfile::tempfile().unwrap();
-        super::records::RecordFiles::from_files(records, offsets)
-    };
-    let shared_with = |files| super::Shared {
-        db: ::sled::open(super::sled_path(dir.path())).unwrap(),
-        files,
-        committed_bytes: Default::default(),
-        database_file: tempfile::tempfile().unwrap(),
-        _lock: super::open::lock_dir(dir.path()).unwrap(),
-        released: tokio::sync::watch::channel(()).0,
-    };
-    let group = || {
-        let mut index = ::sled::Batch::default();
-        index.insert(&b"k"[..], &b"v"[..]);
-        let mut frames = Vec::new();
-        super::encode_frame(b"record", &mut frames);
-        super::writer::Group {
-            at: 0,
-            frames,
-            first_position: 0,
-            offsets: 0u64.to_le_bytes().to_vec(),
-            index,
-            moves_watermark: false,
-        }
-    };
-    // A pipe cannot be written at an offset nor synced.
-    let (_, pipe) = std::io::pipe().unwrap();
-    let broken = shared_with(files(std::os::fd::OwnedFd::from(pipe).into()));
-    assert!(matches!(
-        write_and_sync(&broken, group()),
-        Err(StoreError::Unavailable(_))
-    ));
-    assert_eq!(broken.db.get(b"k").unwrap(), None, "nothing was indexed");
-    drop(broken);
-    let sound = shared_with(files(tempfile::tempfile().unwrap()));
-    write_and_sync(&sound, group()).unwrap();
-    assert!(sound.db.get(b"k").unwrap().is_some());
+    let log = open::open(dir.path(), failing_from(1), super::DEFAULT_CACHE_BYTES).unwrap();
+    let acme = AccountId::parse("acme").unwrap();
+    let (stored, failed) = (call(), call());
+    let (stored_id, failed_id) = (stored.event_id, failed.event_id);
+    log.append(&acme, ExpectedRevision::Any, vec![stored])
+        .await
+        .unwrap();
+    let refused = log.append(&acme, ExpectedRevision::Any, vec![failed]).await;
+    unavailable_with(refused, "not acknowledged");
+    let index = &log.inner.shared.index;
+    assert_eq!(index.position_of(&stored_id, u64::MAX), Ok(Some(0)));
+    assert_eq!(index.position_of(&failed_id, u64::MAX), Ok(None));
+    assert_eq!(index.last_revision(&acme, u64::MAX), Ok(Some(0)));
 }
 
 #[tokio::test]
@@ -258,8 +234,14 @@ async fn a_format_1_log_is_moved_to_the_record_files_on_open() {
     assert_eq!(log.verify(), Ok(5));
     assert_eq!(count(&log).await, 5);
     let db = &log.inner.shared.db;
-    assert_eq!(db.get(keys::META).unwrap().as_deref(), Some(&[2u8][..]));
-    assert!(db.scan_prefix(keys::record_prefix()).next().is_none());
+    assert_eq!(db.get(keys::META).unwrap().as_deref(), Some(&[3u8][..]));
+    for prefix in keys::OLD_PREFIXES {
+        assert!(
+            db.scan_prefix(prefix).next().is_none(),
+            "{prefix:?} keys remain"
+        );
+    }
+    assert_eq!(log.stream_revision(&acme).await, Ok(Some(4)), "re-indexed");
     // It appends where the moved log ends, and reopens there.
     let next = log
         .append(&acme, ExpectedRevision::Exact(4), vec![call()])
@@ -271,26 +253,13 @@ async fn a_format_1_log_is_moved_to_the_record_files_on_open() {
 }
 
 #[tokio::test]
-async fn a_crash_after_the_watermark_is_recovered_from_the_frames_and_a_torn_one_cut() {
-    use super::keys;
-
+async fn records_past_the_index_runs_are_reindexed_from_the_frames_and_a_torn_one_cut() {
     let dir = tempfile::tempdir().unwrap();
     let acme = AccountId::parse("acme").unwrap();
     let head = log_with_records(dir.path(), 3).await;
-    // What a crash leaves: the index (and its watermark) as they were before the records were
-    // written, and half a frame an interrupted write left after the last record.
-    {
-        let db = ::sled::open(super::sled_path(dir.path())).unwrap();
-        let mut stale = ::sled::Batch::default();
-        for key in db.scan_prefix(keys::stream_prefix(&acme)).keys() {
-            stale.remove(key.unwrap());
-        }
-        stale.insert(keys::WATERMARK, &keys::watermark_value(0, 0)[..]);
-        db.apply_batch(stale).unwrap();
-        db.flush().unwrap();
-        drop(db);
-        super::wait_for_sled_release(&super::sled_path(dir.path()));
-    }
+    // What a crash can leave: no index run at all (every run is rebuilt from the records),
+    // and half a frame an interrupted write left after the last record.
+    std::fs::remove_dir_all(super::index_path(dir.path())).unwrap();
     let records = super::log_path(dir.path()).join(super::RECORDS_FILE);
     let mut torn = Vec::new();
     super::encode_frame(&[7; 100], &mut torn);
@@ -311,13 +280,15 @@ async fn a_crash_after_the_watermark_is_recovered_from_the_frames_and_a_torn_one
 async fn a_damaged_offset_is_reported_as_corruption_not_read_blindly() {
     let dir = tempfile::tempdir().unwrap();
     log_with_records(dir.path(), 3).await;
+    // Damaged while the log is open (an open re-derives the offsets of the records past the
+    // index runs from their frames, which would repair it).
+    let log = SledLog::open(dir.path()).unwrap();
     let offsets = super::log_path(dir.path()).join(super::OFFSETS_FILE);
     let mut entries = std::fs::read(&offsets).unwrap();
     // Position 2 now claims a frame far past the end of the file.
     entries[16..24].copy_from_slice(&(1u64 << 60).to_le_bytes());
     std::fs::write(&offsets, entries).unwrap();
 
-    let log = SledLog::open(dir.path()).unwrap();
     let read: Vec<_> = log
         .read_all(None, Direction::Forwards, None, ReadAllFilter::default())
         .collect()
@@ -382,24 +353,52 @@ async fn appends_waiting_while_a_group_is_written_share_the_next_groups_fsync() 
 }
 
 #[tokio::test]
-async fn the_watermark_follows_a_busy_log_so_a_recovery_rereads_a_bounded_tail() {
+async fn a_busy_log_is_indexed_in_runs_and_reopens_from_them() {
     let dir = tempfile::tempdir().unwrap();
     let log = SledLog::open(dir.path()).unwrap();
     let acme = AccountId::parse("acme").unwrap();
+    let mut first_id = None;
     for _ in 0..70 {
-        let batch = (0..1_000).map(|_| call()).collect();
+        let batch: Vec<_> = (0..1_000).map(|_| call()).collect();
+        first_id.get_or_insert(batch[0].event_id);
         log.append(&acme, ExpectedRevision::Any, batch)
             .await
             .unwrap();
     }
-    let watermark = log.inner.shared.db.get(super::keys::WATERMARK).unwrap();
-    let (indexed, _) = super::keys::parse_watermark(&watermark.unwrap()).unwrap();
-    // Wherever the time trigger moved it (a slow machine moves it earlier), fewer than 65,536
-    // records lie past it: that is what bounds a recovery.
-    assert!(indexed <= 70_000, "{indexed}");
-    assert!(
-        70_000 - indexed < 65_536,
-        "the watermark is {} records behind the head",
-        70_000 - indexed
+    let runs = log.inner.shared.index.run_ranges();
+    // The memtable was written as a run once it held 65,536 records (at a group's end).
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let (from, to, _) = runs[0];
+    assert_eq!(from, 0);
+    assert!((65_536..70_000).contains(&to), "{to}");
+    let head = log.head();
+    drop(log);
+
+    let log = SledLog::open(dir.path()).unwrap();
+    assert_eq!(log.head(), head);
+    // The clean close wrote the rest as a run of its own.
+    assert_eq!(
+        log.inner.shared.index.run_ranges(),
+        vec![runs[0], (to, 70_000, 0)]
     );
+    assert_eq!(log.stream_revision(&acme).await, Ok(Some(69_999)));
+    let first_id = first_id.unwrap();
+    assert_eq!(
+        log.inner.shared.index.position_of(&first_id, u64::MAX),
+        Ok(Some(0))
+    );
+    drop(log);
+
+    // Records the run covers, lost while the log was closed after a crash (no clean-close
+    // record to compare with), are refused rather than re-indexed as a shorter log.
+    std::fs::remove_file(dir.path().join(super::MANIFEST_FILE)).unwrap();
+    let records = super::log_path(dir.path()).join(super::RECORDS_FILE);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(records)
+        .unwrap();
+    file.set_len(1_000).unwrap();
+    let reason = corrupt_reason(SledLog::open(dir.path()));
+    assert!(reason.contains("lost or changed"), "{reason}");
+    assert!(reason.contains("covers 70000 records"), "{reason}");
 }

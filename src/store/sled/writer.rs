@@ -4,10 +4,9 @@
 //! waiting (up to [`MAX_GROUP`]), and decides each in arrival order against the committed log
 //! plus what the group has planned so far: first the idempotency rule, then the expected
 //! revision. The records of the appends that pass are appended to the record files with one
-//! write and made durable with one `fdatasync`; their index entries then go into sled in one
-//! atomic batch (sled writes them to disk on its own: recovery can rebuild them from the
-//! frames past the index watermark). Only then does the committed head move and do the
-//! appends get their answers. A request therefore never waits for more than the fsync of the
+//! write and made durable with one `fdatasync`; their index entries then go into the index's
+//! memtable (see `index`: recovery rebuilds it from the frames past the last index run). Only
+//! then does the committed head move and do the appends get their answers. A request therefore never waits for more than the fsync of the
 //! group it joined and the one before it, and the disk sees one fsync per group, not per
 //! request.
 //!
@@ -17,14 +16,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use ::sled::Batch;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::read::{self, sled_error};
+use super::index::Entry;
+use super::read;
 use super::records::push_frame;
-use super::{keys, Shared};
+use super::Shared;
 use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, Timestamp};
 use crate::store::codec::{content_digest, seal};
 use crate::store::idempotency::{find_retry_with, RecordedId};
@@ -34,16 +32,6 @@ use crate::store::{AppendOutcome, ExpectedRevision, LogHead, StoreError};
 /// The most appends one group commits. Bounds the batch (and the memory it holds) under a
 /// flood of requests; the rest wait for the next group.
 pub(crate) const MAX_GROUP: usize = 1024;
-
-/// The index watermark moves at least every this many records (and at every clean close): it
-/// bounds how many frames a recovery after a crash re-reads and re-indexes.
-const WATERMARK_RECORDS: u64 = 65_536;
-/// ... and after this long, once at least [`WATERMARK_LEAST`] records have come since it last
-/// moved: so a recovery re-reads at most about a second of a busy log, and a quiet one does
-/// not pay the offsets file's extra fdatasync for every few appends.
-const WATERMARK_EVERY: Duration = Duration::from_secs(1);
-/// See [`WATERMARK_EVERY`].
-const WATERMARK_LEAST: u64 = 1_024;
 
 /// What a group writes.
 pub(crate) struct Group {
@@ -55,10 +43,6 @@ pub(crate) struct Group {
     pub first_position: u64,
     /// The offsets file's entries for the group's records.
     pub offsets: Vec<u8>,
-    /// The index entries of the group's records, and the watermark when it moves.
-    pub index: Batch,
-    /// Whether the index carries a new watermark, which needs the offsets file durable first.
-    pub moves_watermark: bool,
 }
 
 /// How a group reaches the disk. A parameter of the writer so that tests can make it fail.
@@ -69,9 +53,9 @@ fn write_error(error: std::io::Error) -> StoreError {
     StoreError::Unavailable(format!("cannot write the log's records: {error}"))
 }
 
-/// The real [`WriteGroup`]: the group's frames and offsets in one write each, one
-/// `fdatasync` of the records file for all of it, and only then (so that no index entry ever
-/// points at a frame that might not survive a crash) its index entries in one atomic batch.
+/// The real [`WriteGroup`]: the group's frames and offsets in one write each and one
+/// `fdatasync` of the records file for all of it. The writer indexes the group only after this
+/// returns, so that no index entry ever points at a frame that might not survive a crash.
 pub(crate) fn write_and_sync(shared: &Shared, group: Group) -> Result<(), StoreError> {
     shared
         .files
@@ -82,11 +66,7 @@ pub(crate) fn write_and_sync(shared: &Shared, group: Group) -> Result<(), StoreE
             &group.offsets,
         )
         .map_err(write_error)?;
-    shared.files.sync_records().map_err(write_error)?;
-    if group.moves_watermark {
-        shared.files.sync_offsets().map_err(write_error)?;
-    }
-    shared.db.apply_batch(group.index).map_err(sled_error)
+    shared.files.sync_records().map_err(write_error)
 }
 
 /// One append on its way to the writer.
@@ -121,17 +101,12 @@ pub(crate) struct Writer {
     pub write: WriteGroup,
     /// The byte length of the committed frames.
     pub bytes: u64,
-    /// The index watermark: the position below which sled holds every index entry and both
-    /// record files are durable.
-    pub watermark: u64,
-    /// When the watermark last moved.
-    pub watermark_moved: Instant,
 }
 
 /// What a group has planned so far, on top of the committed log.
 struct Plan {
     /// The index entries of the planned records.
-    index: Batch,
+    index: Vec<Entry>,
     /// The frames of the planned records, and their offsets.
     frames: Vec<u8>,
     offsets: Vec<u8>,
@@ -170,23 +145,15 @@ impl Writer {
         if self.poisoned.is_some() {
             return None;
         }
-        // A clean close moves the watermark to the head, so the next open re-reads nothing.
-        if self.watermark < self.head.next_position {
-            let moved = self
-                .shared
-                .files
-                .sync_offsets()
-                .map_err(write_error)
-                .and_then(|_| {
-                    let value = keys::watermark_value(self.head.next_position, self.bytes);
-                    self.shared
-                        .db
-                        .insert(keys::WATERMARK, &value[..])
-                        .map_err(sled_error)
-                });
-            if let Err(error) = moved {
-                tracing::warn!(%error, "could not move the index watermark at close; the next open re-reads the frames past it");
-            }
+        // A clean close writes the rest of the index as a run, so the next open re-reads
+        // nothing (and a record changed while the log was closed is the audit's to find).
+        let flushed = self
+            .shared
+            .files
+            .sync_offsets()
+            .and_then(|_| self.shared.index.flush(self.bytes));
+        if let Err(error) = flushed {
+            tracing::warn!(%error, "could not write the index at close; the next open re-reads the records past its last run");
         }
         Some(self.head)
     }
@@ -201,7 +168,7 @@ impl Writer {
             return;
         }
         let mut plan = Plan {
-            index: Batch::default(),
+            index: Vec::new(),
             frames: Vec::new(),
             offsets: Vec::new(),
             records: 0,
@@ -220,21 +187,13 @@ impl Writer {
             })
             .collect();
 
-        if plan.records > 0 {
-            let since = plan.next_position - self.watermark;
-            let moves_watermark = since >= WATERMARK_RECORDS
-                || (since >= WATERMARK_LEAST && self.watermark_moved.elapsed() >= WATERMARK_EVERY);
-            if moves_watermark {
-                let value = keys::watermark_value(plan.next_position, plan.bytes);
-                plan.index.insert(keys::WATERMARK, &value[..]);
-            }
+        let committed = plan.records > 0;
+        if committed {
             let group = Group {
                 at: self.bytes,
                 frames: plan.frames,
                 first_position: self.head.next_position,
                 offsets: plan.offsets,
-                index: plan.index,
-                moves_watermark,
             };
             if let Err(error) = (self.write)(&self.shared, group) {
                 tracing::error!(%error, "a write to the log failed; refusing further appends");
@@ -250,14 +209,12 @@ impl Writer {
                 }
                 return;
             }
+            // Indexed before the head moves: a reader that sees the head finds the entries.
+            self.shared.index.add(&plan.index);
             self.head = LogHead {
                 next_position: plan.next_position,
                 last_hash: plan.last_hash,
             };
-            if moves_watermark {
-                self.watermark = plan.next_position;
-                self.watermark_moved = Instant::now();
-            }
             self.bytes = plan.bytes;
             // Before the head: a reader that sees the head finds the frames' end at least this far.
             self.shared
@@ -276,6 +233,24 @@ impl Writer {
         }
         for (reply, answer) in answers {
             let _ = reply.send(answer);
+        }
+        if committed && self.shared.index.is_full() {
+            self.flush_index();
+        }
+    }
+
+    /// Writes the index's full memtable as a run, after the answers went out: the pause is
+    /// between two groups, not inside one. A failure leaves the entries in memory (the next
+    /// group retries) and costs nothing acknowledged: the records are durable, and the index is
+    /// rebuilt from them at the next open.
+    fn flush_index(&mut self) {
+        let flushed = self
+            .shared
+            .files
+            .sync_offsets()
+            .and_then(|_| self.shared.index.flush(self.bytes));
+        if let Err(error) = flushed {
+            tracing::error!(%error, "could not write the index's memtable as a run; retrying after the next group");
         }
     }
 
@@ -323,13 +298,12 @@ impl Writer {
                 plan.last_hash,
             );
             push_frame(&value, &mut plan.bytes, &mut plan.frames, &mut plan.offsets);
-            plan.index.insert(
-                keys::stream_key(account, revision),
-                &keys::position_value(position)[..],
-            );
-            let id_value = keys::event_id_value(position, &digest);
-            plan.index
-                .insert(&keys::event_id_key(&event_id)[..], &id_value[..]);
+            plan.index.push(Entry {
+                position,
+                account: account.clone(),
+                revision,
+                id: event_id,
+            });
             plan.ids.insert(
                 event_id,
                 RecordedId {
@@ -357,7 +331,10 @@ impl Writer {
         if let Some(revision) = self.stream_heads.get(account) {
             return Ok(*revision);
         }
-        let revision = read::stream_revision(&self.shared.db, account, self.head.next_position)?;
+        let revision = self
+            .shared
+            .index
+            .last_revision(account, self.head.next_position)?;
         self.stream_heads.insert(account.clone(), revision);
         Ok(revision)
     }

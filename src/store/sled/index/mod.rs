@@ -1,0 +1,715 @@
+//! The log's two indexes, the stream index (account, revision → position) and the event-id
+//! index (id → position), kept in files of their own beside the records, not in sled.
+//!
+//! Why not sled: sled 0.34 keeps bookkeeping in memory for every page it has ever written, so
+//! one index key per event made the server's resident memory grow by about 55 bytes per event
+//! whatever its cache size (docs/BENCHMARKS.md, "sled alone"). Here the memory is bounded by
+//! design: the newest records' entries in a hash map (the memtable, at most
+//! [`FLUSH_RECORDS`]), and for everything older a Bloom filter (ten bits per event) and one
+//! fence key per few KB of sorted entries on disk.
+//!
+//! The shape is a small log-structured merge tree:
+//!
+//! - the writer adds each group's entries to the memtable once the group is durable;
+//! - a full memtable is written as an immutable sorted *run* of level 0 (see `run`) covering
+//!   its range of positions, after the offsets file is synced up to that range's end;
+//! - a merger thread merges every [`FANOUT`] adjacent runs of one level into one run of the
+//!   next level, so a log of `n` records has about `3 log4(n / 65,536)` runs, and each entry is
+//!   rewritten once per level;
+//! - the runs cover the log from position 0 without gap or overlap; what lies past the last run
+//!   is re-read from the record files when the log opens (`open::reindex_tail`), which is also
+//!   how a missing or damaged run is rebuilt: the index is derived from the records and never
+//!   the only copy of anything.
+//!
+//! Readers take the lock only to look at the memtable and to clone the list of runs; their
+//! file reads happen outside it.
+
+mod bloom;
+mod run;
+
+use std::collections::HashMap;
+use std::io;
+use std::ops::Range as Revisions;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use self::run::{Group, IdEntry, Range, Run};
+use crate::domain::{AccountId, EventId};
+use crate::store::StoreError;
+
+/// The directory of the index runs inside the log's directory.
+pub const INDEX_DIR: &str = "index";
+/// A memtable is written as a run once it holds this many records: its memory (about 100
+/// bytes a record) and the records a recovery re-reads are bounded by it.
+pub(crate) const FLUSH_RECORDS: u64 = 65_536;
+/// Runs of one level merged into one of the next.
+const FANOUT: usize = 4;
+
+/// The entries of one record, as the writer adds them.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub position: u64,
+    pub account: AccountId,
+    pub revision: u64,
+    pub id: EventId,
+}
+
+/// One account's records in the memtable: consecutive revisions from `first_revision`.
+#[derive(Debug, Clone)]
+struct Tail {
+    first_revision: u64,
+    positions: Vec<u64>,
+}
+
+/// The entries of the records from `from` to `to` that no run holds yet.
+#[derive(Debug, Clone)]
+struct Memtable {
+    from: u64,
+    to: u64,
+    ids: HashMap<[u8; 16], u64>,
+    streams: HashMap<AccountId, Tail>,
+}
+
+impl Memtable {
+    fn new(from: u64) -> Memtable {
+        Memtable {
+            from,
+            to: from,
+            ids: HashMap::new(),
+            streams: HashMap::new(),
+        }
+    }
+
+    fn records(&self) -> u64 {
+        self.to - self.from
+    }
+
+    fn position_of(&self, id: &[u8; 16], end: u64) -> Option<u64> {
+        self.ids.get(id).copied().filter(|&p| p < end)
+    }
+
+    /// The last revision of `account` here whose position is below `end`.
+    fn last_revision(&self, account: &AccountId, end: u64) -> Option<u64> {
+        let tail = self.streams.get(account)?;
+        let below = tail.positions.partition_point(|&p| p < end) as u64;
+        below.checked_sub(1).map(|last| tail.first_revision + last)
+    }
+
+    /// Adds to `out` the positions of `revisions` held here (ascending revisions).
+    fn positions(
+        &self,
+        account: &AccountId,
+        revisions: &Revisions<u64>,
+        out: &mut Vec<(u64, u64)>,
+    ) {
+        let Some(tail) = self.streams.get(account) else {
+            return;
+        };
+        let (first, last) = (
+            tail.first_revision,
+            tail.first_revision + tail.positions.len() as u64,
+        );
+        for revision in revisions.start.max(first)..revisions.end.min(last) {
+            out.push((revision, tail.positions[(revision - first) as usize]));
+        }
+    }
+
+    /// The accounts whose first record is here, below `end`, above `after`.
+    fn first_accounts(&self, after: Option<&AccountId>, end: u64) -> Vec<AccountId> {
+        self.streams
+            .iter()
+            .filter(|(account, tail)| {
+                tail.first_revision == 0
+                    && tail.positions[0] < end
+                    && after.is_none_or(|after| *account > after)
+            })
+            .map(|(account, _)| account.clone())
+            .collect()
+    }
+}
+
+/// What readers and the writer share.
+struct State {
+    /// The runs, in position order, covering `0..memtable.from` (or `frozen.from`).
+    runs: Arc<Vec<Arc<Run>>>,
+    /// A memtable being written as a run: still read until the run replaces it.
+    frozen: Option<Arc<Memtable>>,
+    /// The memtable the writer adds to.
+    memtable: Memtable,
+}
+
+/// The index of one log. See the module docs.
+pub(crate) struct Index {
+    shared: Arc<IndexShared>,
+    /// Wakes the merger after a flush; dropped to stop it.
+    merges: Mutex<Option<mpsc::Sender<()>>>,
+    merger: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct IndexShared {
+    dir: PathBuf,
+    state: RwLock<State>,
+    /// Set when the index closes: a merge in progress gives up.
+    stopping: AtomicBool,
+    /// Held while a merge runs: one at a time.
+    merging: Mutex<()>,
+}
+
+/// How far the runs cover the log when it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Covered {
+    /// The position after the last record the runs hold.
+    pub to: u64,
+    /// The frame bytes of the records before `to`.
+    pub to_bytes: u64,
+}
+
+fn failed(error: io::Error) -> StoreError {
+    StoreError::Unavailable(format!("cannot read the log's index: {error}"))
+}
+
+/// The path of the index runs of the data dir `dir`.
+pub fn index_path(dir: &Path) -> PathBuf {
+    super::records::log_path(dir).join(INDEX_DIR)
+}
+
+impl Index {
+    /// Opens the index in `dir` (see [`index_path`]), creating it if there is none: loads the
+    /// runs that cover the log from position 0 and removes what no cover needs (the inputs of
+    /// a merge that a crash interrupted before it removed them, unfinished files). A run that
+    /// cannot be read ends the cover there: what it held is re-indexed from the records.
+    pub(crate) fn open(dir: &Path) -> io::Result<(Index, Covered)> {
+        std::fs::create_dir_all(dir)?;
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            match name.to_str().and_then(Range::parse_file_name) {
+                Some((from, to, _)) => found.push((from, to, entry.path())),
+                None => {
+                    tracing::info!(file = %entry.path().display(), "removing an unfinished index file");
+                    std::fs::remove_file(entry.path())?;
+                }
+            }
+        }
+        // From each position, the run that reaches furthest: a merge's output over its inputs.
+        found.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let (mut runs, mut covered) = (Vec::new(), Covered { to: 0, to_bytes: 0 });
+        let mut broken = false;
+        for (from, to, path) in found {
+            let keep = !broken && from == covered.to;
+            let run = if keep { Some(Run::open(&path)) } else { None };
+            match run {
+                Some(Ok(run)) => {
+                    covered = Covered {
+                        to,
+                        to_bytes: run.range.to_bytes,
+                    };
+                    runs.push(Arc::new(run));
+                }
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "an index run cannot be read; re-indexing its records");
+                    broken = true;
+                    std::fs::remove_file(&path)?;
+                }
+                None => std::fs::remove_file(&path)?,
+            }
+        }
+        sync_dir(dir)?;
+        let shared = Arc::new(IndexShared {
+            dir: dir.to_path_buf(),
+            state: RwLock::new(State {
+                runs: Arc::new(runs),
+                frozen: None,
+                memtable: Memtable::new(covered.to),
+            }),
+            stopping: AtomicBool::new(false),
+            merging: Mutex::new(()),
+        });
+        let (merges, wake) = mpsc::channel();
+        let merger = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("relledger-index".to_string())
+                .spawn(move || shared.merge_while_woken(wake))?
+        };
+        // Runs left unmerged by the last process are merged now.
+        let _ = merges.send(());
+        let index = Index {
+            shared,
+            merges: Mutex::new(Some(merges)),
+            merger: Mutex::new(Some(merger)),
+        };
+        Ok((index, covered))
+    }
+
+    /// The position of the record with event id `id` among those before `end`.
+    pub(crate) fn position_of(&self, id: &EventId, end: u64) -> Result<Option<u64>, StoreError> {
+        let id = id.as_bytes();
+        let (runs, frozen) = {
+            let state = self.shared.read();
+            if let Some(position) = state.memtable.position_of(id, end) {
+                return Ok(Some(position));
+            }
+            (Arc::clone(&state.runs), state.frozen.clone())
+        };
+        if let Some(position) = frozen.and_then(|f| f.position_of(id, end)) {
+            return Ok(Some(position));
+        }
+        for run in runs.iter().rev() {
+            if run.range.from >= end {
+                continue;
+            }
+            if let Some(position) = run.position_of(id).map_err(failed)? {
+                return Ok((position < end).then_some(position));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The last revision of `account` among the records before `end`.
+    pub(crate) fn last_revision(
+        &self,
+        account: &AccountId,
+        end: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let (runs, frozen) = {
+            let state = self.shared.read();
+            if let Some(revision) = state.memtable.last_revision(account, end) {
+                return Ok(Some(revision));
+            }
+            (Arc::clone(&state.runs), state.frozen.clone())
+        };
+        if let Some(revision) = frozen.and_then(|f| f.last_revision(account, end)) {
+            return Ok(Some(revision));
+        }
+        for run in runs.iter().rev() {
+            if run.range.from >= end {
+                continue;
+            }
+            let Some(group) = run.group(account.as_str()).map_err(failed)? else {
+                continue;
+            };
+            if run.range.to <= end {
+                return Ok(Some(group.first_revision + group.count - 1));
+            }
+            // A run flushed after this read began may hold records past `end`.
+            let positions = run.positions(&group, 0, group.count).map_err(failed)?;
+            let below = positions.partition_point(|&p| p < end) as u64;
+            if let Some(last) = below.checked_sub(1) {
+                return Ok(Some(group.first_revision + last));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The positions of `account`'s `revisions`, in revision order; an error names the first
+    /// revision the index lacks.
+    pub(crate) fn positions(
+        &self,
+        account: &AccountId,
+        revisions: Revisions<u64>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut found =
+            Vec::with_capacity(usize::try_from(revisions.end - revisions.start).unwrap_or(0));
+        let (runs, frozen) = {
+            let state = self.shared.read();
+            state.memtable.positions(account, &revisions, &mut found);
+            (Arc::clone(&state.runs), state.frozen.clone())
+        };
+        if let Some(frozen) = frozen {
+            frozen.positions(account, &revisions, &mut found);
+        }
+        for run in runs.iter() {
+            if found.len() as u64 == revisions.end - revisions.start {
+                break;
+            }
+            let Some(group) = run.group(account.as_str()).map_err(failed)? else {
+                continue;
+            };
+            let first = revisions.start.max(group.first_revision);
+            let last = revisions.end.min(group.first_revision + group.count);
+            if first < last {
+                let positions = run
+                    .positions(&group, first - group.first_revision, last - first)
+                    .map_err(failed)?;
+                found.extend((first..last).zip(positions));
+            }
+        }
+        found.sort_unstable();
+        for (expected, (revision, _)) in revisions.clone().zip(&found) {
+            if *revision != expected {
+                return Err(missing(account, expected));
+            }
+        }
+        if (found.len() as u64) < revisions.end - revisions.start {
+            return Err(missing(account, revisions.start + found.len() as u64));
+        }
+        Ok(found.into_iter().map(|(_, position)| position).collect())
+    }
+
+    /// Up to `limit` accounts after `after`, in id order, whose first record is before `end`.
+    pub(crate) fn accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+        end: u64,
+    ) -> Result<Vec<AccountId>, StoreError> {
+        let (mut found, runs, frozen) = {
+            let state = self.shared.read();
+            let found = state.memtable.first_accounts(after, end);
+            (found, Arc::clone(&state.runs), state.frozen.clone())
+        };
+        if let Some(frozen) = frozen {
+            found.extend(frozen.first_accounts(after, end));
+        }
+        for run in runs.iter() {
+            if run.range.from >= end {
+                continue;
+            }
+            let firsts = run
+                .first_accounts(after.map(AccountId::as_str), limit)
+                .map_err(failed)?;
+            for (account, first) in firsts {
+                if first < end {
+                    let account = AccountId::parse(account).map_err(|e| {
+                        StoreError::Corrupt(format!("an index run holds a bad account id: {e}"))
+                    })?;
+                    found.push(account);
+                }
+            }
+        }
+        found.sort_unstable();
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    /// Adds the entries of records the writer has made durable (in position order, each one
+    /// after the memtable's end).
+    pub(crate) fn add(&self, entries: &[Entry]) {
+        let mut state = self.shared.write();
+        let memtable = &mut state.memtable;
+        for entry in entries {
+            memtable.ids.insert(*entry.id.as_bytes(), entry.position);
+            match memtable.streams.get_mut(&entry.account) {
+                Some(tail) => tail.positions.push(entry.position),
+                None => {
+                    memtable.streams.insert(
+                        entry.account.clone(),
+                        Tail {
+                            first_revision: entry.revision,
+                            positions: vec![entry.position],
+                        },
+                    );
+                }
+            }
+            memtable.to = entry.position + 1;
+        }
+    }
+
+    /// Whether the memtable is full and due to be written as a run.
+    pub(crate) fn is_full(&self) -> bool {
+        self.shared.read().memtable.records() >= FLUSH_RECORDS
+    }
+
+    /// Writes the memtable as a run of level 0, whose records' frames end at `to_bytes`.
+    /// The caller must have made both record files durable up to the memtable's end.
+    /// Readers keep finding its entries throughout.
+    pub(crate) fn flush(&self, to_bytes: u64) -> io::Result<()> {
+        let frozen = {
+            let mut state = self.shared.write();
+            if state.memtable.records() == 0 {
+                return Ok(());
+            }
+            let next = Memtable::new(state.memtable.to);
+            let frozen = Arc::new(std::mem::replace(&mut state.memtable, next));
+            state.frozen = Some(Arc::clone(&frozen));
+            frozen
+        };
+        let range = Range {
+            from: frozen.from,
+            to: frozen.to,
+            to_bytes,
+            level: 0,
+        };
+        let mut ids: Vec<([u8; 16], u64)> = frozen.ids.iter().map(|(id, p)| (*id, *p)).collect();
+        ids.sort_unstable();
+        let mut accounts: Vec<(&AccountId, &Tail)> = frozen.streams.iter().collect();
+        accounts.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let groups = accounts.into_iter().map(|(account, tail)| {
+            Ok(Group {
+                account: account.as_str().to_string(),
+                first_revision: tail.first_revision,
+                positions: tail.positions.clone(),
+            })
+        });
+        let written = run::write(
+            &self.shared.dir,
+            range,
+            ids.len() as u64,
+            ids.into_iter().map(Ok),
+            groups,
+            &|| false,
+        );
+        let mut state = self.shared.write();
+        match written {
+            Ok(run) => {
+                let mut runs = state.runs.as_ref().clone();
+                runs.push(Arc::new(run));
+                state.runs = Arc::new(runs);
+                state.frozen = None;
+            }
+            Err(error) => {
+                // Put the entries back in front of what came since: the next flush retries.
+                let mut memtable = frozen.as_ref().clone();
+                let since = std::mem::replace(&mut state.memtable, Memtable::new(0));
+                memtable.ids.extend(since.ids);
+                for (account, tail) in since.streams {
+                    match memtable.streams.get_mut(&account) {
+                        Some(old) => old.positions.extend(tail.positions),
+                        None => {
+                            memtable.streams.insert(account, tail);
+                        }
+                    }
+                }
+                memtable.to = since.to.max(memtable.to);
+                state.memtable = memtable;
+                state.frozen = None;
+                return Err(error);
+            }
+        }
+        drop(state);
+        if let Some(merges) = self
+            .merges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            let _ = merges.send(());
+        }
+        Ok(())
+    }
+
+    /// The runs' ranges, oldest first (for tests and tools).
+    #[cfg(test)]
+    pub(crate) fn run_ranges(&self) -> Vec<(u64, u64, u32)> {
+        let state = self.shared.read();
+        state
+            .runs
+            .iter()
+            .map(|r| (r.range.from, r.range.to, r.range.level))
+            .collect()
+    }
+
+    /// Waits until no merge is due (for tests).
+    #[cfg(test)]
+    pub(crate) fn wait_for_merges(&self) {
+        while self.shared.next_merge().is_some() {
+            self.shared.merge_once();
+        }
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        drop(self.merges.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(merger) = self.merger.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if merger.join().is_err() {
+                tracing::error!("the index merger thread panicked");
+            }
+        }
+    }
+}
+
+fn missing(account: &AccountId, revision: u64) -> StoreError {
+    StoreError::Corrupt(format!(
+        "the stream index of {account} lacks revision {revision}"
+    ))
+}
+
+/// Makes the directory's entries (created, renamed, removed files) durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl IndexShared {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The merger thread: merges whatever is due each time a flush wakes it.
+    fn merge_while_woken(&self, wake: mpsc::Receiver<()>) {
+        while wake.recv().is_ok() {
+            while !self.stopping.load(Ordering::Acquire) && self.next_merge().is_some() {
+                if !self.merge_once() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The first `FANOUT` adjacent runs of one level, lowest level first.
+    fn next_merge(&self) -> Option<Vec<Arc<Run>>> {
+        let runs = Arc::clone(&self.read().runs);
+        let mut best: Option<(u32, usize)> = None;
+        for (at, window) in runs.windows(FANOUT).enumerate() {
+            let level = window[0].range.level;
+            if window.iter().all(|r| r.range.level == level) && best.is_none_or(|(l, _)| level < l)
+            {
+                best = Some((level, at));
+            }
+        }
+        best.map(|(_, at)| runs[at..at + FANOUT].to_vec())
+    }
+
+    /// Does the next merge; `false` if it failed (logged; retried after the next flush).
+    fn merge_once(&self) -> bool {
+        let _one_at_a_time = self.merging.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(inputs) = self.next_merge() else {
+            return true;
+        };
+        match self.merge(&inputs) {
+            Ok(()) => true,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => false,
+            Err(error) => {
+                tracing::error!(%error, "merging index runs failed; the runs stay as they are");
+                false
+            }
+        }
+    }
+
+    fn merge(&self, inputs: &[Arc<Run>]) -> io::Result<()> {
+        let first = &inputs[0].range;
+        let last = &inputs[inputs.len() - 1].range;
+        let range = Range {
+            from: first.from,
+            to: last.to,
+            to_bytes: last.to_bytes,
+            level: first.level + 1,
+        };
+        let ids: u64 = inputs.iter().map(|r| r.id_count()).sum();
+        let stop = || self.stopping.load(Ordering::Acquire);
+        let merged = run::write(
+            &self.dir,
+            range,
+            ids,
+            merge_ids(
+                inputs
+                    .iter()
+                    .map(|r| Box::new(r.id_entries()) as _)
+                    .collect(),
+            ),
+            merge_groups(inputs.iter().map(|r| Box::new(r.groups()) as _).collect()),
+            &stop,
+        )?;
+        let mut state = self.write();
+        let at = state
+            .runs
+            .iter()
+            .position(|r| Arc::ptr_eq(r, &inputs[0]))
+            .filter(|&at| {
+                state.runs[at..]
+                    .iter()
+                    .zip(inputs)
+                    .all(|(r, i)| Arc::ptr_eq(r, i))
+            });
+        let Some(at) = at else {
+            // Cannot happen (only the merger removes runs); the merged file is superseded.
+            drop(state);
+            return std::fs::remove_file(&merged.path);
+        };
+        let mut runs = state.runs.as_ref().clone();
+        runs.splice(at..at + inputs.len(), [Arc::new(merged)]);
+        state.runs = Arc::new(runs);
+        drop(state);
+        // Readers that still hold the inputs read them through their open files.
+        for input in inputs {
+            std::fs::remove_file(&input.path)?;
+        }
+        sync_dir(&self.dir)?;
+        tracing::debug!(
+            from = range.from,
+            to = range.to,
+            level = range.level,
+            "merged index runs"
+        );
+        Ok(())
+    }
+}
+
+/// The ids of several runs, merged in id order.
+fn merge_ids<'a>(
+    mut inputs: Vec<Box<dyn Iterator<Item = io::Result<IdEntry>> + 'a>>,
+) -> impl Iterator<Item = io::Result<IdEntry>> + 'a {
+    let mut heads: Vec<Option<io::Result<IdEntry>>> = inputs.iter_mut().map(|i| i.next()).collect();
+    std::iter::from_fn(move || {
+        if let Some(at) = heads.iter().position(|h| matches!(h, Some(Err(_)))) {
+            return heads[at].take();
+        }
+        let at = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(at, head)| match head {
+                Some(Ok((id, _))) => Some((at, *id)),
+                _ => None,
+            })
+            .min_by_key(|(_, id)| *id)?
+            .0;
+        let next = inputs[at].next();
+        std::mem::replace(&mut heads[at], next)
+    })
+}
+
+/// The stream groups of adjacent runs, merged in account order; an account's groups are
+/// concatenated oldest first (their revisions continue one another).
+fn merge_groups<'a>(
+    mut inputs: Vec<Box<dyn Iterator<Item = io::Result<Group>> + 'a>>,
+) -> impl Iterator<Item = io::Result<Group>> + 'a {
+    let mut heads: Vec<Option<io::Result<Group>>> = inputs.iter_mut().map(|i| i.next()).collect();
+    std::iter::from_fn(move || {
+        if let Some(at) = heads.iter().position(|h| matches!(h, Some(Err(_)))) {
+            return heads[at].take();
+        }
+        let account = heads
+            .iter()
+            .filter_map(|head| match head {
+                Some(Ok(group)) => Some(group.account.clone()),
+                _ => None,
+            })
+            .min()?;
+        let mut merged: Option<Group> = None;
+        for (head, input) in heads.iter_mut().zip(inputs.iter_mut()) {
+            let matches = matches!(head, Some(Ok(group)) if group.account == account);
+            if !matches {
+                continue;
+            }
+            let Some(Ok(group)) = std::mem::replace(head, input.next()) else {
+                continue;
+            };
+            match &mut merged {
+                None => merged = Some(group),
+                Some(merged) => {
+                    if merged.first_revision + merged.positions.len() as u64 != group.first_revision
+                    {
+                        return Some(Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("the index runs of {account} do not continue one another"),
+                        )));
+                    }
+                    merged.positions.extend(group.positions);
+                }
+            }
+        }
+        merged.map(Ok)
+    })
+}
+
+#[cfg(test)]
+mod tests;
