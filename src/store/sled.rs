@@ -1,4 +1,4 @@
-//! [`SledLog`]: the durable log: an append-only record file, indexed in sled 0.34.
+//! [`SledLog`]: the durable log: an append-only record file, indexed in run files beside it; sled 0.34 holds the small stores.
 //!
 //! # Layout on disk
 //!
@@ -227,7 +227,7 @@ impl SledLog {
     }
 
     /// Flushes the database. Every acknowledged append is already durable; this is for a
-    /// shutdown that wants sled's own bookkeeping (the index) on disk too.
+    /// shutdown that wants sled's own bookkeeping (the projector's and subscriptions' trees) on disk too.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let shared = Arc::clone(&self.inner.shared);
         blocking(move || shared.flush()).await
