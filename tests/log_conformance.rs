@@ -16,8 +16,8 @@ use futures::StreamExt;
 use relledger::domain::{ChainHash, EventType};
 use relledger::store::codec::decode_record_at;
 use relledger::store::{
-    verify_chain, AppendOutcome, Direction, ExpectedRevision, IdConflict, Log, LogHead, MemoryLog,
-    OpenError, ReadAllFilter, SledLog, StoreError,
+    verify_chain, AppendOutcome, Direction, ExpectedRevision, IdConflict, Log, LogHead, LogOptions,
+    MemoryLog, OpenError, ReadAllFilter, SledLog, StoreError,
 };
 use store_helpers::{account, call, calls, collect, collect_results, promise_kept, visit};
 
@@ -37,6 +37,21 @@ fn memory() -> Fixture {
 fn sled() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let log = SledLog::open(dir.path()).unwrap();
+    Fixture {
+        log: Arc::new(log),
+        _dir: Some(dir),
+    }
+}
+
+/// sled with an index memtable of three records: nearly every append writes an index run and
+/// the runs merge all the time, so every check also runs against the runs and their merges.
+fn sled_small_index() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LogOptions {
+        index_memtable_records: 3,
+        ..LogOptions::default()
+    };
+    let log = SledLog::open_with(dir.path(), options).unwrap();
     Fixture {
         log: Arc::new(log),
         _dir: Some(dir),
@@ -777,6 +792,16 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
                     let fixture = super::sled();
+                    super::$check(Arc::clone(&fixture.log)).await;
+                }
+            )*
+            use std::sync::Arc;
+        }
+        mod sled_log_small_index {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let fixture = super::sled_small_index();
                     super::$check(Arc::clone(&fixture.log)).await;
                 }
             )*

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use relledger::domain::{AccountId, ChainHash, EventId, EventPayload, EventType, ProposedEvent};
 use relledger::store::{
-    verify_chain, Direction, ExpectedRevision, Log, MemoryLog, ReadAllFilter, SledLog,
+    verify_chain, Direction, ExpectedRevision, Log, LogOptions, MemoryLog, ReadAllFilter, SledLog,
 };
 use store_helpers::{account, call, placed, promise_kept, visit, Placed};
 
@@ -206,7 +206,13 @@ async fn read(
 async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let model = MemoryLog::new();
-    let mut sled = Some(SledLog::open(dir.path()).unwrap());
+    // A tiny index memtable: appends write index runs and merge them all the time, so the
+    // model checks the runs, their merges and their reopening, not only the memtable.
+    let options = LogOptions {
+        index_memtable_records: 4,
+        ..LogOptions::default()
+    };
+    let mut sled = Some(SledLog::open_with(dir.path(), options).unwrap());
     let mut proposals = Proposals {
         batches: Vec::new(),
         last_id: 0,
@@ -284,7 +290,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Restart => {
                 let before = real.head();
                 sled.take().unwrap().close();
-                let reopened = SledLog::open(dir.path()).unwrap();
+                let reopened = SledLog::open_with(dir.path(), options).unwrap();
                 prop_assert_eq!(reopened.head(), before, "step {}: head after restart", step);
                 sled = Some(reopened);
             }
@@ -309,6 +315,15 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         .await;
     prop_assert!(all.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at));
     prop_assert_eq!(verify_chain(all, ChainHash::GENESIS), Ok(count));
+    // The answers above came (also) from index runs, not only from the memtable.
+    let runs = std::fs::read_dir(relledger::store::sled::index_path(dir.path()))
+        .unwrap()
+        .filter(|entry| {
+            let name = entry.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".run")
+        })
+        .count();
+    prop_assert!(count < 8 || runs > 0, "{} records but no index run", count);
     Ok(())
 }
 

@@ -22,7 +22,9 @@ pub mod signed;
 pub mod sled;
 pub mod snapshots;
 
-pub use self::sled::{OpenError, SledCheckpoints, SledLog, SledSignedCheckpoints, SledSnapshots};
+pub use self::sled::{
+    LogOptions, OpenError, SledCheckpoints, SledLog, SledSignedCheckpoints, SledSnapshots,
+};
 pub use chain::{verify_chain, ChainBreak, ChainVerifier};
 pub use checkpoints::{AckedPosition, CheckpointStore, MemoryCheckpoints};
 pub use memory::MemoryLog;

@@ -83,6 +83,27 @@ use crate::domain::{AccountId, ChainHash, ProposedEvent, RecordedEvent};
 /// sled's page cache limit unless configured: sled's own default, 1 GiB.
 pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 
+/// How a log is opened ([`SledLog::open_with`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogOptions {
+    /// sled's page cache limit, about: most of the server's resident memory once the projector's
+    /// tree is larger than the cache.
+    pub cache_bytes: u64,
+    /// How many records' index entries the index keeps in memory before it writes them as a
+    /// run: bounds that memory (about 100 bytes a record) and how many records an open after a
+    /// crash re-reads. Small values make many small runs (tests use them to exercise merging).
+    pub index_memtable_records: u64,
+}
+
+impl Default for LogOptions {
+    fn default() -> LogOptions {
+        LogOptions {
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            index_memtable_records: index::FLUSH_RECORDS,
+        }
+    }
+}
+
 /// The durable event log. See the module docs for its layout, writing and lifetime.
 #[derive(Clone)]
 pub struct SledLog {
@@ -186,13 +207,24 @@ impl SledLog {
     /// dir's lock first, then checks the format version and the last record (its hash, its
     /// link and its index entries); the full chain is checked by [`SledLog::verify`].
     pub fn open(dir: &Path) -> Result<SledLog, OpenError> {
-        SledLog::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+        SledLog::open_with(dir, LogOptions::default())
     }
 
     /// [`SledLog::open`], with sled's page cache limited to about `cache_bytes`: most of the
     /// server's resident memory once the log is larger than the cache.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<SledLog, OpenError> {
-        open::open(dir, Box::new(writer::write_and_sync), cache_bytes)
+        SledLog::open_with(
+            dir,
+            LogOptions {
+                cache_bytes,
+                ..LogOptions::default()
+            },
+        )
+    }
+
+    /// [`SledLog::open`] with `options`.
+    pub fn open_with(dir: &Path, options: LogOptions) -> Result<SledLog, OpenError> {
+        open::open(dir, Box::new(writer::write_and_sync), options)
     }
 
     /// Follows the committed head: the receiver sees a new value after every group commit.

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use super::manifest::Manifest;
 use super::records::{encode_offset, push_frame, read_frame, RecordFiles, OFFSET_BYTES};
 use super::writer::{WriteGroup, Writer};
-use super::{keys, read, Inner, Shared, SledLog};
+use super::{keys, read, Inner, LogOptions, Shared, SledLog};
 use crate::domain::{ChainHash, RecordedEvent, Timestamp};
 use crate::store::chain::ChainVerifier;
 use crate::store::codec::decode_record_at;
@@ -59,7 +59,11 @@ pub enum OpenError {
 }
 
 /// Opens the log in `dir` (see [`SledLog::open`]), writing groups with `write`.
-pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<SledLog, OpenError> {
+pub(super) fn open(
+    dir: &Path,
+    write: WriteGroup,
+    options: LogOptions,
+) -> Result<SledLog, OpenError> {
     let io_error = |failure: io::Error| OpenError::Io {
         dir: dir.to_path_buf(),
         failure,
@@ -72,7 +76,7 @@ pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<Sl
     let manifest = Manifest::read(dir).map_err(corrupt)?;
     let db = ::sled::Config::new()
         .path(sled_path(dir))
-        .cache_capacity(cache_bytes)
+        .cache_capacity(options.cache_bytes)
         .open()
         .map_err(|e| match e {
             ::sled::Error::Io(failure) => io_error(failure),
@@ -84,7 +88,8 @@ pub(super) fn open(dir: &Path, write: WriteGroup, cache_bytes: u64) -> Result<Sl
     }
     let files = RecordFiles::open(dir).map_err(io_error)?;
     check_format(&db, &files).map_err(corrupt)?;
-    let (index, covered) = Index::open(&index_path(dir)).map_err(io_error)?;
+    let (index, covered) =
+        Index::open(&index_path(dir), options.index_memtable_records).map_err(io_error)?;
     let recovered = recover(&index, &files, covered).map_err(corrupt)?;
     if let Some(manifest) = &manifest {
         manifest.check_head(recovered.head).map_err(corrupt)?;

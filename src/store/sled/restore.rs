@@ -14,7 +14,7 @@ use std::path::Path;
 
 use ::sled::Db;
 
-use super::index::{index_path, Entry, Index};
+use super::index::{index_path, Entry, Index, FLUSH_RECORDS};
 use super::manifest::{Manifest, MANIFEST_FILE};
 use super::open::{check_format, lock_dir, sled_path, OpenError};
 use super::read::sled_error;
@@ -112,7 +112,7 @@ fn write_all(
     check_format(db, files).map_err(StoreError::Corrupt)?;
     let failed =
         |e: std::io::Error| StoreError::Unavailable(format!("cannot write the records: {e}"));
-    let (index, _) = Index::open(&index_path(dir)).map_err(failed)?;
+    let (index, _) = Index::open(&index_path(dir), FLUSH_RECORDS).map_err(failed)?;
     // Indexes what was written so far, and writes the index's memtable as a run when it is
     // full (both files synced first, as a run requires).
     let index_written = |entries: &mut Vec<Entry>, bytes: u64| {

@@ -55,7 +55,7 @@ fn unavailable_with(result: Result<impl std::fmt::Debug, StoreError>, text: &str
 #[tokio::test]
 async fn a_failed_write_acknowledges_nothing_and_poisons_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let log = open::open(dir.path(), failing_from(0), super::DEFAULT_CACHE_BYTES).unwrap();
+    let log = open::open(dir.path(), failing_from(0), super::LogOptions::default()).unwrap();
     let acme = AccountId::parse("acme").unwrap();
     let event = call();
 
@@ -79,7 +79,7 @@ async fn a_restart_after_a_failed_write_recovers_what_is_on_disk() {
     let acme = AccountId::parse("acme").unwrap();
     let failed = vec![call()];
     {
-        let log = open::open(dir.path(), failing_from(1), super::DEFAULT_CACHE_BYTES).unwrap();
+        let log = open::open(dir.path(), failing_from(1), super::LogOptions::default()).unwrap();
         log.append(&acme, ExpectedRevision::NoStream, vec![call()])
             .await
             .unwrap();
@@ -173,7 +173,7 @@ async fn a_group_whose_write_fails_is_not_indexed() {
     // pointed at a frame a crash could lose would make a retry of that event look like a
     // corrupt log. `failing_from` writes the frames, then reports the failure.
     let dir = tempfile::tempdir().unwrap();
-    let log = open::open(dir.path(), failing_from(1), super::DEFAULT_CACHE_BYTES).unwrap();
+    let log = open::open(dir.path(), failing_from(1), super::LogOptions::default()).unwrap();
     let acme = AccountId::parse("acme").unwrap();
     let (stored, failed) = (call(), call());
     let (stored_id, failed_id) = (stored.event_id, failed.event_id);
@@ -321,7 +321,7 @@ async fn appends_waiting_while_a_group_is_written_share_the_next_groups_fsync() 
         }
         write_and_sync(shared, group)
     });
-    let log = open::open(dir.path(), write, super::DEFAULT_CACHE_BYTES).unwrap();
+    let log = open::open(dir.path(), write, super::LogOptions::default()).unwrap();
     let acme = AccountId::parse("acme").unwrap();
 
     let first = tokio::spawn({

@@ -41,8 +41,9 @@ use crate::store::StoreError;
 
 /// The directory of the index runs inside the log's directory.
 pub const INDEX_DIR: &str = "index";
-/// A memtable is written as a run once it holds this many records: its memory (about 100
-/// bytes a record) and the records a recovery re-reads are bounded by it.
+/// A memtable is written as a run once it holds this many records, unless the log is opened
+/// with another count: its memory (about 100 bytes a record) and the records a recovery
+/// re-reads are bounded by it.
 pub(crate) const FLUSH_RECORDS: u64 = 65_536;
 /// Runs of one level merged into one of the next.
 const FANOUT: usize = 4;
@@ -143,6 +144,8 @@ struct State {
 /// The index of one log. See the module docs.
 pub(crate) struct Index {
     shared: Arc<IndexShared>,
+    /// The memtable is full at this many records.
+    flush_records: u64,
     /// Wakes the merger after a flush; dropped to stop it.
     merges: Mutex<Option<mpsc::Sender<()>>>,
     merger: Mutex<Option<JoinHandle<()>>>,
@@ -180,7 +183,7 @@ impl Index {
     /// runs that cover the log from position 0 and removes what no cover needs (the inputs of
     /// a merge that a crash interrupted before it removed them, unfinished files). A run that
     /// cannot be read ends the cover there: what it held is re-indexed from the records.
-    pub(crate) fn open(dir: &Path) -> io::Result<(Index, Covered)> {
+    pub(crate) fn open(dir: &Path, flush_records: u64) -> io::Result<(Index, Covered)> {
         std::fs::create_dir_all(dir)?;
         let mut found = Vec::new();
         for entry in std::fs::read_dir(dir)? {
@@ -239,6 +242,7 @@ impl Index {
         let _ = merges.send(());
         let index = Index {
             shared,
+            flush_records: flush_records.max(1),
             merges: Mutex::new(Some(merges)),
             merger: Mutex::new(Some(merger)),
         };
@@ -411,7 +415,7 @@ impl Index {
 
     /// Whether the memtable is full and due to be written as a run.
     pub(crate) fn is_full(&self) -> bool {
-        self.shared.read().memtable.records() >= FLUSH_RECORDS
+        self.shared.read().memtable.records() >= self.flush_records
     }
 
     /// Writes the memtable as a run of level 0, whose records' frames end at `to_bytes`.

@@ -32,7 +32,7 @@ fn entries(accounts: u64, from: u64, to: u64) -> Vec<Entry> {
 /// An index holding positions `0..to`, written as runs of `per_run` records (the rest in the
 /// memtable); each run's frame bytes are its end position times ten.
 fn index_with(dir: &Path, accounts: u64, to: u64, per_run: u64) -> Index {
-    let (index, covered) = Index::open(dir).unwrap();
+    let (index, covered) = Index::open(dir, FLUSH_RECORDS).unwrap();
     assert_eq!(covered, Covered { to: 0, to_bytes: 0 });
     let mut at = 0;
     while at < to {
@@ -93,7 +93,7 @@ fn accounts_are_listed_in_id_order_from_every_part() {
     let dir = tempfile::tempdir().unwrap();
     // Account n's first record is at position n * 37: they appear in several runs and in the
     // memtable.
-    let (index, _) = Index::open(dir.path()).unwrap();
+    let (index, _) = Index::open(dir.path(), FLUSH_RECORDS).unwrap();
     for n in 0..30u64 {
         index.add(&[Entry {
             position: n,
@@ -156,7 +156,7 @@ fn reopening_finds_the_runs_cover_and_drops_what_a_crash_left() {
     std::fs::copy(&kept, &input).unwrap();
     std::fs::write(dir.path().join("half.tmp"), b"half").unwrap();
 
-    let (index, covered) = Index::open(dir.path()).unwrap();
+    let (index, covered) = Index::open(dir.path(), FLUSH_RECORDS).unwrap();
     assert_eq!(
         covered,
         Covered {
@@ -188,7 +188,7 @@ fn a_damaged_run_ends_the_cover_and_is_removed_with_what_follows() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&middle, bytes).unwrap();
-    let (index, covered) = Index::open(dir.path()).unwrap();
+    let (index, covered) = Index::open(dir.path(), FLUSH_RECORDS).unwrap();
     assert_eq!(
         covered,
         Covered {
