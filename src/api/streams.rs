@@ -1,6 +1,7 @@
 //! Server streams of feeds: one delivery at a time, converted for the wire inside the RPC's
 //! span, until the feed ends.
 
+use futures::future::{self, Either};
 use futures::stream::{self, BoxStream, StreamExt};
 use tonic::Status;
 use tracing::Instrument;
@@ -26,36 +27,50 @@ where
     I::IntoIter: Send + 'static,
     W: Fn(F::Delivery) -> I + Clone + Send + Sync + 'static,
 {
-    // The state between polls: the feed (gone once it ended or a message failed) and the
-    // messages of its last delivery not yet sent.
-    stream::unfold((Some(feed), None::<I::IntoIter>), move |(feed, queued)| {
-        let span = span.clone();
-        let to_wire = to_wire.clone();
-        async move {
-            let mut queued = queued;
-            let mut feed = feed;
-            loop {
-                if let Some(message) = queued.as_mut().and_then(Iterator::next) {
-                    if message.is_err() {
-                        // A failed conversion ends the stream, and drops the feed with it.
-                        return Some((message, (None, None)));
-                    }
-                    return Some((message, (feed, queued)));
-                }
-                let mut live = feed?;
-                match live.next().await {
-                    Ok(delivery) => {
-                        queued = Some(to_wire(delivery).into_iter());
-                        feed = Some(live);
-                    }
-                    Err(err) => {
-                        tracing::info!(error = %err, next_position = live.next_position(), "{what} ended");
-                        return Some((Err(Status::from(err)), (None, None)));
-                    }
-                }
+    // The state between polls: the feed (gone once it ended or a message failed; boxed, so
+    // that handing it from poll to poll moves a pointer) and the messages of its last delivery
+    // not yet sent. A queued message is handed out at once, without a future of its own: a
+    // catch-up sends most messages that way, and the span and converter need no clone for it.
+    stream::unfold(
+        (Some(Box::new(feed)), None::<I::IntoIter>),
+        move |(feed, mut queued)| {
+            if let Some(message) = queued.as_mut().and_then(Iterator::next) {
+                // A failed conversion ends the stream, and drops the feed with it.
+                let state = if message.is_err() {
+                    (None, None)
+                } else {
+                    (feed, queued)
+                };
+                return Either::Left(future::ready(Some((message, state))));
             }
-        }
-        .instrument(span)
-    })
+            let span = span.clone();
+            let to_wire = to_wire.clone();
+            Either::Right(
+                async move {
+                    let mut feed = feed;
+                    loop {
+                        let mut live = feed?;
+                        match live.next().await {
+                            Ok(delivery) => {
+                                let mut queued = to_wire(delivery).into_iter();
+                                feed = Some(live);
+                                if let Some(message) = queued.next() {
+                                    if message.is_err() {
+                                        return Some((message, (None, None)));
+                                    }
+                                    return Some((message, (feed, Some(queued))));
+                                }
+                            }
+                            Err(err) => {
+                                tracing::info!(error = %err, next_position = live.next_position(), "{what} ended");
+                                return Some((Err(Status::from(err)), (None, None)));
+                            }
+                        }
+                    }
+                }
+                .instrument(span),
+            )
+        },
+    )
     .boxed()
 }

@@ -39,14 +39,20 @@ pub(super) async fn subscribe(
     let request = request.into_inner();
     let span = tracing::Span::current();
     span.record("subscription_name", request.subscription_name.as_str());
-    let options = subscribe_options_from_proto(request)?;
+    let mut options = subscribe_options_from_proto(request)?;
+    // One event per message (`max_batch` 0) is a wire format, not a way of reading: the feed
+    // hands out batches either way, and each event of a batch becomes a message of its own.
+    // Taking a page of records from the feed at once, rather than one by one, is most of what
+    // a catch-up costs per event beside encoding it.
+    let one_per_message = options.max_batch.is_none();
+    options.max_batch = options.max_batch.or(NonZeroUsize::new(MAX_BATCH));
     let feed = subscriptions.subscribe(options).await?;
     tracing::debug!(next_position = feed.next_position(), "subscribed");
     let privacy = Arc::clone(privacy);
     Ok(Response::new(deliveries(
         feed,
         span,
-        move |delivery| delivery_to_proto(&privacy, delivery),
+        move |delivery| delivery_to_proto(&privacy, delivery, one_per_message),
         "subscription",
     )))
 }
@@ -156,14 +162,17 @@ fn max_batch_from_proto(
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
 /// The wire messages of one delivery, its records' personal fields opened: one message,
-/// except for a batch whose events exceed [`MAX_BATCH_BYTES`], which becomes several. A record
-/// that does not open ends the list with its status, after the messages of the records before
-/// it (as one message per event would have sent them).
+/// except for a batch whose events exceed [`MAX_BATCH_BYTES`], which becomes several, and a
+/// batch sent `one_per_message`, which becomes an `event` message per record. A record that
+/// does not open ends the list with its status, after the messages of the records before it
+/// (as one message per event would have sent them).
 fn delivery_to_proto(
     privacy: &Privacy,
     delivery: Delivery,
+    one_per_message: bool,
 ) -> Vec<Result<proto::SubscribeResponse, Status>> {
     let kind = match delivery {
+        Delivery::Events(records) if one_per_message => return each_to_proto(privacy, records),
         Delivery::Events(records) => return batch_to_proto(privacy, records),
         Delivery::Event(record) => match record_to_wire(privacy, *record) {
             Ok(event) => Kind::Event(event),
@@ -183,6 +192,27 @@ fn delivery_to_proto(
         }),
     };
     vec![Ok(proto::SubscribeResponse { kind: Some(kind) })]
+}
+
+/// An `event` message for each record of a batch, in order; a record that does not open ends
+/// them with its status.
+fn each_to_proto(
+    privacy: &Privacy,
+    records: Vec<RecordedEvent>,
+) -> Vec<Result<proto::SubscribeResponse, Status>> {
+    let mut messages = Vec::with_capacity(records.len());
+    for record in records {
+        match record_to_wire(privacy, record) {
+            Ok(event) => messages.push(Ok(proto::SubscribeResponse {
+                kind: Some(Kind::Event(event)),
+            })),
+            Err(status) => {
+                messages.push(Err(status));
+                break;
+            }
+        }
+    }
+    messages
 }
 
 /// The `events` messages of one batch, in order, each at most [`MAX_BATCH_BYTES`] of events
