@@ -18,11 +18,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Well-known types come from pbjson-types so that they, too, have JSON serde impls.
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")
+        // Maps as BTreeMap, as the domain keeps them: a read moves an event's metadata onto
+        // the wire instead of rehashing it into a HashMap (SipHash per key, on the server and
+        // again in every Rust client), and the map's entries come out in key order.
+        .btree_map(".")
         .compile_protos(&protos, &["proto".into()])?;
 
     let descriptors = std::fs::read(&descriptor_path)?;
     pbjson_build::Builder::new()
         .register_descriptors(&descriptors)?
+        .btree_map(["."])
         .build(&[".relledger.v1"])?;
 
     println!("cargo:rerun-if-changed=proto");

@@ -40,7 +40,7 @@ pub fn proposed_event_from_proto(
     };
     let occurred_at = fields.required_timestamp("occurred_at", p.occurred_at);
     fields.check_actor(&p.actor);
-    let metadata: BTreeMap<String, String> = p.metadata.into_iter().collect();
+    let metadata: BTreeMap<String, String> = p.metadata;
     fields.check_metadata(&metadata);
     let payload = match p.payload {
         Some(payload) => payload_from_proto(&mut fields, payload),

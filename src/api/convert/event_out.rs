@@ -30,7 +30,7 @@ fn proposed_event_with_erasures(
         event_id: e.event_id.to_string(),
         occurred_at: Some(timestamp_to_proto(e.occurred_at)),
         actor: e.actor,
-        metadata: e.metadata.into_iter().collect(),
+        metadata: e.metadata,
         payload: Some(payload_to_proto(e.payload, erased)),
     }
 }

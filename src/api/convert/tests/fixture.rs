@@ -1,6 +1,6 @@
 //! Valid wire events to convert: one of every event type, and small builders.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use crate::api::proto;
 use crate::api::proto::proposed_event::Payload;
@@ -33,7 +33,7 @@ pub(super) fn event(n: u8, payload: Payload) -> proto::ProposedEvent {
         event_id: format!("0b5c4c2e-8f5a-4f7e-9a57-2f1f3e0c6d{n:02x}"),
         occurred_at: ts(NOV_1 + i64::from(n), 123_456_789),
         actor: "li.wei".into(),
-        metadata: HashMap::from([("correlation_id".to_string(), format!("c-{n}"))]),
+        metadata: BTreeMap::from([("correlation_id".to_string(), format!("c-{n}"))]),
         payload: Some(payload),
     }
 }

@@ -1,6 +1,6 @@
 //! Every structural violation is reported, with its full wire path.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use super::fixture::{cny, fixture, ts, with_payload};
 use crate::api::convert::proposed_event_from_proto;
@@ -106,7 +106,7 @@ fn metadata_violations_name_the_metadata_field() {
     );
 
     let mut e = fixture(EventType::Call);
-    e.metadata = HashMap::from([(String::new(), "x".into()), ("k".repeat(129), "y".into())]);
+    e.metadata = BTreeMap::from([(String::new(), "x".into()), ("k".repeat(129), "y".into())]);
     assert_eq!(
         violations_of(e),
         [
@@ -236,7 +236,7 @@ fn every_violation_of_an_event_is_reported() {
     e.event_id = "nope".into();
     e.occurred_at = None;
     e.actor = String::new();
-    e.metadata = HashMap::from([(String::new(), String::new())]);
+    e.metadata = BTreeMap::from([(String::new(), String::new())]);
     assert_eq!(
         paths_of(e),
         [
