@@ -181,8 +181,9 @@ pub fn index_path(dir: &Path) -> PathBuf {
 impl Index {
     /// Opens the index in `dir` (see [`index_path`]), creating it if there is none: loads the
     /// runs that cover the log from position 0 and removes what no cover needs (the inputs of
-    /// a merge that a crash interrupted before it removed them, unfinished files). A run that
-    /// cannot be read ends the cover there: what it held is re-indexed from the records.
+    /// a merge that a crash interrupted before it removed them, unfinished files). A damaged
+    /// run ends the cover there: it is removed with the runs after it, and what they held is
+    /// re-indexed from the records.
     pub(crate) fn open(dir: &Path, flush_records: u64) -> io::Result<(Index, Covered)> {
         std::fs::create_dir_all(dir)?;
         let mut found = Vec::new();
@@ -212,11 +213,14 @@ impl Index {
                     };
                     runs.push(Arc::new(run));
                 }
-                Some(Err(error)) => {
-                    tracing::warn!(%error, "an index run cannot be read; re-indexing its records");
+                Some(Err(error)) if is_damage(&error) => {
+                    tracing::warn!(%error, "an index run is damaged; re-indexing its records");
                     broken = true;
                     std::fs::remove_file(&path)?;
                 }
+                // Anything else (permissions, too many open files) may pass: the open fails
+                // rather than throw away a sound run and re-read its records.
+                Some(Err(error)) => return Err(error),
                 None => std::fs::remove_file(&path)?,
             }
         }
@@ -532,6 +536,14 @@ fn missing(account: &AccountId, revision: u64) -> StoreError {
     StoreError::Corrupt(format!(
         "the stream index of {account} lacks revision {revision}"
     ))
+}
+
+/// Whether `error` says a run file's content is bad (rather than that it could not be read).
+fn is_damage(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+    )
 }
 
 /// Makes the directory's entries (created, renamed, removed files) durable.
