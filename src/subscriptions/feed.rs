@@ -164,7 +164,13 @@ impl Feed {
             if let Some(batch) = self.max_batch {
                 if !self.pending.is_empty() {
                     let take = batch.get().min(self.pending.len());
-                    let records: Vec<RecordedEvent> = self.pending.drain(..take).collect();
+                    let records: Vec<RecordedEvent> = if take == self.pending.len() {
+                        // The whole page: handed over without copying a record (a deque
+                        // filled from empty and not yet drained converts in place).
+                        std::mem::take(&mut self.pending).into()
+                    } else {
+                        self.pending.drain(..take).collect()
+                    };
                     self.told = records.last().map(|r| r.position);
                     self.gauge.delivered(records.len(), self.pending.len());
                     return Ok(Delivery::Events(records));
