@@ -365,8 +365,10 @@ async fn a_busy_log_is_indexed_in_runs_and_reopens_from_them() {
             .await
             .unwrap();
     }
+    // The memtable was frozen once it held 65,536 records (at a group's end), and the index
+    // thread writes it as a run; the test waits for that write.
+    log.inner.shared.index.write_frozen().unwrap();
     let runs = log.inner.shared.index.run_ranges();
-    // The memtable was written as a run once it held 65,536 records (at a group's end).
     assert_eq!(runs.len(), 1, "{runs:?}");
     let (from, to, _) = runs[0];
     assert_eq!(from, 0);

@@ -11,9 +11,10 @@
 //! The shape is a small log-structured merge tree:
 //!
 //! - the writer adds each group's entries to the memtable once the group is durable;
-//! - a full memtable is written as an immutable sorted *run* of level 0 (see `run`) covering
-//!   its range of positions, after the offsets file is synced up to that range's end;
-//! - a merger thread merges every [`FANOUT`] adjacent runs of one level into one run of the
+//! - a full memtable is frozen (still read) and the index thread writes it as an immutable
+//!   sorted *run* of level 0 (see `run`) covering its range of positions; the writer syncs the
+//!   offsets file up to that range's end before it freezes it;
+//! - the same thread merges every [`FANOUT`] adjacent runs of one level into one run of the
 //!   next level, so a log of `n` records has about `3 log4(n / 65,536)` runs, and each entry is
 //!   rewritten once per level;
 //! - the runs cover the log from position 0 without gap or overlap; what lies past the last run
@@ -47,6 +48,8 @@ pub const INDEX_DIR: &str = "index";
 pub(crate) const FLUSH_RECORDS: u64 = 65_536;
 /// Runs of one level merged into one of the next.
 const FANOUT: usize = 4;
+/// How often the index thread retries writing a frozen memtable that it could not write.
+const RETRY_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The entries of one record, as the writer adds them.
 #[derive(Debug, Clone)]
@@ -135,10 +138,18 @@ impl Memtable {
 struct State {
     /// The runs, in position order, covering `0..memtable.from` (or `frozen.from`).
     runs: Arc<Vec<Arc<Run>>>,
-    /// A memtable being written as a run: still read until the run replaces it.
-    frozen: Option<Arc<Memtable>>,
+    /// A full memtable waiting to be written as a run (by the index thread, or by a
+    /// synchronous [`Index::flush`]): still read until the run replaces it.
+    frozen: Option<Frozen>,
     /// The memtable the writer adds to.
     memtable: Memtable,
+}
+
+/// A frozen memtable and the frame bytes of the records before its end.
+#[derive(Clone)]
+struct Frozen {
+    memtable: Arc<Memtable>,
+    to_bytes: u64,
 }
 
 /// The index of one log. See the module docs.
@@ -146,7 +157,7 @@ pub(crate) struct Index {
     shared: Arc<IndexShared>,
     /// The memtable is full at this many records.
     flush_records: u64,
-    /// Wakes the merger after a flush; dropped to stop it.
+    /// Wakes the index thread after a freeze or flush; dropped to stop it.
     merges: Mutex<Option<mpsc::Sender<()>>>,
     merger: Mutex<Option<JoinHandle<()>>>,
 }
@@ -158,6 +169,10 @@ struct IndexShared {
     stopping: AtomicBool,
     /// Held while a merge runs: one at a time.
     merging: Mutex<()>,
+    /// Held while the frozen memtable is written: once, by one thread.
+    flushing: Mutex<()>,
+    /// How many times the list of runs changed, and a signal when it does (tests wait on it).
+    changes: (Mutex<u64>, std::sync::Condvar),
 }
 
 /// How far the runs cover the log when it opens.
@@ -234,6 +249,8 @@ impl Index {
             }),
             stopping: AtomicBool::new(false),
             merging: Mutex::new(()),
+            flushing: Mutex::new(()),
+            changes: Default::default(),
         });
         let (merges, wake) = mpsc::channel();
         let merger = {
@@ -263,7 +280,7 @@ impl Index {
             }
             (Arc::clone(&state.runs), state.frozen.clone())
         };
-        if let Some(position) = frozen.and_then(|f| f.position_of(id, end)) {
+        if let Some(position) = frozen.and_then(|f| f.memtable.position_of(id, end)) {
             return Ok(Some(position));
         }
         for run in runs.iter().rev() {
@@ -290,7 +307,7 @@ impl Index {
             }
             (Arc::clone(&state.runs), state.frozen.clone())
         };
-        if let Some(revision) = frozen.and_then(|f| f.last_revision(account, end)) {
+        if let Some(revision) = frozen.and_then(|f| f.memtable.last_revision(account, end)) {
             return Ok(Some(revision));
         }
         for run in runs.iter().rev() {
@@ -328,7 +345,7 @@ impl Index {
             (Arc::clone(&state.runs), state.frozen.clone())
         };
         if let Some(frozen) = frozen {
-            frozen.positions(account, &revisions, &mut found);
+            frozen.memtable.positions(account, &revisions, &mut found);
         }
         for run in runs.iter() {
             if found.len() as u64 == revisions.end - revisions.start {
@@ -371,7 +388,7 @@ impl Index {
             (found, Arc::clone(&state.runs), state.frozen.clone())
         };
         if let Some(frozen) = frozen {
-            found.extend(frozen.first_accounts(after, end));
+            found.extend(frozen.memtable.first_accounts(after, end));
         }
         for run in runs.iter() {
             if run.range.from >= end {
@@ -417,87 +434,65 @@ impl Index {
         }
     }
 
-    /// Whether the memtable is full and due to be written as a run.
+    /// Whether the memtable is full and can be frozen ([`Index::freeze`]): no other frozen
+    /// memtable is waiting to be written.
     pub(crate) fn is_full(&self) -> bool {
-        self.shared.read().memtable.records() >= self.flush_records
+        let state = self.shared.read();
+        state.memtable.records() >= self.flush_records && state.frozen.is_none()
     }
 
-    /// Writes the memtable as a run of level 0, whose records' frames end at `to_bytes`.
-    /// The caller must have made both record files durable up to the memtable's end.
-    /// Readers keep finding its entries throughout.
-    pub(crate) fn flush(&self, to_bytes: u64) -> io::Result<()> {
-        let frozen = {
-            let mut state = self.shared.write();
-            if state.memtable.records() == 0 {
-                return Ok(());
-            }
-            let next = Memtable::new(state.memtable.to);
-            let frozen = Arc::new(std::mem::replace(&mut state.memtable, next));
-            state.frozen = Some(Arc::clone(&frozen));
-            frozen
-        };
-        let range = Range {
-            from: frozen.from,
-            to: frozen.to,
-            to_bytes,
-            level: 0,
-        };
-        let mut ids: Vec<([u8; 16], u64)> = frozen.ids.iter().map(|(id, p)| (*id, *p)).collect();
-        ids.sort_unstable();
-        let mut accounts: Vec<(&AccountId, &Tail)> = frozen.streams.iter().collect();
-        accounts.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let groups = accounts.into_iter().map(|(account, tail)| {
-            Ok(Group {
-                account: account.as_str().to_string(),
-                first_revision: tail.first_revision,
-                positions: tail.positions.clone(),
-            })
-        });
-        let written = run::write(
-            &self.shared.dir,
-            range,
-            ids.len() as u64,
-            ids.into_iter().map(Ok),
-            groups,
-            &|| false,
-        );
-        let mut state = self.shared.write();
-        match written {
-            Ok(run) => {
-                let mut runs = state.runs.as_ref().clone();
-                runs.push(Arc::new(run));
-                state.runs = Arc::new(runs);
-                state.frozen = None;
-            }
-            Err(error) => {
-                // Put the entries back in front of what came since: the next flush retries.
-                let mut memtable = frozen.as_ref().clone();
-                let since = std::mem::replace(&mut state.memtable, Memtable::new(0));
-                memtable.ids.extend(since.ids);
-                for (account, tail) in since.streams {
-                    match memtable.streams.get_mut(&account) {
-                        Some(old) => old.positions.extend(tail.positions),
-                        None => {
-                            memtable.streams.insert(account, tail);
-                        }
-                    }
-                }
-                memtable.to = since.to.max(memtable.to);
-                state.memtable = memtable;
-                state.frozen = None;
-                return Err(error);
-            }
+    /// Freezes the memtable, whose records' frames end at `to_bytes`, for the index thread to
+    /// write as a run of level 0, and returns at once: the writer pays for a swap, not for the
+    /// run's sorting, writing and fsync. The caller must have made both record files durable
+    /// up to the memtable's end. Readers keep finding its entries throughout. Does nothing if
+    /// the memtable is empty or another frozen one is still waiting.
+    pub(crate) fn freeze(&self, to_bytes: u64) {
+        if self.shared.freeze(to_bytes) {
+            self.wake();
         }
-        drop(state);
-        if let Some(merges) = self
+    }
+
+    /// Writes the memtable as a run of level 0, whose records' frames end at `to_bytes`, and
+    /// returns once it is written (and any memtable frozen before it). The caller must have
+    /// made both record files durable up to the memtable's end.
+    pub(crate) fn flush(&self, to_bytes: u64) -> io::Result<()> {
+        self.shared.write_frozen()?;
+        if self.shared.freeze(to_bytes) {
+            self.shared.write_frozen()?;
+        }
+        self.wake();
+        Ok(())
+    }
+
+    /// Wakes the index thread: to write a frozen memtable, then to merge what is due.
+    fn wake(&self) {
+        if let Some(wake) = self
             .merges
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
         {
-            let _ = merges.send(());
+            let _ = wake.send(());
         }
-        Ok(())
+    }
+
+    /// Writes a frozen memtable now, if one is waiting (for tests).
+    #[cfg(test)]
+    pub(crate) fn write_frozen(&self) -> io::Result<()> {
+        self.shared.write_frozen()
+    }
+
+    /// Waits until the index has `count` runs (for tests; panics after a minute).
+    #[cfg(test)]
+    pub(crate) fn wait_for_runs(&self, count: usize) {
+        let (changes, signal) = &self.shared.changes;
+        let guard = changes.lock().unwrap_or_else(|e| e.into_inner());
+        let (_guard, timeout) = signal
+            .wait_timeout_while(guard, std::time::Duration::from_secs(60), |_| {
+                self.shared.read().runs.len() < count
+            })
+            .unwrap_or_else(|e| e.into_inner());
+        assert!(!timeout.timed_out(), "the index never reached {count} runs");
     }
 
     /// The runs' ranges, oldest first (for tests and tools).
@@ -560,9 +555,88 @@ impl IndexShared {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The merger thread: merges whatever is due each time a flush wakes it.
+    /// Moves the memtable to the frozen slot; `false` if it is empty or the slot is taken.
+    fn freeze(&self, to_bytes: u64) -> bool {
+        let mut state = self.write();
+        if state.frozen.is_some() || state.memtable.records() == 0 {
+            return false;
+        }
+        let next = Memtable::new(state.memtable.to);
+        let memtable = Arc::new(std::mem::replace(&mut state.memtable, next));
+        state.frozen = Some(Frozen { memtable, to_bytes });
+        true
+    }
+
+    /// Writes the frozen memtable as a run, if one is waiting, and puts the run in its place.
+    /// On failure it stays frozen (and read), to be written at the next attempt.
+    fn write_frozen(&self) -> io::Result<()> {
+        let _once = self.flushing.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(frozen) = self.read().frozen.clone() else {
+            return Ok(());
+        };
+        let memtable = &frozen.memtable;
+        let range = Range {
+            from: memtable.from,
+            to: memtable.to,
+            to_bytes: frozen.to_bytes,
+            level: 0,
+        };
+        let mut ids: Vec<IdEntry> = memtable.ids.iter().map(|(id, p)| (*id, *p)).collect();
+        ids.sort_unstable();
+        let mut accounts: Vec<(&AccountId, &Tail)> = memtable.streams.iter().collect();
+        accounts.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let groups = accounts.into_iter().map(|(account, tail)| {
+            Ok(Group {
+                account: account.as_str().to_string(),
+                first_revision: tail.first_revision,
+                positions: tail.positions.clone(),
+            })
+        });
+        let run = run::write(
+            &self.dir,
+            range,
+            ids.len() as u64,
+            ids.into_iter().map(Ok),
+            groups,
+            &|| false,
+        )?;
+        let mut state = self.write();
+        let mut runs = state.runs.as_ref().clone();
+        runs.push(Arc::new(run));
+        state.runs = Arc::new(runs);
+        state.frozen = None;
+        drop(state);
+        self.runs_changed();
+        Ok(())
+    }
+
+    /// Counts a change of the list of runs and tells whoever waits for one.
+    fn runs_changed(&self) {
+        let (count, signal) = &self.changes;
+        *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        signal.notify_all();
+    }
+
+    /// The index thread: each time it is woken, writes the frozen memtable if one waits, then
+    /// merges whatever is due. While a frozen memtable cannot be written (a full disk), it
+    /// retries every [`RETRY_FLUSH`].
     fn merge_while_woken(&self, wake: mpsc::Receiver<()>) {
-        while wake.recv().is_ok() {
+        loop {
+            let woken = if self.read().frozen.is_some() {
+                match wake.recv_timeout(RETRY_FLUSH) {
+                    Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => true,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => false,
+                }
+            } else {
+                wake.recv().is_ok()
+            };
+            if !woken || self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            if let Err(error) = self.write_frozen() {
+                tracing::error!(%error, "could not write the index's memtable as a run; retrying");
+                continue;
+            }
             while !self.stopping.load(Ordering::Acquire) && self.next_merge().is_some() {
                 if !self.merge_once() {
                     break;
@@ -645,6 +719,7 @@ impl IndexShared {
         runs.splice(at..at + inputs.len(), [Arc::new(merged)]);
         state.runs = Arc::new(runs);
         drop(state);
+        self.runs_changed();
         // Readers that still hold the inputs read them through their open files.
         for input in inputs {
             std::fs::remove_file(&input.path)?;

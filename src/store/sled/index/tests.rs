@@ -199,3 +199,29 @@ fn a_damaged_run_ends_the_cover_and_is_removed_with_what_follows() {
     assert_eq!(index.run_ranges(), vec![(0, 100, 0)]);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+#[test]
+fn a_frozen_memtable_is_written_by_the_index_thread_and_read_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _) = Index::open(dir.path(), 50).unwrap();
+    index.add(&entries(3, 0, 60));
+    assert!(index.is_full());
+    index.freeze(600);
+    // Frozen, the entries are still found while (or before) the run is written...
+    check_lookups(&index, 3, 60);
+    assert!(!index.is_full(), "one frozen memtable at a time");
+    index.add(&entries(3, 60, 70));
+    // ...and the index thread writes them without anyone asking again.
+    index.wait_for_runs(1);
+    assert_eq!(index.run_ranges(), vec![(0, 60, 0)]);
+    check_lookups(&index, 3, 70);
+    drop(index);
+    let (_, covered) = Index::open(dir.path(), 50).unwrap();
+    assert_eq!(
+        covered,
+        Covered {
+            to: 60,
+            to_bytes: 600
+        }
+    );
+}
