@@ -185,7 +185,11 @@ pub(crate) struct Covered {
 }
 
 fn failed(error: io::Error) -> StoreError {
-    StoreError::Unavailable(format!("cannot read the log's index: {error}"))
+    if is_damage(&error) {
+        StoreError::Corrupt(format!("the log's index: {error}"))
+    } else {
+        StoreError::Unavailable(format!("cannot read the log's index: {error}"))
+    }
 }
 
 /// The path of the index runs of the data dir `dir`.

@@ -15,7 +15,7 @@
 //! | ids | per record, sorted by id: id (16 bytes), position (u64) |
 //! | streams | per account, sorted by id: id length (u8), id, first revision (u64), count (u32), then `count` positions (u64): the account's records in the run's range, whose revisions are consecutive |
 //! | accounts | per account whose first record is in the range, sorted: id length (u8), id, position of its first record (u64) |
-//! | id fences | the id of every [`ID_BLOCK`]th entry of `ids` |
+//! | id fences | per block of [`ID_BLOCK`] entries of `ids`: its first id, and the CRC-32 of the block (u32) |
 //! | stream fences, account fences | for the first entry that starts at or after each [`FENCE_BYTES`] of the section: its offset in the section (u64), id length (u8), id |
 //! | bloom | the ids' Bloom filter (u64 words) |
 //! | footer | [`FOOTER_BYTES`]: the range (from, to, the frame bytes before `to`), the level, each part's offset and length, CRC-32s of the data parts and of the rest, the magic again |
@@ -31,11 +31,13 @@ use std::path::{Path, PathBuf};
 
 use super::bloom::Bloom;
 
-const MAGIC: &[u8; 8] = b"RLIDXRN1";
+const MAGIC: &[u8; 8] = b"RLIDXRN2";
 /// Entries of the id section per fence.
 pub(crate) const ID_BLOCK: u64 = 256;
 /// Bytes of an id entry.
 const ID_ENTRY: u64 = 24;
+/// Bytes of an id fence: the block's first id and its CRC-32.
+const ID_FENCE: u64 = 20;
 /// A fence at least every this many bytes of the stream and account sections.
 const FENCE_BYTES: u64 = 4096;
 /// The footer: 17 u64s, 3 u32s + 1 padding u32, the magic.
@@ -114,7 +116,8 @@ pub(crate) struct Run {
     file: File,
     ids_offset: u64,
     ids: u64,
-    id_fences: Vec<[u8; 16]>,
+    /// Per block of the id section: its first id and its CRC-32.
+    id_fences: Vec<([u8; 16], u32)>,
     streams: Section,
     accounts: Section,
     bloom: Bloom,
@@ -221,6 +224,9 @@ fn write_parts(
     let mut id_fences = Vec::new();
     let mut count = 0u64;
     let mut previous: Option<[u8; 16]> = None;
+    // Each block's CRC goes into its fence, so that a lookup checks the block it reads: a
+    // damaged id entry must not hide an id (and let a duplicate in).
+    let mut block_crc = crc32fast::Hasher::new();
     for entry in id_entries {
         let (id, position) = entry?;
         if previous.is_some_and(|p| p >= id) {
@@ -231,12 +237,22 @@ fn write_parts(
             if stop() {
                 return Err(stopped());
             }
+            if count > 0 {
+                let crc = std::mem::take(&mut block_crc).finalize();
+                id_fences.extend_from_slice(&crc.to_le_bytes());
+            }
             id_fences.extend_from_slice(&id);
         }
         bloom.insert(&id);
-        out.put(&id)?;
-        out.put(&position.to_le_bytes())?;
+        let mut entry = [0; ID_ENTRY as usize];
+        entry[..16].copy_from_slice(&id);
+        entry[16..].copy_from_slice(&position.to_le_bytes());
+        block_crc.update(&entry);
+        out.put(&entry)?;
         count += 1;
+    }
+    if count > 0 {
+        id_fences.extend_from_slice(&block_crc.finalize().to_le_bytes());
     }
     if count != ids {
         return Err(io::Error::other(format!(
@@ -430,7 +446,7 @@ impl Run {
             || ids_offset.saturating_add(ids.saturating_mul(ID_ENTRY)) != streams_offset
             || streams_offset + streams_len != accounts_offset
             || accounts_offset + accounts_len != id_fences_offset
-            || id_fences_len != ids.div_ceil(ID_BLOCK) * 16
+            || id_fences_len != ids.div_ceil(ID_BLOCK) * ID_FENCE
         {
             return Err(damaged(path, "its parts do not fit together"));
         }
@@ -453,8 +469,12 @@ impl Run {
             range,
             path: path.to_path_buf(),
             id_fences: id_fences
-                .chunks_exact(16)
-                .map(|c| c.try_into().unwrap_or_default())
+                .chunks_exact(ID_FENCE as usize)
+                .map(|c| {
+                    let id: [u8; 16] = c[..16].try_into().unwrap_or_default();
+                    let crc = u32::from_le_bytes(c[16..].try_into().unwrap_or_default());
+                    (id, crc)
+                })
                 .collect(),
             streams: Section {
                 offset: streams_offset,
@@ -478,7 +498,7 @@ impl Run {
         if !self.bloom.may_contain(id) {
             return Ok(None);
         }
-        let block = self.id_fences.partition_point(|fence| fence <= id);
+        let block = self.id_fences.partition_point(|(fence, _)| fence <= id);
         let Some(block) = block.checked_sub(1) else {
             return Ok(None);
         };
@@ -487,6 +507,12 @@ impl Run {
         let mut bytes = vec![0; (count * ID_ENTRY) as usize];
         self.file
             .read_exact_at(&mut bytes, self.ids_offset + first * ID_ENTRY)?;
+        if crc32fast::hash(&bytes) != self.id_fences[block].1 {
+            return Err(damaged(
+                &self.path,
+                &format!("block {block} of its ids does not check"),
+            ));
+        }
         let entries: Vec<&[u8]> = bytes.chunks_exact(ID_ENTRY as usize).collect();
         Ok(entries
             .binary_search_by(|entry| entry[..16].cmp(id))
@@ -840,6 +866,30 @@ mod tests {
         std::fs::rename(&run.path, &renamed).unwrap();
         let error = Run::open(&renamed).unwrap_err().to_string();
         assert!(error.contains("not its name"), "{error}");
+    }
+
+    #[test]
+    fn a_damaged_id_block_is_reported_not_read_as_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = sample(dir.path(), 700, 9);
+        // A byte of the first id entry of the second block (entries 256..512) changed.
+        let at = MAGIC.len() as u64 + ID_BLOCK * ID_ENTRY + 3;
+        let file = OpenOptions::new().write(true).open(&run.path).unwrap();
+        let mut byte = [0];
+        File::open(&run.path)
+            .unwrap()
+            .read_exact_at(&mut byte, at)
+            .unwrap();
+        file.write_all_at(&[byte[0] ^ 0x40], at).unwrap();
+        let run = Run::open(&run.path).unwrap();
+        let ids: Vec<_> = run.id_entries().map(Result::unwrap).collect();
+        let (in_second_block, _) = ids[300];
+        let error = run.position_of(&in_second_block).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(error.to_string().contains("block 1"), "{error}");
+        // The other blocks still answer.
+        let (in_first_block, position) = ids[10];
+        assert_eq!(run.position_of(&in_first_block).unwrap(), Some(position));
     }
 
     #[test]
