@@ -13,8 +13,8 @@
 //! |---|---|
 //! | magic | `RLIDXRN1` |
 //! | ids | per record, sorted by id: id (16 bytes), position (u64) |
-//! | streams | per account, sorted by id: id length (u8), id, first revision (u64), count (u32), then `count` positions (u64): the account's records in the run's range, whose revisions are consecutive |
-//! | accounts | per account whose first record is in the range, sorted: id length (u8), id, position of its first record (u64) |
+//! | streams | per account, sorted by id: id length (u8), id, first revision (u64), count (u32), the CRC-32 of those, then `count` positions (u64): the account's records in the run's range, whose revisions are consecutive |
+//! | accounts | per account whose first record is in the range, sorted: id length (u8), id, position of its first record (u64), the CRC-32 of those |
 //! | id fences | per block of [`ID_BLOCK`] entries of `ids`: its first id, and the CRC-32 of the block (u32) |
 //! | stream fences, account fences | for the first entry that starts at or after each [`FENCE_BYTES`] of the section: its offset in the section (u64), id length (u8), id |
 //! | bloom | the ids' Bloom filter (u64 words) |
@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use super::bloom::Bloom;
 
-const MAGIC: &[u8; 8] = b"RLIDXRN2";
+const MAGIC: &[u8; 8] = b"RLIDXRN3";
 /// Entries of the id section per fence.
 pub(crate) const ID_BLOCK: u64 = 256;
 /// Bytes of an id entry.
@@ -163,6 +163,35 @@ fn put_keyed(
     out.put(&header)
 }
 
+/// The CRC-32 of a keyed entry's head: its id (length and bytes) and the fixed fields after it.
+/// Checked by every lookup that reads the entry, so that a damaged id or count cannot make an
+/// account look absent (and hand out a revision it already has).
+fn entry_crc(account: &str, fields: &[u8]) -> u32 {
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&[u8::try_from(account.len()).unwrap_or(u8::MAX)]);
+    crc.update(account.as_bytes());
+    crc.update(fields);
+    crc.finalize()
+}
+
+/// Takes an entry's `N` fixed fields and its CRC from `cursor`, and checks them with `id`.
+fn checked_fields<const N: usize>(
+    cursor: &mut Cursor<'_>,
+    id: &str,
+    path: &Path,
+) -> io::Result<[u8; N]> {
+    let taken = cursor.take(N as u64 + 4)?;
+    let fields: [u8; N] = taken[..N].try_into().unwrap_or([0; N]);
+    let stored = u32::from_le_bytes(taken[N..].try_into().unwrap_or_default());
+    if entry_crc(id, &fields) != stored {
+        return Err(damaged(
+            path,
+            &format!("the entry of {id:?} does not check"),
+        ));
+    }
+    Ok(fields)
+}
+
 fn push_account(out: &mut Vec<u8>, account: &str) {
     // Account ids are at most 128 bytes (`domain::ids`).
     out.push(u8::try_from(account.len()).unwrap_or(u8::MAX));
@@ -281,10 +310,13 @@ fn write_parts(
             &mut stream_fences,
             &mut last_fence,
         )?;
-        out.put(&group.first_revision.to_le_bytes())?;
         let count = u32::try_from(group.positions.len())
             .map_err(|_| io::Error::other("a stream group of a run has over 2^32 records"))?;
-        out.put(&count.to_le_bytes())?;
+        let mut header = [0; 12];
+        header[..8].copy_from_slice(&group.first_revision.to_le_bytes());
+        header[8..].copy_from_slice(&count.to_le_bytes());
+        out.put(&header)?;
+        out.put(&entry_crc(&group.account, &header).to_le_bytes())?;
         let mut positions = Vec::with_capacity(group.positions.len() * 8);
         for position in &group.positions {
             positions.extend_from_slice(&position.to_le_bytes());
@@ -307,7 +339,9 @@ fn write_parts(
             &mut account_fences,
             &mut last_fence,
         )?;
-        out.put(&first.to_le_bytes())?;
+        let first = first.to_le_bytes();
+        out.put(&first)?;
+        out.put(&entry_crc(account, &first).to_le_bytes())?;
     }
     let accounts_len = out.at - accounts_offset;
     let data_crc = out.take_crc();
@@ -524,10 +558,10 @@ impl Run {
     pub(crate) fn group(&self, account: &str) -> io::Result<Option<GroupAt>> {
         let mut found = None;
         self.scan(&self.streams, account, |cursor, id| {
+            let header: [u8; 12] = checked_fields(cursor, id, &self.path)?;
             if id > account {
                 return Ok(false);
             }
-            let header = cursor.take(12)?;
             let first_revision = u64::from_le_bytes(header[..8].try_into().unwrap_or_default());
             let count = u64::from(u32::from_le_bytes(
                 header[8..].try_into().unwrap_or_default(),
@@ -575,8 +609,8 @@ impl Run {
         let mut found = Vec::new();
         let start = after.unwrap_or("");
         self.scan(&self.accounts, start, |cursor, id| {
+            let first = u64::from_le_bytes(checked_fields(cursor, id, &self.path)?);
             let id = id.to_string();
-            let first = u64::from_le_bytes(cursor.take(8)?.try_into().unwrap_or_default());
             if after.is_none_or(|after| id.as_str() > after) {
                 found.push((id, first));
             }
@@ -644,16 +678,24 @@ impl Run {
                 reader.read_exact(&mut length)?;
                 let mut account = vec![0; usize::from(length[0])];
                 reader.read_exact(&mut account)?;
-                let mut header = [0; 12];
+                let mut header = [0; 16];
                 reader.read_exact(&mut header)?;
+                let (fields, stored) = header.split_at(12);
+                let account = String::from_utf8(account)
+                    .map_err(|_| damaged(&self.path, "an account id is not text"))?;
+                if entry_crc(&account, fields).to_le_bytes() != stored {
+                    return Err(damaged(
+                        &self.path,
+                        &format!("the entry of {account:?} does not check"),
+                    ));
+                }
                 let first_revision = u64::from_le_bytes(header[..8].try_into().unwrap_or_default());
-                let count = u32::from_le_bytes(header[8..].try_into().unwrap_or_default());
+                let count = u32::from_le_bytes(header[8..12].try_into().unwrap_or_default());
                 let mut bytes = vec![0; count as usize * 8];
                 reader.read_exact(&mut bytes)?;
-                left = left.saturating_sub(1 + account.len() as u64 + 12 + bytes.len() as u64);
+                left = left.saturating_sub(1 + account.len() as u64 + 16 + bytes.len() as u64);
                 Ok(Group {
-                    account: String::from_utf8(account)
-                        .map_err(|_| damaged(&self.path, "an account id is not text"))?,
+                    account,
                     first_revision,
                     positions: bytes
                         .chunks_exact(8)
@@ -890,6 +932,27 @@ mod tests {
         // The other blocks still answer.
         let (in_first_block, position) = ids[10];
         assert_eq!(run.position_of(&in_first_block).unwrap(), Some(position));
+    }
+
+    #[test]
+    fn a_damaged_stream_entry_is_reported_not_read_as_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = sample(dir.path(), 30, 4);
+        // The account id of one group changed (a letter of "acct-00012").
+        let bytes = std::fs::read(&run.path).unwrap();
+        let at = bytes.windows(10).position(|w| w == b"acct-00012").unwrap() as u64;
+        let file = OpenOptions::new().write(true).open(&run.path).unwrap();
+        file.write_all_at(b"b", at).unwrap();
+        let run = Run::open(&run.path).unwrap();
+        for account in ["acct-00012", "acct-00013"] {
+            let error = run.group(account).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{account}");
+            assert!(error.to_string().contains("does not check"), "{error}");
+        }
+        assert!(
+            run.groups().any(|g| g.is_err()),
+            "a merge would refuse it too"
+        );
     }
 
     #[test]
