@@ -464,54 +464,36 @@ fn reindex_tail(
     );
     let mut chain =
         ChainVerifier::starting_at(recovered.head.next_position, recovered.head.last_hash);
-    let (mut entries, mut offsets) = (Vec::new(), Vec::new());
     let first = recovered.head.next_position;
-    let mut offsets_from = first;
+    let mut pending = Reindexed {
+        index,
+        files,
+        entries: Vec::new(),
+        offsets: Vec::new(),
+        offsets_from: first,
+    };
     let mut body = Vec::new();
-    // Writes the offsets gathered so far, indexes their records and, when the memtable is
-    // full, syncs both files and writes it as a run.
-    let index_so_far =
-        |entries: &mut Vec<Entry>, offsets: &mut Vec<u8>, from: &mut u64, bytes: u64| {
-            files.write(bytes, &[], *from, offsets).map_err(failed)?;
-            *from += (offsets.len() as u64) / OFFSET_BYTES;
-            offsets.clear();
-            index.add(entries);
-            entries.clear();
-            if index.is_full() {
-                files
-                    .sync_records()
-                    .and_then(|_| files.sync_offsets())
-                    .and_then(|_| index.flush(bytes))
-                    .map_err(|e| format!("cannot write its index: {e}"))?;
-            }
-            Ok::<_, String>(())
-        };
     while recovered.bytes < records_len {
         let position = recovered.head.next_position;
         match read_frame(&mut reader, records_len - recovered.bytes, &mut body) {
             Ok(length) => {
                 let record = decode_record_at(position, &body).map_err(reason)?;
                 chain.push(&record).map_err(|e| e.to_string())?;
-                encode_offset(recovered.bytes, &mut offsets);
+                encode_offset(recovered.bytes, &mut pending.offsets);
                 recovered.head = LogHead {
                     next_position: position + 1,
                     last_hash: record.hash,
                 };
                 recovered.last_recorded_at = record.recorded_at;
                 recovered.bytes += length;
-                entries.push(Entry {
+                pending.entries.push(Entry {
                     position,
                     id: record.event.event_id,
                     account: record.account_id,
                     revision: record.revision,
                 });
-                if entries.len() >= 4096 {
-                    index_so_far(
-                        &mut entries,
-                        &mut offsets,
-                        &mut offsets_from,
-                        recovered.bytes,
-                    )?;
+                if pending.entries.len() >= 4096 {
+                    pending.write(recovered.bytes)?;
                 }
             }
             Err(bad) => {
@@ -525,12 +507,7 @@ fn reindex_tail(
             }
         }
     }
-    index_so_far(
-        &mut entries,
-        &mut offsets,
-        &mut offsets_from,
-        recovered.bytes,
-    )?;
+    pending.write(recovered.bytes)?;
     if first < recovered.head.next_position {
         tracing::info!(
             records = recovered.head.next_position - first,
@@ -540,4 +517,32 @@ fn reindex_tail(
     files
         .truncate(recovered.bytes, recovered.head.next_position)
         .map_err(failed)
+}
+
+/// Records re-read past the index runs whose offsets are not yet written nor their entries
+/// indexed: written and indexed a few thousand at a time.
+struct Reindexed<'a> {
+    index: &'a Index,
+    files: &'a RecordFiles,
+    entries: Vec<Entry>,
+    /// The offsets of the records from position `offsets_from`.
+    offsets: Vec<u8>,
+    offsets_from: u64,
+}
+
+impl Reindexed<'_> {
+    /// Writes the offsets and indexes the records gathered so far, whose frames end at `bytes`.
+    fn write(&mut self, bytes: u64) -> Result<(), String> {
+        let files = self.files;
+        let failed = |e: io::Error| format!("cannot write its offsets or index: {e}");
+        files
+            .write(bytes, &[], self.offsets_from, &self.offsets)
+            .map_err(failed)?;
+        self.offsets_from += self.offsets.len() as u64 / OFFSET_BYTES;
+        self.offsets.clear();
+        let sync = || files.sync_records().and_then(|_| files.sync_offsets());
+        self.index
+            .add_written(&mut self.entries, bytes, sync)
+            .map_err(failed)
+    }
 }

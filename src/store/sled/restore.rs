@@ -113,19 +113,11 @@ fn write_all(
     let failed =
         |e: std::io::Error| StoreError::Unavailable(format!("cannot write the records: {e}"));
     let (index, _) = Index::open(&index_path(dir), FLUSH_RECORDS).map_err(failed)?;
-    // Indexes what was written so far, and writes the index's memtable as a run when it is
-    // full (both files synced first, as a run requires).
+    // Indexes what was written so far (both files synced first when the memtable is full and
+    // becomes a run, as a run requires).
     let index_written = |entries: &mut Vec<Entry>, bytes: u64| {
-        index.add(entries);
-        entries.clear();
-        if index.is_full() {
-            files
-                .sync_records()
-                .and_then(|_| files.sync_offsets())
-                .and_then(|_| index.flush(bytes))
-                .map_err(failed)?;
-        }
-        Ok::<_, StoreError>(())
+        let sync = || files.sync_records().and_then(|_| files.sync_offsets());
+        index.add_written(entries, bytes, sync).map_err(failed)
     };
     let signed_at: HashSet<u64> = checkpoints.iter().map(|c| c.position).collect();
     let mut hashes: HashMap<u64, ChainHash> = HashMap::new();

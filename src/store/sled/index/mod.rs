@@ -26,9 +26,10 @@
 //! file reads happen outside it.
 
 mod bloom;
+mod memtable;
+mod merge;
 mod run;
 
-use std::collections::HashMap;
 use std::io;
 use std::ops::Range as Revisions;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
+pub(crate) use self::memtable::Entry;
+use self::memtable::{Memtable, Tail};
 use self::run::{Group, IdEntry, Range, Run};
 use crate::domain::{AccountId, EventId};
 use crate::store::StoreError;
@@ -50,89 +53,6 @@ pub(crate) const FLUSH_RECORDS: u64 = 65_536;
 const FANOUT: usize = 4;
 /// How often the index thread retries writing a frozen memtable that it could not write.
 const RETRY_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// The entries of one record, as the writer adds them.
-#[derive(Debug, Clone)]
-pub(crate) struct Entry {
-    pub position: u64,
-    pub account: AccountId,
-    pub revision: u64,
-    pub id: EventId,
-}
-
-/// One account's records in the memtable: consecutive revisions from `first_revision`.
-#[derive(Debug, Clone)]
-struct Tail {
-    first_revision: u64,
-    positions: Vec<u64>,
-}
-
-/// The entries of the records from `from` to `to` that no run holds yet.
-#[derive(Debug, Clone)]
-struct Memtable {
-    from: u64,
-    to: u64,
-    ids: HashMap<[u8; 16], u64>,
-    streams: HashMap<AccountId, Tail>,
-}
-
-impl Memtable {
-    fn new(from: u64) -> Memtable {
-        Memtable {
-            from,
-            to: from,
-            ids: HashMap::new(),
-            streams: HashMap::new(),
-        }
-    }
-
-    fn records(&self) -> u64 {
-        self.to - self.from
-    }
-
-    fn position_of(&self, id: &[u8; 16], end: u64) -> Option<u64> {
-        self.ids.get(id).copied().filter(|&p| p < end)
-    }
-
-    /// The last revision of `account` here whose position is below `end`.
-    fn last_revision(&self, account: &AccountId, end: u64) -> Option<u64> {
-        let tail = self.streams.get(account)?;
-        let below = tail.positions.partition_point(|&p| p < end) as u64;
-        below.checked_sub(1).map(|last| tail.first_revision + last)
-    }
-
-    /// Adds to `out` the positions of `revisions` held here (ascending revisions).
-    fn positions(
-        &self,
-        account: &AccountId,
-        revisions: &Revisions<u64>,
-        out: &mut Vec<(u64, u64)>,
-    ) {
-        let Some(tail) = self.streams.get(account) else {
-            return;
-        };
-        let (first, last) = (
-            tail.first_revision,
-            tail.first_revision + tail.positions.len() as u64,
-        );
-        for revision in revisions.start.max(first)..revisions.end.min(last) {
-            out.push((revision, tail.positions[(revision - first) as usize]));
-        }
-    }
-
-    /// The accounts whose first record is here, below `end`, above `after`.
-    fn first_accounts(&self, after: Option<&AccountId>, end: u64) -> Vec<AccountId> {
-        self.streams
-            .iter()
-            .filter(|(account, tail)| {
-                tail.first_revision == 0
-                    && tail.positions[0] < end
-                    && after.is_none_or(|after| *account > after)
-            })
-            .map(|(account, _)| account.clone())
-            .collect()
-    }
-}
 
 /// What readers and the writer share.
 struct State {
@@ -438,6 +358,24 @@ impl Index {
         }
     }
 
+    /// Adds `entries` (then empties it) and, when the memtable is full, makes the record files
+    /// durable with `sync` and writes it as a run whose records' frames end at `to_bytes`: how
+    /// a recovery or a restore indexes what it writes, without the writer's index thread.
+    pub(crate) fn add_written(
+        &self,
+        entries: &mut Vec<Entry>,
+        to_bytes: u64,
+        sync: impl FnOnce() -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.add(entries);
+        entries.clear();
+        if self.is_full() {
+            sync()?;
+            self.flush(to_bytes)?;
+        }
+        Ok(())
+    }
+
     /// Whether the memtable is full and can be frozen ([`Index::freeze`]): no other frozen
     /// memtable is waiting to be written.
     pub(crate) fn is_full(&self) -> bool {
@@ -648,162 +586,6 @@ impl IndexShared {
             }
         }
     }
-
-    /// The first `FANOUT` adjacent runs of one level, lowest level first.
-    fn next_merge(&self) -> Option<Vec<Arc<Run>>> {
-        let runs = Arc::clone(&self.read().runs);
-        let mut best: Option<(u32, usize)> = None;
-        for (at, window) in runs.windows(FANOUT).enumerate() {
-            let level = window[0].range.level;
-            if window.iter().all(|r| r.range.level == level) && best.is_none_or(|(l, _)| level < l)
-            {
-                best = Some((level, at));
-            }
-        }
-        best.map(|(_, at)| runs[at..at + FANOUT].to_vec())
-    }
-
-    /// Does the next merge; `false` if it failed (logged; retried after the next flush).
-    fn merge_once(&self) -> bool {
-        let _one_at_a_time = self.merging.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(inputs) = self.next_merge() else {
-            return true;
-        };
-        match self.merge(&inputs) {
-            Ok(()) => true,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => false,
-            Err(error) => {
-                tracing::error!(%error, "merging index runs failed; the runs stay as they are");
-                false
-            }
-        }
-    }
-
-    fn merge(&self, inputs: &[Arc<Run>]) -> io::Result<()> {
-        let first = &inputs[0].range;
-        let last = &inputs[inputs.len() - 1].range;
-        let range = Range {
-            from: first.from,
-            to: last.to,
-            to_bytes: last.to_bytes,
-            level: first.level + 1,
-        };
-        let ids: u64 = inputs.iter().map(|r| r.id_count()).sum();
-        let stop = || self.stopping.load(Ordering::Acquire);
-        let merged = run::write(
-            &self.dir,
-            range,
-            ids,
-            merge_ids(
-                inputs
-                    .iter()
-                    .map(|r| Box::new(r.id_entries()) as _)
-                    .collect(),
-            ),
-            merge_groups(inputs.iter().map(|r| Box::new(r.groups()) as _).collect()),
-            &stop,
-        )?;
-        let mut state = self.write();
-        let at = state
-            .runs
-            .iter()
-            .position(|r| Arc::ptr_eq(r, &inputs[0]))
-            .filter(|&at| {
-                state.runs[at..]
-                    .iter()
-                    .zip(inputs)
-                    .all(|(r, i)| Arc::ptr_eq(r, i))
-            });
-        let Some(at) = at else {
-            // Cannot happen (only the merger removes runs); the merged file is superseded.
-            drop(state);
-            return std::fs::remove_file(&merged.path);
-        };
-        let mut runs = state.runs.as_ref().clone();
-        runs.splice(at..at + inputs.len(), [Arc::new(merged)]);
-        state.runs = Arc::new(runs);
-        drop(state);
-        self.runs_changed();
-        // Readers that still hold the inputs read them through their open files.
-        for input in inputs {
-            std::fs::remove_file(&input.path)?;
-        }
-        sync_dir(&self.dir)?;
-        tracing::debug!(
-            from = range.from,
-            to = range.to,
-            level = range.level,
-            "merged index runs"
-        );
-        Ok(())
-    }
-}
-
-/// The ids of several runs, merged in id order.
-fn merge_ids<'a>(
-    mut inputs: Vec<Box<dyn Iterator<Item = io::Result<IdEntry>> + 'a>>,
-) -> impl Iterator<Item = io::Result<IdEntry>> + 'a {
-    let mut heads: Vec<Option<io::Result<IdEntry>>> = inputs.iter_mut().map(|i| i.next()).collect();
-    std::iter::from_fn(move || {
-        if let Some(at) = heads.iter().position(|h| matches!(h, Some(Err(_)))) {
-            return heads[at].take();
-        }
-        let at = heads
-            .iter()
-            .enumerate()
-            .filter_map(|(at, head)| match head {
-                Some(Ok((id, _))) => Some((at, *id)),
-                _ => None,
-            })
-            .min_by_key(|(_, id)| *id)?
-            .0;
-        let next = inputs[at].next();
-        std::mem::replace(&mut heads[at], next)
-    })
-}
-
-/// The stream groups of adjacent runs, merged in account order; an account's groups are
-/// concatenated oldest first (their revisions continue one another).
-fn merge_groups<'a>(
-    mut inputs: Vec<Box<dyn Iterator<Item = io::Result<Group>> + 'a>>,
-) -> impl Iterator<Item = io::Result<Group>> + 'a {
-    let mut heads: Vec<Option<io::Result<Group>>> = inputs.iter_mut().map(|i| i.next()).collect();
-    std::iter::from_fn(move || {
-        if let Some(at) = heads.iter().position(|h| matches!(h, Some(Err(_)))) {
-            return heads[at].take();
-        }
-        let account = heads
-            .iter()
-            .filter_map(|head| match head {
-                Some(Ok(group)) => Some(group.account.clone()),
-                _ => None,
-            })
-            .min()?;
-        let mut merged: Option<Group> = None;
-        for (head, input) in heads.iter_mut().zip(inputs.iter_mut()) {
-            let matches = matches!(head, Some(Ok(group)) if group.account == account);
-            if !matches {
-                continue;
-            }
-            let Some(Ok(group)) = std::mem::replace(head, input.next()) else {
-                continue;
-            };
-            match &mut merged {
-                None => merged = Some(group),
-                Some(merged) => {
-                    if merged.first_revision + merged.positions.len() as u64 != group.first_revision
-                    {
-                        return Some(Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("the index runs of {account} do not continue one another"),
-                        )));
-                    }
-                    merged.positions.extend(group.positions);
-                }
-            }
-        }
-        merged.map(Ok)
-    })
 }
 
 #[cfg(test)]
