@@ -194,19 +194,29 @@ impl Index {
         Ok((index, covered))
     }
 
-    /// The position of the record with event id `id` among those before `end`.
-    pub(crate) fn position_of(&self, id: &EventId, end: u64) -> Result<Option<u64>, StoreError> {
-        let id = id.as_bytes();
+    /// What `ask` finds in the memtable, or else in the frozen one; if neither answers, the
+    /// runs to ask next. Only the memtable is read under the lock; the runs are read after it.
+    fn in_memory<T>(&self, ask: impl Fn(&Memtable) -> Option<T>) -> Result<T, Arc<Vec<Arc<Run>>>> {
         let (runs, frozen) = {
             let state = self.shared.read();
-            if let Some(position) = state.memtable.position_of(id, end) {
-                return Ok(Some(position));
+            if let Some(found) = ask(&state.memtable) {
+                return Ok(found);
             }
             (Arc::clone(&state.runs), state.frozen.clone())
         };
-        if let Some(position) = frozen.and_then(|f| f.memtable.position_of(id, end)) {
-            return Ok(Some(position));
+        match frozen.and_then(|frozen| ask(&frozen.memtable)) {
+            Some(found) => Ok(found),
+            None => Err(runs),
         }
+    }
+
+    /// The position of the record with event id `id` among those before `end`.
+    pub(crate) fn position_of(&self, id: &EventId, end: u64) -> Result<Option<u64>, StoreError> {
+        let id = id.as_bytes();
+        let runs = match self.in_memory(|memtable| memtable.position_of(id, end)) {
+            Ok(position) => return Ok(Some(position)),
+            Err(runs) => runs,
+        };
         for run in runs.iter().rev() {
             if run.range.from >= end {
                 continue;
@@ -224,16 +234,10 @@ impl Index {
         account: &AccountId,
         end: u64,
     ) -> Result<Option<u64>, StoreError> {
-        let (runs, frozen) = {
-            let state = self.shared.read();
-            if let Some(revision) = state.memtable.last_revision(account, end) {
-                return Ok(Some(revision));
-            }
-            (Arc::clone(&state.runs), state.frozen.clone())
+        let runs = match self.in_memory(|memtable| memtable.last_revision(account, end)) {
+            Ok(revision) => return Ok(Some(revision)),
+            Err(runs) => runs,
         };
-        if let Some(revision) = frozen.and_then(|f| f.memtable.last_revision(account, end)) {
-            return Ok(Some(revision));
-        }
         for run in runs.iter().rev() {
             if run.range.from >= end {
                 continue;
