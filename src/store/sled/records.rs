@@ -3,8 +3,8 @@
 //! sled keeps a per-page bookkeeping entry in memory for every page it has ever written, so a
 //! log whose records live in sled grows the server's resident memory with every event, and
 //! each group commit pays for sled's own write path on top of the fsync. The records are
-//! therefore written where a log belongs, at the end of a file, and sled keeps only the small
-//! indexes (stream and event id) that need its ordered keys:
+//! therefore written where a log belongs, at the end of a file (and their stream and event-id
+//! indexes in run files beside it, see `index`):
 //!
 //! - `records`: one frame per record, in position order: `[body length u32 LE]
 //!   [CRC-32 of the body u32 LE][body]`, the body being the stored value of the record
@@ -14,8 +14,8 @@
 //!
 //! The writer appends a group's frames and offsets with one write each and `fdatasync`s
 //! `records` before it answers; `offsets` is derived from `records` and synced less often (see
-//! `writer` and `open`: the index watermark says how far both files are durable, and recovery
-//! re-reads the frames past it). The CRC tells a torn or damaged frame from a record; the
+//! `writer` and `open`: before an index run is written, both files are synced to its end, so
+//! the runs say how far both are durable, and recovery re-reads the frames past them). The CRC tells a torn or damaged frame from a record; the
 //! hash chain tells a changed record from the one that was written.
 
 use std::fs::{File, OpenOptions};
@@ -180,7 +180,7 @@ impl RecordFiles {
     }
 
     /// A sequential reader of `records` from byte `at` (for recovery, which reads the frames
-    /// past the watermark one by one). It shares the file's cursor, which nothing else uses:
+    /// past the last index run one by one). It shares the file's cursor, which nothing else uses:
     /// every other read and write is positioned.
     pub(crate) fn reader_at(&self, at: u64) -> io::Result<File> {
         let mut file = self.records.try_clone()?;
