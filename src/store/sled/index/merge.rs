@@ -74,7 +74,8 @@ impl IndexShared {
                     .all(|(r, i)| Arc::ptr_eq(r, i))
             });
         let Some(at) = at else {
-            // Cannot happen (only the merger removes runs); the merged file is superseded.
+            // Cannot happen (only merging removes runs, one merge at a time); the merged file is
+            // superseded.
             drop(state);
             return std::fs::remove_file(&merged.path);
         };

@@ -78,8 +78,8 @@ pub(crate) struct Index {
     /// The memtable is full at this many records.
     flush_records: u64,
     /// Wakes the index thread after a freeze or flush; dropped to stop it.
-    merges: Mutex<Option<mpsc::Sender<()>>>,
-    merger: Mutex<Option<JoinHandle<()>>>,
+    wake: Mutex<Option<mpsc::Sender<()>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 struct IndexShared {
@@ -176,20 +176,20 @@ impl Index {
             flushing: Mutex::new(()),
             changes: Default::default(),
         });
-        let (merges, wake) = mpsc::channel();
-        let merger = {
+        let (wake_tx, wake) = mpsc::channel();
+        let thread = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("relledger-index".to_string())
-                .spawn(move || shared.merge_while_woken(wake))?
+                .spawn(move || shared.work_while_woken(wake))?
         };
         // Runs left unmerged by the last process are merged now.
-        let _ = merges.send(());
+        let _ = wake_tx.send(());
         let index = Index {
             shared,
             flush_records: flush_records.max(1),
-            merges: Mutex::new(Some(merges)),
-            merger: Mutex::new(Some(merger)),
+            wake: Mutex::new(Some(wake_tx)),
+            thread: Mutex::new(Some(thread)),
         };
         Ok((index, covered))
     }
@@ -412,12 +412,7 @@ impl Index {
 
     /// Wakes the index thread: to write a frozen memtable, then to merge what is due.
     fn wake(&self) {
-        if let Some(wake) = self
-            .merges
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
+        if let Some(wake) = self.wake.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             let _ = wake.send(());
         }
     }
@@ -464,10 +459,10 @@ impl Index {
 impl Drop for Index {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::Release);
-        drop(self.merges.lock().unwrap_or_else(|e| e.into_inner()).take());
-        if let Some(merger) = self.merger.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            if merger.join().is_err() {
-                tracing::error!("the index merger thread panicked");
+        drop(self.wake.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if thread.join().is_err() {
+                tracing::error!("the index thread panicked");
             }
         }
     }
@@ -566,7 +561,7 @@ impl IndexShared {
     /// The index thread: each time it is woken, writes the frozen memtable if one waits, then
     /// merges whatever is due. While a frozen memtable cannot be written (a full disk), it
     /// retries every [`RETRY_FLUSH`].
-    fn merge_while_woken(&self, wake: mpsc::Receiver<()>) {
+    fn work_while_woken(&self, wake: mpsc::Receiver<()>) {
         loop {
             let woken = if self.read().frozen.is_some() {
                 match wake.recv_timeout(RETRY_FLUSH) {
