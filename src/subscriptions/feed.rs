@@ -35,12 +35,10 @@ pub const PAGE_LEN: u64 = 256;
 /// What a subscription delivers, in the order the consumer receives it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    /// A record that passes the filter, in log order, each position once. Boxed: it is many
-    /// times the size of the other deliveries.
-    Event(Box<RecordedEvent>),
-    /// Records that pass the filter, consecutive in the feed's order, when the subscriber asked
-    /// for batches (`SubscribeOptions::max_batch`): at least one, at most that many, all taken
-    /// from records already read, so a batch never waits for more to be committed or read.
+    /// Records that pass the filter, in log order, each position once: at least one, at most
+    /// the feed's batch size (`SubscribeOptions::max_batch`), all taken from records already
+    /// read, so a batch never waits for more to be committed or read. Whether they reach the
+    /// consumer as one message or one each is the wire's choice.
     Events(Vec<RecordedEvent>),
     /// Every position up to and including `position` has been scanned: a resume after it
     /// misses nothing. Sent after a scanned page whose last record was not delivered (it was
@@ -87,10 +85,10 @@ pub struct Feed {
     last_scanned_at: Option<Timestamp>,
     /// How often a heartbeat is sent.
     heartbeat_every: Duration,
-    /// The most records one delivery hands out as a [`Delivery::Events`] batch; `None`: each
-    /// record is its own [`Delivery::Event`]. Batches are what makes a long catch-up cheap to
-    /// send: the per-message cost (framing, a wakeup of the stream) is paid once per batch.
-    max_batch: Option<NonZeroUsize>,
+    /// The most records one [`Delivery::Events`] hands out. Batches are what makes a long
+    /// catch-up cheap: a delivery, its conversion and a wakeup of the stream are paid once per
+    /// batch, however the records are then framed.
+    max_batch: NonZeroUsize,
     /// When the next heartbeat is due.
     next_heartbeat: Instant,
     /// Records the feed has read from the log: what it costs the store, for tests and metrics.
@@ -117,7 +115,7 @@ impl Feed {
         next: u64,
         told: Option<u64>,
         heartbeat_every: Duration,
-        max_batch: Option<NonZeroUsize>,
+        max_batch: NonZeroUsize,
         gauge: Gauge,
     ) -> Feed {
         Feed {
@@ -133,8 +131,7 @@ impl Feed {
             last_scanned_at: None,
             heartbeat_every,
             next_heartbeat: Instant::now() + heartbeat_every,
-            max_batch: max_batch
-                .map(|n| n.min(NonZeroUsize::new(super::MAX_BATCH).expect("a page is not empty"))),
+            max_batch: max_batch.min(super::max_batch()),
             records_read: 0,
             reader: None,
             gauge,
@@ -161,24 +158,18 @@ impl Feed {
     /// read fails (a resume from the last checkpoint then loses nothing).
     pub async fn next(&mut self) -> Result<Delivery, SubscriptionError> {
         loop {
-            if let Some(batch) = self.max_batch {
-                if !self.pending.is_empty() {
-                    let take = batch.get().min(self.pending.len());
-                    let records: Vec<RecordedEvent> = if take == self.pending.len() {
-                        // The whole page: handed over without copying a record (a deque
-                        // filled from empty and not yet drained converts in place).
-                        std::mem::take(&mut self.pending).into()
-                    } else {
-                        self.pending.drain(..take).collect()
-                    };
-                    self.told = records.last().map(|r| r.position);
-                    self.gauge.delivered(records.len(), self.pending.len());
-                    return Ok(Delivery::Events(records));
-                }
-            } else if let Some(record) = self.pending.pop_front() {
-                self.told = Some(record.position);
-                self.gauge.delivered(1, self.pending.len());
-                return Ok(Delivery::Event(Box::new(record)));
+            if !self.pending.is_empty() {
+                let take = self.max_batch.get().min(self.pending.len());
+                let records: Vec<RecordedEvent> = if take == self.pending.len() {
+                    // The whole page: handed over without copying a record (a deque filled
+                    // from empty and not yet drained converts in place).
+                    std::mem::take(&mut self.pending).into()
+                } else {
+                    self.pending.drain(..take).collect()
+                };
+                self.told = records.last().map(|r| r.position);
+                self.gauge.delivered(records.len(), self.pending.len());
+                return Ok(Delivery::Events(records));
             }
             if let Some(position) = self.checkpoint_due.take() {
                 if self.told != Some(position) {

@@ -42,6 +42,11 @@ pub const MAX_HEARTBEAT: Duration = Duration::from_secs(3600);
 /// records of one read and never waits for the next, so a feed still holds at most one page.
 pub const MAX_BATCH: usize = PAGE_LEN as usize;
 
+/// [`MAX_BATCH`] as a batch size.
+fn max_batch() -> NonZeroUsize {
+    NonZeroUsize::new(MAX_BATCH).unwrap_or(NonZeroUsize::MIN)
+}
+
 /// What can go wrong with a subscription. The variant docs say which gRPC status each becomes.
 #[derive(Debug, thiserror::Error)]
 pub enum SubscriptionError {
@@ -127,8 +132,9 @@ pub struct SubscribeOptions {
     pub name: Option<SubscriptionName>,
     /// How often to send a heartbeat.
     pub heartbeat_every: Duration,
-    /// How events are handed out: one [`Delivery::Event`] each (`None`), or in
-    /// [`Delivery::Events`] of at most this many (at most [`MAX_BATCH`]; more is taken as that).
+    /// The most events one [`Delivery::Events`] hands out (at most [`MAX_BATCH`]; more is taken
+    /// as that). `None`: [`MAX_BATCH`], for a consumer that takes each event on its own: the
+    /// feed still hands them out a page at a time.
     pub max_batch: Option<NonZeroUsize>,
 }
 
@@ -219,7 +225,7 @@ impl Subscriptions {
             next,
             told,
             options.heartbeat_every,
-            options.max_batch,
+            options.max_batch.unwrap_or_else(max_batch),
             gauge,
         ))
     }

@@ -39,13 +39,10 @@ pub(super) async fn subscribe(
     let request = request.into_inner();
     let span = tracing::Span::current();
     span.record("subscription_name", request.subscription_name.as_str());
-    let mut options = subscribe_options_from_proto(request)?;
+    let options = subscribe_options_from_proto(request)?;
     // One event per message (`max_batch` 0) is a wire format, not a way of reading: the feed
     // hands out batches either way, and each event of a batch becomes a message of its own.
-    // Taking a page of records from the feed at once, rather than one by one, is most of what
-    // a catch-up costs per event beside encoding it.
     let one_per_message = options.max_batch.is_none();
-    options.max_batch = options.max_batch.or(NonZeroUsize::new(MAX_BATCH));
     let feed = subscriptions.subscribe(options).await?;
     tracing::debug!(next_position = feed.next_position(), "subscribed");
     let privacy = Arc::clone(privacy);
@@ -174,10 +171,6 @@ fn delivery_to_proto(
     let kind = match delivery {
         Delivery::Events(records) if one_per_message => return each_to_proto(privacy, records),
         Delivery::Events(records) => return batch_to_proto(privacy, records),
-        Delivery::Event(record) => match record_to_wire(privacy, *record) {
-            Ok(event) => Kind::Event(event),
-            Err(status) => return vec![Err(status)],
-        },
         Delivery::Checkpoint { position } => Kind::Checkpoint(proto::Checkpoint { position }),
         Delivery::CaughtUp { next_position } => Kind::CaughtUp(proto::CaughtUp { next_position }),
         Delivery::Heartbeat(Lag {
