@@ -99,69 +99,65 @@ impl IndexShared {
     }
 }
 
-/// The ids of several runs, merged in id order.
-fn merge_ids<'a>(
-    mut inputs: Vec<Box<dyn Iterator<Item = io::Result<IdEntry>> + 'a>>,
-) -> impl Iterator<Item = io::Result<IdEntry>> + 'a {
-    let mut heads: Vec<Option<io::Result<IdEntry>>> = inputs.iter_mut().map(|i| i.next()).collect();
+/// One section of each of several runs.
+type Inputs<'a, T> = Vec<Box<dyn Iterator<Item = io::Result<T>> + 'a>>;
+
+/// The items of several sorted inputs in `order`, an item of an earlier input first among
+/// equals; an input's error is handed on as soon as it is read, and ends nothing by itself.
+fn kmerge<'a, T: 'a>(
+    mut inputs: Inputs<'a, T>,
+    order: impl Fn(&T, &T) -> std::cmp::Ordering + 'a,
+) -> impl Iterator<Item = io::Result<T>> + 'a {
+    let mut heads: Vec<Option<io::Result<T>>> = inputs.iter_mut().map(|i| i.next()).collect();
     std::iter::from_fn(move || {
-        if let Some(at) = heads.iter().position(|h| matches!(h, Some(Err(_)))) {
-            return heads[at].take();
-        }
-        let at = heads
-            .iter()
-            .enumerate()
-            .filter_map(|(at, head)| match head {
-                Some(Ok((id, _))) => Some((at, *id)),
-                _ => None,
-            })
-            .min_by_key(|(_, id)| *id)?
-            .0;
+        let at = match heads.iter().position(|h| matches!(h, Some(Err(_)))) {
+            Some(failed) => failed,
+            // `min_by` keeps the first of equals: the earliest input.
+            None => {
+                heads
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(at, head)| Some((at, head.as_ref()?.as_ref().ok()?)))
+                    .min_by(|a, b| order(a.1, b.1))?
+                    .0
+            }
+        };
         let next = inputs[at].next();
         std::mem::replace(&mut heads[at], next)
     })
 }
 
+/// The ids of several runs, merged in id order.
+fn merge_ids<'a>(inputs: Inputs<'a, IdEntry>) -> impl Iterator<Item = io::Result<IdEntry>> + 'a {
+    kmerge(inputs, |a, b| a.0.cmp(&b.0))
+}
+
 /// The stream groups of adjacent runs, merged in account order; an account's groups are
 /// concatenated oldest first (their revisions continue one another).
-fn merge_groups<'a>(
-    mut inputs: Vec<Box<dyn Iterator<Item = io::Result<Group>> + 'a>>,
-) -> impl Iterator<Item = io::Result<Group>> + 'a {
-    let mut heads: Vec<Option<io::Result<Group>>> = inputs.iter_mut().map(|i| i.next()).collect();
+fn merge_groups<'a>(inputs: Inputs<'a, Group>) -> impl Iterator<Item = io::Result<Group>> + 'a {
+    let mut groups = kmerge(inputs, |a, b| a.account.cmp(&b.account)).peekable();
     std::iter::from_fn(move || {
-        if let Some(at) = heads.iter().position(|h| matches!(h, Some(Err(_)))) {
-            return heads[at].take();
-        }
-        let account = heads
-            .iter()
-            .filter_map(|head| match head {
-                Some(Ok(group)) => Some(group.account.clone()),
-                _ => None,
-            })
-            .min()?;
-        let mut merged: Option<Group> = None;
-        for (head, input) in heads.iter_mut().zip(inputs.iter_mut()) {
-            let matches = matches!(head, Some(Ok(group)) if group.account == account);
-            if !matches {
-                continue;
+        let mut merged = match groups.next()? {
+            Ok(group) => group,
+            Err(error) => return Some(Err(error)),
+        };
+        while let Some(Ok(next)) = groups.peek() {
+            if next.account != merged.account {
+                break;
             }
-            let Some(Ok(group)) = std::mem::replace(head, input.next()) else {
-                continue;
-            };
-            match &mut merged {
-                None => merged = Some(group),
-                Some(merged) => {
-                    if merged.first_revision + merged.positions.len() as u64 != group.first_revision
-                    {
-                        return Some(Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("the index runs of {account} do not continue one another"),
-                        )));
-                    }
-                    merged.positions.extend(group.positions);
-                }
+            if merged.first_revision + merged.positions.len() as u64 != next.first_revision {
+                return Some(Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the index runs of {} do not continue one another",
+                        merged.account
+                    ),
+                )));
+            }
+            if let Some(Ok(next)) = groups.next() {
+                merged.positions.extend(next.positions);
             }
         }
-        merged.map(Ok)
+        Some(Ok(merged))
     })
 }
