@@ -306,6 +306,11 @@ impl SledLog {
     }
 }
 
+/// Makes a directory's entries (files created, renamed or removed in it) durable.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
 /// Runs blocking sled work on tokio's blocking pool: every async method of the sled backend's
 /// stores goes through here.
 pub(crate) async fn blocking<T, F>(work: F) -> Result<T, StoreError>

@@ -125,7 +125,7 @@ impl Manifest {
         file.write_all(&serde_json::to_vec(self).map_err(io::Error::other)?)?;
         file.sync_all()?;
         fs::rename(&temporary, dir.join(MANIFEST_FILE))?;
-        File::open(dir)?.sync_all()
+        super::sync_dir(dir)
     }
 }
 

@@ -336,8 +336,8 @@ fn remove_old_keys(db: &Db) -> Result<(), String> {
 }
 
 /// Refuses record files shorter than `records` records in `bytes` bytes of frames, which the
-/// index (or an older format's watermark) says were durable.
-fn check_lengths(files: &RecordFiles, records: u64, bytes: u64) -> Result<(), String> {
+/// index (or an older format's watermark) says were durable; returns the records file's length.
+fn check_lengths(files: &RecordFiles, records: u64, bytes: u64) -> Result<u64, String> {
     let (records_len, offsets_len) = files.lengths().map_err(|e| e.to_string())?;
     if records_len < bytes || offsets_len < records * OFFSET_BYTES {
         return Err(format!(
@@ -347,7 +347,7 @@ fn check_lengths(files: &RecordFiles, records: u64, bytes: u64) -> Result<(), St
             offsets_len / OFFSET_BYTES
         ));
     }
-    Ok(())
+    Ok(records_len)
 }
 
 /// The reason inside a store error, for an [`OpenError::Corrupt`] that already says "corrupt".
@@ -381,8 +381,7 @@ struct Recovered {
 /// `fdatasync`) ends the log and is cut off. A whole frame that does not decode or link is
 /// damage, not a torn write, and the dir is refused.
 fn recover(index: &Index, files: &RecordFiles, covered: Covered) -> Result<Recovered, String> {
-    check_lengths(files, covered.to, covered.to_bytes)?;
-    let (records_len, _) = files.lengths().map_err(|e| e.to_string())?;
+    let records_len = check_lengths(files, covered.to, covered.to_bytes)?;
     let mut recovered = Recovered {
         head: LogHead::EMPTY,
         last_recorded_at: Timestamp::EPOCH,

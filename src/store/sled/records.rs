@@ -152,9 +152,9 @@ impl RecordFiles {
             records: open(RECORDS_FILE)?,
             offsets: open(OFFSETS_FILE)?,
         };
-        File::open(&log)?.sync_all()?;
+        super::sync_dir(&log)?;
         if created {
-            File::open(dir)?.sync_all()?;
+            super::sync_dir(dir)?;
         }
         Ok(files)
     }

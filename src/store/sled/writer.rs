@@ -6,9 +6,9 @@
 //! revision. The records of the appends that pass are appended to the record files with one
 //! write and made durable with one `fdatasync`; their index entries then go into the index's
 //! memtable (see `index`: recovery rebuilds it from the frames past the last index run). Only
-//! then does the committed head move and do the appends get their answers. A request therefore never waits for more than the fsync of the
-//! group it joined and the one before it, and the disk sees one fsync per group, not per
-//! request.
+//! then does the committed head move and do the appends get their answers. A request
+//! therefore never waits for more than the fsync of the group it joined and the one before
+//! it, and the disk sees one fsync per group, not per request.
 //!
 //! Being the only writer is what makes the checks race-free: nothing changes the tree between a
 //! group's checks and its write.

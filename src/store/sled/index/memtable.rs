@@ -40,6 +40,24 @@ impl Memtable {
         }
     }
 
+    /// Adds the entries of records after its end, in position order.
+    pub(super) fn add(&mut self, entries: &[Entry]) {
+        for entry in entries {
+            self.ids.insert(*entry.id.as_bytes(), entry.position);
+            match self.streams.get_mut(&entry.account) {
+                Some(tail) => tail.positions.push(entry.position),
+                None => {
+                    let tail = Tail {
+                        first_revision: entry.revision,
+                        positions: vec![entry.position],
+                    };
+                    self.streams.insert(entry.account.clone(), tail);
+                }
+            }
+            self.to = entry.position + 1;
+        }
+    }
+
     pub(super) fn records(&self) -> u64 {
         self.to - self.from
     }

@@ -5,7 +5,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::run::{self, Group, IdEntry, Range, Run};
-use super::{sync_dir, IndexShared, FANOUT};
+use super::{IndexShared, FANOUT};
+use crate::store::sled::sync_dir;
 
 impl IndexShared {
     /// The first `FANOUT` adjacent runs of one level, lowest level first.

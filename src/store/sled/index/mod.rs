@@ -40,6 +40,7 @@ use std::thread::JoinHandle;
 pub(crate) use self::memtable::Entry;
 use self::memtable::{Memtable, Tail};
 use self::run::{Group, IdEntry, Range, Run};
+use super::sync_dir;
 use crate::domain::{AccountId, EventId};
 use crate::store::StoreError;
 
@@ -91,8 +92,8 @@ struct IndexShared {
     merging: Mutex<()>,
     /// Held while the frozen memtable is written: once, by one thread.
     flushing: Mutex<()>,
-    /// How many times the list of runs changed, and a signal when it does (tests wait on it).
-    changes: (Mutex<u64>, std::sync::Condvar),
+    /// Signalled whenever the list of runs changes (tests wait on it).
+    changes: (Mutex<()>, std::sync::Condvar),
 }
 
 /// How far the runs cover the log when it opens.
@@ -217,10 +218,7 @@ impl Index {
             Ok(position) => return Ok(Some(position)),
             Err(runs) => runs,
         };
-        for run in runs.iter().rev() {
-            if run.range.from >= end {
-                continue;
-            }
+        for run in runs.iter().rev().filter(|run| run.range.from < end) {
             if let Some(position) = run.position_of(id).map_err(failed)? {
                 return Ok((position < end).then_some(position));
             }
@@ -238,10 +236,7 @@ impl Index {
             Ok(revision) => return Ok(Some(revision)),
             Err(runs) => runs,
         };
-        for run in runs.iter().rev() {
-            if run.range.from >= end {
-                continue;
-            }
+        for run in runs.iter().rev().filter(|run| run.range.from < end) {
             let Some(group) = run.group(account.as_str()).map_err(failed)? else {
                 continue;
             };
@@ -318,10 +313,7 @@ impl Index {
         if let Some(frozen) = frozen {
             found.extend(frozen.memtable.first_accounts(after, end));
         }
-        for run in runs.iter() {
-            if run.range.from >= end {
-                continue;
-            }
+        for run in runs.iter().filter(|run| run.range.from < end) {
             let firsts = run
                 .first_accounts(after.map(AccountId::as_str), limit)
                 .map_err(failed)?;
@@ -342,24 +334,7 @@ impl Index {
     /// Adds the entries of records the writer has made durable (in position order, each one
     /// after the memtable's end).
     pub(crate) fn add(&self, entries: &[Entry]) {
-        let mut state = self.shared.write();
-        let memtable = &mut state.memtable;
-        for entry in entries {
-            memtable.ids.insert(*entry.id.as_bytes(), entry.position);
-            match memtable.streams.get_mut(&entry.account) {
-                Some(tail) => tail.positions.push(entry.position),
-                None => {
-                    memtable.streams.insert(
-                        entry.account.clone(),
-                        Tail {
-                            first_revision: entry.revision,
-                            positions: vec![entry.position],
-                        },
-                    );
-                }
-            }
-            memtable.to = entry.position + 1;
-        }
+        self.shared.write().memtable.add(entries);
     }
 
     /// Adds `entries` (then empties it) and, when the memtable is full, makes the record files
@@ -482,11 +457,6 @@ fn is_damage(error: &io::Error) -> bool {
     )
 }
 
-/// Makes the directory's entries (created, renamed, removed files) durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
-}
-
 impl IndexShared {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
@@ -551,10 +521,11 @@ impl IndexShared {
         Ok(())
     }
 
-    /// Counts a change of the list of runs and tells whoever waits for one.
+    /// Tells whoever waits for a change of the list of runs. The lock orders the signal after
+    /// a waiter's check of the runs, so that no change is missed between the two.
     fn runs_changed(&self) {
-        let (count, signal) = &self.changes;
-        *count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let (lock, signal) = &self.changes;
+        drop(lock.lock().unwrap_or_else(|e| e.into_inner()));
         signal.notify_all();
     }
 

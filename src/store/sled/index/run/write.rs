@@ -5,6 +5,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+use crate::store::sled::sync_dir;
+
 use super::{
     entry_crc, Bloom, Group, IdEntry, Range, Run, FENCE_BYTES, FOOTER_BYTES, ID_BLOCK, ID_ENTRY,
     MAGIC,
@@ -76,7 +78,7 @@ pub(crate) fn write(
     let written = write_parts(file, range, ids, id_entries, groups, stop).and_then(|file| {
         file.sync_data()?;
         std::fs::rename(&temporary, &path)?;
-        File::open(dir)?.sync_all()
+        sync_dir(dir)
     });
     if let Err(error) = written {
         let _ = std::fs::remove_file(&temporary);
