@@ -3,8 +3,8 @@
 //! A read visits a range of indexes (positions of the global log, or revisions of one stream)
 //! fixed when the read starts: records committed after that are not part of it. The range is
 //! fetched a page at a time. While the consumer takes the records of one page, the next is
-//! fetched in the background (reading and decoding a page is most of a read's cost, and the
-//! consumer's work on the records, such as encoding and sending them, can run beside it);
+//! fetched (a backend whose reads may wait for a disk reads it in the background, so that the
+//! consumer's work on the records, such as encoding and sending them, runs beside the wait);
 //! never more than that one, so a consumer that stops polling stops the reading and a long
 //! read holds at most two pages in memory.
 
@@ -147,8 +147,9 @@ where
 /// order. An error is yielded once, after the records read before it, and ends the stream.
 ///
 /// `fetch` must start its work when it is called, not when its future is first polled (the
-/// sled backend hands the page to the blocking pool at once; the memory backend reads it in
-/// the call): that is what lets the next page be read while the consumer works on this one.
+/// sled backend reads the page in the call when the page cache holds it and hands it to the
+/// blocking pool at once when not; the memory backend reads it in the call): that is what lets
+/// the next page be read while the consumer works on this one.
 /// The future is then only the wait for the answer, so it is kept here rather than spawned as
 /// a task of its own, which saves a task and a wake-up per page.
 pub(crate) fn paged<F, Fut>(

@@ -7,11 +7,12 @@
 
 use std::ops::Range;
 
-use super::records::{decode_frame, RecordFiles};
+use super::records::{decode_frame, RecordFiles, Wait, FRAME_HEADER};
 use super::Shared;
 use crate::domain::{AccountId, EventId, RecordedEvent};
 use crate::store::codec::{content_digest, decode_checked_record_at};
 use crate::store::idempotency::RecordedId;
+use crate::store::page::Fetched;
 use crate::store::{Direction, ReadAllFilter, StoreError};
 
 /// A sled failure as the log reports it: its own corruption report is `Corrupt`, anything
@@ -32,6 +33,177 @@ fn corrupt(reason: String) -> StoreError {
     StoreError::Corrupt(reason)
 }
 
+/// Frames read from the record files and checked (length and CRC), not yet decoded.
+///
+/// A page read is done in two steps: the blocking pool reads and checks the page's frames
+/// ([`load_all`], [`load_stream`]), and the reader that takes the records decodes them
+/// ([`decode_all`], [`decode_stream`]) when the page reaches it. Decoding allocates a record's
+/// text, a dozen strings, and the reader frees them once it has used the record (encoded it
+/// for the wire, folded it): decoded by the reader, they are allocated and freed on the same
+/// thread. Decoded on the blocking pool, every one was a free the allocator had to hand back to
+/// another thread's heap, and a catch-up subscription spent a fifth more CPU per event
+/// (docs/BENCHMARKS.md, "Records decoded by their reader").
+#[derive(Debug, Default)]
+pub(crate) struct Frames {
+    /// The frames as read, back to back.
+    bytes: Vec<u8>,
+    /// Each frame's position and where its body lies in `bytes`, in read order.
+    bodies: Vec<(u64, Range<usize>)>,
+    /// The error that stopped the read after these frames, if one did.
+    error: Option<StoreError>,
+}
+
+impl Frames {
+    /// The frames of a read that failed before it read any.
+    pub(crate) fn failed(error: StoreError) -> Frames {
+        Frames {
+            error: Some(error),
+            ..Frames::default()
+        }
+    }
+
+    /// The frames of a read that may wait, from [`load_all`]: it never finds them uncached.
+    pub(crate) fn waited(loaded: Result<Frames, Uncached>) -> Frames {
+        loaded.unwrap_or_else(|Uncached| Frames::failed(not_cached()))
+    }
+
+    /// How many frames were read.
+    pub(crate) fn len(&self) -> usize {
+        self.bodies.len()
+    }
+
+    /// Each frame's position and body, in read order.
+    fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> + '_ {
+        self.bodies
+            .iter()
+            .map(|(position, body)| (*position, &self.bytes[body.clone()]))
+    }
+
+    /// Calls `each` with every frame's record, decoded and checked against its position, in
+    /// read order; then returns the error that stopped the read, if one did. Stops at the
+    /// first record that does not decode or that `each` refuses.
+    fn decode(
+        self,
+        mut each: impl FnMut(RecordedEvent) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for (position, body) in self.iter() {
+            each(decode_checked_record_at(position, body)?)?;
+        }
+        self.error.map_or(Ok(()), Err)
+    }
+}
+
+/// Why a read of frames stopped before its end.
+enum Stop {
+    /// Part of it is not in the page cache, and the read was not to wait for the disk
+    /// ([`Wait::Cached`]): it is to be done again by a thread that may wait.
+    Uncached,
+    /// A frame could not be read.
+    Failed(StoreError),
+}
+
+impl Stop {
+    /// The error a read that may wait reports (it never stops as [`Stop::Uncached`]).
+    fn into_error(self) -> StoreError {
+        match self {
+            Stop::Failed(error) => error,
+            Stop::Uncached => not_cached(),
+        }
+    }
+}
+
+/// What a read reports when a read of the page cache only stood in for a read that may wait.
+fn not_cached() -> StoreError {
+    StoreError::Unavailable("a read of the log's records was refused as not cached".to_string())
+}
+
+impl From<StoreError> for Stop {
+    fn from(error: StoreError) -> Stop {
+        Stop::Failed(error)
+    }
+}
+
+/// A read of the files that failed: with [`Wait::Cached`] whatever the error, the read is
+/// to be done again by a thread that may wait (which then reports a real failure).
+fn file_stop(
+    wait: Wait,
+    error: std::io::Error,
+    failed: impl FnOnce(std::io::Error) -> StoreError,
+) -> Stop {
+    match wait {
+        Wait::Cached => Stop::Uncached,
+        Wait::Allowed => Stop::Failed(failed(error)),
+    }
+}
+
+/// Adds to `frames` the frames of the positions of `page` in `direction`'s order, all of them
+/// below `committed_end`, whose frames end at or before `committed_bytes`: one read of their
+/// offsets and one of their frames. Stops at the first that cannot be read (its error names
+/// it); the frames before it are kept.
+fn read_frames(
+    files: &RecordFiles,
+    committed_bytes: u64,
+    page: Range<u64>,
+    direction: Direction,
+    committed_end: u64,
+    wait: Wait,
+    frames: &mut Frames,
+) -> Result<(), Stop> {
+    if page.is_empty() {
+        return Ok(());
+    }
+    // The frame after the page tells where the page's frames end; after the last committed
+    // record the writer's published end does (it is never below the committed frames' end).
+    let bounded = page.end < committed_end;
+    let offsets = files
+        .offsets(page.start, page.end + u64::from(bounded), wait)
+        .map_err(|e| file_stop(wait, e, |e| short_offsets(e, page.start)))?;
+    let start = offsets[0];
+    // Never past the committed frames: a damaged offset must not make the read huge.
+    let end = if bounded {
+        offsets[offsets.len() - 1].min(committed_bytes)
+    } else {
+        committed_bytes
+    };
+    let base = frames.bytes.len();
+    files
+        .read_into(start, end, wait, &mut frames.bytes)
+        .map_err(|e| file_stop(wait, e, file_error))?;
+    // Where the body of the frame at `index` lies in `frames.bytes`, once its frame checks.
+    let body = |bytes: &[u8], index: usize, position: u64| {
+        let at = offsets[index]
+            .checked_sub(start)
+            .and_then(|at| usize::try_from(at).ok())
+            .and_then(|at| at.checked_add(base))
+            .filter(|&at| at <= bytes.len())
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "the record at position {position}: its offset is outside the log"
+                ))
+            })?;
+        let (body, _) = decode_frame(&bytes[at..]).map_err(|bad| {
+            corrupt(format!(
+                "the record at position {position}: {}",
+                bad.reason()
+            ))
+        })?;
+        let from = at + FRAME_HEADER;
+        Ok::<_, StoreError>(from..from + body.len())
+    };
+    let count = usize::try_from(page.end - page.start).unwrap_or(usize::MAX);
+    let indexes: Box<dyn Iterator<Item = usize>> = match direction {
+        Direction::Forwards => Box::new(0..count),
+        Direction::Backwards => Box::new((0..count).rev()),
+    };
+    frames.bodies.reserve(count);
+    for index in indexes {
+        let position = page.start + index as u64;
+        let range = body(&frames.bytes, index, position)?;
+        frames.bodies.push((position, range));
+    }
+    Ok(())
+}
+
 /// Calls `each` with the stored value of every position of `page` in `direction`'s order, all
 /// of them below `committed_end`, whose frames end at or before `committed_bytes`: one read of
 /// their offsets and one of their frames. Stops at the first that cannot be read (its error
@@ -44,49 +216,20 @@ pub(crate) fn for_each_stored(
     committed_end: u64,
     mut each: impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    if page.is_empty() {
-        return Ok(());
+    let mut frames = Frames::default();
+    let read = read_frames(
+        files,
+        committed_bytes,
+        page,
+        direction,
+        committed_end,
+        Wait::Allowed,
+        &mut frames,
+    );
+    for (position, body) in frames.iter() {
+        each(position, body)?;
     }
-    // The frame after the page tells where the page's frames end; after the last committed
-    // record the writer's published end does (it is never below the committed frames' end).
-    let bounded = page.end < committed_end;
-    let offsets = files
-        .offsets(page.start, page.end + u64::from(bounded))
-        .map_err(|e| short_offsets(e, page.start))?;
-    let start = offsets[0];
-    // Never past the committed frames: a damaged offset must not make the read huge.
-    let end = if bounded {
-        offsets[offsets.len() - 1].min(committed_bytes)
-    } else {
-        committed_bytes
-    };
-    let bytes = files.read(start, end).map_err(file_error)?;
-    let frame = |index: usize, position: u64| {
-        let body = offsets[index]
-            .checked_sub(start)
-            .and_then(|at| bytes.get(usize::try_from(at).ok()?..))
-            .ok_or_else(|| {
-                corrupt(format!(
-                    "the record at position {position}: its offset is outside the log"
-                ))
-            })?;
-        decode_frame(body).map(|(body, _)| body).map_err(|bad| {
-            corrupt(format!(
-                "the record at position {position}: {}",
-                bad.reason()
-            ))
-        })
-    };
-    let count = usize::try_from(page.end - page.start).unwrap_or(usize::MAX);
-    let indexes: Box<dyn Iterator<Item = usize>> = match direction {
-        Direction::Forwards => Box::new(0..count),
-        Direction::Backwards => Box::new((0..count).rev()),
-    };
-    for index in indexes {
-        let position = page.start + index as u64;
-        each(position, frame(index, position)?)?;
-    }
-    Ok(())
+    read.map_err(Stop::into_error)
 }
 
 /// A failed read of the offsets file: a short one means entries are missing.
@@ -147,63 +290,117 @@ pub(crate) fn recorded_id(
     }))
 }
 
-/// Adds to `records` the records at the positions of `page` that pass `filter`, in
-/// `direction`'s order, up to the first that cannot be read.
-pub(crate) fn fetch_all(
+/// A read of frames that was not to wait for the disk found part of them uncached
+/// ([`Wait::Cached`]).
+#[derive(Debug)]
+pub(crate) struct Uncached;
+
+/// The frames of the positions of `page`, in `direction`'s order, up to the first that cannot
+/// be read: the first half of a page of `read_all` (see [`Frames`]). With [`Wait::Cached`] it
+/// reads only from the page cache, and fails if that does not hold the page.
+pub(crate) fn load_all(
     shared: &Shared,
     page: Range<u64>,
     direction: Direction,
     committed_end: u64,
-    filter: &ReadAllFilter,
-    records: &mut Vec<RecordedEvent>,
-) -> Result<(), StoreError> {
-    // Room for the whole page at once: growing the vector record by record copies the
-    // records read so far each time it doubles.
-    records.reserve(usize::try_from(page.end - page.start).unwrap_or(0));
+    wait: Wait,
+) -> Result<Frames, Uncached> {
+    let mut frames = Frames::default();
     let bytes = shared.committed_bytes();
-    for_each_stored(
+    match read_frames(
         &shared.files,
         bytes,
         page,
         direction,
         committed_end,
-        |position, value| {
-            let record = decode_checked_record_at(position, value)?;
-            if filter.matches(&record) {
-                records.push(record);
-            }
-            Ok(())
-        },
-    )
+        wait,
+        &mut frames,
+    ) {
+        Ok(()) => {}
+        Err(Stop::Uncached) => return Err(Uncached),
+        Err(Stop::Failed(error)) => frames.error = Some(error),
+    }
+    Ok(frames)
 }
 
-/// Adds to `records` the records of `account` at the revisions of `page`, in `direction`'s
-/// order, up to the first that cannot be read.
-pub(crate) fn fetch_stream(
+/// The records of `frames` (from [`load_all`]) that pass `filter`, up to the first that cannot
+/// be read.
+pub(crate) fn decode_all(frames: Frames, filter: &ReadAllFilter) -> Fetched {
+    let mut records = Vec::with_capacity(frames.len());
+    let outcome = frames.decode(|record| {
+        if filter.matches(&record) {
+            records.push(record);
+        }
+        Ok(())
+    });
+    Fetched::new(records, outcome)
+}
+
+/// The frames of `account` at the revisions of `page`, in `direction`'s order, up to the first
+/// that cannot be read: the first half of a page of `read_stream` (see [`Frames`]), on a
+/// thread that may wait (the stream index may read its run files).
+pub(crate) fn load_stream(
     shared: &Shared,
     account: &AccountId,
     page: Range<u64>,
     direction: Direction,
     committed_end: u64,
-    records: &mut Vec<RecordedEvent>,
-) -> Result<(), StoreError> {
-    let mut located: Vec<(u64, u64)> = page
-        .clone()
-        .zip(shared.index.positions(account, page)?)
-        .collect();
-    if direction == Direction::Backwards {
-        located.reverse();
-    }
-    for (revision, position) in located {
-        let record = record_at(shared, position, committed_end)?;
+) -> Frames {
+    let mut frames = Frames::default();
+    let read = (|| {
+        let mut positions = shared.index.positions(account, page)?;
+        if direction == Direction::Backwards {
+            positions.reverse();
+        }
+        let bytes = shared.committed_bytes();
+        for position in positions {
+            read_frames(
+                &shared.files,
+                bytes,
+                position..position + 1,
+                Direction::Forwards,
+                committed_end,
+                Wait::Allowed,
+                &mut frames,
+            )
+            .map_err(Stop::into_error)?;
+        }
+        Ok(())
+    })();
+    frames.error = read.err();
+    frames
+}
+
+/// The records of `frames` (from [`load_stream`] of the same `account`, `page` and
+/// `direction`), each checked to be the revision the stream index said it was, up to the first
+/// that cannot be read.
+pub(crate) fn decode_stream(
+    frames: Frames,
+    account: &AccountId,
+    page: Range<u64>,
+    direction: Direction,
+) -> Fetched {
+    let mut revisions: Box<dyn Iterator<Item = u64> + Send> = match direction {
+        Direction::Forwards => Box::new(page),
+        Direction::Backwards => Box::new(page.rev()),
+    };
+    let mut records = Vec::with_capacity(frames.len());
+    let outcome = frames.decode(|record| {
+        // `load_stream` reads at most one frame per revision of the page.
+        let revision = revisions.next().ok_or_else(|| {
+            corrupt(format!(
+                "the stream index of {account} has more entries than revisions"
+            ))
+        })?;
         if record.account_id != *account || record.revision != revision {
             return Err(corrupt(format!(
-                "the stream index puts {account} revision {revision} at position {position}, \
+                "the stream index puts {account} revision {revision} at position {}, \
                  which holds {} revision {}",
-                record.account_id, record.revision
+                record.position, record.account_id, record.revision
             )));
         }
         records.push(record);
-    }
-    Ok(())
+        Ok(())
+    });
+    Fetched::new(records, outcome)
 }

@@ -126,6 +126,56 @@ pub(crate) fn read_frame(
     Ok((FRAME_HEADER + length) as u64)
 }
 
+/// Whether a read may wait for the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// An ordinary read, for a thread that may block.
+    Allowed,
+    /// Only what the page cache holds (`preadv2` with `RWF_NOWAIT`): a read that would wait
+    /// for the disk fails at once (with `WouldBlock`, or whatever error a kernel or file system
+    /// without the flag gives), so that an async reader can read inline when that costs no
+    /// wait and hand the read to a blocking thread when it would.
+    Cached,
+}
+
+/// Reads into `buf` from byte `at` of `file` until `buf` is full or the file ends: how many
+/// bytes were read.
+fn fill(file: &File, buf: &mut [u8], at: u64, wait: Wait) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let offset = at + filled as u64;
+        let read = match wait {
+            Wait::Allowed => file.read_at(&mut buf[filled..], offset),
+            Wait::Cached => read_cached(file, &mut buf[filled..], offset),
+        };
+        match read {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+/// One read of what the page cache holds of `file` from byte `at` on; see [`Wait::Cached`].
+#[cfg(target_os = "linux")]
+fn read_cached(file: &File, buf: &mut [u8], at: u64) -> io::Result<usize> {
+    use rustix::io::{preadv2, ReadWriteFlags};
+    Ok(preadv2(
+        file,
+        &mut [io::IoSliceMut::new(buf)],
+        at,
+        ReadWriteFlags::NOWAIT,
+    )?)
+}
+
+/// Without `RWF_NOWAIT` every read may wait: it is left to a blocking thread.
+#[cfg(not(target_os = "linux"))]
+fn read_cached(_: &File, _: &mut [u8], _: u64) -> io::Result<usize> {
+    Err(io::ErrorKind::WouldBlock.into())
+}
+
 /// The two files, open for reading and appending. Reads are positioned (`pread`), so any
 /// number of readers share the handles with the one writer.
 pub(crate) struct RecordFiles {
@@ -168,11 +218,12 @@ impl RecordFiles {
     }
 
     /// The frame offsets of positions `from..to`.
-    pub(crate) fn offsets(&self, from: u64, to: u64) -> io::Result<Vec<u64>> {
+    pub(crate) fn offsets(&self, from: u64, to: u64, wait: Wait) -> io::Result<Vec<u64>> {
         let count = usize::try_from(to.saturating_sub(from)).map_err(io::Error::other)?;
         let mut bytes = vec![0; count * OFFSET_BYTES as usize];
-        self.offsets
-            .read_exact_at(&mut bytes, from * OFFSET_BYTES)?;
+        if fill(&self.offsets, &mut bytes, from * OFFSET_BYTES, wait)? < bytes.len() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
         Ok(bytes
             .chunks_exact(OFFSET_BYTES as usize)
             .map(|entry| u64::from_le_bytes(entry.try_into().expect("8 bytes")))
@@ -189,23 +240,35 @@ impl RecordFiles {
     }
 
     /// The bytes of `records` from `from` to `to`, or up to its end if that comes first.
+    #[cfg(test)]
     pub(crate) fn read(&self, from: u64, to: u64) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.read_into(from, to, Wait::Allowed, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Appends to `bytes` the bytes of `records` from `from` to `to`, or up to its end if that
+    /// comes first. On an error `bytes` is as it was.
+    pub(crate) fn read_into(
+        &self,
+        from: u64,
+        to: u64,
+        wait: Wait,
+        bytes: &mut Vec<u8>,
+    ) -> io::Result<()> {
         let want = usize::try_from(to.saturating_sub(from)).map_err(io::Error::other)?;
-        let mut bytes = vec![0; want];
-        let mut filled = 0;
-        while filled < want {
-            match self
-                .records
-                .read_at(&mut bytes[filled..], from + filled as u64)
-            {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => return Err(error),
+        let base = bytes.len();
+        bytes.resize(base + want, 0);
+        match fill(&self.records, &mut bytes[base..], from, wait) {
+            Ok(filled) => {
+                bytes.truncate(base + filled);
+                Ok(())
+            }
+            Err(error) => {
+                bytes.truncate(base);
+                Err(error)
             }
         }
-        bytes.truncate(filled);
-        Ok(bytes)
     }
 
     /// Writes `frames` at byte `at` of `records` and `offsets` (the entries of the positions
@@ -289,11 +352,44 @@ mod tests {
         }
         files.write(0, &frames, 0, &offsets).unwrap();
         files.sync_records().unwrap();
-        assert_eq!(files.offsets(1, 3).unwrap(), vec![11, 23]);
+        assert_eq!(files.offsets(1, 3, Wait::Allowed).unwrap(), vec![11, 23]);
         let tail = files.read(11, 1_000).unwrap();
         assert_eq!(decode_frame(&tail).unwrap().0, b"two!");
         assert_eq!(files.lengths().unwrap(), (frames.len() as u64, 24));
         files.truncate(11, 1).unwrap();
         assert_eq!(files.lengths().unwrap(), (11, 8));
+    }
+
+    /// What was just written is in the page cache, so a read that may not wait for the disk
+    /// reads it (on Linux, whose file systems take `RWF_NOWAIT` for buffered reads) and reads
+    /// the same as one that may.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_read_of_the_page_cache_only_reads_what_was_just_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = RecordFiles::open(dir.path()).unwrap();
+        let (mut frames, mut offsets) = (Vec::new(), Vec::new());
+        for body in [&b"one"[..], b"two!", b"three"] {
+            encode_offset(frames.len() as u64, &mut offsets);
+            encode_frame(body, &mut frames);
+        }
+        files.write(0, &frames, 0, &offsets).unwrap();
+        assert_eq!(files.offsets(0, 3, Wait::Cached).unwrap(), vec![0, 11, 23]);
+        let mut cached = b"kept".to_vec();
+        files
+            .read_into(11, 1_000, Wait::Cached, &mut cached)
+            .unwrap();
+        assert_eq!(&cached[..4], b"kept", "appended to what the buffer held");
+        assert_eq!(cached[4..], frames[11..]);
+        // Past the end, both kinds of read find the file's end, not an error.
+        assert_eq!(
+            files.offsets(2, 4, Wait::Cached).map_err(|e| e.kind()),
+            Err(io::ErrorKind::UnexpectedEof)
+        );
+        let mut past = Vec::new();
+        files
+            .read_into(1_000, 2_000, Wait::Cached, &mut past)
+            .unwrap();
+        assert!(past.is_empty());
     }
 }

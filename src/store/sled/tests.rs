@@ -404,3 +404,57 @@ async fn a_busy_log_is_indexed_in_runs_and_reopens_from_them() {
     assert!(reason.contains("lost or changed"), "{reason}");
     assert!(reason.contains("covers 70000 records"), "{reason}");
 }
+
+#[tokio::test]
+async fn a_page_the_page_cache_does_not_hold_is_read_by_a_blocking_thread_the_same() {
+    use super::read::{self, Uncached};
+    use super::records::Wait;
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    log_with_records(dir.path(), 3).await;
+    let log = SledLog::open(dir.path()).unwrap();
+    let end = log.committed_end();
+    let all = || ReadAllFilter::default();
+    let decode = move |frames| read::decode_all(frames, &all());
+
+    // Which reads were asked for, and on which thread.
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let uncached = {
+        let (shared, asked) = (Arc::clone(&log.inner.shared), Arc::clone(&asked));
+        move |wait| {
+            asked
+                .lock()
+                .unwrap()
+                .push((wait, std::thread::current().id()));
+            match wait {
+                Wait::Cached => Err(Uncached),
+                Wait::Allowed => read::load_all(&shared, 0..end, Direction::Forwards, end, wait),
+            }
+        }
+    };
+    let fetched = super::fetch_cached_first(uncached, decode).await;
+    let cached = {
+        let shared = Arc::clone(&log.inner.shared);
+        move |wait| read::load_all(&shared, 0..end, Direction::Forwards, end, wait)
+    };
+    let inline = super::fetch_cached_first(cached, decode).await;
+
+    assert_eq!(end, 6);
+    assert!(fetched.error.is_none() && inline.error.is_none());
+    assert_eq!(fetched.records.len(), 6);
+    assert_eq!(fetched.records, inline.records);
+    let asked = asked.lock().unwrap();
+    let here = std::thread::current().id();
+    assert_eq!(
+        asked[0],
+        (Wait::Cached, here),
+        "the page cache is tried first, inline"
+    );
+    assert_eq!(asked[1].0, Wait::Allowed);
+    assert_ne!(
+        asked[1].1, here,
+        "the read that may wait runs on a blocking thread"
+    );
+    assert_eq!(asked.len(), 2);
+}
