@@ -60,6 +60,11 @@ use compare::run::{histogram, measure, settle, Cell, Plan};
 use compare::systems::{self, Kind};
 use hdrhistogram::Histogram;
 
+/// The server's allocator (src/main.rs), so that the relledger in this process runs as the
+/// `relledger` binary does. The other systems' clients in this process use it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// One cell's passes so far: their latencies and measured time, or the first failure.
 type Merged = Result<(Histogram<u64>, Duration), String>;
 
