@@ -23,6 +23,8 @@
 //! in is then bounded (about `1 / (PACE_DUTY + 1)`) whatever the streams' lengths, and what
 //! grows with them is how long a change takes to reach the change feed.
 
+mod fold_thread;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -36,6 +38,7 @@ use crate::domain::{AccountId, RecordedEvent};
 use crate::histories::{self, Histories, DEFAULT_BUDGET};
 use crate::relationships::{occurred, Judged};
 use crate::store::{Direction, Log, ReadAllFilter, SnapshotPosition, SnapshotStore, StoreError};
+use fold_thread::FoldThread;
 
 /// How many records the projector reads and commits at a time. Each account a page touches is
 /// folded once, over its whole history, so under a burst of appends a larger page means fewer
@@ -130,6 +133,8 @@ pub struct Projector {
     /// Recently used account histories, so a page does not reread them from the log; shared
     /// with the relationships service (see [`Projector::histories`]).
     histories: Arc<Histories>,
+    /// Where the page's folds run, at a lower CPU priority than the request path.
+    folds: FoldThread,
 }
 
 impl Projector {
@@ -165,6 +170,9 @@ impl Projector {
             changes,
             progress,
             histories: Arc::new(Histories::new(log_for_histories, DEFAULT_BUDGET)),
+            folds: FoldThread::start().map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the projector's fold thread: {e}"))
+            })?,
         })
     }
 
@@ -308,8 +316,8 @@ impl Projector {
                 .or_insert((record, record.position));
         }
         // The histories first (they may read the log), then every fold of the page at once on
-        // the blocking pool: a fold of a long history takes milliseconds of CPU, and on a tokio
-        // worker it would hold up the gRPC requests queued behind it.
+        // the fold thread: a fold of a long history takes milliseconds of CPU, and on a tokio
+        // worker it would hold up the gRPC requests queued behind it (see `fold_thread`).
         let mut folds = Vec::with_capacity(touched.len());
         for (account, (record, first_position)) in touched {
             let history = self.history(&account, record.position, &page).await?;
@@ -331,14 +339,18 @@ impl Projector {
             });
         }
         let params = self.params.clone();
-        let judged = tokio::task::spawn_blocking(move || {
-            folds
-                .into_iter()
-                .map(|fold| (fold.judge(&params), fold.first_position))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("a projection task failed: {e}")))?;
+        let judged = self
+            .folds
+            .run(move || {
+                folds
+                    .into_iter()
+                    .map(|fold| (fold.judge(&params), fold.first_position))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .ok_or_else(|| {
+                StoreError::Unavailable("a fold of the projector's page failed".to_string())
+            })?;
         let mut summaries = Vec::with_capacity(judged.len());
         let mut changes = Vec::new();
         for (after, first_position) in judged {
