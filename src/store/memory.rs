@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use super::chain::{verify_chain, ChainBreak};
 use super::codec::{content_digest, encode_record, seal};
 use super::idempotency::{find_retry_with, RecordedId};
-use super::page::{paged, Fetched, Scan};
+use super::page::{paged, paged_pages, Fetched, Scan};
 use super::{
     AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError,
     StoredRecords,
@@ -270,16 +270,16 @@ impl Log for MemoryLog {
         })
     }
 
-    fn read_all(
+    fn read_all_pages(
         &self,
         from: Option<u64>,
         direction: Direction,
         limit: Option<u64>,
         filter: ReadAllFilter,
-    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+    ) -> BoxStream<'static, Result<Vec<RecordedEvent>, StoreError>> {
         let scan = Scan::new(from, direction, limit, self.head().next_position);
         let log = Arc::clone(&self.shared);
-        paged(scan, move |page, direction| {
+        paged_pages(scan, move |page, direction| {
             let records = log.fetch_all(page, direction, &filter);
             async move { Fetched::new(records, Ok(())) }
         })

@@ -266,7 +266,21 @@ pub trait Log: Send + Sync + 'static {
         direction: Direction,
         limit: Option<u64>,
         filter: ReadAllFilter,
-    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>>;
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        page::one_by_one(self.read_all_pages(from, direction, limit, filter))
+    }
+
+    /// [`Log::read_all`] a page at a time: each item holds the records one page read kept
+    /// (at least one, in the read's order), so a consumer that takes whole pages (a
+    /// subscription catching up) moves each page once instead of each record. The pages are
+    /// the backend's: how many positions one covers is not part of the contract.
+    fn read_all_pages(
+        &self,
+        from: Option<u64>,
+        direction: Direction,
+        limit: Option<u64>,
+        filter: ReadAllFilter,
+    ) -> BoxStream<'static, Result<Vec<RecordedEvent>, StoreError>>;
 
     /// The stored values of the committed records at positions `from..to` (clamped to the
     /// committed head when the call is made), in order, each with its position: exactly the

@@ -8,7 +8,6 @@
 //! never more than that one, so a consumer that stops polling stops the reading and a long
 //! read holds at most two pages in memory.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::ops::Range;
 
@@ -110,14 +109,12 @@ impl Fetched {
 struct Paged<F> {
     scan: Scan,
     fetch: F,
-    /// Records of the current page not yet yielded, in read order.
-    buffered: VecDeque<RecordedEvent>,
-    /// The error that stopped the current page, yielded after its records.
+    /// The error that stopped the last page, yielded after its records.
     error: Option<StoreError>,
     /// Set once the error is yielded: it ends the read.
     failed: bool,
     /// The fetch of the next page, started when the current one arrived (its work runs on
-    /// its own from the call, see [`paged`]; this is only its answer).
+    /// its own from the call, see [`paged_pages`]; this is only its answer).
     prefetch: Option<BoxFuture<'static, Fetched>>,
 }
 
@@ -127,13 +124,9 @@ where
     Fut: Future<Output = Fetched> + Send + 'static,
 {
     /// Starts fetching the scan's next page in the background, unless the read is done or the
-    /// records in hand already cover what the caller asked for.
+    /// records handed out already are all the caller asked for.
     fn start_next(&mut self) {
-        let enough = self
-            .scan
-            .remaining
-            .is_some_and(|wanted| wanted <= self.buffered.len() as u64);
-        if self.error.is_some() || enough {
+        if self.error.is_some() || self.scan.remaining == Some(0) {
             return;
         }
         if let Some(page) = self.scan.next_page() {
@@ -142,20 +135,23 @@ where
     }
 }
 
-/// Streams the records of `scan`, fetching each page with `fetch(range, direction)`, which
-/// returns the records of that range that the read keeps (already filtered), in `direction`'s
-/// order. An error is yielded once, after the records read before it, and ends the stream.
+/// Streams the records of `scan` a page at a time, fetching each page with
+/// `fetch(range, direction)`, which returns the records of that range that the read keeps
+/// (already filtered), in `direction`'s order. Each item is the kept records of one page (never
+/// none: a page that keeps nothing is passed over), so a consumer that takes them whole moves
+/// the page once rather than record by record. An error is yielded once, after the records
+/// read before it, and ends the stream.
 ///
 /// `fetch` must start its work when it is called, not when its future is first polled (the
 /// sled backend reads the page in the call when the page cache holds it and hands it to the
 /// blocking pool at once when not; the memory backend reads it in the call): that is what lets
-/// the next page be read while the consumer works on this one.
-/// The future is then only the wait for the answer, so it is kept here rather than spawned as
-/// a task of its own, which saves a task and a wake-up per page.
-pub(crate) fn paged<F, Fut>(
+/// the next page be read while the consumer works on this one. The future is then only the
+/// wait for the answer, so it is kept here rather than spawned as a task of its own, which
+/// saves a task and a wake-up per page.
+pub(crate) fn paged_pages<F, Fut>(
     scan: Scan,
     fetch: F,
-) -> BoxStream<'static, Result<RecordedEvent, StoreError>>
+) -> BoxStream<'static, Result<Vec<RecordedEvent>, StoreError>>
 where
     F: FnMut(Range<u64>, Direction) -> Fut + Send + 'static,
     Fut: Future<Output = Fetched> + Send + 'static,
@@ -163,25 +159,21 @@ where
     let state = Paged {
         scan,
         fetch,
-        buffered: VecDeque::new(),
         error: None,
         failed: false,
         prefetch: None,
     };
     stream::unfold(state, |mut state| async move {
         loop {
-            if state.failed || state.scan.remaining == Some(0) {
+            if state.failed {
                 return None;
-            }
-            if let Some(record) = state.buffered.pop_front() {
-                if let Some(remaining) = state.scan.remaining.as_mut() {
-                    *remaining -= 1;
-                }
-                return Some((Ok(record), state));
             }
             if let Some(error) = state.error.take() {
                 state.failed = true;
                 return Some((Err(error), state));
+            }
+            if state.scan.remaining == Some(0) {
+                return None;
             }
             let fetched = match state.prefetch.take() {
                 Some(prefetch) => prefetch.await,
@@ -190,12 +182,46 @@ where
                     (state.fetch)(page, state.scan.direction).await
                 }
             };
-            state.buffered.extend(fetched.records);
+            let mut records = fetched.records;
+            if let Some(remaining) = state.scan.remaining.as_mut() {
+                records.truncate(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                *remaining -= records.len() as u64;
+            }
             state.error = fetched.error;
             state.start_next();
+            if !records.is_empty() {
+                return Some((Ok(records), state));
+            }
         }
     })
     .boxed()
+}
+
+/// [`paged_pages`], a record at a time.
+pub(crate) fn paged<F, Fut>(
+    scan: Scan,
+    fetch: F,
+) -> BoxStream<'static, Result<RecordedEvent, StoreError>>
+where
+    F: FnMut(Range<u64>, Direction) -> Fut + Send + 'static,
+    Fut: Future<Output = Fetched> + Send + 'static,
+{
+    one_by_one(paged_pages(scan, fetch))
+}
+
+/// A read in pages, a record at a time.
+pub(crate) fn one_by_one(
+    pages: BoxStream<'static, Result<Vec<RecordedEvent>, StoreError>>,
+) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+    pages
+        .flat_map(|page| {
+            let (records, error) = match page {
+                Ok(records) => (records, None),
+                Err(error) => (Vec::new(), Some(error)),
+            };
+            stream::iter(records.into_iter().map(Ok).chain(error.map(Err)))
+        })
+        .boxed()
 }
 
 #[cfg(test)]
@@ -277,6 +303,51 @@ mod tests {
         let rest: Vec<u64> = read.map_ok(|r| r.position).try_collect().await.unwrap();
         assert_eq!(rest, (1..4 * PAGE_LEN).collect::<Vec<_>>());
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn pages_come_whole_cut_at_the_limit_and_an_error_after_its_records() {
+        use futures::TryStreamExt;
+
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let scan = Scan::new(Some(10), Direction::Forwards, Some(300), 4 * PAGE_LEN);
+        let pages: Vec<Vec<u64>> = paged_pages(scan, counting_fetch(calls.clone()))
+            .map_ok(|page| page.iter().map(|r| r.position).collect())
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(pages, [(10..266).collect::<Vec<_>>(), (266..310).collect()]);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+        // A page that keeps nothing is passed over; a failed one yields what it read, then
+        // the error, then nothing.
+        let mut fetches = 0;
+        let scan = Scan::new(None, Direction::Forwards, None, 4 * PAGE_LEN);
+        let mut fake = counting_fetch(calls.clone());
+        let read: Vec<_> = paged_pages(scan, move |page, direction| {
+            fetches += 1;
+            let mut fetched = fake(page, direction).into_inner();
+            match fetches {
+                1 => fetched.records.clear(),
+                2 => {
+                    fetched.records.truncate(3);
+                    fetched.error = Some(StoreError::Corrupt("damaged".into()));
+                }
+                _ => {}
+            }
+            futures::future::ready(fetched)
+        })
+        .collect()
+        .await;
+        assert_eq!(read.len(), 2, "{read:?}");
+        let kept: Vec<u64> = read[0]
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|r| r.position)
+            .collect();
+        assert_eq!(kept, [256, 257, 258]);
+        assert_eq!(read[1], Err(StoreError::Corrupt("damaged".into())));
     }
 
     #[tokio::test]

@@ -74,7 +74,7 @@ use self::records::{RecordFiles, Wait};
 use self::writer::AppendCommand;
 use super::chain::{ChainBreak, ChainVerifier};
 use super::codec::decode_record_at;
-use super::page::{paged, Fetched, Scan};
+use super::page::{paged, paged_pages, Fetched, Scan};
 use super::{
     AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError,
     StoredRecords,
@@ -448,18 +448,18 @@ impl Log for SledLog {
             .boxed()
     }
 
-    fn read_all(
+    fn read_all_pages(
         &self,
         from: Option<u64>,
         direction: Direction,
         limit: Option<u64>,
         filter: ReadAllFilter,
-    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+    ) -> BoxStream<'static, Result<Vec<RecordedEvent>, StoreError>> {
         let shared = Arc::clone(&self.inner.shared);
         let filter = Arc::new(filter);
         let end = self.committed_end();
         let scan = Scan::new(from, direction, limit, end);
-        paged(scan, move |page, direction| {
+        paged_pages(scan, move |page, direction| {
             let (shared, filter) = (Arc::clone(&shared), Arc::clone(&filter));
             let range = page.clone();
             fetch_cached_first(

@@ -26,8 +26,8 @@ use super::{recorded_at, Lag, SubscriptionError, SubscriptionFilter};
 use crate::domain::{RecordedEvent, Timestamp};
 use crate::store::{Direction, Log, LogHead, ReadAllFilter, StoreError};
 
-/// A read of the log.
-type Records = BoxStream<'static, Result<RecordedEvent, StoreError>>;
+/// A read of the log, a page at a time.
+type Pages = BoxStream<'static, Result<Vec<RecordedEvent>, StoreError>>;
 
 /// How many positions one read scans: the most records a feed holds at once.
 pub const PAGE_LEN: u64 = 256;
@@ -97,7 +97,7 @@ pub struct Feed {
     /// the log up to the head as it was, taken a page at a time, so that the store fetches the
     /// next page while this one is delivered. Dropped when it reaches its end. In a mutex
     /// only so that the feed is `Sync`; it is never locked (the feed has `&mut` access).
-    reader: Option<(Mutex<Records>, u64)>,
+    reader: Option<(Mutex<Pages>, u64)>,
     /// Its entry among the open subscriptions (`ListSubscriptions`): what it has read,
     /// delivered and holds, for operators and tests to see from outside.
     gauge: Gauge,
@@ -209,31 +209,34 @@ impl Feed {
 
     /// Reads the next page below `head` and keeps what passes the filter.
     async fn scan_page(&mut self, head: u64) -> Result<(), SubscriptionError> {
-        let (mut records, read_end) = match self.reader.take() {
-            Some((records, read_end)) if read_end > self.next => (
-                records.into_inner().unwrap_or_else(|p| p.into_inner()),
+        let (mut pages, read_end) = match self.reader.take() {
+            Some((pages, read_end)) if read_end > self.next => (
+                pages.into_inner().unwrap_or_else(|p| p.into_inner()),
                 read_end,
             ),
             _ => {
                 // Unfiltered and bounded by count: the read is exactly the positions
                 // `next..head`, all committed, so the feed knows how far it scanned even
                 // when nothing passes.
-                let records = self.log.read_all(
+                let pages = self.log.read_all_pages(
                     Some(self.next),
                     Direction::Forwards,
                     Some(head - self.next),
                     ReadAllFilter::default(),
                 );
-                (records, head)
+                (pages, head)
             }
         };
-        let end = read_end.min(self.next.saturating_add(PAGE_LEN));
+        let Some(mut page) = pages.try_next().await? else {
+            return Err(StoreError::Corrupt(format!(
+                "a read of the log up to position {read_end} ended at {}",
+                self.next
+            ))
+            .into());
+        };
         let mut expected = self.next;
-        while expected < end {
-            let Some(record) = records.try_next().await? else {
-                break;
-            };
-            if record.position != expected {
+        for record in &page {
+            if record.position != expected || expected >= read_end {
                 return Err(StoreError::Corrupt(format!(
                     "a read from position {} returned position {} where {expected} was due",
                     self.next, record.position
@@ -241,25 +244,19 @@ impl Feed {
                 .into());
             }
             expected += 1;
-            self.records_read += 1;
-            self.last_scanned_at = Some(record.recorded_at);
-            if self.filter.matches(&record) {
-                self.pending.push_back(record);
-            }
         }
-        if expected != end {
-            return Err(StoreError::Corrupt(format!(
-                "a read of positions {}..{end} ended at {expected}",
-                self.next
-            ))
-            .into());
+        self.records_read += page.len() as u64;
+        self.last_scanned_at = page.last().map(|r| r.recorded_at).or(self.last_scanned_at);
+        // The page is handed on whole (the deque takes the vector over without copying a
+        // record): the feed holds at most the one page the log's read made.
+        page.retain(|record| self.filter.matches(record));
+        self.pending = VecDeque::from(page);
+        self.next = expected;
+        if expected < read_end {
+            self.reader = Some((Mutex::new(pages), read_end));
         }
-        self.next = end;
-        if end < read_end {
-            self.reader = Some((Mutex::new(records), read_end));
-        }
-        self.checkpoint_due = Some(end - 1);
-        self.gauge.scanned(end, self.pending.len());
+        self.checkpoint_due = Some(expected - 1);
+        self.gauge.scanned(expected, self.pending.len());
         Ok(())
     }
 
