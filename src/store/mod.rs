@@ -41,6 +41,10 @@ use futures::stream::BoxStream;
 
 use crate::domain::{AccountId, ChainHash, EventId, EventType, ProposedEvent, RecordedEvent};
 
+/// How many positions (or revisions) one page of a read covers in both backends: the most
+/// records a page of [`Log::read_all_pages`] holds.
+pub const READ_PAGE_LEN: u64 = 256;
+
 /// The optimistic concurrency check of an append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpectedRevision {

@@ -19,7 +19,7 @@ use super::{Direction, StoreError};
 use crate::domain::RecordedEvent;
 
 /// How many indexes one page visits.
-pub(crate) const PAGE_LEN: u64 = 256;
+pub(crate) const PAGE_LEN: u64 = super::READ_PAGE_LEN;
 
 /// What remains of a read.
 #[derive(Debug, Clone)]

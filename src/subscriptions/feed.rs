@@ -29,8 +29,9 @@ use crate::store::{Direction, Log, LogHead, ReadAllFilter, StoreError};
 /// A read of the log, a page at a time.
 type Pages = BoxStream<'static, Result<Vec<RecordedEvent>, StoreError>>;
 
-/// How many positions one read scans: the most records a feed holds at once.
-pub const PAGE_LEN: u64 = 256;
+/// How many positions one page scans: the most records a feed holds at once. The feed takes
+/// the pages the log's read makes, so this is the backends' page.
+pub const PAGE_LEN: u64 = crate::store::READ_PAGE_LEN;
 
 /// What a subscription delivers, in the order the consumer receives it.
 #[derive(Debug, Clone, PartialEq)]
