@@ -35,9 +35,10 @@ fn corrupt(reason: String) -> StoreError {
 
 /// Frames read from the record files and checked (length and CRC), not yet decoded.
 ///
-/// A page read is done in two steps: the blocking pool reads and checks the page's frames
-/// ([`load_all`], [`load_stream`]), and the reader that takes the records decodes them
-/// ([`decode_all`], [`decode_stream`]) when the page reaches it. Decoding allocates a record's
+/// A page read is done in two steps: reading and checking the page's frames ([`load_all`],
+/// [`load_stream`]: inline when the page cache holds them, else on the blocking pool), and
+/// decoding them ([`decode_all`], [`decode_stream`]) by the reader that takes the records,
+/// when the page reaches it. Decoding allocates a record's
 /// text, a dozen strings, and the reader frees them once it has used the record (encoded it
 /// for the wire, folded it): decoded by the reader, they are allocated and freed on the same
 /// thread. Decoded on the blocking pool, every one was a free the allocator had to hand back to
