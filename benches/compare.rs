@@ -35,7 +35,7 @@
 //!   `COMPARE_WARMUP` (seconds not measured before that, default 1), `COMPARE_ROUNDS` (passes
 //!   over every system and concurrency, merged, default 2),
 //!   `COMPARE_CLIENTS` (default `1,8,64`), `COMPARE_ONLY` (a comma list of system keys:
-//!   `relledger,postgres,nats-always,nats-default,sled,sled-fdatasync,fsync`);
+//!   `relledger,relledger-shared,postgres,nats-always,nats-default,sled,sled-fdatasync,fsync`);
 //! - `COMPARE_PG` (a tokio-postgres connection string), `COMPARE_NATS_ALWAYS` and
 //!   `COMPARE_NATS_DEFAULT` (nats:// URLs);
 //! - `COMPARE_DATA_DIR`: where relledger's and the floors' temp dirs go (default: the system's

@@ -1,5 +1,6 @@
 //! The systems compared, behind one interface: open once, then hand out N clients (one stream
-//! and one connection each) per concurrency.
+//! and one connection each; in the "relledger, 8 connections" row, one stream each and eight
+//! connections among them) per concurrency.
 
 mod floor;
 mod nats;
@@ -18,6 +19,7 @@ use super::run::{Appender, Cell, Plan};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Relledger,
+    RelledgerShared,
     Postgres,
     NatsAlways,
     NatsDefault,
@@ -27,8 +29,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Relledger,
+        Kind::RelledgerShared,
         Kind::Postgres,
         Kind::NatsAlways,
         Kind::NatsDefault,
@@ -41,6 +44,7 @@ impl Kind {
     pub fn key(self) -> &'static str {
         match self {
             Kind::Relledger => "relledger",
+            Kind::RelledgerShared => "relledger-shared",
             Kind::Postgres => "postgres",
             Kind::NatsAlways => "nats-always",
             Kind::NatsDefault => "nats-default",
@@ -54,6 +58,7 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::Relledger => "relledger (gRPC, sled)",
+            Kind::RelledgerShared => "relledger, 8 connections",
             Kind::Postgres => "PostgreSQL",
             Kind::NatsAlways => "JetStream, sync always",
             Kind::NatsDefault => "JetStream, default sync",
@@ -80,6 +85,9 @@ pub trait System: Send + Sync {
     async fn close(self: Box<Self>) {}
 }
 
+/// How many connections the clients of the "relledger, 8 connections" row share.
+const SHARED_CONNECTIONS: usize = 8;
+
 /// Opens `kind`, or says why it is skipped.
 pub async fn open(kind: Kind, data_dir: &Path) -> Result<Box<dyn System>, String> {
     let from_env = |name: &str| {
@@ -89,7 +97,10 @@ pub async fn open(kind: Kind, data_dir: &Path) -> Result<Box<dyn System>, String
             .ok_or_else(|| format!("{name} is not set (bench/compare.sh starts the server)"))
     };
     let opened: anyhow::Result<Box<dyn System>> = match kind {
-        Kind::Relledger => server::Relledger::open(data_dir)
+        Kind::Relledger => server::Relledger::open(data_dir, None)
+            .await
+            .map(|s| Box::new(s) as _),
+        Kind::RelledgerShared => server::Relledger::open(data_dir, Some(SHARED_CONNECTIONS))
             .await
             .map(|s| Box::new(s) as _),
         Kind::Postgres => postgres::Postgres::open(&from_env("COMPARE_PG")?)

@@ -1,5 +1,8 @@
 //! relledger: a real server in this process on 127.0.0.1:0, sled in a temp dir (fsync per
-//! group commit, as in production), driven over gRPC with one connection per client.
+//! group commit, as in production), driven over gRPC with one connection per client, or (the
+//! "shared" row) with the clients taking turns over a few connections, each carrying several
+//! clients' requests at once as HTTP/2 streams: how one service with many concurrent callers
+//! uses a gRPC channel.
 
 use std::path::Path;
 
@@ -21,6 +24,8 @@ use super::System;
 
 pub struct Relledger {
     url: String,
+    /// How many connections the clients share (`None`: one each).
+    shared: Option<usize>,
     /// Ends the server's graceful shutdown.
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), relledger::ServeError>>>,
@@ -29,7 +34,7 @@ pub struct Relledger {
 }
 
 impl Relledger {
-    pub async fn open(data_dir: &Path) -> anyhow::Result<Relledger> {
+    pub async fn open(data_dir: &Path, shared: Option<usize>) -> anyhow::Result<Relledger> {
         let dir = tempfile::Builder::new()
             .prefix("compare-relledger-")
             .tempdir_in(data_dir)
@@ -42,6 +47,7 @@ impl Relledger {
         }));
         Ok(Relledger {
             url,
+            shared,
             stop: Some(stop),
             server: Some(server),
             _dir: dir,
@@ -62,10 +68,14 @@ impl System for Relledger {
     fn detail(&self) -> String {
         // Said here because the table compares it with engines that fsync, and with floors
         // that each do part of what the server does.
+        let connections = match self.shared {
+            None => "one connection per client".to_string(),
+            Some(n) => format!("the clients share {n} connections (HTTP/2 streams)"),
+        };
         format!(
-            "relledger {} in this process at {}; acknowledges after one write and one \
-             fdatasync of its record file per group (like the \"write+fdatasync\" floor), \
-             then indexes the group in sled without a flush",
+            "relledger {} in this process at {}, {connections}; acknowledges after one write \
+             and one fdatasync of its record file per group (like the \"write+fdatasync\" \
+             floor), then indexes the group without a flush",
             env!("CARGO_PKG_VERSION"),
             self.url
         )
@@ -73,8 +83,15 @@ impl System for Relledger {
 
     async fn clients(&mut self, round: usize, n: usize) -> anyhow::Result<Vec<Box<dyn Appender>>> {
         let mut clients: Vec<Box<dyn Appender>> = Vec::with_capacity(n);
+        let mut channels = Vec::new();
+        for _ in 0..self.shared.map_or(0, |shared| shared.min(n)) {
+            channels.push(self.connect().await?);
+        }
         for i in 0..n {
-            let mut ledger = self.connect().await?;
+            let mut ledger = match channels.get(i % channels.len().max(1)) {
+                Some(shared) => shared.clone(),
+                None => self.connect().await?,
+            };
             let account = format!("compare-{round}-{i}");
             // A visit needs an open account and its contact; these two events are not measured.
             let opened = ledger
