@@ -353,7 +353,16 @@ where
     D: FnOnce(read::Frames) -> Fetched + Send + 'static,
 {
     match load(Wait::Cached) {
-        Ok(frames) => Either::Left(async move { decode(frames) }),
+        Ok(frames) => Either::Left(async move {
+            // A page read inline never waits, and a reader that takes many in a row (the
+            // projector catching up, a walk over the log) would hold its runtime worker for as
+            // long: each full page gives the other tasks a turn first, as a wait on the
+            // blocking pool did. A short page (a reader at the head) goes straight on.
+            if frames.len() as u64 >= super::READ_PAGE_LEN {
+                tokio::task::yield_now().await;
+            }
+            decode(frames)
+        }),
         Err(read::Uncached) => Either::Right(fetch(
             move || read::Frames::waited(load(Wait::Allowed)),
             decode,

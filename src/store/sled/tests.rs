@@ -458,3 +458,40 @@ async fn a_page_the_page_cache_does_not_hold_is_read_by_a_blocking_thread_the_sa
     );
     assert_eq!(asked.len(), 2);
 }
+
+#[tokio::test]
+async fn a_long_read_from_the_page_cache_lets_other_tasks_run_between_pages() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = SledLog::open(dir.path()).unwrap();
+    let acme = AccountId::parse("acme").unwrap();
+    for _ in 0..8 {
+        let events = (0..100).map(|_| call()).collect();
+        log.append(&acme, ExpectedRevision::Any, events)
+            .await
+            .unwrap();
+    }
+    // The test's runtime has one thread: the spawned task runs only when the read yields.
+    let ran = Arc::new(AtomicBool::new(false));
+    tokio::spawn({
+        let ran = Arc::clone(&ran);
+        async move { ran.store(true, Ordering::SeqCst) }
+    });
+    let mut read = log.read_all(None, Direction::Forwards, None, ReadAllFilter::default());
+    let mut count = 0;
+    let mut ran_by_the_third_page = false;
+    while let Some(record) = read.next().await {
+        assert_eq!(record.unwrap().position, count);
+        count += 1;
+        if count == 600 {
+            ran_by_the_third_page = ran.load(Ordering::SeqCst);
+        }
+    }
+    assert_eq!(count, 800);
+    assert!(
+        ran_by_the_third_page,
+        "the read held the thread for 600 records"
+    );
+}
