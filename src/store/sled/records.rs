@@ -341,16 +341,23 @@ mod tests {
         assert!(matches!(decode_frame(&huge), Err(BadFrame::Damaged(_))));
     }
 
-    #[test]
-    fn the_files_read_back_what_was_written_at_any_offset() {
-        let dir = tempfile::tempdir().unwrap();
-        let files = RecordFiles::open(dir.path()).unwrap();
+    /// Record files in `dir` holding the frames of "one", "two!" and "three" (at bytes 0, 11
+    /// and 23), written but not synced; and the frames as written.
+    fn three_frames(dir: &Path) -> (RecordFiles, Vec<u8>) {
+        let files = RecordFiles::open(dir).unwrap();
         let (mut frames, mut offsets) = (Vec::new(), Vec::new());
         for body in [&b"one"[..], b"two!", b"three"] {
             encode_offset(frames.len() as u64, &mut offsets);
             encode_frame(body, &mut frames);
         }
         files.write(0, &frames, 0, &offsets).unwrap();
+        (files, frames)
+    }
+
+    #[test]
+    fn the_files_read_back_what_was_written_at_any_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let (files, frames) = three_frames(dir.path());
         files.sync_records().unwrap();
         assert_eq!(files.offsets(1, 3, Wait::Allowed).unwrap(), vec![11, 23]);
         let tail = files.read(11, 1_000).unwrap();
@@ -367,13 +374,7 @@ mod tests {
     #[test]
     fn a_read_of_the_page_cache_only_reads_what_was_just_written() {
         let dir = tempfile::tempdir().unwrap();
-        let files = RecordFiles::open(dir.path()).unwrap();
-        let (mut frames, mut offsets) = (Vec::new(), Vec::new());
-        for body in [&b"one"[..], b"two!", b"three"] {
-            encode_offset(frames.len() as u64, &mut offsets);
-            encode_frame(body, &mut frames);
-        }
-        files.write(0, &frames, 0, &offsets).unwrap();
+        let (files, frames) = three_frames(dir.path());
         assert_eq!(files.offsets(0, 3, Wait::Cached).unwrap(), vec![0, 11, 23]);
         let mut cached = b"kept".to_vec();
         files
