@@ -251,6 +251,10 @@ impl Feed {
         // The page is handed on whole (the deque takes the vector over without copying a
         // record): the feed holds at most the one page the log's read made.
         page.retain(|record| self.filter.matches(record));
+        debug_assert!(
+            self.pending.is_empty(),
+            "a page is scanned once the last is delivered"
+        );
         self.pending = VecDeque::from(page);
         self.next = expected;
         if expected < read_end {
