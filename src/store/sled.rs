@@ -325,9 +325,9 @@ where
 }
 
 /// One page fetch: `load` reads the page's frames on tokio's blocking pool, handed to it now
-/// (as `store::page::paged` requires: the read starts before anyone waits for it); the future
-/// is the wait, and then `decode` turns the frames into records on the reader's own thread
-/// (why there: `read::Frames`).
+/// (as `store::page::paged_pages` requires: the read starts before anyone waits for it); the
+/// future is the wait, and then `decode` turns the frames into records on the reader's own
+/// thread (why there: `read::Frames`).
 fn fetch<L, D>(load: L, decode: D) -> impl Future<Output = Fetched> + Send + 'static
 where
     L: FnOnce() -> read::Frames + Send + 'static,

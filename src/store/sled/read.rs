@@ -56,7 +56,7 @@ pub(crate) struct Frames {
 
 impl Frames {
     /// The frames of a read that failed before it read any.
-    pub(crate) fn failed(error: StoreError) -> Frames {
+    fn failed(error: StoreError) -> Frames {
         Frames {
             error: Some(error),
             ..Frames::default()
