@@ -11,7 +11,7 @@
 # Knobs (environment): COMPARE_SECONDS (measured seconds per system, concurrency and pass,
 # default 4), COMPARE_ROUNDS (passes over everything, merged, default 2), COMPARE_WARMUP
 # (default 1), COMPARE_CLIENTS (default 1,8,64), COMPARE_ONLY (a comma list of relledger,
-# relledger-shared,postgres,nats-always,nats-default,sled,sled-fdatasync,fsync),
+# relledger-h2,relledger-shared,postgres,nats-always,nats-default,sled,sled-fdatasync,fsync),
 # COMPARE_WRITE_DOCS (default 1:
 # rewrite the "Side by side" section of docs/BENCHMARKS.md and docs/compare-throughput.svg),
 # COMPARE_TMP (where the temp dir goes, default /tmp: the disk every system writes to).

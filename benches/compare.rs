@@ -8,7 +8,10 @@
 //! the next one. The systems (see `compare/systems/`):
 //!
 //! - **relledger**: a server in this process on 127.0.0.1:0 (sled in a temp dir, one fsync per
-//!   group commit), driven over real gRPC, one connection per client;
+//!   group commit), driven over real gRPC by tonic clients, one connection per client; the
+//!   same server driven by minimal gRPC clients on the h2 crate (`relledger-h2`: tonic's client
+//!   costs about as much CPU per call as the server, and on one machine that CPU is taken from
+//!   the server); and by tonic clients sharing 8 connections (`relledger-shared`);
 //! - **PostgreSQL**: an `events` table with UNIQUE (stream, version); each append one
 //!   `INSERT .. SELECT .. WHERE` statement, its own transaction, that writes only if the
 //!   stream's last version is the expected one, `synchronous_commit = on`, one connection
@@ -35,7 +38,7 @@
 //!   `COMPARE_WARMUP` (seconds not measured before that, default 1), `COMPARE_ROUNDS` (passes
 //!   over every system and concurrency, merged, default 2),
 //!   `COMPARE_CLIENTS` (default `1,8,64`), `COMPARE_ONLY` (a comma list of system keys:
-//!   `relledger,relledger-shared,postgres,nats-always,nats-default,sled,sled-fdatasync,fsync`);
+//!   `relledger,relledger-h2,relledger-shared,postgres,nats-always,nats-default,sled,sled-fdatasync,fsync`);
 //! - `COMPARE_PG` (a tokio-postgres connection string), `COMPARE_NATS_ALWAYS` and
 //!   `COMPARE_NATS_DEFAULT` (nats:// URLs);
 //! - `COMPARE_DATA_DIR`: where relledger's and the floors' temp dirs go (default: the system's

@@ -61,6 +61,7 @@ pub fn chart(results: &Results, path: &Path) -> Result<(), Box<dyn std::error::E
         .draw()?;
     let palette = [
         RGBColor(214, 39, 40),
+        RGBColor(140, 86, 75),
         RGBColor(255, 152, 150),
         RGBColor(31, 119, 180),
         RGBColor(44, 160, 44),

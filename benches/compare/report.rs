@@ -228,16 +228,30 @@ impl Goals {
             clients(most)
         );
         goals.push(match (ours, results.cell(Kind::Postgres, most)) {
-            (Some(r), Some(p)) => Goal {
-                name,
-                met: Some(r.throughput >= 2.0 * p.throughput),
-                evidence: format!(
-                    "relledger {} vs PostgreSQL {} appends/s: {:.2}×",
-                    thousands(r.throughput),
-                    thousands(p.throughput),
-                    r.throughput / p.throughput
-                ),
-            },
+            (Some(r), Some(p)) => {
+                // Judged on tonic clients, what most callers use; the lean client's figure says
+                // how much of the gap is the clients' own CPU on this one machine.
+                let lean = results
+                    .cell(Kind::RelledgerH2, most)
+                    .map(|h| {
+                        format!(
+                            "; driven by minimal h2 clients, relledger {} appends/s: {:.2}×",
+                            thousands(h.throughput),
+                            h.throughput / p.throughput
+                        )
+                    })
+                    .unwrap_or_default();
+                Goal {
+                    name,
+                    met: Some(r.throughput >= 2.0 * p.throughput),
+                    evidence: format!(
+                        "relledger {} vs PostgreSQL {} appends/s: {:.2}×{lean}",
+                        thousands(r.throughput),
+                        thousands(p.throughput),
+                        r.throughput / p.throughput
+                    ),
+                }
+            }
             _ => Goal {
                 name,
                 ..missing("relledger or PostgreSQL")

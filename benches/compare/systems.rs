@@ -3,6 +3,7 @@
 //! connections among them) per concurrency.
 
 mod floor;
+mod h2_client;
 mod nats;
 mod postgres;
 mod server;
@@ -19,6 +20,7 @@ use super::run::{Appender, Cell, Plan};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Relledger,
+    RelledgerH2,
     RelledgerShared,
     Postgres,
     NatsAlways,
@@ -29,8 +31,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Relledger,
+        Kind::RelledgerH2,
         Kind::RelledgerShared,
         Kind::Postgres,
         Kind::NatsAlways,
@@ -44,6 +47,7 @@ impl Kind {
     pub fn key(self) -> &'static str {
         match self {
             Kind::Relledger => "relledger",
+            Kind::RelledgerH2 => "relledger-h2",
             Kind::RelledgerShared => "relledger-shared",
             Kind::Postgres => "postgres",
             Kind::NatsAlways => "nats-always",
@@ -58,6 +62,7 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::Relledger => "relledger (gRPC, sled)",
+            Kind::RelledgerH2 => "relledger, h2 clients",
             Kind::RelledgerShared => "relledger, 8 connections",
             Kind::Postgres => "PostgreSQL",
             Kind::NatsAlways => "JetStream, sync always",
@@ -97,12 +102,17 @@ pub async fn open(kind: Kind, data_dir: &Path) -> Result<Box<dyn System>, String
             .ok_or_else(|| format!("{name} is not set (bench/compare.sh starts the server)"))
     };
     let opened: anyhow::Result<Box<dyn System>> = match kind {
-        Kind::Relledger => server::Relledger::open(data_dir, None)
+        Kind::Relledger => server::Relledger::open(data_dir, server::Clients::Tonic)
             .await
             .map(|s| Box::new(s) as _),
-        Kind::RelledgerShared => server::Relledger::open(data_dir, Some(SHARED_CONNECTIONS))
+        Kind::RelledgerH2 => server::Relledger::open(data_dir, server::Clients::H2)
             .await
             .map(|s| Box::new(s) as _),
+        Kind::RelledgerShared => {
+            server::Relledger::open(data_dir, server::Clients::TonicShared(SHARED_CONNECTIONS))
+                .await
+                .map(|s| Box::new(s) as _)
+        }
         Kind::Postgres => postgres::Postgres::open(&from_env("COMPARE_PG")?)
             .await
             .map(|s| Box::new(s) as _),

@@ -20,12 +20,23 @@ use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 
 use super::super::run::{measure, Appender, Cell, Plan};
+use super::h2_client::H2Client;
 use super::System;
+
+/// How the clients reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clients {
+    /// tonic clients, one connection each.
+    Tonic,
+    /// tonic clients sharing this many connections.
+    TonicShared(usize),
+    /// The minimal h2 client ([`H2Client`]), one connection each.
+    H2,
+}
 
 pub struct Relledger {
     url: String,
-    /// How many connections the clients share (`None`: one each).
-    shared: Option<usize>,
+    clients: Clients,
     /// Ends the server's graceful shutdown.
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), relledger::ServeError>>>,
@@ -34,7 +45,7 @@ pub struct Relledger {
 }
 
 impl Relledger {
-    pub async fn open(data_dir: &Path, shared: Option<usize>) -> anyhow::Result<Relledger> {
+    pub async fn open(data_dir: &Path, clients: Clients) -> anyhow::Result<Relledger> {
         let dir = tempfile::Builder::new()
             .prefix("compare-relledger-")
             .tempdir_in(data_dir)
@@ -47,11 +58,30 @@ impl Relledger {
         }));
         Ok(Relledger {
             url,
-            shared,
+            clients,
             stop: Some(stop),
             server: Some(server),
             _dir: dir,
         })
+    }
+
+    /// `n` clients of the minimal h2 client, each opening its account first.
+    async fn h2_clients(&self, round: usize, n: usize) -> anyhow::Result<Vec<Box<dyn Appender>>> {
+        let mut clients: Vec<Box<dyn Appender>> = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut client = H2Client::connect(&self.url).await?;
+            let account = format!("compare-{round}-{i}");
+            let opened: proto::AppendResponse = client
+                .unary(APPEND, &open_account(&account))
+                .await?
+                .with_context(|| format!("cannot open the account {account}"))?;
+            clients.push(Box::new(H2Appender {
+                client,
+                account,
+                revision: opened.last_revision,
+            }));
+        }
+        Ok(clients)
     }
 
     async fn connect(&self) -> anyhow::Result<LedgerClient<Channel>> {
@@ -68,9 +98,12 @@ impl System for Relledger {
     fn detail(&self) -> String {
         // Said here because the table compares it with engines that fsync, and with floors
         // that each do part of what the server does.
-        let connections = match self.shared {
-            None => "one connection per client".to_string(),
-            Some(n) => format!("the clients share {n} connections (HTTP/2 streams)"),
+        let connections = match self.clients {
+            Clients::Tonic => "tonic clients, one connection per client".to_string(),
+            Clients::TonicShared(n) => {
+                format!("tonic clients sharing {n} connections (HTTP/2 streams)")
+            }
+            Clients::H2 => "minimal gRPC clients on h2, one connection per client".to_string(),
         };
         format!(
             "relledger {} in this process at {}, {connections}; acknowledges after one write \
@@ -82,9 +115,16 @@ impl System for Relledger {
     }
 
     async fn clients(&mut self, round: usize, n: usize) -> anyhow::Result<Vec<Box<dyn Appender>>> {
+        if self.clients == Clients::H2 {
+            return self.h2_clients(round, n).await;
+        }
+        let shared = match self.clients {
+            Clients::TonicShared(shared) => shared.min(n),
+            _ => 0,
+        };
         let mut clients: Vec<Box<dyn Appender>> = Vec::with_capacity(n);
         let mut channels = Vec::new();
-        for _ in 0..self.shared.map_or(0, |shared| shared.min(n)) {
+        for _ in 0..shared {
             channels.push(self.connect().await?);
         }
         for i in 0..n {
@@ -93,16 +133,8 @@ impl System for Relledger {
                 None => self.connect().await?,
             };
             let account = format!("compare-{round}-{i}");
-            // A visit needs an open account and its contact; these two events are not measured.
             let opened = ledger
-                .append(AppendRequest {
-                    account_id: account.clone(),
-                    expected_revision: Some(expected_revision_to_proto(ExpectedRevision::NoStream)),
-                    events: account_opening(format!("Compare {account}"))
-                        .into_iter()
-                        .map(opening)
-                        .collect(),
-                })
+                .append(open_account(&account))
                 .await
                 .with_context(|| format!("cannot open the account {account}"))?
                 .into_inner();
@@ -137,11 +169,33 @@ impl System for Relledger {
     }
 }
 
-/// One event of an account's opening.
-fn opening(payload: Payload) -> proto::ProposedEvent {
-    proto::ProposedEvent {
-        payload: Some(payload),
-        ..super::event()
+/// The full name of the append method, for the h2 client.
+const APPEND: &str = "/relledger.v1.Ledger/Append";
+
+/// The append that opens `account`: a visit needs an open account and its contact. These two
+/// events are not measured.
+fn open_account(account: &str) -> AppendRequest {
+    AppendRequest {
+        account_id: account.to_string(),
+        expected_revision: Some(expected_revision_to_proto(ExpectedRevision::NoStream)),
+        events: account_opening(format!("Compare {account}"))
+            .into_iter()
+            .map(|payload: Payload| proto::ProposedEvent {
+                payload: Some(payload),
+                ..super::event()
+            })
+            .collect(),
+    }
+}
+
+/// The append of one visit to `account` at `revision`.
+fn visit(account: &str, revision: u64) -> AppendRequest {
+    AppendRequest {
+        account_id: account.to_string(),
+        expected_revision: Some(expected_revision_to_proto(ExpectedRevision::Exact(
+            revision,
+        ))),
+        events: vec![super::event()],
     }
 }
 
@@ -157,16 +211,30 @@ impl Appender for Client {
     async fn append(&mut self) -> anyhow::Result<()> {
         let answer = self
             .ledger
-            .append(AppendRequest {
-                account_id: self.account.clone(),
-                expected_revision: Some(expected_revision_to_proto(ExpectedRevision::Exact(
-                    self.revision,
-                ))),
-                events: vec![super::event()],
-            })
+            .append(visit(&self.account, self.revision))
             .await
             .with_context(|| format!("append to {}", self.account))?;
         self.revision = answer.into_inner().last_revision;
+        Ok(())
+    }
+}
+
+/// [`Client`] on the minimal h2 client.
+struct H2Appender {
+    client: H2Client,
+    account: String,
+    revision: u64,
+}
+
+#[async_trait]
+impl Appender for H2Appender {
+    async fn append(&mut self) -> anyhow::Result<()> {
+        let answer: proto::AppendResponse = self
+            .client
+            .unary(APPEND, &visit(&self.account, self.revision))
+            .await?
+            .with_context(|| format!("append to {}", self.account))?;
+        self.revision = answer.last_revision;
         Ok(())
     }
 }
