@@ -91,6 +91,9 @@ fn seconds(name: &str, default: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    // The server in this process logs as `relledger serve` does (`RUST_LOG`, INFO when unset),
+    // so that it pays for what the binary's logging costs.
+    relledger::logging::log_to_stderr();
     // `cargo bench` passes `--bench`; everything else comes from the environment.
     let plan = Plan {
         warmup: seconds("COMPARE_WARMUP", 1.0),

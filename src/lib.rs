@@ -40,6 +40,7 @@ pub mod config;
 pub mod domain;
 pub mod histories;
 pub mod ledger;
+pub mod logging;
 pub mod privacy;
 pub mod projector;
 pub mod relationships;

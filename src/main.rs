@@ -1,7 +1,6 @@
 //! The `relledger` command: `serve` runs the ledger; `append` and `read` are thin clients so a
 //! person can try it from a shell.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -124,14 +123,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    relledger::logging::log_to_stderr();
     let mut config = Config::new(args.data_dir);
     config.policy.currency = args.currency;
     config.policy.max_batch_events = args.max_batch_events;

@@ -192,7 +192,8 @@ impl OpenServer {
             proto::audit_server::AuditServer::new(AuditService::new(Arc::clone(&audit), privacy));
 
         let served = Server::builder()
-            .trace_fn(|request| tracing::info_span!("rpc", path = %request.uri().path()))
+            // At DEBUG, as the handlers' spans are: see `logging`.
+            .trace_fn(|request| tracing::debug_span!("rpc", path = %request.uri().path()))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ledger_service)

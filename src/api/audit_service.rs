@@ -68,7 +68,7 @@ type ReplayStream = BoxStream<'static, Result<proto::ReplayResponse, Status>>;
 
 #[tonic::async_trait]
 impl proto::audit_server::Audit for AuditService {
-    #[tracing::instrument(name = "Audit.VerifyChain", skip_all)]
+    #[tracing::instrument(level = "debug", name = "Audit.VerifyChain", skip_all)]
     async fn verify_chain(
         &self,
         request: Request<proto::VerifyChainRequest>,
@@ -90,7 +90,7 @@ impl proto::audit_server::Audit for AuditService {
         }))
     }
 
-    #[tracing::instrument(name = "Audit.GetChainHead", skip_all)]
+    #[tracing::instrument(level = "debug", name = "Audit.GetChainHead", skip_all)]
     async fn get_chain_head(
         &self,
         _request: Request<proto::GetChainHeadRequest>,
@@ -108,7 +108,7 @@ impl proto::audit_server::Audit for AuditService {
         }))
     }
 
-    #[tracing::instrument(name = "Audit.GetSigningKey", skip_all)]
+    #[tracing::instrument(level = "debug", name = "Audit.GetSigningKey", skip_all)]
     async fn get_signing_key(
         &self,
         _request: Request<proto::GetSigningKeyRequest>,
@@ -120,7 +120,7 @@ impl proto::audit_server::Audit for AuditService {
         }))
     }
 
-    #[tracing::instrument(name = "Audit.SignCheckpoint", skip_all)]
+    #[tracing::instrument(level = "debug", name = "Audit.SignCheckpoint", skip_all)]
     async fn sign_checkpoint(
         &self,
         request: Request<proto::SignCheckpointRequest>,
@@ -133,7 +133,7 @@ impl proto::audit_server::Audit for AuditService {
 
     type ReplayStream = ReplayStream;
 
-    #[tracing::instrument(name = "Audit.Replay", skip_all)]
+    #[tracing::instrument(level = "debug", name = "Audit.Replay", skip_all)]
     async fn replay(
         &self,
         request: Request<proto::ReplayRequest>,

@@ -59,7 +59,12 @@ type RecordStream = BoxStream<'static, Result<proto::RecordedEvent, Status>>;
 
 #[tonic::async_trait]
 impl proto::ledger_server::Ledger for LedgerService {
-    #[tracing::instrument(name = "Ledger.Append", skip_all, fields(account_id, events))]
+    #[tracing::instrument(
+        level = "debug",
+        name = "Ledger.Append",
+        skip_all,
+        fields(account_id, events)
+    )]
     async fn append(
         &self,
         request: Request<proto::AppendRequest>,
@@ -104,7 +109,12 @@ impl proto::ledger_server::Ledger for LedgerService {
 
     type ReadStreamStream = RecordStream;
 
-    #[tracing::instrument(name = "Ledger.ReadStream", skip_all, fields(account_id))]
+    #[tracing::instrument(
+        level = "debug",
+        name = "Ledger.ReadStream",
+        skip_all,
+        fields(account_id)
+    )]
     async fn read_stream(
         &self,
         request: Request<proto::ReadStreamRequest>,
@@ -134,7 +144,7 @@ impl proto::ledger_server::Ledger for LedgerService {
 
     type ReadAllStream = RecordStream;
 
-    #[tracing::instrument(name = "Ledger.ReadAll", skip_all)]
+    #[tracing::instrument(level = "debug", name = "Ledger.ReadAll", skip_all)]
     async fn read_all(
         &self,
         request: Request<proto::ReadAllRequest>,
@@ -169,7 +179,12 @@ impl proto::ledger_server::Ledger for LedgerService {
 
     type SubscribeStream = subscribe::SubscribeStream;
 
-    #[tracing::instrument(name = "Ledger.Subscribe", skip_all, fields(subscription_name))]
+    #[tracing::instrument(
+        level = "debug",
+        name = "Ledger.Subscribe",
+        skip_all,
+        fields(subscription_name)
+    )]
     async fn subscribe(
         &self,
         request: Request<proto::SubscribeRequest>,
@@ -177,7 +192,12 @@ impl proto::ledger_server::Ledger for LedgerService {
         subscribe::subscribe(&self.subscriptions, self.ledger.privacy(), request).await
     }
 
-    #[tracing::instrument(name = "Ledger.AckSubscription", skip_all, fields(subscription_name))]
+    #[tracing::instrument(
+        level = "debug",
+        name = "Ledger.AckSubscription",
+        skip_all,
+        fields(subscription_name)
+    )]
     async fn ack_subscription(
         &self,
         request: Request<proto::AckSubscriptionRequest>,
@@ -185,7 +205,7 @@ impl proto::ledger_server::Ledger for LedgerService {
         subscribe::ack(&self.subscriptions, request).await
     }
 
-    #[tracing::instrument(name = "Ledger.ListSubscriptions", skip_all)]
+    #[tracing::instrument(level = "debug", name = "Ledger.ListSubscriptions", skip_all)]
     async fn list_subscriptions(
         &self,
         _request: Request<proto::ListSubscriptionsRequest>,
@@ -193,7 +213,12 @@ impl proto::ledger_server::Ledger for LedgerService {
         subscribe::list(&self.subscriptions, &self.change_feeds).await
     }
 
-    #[tracing::instrument(name = "Ledger.ForgetContact", skip_all, fields(account_id))]
+    #[tracing::instrument(
+        level = "debug",
+        name = "Ledger.ForgetContact",
+        skip_all,
+        fields(account_id)
+    )]
     async fn forget_contact(
         &self,
         request: Request<proto::ForgetContactRequest>,
@@ -248,7 +273,9 @@ impl proto::ledger_server::Ledger for LedgerService {
             .ledger
             .forget_contact(&account, &request.contact_id, &request.reason, actor)
             .await?;
+        // Says which account itself: the RPC's span is at DEBUG (see `logging`).
         tracing::info!(
+            account_id = %account,
             position = forgotten.position,
             already_forgotten = forgotten.already_forgotten,
             "contact forgotten"

@@ -45,7 +45,12 @@ type GiftStream = BoxStream<'static, Result<proto::GiftRegisterEntry, Status>>;
 
 #[tonic::async_trait]
 impl proto::relationships_server::Relationships for RelationshipsService {
-    #[tracing::instrument(name = "Relationships.GetRelationship", skip_all, fields(account_id))]
+    #[tracing::instrument(
+        level = "debug",
+        name = "Relationships.GetRelationship",
+        skip_all,
+        fields(account_id)
+    )]
     async fn get_relationship(
         &self,
         request: Request<proto::GetRelationshipRequest>,
@@ -79,7 +84,7 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         }))
     }
 
-    #[tracing::instrument(name = "Relationships.ListRelationships", skip_all)]
+    #[tracing::instrument(level = "debug", name = "Relationships.ListRelationships", skip_all)]
     async fn list_relationships(
         &self,
         request: Request<proto::ListRelationshipsRequest>,
@@ -149,7 +154,12 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         }))
     }
 
-    #[tracing::instrument(name = "Relationships.ExplainChange", skip_all, fields(account_id))]
+    #[tracing::instrument(
+        level = "debug",
+        name = "Relationships.ExplainChange",
+        skip_all,
+        fields(account_id)
+    )]
     async fn explain_change(
         &self,
         request: Request<proto::ExplainChangeRequest>,
@@ -187,7 +197,7 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         )))
     }
 
-    #[tracing::instrument(name = "Relationships.GetPortfolio", skip_all)]
+    #[tracing::instrument(level = "debug", name = "Relationships.GetPortfolio", skip_all)]
     async fn get_portfolio(
         &self,
         request: Request<proto::GetPortfolioRequest>,
@@ -210,7 +220,12 @@ impl proto::relationships_server::Relationships for RelationshipsService {
 
     type GiftRegisterStream = GiftStream;
 
-    #[tracing::instrument(name = "Relationships.GiftRegister", skip_all, fields(account_id))]
+    #[tracing::instrument(
+        level = "debug",
+        name = "Relationships.GiftRegister",
+        skip_all,
+        fields(account_id)
+    )]
     async fn gift_register(
         &self,
         request: Request<proto::GiftRegisterRequest>,
@@ -261,7 +276,11 @@ impl proto::relationships_server::Relationships for RelationshipsService {
 
     type SubscribeRelationshipChangesStream = ChangeStream;
 
-    #[tracing::instrument(name = "Relationships.SubscribeRelationshipChanges", skip_all)]
+    #[tracing::instrument(
+        level = "debug",
+        name = "Relationships.SubscribeRelationshipChanges",
+        skip_all
+    )]
     async fn subscribe_relationship_changes(
         &self,
         request: Request<proto::SubscribeRelationshipChangesRequest>,
