@@ -62,13 +62,13 @@ impl Histories {
 
     /// `account`'s committed events in stream order, at least up to global position `up_to`
     /// (`None`: up to the log's head when called), possibly further: slice the answer with
-    /// [`up_to`]. `known` may hold records of this account the caller already has (a page the
-    /// projector read), in stream order: those that continue the cached history are taken from
-    /// it instead of the log.
-    pub async fn history<'k>(
+    /// [`up_to`]. `known` may hold records of this account the caller already has and gives
+    /// up (the projector's page), in stream order: those that continue the cached history are
+    /// moved into it instead of being read from the log.
+    pub async fn history(
         &self,
         account: &AccountId,
-        known: impl IntoIterator<Item = &'k RecordedEvent>,
+        known: impl IntoIterator<Item = RecordedEvent>,
         up_to: Option<u64>,
     ) -> Result<History, StoreError> {
         let cached = self.cached(account);
@@ -83,7 +83,7 @@ impl Histories {
             if record.revision != next {
                 break;
             }
-            extension.push(record.clone());
+            extension.push(record);
             next += 1;
         }
         let reached = |history: &[RecordedEvent], extension: &[RecordedEvent]| {
@@ -214,7 +214,7 @@ mod tests {
     async fn a_history_is_the_stream_and_follows_later_appends() {
         let log = log_with(&[("a", 3), ("b", 2)]).await;
         let histories = Histories::new(log.clone(), 100);
-        let first = histories.history(&id("a"), &[], None).await.unwrap();
+        let first = histories.history(&id("a"), [], None).await.unwrap();
         assert_eq!(
             first.iter().map(|r| r.revision).collect::<Vec<_>>(),
             [0, 1, 2]
@@ -222,7 +222,7 @@ mod tests {
         log.append(&id("a"), ExpectedRevision::Any, vec![any_event()])
             .await
             .unwrap();
-        let second = histories.history(&id("a"), &[], None).await.unwrap();
+        let second = histories.history(&id("a"), [], None).await.unwrap();
         assert_eq!(second.len(), 4);
         assert_eq!(&second[..3], &first[..], "the cached prefix is kept");
         assert_eq!(second[3].position, 5);
@@ -233,13 +233,13 @@ mod tests {
     async fn a_history_no_one_else_holds_is_extended_in_place_and_one_still_read_is_not_changed() {
         let log = log_with(&[("a", 3)]).await;
         let histories = Histories::new(log.clone(), 100);
-        let first = histories.history(&id("a"), &[], None).await.unwrap();
+        let first = histories.history(&id("a"), [], None).await.unwrap();
         let first_at = Arc::as_ptr(&first);
         drop(first);
         log.append(&id("a"), ExpectedRevision::Any, vec![any_event()])
             .await
             .unwrap();
-        let second = histories.history(&id("a"), &[], None).await.unwrap();
+        let second = histories.history(&id("a"), [], None).await.unwrap();
         assert_eq!(second.len(), 4);
         assert_eq!(Arc::as_ptr(&second), first_at, "extended, not copied");
         assert_eq!(histories.cached_events(), 4);
@@ -248,7 +248,7 @@ mod tests {
         log.append(&id("a"), ExpectedRevision::Any, vec![any_event()])
             .await
             .unwrap();
-        let third = histories.history(&id("a"), &[], None).await.unwrap();
+        let third = histories.history(&id("a"), [], None).await.unwrap();
         assert_eq!((second.len(), third.len()), (4, 5));
         assert_eq!(&third[..4], &second[..]);
         assert_eq!(histories.cached_events(), 5);
@@ -258,13 +258,13 @@ mod tests {
     async fn records_the_caller_holds_extend_the_history_without_a_read() {
         let log = log_with(&[("a", 2)]).await;
         let histories = Histories::new(log.clone(), 100);
-        let all = histories.history(&id("a"), &[], None).await.unwrap();
+        let all = histories.history(&id("a"), [], None).await.unwrap();
         // A record the log never held proves the extension came from `known`.
         let mut invented = all[1].clone();
         invented.revision = 2;
         invented.position = 99;
         let known = vec![all[1].clone(), invented.clone()];
-        let extended = histories.history(&id("a"), &known, Some(99)).await.unwrap();
+        let extended = histories.history(&id("a"), known, Some(99)).await.unwrap();
         assert_eq!(extended.len(), 3);
         assert_eq!(extended[2], invented);
     }
@@ -273,10 +273,10 @@ mod tests {
     async fn the_budget_evicts_the_least_recently_used_account() {
         let log = log_with(&[("a", 3), ("b", 3), ("c", 3)]).await;
         let histories = Histories::new(log.clone(), 7);
-        histories.history(&id("a"), &[], None).await.unwrap();
-        histories.history(&id("b"), &[], None).await.unwrap();
-        histories.history(&id("a"), &[], None).await.unwrap();
-        histories.history(&id("c"), &[], None).await.unwrap();
+        histories.history(&id("a"), [], None).await.unwrap();
+        histories.history(&id("b"), [], None).await.unwrap();
+        histories.history(&id("a"), [], None).await.unwrap();
+        histories.history(&id("c"), [], None).await.unwrap();
         assert_eq!(histories.cached_events(), 6);
         let cache = histories.lock();
         assert!(cache.accounts.contains(&id("a")) && cache.accounts.contains(&id("c")));
@@ -291,7 +291,7 @@ mod tests {
         let log = log_with(&[("a", 1)]).await;
         let histories = Histories::new(log, 100);
         assert!(histories
-            .history(&id("z"), &[], None)
+            .history(&id("z"), [], None)
             .await
             .unwrap()
             .is_empty());

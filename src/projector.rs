@@ -307,32 +307,46 @@ impl Projector {
         let Some(last) = page.last().map(|r| r.position) else {
             return Ok(0);
         };
-        // The last record of each account in the page, and the first position of its events.
-        let mut touched: BTreeMap<AccountId, (&RecordedEvent, u64)> = BTreeMap::new();
-        for record in &page {
-            touched
-                .entry(record.account_id.clone())
-                .and_modify(|(latest, _)| *latest = record)
-                .or_insert((record, record.position));
+        let projected = page.len() as u64;
+        // Each account's records in the page, in order, moved out of it: those that extend the
+        // shared history become part of it without a copy.
+        let mut touched: BTreeMap<AccountId, Vec<RecordedEvent>> = BTreeMap::new();
+        for record in page {
+            match touched.get_mut(&record.account_id) {
+                Some(records) => records.push(record),
+                None => {
+                    touched.insert(record.account_id.clone(), vec![record]);
+                }
+            }
         }
         // The histories first (they may read the log), then every fold of the page at once on
         // the fold thread: a fold of a long history takes milliseconds of CPU, and on a tokio
         // worker it would hold up the gRPC requests queued behind it (see `fold_thread`).
         let mut folds = Vec::with_capacity(touched.len());
-        for (account, (record, first_position)) in touched {
-            let history = self.history(&account, record.position, &page).await?;
-            let counted = histories::up_to(&history, record.position).len();
-            if counted == 0 || history[counted - 1].position != record.position {
+        for (account, records) in touched {
+            // The account's last record in the page (the fold is as of it), and its first.
+            let (Some(first), Some(latest)) = (records.first(), records.last()) else {
+                continue;
+            };
+            let first_position = first.position;
+            let (position, recorded_at, event_id) =
+                (latest.position, latest.recorded_at, latest.event.event_id);
+            let history = self
+                .histories
+                .history(&account, records, Some(position))
+                .await?;
+            let counted = histories::up_to(&history, position).len();
+            if counted == 0 || history[counted - 1].position != position {
                 return Err(StoreError::Corrupt(format!(
-                    "the stream of {account} does not hold position {}, which the log gives it",
-                    record.position
+                    "the stream of {account} does not hold position {position}, which the log \
+                     gives it"
                 )));
             }
             folds.push(Fold {
                 account,
-                position: record.position,
-                recorded_at: record.recorded_at,
-                event_id: record.event.event_id,
+                position,
+                recorded_at,
+                event_id,
                 first_position,
                 history,
                 counted,
@@ -376,19 +390,7 @@ impl Projector {
             // No receiver is not an error: the change feed may have no subscriber.
             let _ = self.changes.send(change);
         }
-        Ok(page.len() as u64)
-    }
-
-    /// `account`'s events up to position `last`, in stream order: the shared history, extended
-    /// with the page's records, or read from the log when it is not cached.
-    async fn history(
-        &self,
-        account: &AccountId,
-        last: u64,
-        page: &[RecordedEvent],
-    ) -> Result<Arc<Vec<RecordedEvent>>, StoreError> {
-        let known = page.iter().filter(|r| &r.account_id == account);
-        self.histories.history(account, known, Some(last)).await
+        Ok(projected)
     }
 }
 
