@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::ops::Range as Revisions;
 
+use super::FLUSH_RECORDS;
 use crate::domain::{AccountId, EventId};
 
 /// The entries of one record, as the writer adds them.
@@ -31,11 +32,17 @@ pub(super) struct Memtable {
 }
 
 impl Memtable {
-    pub(super) fn new(from: u64) -> Memtable {
+    /// An empty memtable from position `from`, with room for the ids of `records` records
+    /// (at most [`FLUSH_RECORDS`], the default size at which it is written as a run: about
+    /// 2 MB of table): the writer adds to it on the append path, and a table that grows by
+    /// doubling rehashes every id it holds each time (perf showed the rehashes and their page
+    /// faults on the writer thread).
+    pub(super) fn new(from: u64, records: u64) -> Memtable {
+        let reserved = usize::try_from(records.min(FLUSH_RECORDS)).unwrap_or(0);
         Memtable {
             from,
             to: from,
-            ids: HashMap::new(),
+            ids: HashMap::with_capacity(reserved),
             streams: HashMap::new(),
         }
     }
@@ -103,5 +110,23 @@ impl Memtable {
             })
             .map(|(account, _)| account.clone())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_memtable_has_room_for_the_ids_of_a_run_without_growing() {
+        let table = Memtable::new(7, 1_000);
+        assert!(table.ids.capacity() >= 1_000);
+        assert_eq!((table.from, table.to), (7, 7));
+        let most = Memtable::new(0, u64::MAX);
+        assert!(most.ids.capacity() >= FLUSH_RECORDS as usize);
+        assert!(
+            most.ids.capacity() < 4 * FLUSH_RECORDS as usize,
+            "a huge flush size reserves no more than a default run's ids"
+        );
     }
 }

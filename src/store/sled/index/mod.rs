@@ -170,7 +170,7 @@ impl Index {
             state: RwLock::new(State {
                 runs: Arc::new(runs),
                 frozen: None,
-                memtable: Memtable::new(covered.to),
+                memtable: Memtable::new(covered.to, flush_records),
             }),
             stopping: AtomicBool::new(false),
             merging: Mutex::new(()),
@@ -368,7 +368,7 @@ impl Index {
     /// up to the memtable's end. Readers keep finding its entries throughout. Does nothing if
     /// the memtable is empty or another frozen one is still waiting.
     pub(crate) fn freeze(&self, to_bytes: u64) {
-        if self.shared.freeze(to_bytes) {
+        if self.shared.freeze(to_bytes, self.flush_records) {
             self.wake();
         }
     }
@@ -378,7 +378,7 @@ impl Index {
     /// made both record files durable up to the memtable's end.
     pub(crate) fn flush(&self, to_bytes: u64) -> io::Result<()> {
         self.shared.write_frozen()?;
-        if self.shared.freeze(to_bytes) {
+        if self.shared.freeze(to_bytes, self.flush_records) {
             self.shared.write_frozen()?;
         }
         self.wake();
@@ -467,12 +467,12 @@ impl IndexShared {
     }
 
     /// Moves the memtable to the frozen slot; `false` if it is empty or the slot is taken.
-    fn freeze(&self, to_bytes: u64) -> bool {
+    fn freeze(&self, to_bytes: u64, flush_records: u64) -> bool {
         let mut state = self.write();
         if state.frozen.is_some() || state.memtable.records() == 0 {
             return false;
         }
-        let next = Memtable::new(state.memtable.to);
+        let next = Memtable::new(state.memtable.to, flush_records);
         let memtable = Arc::new(std::mem::replace(&mut state.memtable, next));
         state.frozen = Some(Frozen { memtable, to_bytes });
         true
