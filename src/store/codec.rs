@@ -31,15 +31,17 @@ pub const RECORD_V1: u8 = 1;
 /// Envelope version, `prev_hash` and `hash`.
 const HEADER_LEN: usize = 1 + 32 + 32;
 
-/// The canonical body of a record, version 1. Field order is part of the format.
+/// The canonical body of a record, version 1. Field order is part of the format. The event is
+/// a [`ProposedEvent`], or its JSON already written ([`SerializedEvent`]): `serde_json` writes
+/// a nested value exactly as it writes it alone, so both give the same bytes.
 #[derive(Serialize)]
-struct StoredRecordV1<'a> {
+struct StoredRecordV1<'a, E: Serialize + ?Sized> {
     v: u8,
     position: u64,
     account_id: &'a AccountId,
     revision: u64,
     recorded_at: Timestamp,
-    event: &'a ProposedEvent,
+    event: &'a E,
 }
 
 mod fast;
@@ -70,12 +72,12 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("record types always serialize to JSON")
 }
 
-fn body_bytes(
+fn body_bytes<E: Serialize + ?Sized>(
     position: u64,
     account: &AccountId,
     revision: u64,
     recorded_at: Timestamp,
-    event: &ProposedEvent,
+    event: &E,
 ) -> Vec<u8> {
     to_json(&StoredRecordV1 {
         v: RECORD_V1,
@@ -119,6 +121,55 @@ pub fn content_digest(event: &ProposedEvent) -> [u8; 32] {
     Sha256::digest(to_json(event)).into()
 }
 
+/// An event with its JSON written once: the JSON is what its [`content_digest`] covers and,
+/// verbatim, the `event` of its canonical body. The sled writer seals every record on its one
+/// thread; an append serializes its events on its own task instead ([`SerializedEvent::new`]),
+/// and the writer splices the JSON in, where it used to serialize each event twice.
+pub struct SerializedEvent {
+    event: ProposedEvent,
+    json: Box<serde_json::value::RawValue>,
+}
+
+impl SerializedEvent {
+    pub fn new(event: ProposedEvent) -> SerializedEvent {
+        let json =
+            serde_json::value::to_raw_value(&event).expect("record types always serialize to JSON");
+        SerializedEvent { event, json }
+    }
+
+    /// [`content_digest`] of the event, from its JSON.
+    pub fn digest(&self) -> [u8; 32] {
+        Sha256::digest(self.json.get().as_bytes()).into()
+    }
+}
+
+impl std::borrow::Borrow<ProposedEvent> for SerializedEvent {
+    fn borrow(&self) -> &ProposedEvent {
+        &self.event
+    }
+}
+
+/// [`seal`] of an event serialized beforehand: the same record and the same bytes.
+pub fn seal_serialized(
+    position: u64,
+    account: &AccountId,
+    revision: u64,
+    recorded_at: Timestamp,
+    event: SerializedEvent,
+    prev_hash: ChainHash,
+) -> (RecordedEvent, Vec<u8>) {
+    let body = body_bytes(position, account, revision, recorded_at, &*event.json);
+    sealed(
+        position,
+        account,
+        revision,
+        recorded_at,
+        event.event,
+        prev_hash,
+        &body,
+    )
+}
+
 /// The stored value of an already sealed `record`.
 pub fn encode_record(record: &RecordedEvent) -> Vec<u8> {
     envelope(&record.prev_hash, &record.hash, &canonical_bytes(record))
@@ -144,8 +195,29 @@ pub fn seal(
     prev_hash: ChainHash,
 ) -> (RecordedEvent, Vec<u8>) {
     let body = body_bytes(position, account, revision, recorded_at, &event);
-    let hash = compute_hash(&prev_hash, &body);
-    let value = envelope(&prev_hash, &hash, &body);
+    sealed(
+        position,
+        account,
+        revision,
+        recorded_at,
+        event,
+        prev_hash,
+        &body,
+    )
+}
+
+/// The record and stored value of `event` whose canonical bytes are `body`.
+fn sealed(
+    position: u64,
+    account: &AccountId,
+    revision: u64,
+    recorded_at: Timestamp,
+    event: ProposedEvent,
+    prev_hash: ChainHash,
+    body: &[u8],
+) -> (RecordedEvent, Vec<u8>) {
+    let hash = compute_hash(&prev_hash, body);
+    let value = envelope(&prev_hash, &hash, body);
     let record = RecordedEvent {
         position,
         account_id: account.clone(),

@@ -15,6 +15,7 @@
 //! refuse such batches before they reach the log; this keeps the log's uniqueness invariant
 //! even when they do not.
 
+use std::borrow::Borrow;
 use std::collections::HashSet;
 
 use super::codec::content_digest;
@@ -36,31 +37,33 @@ pub(crate) struct RecordedId {
 
 /// Applies the rule to `events` for `account`, looking ids up with `lookup` (which sees only
 /// committed records, plus, in a group commit, the records planned earlier in the group).
-pub(crate) fn find_retry_with<F>(
+pub(crate) fn find_retry_with<E, F>(
     account: &AccountId,
-    events: &[ProposedEvent],
+    events: &[E],
     mut lookup: F,
 ) -> Result<Option<AppendOutcome>, StoreError>
 where
+    E: Borrow<ProposedEvent>,
     F: FnMut(&EventId) -> Result<Option<RecordedId>, StoreError>,
 {
+    let events = || events.iter().map(Borrow::<ProposedEvent>::borrow);
     let conflict = |event_id: EventId, conflict: IdConflict| {
         Err(StoreError::EventIdConflict { event_id, conflict })
     };
-    let mut seen = HashSet::with_capacity(events.len());
-    if let Some(repeated) = events.iter().find(|e| !seen.insert(e.event_id)) {
+    let mut seen = HashSet::with_capacity(events().len());
+    if let Some(repeated) = events().find(|e| !seen.insert(e.event_id)) {
         return conflict(repeated.event_id, IdConflict::PartialRetry);
     }
 
-    let mut found = Vec::with_capacity(events.len());
-    for event in events {
+    let mut found = Vec::with_capacity(events().len());
+    for event in events() {
         found.push(lookup(&event.event_id)?);
     }
     if found.iter().all(Option::is_none) {
         return Ok(None);
     }
 
-    for (event, entry) in events.iter().zip(&found) {
+    for (event, entry) in events().zip(&found) {
         let Some(entry) = entry else { continue };
         if entry.account != *account {
             return conflict(
@@ -73,7 +76,7 @@ where
         }
     }
 
-    let recorded = events.iter().zip(&found).find(|(_, entry)| entry.is_some());
+    let recorded = events().zip(&found).find(|(_, entry)| entry.is_some());
     let (first_event, first) = match recorded {
         Some((event, Some(entry))) => (event, entry),
         _ => return Ok(None),

@@ -73,7 +73,7 @@ pub(crate) use self::read::sled_error;
 use self::records::{RecordFiles, Wait};
 use self::writer::AppendCommand;
 use super::chain::{ChainBreak, ChainVerifier};
-use super::codec::decode_record_at;
+use super::codec::{decode_record_at, SerializedEvent};
 use super::page::{paged, paged_pages, Fetched, Scan};
 use super::{
     AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError,
@@ -383,7 +383,8 @@ impl Log for SledLog {
         let command = AppendCommand {
             account: account.clone(),
             expected,
-            events,
+            // Here, on the requester's task, not on the writer's one thread.
+            events: events.into_iter().map(SerializedEvent::new).collect(),
             reply,
         };
         let queue = self.inner.commands.as_ref().ok_or_else(stopped)?;

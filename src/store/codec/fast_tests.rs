@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::fast::decode_body;
-use super::{body_bytes, decode_record, envelope, DecodedRecordV1, RECORD_V1};
+use super::{
+    body_bytes, content_digest, decode_record, envelope, seal, seal_serialized, DecodedRecordV1,
+    SerializedEvent, RECORD_V1,
+};
 use crate::domain::*;
 use crate::store::codec::compute_hash;
 
@@ -435,6 +438,22 @@ proptest! {
         prop_assert!(fast.is_some(), "declined a canonical body: {}", body);
         prop_assert_eq!(fast.as_ref(), Some(&record));
         prop_assert_eq!(fast, serde_decode(&body));
+    }
+
+    /// An event serialized beforehand seals to the same record and the same stored bytes as
+    /// one serialized by `seal`, and digests as `content_digest` does: the writer's shortcut
+    /// changes nothing on disk or in the hash chain.
+    #[test]
+    fn an_event_serialized_beforehand_seals_to_the_same_bytes(
+        record in record(),
+        prev in any::<[u8; 32]>(),
+    ) {
+        let serialized = SerializedEvent::new(record.event.clone());
+        prop_assert_eq!(serialized.digest(), content_digest(&record.event));
+        let at = (record.position, &record.account_id, record.revision, record.recorded_at);
+        let spliced = seal_serialized(at.0, at.1, at.2, at.3, serialized, ChainHash(prev));
+        let sealed = seal(at.0, at.1, at.2, at.3, record.event.clone(), ChainHash(prev));
+        prop_assert_eq!(spliced, sealed);
     }
 
     /// Damaged bodies: whatever the fast path still takes, serde_json takes too, with the same

@@ -24,7 +24,7 @@ use super::read;
 use super::records::push_frame;
 use super::Shared;
 use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, Timestamp};
-use crate::store::codec::{content_digest, seal};
+use crate::store::codec::{seal_serialized, SerializedEvent};
 use crate::store::idempotency::{find_retry_with, RecordedId};
 use crate::store::memory::{empty_batch, system_now};
 use crate::store::{AppendOutcome, ExpectedRevision, LogHead, StoreError};
@@ -73,7 +73,9 @@ pub(crate) fn write_and_sync(shared: &Shared, group: Group) -> Result<(), StoreE
 pub(crate) struct AppendCommand {
     pub account: AccountId,
     pub expected: ExpectedRevision,
-    pub events: Vec<ProposedEvent>,
+    /// Serialized by the requester, so that the writer's one thread does not (see
+    /// [`SerializedEvent`]).
+    pub events: Vec<SerializedEvent>,
     /// Where the answer goes; the append is still written if the requester has gone away.
     pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
 }
@@ -260,7 +262,7 @@ impl Writer {
         plan: &mut Plan,
         account: &AccountId,
         expected: ExpectedRevision,
-        events: Vec<ProposedEvent>,
+        events: Vec<SerializedEvent>,
     ) -> Result<AppendOutcome, StoreError> {
         let committed_end = self.head.next_position;
         let shared = &self.shared;
@@ -287,9 +289,9 @@ impl Writer {
         let count = events.len() as u64;
         for (offset, event) in (0u64..).zip(events) {
             let (position, revision) = (first_position + offset, first_revision + offset);
-            let digest = content_digest(&event);
-            let event_id = event.event_id;
-            let (record, value) = seal(
+            let digest = event.digest();
+            let event_id = std::borrow::Borrow::<ProposedEvent>::borrow(&event).event_id;
+            let (record, value) = seal_serialized(
                 position,
                 account,
                 revision,
