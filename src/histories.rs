@@ -75,7 +75,8 @@ impl Histories {
         let history: &[RecordedEvent] = cached.as_deref().map_or(&[], |h| &h[..]);
         let held = history.len() as u64;
         let mut next = held;
-        let mut extension: Vec<RecordedEvent> = Vec::new();
+        let known = known.into_iter();
+        let mut extension: Vec<RecordedEvent> = Vec::with_capacity(known.size_hint().0);
         for record in known {
             if record.revision < held {
                 continue;

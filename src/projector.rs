@@ -25,7 +25,7 @@
 
 mod fold_thread;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -294,29 +294,38 @@ impl Projector {
     /// last of them (`after.position`) and the first (`first_position`).
     async fn project_page(&self) -> Result<u64, StoreError> {
         let from = self.progress.borrow().map_or(0, |p| p + 1);
-        let page: Vec<RecordedEvent> = self
-            .log
-            .read_all(
-                Some(from),
-                Direction::Forwards,
-                Some(PAGE),
-                ReadAllFilter::default(),
-            )
-            .try_collect()
-            .await?;
+        // Sized at once for what the head says is there: collected by doubling, a full page
+        // was copied over and over into fresh memory (perf: page faults).
+        let expected = self.log.head().next_position.saturating_sub(from).min(PAGE);
+        let mut page = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+        let mut records = self.log.read_all(
+            Some(from),
+            Direction::Forwards,
+            Some(PAGE),
+            ReadAllFilter::default(),
+        );
+        while let Some(record) = records.try_next().await? {
+            page.push(record);
+        }
         let Some(last) = page.last().map(|r| r.position) else {
             return Ok(0);
         };
         let projected = page.len() as u64;
         // Each account's records in the page, in order, moved out of it: those that extend the
         // shared history become part of it without a copy.
-        let mut touched: BTreeMap<AccountId, Vec<RecordedEvent>> = BTreeMap::new();
+        // Each vector is made its final size at once: grown by doubling, a page's 16,384
+        // records were copied several times over into fresh memory (perf: page faults).
+        let mut counts: HashMap<&AccountId, usize> = HashMap::new();
+        for record in &page {
+            *counts.entry(&record.account_id).or_default() += 1;
+        }
+        let mut touched: BTreeMap<AccountId, Vec<RecordedEvent>> = counts
+            .into_iter()
+            .map(|(account, count)| (account.clone(), Vec::with_capacity(count)))
+            .collect();
         for record in page {
-            match touched.get_mut(&record.account_id) {
-                Some(records) => records.push(record),
-                None => {
-                    touched.insert(record.account_id.clone(), vec![record]);
-                }
+            if let Some(records) = touched.get_mut(&record.account_id) {
+                records.push(record);
             }
         }
         // The histories first (they may read the log), then every fold of the page at once on
