@@ -311,10 +311,10 @@ impl Projector {
             return Ok(0);
         };
         let projected = page.len() as u64;
-        // Each account's records in the page, in order, moved out of it: those that extend the
-        // shared history become part of it without a copy.
-        // Each vector is made its final size at once: grown by doubling, a page's 16,384
-        // records were copied several times over into fresh memory (perf: page faults).
+        // Each account's records in the page, in order, moved out of it (those that extend the
+        // shared history become part of it without a copy), into vectors made their final size
+        // at once: grown by doubling, a page's records were copied several times over into
+        // fresh memory (perf: page faults).
         let mut counts: HashMap<&AccountId, usize> = HashMap::new();
         for record in &page {
             *counts.entry(&record.account_id).or_default() += 1;
