@@ -149,27 +149,6 @@ impl std::borrow::Borrow<ProposedEvent> for SerializedEvent {
     }
 }
 
-/// [`seal`] of an event serialized beforehand: the same record and the same bytes.
-pub fn seal_serialized(
-    position: u64,
-    account: &AccountId,
-    revision: u64,
-    recorded_at: Timestamp,
-    event: SerializedEvent,
-    prev_hash: ChainHash,
-) -> (RecordedEvent, Vec<u8>) {
-    let body = body_bytes(position, account, revision, recorded_at, &*event.json);
-    sealed(
-        position,
-        account,
-        revision,
-        recorded_at,
-        event.event,
-        prev_hash,
-        &body,
-    )
-}
-
 /// The stored value of an already sealed `record`.
 pub fn encode_record(record: &RecordedEvent) -> Vec<u8> {
     envelope(&record.prev_hash, &record.hash, &canonical_bytes(record))
@@ -194,36 +173,28 @@ pub fn seal(
     event: ProposedEvent,
     prev_hash: ChainHash,
 ) -> (RecordedEvent, Vec<u8>) {
-    let body = body_bytes(position, account, revision, recorded_at, &event);
-    sealed(
-        position,
-        account,
-        revision,
-        recorded_at,
-        event,
-        prev_hash,
-        &body,
-    )
+    let event = SerializedEvent::new(event);
+    seal_serialized(position, account, revision, recorded_at, event, prev_hash)
 }
 
-/// The record and stored value of `event` whose canonical bytes are `body`.
-fn sealed(
+/// [`seal`] of an event serialized beforehand (the sled writer's way: see [`SerializedEvent`]).
+pub fn seal_serialized(
     position: u64,
     account: &AccountId,
     revision: u64,
     recorded_at: Timestamp,
-    event: ProposedEvent,
+    event: SerializedEvent,
     prev_hash: ChainHash,
-    body: &[u8],
 ) -> (RecordedEvent, Vec<u8>) {
-    let hash = compute_hash(&prev_hash, body);
-    let value = envelope(&prev_hash, &hash, body);
+    let body = body_bytes(position, account, revision, recorded_at, &*event.json);
+    let hash = compute_hash(&prev_hash, &body);
+    let value = envelope(&prev_hash, &hash, &body);
     let record = RecordedEvent {
         position,
         account_id: account.clone(),
         revision,
         recorded_at,
-        event,
+        event: event.event,
         prev_hash,
         hash,
     };
