@@ -13,7 +13,7 @@ use fs2::FileExt;
 use tokio::sync::{mpsc, watch};
 
 use super::manifest::Manifest;
-use super::records::{encode_offset, push_frame, read_frame, RecordFiles, OFFSET_BYTES};
+use super::records::{encode_offset, push_frame, read_frame, BadFrame, RecordFiles, OFFSET_BYTES};
 use super::writer::{WriteGroup, Writer};
 use super::{keys, read, Inner, LogOptions, Shared, SledLog};
 use crate::domain::{ChainHash, RecordedEvent, Timestamp};
@@ -125,6 +125,9 @@ pub(super) fn open(
         poisoned: None,
         write,
         bytes: recovered.bytes,
+        // Recovery cut the file to its records.
+        prepared: recovered.bytes,
+        prepare_again_at: 0,
     };
     let writer = std::thread::Builder::new()
         .name("relledger-writer".to_string())
@@ -378,7 +381,8 @@ struct Recovered {
 /// opening stays cheap. Past the runs lie the frames written since the last run, acknowledged
 /// or not: each is read back, checked and linked to the chain, and indexed, and a torn frame
 /// (a write a crash interrupted, never acknowledged: acknowledgement waits for the
-/// `fdatasync`) ends the log and is cut off. A whole frame that does not decode or link is
+/// `fdatasync`) ends the log and is cut off, as does the zeroed space the writer prepares past
+/// the records (cut too: the writer prepares it again). A whole frame that does not decode or link is
 /// damage, not a torn write, and the dir is refused.
 fn recover(index: &Index, files: &RecordFiles, covered: Covered) -> Result<Recovered, String> {
     let records_len = check_lengths(files, covered.to, covered.to_bytes)?;
@@ -495,6 +499,8 @@ fn reindex_tail(
                     pending.write(recovered.bytes)?;
                 }
             }
+            // The space the writer prepared past the records (see `RecordFiles::prepare`).
+            Err(BadFrame::Unwritten) => break,
             Err(bad) => {
                 tracing::warn!(
                     position,

@@ -12,6 +12,10 @@
 //! - `offsets`: one `u64 LE` per position, the byte offset of its frame in `records`, so that
 //!   the record at any position is one read away and a page of the log is one contiguous read.
 //!
+//! `records` may continue past its last frame with zeros: space the writer prepared ahead of
+//! the records (see [`RecordFiles::prepare`]). A frame header of zeros is never written (no
+//! record has an empty body), so it marks where the records end.
+//!
 //! The writer appends a group's frames and offsets with one write each and `fdatasync`s
 //! `records` before it answers; `offsets` is derived from `records` and synced less often (see
 //! `writer` and `open`: before an index run is written, both files are synced to its end, so
@@ -59,12 +63,15 @@ pub(crate) enum BadFrame {
     Truncated,
     /// The frame is whole but does not check: its length is impossible or its CRC differs.
     Damaged(String),
+    /// A header of zeros: the space prepared past the records, where no frame was written.
+    Unwritten,
 }
 
 impl BadFrame {
     pub(crate) fn reason(&self) -> String {
         match self {
             BadFrame::Truncated => "its frame is cut short".to_string(),
+            BadFrame::Unwritten => "no frame was written there".to_string(),
             BadFrame::Damaged(reason) => reason.clone(),
         }
     }
@@ -106,7 +113,8 @@ pub(crate) fn decode_frame(bytes: &[u8]) -> Result<(&[u8], usize), BadFrame> {
 }
 
 /// Reads the next frame from `reader` into `body`, when at most `left` bytes remain in the
-/// file: returns the frame's whole length.
+/// file: returns the frame's whole length. A header of zeros is [`BadFrame::Unwritten`]: the
+/// records' end in a file with prepared space past them.
 pub(crate) fn read_frame(
     reader: &mut impl Read,
     left: u64,
@@ -115,6 +123,9 @@ pub(crate) fn read_frame(
     let mut header = [0; FRAME_HEADER];
     if left < FRAME_HEADER as u64 || reader.read_exact(&mut header).is_err() {
         return Err(BadFrame::Truncated);
+    }
+    if header == [0; FRAME_HEADER] {
+        return Err(BadFrame::Unwritten);
     }
     let (length, crc) = parse_header(&header)?;
     if left < (FRAME_HEADER + length) as u64 {
@@ -291,6 +302,26 @@ impl RecordFiles {
         self.records.sync_data()
     }
 
+    /// Writes zeros to `records` from byte `from` to `to` and syncs them: space prepared past
+    /// the records' end, which the writer's next groups overwrite.
+    ///
+    /// Why: a group written past the file's end makes the file grow, and ext4's `fdatasync`
+    /// then writes the inode (the new length and block map) after the data, a second device
+    /// write each group commit waits for; a write into blocks that are already allocated, in a
+    /// file whose length does not change, is data only. Zeros, not `fallocate`: ext4 allocates
+    /// unwritten extents, and the first write into one changes the extent map again. What
+    /// PostgreSQL does with its WAL segments.
+    pub(crate) fn prepare(&self, from: u64, to: u64) -> io::Result<()> {
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        let mut at = from;
+        while at < to {
+            let length = usize::try_from(to - at).map_or(ZEROS.len(), |n| n.min(ZEROS.len()));
+            self.records.write_all_at(&ZEROS[..length], at)?;
+            at += length as u64;
+        }
+        self.records.sync_data()
+    }
+
     /// Makes what was written to `offsets` durable.
     pub(crate) fn sync_offsets(&self) -> io::Result<()> {
         self.offsets.sync_data()
@@ -339,6 +370,36 @@ mod tests {
         let mut huge = bytes.clone();
         huge[3] = 0xff;
         assert!(matches!(decode_frame(&huge), Err(BadFrame::Damaged(_))));
+    }
+
+    /// Recovery reads frames one by one: zeros where a header belongs are the prepared space
+    /// past the records, told apart from a frame cut short or damaged.
+    #[test]
+    fn a_header_of_zeros_reads_as_unwritten_space() {
+        let mut bytes = Vec::new();
+        encode_frame(b"hello", &mut bytes);
+        let whole = bytes.len();
+        bytes.extend_from_slice(&[0; 64]);
+        let mut reader = io::Cursor::new(&bytes);
+        let mut body = Vec::new();
+        let left = bytes.len() as u64;
+        assert_eq!(read_frame(&mut reader, left, &mut body), Ok(whole as u64));
+        assert_eq!(body, b"hello");
+        let left = left - whole as u64;
+        assert_eq!(
+            read_frame(&mut reader, left, &mut body),
+            Err(BadFrame::Unwritten)
+        );
+        // A frame torn inside the prepared space: its header, then zeros where its body was.
+        let mut torn = Vec::new();
+        encode_frame(b"hello", &mut torn);
+        torn.truncate(FRAME_HEADER + 2);
+        torn.extend_from_slice(&[0; 64]);
+        let left = torn.len() as u64;
+        assert!(matches!(
+            read_frame(&mut io::Cursor::new(&torn), left, &mut body),
+            Err(BadFrame::Damaged(_))
+        ));
     }
 
     /// Record files in `dir` holding the frames of "one", "two!" and "three" (at bytes 0, 11

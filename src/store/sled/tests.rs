@@ -258,14 +258,19 @@ async fn records_past_the_index_runs_are_reindexed_from_the_frames_and_a_torn_on
     let acme = AccountId::parse("acme").unwrap();
     let head = log_with_records(dir.path(), 3).await;
     // What a crash can leave: no index run at all (every run is rebuilt from the records),
-    // and half a frame an interrupted write left after the last record.
+    // and half a frame an interrupted write left after the last record, in the space prepared
+    // past the records (zeros follow it).
     std::fs::remove_dir_all(super::index_path(dir.path())).unwrap();
     let records = super::log_path(dir.path()).join(super::RECORDS_FILE);
     let mut torn = Vec::new();
     super::encode_frame(&[7; 100], &mut torn);
     let mut bytes = std::fs::read(&records).unwrap();
-    let sound = bytes.len();
-    bytes.extend_from_slice(&torn[..50]);
+    let sound = records_end(&bytes);
+    assert!(
+        bytes.len() > sound + torn.len(),
+        "space was prepared past the records"
+    );
+    bytes[sound..sound + 50].copy_from_slice(&torn[..50]);
     std::fs::write(&records, bytes).unwrap();
 
     let log = SledLog::open(dir.path()).unwrap();
@@ -274,6 +279,76 @@ async fn records_past_the_index_runs_are_reindexed_from_the_frames_and_a_torn_on
     assert_eq!(log.stream_revision(&acme).await, Ok(Some(5)), "re-indexed");
     let (records_len, _) = log.inner.shared.files.lengths().unwrap();
     assert_eq!(records_len, sound as u64, "the torn frame is cut off");
+}
+
+/// Where the frames in `bytes` (a records file) end: at the file's end, or at the first
+/// header of zeros.
+fn records_end(bytes: &[u8]) -> usize {
+    let mut at = 0;
+    while let Some(header) = bytes.get(at..at + super::FRAME_HEADER) {
+        if header.iter().all(|b| *b == 0) {
+            break;
+        }
+        let length = u32::from_le_bytes(header[..4].try_into().unwrap()) as usize;
+        at += super::FRAME_HEADER + length;
+    }
+    at.min(bytes.len())
+}
+
+/// The writer keeps zeros written past the records, so that a group commit writes into
+/// allocated space and its `fdatasync` need not also write the file's new length; an open
+/// takes the zeros for the records' end.
+#[tokio::test]
+async fn group_commits_write_into_space_prepared_past_the_records() {
+    use super::writer::{PREPARE_CHUNK, PREPARE_LOW};
+    let dir = tempfile::tempdir().unwrap();
+    let acme = AccountId::parse("acme").unwrap();
+    let records = super::log_path(dir.path()).join(super::RECORDS_FILE);
+    let log = SledLog::open(dir.path()).unwrap();
+    log.append(&acme, ExpectedRevision::Any, vec![call()])
+        .await
+        .unwrap();
+    let (prepared, _) = log.inner.shared.files.lengths().unwrap();
+    let first = log.inner.shared.committed_bytes();
+    assert_eq!(
+        prepared,
+        first + PREPARE_CHUNK,
+        "one chunk past the first group"
+    );
+    for _ in 0..20 {
+        log.append(&acme, ExpectedRevision::Any, vec![call(), call()])
+            .await
+            .unwrap();
+    }
+    let end = log.inner.shared.committed_bytes();
+    assert!(end > first && end + PREPARE_LOW < prepared);
+    assert_eq!(
+        log.inner.shared.files.lengths().unwrap().0,
+        prepared,
+        "the groups were written inside the prepared space: the file did not grow"
+    );
+    let bytes = std::fs::read(&records).unwrap();
+    assert_eq!(records_end(&bytes), end as usize);
+    assert!(bytes[end as usize..].iter().all(|b| *b == 0));
+    let head = log.head();
+    log.close();
+
+    let log = SledLog::open(dir.path()).unwrap();
+    assert_eq!(log.head(), head);
+    assert_eq!(log.verify(), Ok(41));
+    assert_eq!(
+        log.inner.shared.files.lengths().unwrap().0,
+        end,
+        "an open cuts the prepared space off (the writer prepares it again)"
+    );
+    log.append(&acme, ExpectedRevision::Exact(40), vec![call()])
+        .await
+        .unwrap();
+    let end = log.inner.shared.committed_bytes();
+    assert_eq!(
+        log.inner.shared.files.lengths().unwrap().0,
+        end + PREPARE_CHUNK
+    );
 }
 
 #[tokio::test]
