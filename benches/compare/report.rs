@@ -362,11 +362,21 @@ impl Goals {
     }
 }
 
+/// Loopback gRPC round trips that touch no disk (a rejected append), measured on relledger.
+#[derive(Default)]
+pub struct RoundTrips {
+    /// From one client: the round trip in the one-client latency goal.
+    pub one: Option<Cell>,
+    /// From the most clients measured, and how many: the most requests the server answers
+    /// when an append costs it nothing.
+    pub ceiling: Option<(usize, Cell)>,
+}
+
 /// The generated part of the section, between its markers.
 pub fn markdown(
     results: &Results,
     goals: &Goals,
-    round_trip: Option<&Cell>,
+    round_trips: &RoundTrips,
     machine: &Machine,
     command: &str,
     plan: &Plan,
@@ -418,12 +428,21 @@ pub fn markdown(
         }
     }
     let _ = writeln!(out);
-    if let Some(t) = round_trip {
+    if let Some(t) = &round_trips.one {
         let _ = writeln!(
             out,
             "One loopback gRPC round trip (the same append with an empty account id, answered \
              INVALID_ARGUMENT before the log), one client: p50 {:.3} ms, p99 {:.3} ms.\n",
             t.p50_ms, t.p99_ms
+        );
+    }
+    if let Some((n, t)) = &round_trips.ceiling {
+        let _ = writeln!(
+            out,
+            "The same rejected append from {n} tonic clients at once, the most requests the \
+             server answers when an append costs it nothing (the ceiling of relledger's \
+             {n}-client cell on this machine): {:.0} requests/s, p50 {:.3} ms, p99 {:.3} ms.\n",
+            t.throughput, t.p50_ms, t.p99_ms
         );
     }
     let _ = writeln!(out, "The issue's goals, as measured in this run:\n");

@@ -82,8 +82,9 @@ pub trait System: Send + Sync {
     /// `n` clients, each with its own connection and its own new stream; `round` makes the
     /// stream names unique to this concurrency.
     async fn clients(&mut self, round: usize, n: usize) -> anyhow::Result<Vec<Box<dyn Appender>>>;
-    /// One request round trip to the server that touches no disk (relledger only).
-    async fn round_trip(&self, _plan: &Plan) -> anyhow::Result<Cell> {
+    /// Request round trips to the server that touch no disk, from `clients` clients at once
+    /// (relledger only).
+    async fn round_trip(&self, _plan: &Plan, _clients: usize) -> anyhow::Result<Cell> {
         anyhow::bail!("measured for relledger only")
     }
     /// Stops what `open` started.

@@ -147,11 +147,14 @@ impl System for Relledger {
         Ok(clients)
     }
 
-    async fn round_trip(&self, plan: &Plan) -> anyhow::Result<Cell> {
-        let rejected = Rejected {
-            ledger: self.connect().await?,
-        };
-        let latency = measure(vec![Box::new(rejected)], plan).await?;
+    async fn round_trip(&self, plan: &Plan, clients: usize) -> anyhow::Result<Cell> {
+        let mut rejected: Vec<Box<dyn Appender>> = Vec::with_capacity(clients);
+        for _ in 0..clients {
+            rejected.push(Box::new(Rejected {
+                ledger: self.connect().await?,
+            }));
+        }
+        let latency = measure(rejected, plan).await?;
         Ok(Cell::of(&latency, plan.measured))
     }
 
