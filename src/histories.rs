@@ -11,8 +11,17 @@
 //! used account first out, so memory does not grow with the number of accounts; an account that
 //! fell out is simply read again. Nothing here is needed for correctness: a cold cache answers
 //! the same, only slower.
+//!
+//! One exception to least recently used first: an account not cached is not let in at the cost
+//! of a history used in the last [`HOT_FOR`]. The projector touches the accounts of each page in
+//! the same order, page after page; when their histories hold more events than the budget,
+//! plain LRU evicts exactly the account needed next, and every account of every page was read
+//! from the log again (the classic failure of LRU under a cyclic pattern). With the admission
+//! rule the histories in the cache stay there while they are in use, and only the accounts
+//! beyond the budget are read again.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use lru::LruCache;
@@ -22,6 +31,11 @@ use crate::store::{Direction, Log, StoreError};
 
 /// The most events the cache holds by default, in all accounts: a few hundred MB at most.
 pub const DEFAULT_BUDGET: usize = 200_000;
+
+/// How recently a cached history must have been used for an account not cached to be refused
+/// room at its cost (see the module docs). Long beside the projector's pacing (a page at least
+/// every second while appends come), so that what a live projector keeps using stays.
+pub const HOT_FOR: Duration = Duration::from_secs(10);
 
 /// One account's events in stream order: revision `i` at index `i`.
 pub type History = Arc<Vec<RecordedEvent>>;
@@ -36,11 +50,19 @@ pub fn up_to(history: &[RecordedEvent], position: u64) -> &[RecordedEvent] {
 pub struct Histories {
     log: Arc<dyn Log>,
     cache: Mutex<Cached>,
+    /// [`HOT_FOR`], shorter in tests.
+    hot_for: Duration,
+}
+
+/// A cached history and when it was last used.
+struct Kept {
+    history: History,
+    used: Instant,
 }
 
 struct Cached {
     /// Each account's history, most recently used first out of the way of eviction.
-    accounts: LruCache<AccountId, History>,
+    accounts: LruCache<AccountId, Kept>,
     /// How many events `accounts` holds.
     events: usize,
     /// The most it may hold.
@@ -57,7 +79,14 @@ impl Histories {
                 events: 0,
                 budget,
             }),
+            hot_for: HOT_FOR,
         }
+    }
+
+    /// The same cache with another [`HOT_FOR`]: zero makes it plain least recently used.
+    #[cfg(test)]
+    fn hot_for(self, hot_for: Duration) -> Self {
+        Histories { hot_for, ..self }
     }
 
     /// `account`'s committed events in stream order, at least up to global position `up_to`
@@ -110,6 +139,7 @@ impl Histories {
                 }
             }
         }
+        let resident = cached.is_some();
         let history = match (cached, extension.is_empty()) {
             // An account with no events is not worth remembering.
             (None, true) => return Ok(History::default()),
@@ -124,12 +154,15 @@ impl Histories {
                 history
             }
         };
-        self.keep(account, &history);
+        self.keep(account, &history, resident);
         Ok(history)
     }
 
     fn cached(&self, account: &AccountId) -> Option<History> {
-        self.lock().accounts.get(account).cloned()
+        let mut cached = self.lock();
+        let kept = cached.accounts.get_mut(account)?;
+        kept.used = Instant::now();
+        Some(Arc::clone(&kept.history))
     }
 
     /// Takes `history` out of the cache if the cache holds this very one, so that it can be
@@ -139,7 +172,7 @@ impl Histories {
         if cached
             .accounts
             .peek(account)
-            .is_some_and(|held| Arc::ptr_eq(held, history))
+            .is_some_and(|held| Arc::ptr_eq(&held.history, history))
         {
             cached.accounts.pop(account);
             cached.events -= history.len();
@@ -147,22 +180,43 @@ impl Histories {
     }
 
     /// Keeps `history` unless the cache holds a longer one (a concurrent reader got further),
-    /// then evicts the least recently used accounts until the cache is within its budget.
-    fn keep(&self, account: &AccountId, history: &History) {
+    /// then evicts the least recently used accounts until the cache is within its budget. An
+    /// account that was not `resident` (cached when its history was asked for) is let in only
+    /// at the cost of histories not used in the last [`HOT_FOR`]; when the room would take one
+    /// used more recently, it is left out instead (see the module docs).
+    fn keep(&self, account: &AccountId, history: &History, resident: bool) {
         let mut cached = self.lock();
         if history.len() > cached.budget {
             return;
         }
-        let held = cached.accounts.peek(account).map_or(0, |h| h.len());
+        let now = Instant::now();
+        let held = cached.accounts.peek(account).map_or(0, |k| k.history.len());
         if held > history.len() {
-            cached.accounts.promote(account);
+            if let Some(kept) = cached.accounts.get_mut(account) {
+                kept.used = now;
+            }
             return;
         }
-        cached.accounts.put(account.clone(), Arc::clone(history));
+        let kept = Kept {
+            history: Arc::clone(history),
+            used: now,
+        };
+        cached.accounts.put(account.clone(), kept);
         cached.events = cached.events - held + history.len();
         while cached.events > cached.budget {
-            match cached.accounts.pop_lru() {
-                Some((_, evicted)) => cached.events -= evicted.len(),
+            let hot = |kept: &Kept| now.saturating_duration_since(kept.used) < self.hot_for;
+            match cached.accounts.peek_lru() {
+                Some((lru, kept)) if !resident && lru != account && hot(kept) => {
+                    // Making room would evict a history in use: this one stays out.
+                    cached.accounts.pop(account);
+                    cached.events -= history.len();
+                    break;
+                }
+                Some(_) => {
+                    if let Some((_, evicted)) = cached.accounts.pop_lru() {
+                        cached.events -= evicted.history.len();
+                    }
+                }
                 None => break,
             }
         }
@@ -273,7 +327,7 @@ mod tests {
     #[tokio::test]
     async fn the_budget_evicts_the_least_recently_used_account() {
         let log = log_with(&[("a", 3), ("b", 3), ("c", 3)]).await;
-        let histories = Histories::new(log.clone(), 7);
+        let histories = Histories::new(log.clone(), 7).hot_for(Duration::ZERO);
         histories.history(&id("a"), [], None).await.unwrap();
         histories.history(&id("b"), [], None).await.unwrap();
         histories.history(&id("a"), [], None).await.unwrap();
@@ -285,6 +339,46 @@ mod tests {
             !cache.accounts.contains(&id("b")),
             "b was used least recently"
         );
+    }
+
+    /// The projector's pattern: the same accounts, in the same order, again and again, holding
+    /// more events than the budget. Plain LRU would read every one from the log every time.
+    #[tokio::test]
+    async fn accounts_used_in_a_cycle_larger_than_the_budget_do_not_evict_each_other() {
+        let log = log_with(&[("a", 3), ("b", 3), ("c", 3)]).await;
+        let histories = Histories::new(log.clone(), 7);
+        let mut first = Vec::new();
+        for account in ["a", "b", "c"] {
+            first.push(histories.history(&id(account), [], None).await.unwrap());
+        }
+        assert_eq!(histories.cached_events(), 6, "a and b; c was left out");
+        for _ in 0..3 {
+            for (account, before) in ["a", "b", "c"].into_iter().zip(&first) {
+                let again = histories.history(&id(account), [], None).await.unwrap();
+                assert_eq!(again, *before);
+                if account == "c" {
+                    assert!(
+                        !Arc::ptr_eq(&again, before),
+                        "c is read from the log each time"
+                    );
+                } else {
+                    assert!(Arc::ptr_eq(&again, before), "{account} stays cached");
+                }
+            }
+        }
+        // A cached account that grows stays in, whatever it evicts.
+        log.append(
+            &id("b"),
+            ExpectedRevision::Any,
+            vec![any_event(), any_event()],
+        )
+        .await
+        .unwrap();
+        let grown = histories.history(&id("b"), [], None).await.unwrap();
+        assert_eq!(grown.len(), 5);
+        let cache = histories.lock();
+        assert!(cache.accounts.contains(&id("b")) && !cache.accounts.contains(&id("a")));
+        assert_eq!(cache.events, 5);
     }
 
     #[tokio::test]
