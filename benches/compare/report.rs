@@ -441,8 +441,10 @@ pub fn markdown(
             out,
             "The same rejected append from {n} tonic clients at once, the most requests the \
              server answers when an append costs it nothing (the ceiling of relledger's \
-             {n}-client cell on this machine): {:.0} requests/s, p50 {:.3} ms, p99 {:.3} ms.\n",
-            t.throughput, t.p50_ms, t.p99_ms
+             {n}-client cell on this machine): {} requests/s, p50 {:.3} ms, p99 {:.3} ms.\n",
+            thousands(t.throughput),
+            t.p50_ms,
+            t.p99_ms
         );
     }
     let _ = writeln!(out, "The issue's goals, as measured in this run:\n");
