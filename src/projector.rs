@@ -33,7 +33,7 @@ use futures::TryStreamExt;
 use tokio::sync::{broadcast, watch};
 
 pub use crate::domain::projection::RelationshipChange;
-use crate::domain::projection::{project_unexplained, Params, RelationshipSummary};
+use crate::domain::projection::{summarize, Params, RelationshipSummary};
 use crate::domain::{AccountId, RecordedEvent};
 use crate::histories::{self, Histories, DEFAULT_BUDGET};
 use crate::relationships::{occurred, Judged};
@@ -425,8 +425,14 @@ impl Fold {
     fn judge(&self, params: &Params) -> RelationshipSummary {
         let history = &self.history[..self.counted];
         let as_of = Judged::NoEarlierThan(self.recorded_at).instant(occurred(history.iter()));
-        let projection = project_unexplained(history, as_of, params);
-        RelationshipSummary::of(&self.account, self.position, self.event_id, &projection)
+        summarize(
+            &self.account,
+            self.position,
+            self.event_id,
+            history,
+            as_of,
+            params,
+        )
     }
 }
 

@@ -62,7 +62,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::domain::ids::AccountId;
+use crate::domain::ids::{AccountId, EventId};
 use crate::domain::record::RecordedEvent;
 use crate::domain::time::Timestamp;
 
@@ -181,7 +181,8 @@ pub fn project(
 
 /// [`project`] without the contributions (every `contributions` list is empty): the same
 /// scores, quadrant, level and alerts, without the leave-one-out folds that cost the most.
-/// For callers that keep only a [`RelationshipSummary`], such as the live projector.
+/// For callers that show projections in brief, such as a list of relationships (the live
+/// projector, which keeps only a [`RelationshipSummary`], uses [`summarize`]).
 pub fn project_unexplained(
     account_events: &[RecordedEvent],
     as_of: Timestamp,
@@ -190,11 +191,34 @@ pub fn project_unexplained(
     assemble(account_events, as_of, params, Detail::Unexplained)
 }
 
-/// Whether a projection carries its contributions.
+/// The [`RelationshipSummary`] of an account's events (in log order) as of `as_of`, for the
+/// event at `position` (`event_id`): what [`RelationshipSummary::of`] of [`project_unexplained`]
+/// gives, without the second fold of the trust evidence, as of `trend_days` earlier, that a
+/// projection's trends need and a summary does not show (for an account whose evidence is
+/// older than that, about as costly as the first). For the live projector, which keeps only
+/// summaries and folds every account a page touches.
+pub fn summarize(
+    account: &AccountId,
+    position: u64,
+    event_id: EventId,
+    account_events: &[RecordedEvent],
+    as_of: Timestamp,
+    params: &Params,
+) -> RelationshipSummary {
+    let projection = assemble(account_events, as_of, params, Detail::Summary);
+    RelationshipSummary::of(account, position, event_id, &projection)
+}
+
+/// How much of a projection is worked out.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Detail {
+    /// Everything, contributions included.
     Explained,
+    /// Everything but the contributions.
     Unexplained,
+    /// Only what a [`RelationshipSummary`] shows: no contributions, and every trend `Steady`
+    /// (not worked out). Never leaves [`summarize`].
+    Summary,
 }
 
 fn assemble(
@@ -205,11 +229,20 @@ fn assemble(
 ) -> AccountProjection {
     let events = trust::visible(account_events, as_of);
     let (set, fold) = trust::assess(&events, as_of, params);
-    let then = as_of.plus_days(-i64::from(params.trend_days));
-    let (_, before) = trust::assess(&trust::visible(account_events, then), then, params);
+    // The trends compare with the evidence `trend_days` earlier: a second fold, which a
+    // summary goes without (compared with itself, every trend reads Steady).
+    let earlier;
+    let before = match detail {
+        Detail::Summary => &fold,
+        Detail::Explained | Detail::Unexplained => {
+            let then = as_of.plus_days(-i64::from(params.trend_days));
+            earlier = trust::assess(&trust::visible(account_events, then), then, params).1;
+            &earlier
+        }
+    };
     let mut explained = match detail {
         Detail::Explained => explain::explain(&events, &set, &fold, params),
-        Detail::Unexplained => explain::Explained::default(),
+        Detail::Unexplained | Detail::Summary => explain::Explained::default(),
     };
 
     let personal_trust = fold
