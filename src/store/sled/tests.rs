@@ -281,18 +281,16 @@ async fn records_past_the_index_runs_are_reindexed_from_the_frames_and_a_torn_on
     assert_eq!(records_len, sound as u64, "the torn frame is cut off");
 }
 
-/// Where the frames in `bytes` (a records file) end: at the file's end, or at the first
-/// header of zeros.
+/// Where the frames in `bytes` (a records file) end, as recovery reads them: at the file's
+/// end, or at the first header of zeros.
 fn records_end(bytes: &[u8]) -> usize {
-    let mut at = 0;
-    while let Some(header) = bytes.get(at..at + super::FRAME_HEADER) {
-        if header.iter().all(|b| *b == 0) {
-            break;
-        }
-        let length = u32::from_le_bytes(header[..4].try_into().unwrap()) as usize;
-        at += super::FRAME_HEADER + length;
+    let (mut reader, mut body, mut end) = (io::Cursor::new(bytes), Vec::new(), 0);
+    while let Ok(length) =
+        super::records::read_frame(&mut reader, bytes.len() as u64 - end, &mut body)
+    {
+        end += length;
     }
-    at.min(bytes.len())
+    end as usize
 }
 
 /// The writer keeps zeros written past the records, so that a group commit writes into

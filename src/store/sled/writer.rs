@@ -250,10 +250,10 @@ impl Writer {
         for (reply, answer) in answers {
             let _ = reply.send(answer);
         }
-        if committed && self.shared.index.is_full() {
-            self.flush_index();
-        }
         if committed {
+            if self.shared.index.is_full() {
+                self.flush_index();
+            }
             self.prepare_ahead();
         }
     }
