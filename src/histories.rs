@@ -203,8 +203,8 @@ impl Histories {
         };
         cached.accounts.put(account.clone(), kept);
         cached.events = cached.events - held + history.len();
+        let hot = |kept: &Kept| now.saturating_duration_since(kept.used) < self.hot_for;
         while cached.events > cached.budget {
-            let hot = |kept: &Kept| now.saturating_duration_since(kept.used) < self.hot_for;
             match cached.accounts.peek_lru() {
                 Some((lru, kept)) if !resident && lru != account && hot(kept) => {
                     // Making room would evict a history in use: this one stays out.
