@@ -150,7 +150,17 @@ pub(super) fn open(
     })
 }
 
-/// Creates `dir` if needed and takes its exclusive lock, held as long as the file is open.
+/// How long an open waits for a contended dir lock before it reports the dir locked.
+///
+/// Why wait at all: the lock is an `flock`, which belongs to the open file, and a process that
+/// starts a program forks first; until the child execs (and its close-on-exec copy of the
+/// descriptor goes), the child holds the lock too. A log closed in such a process (a server that
+/// stopped, in a supervisor or a test harness that runs programs) can stay locked for that
+/// moment after its close, and an open right then must not take it for a running server.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Creates `dir` if needed and takes its exclusive lock, held as long as the file is open;
+/// waits up to [`LOCK_WAIT`] for a lock held elsewhere.
 pub(super) fn lock_dir(dir: &Path) -> Result<DirLock, OpenError> {
     let io_error = |failure: io::Error| OpenError::Io {
         dir: dir.to_path_buf(),
@@ -164,13 +174,17 @@ pub(super) fn lock_dir(dir: &Path) -> Result<DirLock, OpenError> {
         .truncate(false)
         .open(dir.join(LOCK_FILE))
         .map_err(io_error)?;
-    if let Err(error) = lock.try_lock_exclusive() {
-        if error.raw_os_error() == fs2::lock_contended_error().raw_os_error() {
+    let waiting_since = std::time::Instant::now();
+    while let Err(error) = lock.try_lock_exclusive() {
+        if error.raw_os_error() != fs2::lock_contended_error().raw_os_error() {
+            return Err(io_error(error));
+        }
+        if waiting_since.elapsed() >= LOCK_WAIT {
             return Err(OpenError::Locked {
                 dir: dir.to_path_buf(),
             });
         }
-        return Err(io_error(error));
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     Ok(DirLock {
         _file: lock,
