@@ -91,6 +91,8 @@ fn seconds(name: &str, default: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    // As `relledger serve` sets it (src/main.rs).
+    relledger::allocator::keep_freed_memory();
     // The server in this process logs as `relledger serve` does (`RUST_LOG`, INFO when unset),
     // so that it pays for what the binary's logging costs.
     relledger::logging::log_to_stderr();

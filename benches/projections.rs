@@ -163,6 +163,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    // As `relledger serve` sets it (src/main.rs).
+    relledger::allocator::keep_freed_memory();
     let accounts = knob("BENCH_ACCOUNTS", 200);
     let per_account = knob("BENCH_EVENTS_PER_ACCOUNT", 200);
     let big = knob("BENCH_BIG_ACCOUNT", 10_000);

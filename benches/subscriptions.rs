@@ -47,6 +47,8 @@ fn knob(name: &str, default: u64) -> u64 {
 
 #[tokio::main]
 async fn main() {
+    // As `relledger serve` sets it (src/main.rs).
+    relledger::allocator::keep_freed_memory();
     // `cargo bench` passes `--bench`; nothing else to parse.
     let rate = knob("BENCH_RATE", 1_000);
     let seconds = knob("BENCH_SECONDS", 10);

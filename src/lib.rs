@@ -32,6 +32,7 @@
 //!
 //! ARCHITECTURE.md describes the invariants these modules keep.
 
+pub mod allocator;
 pub mod api;
 pub mod audit;
 pub mod change_feed;

@@ -86,6 +86,7 @@ struct ServeArgs {
 }
 
 fn main() -> ExitCode {
+    relledger::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -1,0 +1,50 @@
+//! The allocator's settings. The binaries (and the benches that run a server in their process)
+//! declare mimalloc as the global allocator; this tunes it for a server's pattern of use.
+
+use std::ffi::c_long;
+
+use libmimalloc_sys::{mi_option_get, mi_option_set_default, mi_option_t};
+
+/// mimalloc's `mi_option_purge_delay` (`mi_option_e` in mimalloc.h, the same number in its v2
+/// and v3): libmimalloc-sys names only some options.
+const PURGE_DELAY: mi_option_t = 15;
+
+/// How long, in milliseconds, memory the process has freed stays mapped before mimalloc hands it
+/// back to the system (mimalloc's default is 10; its arenas wait ten times as long).
+pub const PURGE_DELAY_MS: c_long = 1_000;
+
+/// Keeps freed memory for [`PURGE_DELAY_MS`] before returning it to the system, unless the
+/// operator chose otherwise with `MIMALLOC_PURGE_DELAY`. Call it first thing in `main`, before
+/// other threads allocate (mimalloc's options are not synchronized).
+///
+/// Why: the live projector builds and drops its page's vectors about once a second, and the
+/// request path frees buffers in bursts. With the 10 ms default, mimalloc returned that memory
+/// between pages and the next page faulted it in again, zeroing every page: about 3% of all CPU
+/// at 64 appending clients, and 59,000 page faults in a 19 s run against 19,000 with a second's
+/// delay (docs/BENCHMARKS.md, session 10). The cost is that up to a second's worth of freed
+/// memory stays resident.
+pub fn keep_freed_memory() {
+    // SAFETY: sets one option's value; it does not set one the environment already set.
+    unsafe { mi_option_set_default(PURGE_DELAY, PURGE_DELAY_MS) }
+}
+
+/// The purge delay mimalloc uses now, in milliseconds.
+pub fn purge_delay_ms() -> c_long {
+    // SAFETY: reads one option (and reads the environment for it the first time).
+    unsafe { mi_option_get(PURGE_DELAY) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freed_memory_is_kept_for_a_second_unless_the_environment_says_otherwise() {
+        let from_environment = std::env::var("MIMALLOC_PURGE_DELAY").ok();
+        keep_freed_memory();
+        match from_environment.and_then(|v| v.parse::<c_long>().ok()) {
+            Some(chosen) => assert_eq!(purge_delay_ms(), chosen),
+            None => assert_eq!(purge_delay_ms(), PURGE_DELAY_MS),
+        }
+    }
+}
