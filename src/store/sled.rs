@@ -34,6 +34,7 @@
 //! the dir lock) open until they are dropped.
 
 mod checkpoints;
+mod gathering;
 mod index;
 mod keys;
 mod manifest;

@@ -12,6 +12,7 @@ use super::index::{index_path, Covered, Entry, Index};
 use fs2::FileExt;
 use tokio::sync::{mpsc, watch};
 
+use super::gathering::Gathering;
 use super::manifest::Manifest;
 use super::records::{encode_offset, push_frame, read_frame, BadFrame, RecordFiles, OFFSET_BYTES};
 use super::writer::{WriteGroup, Writer};
@@ -128,10 +129,14 @@ pub(super) fn open(
         // Recovery cut the file to its records.
         prepared: recovered.bytes,
         prepare_again_at: 0,
+        gathering: Gathering::new(),
     };
     let writer = std::thread::Builder::new()
         .name("relledger-writer".to_string())
-        .spawn(move || writer.run())
+        .spawn(move || {
+            super::gathering::precise_sleeps();
+            writer.run()
+        })
         .map_err(io_error)?;
     tracing::info!(
         dir = %dir.display(),

@@ -1,7 +1,8 @@
 //! The writer thread: every append goes through it, in groups that share one fsync.
 //!
 //! Appends arrive on a channel. The thread blocks for one, takes every other append already
-//! waiting (up to [`MAX_GROUP`]), and decides each in arrival order against the committed log
+//! waiting (up to [`MAX_GROUP`]; when the log is busy, a short group waits a moment for more,
+//! see `gathering`), and decides each in arrival order against the committed log
 //! plus what the group has planned so far: first the idempotency rule, then the expected
 //! revision. The records of the appends that pass are appended to the record files with one
 //! write and made durable with one `fdatasync`; their index entries then go into the index's
@@ -17,8 +18,11 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::gathering::{Gathering, GATHER_STEP};
 use super::index::Entry;
 use super::read;
 use super::records::push_frame;
@@ -117,6 +121,8 @@ pub(crate) struct Writer {
     pub prepared: u64,
     /// After a failure to prepare space, the records' length at which it is tried again.
     pub prepare_again_at: u64,
+    /// Whether a short group waits for more appends (see `gathering`).
+    pub gathering: Gathering,
 }
 
 /// What a group has planned so far, on top of the committed log.
@@ -146,12 +152,14 @@ impl Writer {
     pub(crate) fn run(mut self) -> Option<LogHead> {
         while let Some(first) = self.commands.blocking_recv() {
             let mut group = vec![first];
-            while group.len() < MAX_GROUP {
-                match self.commands.try_recv() {
-                    Ok(command) => group.push(command),
-                    Err(_) => break,
-                }
+            self.take_waiting(&mut group);
+            let mut waited = Duration::ZERO;
+            while self.gathering.should_wait(group.len(), waited) {
+                std::thread::sleep(GATHER_STEP);
+                waited += GATHER_STEP;
+                self.take_waiting(&mut group);
             }
+            self.gathering.committed(group.len());
             self.commit_group(group);
         }
         tracing::debug!(
@@ -172,6 +180,16 @@ impl Writer {
             tracing::warn!(%error, "could not write the index at close; the next open re-reads the records past its last run");
         }
         Some(self.head)
+    }
+
+    /// Adds the appends waiting on the channel to `group`, up to [`MAX_GROUP`].
+    fn take_waiting(&mut self, group: &mut Vec<AppendCommand>) {
+        while group.len() < MAX_GROUP {
+            match self.commands.try_recv() {
+                Ok(command) => group.push(command),
+                Err(_) => break,
+            }
+        }
     }
 
     fn commit_group(&mut self, group: Vec<AppendCommand>) {

@@ -1,0 +1,108 @@
+//! When the writer holds a short group back for a moment, so that more appends join it.
+//!
+//! The writer takes whatever appends are waiting when it is free. Under many concurrent
+//! clients that makes groups of very uneven size: after a large group is answered, its clients'
+//! next appends come back one by one while the CPU works through them, and the writer, free,
+//! commits the first one alone. A group of one costs the writer as much as a group of twenty
+//! (two writes, an `fdatasync`, and on a VM two exits to the hypervisor for the disk's doorbell);
+//! at 64 clients a third of all groups held a single append (docs/BENCHMARKS.md, session 10).
+//!
+//! So when the groups have lately been large (the log is busy) and this one is short of half
+//! the usual size, the writer waits in short steps, up to [`GATHER_MOST`], for the appends on
+//! their way. With few clients the groups are small, the log is not busy and nothing waits: a
+//! single client's append is committed as soon as it arrives.
+
+use std::time::Duration;
+
+/// How large groups must usually be (their running average) before a short one is held back.
+pub(crate) const BUSY: f64 = 8.0;
+/// How long the writer sleeps before it looks again for appends to add to a short group.
+pub(crate) const GATHER_STEP: Duration = Duration::from_micros(25);
+/// The longest a group is held back: a small share of an `fdatasync` (0.1 to 0.5 ms on the bench
+/// machine), and of a 64-client append's latency (about 2 ms).
+pub(crate) const GATHER_MOST: Duration = Duration::from_micros(100);
+/// The weight of the newest group in the running average: about the last 16 groups count.
+const WEIGHT: f64 = 1.0 / 16.0;
+
+/// Makes the calling thread's sleeps end within a microsecond of when they are due: Linux
+/// lets a sleep of a normal thread run 50 µs late by default (its timer slack), which would
+/// double [`GATHER_STEP`]. The writer thread calls it once.
+pub(crate) fn precise_sleeps() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1_000)) {
+        tracing::debug!(%error, "could not shorten the writer thread's timer slack");
+    }
+}
+
+/// The running average of the groups' sizes, and what it says about the next group.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Gathering {
+    usual: f64,
+}
+
+impl Gathering {
+    pub(crate) fn new() -> Gathering {
+        Gathering { usual: 1.0 }
+    }
+
+    /// Whether a group of `size` appends, held back for `waited` so far, should wait
+    /// [`GATHER_STEP`] more for others to join it.
+    pub(crate) fn should_wait(&self, size: usize, waited: Duration) -> bool {
+        self.usual >= BUSY && (size as f64) * 2.0 < self.usual && waited < GATHER_MOST
+    }
+
+    /// Counts a committed group of `size` appends.
+    pub(crate) fn committed(&mut self, size: usize) {
+        self.usual += (size as f64 - self.usual) * WEIGHT;
+    }
+
+    /// The running average of the groups' sizes.
+    #[cfg(test)]
+    pub(crate) fn usual(&self) -> f64 {
+        self.usual
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn after(sizes: &[usize]) -> Gathering {
+        let mut gathering = Gathering::new();
+        for &size in sizes {
+            gathering.committed(size);
+        }
+        gathering
+    }
+
+    #[test]
+    fn nothing_waits_while_groups_are_small() {
+        // One client, then eight: groups of one, then of a few.
+        for sizes in [vec![1; 100], [3, 5, 2, 6, 4, 7, 3, 5].repeat(20)] {
+            let gathering = after(&sizes);
+            assert!(gathering.usual() < BUSY, "{}", gathering.usual());
+            assert!(!gathering.should_wait(1, Duration::ZERO));
+        }
+    }
+
+    #[test]
+    fn a_short_group_waits_while_groups_are_large_but_not_for_ever() {
+        let gathering = after(&[20; 100]);
+        assert!(gathering.should_wait(1, Duration::ZERO));
+        assert!(gathering.should_wait(9, GATHER_MOST - GATHER_STEP));
+        // Half the usual size is enough, and so is the longest wait.
+        assert!(!gathering.should_wait(10, Duration::ZERO));
+        assert!(!gathering.should_wait(1, GATHER_MOST));
+    }
+
+    #[test]
+    fn the_usual_size_follows_the_recent_groups() {
+        let mut gathering = after(&[20; 100]);
+        assert!((gathering.usual() - 20.0).abs() < 0.1);
+        for _ in 0..100 {
+            gathering.committed(1);
+        }
+        assert!(gathering.usual() < 1.1);
+        assert!(!gathering.should_wait(1, Duration::ZERO));
+    }
+}
