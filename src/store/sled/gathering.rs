@@ -15,12 +15,12 @@
 use std::time::Duration;
 
 /// How large groups must usually be (their running average) before a short one is held back.
-pub(crate) const BUSY: f64 = 8.0;
+const BUSY: f64 = 8.0;
 /// How long the writer sleeps before it looks again for appends to add to a short group.
 pub(crate) const GATHER_STEP: Duration = Duration::from_micros(25);
 /// The longest a group is held back: a small share of an `fdatasync` (0.1 to 0.5 ms on the bench
 /// machine), and of a 64-client append's latency (about 2 ms).
-pub(crate) const GATHER_MOST: Duration = Duration::from_micros(100);
+const GATHER_MOST: Duration = Duration::from_micros(100);
 /// The weight of the newest group in the running average: about the last 16 groups count.
 const WEIGHT: f64 = 1.0 / 16.0;
 

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use std::time::Duration;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -153,10 +153,10 @@ impl Writer {
         while let Some(first) = self.commands.blocking_recv() {
             let mut group = vec![first];
             self.take_waiting(&mut group);
-            let mut waited = Duration::ZERO;
-            while self.gathering.should_wait(group.len(), waited) {
+            // Measured, not counted in steps: on busy cores a sleep can end late.
+            let held = Instant::now();
+            while self.gathering.should_wait(group.len(), held.elapsed()) {
                 std::thread::sleep(GATHER_STEP);
-                waited += GATHER_STEP;
                 self.take_waiting(&mut group);
             }
             self.gathering.committed(group.len());
