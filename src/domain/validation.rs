@@ -33,6 +33,39 @@ impl FieldViolation {
     }
 }
 
+/// A field's path in the request, as on the wire (`events[2].visit.contact_ids[0]`), written
+/// out only when it names a violation: the checks make a path for every field they look at,
+/// and almost every append passes them.
+#[derive(Debug, Clone, Copy)]
+enum Path<'a> {
+    /// `events[i]`.
+    Event(usize),
+    /// `parent.name`.
+    Field(&'a Path<'a>, &'a str),
+    /// `parent[i]`.
+    Index(&'a Path<'a>, usize),
+}
+
+impl<'a> Path<'a> {
+    fn field(&'a self, name: &'a str) -> Path<'a> {
+        Path::Field(self, name)
+    }
+
+    fn index(&'a self, i: usize) -> Path<'a> {
+        Path::Index(self, i)
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Event(i) => write!(f, "events[{i}]"),
+            Path::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
 /// A request that breaks one or more rules. Always holds at least one violation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ValidationError {
@@ -173,7 +206,7 @@ pub fn validate_not_forgotten(
         policy: &policy,
     };
     for (i, event) in events.iter().enumerate() {
-        check.no_personal_data_of_forgotten(state, event, &format!("events[{i}]"));
+        check.no_personal_data_of_forgotten(state, event, &Path::Event(i));
     }
     ValidationError::check(check.violations)
 }
@@ -195,7 +228,7 @@ pub fn validate_against(
     // cost grow with the account's history.
     let mut state = Cow::Borrowed(state);
     for (i, event) in events.iter().enumerate() {
-        check.event(&state, event, &format!("events[{i}]"));
+        check.event(&state, event, &Path::Event(i));
         if i + 1 < events.len() {
             state.to_mut().apply(event);
         }
@@ -210,25 +243,26 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn fail(&mut self, field: impl Into<String>, description: impl Into<String>) {
+    fn fail(&mut self, field: &Path<'_>, description: impl Into<String>) {
         self.violations
-            .push(FieldViolation::new(field, description));
+            .push(FieldViolation::new(field.to_string(), description));
     }
 
     /// Checks one event against the state the events before it left.
-    fn event(&mut self, state: &AccountState, event: &ProposedEvent, path: &str) {
+    fn event(&mut self, state: &AccountState, event: &ProposedEvent, path: &Path<'_>) {
         let kind = event.payload.event_type().as_str();
-        let at = |field: &str| format!("{path}.{kind}.{field}");
+        let message = path.field(kind);
+        let at = |field: &'static str| message.field(field);
         if let EventPayload::AccountOpened(opened) = &event.payload {
             if state.opened {
-                self.fail(format!("{path}.{kind}"), "the account is already opened");
+                self.fail(&message, "the account is already opened");
             }
             self.required_text(&at("name"), &opened.name);
             return;
         }
         if !state.opened {
             self.fail(
-                format!("{path}.payload"),
+                &path.field("payload"),
                 "the account has not been opened: its first event must be account_opened",
             );
             return;
@@ -237,13 +271,13 @@ impl Checker<'_> {
         match &event.payload {
             EventPayload::AccountOpened(_) => {}
             EventPayload::ContactForgotten(c) => match state.contacts.get(&c.contact_id) {
-                _ if c.contact_id.is_empty() => self.fail(at("contact_id"), "is required"),
+                _ if c.contact_id.is_empty() => self.fail(&at("contact_id"), "is required"),
                 None => self.fail(
-                    at("contact_id"),
+                    &at("contact_id"),
                     format!("{:?} is not a contact of this account", c.contact_id),
                 ),
                 Some(contact) if contact.forgotten => self.fail(
-                    at("contact_id"),
+                    &at("contact_id"),
                     format!("contact {:?} was already forgotten", c.contact_id),
                 ),
                 Some(_) => self.required_text(&at("reason"), &c.reason),
@@ -253,7 +287,7 @@ impl Checker<'_> {
                     && state.contacts.contains_key(&c.contact_id)
                 {
                     self.fail(
-                        at("contact_id"),
+                        &at("contact_id"),
                         format!("contact {:?} was already added", c.contact_id),
                     );
                 }
@@ -267,14 +301,17 @@ impl Checker<'_> {
             }
             EventPayload::Visit(visit) => {
                 if visit.contact_ids.is_empty() {
-                    self.fail(at("contact_ids"), "a visit meets at least one contact");
+                    self.fail(&at("contact_ids"), "a visit meets at least one contact");
                 }
                 self.contact_list(state, &at("contact_ids"), &visit.contact_ids);
                 if visit
                     .next_visit_on
                     .is_some_and(|next| next <= event.occurred_at)
                 {
-                    self.fail(at("next_visit_on"), "must be after the visit's occurred_at");
+                    self.fail(
+                        &at("next_visit_on"),
+                        "must be after the visit's occurred_at",
+                    );
                 }
             }
             EventPayload::Call(call) => {
@@ -285,7 +322,7 @@ impl Checker<'_> {
                     && state.promises.contains_key(&p.promise_id)
                 {
                     self.fail(
-                        at("promise_id"),
+                        &at("promise_id"),
                         format!("promise {:?} was already made", p.promise_id),
                     );
                 }
@@ -293,7 +330,10 @@ impl Checker<'_> {
                     self.active_contact(state, &at("contact_id"), contact_id);
                 }
                 if p.due_at < event.occurred_at {
-                    self.fail(at("due_at"), "must not be before the promise's occurred_at");
+                    self.fail(
+                        &at("due_at"),
+                        "must not be before the promise's occurred_at",
+                    );
                 }
             }
             EventPayload::PromiseKept(p) => {
@@ -312,7 +352,7 @@ impl Checker<'_> {
                 self.active_contact(state, &at("contact_id"), &favor.contact_id);
                 if favor.kind.is_cash_equivalent() {
                     self.fail(
-                        at("kind"),
+                        &at("kind"),
                         "cash and cash equivalents (vouchers, gift cards) are never recorded as favors: \
                          they are not hospitality",
                     );
@@ -324,7 +364,7 @@ impl Checker<'_> {
                     && state.won_orders.contains(&order.order_id)
                 {
                     self.fail(
-                        at("order_id"),
+                        &at("order_id"),
                         format!("order {:?} was already won", order.order_id),
                     );
                 }
@@ -332,7 +372,7 @@ impl Checker<'_> {
                 if let Some(margin) = &order.margin {
                     self.money(&at("margin"), margin, Amount::Any);
                     if margin.minor_units > order.revenue.minor_units {
-                        self.fail(at("margin"), "must not exceed the revenue");
+                        self.fail(&at("margin"), "must not exceed the revenue");
                     }
                 }
             }
@@ -343,7 +383,7 @@ impl Checker<'_> {
             }
             EventPayload::PriceConcessionDemanded(demand) => {
                 if demand.discount_basis_points > 10_000 {
-                    self.fail(at("discount_basis_points"), "must be at most 10000 (100%)");
+                    self.fail(&at("discount_basis_points"), "must be at most 10000 (100%)");
                 }
             }
             EventPayload::InvoiceIssued(invoice) => {
@@ -351,7 +391,7 @@ impl Checker<'_> {
                     && state.invoices.contains_key(&invoice.invoice_id)
                 {
                     self.fail(
-                        at("invoice_id"),
+                        &at("invoice_id"),
                         format!("invoice {:?} was already issued", invoice.invoice_id),
                     );
                 }
@@ -361,11 +401,11 @@ impl Checker<'_> {
                 self.money(&at("amount"), &payment.amount, Amount::Positive);
                 match state.invoices.get(&payment.invoice_id) {
                     None => self.fail(
-                        at("invoice_id"),
+                        &at("invoice_id"),
                         format!("{:?} is not an invoice of this account", payment.invoice_id),
                     ),
                     Some(&outstanding) if payment.amount.minor_units > outstanding => self.fail(
-                        at("amount"),
+                        &at("amount"),
                         format!("exceeds the {outstanding} minor units still outstanding on the invoice"),
                     ),
                     Some(_) => {}
@@ -390,7 +430,7 @@ impl Checker<'_> {
         &mut self,
         state: &AccountState,
         event: &ProposedEvent,
-        path: &str,
+        path: &Path<'_>,
     ) {
         let Some(personal) = event.payload.personal_fields() else {
             return;
@@ -398,11 +438,11 @@ impl Checker<'_> {
         if !state.is_forgotten_contact(personal.contact_id) {
             return;
         }
-        let kind = event.payload.event_type().as_str();
+        let message = path.field(event.payload.event_type().as_str());
         for (name, value) in personal.fields {
             if !value.is_empty() {
                 self.fail(
-                    format!("{path}.{kind}.{name}"),
+                    &message.field(name),
                     format!(
                         "contact {:?} was forgotten: no personal data about them is recorded any more",
                         personal.contact_id
@@ -412,14 +452,14 @@ impl Checker<'_> {
         }
     }
 
-    fn required_text(&mut self, field: &str, value: &str) {
+    fn required_text(&mut self, field: &Path<'_>, value: &str) {
         if value.trim().is_empty() {
             self.fail(field, "is required");
         }
     }
 
     /// Checks an id the client chose for a contact, promise, order or invoice; true when valid.
-    fn reference(&mut self, field: &str, id: &str) -> bool {
+    fn reference(&mut self, field: &Path<'_>, id: &str) -> bool {
         if id.trim().is_empty() {
             self.fail(field, "is required");
             false
@@ -431,7 +471,7 @@ impl Checker<'_> {
         }
     }
 
-    fn active_contact(&mut self, state: &AccountState, field: &str, contact_id: &str) {
+    fn active_contact(&mut self, state: &AccountState, field: &Path<'_>, contact_id: &str) {
         match state.contacts.get(contact_id) {
             _ if contact_id.is_empty() => self.fail(field, "is required"),
             None => self.fail(
@@ -446,10 +486,10 @@ impl Checker<'_> {
         }
     }
 
-    fn contact_list(&mut self, state: &AccountState, field: &str, contact_ids: &[String]) {
+    fn contact_list(&mut self, state: &AccountState, field: &Path<'_>, contact_ids: &[String]) {
         let mut seen = BTreeSet::new();
         for (i, id) in contact_ids.iter().enumerate() {
-            let field = format!("{field}[{i}]");
+            let field = field.index(i);
             if !seen.insert(id) {
                 self.fail(&field, format!("{id:?} is listed twice"));
             } else {
@@ -458,7 +498,7 @@ impl Checker<'_> {
         }
     }
 
-    fn open_promise(&mut self, state: &AccountState, field: &str, promise_id: &str) {
+    fn open_promise(&mut self, state: &AccountState, field: &Path<'_>, promise_id: &str) {
         match state.promises.get(promise_id) {
             _ if promise_id.is_empty() => self.fail(field, "is required"),
             None => self.fail(
@@ -475,10 +515,10 @@ impl Checker<'_> {
         }
     }
 
-    fn money(&mut self, field: &str, money: &Money, amount: Amount) {
+    fn money(&mut self, field: &Path<'_>, money: &Money, amount: Amount) {
         if money.currency != self.policy.currency {
             self.fail(
-                format!("{field}.currency"),
+                &field.field("currency"),
                 format!(
                     "must be the ledger's currency {}, got {:?}",
                     self.policy.currency, money.currency
@@ -488,10 +528,10 @@ impl Checker<'_> {
         let units = money.minor_units;
         match amount {
             Amount::Positive if units <= 0 => {
-                self.fail(format!("{field}.minor_units"), "must be more than zero")
+                self.fail(&field.field("minor_units"), "must be more than zero")
             }
             Amount::NotNegative if units < 0 => {
-                self.fail(format!("{field}.minor_units"), "must not be negative")
+                self.fail(&field.field("minor_units"), "must not be negative")
             }
             _ => {}
         }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use super::enums::WireEnum;
-use super::timestamp_from_proto;
+use super::TIMESTAMP_RANGE;
 use crate::api::proto;
 use crate::api::proto::proposed_event::Payload;
 use crate::domain::{self, EventId, EventPayload, FieldViolation, Timestamp, ValidationError};
@@ -122,15 +122,11 @@ impl Fields<'_> {
         }
     }
 
-    /// A set timestamp, which must be in the range the domain's instants hold.
+    /// A set timestamp, which must be in the range the domain's instants hold. The field's
+    /// path is written out only for a violation.
     fn timestamp(&mut self, field: &str, value: &pbjson_types::Timestamp) -> Option<Timestamp> {
-        match timestamp_from_proto(value, &self.path_of(field)) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                self.violations.extend(e.violations);
-                None
-            }
-        }
+        Timestamp::from_parts(value.seconds, value.nanos)
+            .or_else(|| self.violation(field, TIMESTAMP_RANGE))
     }
 
     /// An amount that must be set. Its currency and sign are the domain's to judge.

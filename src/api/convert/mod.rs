@@ -44,14 +44,13 @@ pub fn timestamp_from_proto(
     t: &pbjson_types::Timestamp,
     field: &str,
 ) -> Result<Timestamp, ValidationError> {
-    Timestamp::from_parts(t.seconds, t.nanos).ok_or_else(|| {
-        ValidationError::single(
-            field,
-            "must be a valid timestamp between 1677-09-21T00:12:44Z and 2262-04-11T23:47:16Z \
-             (nanos between 0 and 999999999)",
-        )
-    })
+    Timestamp::from_parts(t.seconds, t.nanos)
+        .ok_or_else(|| ValidationError::single(field, TIMESTAMP_RANGE))
 }
+
+/// What a timestamp out of the domain's range is told.
+pub(crate) const TIMESTAMP_RANGE: &str = "must be a valid timestamp between \
+     1677-09-21T00:12:44Z and 2262-04-11T23:47:16Z (nanos between 0 and 999999999)";
 
 /// The concurrency check an append asks for; unset (or a message with no kind set) means any.
 pub fn expected_revision_from_proto(p: Option<proto::ExpectedRevision>) -> ExpectedRevision {
