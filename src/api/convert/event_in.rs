@@ -30,7 +30,8 @@ pub fn proposed_event_from_proto(
 ) -> Result<domain::ProposedEvent, ValidationError> {
     let mut violations = Vec::new();
     let mut fields = Fields {
-        path: path.to_string(),
+        event: path,
+        message: None,
         violations: &mut violations,
     };
 
@@ -65,25 +66,34 @@ pub fn proposed_event_from_proto(
 ///
 /// The conversion helpers return `None` after recording a violation, so a payload function can
 /// convert every field first (recording every problem) and only then give up with `?`.
-struct Fields<'v> {
-    /// The wire path of the current message: `events[3]` or `events[3].favor_given`.
-    path: String,
+///
+/// The path is kept in its parts and written out only for a violation: almost every event
+/// has none.
+struct Fields<'p, 'v> {
+    /// The wire path of the event: `events[3]`.
+    event: &'p str,
+    /// The payload message being converted (`favor_given`), if one is.
+    message: Option<&'p str>,
     /// Every violation of the event, shared by the nested messages.
     violations: &'v mut Vec<FieldViolation>,
 }
 
-impl Fields<'_> {
+impl Fields<'_, '_> {
     /// The fields of the nested message `name`.
-    fn nested(&mut self, name: &str) -> Fields<'_> {
+    fn nested<'a>(&'a mut self, name: &'a str) -> Fields<'a, 'a> {
         Fields {
-            path: format!("{}.{name}", self.path),
+            event: self.event,
+            message: Some(name),
             violations: self.violations,
         }
     }
 
     /// The full wire path of `field` in the current message.
     fn path_of(&self, field: &str) -> String {
-        format!("{}.{field}", self.path)
+        match self.message {
+            Some(message) => format!("{}.{message}.{field}", self.event),
+            None => format!("{}.{field}", self.event),
+        }
     }
 
     /// Records a violation of `field`.
@@ -208,7 +218,7 @@ fn optional_money(value: Option<proto::Money>) -> Option<domain::Money> {
 }
 
 /// Converts the payload, recording its violations under the path of its oneof field.
-fn payload_from_proto(event: &mut Fields<'_>, payload: Payload) -> Option<EventPayload> {
+fn payload_from_proto(event: &mut Fields<'_, '_>, payload: Payload) -> Option<EventPayload> {
     use domain as d;
     let f = &mut event.nested(event_type_of(&payload).as_str());
     Some(match payload {
