@@ -401,8 +401,8 @@ struct Recovered {
 /// or not: each is read back, checked and linked to the chain, and indexed, and a torn frame
 /// (a write a crash interrupted, never acknowledged: acknowledgement waits for the
 /// `fdatasync`) ends the log and is cut off, as does the zeroed space the writer prepares past
-/// the records (cut too: the writer prepares it again). A whole frame that does not decode or link is
-/// damage, not a torn write, and the dir is refused.
+/// the records (cut too: the writer prepares it again). A whole frame that does not decode or
+/// link is damage, not a torn write, and the dir is refused.
 fn recover(index: &Index, files: &RecordFiles, covered: Covered) -> Result<Recovered, String> {
     let records_len = check_lengths(files, covered.to, covered.to_bytes)?;
     let mut recovered = Recovered {

@@ -17,7 +17,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -39,9 +38,10 @@ pub(crate) const MAX_GROUP: usize = 1024;
 
 /// How much zeroed space the writer prepares past the records at a time (see
 /// [`RecordFiles::prepare`](super::records::RecordFiles::prepare)): one write of zeros and one
-/// `fdatasync` (about a millisecond on the bench machine) every couple of thousand appends of
-/// ordinary events. 1 MiB measured better than 2 MiB, whose longer stalls of the writer
-/// raised the 64-client p99 by a third (docs/BENCHMARKS.md).
+/// `fdatasync` (4 to 6 ms on the bench machine under 64 clients) every couple of thousand
+/// appends of ordinary events. 1 MiB measured better than 2 MiB, whose longer stalls of the
+/// writer raised the 64-client p99 by a third; preparing on a thread of its own did not help
+/// (the zeros cost the device the same whoever writes them; docs/BENCHMARKS.md, session 10).
 pub(crate) const PREPARE_CHUNK: u64 = 1024 * 1024;
 /// The writer prepares the next chunk once less than this is left past the records. A group
 /// larger than what is left simply grows the file, as every group did before.
