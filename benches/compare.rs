@@ -32,7 +32,9 @@
 //!
 //! Run it with `bench/compare.sh`, which installs and starts PostgreSQL and two nats-servers and
 //! passes their addresses; alone, `cargo bench --bench compare` measures relledger and the
-//! floors and skips the rest. The knobs are environment variables:
+//! floors and skips the rest. `cargo test` runs it as well, without `--bench`: then it
+//! measures a short comparison of the systems in this process and checks its report
+//! (`compare/smoke.rs`), whatever the environment says. The knobs are environment variables:
 //!
 //! - `COMPARE_SECONDS` (measured seconds per system, concurrency and pass, default 4),
 //!   `COMPARE_WARMUP` (seconds not measured before that, default 1), `COMPARE_ROUNDS` (passes
@@ -52,10 +54,12 @@ mod compare {
     pub mod machine;
     pub mod report;
     pub mod run;
+    pub mod smoke;
     pub mod systems;
 }
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use compare::report::{Goals, Outcome, Results, RoundTrips};
@@ -93,10 +97,40 @@ fn seconds(name: &str, default: f64) -> Duration {
 async fn main() {
     // As `relledger serve` sets it (src/main.rs).
     relledger::allocator::keep_freed_memory();
+    // `cargo bench` passes `--bench`. `cargo test` runs this binary without it (Cargo.toml:
+    // `test = true`), and then it measures a short comparison and checks what it reports.
+    if std::env::args().any(|arg| arg == "--bench") {
+        bench().await;
+    } else {
+        compare::smoke::check().await;
+    }
+}
+
+/// What one comparison measures.
+pub struct Options {
+    pub plan: Plan,
+    /// Passes over every system and concurrency, merged.
+    pub rounds: usize,
+    /// The concurrencies, in the table's order.
+    pub clients: Vec<usize>,
+    /// The systems, in the table's order.
+    pub kinds: Vec<Kind>,
+    /// Where relledger's and the floors' temp dirs go.
+    pub data_dir: PathBuf,
+}
+
+/// What one comparison found.
+pub struct Compared {
+    pub results: Results,
+    pub round_trips: RoundTrips,
+}
+
+/// The comparison `bench/compare.sh` runs, its knobs read from the environment; the results
+/// printed and, with `COMPARE_WRITE_DOCS=1`, written into docs/.
+async fn bench() {
     // The server in this process logs as `relledger serve` does (`RUST_LOG`, INFO when unset),
     // so that it pays for what the binary's logging costs.
     relledger::logging::log_to_stderr();
-    // `cargo bench` passes `--bench`; everything else comes from the environment.
     let plan = Plan {
         warmup: seconds("COMPARE_WARMUP", 1.0),
         measured: seconds("COMPARE_SECONDS", 5.0),
@@ -123,12 +157,74 @@ async fn main() {
         .collect();
     let only: Option<Vec<String>> =
         env("COMPARE_ONLY").map(|o| o.split(',').map(|s| s.trim().to_string()).collect());
+    let kinds: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|k| only.as_ref().is_none_or(|o| o.iter().any(|s| s == k.key())))
+        .collect();
     let data_dir = env("COMPARE_DATA_DIR")
-        .map(std::path::PathBuf::from)
+        .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let write_docs = env("COMPARE_WRITE_DOCS").is_some_and(|v| v == "1");
+    let options = Options {
+        plan,
+        rounds,
+        clients,
+        kinds,
+        data_dir,
+    };
 
-    let machine_before = compare::machine::Machine::read(&data_dir);
+    let machine_before = compare::machine::Machine::read(&options.data_dir);
+    let Compared {
+        results,
+        round_trips,
+    } = run(&options).await;
+    let machine = machine_before.with_load_after(compare::machine::load_average());
+    let goals = Goals::evaluate(&results, round_trips.one.as_ref());
+    println!();
+    print!("{}", results.text_table());
+    println!();
+    print!("{}", goals.text());
+    if write_docs {
+        let plan = &options.plan;
+        let command = env("COMPARE_COMMAND").unwrap_or_else(|| {
+            format!(
+                "COMPARE_SECONDS={} COMPARE_WARMUP={} COMPARE_ROUNDS={rounds} cargo bench --bench compare",
+                plan.measured.as_secs_f64(),
+                plan.warmup.as_secs_f64()
+            )
+        });
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+        let chart = docs.join("compare-throughput.svg");
+        compare::chart::chart(&results, &chart).expect("cannot draw the chart");
+        let section = compare::report::markdown(
+            &results,
+            &goals,
+            &round_trips,
+            &machine,
+            &command,
+            plan,
+            rounds,
+        );
+        compare::report::write_section(&docs.join("BENCHMARKS.md"), &section)
+            .expect("cannot write docs/BENCHMARKS.md");
+        println!(
+            "wrote {} and the section \"Side by side (issue 5)\" of docs/BENCHMARKS.md",
+            chart.display()
+        );
+    }
+}
+
+/// Opens every system, measures every cell in `options.rounds` passes, then the loopback round
+/// trips on relledger, and closes the systems.
+pub async fn run(options: &Options) -> Compared {
+    let Options {
+        plan,
+        rounds,
+        clients,
+        kinds,
+        data_dir,
+    } = options;
+    let rounds = *rounds;
     println!(
         "compare: {rounds} passes of {} measured s per cell, each after {} s warmup, clients {:?}, data in {}",
         plan.measured.as_secs_f64(),
@@ -137,16 +233,12 @@ async fn main() {
         data_dir.display()
     );
 
-    let kinds: Vec<Kind> = Kind::ALL
-        .into_iter()
-        .filter(|k| only.as_ref().is_none_or(|o| o.iter().any(|s| s == k.key())))
-        .collect();
     // Each system is opened once (its server checked, its schema or stream made) and keeps
     // that for every concurrency; one that cannot be opened is skipped with the reason.
-    let mut results = Results::new(&kinds, &clients);
+    let mut results = Results::new(kinds, clients);
     let mut opened = Vec::new();
-    for kind in &kinds {
-        let system = systems::open(*kind, &data_dir).await;
+    for kind in kinds {
+        let system = systems::open(*kind, data_dir).await;
         match &system {
             Ok(s) => {
                 println!("{:<28} ready: {}", kind.label(), s.detail());
@@ -178,9 +270,7 @@ async fn main() {
                     );
                 }
                 let outcome = match system.clients(round, n).await {
-                    Ok(appenders) => measure(appenders, &plan)
-                        .await
-                        .map_err(|e| format!("{e:#}")),
+                    Ok(appenders) => measure(appenders, plan).await.map_err(|e| format!("{e:#}")),
                     Err(e) => Err(format!("cannot start {n} clients: {e:#}")),
                 };
                 match &outcome {
@@ -230,7 +320,7 @@ async fn main() {
     if let Some(system) = relledger {
         for n in std::iter::once(1).chain((most > 1).then_some(most)) {
             settle().await;
-            match system.round_trip(&plan, n).await {
+            match system.round_trip(plan, n).await {
                 Ok(cell) => {
                     println!(
                         "loopback gRPC round trips (a rejected append, no disk), {n} clients: \
@@ -252,37 +342,8 @@ async fn main() {
         }
     }
 
-    let machine = machine_before.with_load_after(compare::machine::load_average());
-    let goals = Goals::evaluate(&results, round_trips.one.as_ref());
-    println!();
-    print!("{}", results.text_table());
-    println!();
-    print!("{}", goals.text());
-    if write_docs {
-        let command = env("COMPARE_COMMAND").unwrap_or_else(|| {
-            format!(
-                "COMPARE_SECONDS={} COMPARE_WARMUP={} COMPARE_ROUNDS={rounds} cargo bench --bench compare",
-                plan.measured.as_secs_f64(),
-                plan.warmup.as_secs_f64()
-            )
-        });
-        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
-        let chart = docs.join("compare-throughput.svg");
-        compare::chart::chart(&results, &chart).expect("cannot draw the chart");
-        let section = compare::report::markdown(
-            &results,
-            &goals,
-            &round_trips,
-            &machine,
-            &command,
-            &plan,
-            rounds,
-        );
-        compare::report::write_section(&docs.join("BENCHMARKS.md"), &section)
-            .expect("cannot write docs/BENCHMARKS.md");
-        println!(
-            "wrote {} and the section \"Side by side (issue 5)\" of docs/BENCHMARKS.md",
-            chart.display()
-        );
+    Compared {
+        results,
+        round_trips,
     }
 }

@@ -217,9 +217,24 @@ impl Appender for Client {
             .append(visit(&self.account, self.revision))
             .await
             .with_context(|| format!("append to {}", self.account))?;
-        self.revision = answer.into_inner().last_revision;
+        self.revision = next_revision(&self.account, self.revision, &answer.into_inner())?;
         Ok(())
     }
+}
+
+/// The stream's revision after one event was appended at `revision`: the answer must say
+/// exactly the next one, or the append was not the one the client made.
+fn next_revision(
+    account: &str,
+    revision: u64,
+    answer: &proto::AppendResponse,
+) -> anyhow::Result<u64> {
+    anyhow::ensure!(
+        answer.last_revision == revision + 1,
+        "the append to {account} at revision {revision} was answered with revision {}",
+        answer.last_revision
+    );
+    Ok(answer.last_revision)
 }
 
 /// [`Client`] on the minimal h2 client.
@@ -237,7 +252,7 @@ impl Appender for H2Appender {
             .unary(APPEND, &visit(&self.account, self.revision))
             .await?
             .with_context(|| format!("append to {}", self.account))?;
-        self.revision = answer.last_revision;
+        self.revision = next_revision(&self.account, self.revision, &answer)?;
         Ok(())
     }
 }
