@@ -14,6 +14,7 @@
 //! `BENCH_SUBSCRIBERS`, `BENCH_LIVE_MAX_BATCH` (the live subscribers' `max_batch`),
 //! `BENCH_CATCH_UP_EVENTS` (0 skips the catch-up phase), `BENCH_CATCH_UP_BATCHES`
 //! (comma-separated `max_batch` values, one catch-up read each). Results and the machine they came from: docs/BENCHMARKS.md.
+//! `cargo test` runs it too, with small knobs of its own (see [`benching`]).
 
 #[path = "../tests/common/events.rs"]
 #[allow(dead_code)]
@@ -38,7 +39,24 @@ use tonic::transport::Channel;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn knob(name: &str, default: u64) -> u64 {
+/// Whether this is a measurement: `cargo bench` passes `--bench`. `cargo test` runs this
+/// binary without it (Cargo.toml: `test = true`), and then every knob takes a small value of
+/// its own, whatever the environment says: a check that the bench still runs and its own
+/// assertions hold, within [`TEST_LIMIT`]; no figure is judged.
+fn benching() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
+/// How long the run under `cargo test` may take before it fails: a subscriber that never
+/// receives an event would otherwise wait for ever.
+const TEST_LIMIT: Duration = Duration::from_secs(120);
+
+/// The knob `name` from the environment (`default` when unset) when benching; `in_test` under
+/// `cargo test`.
+fn knob(name: &str, default: u64, in_test: u64) -> u64 {
+    if !benching() {
+        return in_test;
+    }
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -49,14 +67,26 @@ fn knob(name: &str, default: u64) -> u64 {
 async fn main() {
     // As `relledger serve` sets it (src/main.rs).
     relledger::allocator::keep_freed_memory();
-    // `cargo bench` passes `--bench`; nothing else to parse.
-    let rate = knob("BENCH_RATE", 1_000);
-    let seconds = knob("BENCH_SECONDS", 10);
-    let subscribers = knob("BENCH_SUBSCRIBERS", 10) as usize;
-    let catch_up_events = knob("BENCH_CATCH_UP_EVENTS", 1_000_000);
+    if benching() {
+        run().await;
+    } else {
+        tokio::time::timeout(TEST_LIMIT, run())
+            .await
+            .expect("the bench's short run under cargo test did not finish in time");
+        println!("subscriptions: the short run delivered every event, in order");
+    }
+}
+
+async fn run() {
+    let rate = knob("BENCH_RATE", 1_000, 200);
+    let seconds = knob("BENCH_SECONDS", 10, 1);
+    let subscribers = knob("BENCH_SUBSCRIBERS", 10, 2) as usize;
+    let catch_up_events = knob("BENCH_CATCH_UP_EVENTS", 1_000_000, 4_000);
     // The `max_batch` of each catch-up read, in turn: 0 is one event per message.
     let catch_up_batches: Vec<u32> = std::env::var("BENCH_CATCH_UP_BATCHES")
-        .unwrap_or_else(|_| "0,256".into())
+        .ok()
+        .filter(|_| benching())
+        .unwrap_or_else(|| "0,256".into())
         .split(',')
         .map(|n| {
             n.trim()
@@ -65,7 +95,7 @@ async fn main() {
         })
         .collect();
     // The `max_batch` of the live subscribers (0: one event per message).
-    let live_batch = knob("BENCH_LIVE_MAX_BATCH", 0) as u32;
+    let live_batch = knob("BENCH_LIVE_MAX_BATCH", 0, 0) as u32;
 
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -190,8 +220,18 @@ async fn live_latency<F, Fut>(
     let (mut from_ack, mut from_send) = (Vec::new(), Vec::new());
     let mut before_ack = 0;
     for follower in followers {
-        for (id, arrived) in follower.await.unwrap() {
-            let (sent, acked) = times[&id];
+        let arrivals = follower.await.unwrap();
+        let distinct: std::collections::HashSet<&String> =
+            arrivals.iter().map(|(id, _)| id).collect();
+        assert_eq!(
+            distinct.len() as u64,
+            appends,
+            "every event delivered once to each subscriber"
+        );
+        for (id, arrived) in arrivals {
+            let Some(&(sent, acked)) = times.get(&id) else {
+                panic!("a subscriber received {id}, which was not appended");
+            };
             // The head is published before the append is answered, so a subscriber can see
             // the event before the writer sees the ack: that counts as zero.
             if arrived < acked {
@@ -340,6 +380,7 @@ where
                 _ => {}
             }
         }
+        assert_eq!(next, head, "the catch-up read every event, from position 0");
         let elapsed = started.elapsed().as_secs_f64();
         let cpu = process_cpu_seconds() - cpu;
         let how = match max_batch {
