@@ -12,10 +12,12 @@
 # default 4), COMPARE_ROUNDS (passes over everything, merged, default 2), COMPARE_WARMUP
 # (default 1), COMPARE_CLIENTS (default 1,8,64), COMPARE_ONLY (a comma list of relledger,
 # relledger-h2,relledger-shared,postgres,nats-always,nats-default,sled,sled-fdatasync,fsync),
+# COMPARE_SUSTAINED (default 20; 0 skips it) and COMPARE_SUSTAINED_WARMUP (default 10): one
+# longer cell of relledger, PostgreSQL and JetStream (sync always) at the most clients,
 # COMPARE_WRITE_DOCS (default 1:
 # rewrite the "Side by side" section of docs/BENCHMARKS.md and docs/compare-throughput.svg),
 # COMPARE_TMP (where the temp dir goes, default /tmp: the disk every system writes to).
-# The defaults take about four minutes after the build.
+# The defaults take about seven minutes after the build.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -176,6 +178,8 @@ export COMPARE_NATS_DEFAULT="nats://127.0.0.1:$NATS_DEFAULT_PORT"
 export COMPARE_DATA_DIR="$WORK/data"
 command_line="COMPARE_SECONDS=$COMPARE_SECONDS COMPARE_ROUNDS=$COMPARE_ROUNDS COMPARE_WARMUP=$COMPARE_WARMUP COMPARE_CLIENTS=$COMPARE_CLIENTS"
 [ -n "${COMPARE_ONLY:-}" ] && command_line="$command_line COMPARE_ONLY=$COMPARE_ONLY"
+[ -n "${COMPARE_SUSTAINED:-}" ] && command_line="$command_line COMPARE_SUSTAINED=$COMPARE_SUSTAINED"
+[ -n "${COMPARE_SUSTAINED_WARMUP:-}" ] && command_line="$command_line COMPARE_SUSTAINED_WARMUP=$COMPARE_SUSTAINED_WARMUP"
 export COMPARE_COMMAND="$command_line bench/compare.sh"
 
 cargo bench --bench compare

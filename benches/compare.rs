@@ -36,6 +36,9 @@
 //! measures a short comparison of the systems in this process and checks its report
 //! (`compare/smoke.rs`), whatever the environment says. The knobs are environment variables:
 //!
+//! - `COMPARE_SUSTAINED` (default 20; 0 skips it) and `COMPARE_SUSTAINED_WARMUP` (default 10):
+//!   the longer cell of relledger, PostgreSQL and JetStream (sync always) at the most clients,
+//!   one pass, measured from the warmup's end (see `report::Sustained`);
 //! - `COMPARE_SECONDS` (measured seconds per system, concurrency and pass, default 4),
 //!   `COMPARE_WARMUP` (seconds not measured before that, default 1), `COMPARE_ROUNDS` (passes
 //!   over every system and concurrency, merged, default 2),
@@ -62,7 +65,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use compare::report::{Goals, Outcome, Results, RoundTrips};
+use compare::report::{Goals, Outcome, Results, RoundTrips, Sustained};
 use compare::run::{histogram, measure, settle, Cell, Plan};
 use compare::systems::{self, Kind};
 use hdrhistogram::Histogram;
@@ -117,12 +120,16 @@ pub struct Options {
     pub kinds: Vec<Kind>,
     /// Where relledger's and the floors' temp dirs go.
     pub data_dir: PathBuf,
+    /// The longer cell of the systems the goals compare, at the most clients (see
+    /// [`Sustained`]); `None` skips it.
+    pub sustained: Option<Plan>,
 }
 
 /// What one comparison found.
 pub struct Compared {
     pub results: Results,
     pub round_trips: RoundTrips,
+    pub sustained: Option<Sustained>,
 }
 
 /// The comparison `bench/compare.sh` runs, its knobs read from the environment; the results
@@ -165,23 +172,35 @@ async fn bench() {
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let write_docs = env("COMPARE_WRITE_DOCS").is_some_and(|v| v == "1");
+    // The longer cell: COMPARE_SUSTAINED measured seconds (0: none) after
+    // COMPARE_SUSTAINED_WARMUP.
+    let sustained = Plan {
+        warmup: seconds("COMPARE_SUSTAINED_WARMUP", 10.0),
+        measured: seconds("COMPARE_SUSTAINED", 20.0),
+    };
     let options = Options {
         plan,
         rounds,
         clients,
         kinds,
         data_dir,
+        sustained: (!sustained.measured.is_zero()).then_some(sustained),
     };
 
     let machine_before = compare::machine::Machine::read(&options.data_dir);
     let Compared {
         results,
         round_trips,
+        sustained,
     } = run(&options).await;
     let machine = machine_before.with_load_after(compare::machine::load_average());
-    let goals = Goals::evaluate(&results, round_trips.one.as_ref());
+    let goals = Goals::evaluate(&results, round_trips.one.as_ref(), sustained.as_ref());
     println!();
     print!("{}", results.text_table());
+    if let Some(sustained) = &sustained {
+        println!();
+        print!("{}", sustained.text());
+    }
     println!();
     print!("{}", goals.text());
     if write_docs {
@@ -200,6 +219,7 @@ async fn bench() {
             &results,
             &goals,
             &round_trips,
+            sustained.as_ref(),
             &machine,
             &command,
             plan,
@@ -223,6 +243,7 @@ pub async fn run(options: &Options) -> Compared {
         clients,
         kinds,
         data_dir,
+        sustained,
     } = options;
     let rounds = *rounds;
     println!(
@@ -308,6 +329,44 @@ pub async fn run(options: &Options) -> Compared {
         results.record(kind, n, outcome);
     }
 
+    let most = clients.iter().copied().max().unwrap_or(1);
+    let sustained = match sustained {
+        Some(long) => {
+            // Fresh streams (a round no pass used), so each starts empty as in the short cells.
+            let round = rounds * clients.len();
+            let mut cells = Vec::new();
+            for (kind, system) in &mut opened {
+                let Ok(system) = system else { continue };
+                if !Sustained::KINDS.contains(kind) {
+                    continue;
+                }
+                settle().await;
+                let outcome = match system.clients(round, most).await {
+                    Ok(appenders) => match measure(appenders, long).await {
+                        Ok(latency) => Outcome::Measured(Cell::of(&latency, long.measured)),
+                        Err(e) => Outcome::Failed(format!("{e:#}")),
+                    },
+                    Err(e) => Outcome::Failed(format!("cannot start {most} clients: {e:#}")),
+                };
+                println!(
+                    "sustained {:<28} {most:>3} clients: {}",
+                    kind.label(),
+                    outcome.line()
+                );
+                cells.push((*kind, outcome));
+            }
+            Some(Sustained {
+                clients: most,
+                plan: Plan {
+                    warmup: long.warmup,
+                    measured: long.measured,
+                },
+                cells,
+            })
+        }
+        None => None,
+    };
+
     // One loopback gRPC round trip without the disk, for the single-client latency goal; and
     // the same from the most clients measured, the most the server answers when an append
     // costs it nothing (the ceiling the 64-client goal is under).
@@ -315,7 +374,6 @@ pub async fn run(options: &Options) -> Compared {
         Ok(system) if *k == Kind::Relledger => Some(system),
         _ => None,
     });
-    let most = clients.iter().copied().max().unwrap_or(1);
     let mut round_trips = RoundTrips::default();
     if let Some(system) = relledger {
         for n in std::iter::once(1).chain((most > 1).then_some(most)) {
@@ -345,5 +403,6 @@ pub async fn run(options: &Options) -> Compared {
     Compared {
         results,
         round_trips,
+        sustained,
     }
 }

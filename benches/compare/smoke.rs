@@ -41,11 +41,16 @@ pub async fn check() {
         clients: clients.clone(),
         kinds: IN_PROCESS.to_vec(),
         data_dir: dir.path().to_path_buf(),
+        sustained: Some(Plan {
+            warmup: Duration::from_millis(100),
+            measured: Duration::from_millis(300),
+        }),
     };
     let machine = Machine::read(dir.path());
     let Compared {
         results,
         round_trips,
+        sustained,
     } = run(&options).await;
 
     for kind in IN_PROCESS {
@@ -82,7 +87,21 @@ pub async fn check() {
         ),
     }
 
-    let goals = Goals::evaluate(&results, round_trips.one.as_ref());
+    // Of the systems the goals compare only relledger runs here: its longer cell is measured,
+    // at the most clients, and nothing else.
+    let sustained = sustained.expect("the longer cell was asked for");
+    assert_eq!(sustained.clients, 4);
+    let measured: Vec<Kind> = sustained.cells.iter().map(|(kind, _)| *kind).collect();
+    assert_eq!(measured, [Kind::Relledger], "{}", sustained.text());
+    assert!(
+        sustained
+            .cell(Kind::Relledger)
+            .is_some_and(|c| c.appends > 0),
+        "{}",
+        sustained.text()
+    );
+
+    let goals = Goals::evaluate(&results, round_trips.one.as_ref(), Some(&sustained));
     let verdicts: Vec<Option<bool>> = goals.0.iter().map(|g| g.met).collect();
     assert!(
         matches!(verdicts[..], [None, None, Some(_)]),
@@ -96,6 +115,7 @@ pub async fn check() {
         &results,
         &goals,
         &round_trips,
+        Some(&sustained),
         &machine,
         "cargo test --bench compare",
         &options.plan,
@@ -109,6 +129,11 @@ pub async fn check() {
         );
     }
     assert!(section.contains("**not evaluated**"), "{section}");
+    assert!(
+        section.contains("Sustained: the same append, 4 clients from second 0.1 to second 0.4")
+            && section.contains("- relledger (gRPC, sled): "),
+        "{section}"
+    );
     sections_are_replaced_between_their_markers(dir.path(), &section);
 
     let svg = dir.path().join("chart.svg");
