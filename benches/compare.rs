@@ -52,6 +52,9 @@
 //!   section, between markers) and the chart into docs/; `COMPARE_COMMAND` is the command line
 //!   recorded there.
 
+#[path = "common/mode.rs"]
+mod mode;
+
 mod compare {
     pub mod chart;
     pub mod machine;
@@ -102,7 +105,7 @@ async fn main() {
     relledger::allocator::keep_freed_memory();
     // `cargo bench` passes `--bench`. `cargo test` runs this binary without it (Cargo.toml:
     // `test = true`), and then it measures a short comparison and checks what it reports.
-    if std::env::args().any(|arg| arg == "--bench") {
+    if mode::benching() {
         bench().await;
     } else {
         compare::smoke::check().await;

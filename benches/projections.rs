@@ -20,7 +20,11 @@
 //! The log (a temp dir, sled, fsync per append as in production) holds `BENCH_ACCOUNTS`
 //! accounts (default 200) of `BENCH_EVENTS_PER_ACCOUNT` events (default 200) plus the big
 //! account. Results and the machine: docs/BENCHMARKS.md. `cargo test` runs it too, with small
-//! knobs of its own (see [`benching`]).
+//! knobs of its own (`common/mode.rs`), the memory phase included with enough accounts for two
+//! pages of a list.
+
+#[path = "common/mode.rs"]
+mod mode;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -39,29 +43,8 @@ use relledger::store::{Direction, ExpectedRevision, Log, MemorySnapshots, ReadAl
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Whether this is a measurement: `cargo bench` passes `--bench`. `cargo test` runs this
-/// binary without it (Cargo.toml: `test = true`), and then every knob takes a small value of
-/// its own, whatever the environment says (the memory phase included, with enough accounts for
-/// two pages of a list): a check that the bench still runs and its own assertions hold, within
-/// [`TEST_LIMIT`]; no figure is judged.
-fn benching() -> bool {
-    std::env::args().any(|arg| arg == "--bench")
-}
-
 /// How long the run under `cargo test` may take before it fails.
 const TEST_LIMIT: Duration = Duration::from_secs(180);
-
-/// The knob `name` from the environment (`default` when unset) when benching; `in_test` under
-/// `cargo test`.
-fn knob(name: &str, default: u64, in_test: u64) -> u64 {
-    if !benching() {
-        return in_test;
-    }
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn cny(minor_units: i64) -> Money {
     Money {
@@ -183,23 +166,21 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn main() {
     // As `relledger serve` sets it (src/main.rs).
     relledger::allocator::keep_freed_memory();
-    if benching() {
-        run().await;
-    } else {
-        tokio::time::timeout(TEST_LIMIT, run())
-            .await
-            .expect("the bench's short run under cargo test did not finish in time");
-        println!("projections: the short run projected every event and answered every question");
-    }
+    mode::measure_or_check(
+        run(),
+        TEST_LIMIT,
+        "projections: the short run projected every event and answered every question",
+    )
+    .await;
 }
 
 async fn run() {
-    let accounts = knob("BENCH_ACCOUNTS", 200, 10);
-    let per_account = knob("BENCH_EVENTS_PER_ACCOUNT", 200, 20);
-    let big = knob("BENCH_BIG_ACCOUNT", 10_000, 300);
-    let queries = knob("BENCH_QUERIES", 50, 3).max(1);
-    let memory_accounts = knob("BENCH_MEMORY_ACCOUNTS", 0, 120);
-    let memory_events = knob("BENCH_MEMORY_EVENTS", 200, 5);
+    let accounts = mode::knob("BENCH_ACCOUNTS", 200, 10);
+    let per_account = mode::knob("BENCH_EVENTS_PER_ACCOUNT", 200, 20);
+    let big = mode::knob("BENCH_BIG_ACCOUNT", 10_000, 300);
+    let queries = mode::knob("BENCH_QUERIES", 50, 3).max(1);
+    let memory_accounts = mode::knob("BENCH_MEMORY_ACCOUNTS", 0, 120);
+    let memory_events = mode::knob("BENCH_MEMORY_EVENTS", 200, 5);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -477,7 +458,7 @@ fn resident_bytes() -> u64 {
 /// Phase 3: resident memory per account (see the module docs).
 async fn memory_per_account(accounts: u64, events: u64, now: i64) {
     let dir = tempfile::tempdir().unwrap();
-    let cache_mb = knob("BENCH_MEMORY_CACHE_MB", 1024, 64);
+    let cache_mb = mode::knob("BENCH_MEMORY_CACHE_MB", 1024, 64);
     let log = Arc::new(SledLog::open_with_cache(dir.path(), cache_mb * 1024 * 1024).unwrap());
     let ledger = Arc::new(Ledger::new(log.clone(), Policy::default()));
     let projector = Projector::open(

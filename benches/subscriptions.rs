@@ -14,7 +14,10 @@
 //! `BENCH_SUBSCRIBERS`, `BENCH_LIVE_MAX_BATCH` (the live subscribers' `max_batch`),
 //! `BENCH_CATCH_UP_EVENTS` (0 skips the catch-up phase), `BENCH_CATCH_UP_BATCHES`
 //! (comma-separated `max_batch` values, one catch-up read each). Results and the machine they came from: docs/BENCHMARKS.md.
-//! `cargo test` runs it too, with small knobs of its own (see [`benching`]).
+//! `cargo test` runs it too, with small knobs of its own (`common/mode.rs`).
+
+#[path = "common/mode.rs"]
+mod mode;
 
 #[path = "../tests/common/events.rs"]
 #[allow(dead_code)]
@@ -39,53 +42,31 @@ use tonic::transport::Channel;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Whether this is a measurement: `cargo bench` passes `--bench`. `cargo test` runs this
-/// binary without it (Cargo.toml: `test = true`), and then every knob takes a small value of
-/// its own, whatever the environment says: a check that the bench still runs and its own
-/// assertions hold, within [`TEST_LIMIT`]; no figure is judged.
-fn benching() -> bool {
-    std::env::args().any(|arg| arg == "--bench")
-}
-
 /// How long the run under `cargo test` may take before it fails: a subscriber that never
 /// receives an event would otherwise wait for ever.
 const TEST_LIMIT: Duration = Duration::from_secs(120);
-
-/// The knob `name` from the environment (`default` when unset) when benching; `in_test` under
-/// `cargo test`.
-fn knob(name: &str, default: u64, in_test: u64) -> u64 {
-    if !benching() {
-        return in_test;
-    }
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 #[tokio::main]
 async fn main() {
     // As `relledger serve` sets it (src/main.rs).
     relledger::allocator::keep_freed_memory();
-    if benching() {
-        run().await;
-    } else {
-        tokio::time::timeout(TEST_LIMIT, run())
-            .await
-            .expect("the bench's short run under cargo test did not finish in time");
-        println!("subscriptions: the short run delivered every event, in order");
-    }
+    mode::measure_or_check(
+        run(),
+        TEST_LIMIT,
+        "subscriptions: the short run delivered every event, in order",
+    )
+    .await;
 }
 
 async fn run() {
-    let rate = knob("BENCH_RATE", 1_000, 200);
-    let seconds = knob("BENCH_SECONDS", 10, 1);
-    let subscribers = knob("BENCH_SUBSCRIBERS", 10, 2) as usize;
-    let catch_up_events = knob("BENCH_CATCH_UP_EVENTS", 1_000_000, 4_000);
+    let rate = mode::knob("BENCH_RATE", 1_000, 200);
+    let seconds = mode::knob("BENCH_SECONDS", 10, 1);
+    let subscribers = mode::knob("BENCH_SUBSCRIBERS", 10, 2) as usize;
+    let catch_up_events = mode::knob("BENCH_CATCH_UP_EVENTS", 1_000_000, 4_000);
     // The `max_batch` of each catch-up read, in turn: 0 is one event per message.
     let catch_up_batches: Vec<u32> = std::env::var("BENCH_CATCH_UP_BATCHES")
         .ok()
-        .filter(|_| benching())
+        .filter(|_| mode::benching())
         .unwrap_or_else(|| "0,256".into())
         .split(',')
         .map(|n| {
@@ -95,7 +76,7 @@ async fn run() {
         })
         .collect();
     // The `max_batch` of the live subscribers (0: one event per message).
-    let live_batch = knob("BENCH_LIVE_MAX_BATCH", 0, 0) as u32;
+    let live_batch = mode::knob("BENCH_LIVE_MAX_BATCH", 0, 0) as u32;
 
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
