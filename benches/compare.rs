@@ -360,10 +360,7 @@ pub async fn run(options: &Options) -> Compared {
             }
             Some(Sustained {
                 clients: most,
-                plan: Plan {
-                    warmup: long.warmup,
-                    measured: long.measured,
-                },
+                plan: *long,
                 cells,
             })
         }

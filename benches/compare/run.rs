@@ -21,6 +21,7 @@ pub trait Appender: Send + 'static {
 }
 
 /// How long each cell runs.
+#[derive(Debug, Clone, Copy)]
 pub struct Plan {
     /// Appends are made but not counted for this long, so that connections, caches and
     /// files are warm.
