@@ -293,10 +293,7 @@ pub async fn run(options: &Options) -> Compared {
                         settling.elapsed().as_secs_f64()
                     );
                 }
-                let outcome = match system.clients(round, n).await {
-                    Ok(appenders) => measure(appenders, plan).await.map_err(|e| format!("{e:#}")),
-                    Err(e) => Err(format!("cannot start {n} clients: {e:#}")),
-                };
+                let outcome = measure_cell(system.as_mut(), round, n, plan).await;
                 match &outcome {
                     Ok(latency) => println!(
                         "pass {}/{rounds} {:<28} {n:>3} clients: {}",
@@ -344,12 +341,9 @@ pub async fn run(options: &Options) -> Compared {
                     continue;
                 }
                 settle().await;
-                let outcome = match system.clients(round, most).await {
-                    Ok(appenders) => match measure(appenders, long).await {
-                        Ok(latency) => Outcome::Measured(Cell::of(&latency, long.measured)),
-                        Err(e) => Outcome::Failed(format!("{e:#}")),
-                    },
-                    Err(e) => Outcome::Failed(format!("cannot start {most} clients: {e:#}")),
+                let outcome = match measure_cell(system.as_mut(), round, most, long).await {
+                    Ok(latency) => Outcome::Measured(Cell::of(&latency, long.measured)),
+                    Err(e) => Outcome::Failed(e),
                 };
                 println!(
                     "sustained {:<28} {most:>3} clients: {}",
@@ -404,5 +398,19 @@ pub async fn run(options: &Options) -> Compared {
         results,
         round_trips,
         sustained,
+    }
+}
+
+/// `n` fresh clients of `system` (streams named for `round`) measured over `plan`: their
+/// latencies, or why the cell failed.
+async fn measure_cell(
+    system: &mut dyn systems::System,
+    round: usize,
+    n: usize,
+    plan: &Plan,
+) -> Result<Histogram<u64>, String> {
+    match system.clients(round, n).await {
+        Ok(appenders) => measure(appenders, plan).await.map_err(|e| format!("{e:#}")),
+        Err(e) => Err(format!("cannot start {n} clients: {e:#}")),
     }
 }
