@@ -174,6 +174,7 @@ impl OpenServer {
         health_reporter
             .set_serving::<proto::audit_server::AuditServer<AuditService>>()
             .await;
+        let refusing = tokio::spawn(report_refusal(log.watch_refusal(), health_reporter.clone()));
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -202,6 +203,7 @@ impl OpenServer {
             .serve_with_incoming_shutdown(incoming(listener, close), shutdown)
             .await;
         closing.abort();
+        refusing.abort();
         served?;
 
         if projecting.await.is_err() {
@@ -233,6 +235,30 @@ impl OpenServer {
         }
         tracing::info!("server stopped");
         Ok(())
+    }
+}
+
+/// Reports the Ledger service, and the server as a whole (the service name `""` that probes
+/// ask by default), `NOT_SERVING` once the log refuses appends after a failed write (a full
+/// disk, an I/O error): reads still work, but only a restart, whose recovery reads what really
+/// reached the disk, can take appends again, so an orchestrator should restart the server.
+async fn report_refusal(
+    mut refusal: tokio::sync::watch::Receiver<Option<String>>,
+    health: tonic_health::server::HealthReporter,
+) {
+    let reason = match refusal.wait_for(Option::is_some).await {
+        Ok(reason) => reason.clone(),
+        // The log closed without refusing anything.
+        Err(_) => return,
+    };
+    if let Some(reason) = reason {
+        tracing::error!(%reason, "the log refuses appends; reporting the Ledger service NOT_SERVING");
+        health
+            .set_not_serving::<proto::ledger_server::LedgerServer<LedgerService>>()
+            .await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
     }
 }
 

@@ -63,7 +63,7 @@ pub use index::index_path;
 pub use manifest::MANIFEST_FILE;
 pub use open::{sled_path, wait_for_sled_release, OpenError, LOCK_FILE};
 pub use records::{
-    encode_frame, log_path, FRAME_HEADER, LOG_DIR, OFFSETS_FILE, OFFSET_BYTES, RECORDS_FILE,
+    encode_frame, log_path, Part, FRAME_HEADER, LOG_DIR, OFFSETS_FILE, OFFSET_BYTES, RECORDS_FILE,
 };
 pub use restore::{restore, RestoreError};
 pub use signed::SledSignedCheckpoints;
@@ -142,6 +142,9 @@ struct Inner {
     commands: Option<mpsc::UnboundedSender<AppendCommand>>,
     /// The committed head, as the writer publishes it.
     head: watch::Receiver<LogHead>,
+    /// Why the writer refuses appends, once a failed write made it (see
+    /// [`SledLog::watch_refusal`]).
+    refusal: watch::Receiver<Option<String>>,
     /// The writer thread, joined on drop; it returns the final head unless a write failed.
     writer: Option<JoinHandle<Option<LogHead>>>,
     /// The data dir, for messages.
@@ -232,6 +235,15 @@ impl SledLog {
     /// Follows the committed head: the receiver sees a new value after every group commit.
     pub fn watch_head(&self) -> watch::Receiver<LogHead> {
         self.inner.head.clone()
+    }
+
+    /// Follows whether the log accepts appends: `None` while it does, and the reason once a
+    /// failed write (a full disk, an I/O error) made the writer refuse every later append until
+    /// the log is reopened, since what reached the disk is unknown until recovery reads it.
+    /// Reads go on meanwhile. The server reports itself unhealthy on it, so that an
+    /// orchestrator restarts it.
+    pub fn watch_refusal(&self) -> watch::Receiver<Option<String>> {
+        self.inner.refusal.clone()
     }
 
     /// Verifies the hash chain of every committed record; returns how many there are. Reads
@@ -529,3 +541,5 @@ impl Log for SledLog {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod torn_tests;

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use relledger::store::sled::{
-    encode_frame, log_path, FRAME_HEADER, OFFSETS_FILE, OFFSET_BYTES, RECORDS_FILE,
+    encode_frame, log_path, Part, FRAME_HEADER, OFFSETS_FILE, OFFSET_BYTES, RECORDS_FILE,
 };
 
 fn records_file(dir: &Path) -> PathBuf {
@@ -42,13 +42,13 @@ pub fn stored_values(dir: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Rewrites both files to hold `values`, each in a sound frame with its checksum: what an
-/// attacker who knows the layout writes.
+/// Rewrites both files to hold `values`, each in a sound frame with its checksum (each an
+/// append of its own): what an attacker who knows the layout writes.
 pub fn rewrite(dir: &Path, values: &[Vec<u8>]) {
     let (mut frames, mut offsets) = (Vec::new(), Vec::new());
     for value in values {
         offsets.extend_from_slice(&(frames.len() as u64).to_le_bytes());
-        encode_frame(value, &mut frames);
+        encode_frame(value, Part::Last, &mut frames);
     }
     std::fs::write(records_file(dir), frames).unwrap();
     std::fs::write(offsets_file(dir), offsets).unwrap();

@@ -14,7 +14,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::gathering::Gathering;
 use super::manifest::Manifest;
-use super::records::{encode_offset, push_frame, read_frame, BadFrame, RecordFiles, OFFSET_BYTES};
+use super::records::{
+    encode_offset, push_frame, read_frame, BadFrame, Part, RecordFiles, OFFSET_BYTES,
+};
 use super::writer::{WriteGroup, Writer};
 use super::{keys, read, Inner, LogOptions, Shared, SledLog};
 use crate::domain::{ChainHash, RecordedEvent, Timestamp};
@@ -116,6 +118,7 @@ pub(super) fn open(
     });
     let (commands, queue) = mpsc::unbounded_channel();
     let (head_tx, head) = watch::channel(recovered.head);
+    let (refusal_tx, refusal) = watch::channel(None);
     let writer = Writer {
         shared: Arc::clone(&shared),
         commands: queue,
@@ -124,6 +127,7 @@ pub(super) fn open(
         last_recorded_at: recovered.last_recorded_at,
         stream_heads: Default::default(),
         poisoned: None,
+        refusal: refusal_tx,
         write,
         bytes: recovered.bytes,
         // Recovery cut the file to its records.
@@ -147,6 +151,7 @@ pub(super) fn open(
         shared,
         commands: Some(commands),
         head,
+        refusal,
         writer: Some(writer),
         dir: dir.to_path_buf(),
     };
@@ -283,7 +288,8 @@ fn migrate_format_1(db: &Db, files: &RecordFiles) -> Result<(), String> {
                 "its format 1 log lacks the record at position {next}"
             ));
         }
-        push_frame(&value, &mut bytes, &mut frames, &mut offsets);
+        // Format 1 kept no appends' bounds; every record it holds was committed.
+        push_frame(&value, Part::Last, &mut bytes, &mut frames, &mut offsets);
         next += 1;
         if frames.len() >= CHUNK {
             files
@@ -398,11 +404,12 @@ struct Recovered {
 /// checked (it decodes, its hash recomputes, it links to the record before it, and both
 /// indexes point at it); the whole chain is checked by `SledLog::verify`, not here, so that
 /// opening stays cheap. Past the runs lie the frames written since the last run, acknowledged
-/// or not: each is read back, checked and linked to the chain, and indexed, and a torn frame
-/// (a write a crash interrupted, never acknowledged: acknowledgement waits for the
-/// `fdatasync`) ends the log and is cut off, as does the zeroed space the writer prepares past
-/// the records (cut too: the writer prepares it again). A whole frame that does not decode or
-/// link is damage, not a torn write, and the dir is refused.
+/// or not: each is read back, checked and linked to the chain, and the records of every whole
+/// append are indexed. The log ends after the last append whose last frame is whole (see
+/// `records::Part`): a torn frame, the zeroed space the writer prepares past the records, or
+/// the file's end cuts off the append it falls in, whose frames the crash left only in part
+/// (never acknowledged: acknowledgement waits for the group's `fdatasync`). A whole frame that
+/// does not decode or link is damage, not a torn write, and the dir is refused.
 fn recover(index: &Index, files: &RecordFiles, covered: Covered) -> Result<Recovered, String> {
     let records_len = check_lengths(files, covered.to, covered.to_bytes)?;
     let mut recovered = Recovered {
@@ -470,9 +477,11 @@ fn last_indexed(
     Ok(last)
 }
 
-/// Reads the frames past the index runs, indexes the records they hold (writing runs as the
-/// memtable fills, so a long tail, such as a whole log being re-indexed, needs no more memory
-/// than the writer does), and cuts a torn end off both files.
+/// Reads the frames past the index runs, indexes the records of every whole append they hold
+/// (writing runs as the memtable fills, so a long tail, such as a whole log being re-indexed,
+/// needs no more memory than the writer does), and cuts both files after the last whole
+/// append: an append whose last frame is missing, torn or damaged is dropped with it, so that
+/// after any crash each append is in the log whole or not at all.
 fn reindex_tail(
     index: &Index,
     files: &RecordFiles,
@@ -494,42 +503,68 @@ fn reindex_tail(
         offsets: Vec::new(),
         offsets_from: first,
     };
+    // The records of the append being read, with their frames' offsets: indexed only once
+    // its last frame shows that it is whole.
+    let mut append: Vec<(Entry, u64)> = Vec::new();
+    // Where the frames read so far end.
+    let mut end = recovered.bytes;
     let mut body = Vec::new();
-    while recovered.bytes < records_len {
-        let position = recovered.head.next_position;
-        match read_frame(&mut reader, records_len - recovered.bytes, &mut body) {
-            Ok(length) => {
+    let interrupted = loop {
+        let position = recovered.head.next_position + append.len() as u64;
+        if end >= records_len {
+            break (!append.is_empty())
+                .then(|| "the record file ends before the append's last record".to_string());
+        }
+        match read_frame(&mut reader, records_len - end, &mut body) {
+            Ok((length, part)) => {
                 let record = decode_record_at(position, &body).map_err(reason)?;
                 chain.push(&record).map_err(|e| e.to_string())?;
-                encode_offset(recovered.bytes, &mut pending.offsets);
-                recovered.head = LogHead {
-                    next_position: position + 1,
-                    last_hash: record.hash,
-                };
-                recovered.last_recorded_at = record.recorded_at;
-                recovered.bytes += length;
-                pending.entries.push(Entry {
-                    position,
-                    id: record.event.event_id,
-                    account: record.account_id,
-                    revision: record.revision,
-                });
-                if pending.entries.len() >= 4096 {
-                    pending.write(recovered.bytes)?;
+                append.push((
+                    Entry {
+                        position,
+                        id: record.event.event_id,
+                        account: record.account_id,
+                        revision: record.revision,
+                    },
+                    end,
+                ));
+                end += length;
+                if part == Part::Last {
+                    for (entry, offset) in append.drain(..) {
+                        encode_offset(offset, &mut pending.offsets);
+                        pending.entries.push(entry);
+                    }
+                    recovered.head = LogHead {
+                        next_position: position + 1,
+                        last_hash: record.hash,
+                    };
+                    recovered.last_recorded_at = record.recorded_at;
+                    recovered.bytes = end;
+                    if pending.entries.len() >= 4096 {
+                        pending.write(recovered.bytes)?;
+                    }
                 }
             }
-            // The space the writer prepared past the records (see `RecordFiles::prepare`).
-            Err(BadFrame::Unwritten) => break,
-            Err(bad) => {
-                tracing::warn!(
-                    position,
-                    dropped_bytes = records_len - recovered.bytes,
-                    reason = %bad.reason(),
-                    "the log ends in a frame a crash interrupted; cutting it off"
-                );
-                break;
+            // The space the writer prepared past the records (see `RecordFiles::prepare`):
+            // where the records end, unless an append was still going on.
+            Err(BadFrame::Unwritten) => {
+                break (!append.is_empty()).then(|| {
+                    format!("no frame was written at position {position}, inside an append")
+                })
             }
+            Err(bad) => break Some(format!("at position {position}, {}", bad.reason())),
         }
+    };
+    if let Some(why) = interrupted {
+        // The frames past the last whole append were never acknowledged: an append is
+        // answered only after the `fdatasync` of its whole group.
+        tracing::warn!(
+            kept_records = recovered.head.next_position,
+            dropped_positions = %format_args!("{}..={}", recovered.head.next_position, recovered.head.next_position + append.len() as u64),
+            cut_at_byte = recovered.bytes,
+            reason = %why,
+            "the log ends in an append a crash interrupted; cutting the append off"
+        );
     }
     pending.write(recovered.bytes)?;
     if first < recovered.head.next_position {

@@ -6,9 +6,10 @@
 //! therefore written where a log belongs, at the end of a file (and their stream and event-id
 //! indexes in run files beside it, see `index`):
 //!
-//! - `records`: one frame per record, in position order: `[body length u32 LE]
-//!   [CRC-32 of the body u32 LE][body]`, the body being the stored value of the record
-//!   (`store::codec`, the same bytes the hash chain covers);
+//! - `records`: one frame per record, in position order: `[body length u32 LE][check u32 LE]
+//!   [body]`, the body being the stored value of the record (`store::codec`, the same bytes
+//!   the hash chain covers), the check its CRC-32, or the CRC-32's complement when more
+//!   records of the same append follow ([`Part`]);
 //! - `offsets`: one `u64 LE` per position, the byte offset of its frame in `records`, so that
 //!   the record at any position is one read away and a page of the log is one contiguous read.
 //!
@@ -19,8 +20,10 @@
 //! The writer appends a group's frames and offsets with one write each and `fdatasync`s
 //! `records` before it answers; `offsets` is derived from `records` and synced less often (see
 //! `writer` and `open`: before an index run is written, both files are synced to its end, so
-//! the runs say how far both are durable, and recovery re-reads the frames past them). The CRC tells a torn or damaged frame from a record; the
-//! hash chain tells a changed record from the one that was written.
+//! the runs say how far both are durable, and recovery re-reads the frames past them). The
+//! check tells a torn or damaged frame from a record, and a record that ends its append from
+//! one that does not, so that recovery keeps whole appends only; the hash chain tells a
+//! changed record from the one that was written.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -34,7 +37,7 @@ pub const RECORDS_FILE: &str = "records";
 /// The frame offset of every position.
 pub const OFFSETS_FILE: &str = "offsets";
 
-/// The bytes of a frame before its body: the body's length and its CRC-32.
+/// The bytes of a frame before its body: the body's length and its check.
 pub const FRAME_HEADER: usize = 8;
 /// The bytes of one entry of the offsets file.
 pub const OFFSET_BYTES: u64 = 8;
@@ -48,11 +51,47 @@ pub fn log_path(dir: &Path) -> PathBuf {
     dir.join(LOG_DIR)
 }
 
-/// Appends the frame of `body` to `out`.
-pub fn encode_frame(body: &[u8], out: &mut Vec<u8>) {
+/// Where a record stands in the append that wrote it, as its frame records it.
+///
+/// An append's records are written together, but a crash (or a full disk) can leave any prefix
+/// of a group's bytes on disk. Every record but the last of an append says that more follow,
+/// so recovery can tell an append cut short from a whole one, and keep whole appends only.
+/// A frame says it in its check word: the CRC-32 of the body for the last record of an append,
+/// and its bitwise complement for the others, so the mark is as well protected as the body and
+/// costs no byte. A record file written before the mark existed reads as appends of one record
+/// each, which is what recovery then assumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// More records of the same append follow this one.
+    More,
+    /// The append ends with this record.
+    Last,
+}
+
+impl Part {
+    /// The part of the record at `index` of an append of `count` records.
+    pub fn of(index: usize, count: usize) -> Part {
+        if index + 1 < count {
+            Part::More
+        } else {
+            Part::Last
+        }
+    }
+
+    /// The check word of a frame of this part whose body's CRC-32 is `crc`.
+    fn check(self, crc: u32) -> u32 {
+        match self {
+            Part::Last => crc,
+            Part::More => !crc,
+        }
+    }
+}
+
+/// Appends the frame of `body`, a record that is the `part` of its append, to `out`.
+pub fn encode_frame(body: &[u8], part: Part, out: &mut Vec<u8>) {
     let length = u32::try_from(body.len()).expect("a record body fits in 4 GiB");
     out.extend_from_slice(&length.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    out.extend_from_slice(&part.check(crc32fast::hash(body)).to_le_bytes());
     out.extend_from_slice(body);
 }
 
@@ -77,7 +116,7 @@ impl BadFrame {
     }
 }
 
-/// The body length and CRC a frame's header declares.
+/// The body length and check word a frame's header declares.
 fn parse_header(header: &[u8]) -> Result<(usize, u32), BadFrame> {
     let header: &[u8; FRAME_HEADER] = header.try_into().map_err(|_| BadFrame::Truncated)?;
     let length = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
@@ -92,9 +131,13 @@ fn parse_header(header: &[u8]) -> Result<(usize, u32), BadFrame> {
     ))
 }
 
-fn check_body(body: &[u8], crc: u32) -> Result<(), BadFrame> {
-    if crc32fast::hash(body) == crc {
-        Ok(())
+/// Which part of its append the frame whose check word is `check` holds, if its body checks.
+fn check_body(body: &[u8], check: u32) -> Result<Part, BadFrame> {
+    let crc = crc32fast::hash(body);
+    if check == Part::Last.check(crc) {
+        Ok(Part::Last)
+    } else if check == Part::More.check(crc) {
+        Ok(Part::More)
     } else {
         Err(BadFrame::Damaged(
             "its checksum does not match its bytes".to_string(),
@@ -104,22 +147,22 @@ fn check_body(body: &[u8], crc: u32) -> Result<(), BadFrame> {
 
 /// Reads the frame at the start of `bytes`: its body and the frame's whole length.
 pub(crate) fn decode_frame(bytes: &[u8]) -> Result<(&[u8], usize), BadFrame> {
-    let (length, crc) = parse_header(bytes.get(..FRAME_HEADER).ok_or(BadFrame::Truncated)?)?;
+    let (length, check) = parse_header(bytes.get(..FRAME_HEADER).ok_or(BadFrame::Truncated)?)?;
     let body = bytes
         .get(FRAME_HEADER..FRAME_HEADER + length)
         .ok_or(BadFrame::Truncated)?;
-    check_body(body, crc)?;
+    check_body(body, check)?;
     Ok((body, FRAME_HEADER + length))
 }
 
 /// Reads the next frame from `reader` into `body`, when at most `left` bytes remain in the
-/// file: returns the frame's whole length. A header of zeros is [`BadFrame::Unwritten`]: the
-/// records' end in a file with prepared space past them.
+/// file: returns the frame's whole length and the part of its append it holds. A header of
+/// zeros is [`BadFrame::Unwritten`]: the records' end in a file with prepared space past them.
 pub(crate) fn read_frame(
     reader: &mut impl Read,
     left: u64,
     body: &mut Vec<u8>,
-) -> Result<u64, BadFrame> {
+) -> Result<(u64, Part), BadFrame> {
     let mut header = [0; FRAME_HEADER];
     if left < FRAME_HEADER as u64 || reader.read_exact(&mut header).is_err() {
         return Err(BadFrame::Truncated);
@@ -127,14 +170,14 @@ pub(crate) fn read_frame(
     if header == [0; FRAME_HEADER] {
         return Err(BadFrame::Unwritten);
     }
-    let (length, crc) = parse_header(&header)?;
+    let (length, check) = parse_header(&header)?;
     if left < (FRAME_HEADER + length) as u64 {
         return Err(BadFrame::Truncated);
     }
     body.resize(length, 0);
     reader.read_exact(body).map_err(|_| BadFrame::Truncated)?;
-    check_body(body, crc)?;
-    Ok((FRAME_HEADER + length) as u64)
+    let part = check_body(body, check)?;
+    Ok(((FRAME_HEADER + length) as u64, part))
 }
 
 /// Whether a read may wait for the disk.
@@ -342,12 +385,19 @@ pub(crate) fn encode_offset(offset: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&offset.to_le_bytes());
 }
 
-/// Appends the frame of `body` to `frames` and its offset, `*end` (the records file's length
-/// before it), to `offsets`, and moves `*end` past it: one record on its way to the files.
-pub(crate) fn push_frame(body: &[u8], end: &mut u64, frames: &mut Vec<u8>, offsets: &mut Vec<u8>) {
+/// Appends the frame of `body`, the `part` of its append, to `frames` and its offset, `*end`
+/// (the records file's length before it), to `offsets`, and moves `*end` past it: one record on
+/// its way to the files.
+pub(crate) fn push_frame(
+    body: &[u8],
+    part: Part,
+    end: &mut u64,
+    frames: &mut Vec<u8>,
+    offsets: &mut Vec<u8>,
+) {
     encode_offset(*end, offsets);
     let start = frames.len();
-    encode_frame(body, frames);
+    encode_frame(body, part, frames);
     *end += (frames.len() - start) as u64;
 }
 
@@ -358,8 +408,8 @@ mod tests {
     #[test]
     fn a_frame_round_trips_and_a_cut_or_flipped_one_does_not() {
         let mut bytes = Vec::new();
-        encode_frame(b"hello", &mut bytes);
-        encode_frame(b"", &mut bytes);
+        encode_frame(b"hello", Part::Last, &mut bytes);
+        encode_frame(b"", Part::More, &mut bytes);
         assert_eq!(decode_frame(&bytes), Ok((&b"hello"[..], 13)));
         assert_eq!(decode_frame(&bytes[13..]), Ok((&b""[..], 8)));
         assert_eq!(decode_frame(&bytes[..12]), Err(BadFrame::Truncated));
@@ -372,18 +422,59 @@ mod tests {
         assert!(matches!(decode_frame(&huge), Err(BadFrame::Damaged(_))));
     }
 
+    /// The check word says whether an append goes on past a record, and a frame that says so
+    /// checks as well as one that ends its append: the mark is covered like the body.
+    #[test]
+    fn a_frame_says_whether_its_append_goes_on() {
+        let (mut last, mut more) = (Vec::new(), Vec::new());
+        encode_frame(b"order won", Part::Last, &mut last);
+        encode_frame(b"order won", Part::More, &mut more);
+        assert_eq!(last[..4], more[..4], "the same length");
+        assert_eq!(last[FRAME_HEADER..], more[FRAME_HEADER..], "the same body");
+        assert_ne!(last[4..8], more[4..8]);
+        let mut body = Vec::new();
+        for (frame, part) in [(&last, Part::Last), (&more, Part::More)] {
+            let left = frame.len() as u64;
+            assert_eq!(
+                read_frame(&mut io::Cursor::new(frame), left, &mut body),
+                Ok((left, part))
+            );
+            assert_eq!(decode_frame(frame), Ok((&b"order won"[..], frame.len())));
+        }
+        // A frame written before the mark existed held the body's CRC-32: it ends its append.
+        let mut old = 9u32.to_le_bytes().to_vec();
+        old.extend_from_slice(&crc32fast::hash(b"order won").to_le_bytes());
+        old.extend_from_slice(b"order won");
+        assert_eq!(old, last);
+        // A flipped bit of the check word is damage, not the other part.
+        let mut flipped = more.clone();
+        flipped[5] ^= 0x10;
+        let left = flipped.len() as u64;
+        assert!(matches!(
+            read_frame(&mut io::Cursor::new(&flipped), left, &mut body),
+            Err(BadFrame::Damaged(_))
+        ));
+        assert_eq!(
+            (0..4).map(|i| Part::of(i, 4)).collect::<Vec<_>>(),
+            [Part::More, Part::More, Part::More, Part::Last]
+        );
+    }
+
     /// Recovery reads frames one by one: zeros where a header belongs are the prepared space
     /// past the records, told apart from a frame cut short or damaged.
     #[test]
     fn a_header_of_zeros_reads_as_unwritten_space() {
         let mut bytes = Vec::new();
-        encode_frame(b"hello", &mut bytes);
+        encode_frame(b"hello", Part::Last, &mut bytes);
         let whole = bytes.len();
         bytes.extend_from_slice(&[0; 64]);
         let mut reader = io::Cursor::new(&bytes);
         let mut body = Vec::new();
         let left = bytes.len() as u64;
-        assert_eq!(read_frame(&mut reader, left, &mut body), Ok(whole as u64));
+        assert_eq!(
+            read_frame(&mut reader, left, &mut body),
+            Ok((whole as u64, Part::Last))
+        );
         assert_eq!(body, b"hello");
         let left = left - whole as u64;
         assert_eq!(
@@ -392,7 +483,7 @@ mod tests {
         );
         // A frame torn inside the prepared space: its header, then zeros where its body was.
         let mut torn = Vec::new();
-        encode_frame(b"hello", &mut torn);
+        encode_frame(b"hello", Part::More, &mut torn);
         torn.truncate(FRAME_HEADER + 2);
         torn.extend_from_slice(&[0; 64]);
         let left = torn.len() as u64;
@@ -409,7 +500,7 @@ mod tests {
         let (mut frames, mut offsets) = (Vec::new(), Vec::new());
         for body in [&b"one"[..], b"two!", b"three"] {
             encode_offset(frames.len() as u64, &mut offsets);
-            encode_frame(body, &mut frames);
+            encode_frame(body, Part::Last, &mut frames);
         }
         files.write(0, &frames, 0, &offsets).unwrap();
         (files, frames)

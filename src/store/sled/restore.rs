@@ -18,7 +18,7 @@ use super::index::{index_path, Entry, Index, FLUSH_RECORDS};
 use super::manifest::{Manifest, MANIFEST_FILE};
 use super::open::{check_format, lock_dir, sled_path, OpenError};
 use super::read::sled_error;
-use super::records::{log_path, push_frame, RecordFiles};
+use super::records::{log_path, push_frame, Part, RecordFiles};
 use super::signed::{self, checkpoint_key, checkpoint_value};
 use crate::domain::{AccountId, ChainHash, EventId, Timestamp};
 use crate::store::codec::decode_record_at;
@@ -156,7 +156,8 @@ fn write_all(
         if !batch_ids.insert(id) || index.position_of(&id, u64::MAX)?.is_some() {
             return Err(invalid(format!("its event id {id} is already recorded")));
         }
-        push_frame(&value, &mut bytes, &mut frames, &mut offsets);
+        // A bundle does not say which records were appended together; each is whole.
+        push_frame(&value, Part::Last, &mut bytes, &mut frames, &mut offsets);
         if signed_at.contains(&position) {
             hashes.insert(position, record.hash);
         }

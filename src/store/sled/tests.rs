@@ -263,7 +263,7 @@ async fn records_past_the_index_runs_are_reindexed_from_the_frames_and_a_torn_on
     std::fs::remove_dir_all(super::index_path(dir.path())).unwrap();
     let records = super::log_path(dir.path()).join(super::RECORDS_FILE);
     let mut torn = Vec::new();
-    super::encode_frame(&[7; 100], &mut torn);
+    super::encode_frame(&[7; 100], super::Part::Last, &mut torn);
     let mut bytes = std::fs::read(&records).unwrap();
     let sound = records_end(&bytes);
     assert!(
@@ -285,7 +285,7 @@ async fn records_past_the_index_runs_are_reindexed_from_the_frames_and_a_torn_on
 /// end, or at the first header of zeros.
 fn records_end(bytes: &[u8]) -> usize {
     let (mut reader, mut body, mut end) = (io::Cursor::new(bytes), Vec::new(), 0);
-    while let Ok(length) =
+    while let Ok((length, _)) =
         super::records::read_frame(&mut reader, bytes.len() as u64 - end, &mut body)
     {
         end += length;

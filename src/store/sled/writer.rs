@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::gathering::{Gathering, GATHER_STEP};
 use super::index::Entry;
 use super::read;
-use super::records::push_frame;
+use super::records::{push_frame, Part};
 use super::Shared;
 use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, Timestamp};
 use crate::store::codec::{seal_serialized, SerializedEvent};
@@ -113,6 +113,9 @@ pub(crate) struct Writer {
     /// Set when a group's write failed: what reached the disk is unknown, so no later append
     /// is accepted until the server restarts and recovers from what is really there.
     pub poisoned: Option<String>,
+    /// Publishes [`Writer::poisoned`] when it is set, so that the server can report itself
+    /// unhealthy (see [`SledLog::watch_refusal`](super::SledLog::watch_refusal)).
+    pub refusal: watch::Sender<Option<String>>,
     /// Writes a group: [`write_and_sync`] outside tests.
     pub write: WriteGroup,
     /// The byte length of the committed frames.
@@ -231,9 +234,11 @@ impl Writer {
             };
             if let Err(error) = (self.write)(&self.shared, group) {
                 tracing::error!(%error, "a write to the log failed; refusing further appends");
-                self.poisoned = Some(format!(
+                let reason = format!(
                     "appends are refused after a failed write ({error}); restart the server"
-                ));
+                );
+                self.poisoned = Some(reason.clone());
+                self.refusal.send_replace(Some(reason));
                 let failed = format!(
                     "the write failed ({error}), so the append is not acknowledged; \
                      retry it once the server has restarted"
@@ -344,7 +349,8 @@ impl Writer {
 
         let first_revision = actual.map_or(0, |r| r + 1);
         let first_position = plan.next_position;
-        let count = events.len() as u64;
+        let parts = events.len();
+        let count = parts as u64;
         for (offset, event) in (0u64..).zip(events) {
             let (position, revision) = (first_position + offset, first_revision + offset);
             let digest = event.digest();
@@ -357,7 +363,15 @@ impl Writer {
                 event,
                 plan.last_hash,
             );
-            push_frame(&value, &mut plan.bytes, &mut plan.frames, &mut plan.offsets);
+            // The append's last frame says so: recovery keeps an append only if it is whole.
+            let part = Part::of(offset as usize, parts);
+            push_frame(
+                &value,
+                part,
+                &mut plan.bytes,
+                &mut plan.frames,
+                &mut plan.offsets,
+            );
             plan.index.push(Entry {
                 position,
                 account: account.clone(),
