@@ -125,6 +125,7 @@ fn main() -> ExitCode {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     relledger::logging::log_to_stderr();
+    take_file_size_signal();
     let mut config = Config::new(args.data_dir);
     config.policy.currency = args.currency;
     config.policy.max_batch_events = args.max_batch_events;
@@ -145,6 +146,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("relledger listening on {address}");
     server.run(listener, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Makes a write past the file-size limit (`ulimit -f`) fail as a write to a full disk does
+/// (`EFBIG` as `ENOSPC`) instead of killing the process with SIGXFSZ: the log then refuses
+/// appends, reports itself unhealthy and goes on serving reads, as after any failed write.
+/// PostgreSQL ignores the signal for the same reason. A handler, once registered, stays for the
+/// life of the process; what it receives is never read.
+fn take_file_size_signal() {
+    #[cfg(unix)]
+    {
+        let kind =
+            tokio::signal::unix::SignalKind::from_raw(rustix::process::Signal::XFSZ.as_raw());
+        if let Err(err) = tokio::signal::unix::signal(kind) {
+            tracing::warn!(error = %err, "cannot take SIGXFSZ; a write past the file-size limit stops the server");
+        }
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -1,10 +1,12 @@
-//! A model-based test in the style of sled's own: random sequences of appends, retries, reads
-//! and restarts run against `SledLog` and the `MemoryLog` model in lockstep, which must agree
-//! on every answer.
+//! A model-based test in the style of sled's own: random sequences of appends, retries, reads,
+//! restarts and crashes that tear appends run against `SledLog` and the `MemoryLog` model in
+//! lockstep, which must agree on every answer.
 //!
 //! The two backends' clocks differ, so records are compared without `recorded_at` and the
 //! hashes that cover it; each backend's own chain is verified instead.
 
+#[path = "common/raw_log.rs"]
+mod raw_log;
 #[path = "common/store.rs"]
 mod store_helpers;
 
@@ -70,6 +72,17 @@ enum Op {
         types: Vec<u8>,
     },
     Restart,
+    /// Appends fresh batches to distinct accounts at once (the writer may take them as one
+    /// group), then crashes with only part of their bytes on disk: the record file cut at
+    /// `cut` of the way through their frames (followed by zeros or not), the offsets file at
+    /// `offsets` of the way through their entries. The model takes the appends that lie whole
+    /// before the cut.
+    TornAppends {
+        appends: Vec<(u8, Vec<u8>)>,
+        cut: Index,
+        zeros: bool,
+        offsets: Index,
+    },
 }
 
 fn expect() -> impl Strategy<Value = Expect> {
@@ -114,6 +127,15 @@ fn op() -> impl Strategy<Value = Op> {
                 Op::ReadAll { from, backwards, limit, accounts, types }
             }),
         1 => Just(Op::Restart),
+        1 => (
+            prop::collection::vec((0u8..4, prop::collection::vec(0u8..3, 1..4)), 1..4),
+            any::<Index>(),
+            any::<bool>(),
+            any::<Index>(),
+        )
+            .prop_map(|(appends, cut, zeros, offsets)| {
+                Op::TornAppends { appends, cut, zeros, offsets }
+            }),
     ]
 }
 
@@ -292,6 +314,61 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 sled.take().unwrap().close();
                 let reopened = SledLog::open_with(dir.path(), options).unwrap();
                 prop_assert_eq!(reopened.head(), before, "step {}: head after restart", step);
+                sled = Some(reopened);
+            }
+            Op::TornAppends {
+                appends,
+                cut,
+                zeros,
+                offsets,
+            } => {
+                let first = real.head().next_position;
+                let mut batches: Vec<(AccountId, Vec<ProposedEvent>)> = Vec::new();
+                for (account, kinds) in appends {
+                    if batches
+                        .iter()
+                        .all(|(other, _)| *other != account_of(account))
+                    {
+                        let (account, batch) = proposals.make(account, &Events::Fresh(kinds));
+                        batches.push((account_of(account), batch));
+                    }
+                }
+                let answers = futures::future::join_all(batches.iter().map(|(account, batch)| {
+                    real.append(account, ExpectedRevision::Any, batch.clone())
+                }))
+                .await;
+                let mut written = Vec::new();
+                for ((account, batch), answer) in batches.into_iter().zip(answers) {
+                    let outcome = answer.unwrap();
+                    prop_assert!(!outcome.duplicate, "step {}: fresh events", step);
+                    written.push((outcome, account, batch));
+                }
+                written.sort_by_key(|(outcome, _, _)| outcome.first_position);
+                sled.take().unwrap().close();
+                // Where each append's last frame ends, and a cut somewhere in their frames.
+                let ends: Vec<u64> = written
+                    .iter()
+                    .map(|(outcome, _, _)| raw_log::frame_end(dir.path(), outcome.last_position))
+                    .collect();
+                let start = raw_log::frame_offsets(dir.path())[first as usize];
+                let end = *ends.last().unwrap();
+                let cut_at = start + cut.index((end - start + 1) as usize) as u64;
+                let records = written.last().unwrap().0.last_position + 1 - first;
+                let offsets_len = first * 8 + offsets.index((records * 8 + 1) as usize) as u64;
+                raw_log::crash_during_appends_from(dir.path(), first, cut_at, zeros, offsets_len);
+                let reopened = SledLog::open_with(dir.path(), options).unwrap();
+                for ((outcome, account, batch), end) in written.into_iter().zip(ends) {
+                    if end <= cut_at {
+                        let want = model.append(&account, ExpectedRevision::Any, batch).await;
+                        prop_assert_eq!(want, Ok(outcome), "step {}: a whole append", step);
+                    }
+                }
+                prop_assert_eq!(
+                    reopened.head().next_position,
+                    model.head().next_position,
+                    "step {}: head after the crash",
+                    step
+                );
                 sled = Some(reopened);
             }
         }

@@ -64,3 +64,68 @@ pub fn flip_a_stored_bit(dir: &Path, position: u64, from_end: usize) {
     bytes[at + FRAME_HEADER + length - from_end] ^= 0x01;
     std::fs::write(records_file(dir), bytes).unwrap();
 }
+
+/// Where the frame of the record at `position` ends in the record file.
+pub fn frame_end(dir: &Path, position: u64) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let at = frame_offsets(dir)[position as usize];
+    let mut length = [0; 4];
+    std::fs::File::open(records_file(dir))
+        .unwrap()
+        .read_exact_at(&mut length, at)
+        .unwrap();
+    at + FRAME_HEADER as u64 + u64::from(u32::from_le_bytes(length))
+}
+
+/// Cuts the record file at byte `at`: what is left on disk when a crash interrupted the write
+/// of the bytes past it.
+pub fn cut_records(dir: &Path, at: u64) {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(records_file(dir))
+        .unwrap();
+    file.set_len(at).unwrap();
+}
+
+/// Leaves a cleanly closed dir as a crash during the appends from `position` on leaves it:
+/// only the first `records_len` bytes of the record file reached the disk (and zeros after
+/// them up to the file's end, when `zeros`: the space the writer prepares past the records),
+/// only the first `offsets_len` bytes of the offsets file, no index run covers a record from
+/// `position` on (runs are written only for records long durable), and the manifest says the
+/// log was open.
+pub fn crash_during_appends_from(
+    dir: &Path,
+    position: u64,
+    records_len: u64,
+    zeros: bool,
+    offsets_len: u64,
+) {
+    let records = records_file(dir);
+    let length = std::fs::metadata(&records).unwrap().len();
+    cut_records(dir, records_len);
+    if zeros {
+        cut_records(dir, length.max(records_len));
+    }
+    let offsets = std::fs::OpenOptions::new()
+        .write(true)
+        .open(offsets_file(dir))
+        .unwrap();
+    offsets.set_len(offsets_len).unwrap();
+    // Run files are named FROM-TO-LEVEL.run, for the positions FROM..TO.
+    for entry in std::fs::read_dir(relledger::store::sled::index_path(dir)).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(range) = name.strip_suffix(".run") else {
+            continue;
+        };
+        let to: u64 = range.split('-').nth(1).unwrap().parse().unwrap();
+        if to > position {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    std::fs::write(
+        dir.join(relledger::store::sled::MANIFEST_FILE),
+        r#"{"format":1,"closed_at":null}"#,
+    )
+    .unwrap();
+}
