@@ -17,7 +17,7 @@
 //! then the group's index entries into the index's memtable. An append is answered only after its
 //! group is synced; if a write fails, every append of the group gets `Unavailable` and the log
 //! refuses all later appends until it is reopened. Opening re-indexes what the index missed
-//! (see `open`).
+//! (see `recovery`).
 //!
 //! # Reading
 //!
@@ -41,6 +41,7 @@ mod manifest;
 mod open;
 mod read;
 mod records;
+mod recovery;
 mod restore;
 mod signed;
 mod snapshots;

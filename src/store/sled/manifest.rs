@@ -11,8 +11,8 @@
 //!   find exactly that head, or it refuses the dir, because records were lost or changed while
 //!   the log was closed;
 //! - while the log is open the manifest says so, and after a crash (`kill -9`, power loss) the
-//!   head is the last whole record of the record file: a prefix of what was written, holding
-//!   every acknowledged append, since acknowledgement waits for the fsync.
+//!   head is the end of the last whole append in the record file: a prefix of what was
+//!   written, holding every acknowledged append, since acknowledgement waits for the fsync.
 //!
 //! The file is replaced atomically (write a temporary file, fsync, rename, fsync the dir).
 

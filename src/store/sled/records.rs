@@ -19,7 +19,7 @@
 //!
 //! The writer appends a group's frames and offsets with one write each and `fdatasync`s
 //! `records` before it answers; `offsets` is derived from `records` and synced less often (see
-//! `writer` and `open`: before an index run is written, both files are synced to its end, so
+//! `writer` and `recovery`: before an index run is written, both files are synced to its end, so
 //! the runs say how far both are durable, and recovery re-reads the frames past them). The
 //! check tells a torn or damaged frame from a record, and a record that ends its append from
 //! one that does not, so that recovery keeps whole appends only; the hash chain tells a
