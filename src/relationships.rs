@@ -1,4 +1,5 @@
-//! The relationships service: each account's projection (SCORING.md), answered from the log.
+//! The relationships service: each account's projection (docs/scoring.md), answered from the
+//! log.
 //!
 //! A projection is a pure function of the account's events, an instant and the parameters
 //! (`domain::projection`). This module decides *which* events and *which* instant a question

@@ -72,7 +72,7 @@ fn assert_each_change_names_its_event(
     }
 }
 
-/// DOMAIN.md section 5: the typhoon lifts a service account to interdependence, and the feed
+/// docs/domain.md §5: the typhoon lifts a service account to interdependence, and the feed
 /// says so with the position and id of the critical assistance.
 #[tokio::test]
 async fn the_feed_reports_the_typhoon_lifting_service_to_interdependence() {
@@ -103,7 +103,7 @@ async fn the_feed_reports_the_typhoon_lifting_service_to_interdependence() {
     server.stop().await;
 }
 
-/// DOMAIN.md section 7: contractor B becomes a Partner, and the warnings appear, each on the
+/// docs/domain.md §7: contractor B becomes a Partner, and the warnings appear, each on the
 /// event that raised it.
 #[tokio::test]
 async fn the_feed_reports_the_concrete_producer_becoming_a_partner_and_its_alerts() {

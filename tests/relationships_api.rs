@@ -100,7 +100,7 @@ fn id_of(event: &proto::ProposedEvent) -> String {
     event.event_id.clone()
 }
 
-/// DOMAIN.md section 7: producer A gets 70% of its volume from contractor B, whose boss is the
+/// docs/domain.md §7: producer A gets 70% of its volume from contractor B, whose boss is the
 /// chairman's classmate. The bond is iron; the business is not healthy.
 #[tokio::test]
 async fn the_concrete_producer_is_an_iron_but_unhealthy_partner() {
@@ -176,7 +176,7 @@ async fn the_concrete_producer_is_an_iron_but_unhealthy_partner() {
     server.stop().await;
 }
 
-/// DOMAIN.md section 5: the typhoon. Help far beyond the contract lifts a service
+/// docs/domain.md §5: the typhoon. Help far beyond the contract lifts a service
 /// relationship to interdependence, and the explanation names it first.
 #[tokio::test]
 async fn the_typhoon_lifts_a_service_account_to_interdependence() {
@@ -279,9 +279,9 @@ async fn the_typhoon_lifts_a_service_account_to_interdependence() {
     server.stop().await;
 }
 
-/// SCORING.md "Determinism" and the time travel: the answer as of position p is the one
-/// given when the log ended at p, judged at the moment p was recorded; `known_at_time` hides
-/// what the ledger learned later.
+/// docs/scoring.md §1.2 and §1.3 (determinism, and time travel): the answer as of position p is
+/// the one given when the log ended at p, judged at the moment p was recorded; `known_at_time`
+/// hides what the ledger learned later.
 #[tokio::test]
 async fn as_of_a_position_is_what_the_ledger_said_then() {
     let (_dir, mut server, mut client) = start().await;
@@ -683,8 +683,8 @@ async fn lists_filter_order_and_page_through_every_account_once() {
     server.stop().await;
 }
 
-/// DOMAIN.md sections 2.6 and 8: every favor is in the register an auditor reads, with the
-/// compliance alerts it raised.
+/// docs/domain.md §2 (lever 6) and §8, docs/scoring.md §12: every favor is in the register an
+/// auditor reads, with the compliance alerts it raised.
 #[tokio::test]
 async fn the_gift_register_lists_every_favor_with_its_alerts() {
     let (_dir, mut server, mut client) = start().await;

@@ -267,7 +267,7 @@ fn plain_customer(id: &str, salt: u64, revenue: i64) -> Account {
     a
 }
 
-/// DOMAIN.md section 7: producer A gets 70% of its volume from contractor B, whose boss is the
+/// docs/domain.md §7: producer A gets 70% of its volume from contractor B, whose boss is the
 /// chairman's classmate. The bond is iron; the business is not healthy.
 #[test]
 fn the_concrete_producer_is_an_iron_but_unhealthy_partner() {
@@ -348,7 +348,7 @@ fn the_concrete_producer_is_an_iron_but_unhealthy_partner() {
     assert!(!got.contains(&AlertCode::ConcentrationCritical));
 }
 
-/// DOMAIN.md section 5: the typhoon. Help far beyond the contract lifts a service
+/// docs/domain.md §5: the typhoon. Help far beyond the contract lifts a service
 /// relationship to interdependence, and the explanation says so.
 #[test]
 fn the_typhoon_lifts_a_service_account_to_interdependence() {
@@ -397,7 +397,7 @@ fn the_typhoon_lifts_a_service_account_to_interdependence() {
     assert!(change.organizational.arrivals_delta > 0.0);
 }
 
-/// DOMAIN.md section 8: favors weigh lightly and never make a Partner on their own.
+/// docs/domain.md §8: favors weigh lightly and never make a Partner on their own.
 #[test]
 fn favors_alone_never_make_a_bond() {
     let mut a = Account::open("dinner-club", 5, 19_000, AccountSegment::Standard);
@@ -440,7 +440,7 @@ fn favors_alone_never_make_a_bond() {
     assert!(codes(&p).contains(&AlertCode::GiftOverLimit));
 }
 
-/// DOMAIN.md section 2, lever 3: "do not promise lightly; once you promise, deliver".
+/// docs/domain.md §2, lever 3: promise only what you can deliver, then deliver it.
 #[test]
 fn a_broken_promise_lowers_trust_and_says_so() {
     let mut a = Account::open("plant-e", 6, 20_000, AccountSegment::Standard);
@@ -484,7 +484,7 @@ fn a_broken_promise_lowers_trust_and_says_so() {
         .any(|c| c.parts[0].factor == Factor::PromiseOverdueNegative && c.delta < 0.0));
 }
 
-/// SCORING.md "Determinism": the same events and params give byte-identical projections, and a
+/// docs/scoring.md §1.2: the same events and params give byte-identical projections, and a
 /// projection as of an earlier time is the fold of the events that had occurred by then.
 #[test]
 fn projections_replay_byte_for_byte() {

@@ -1,9 +1,10 @@
 //! The events of a customer relationship, in the domain's own types.
 //!
-//! Each payload stands for a paragraph of DOMAIN.md: the levers that build trust, and the
-//! commercial facts that measure the business. The serde form of these types is the stored
-//! record format (version 1, see `store::codec`); golden tests there pin it, so changing a
-//! field here without a new record version fails the build's tests rather than old data.
+//! Each payload stands for a paragraph of docs/domain.md (its §10 lists them): the levers that
+//! build trust, and the commercial facts that measure the business. The serde form of these
+//! types is the stored record format (version 1, see `store::codec`); golden tests there pin
+//! it, so changing a field here without a new record version fails the build's tests rather
+//! than old data.
 
 use std::collections::BTreeMap;
 
@@ -141,7 +142,7 @@ pub enum FavorKind {
 }
 
 impl FavorKind {
-    /// Cash and cash equivalents, which the ledger refuses outright (DOMAIN.md section 8).
+    /// Cash and cash equivalents, which the ledger refuses outright (docs/domain.md §8).
     pub fn is_cash_equivalent(self) -> bool {
         matches!(
             self,

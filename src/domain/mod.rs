@@ -1,6 +1,7 @@
 //! The business the ledger models, in pure code: no IO, no wire types, no storage.
 //!
-//! - [`event`]: the event types of a customer relationship (DOMAIN.md's levers and facts);
+//! - [`event`]: the event types of a customer relationship (docs/domain.md §2 and §10: the
+//!   levers and the facts);
 //! - [`ids`], [`time`]: identifiers and instants, valid by construction;
 //! - [`personal`]: personal text, which is plain, sealed or erased (the sealing itself is
 //!   `crate::privacy`'s, since it needs keys);

@@ -5,7 +5,7 @@ use relledger::api::proto::{self, AccountSegment, ContactRole};
 
 use super::events::*;
 
-/// DOMAIN.md section 7: contractor B, with one close bond, a year of orders at 12% margin, then
+/// docs/domain.md §7: contractor B, with one close bond, a year of orders at 12% margin, then
 /// the squeeze: orders at 2%, repeated price-concession ultimatums, and arrears.
 pub struct ConcreteProducer {
     /// The history, in append order.
@@ -67,7 +67,7 @@ pub fn concrete_producer() -> ConcreteProducer {
     }
 }
 
-/// DOMAIN.md section 5, before the typhoon: a service relationship with a bond, a kept visit
+/// docs/domain.md §5, before the typhoon: a service relationship with a bond, a kept visit
 /// rhythm, repeat orders and one solution.
 pub fn typhoon_service_history() -> Vec<proto::ProposedEvent> {
     let mut events = vec![

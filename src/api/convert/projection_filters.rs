@@ -2,8 +2,8 @@
 //! level, grade, alert code) and the list order.
 //!
 //! A number the contract does not define, an `UNSPECIFIED` filter value or an alert code that
-//! SCORING.md does not name is a violation naming the field (`quadrants[2]`), so a client's
-//! typo is refused rather than silently matching nothing.
+//! docs/scoring.md §11 does not name is a violation naming the field (`quadrants[2]`), so a
+//! client's typo is refused rather than silently matching nothing.
 
 use crate::api::proto;
 use crate::domain::projection::{AlertCode, Grade, Level, Quadrant};
@@ -53,7 +53,8 @@ const _: () = {
     }
 };
 
-/// The alert code a filter names, as SCORING.md spells it; a violation of `field` otherwise.
+/// The alert code a filter names, as docs/scoring.md §11 spells it; a violation of `field`
+/// otherwise.
 pub fn alert_code_from_proto(code: &str, field: &str) -> Result<AlertCode, ValidationError> {
     ALERT_CODES
         .into_iter()

@@ -1,5 +1,5 @@
-//! Alerts: the lessons of DOMAIN.md section 7 and the compliance rules of section 8, each a
-//! stable code, a sentence for a sales manager, and the events behind it.
+//! Alerts (docs/scoring.md §11): the lessons of docs/domain.md §7 and the compliance rules of
+//! its §8, each a stable code, a sentence for a sales manager, and the events behind it.
 //!
 //! One alert per code per account, naming every event behind it, so a dashboard shows each
 //! risk once. Alerts about favors look at the trailing window (the register keeps the rest).
@@ -22,7 +22,7 @@ use super::promises::PromiseRecord;
 use super::trust::{assess, visible, TrustFold};
 use super::within_days;
 
-/// The stable code of an alert; serialized as in SCORING.md (`PROMISE_OVERDUE`, ...).
+/// The stable code of an alert; serialized as in docs/scoring.md §11 (`PROMISE_OVERDUE`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AlertCode {
@@ -51,7 +51,7 @@ pub enum AlertCode {
 }
 
 impl AlertCode {
-    /// The code as SCORING.md spells it.
+    /// The code as docs/scoring.md §11 spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             AlertCode::PromiseOverdue => "PROMISE_OVERDUE",

@@ -1,4 +1,4 @@
-//! Visit cadence (DOMAIN.md section 2, lever 2: "visit, visit, visit again").
+//! Visit cadence (docs/scoring.md §7; docs/domain.md §2, lever 2: visit, and visit again).
 //!
 //! How often the account should be visited depends on who the salesperson must keep close;
 //! adherence asks whether every interval of the last year had its visit, so a burst of visits

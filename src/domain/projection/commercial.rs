@@ -1,6 +1,6 @@
-//! The commercial figures (DOMAIN.md sections 6 and 7): what the account returns and what the
-//! relationship costs. Orders, payments, costs and price pressure never feed trust; they are
-//! read here.
+//! The commercial figures (docs/scoring.md §9; the model is docs/domain.md §6 and §7): what
+//! the account returns and what the relationship costs. Orders, payments, costs and price
+//! pressure never feed trust; they are read here.
 //!
 //! Money is `i64` minor units; sums saturate rather than wrap, and ratios are `f64` of those
 //! integers, so they are as deterministic as the integers.

@@ -1,9 +1,9 @@
 //! Exponential decay `0.5^(age_days / H)`, bit-identical on every platform.
 //!
 //! std's `powf` and `exp` call the platform's math library, whose last bits differ between
-//! systems and releases; SCORING.md requires byte-identical replays. This module uses only
-//! `+ - * /` on `f64`, which IEEE 754 rounds exactly the same everywhere (and Rust never fuses
-//! them into FMA on its own):
+//! systems and releases; docs/scoring.md §1.2 requires byte-identical replays. This module
+//! uses only `+ - * /` on `f64`, which IEEE 754 rounds exactly the same everywhere (and Rust
+//! never fuses them into FMA on its own):
 //!
 //! - the whole half-lives `q = age / H` give `0.5^q`, exact in binary (a power of two);
 //! - the rest `f = (age mod H) / H`, in `[0, 1)`, gives `2^-f = e^(-f ln 2)` by a fixed

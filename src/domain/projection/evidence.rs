@@ -1,4 +1,4 @@
-//! Evidence: what each event says about trust, per channel (SCORING.md "Evidence").
+//! Evidence: what each event says about trust, per channel (docs/scoring.md §3).
 //!
 //! An event adds positive (`r`) or negative (`s`) evidence to the personal channel of the
 //! contacts it concerns and/or to the account's organizational channel, decayed by its age.

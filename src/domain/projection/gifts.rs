@@ -1,5 +1,5 @@
-//! The gifts-and-hospitality register (DOMAIN.md sections 2.6 and 8): every favor, listed for
-//! an auditor, with the compliance alerts it raised.
+//! The gifts-and-hospitality register (docs/scoring.md §12; docs/domain.md §2, lever 6, and
+//! §8): every favor, listed for an auditor, with the compliance alerts it raised.
 //!
 //! A favor is over the limit when its own value is above the per-item limit, or when the
 //! contact's favors in the rolling year ending at it (`(t - 365 d, t]`, by `occurred_at`)

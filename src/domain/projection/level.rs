@@ -1,4 +1,5 @@
-//! The three levels of relationship marketing (DOMAIN.md section 5; Berry & Parasuraman):
+//! The three levels of relationship marketing (docs/domain.md §5; Berry & Parasuraman; the
+//! rules are docs/scoring.md §6):
 //! price (financial bonds), service (social bonds) and interdependence (structural bonds).
 //! Each level needs the one below it, and every rule returns the events behind it.
 
@@ -62,7 +63,7 @@ fn structural_help(events: &[&RecordedEvent], as_of: Timestamp, params: &Params)
 }
 
 /// Level 3's repeat orders: won orders in enough of the windows ending at `as_of` (not fixed
-/// buckets: SCORING.md says the windows end at `as_of`).
+/// buckets: docs/scoring.md §6 and §1.3 say the windows end at `as_of`).
 fn repeat_orders(commerce: &Commerce, as_of: Timestamp, params: &Params) -> RuleCheck {
     let width = i64::from(params.repeat_window_days.max(1));
     let span = width * i64::from(params.repeat_windows);

@@ -1,4 +1,4 @@
-//! Projections: an account's events folded into the numbers of SCORING.md.
+//! Projections: an account's events folded into the numbers of docs/scoring.md.
 //!
 //! [`project`] is a pure function of the account's events, an explicit `as_of` and a
 //! versioned [`Params`]: no clock, no IO, no randomness, no hash-map order. Replaying the same
@@ -8,7 +8,7 @@
 //!
 //! # Layout
 //!
-//! - [`params`]: every number of SCORING.md, versioned;
+//! - [`params`]: every number of docs/scoring.md, versioned (its §2);
 //! - `decay`: `0.5^(age / H)` with only `+ - * /`, bit-identical everywhere;
 //! - `roster`: the account's segment and contacts (roles, who left, public officials);
 //! - [`promises`]: promises, their outcomes and the derived overdue status;
@@ -133,7 +133,7 @@ impl AccountProfile {
     }
 }
 
-/// Everything SCORING.md says about one account, as of one instant.
+/// Everything docs/scoring.md says about one account, as of one instant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccountProjection {
     /// The account (none when it has no events).

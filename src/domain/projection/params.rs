@@ -1,8 +1,9 @@
-//! The versioned parameter set of SCORING.md.
+//! The versioned parameter set of docs/scoring.md (its §2).
 //!
 //! Every number the projections use lives here, so that a replay can name the rules it used
 //! (`params_version`) and a change of rules is a change of one value, not a hunt through the
-//! code. The defaults are SCORING.md's; changing any of them means a new `params_version`.
+//! code. The defaults are docs/scoring.md's; changing any of them means a new `params_version`
+//! (and an update of that document).
 
 use serde::Serialize;
 
@@ -121,7 +122,7 @@ impl CadenceIntervals {
     }
 }
 
-/// Every number of SCORING.md.
+/// Every number of docs/scoring.md.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Params {
     /// Names this parameter set in every projection, so a replay can name its rules.

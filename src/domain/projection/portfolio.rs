@@ -1,6 +1,6 @@
-//! Portfolio concentration (DOMAIN.md section 7: 70% of volume from one contractor): each
-//! account's share of trailing revenue, the Herfindahl-Hirschman index, and the accounts
-//! whose share is critical.
+//! Portfolio concentration (docs/scoring.md §10; docs/domain.md §7: 70% of volume from one
+//! contractor): each account's share of trailing revenue, the Herfindahl-Hirschman index, and
+//! the accounts whose share is critical.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,7 @@
 //! Promises: what was promised, to whom, by when, and what became of it.
 //!
-//! "Do not promise lightly, and once you promise, deliver" (DOMAIN.md section 2, lever 3).
+//! "Do not promise lightly, and once you promise, deliver" (docs/domain.md §2, lever 3, and
+//! §11; the rules are docs/scoring.md §3.4 and §8).
 //! A promise past its due date plus a grace period with no outcome is *overdue*: derived at
 //! query time, never stored, so it appears and disappears with `as_of`.
 
@@ -142,7 +143,7 @@ pub struct PromiseLine {
     pub on_time: Option<bool>,
 }
 
-/// The account's promise record (SCORING.md "Promises").
+/// The account's promise record (docs/scoring.md §8).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PromiseRecord {
     /// Awaiting an outcome and not yet overdue. The four counts partition the promises.

@@ -1,5 +1,5 @@
-//! The four kinds of relationship (DOMAIN.md section 4): a personal bond and a business
-//! relationship, each present or not.
+//! The four kinds of relationship (docs/domain.md §4; the rules are docs/scoring.md §5): a
+//! personal bond and a business relationship, each present or not.
 
 use std::collections::BTreeSet;
 

@@ -66,7 +66,7 @@ pub enum Trend {
     Declining,
 }
 
-/// One trust score, as SCORING.md reports it.
+/// One trust score, as docs/scoring.md §4.4 reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrustScore {
     /// The evidence behind it.
@@ -191,7 +191,7 @@ pub(crate) fn fold_items<'a>(
         .map(|(id, b)| (id.to_string(), b))
         .collect();
     // r_A = r_direct + transfer * sum(role_weight(c) * r_c) over active contacts, literally
-    // as SCORING.md writes it, so that the numbers can be checked by hand.
+    // as docs/scoring.md §4.3 writes it, so that the numbers can be checked by hand.
     let mut weighted = Beta::default();
     let mut transferred = BTreeMap::new();
     for (id, beta) in &personal {
