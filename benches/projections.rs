@@ -37,7 +37,7 @@ use relledger::domain::*;
 use relledger::ledger::Ledger;
 use relledger::projector::Projector;
 use relledger::relationships::{AsOf, RelationshipQuery, Relationships};
-use relledger::store::{Direction, ExpectedRevision, Log, MemorySnapshots, ReadAllFilter, SledLog};
+use relledger::store::{Direction, ExpectedRevision, FileLog, Log, MemorySnapshots, ReadAllFilter};
 
 /// The server's allocator (src/main.rs), so that the memory phase measures what the server runs.
 #[global_allocator]
@@ -187,7 +187,7 @@ async fn run() {
         .as_nanos() as i64;
 
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    let log = Arc::new(FileLog::open(dir.path()).unwrap());
     let ledger = Ledger::new(log.clone(), Policy::default());
     let started = Instant::now();
     for a in 0..accounts {
@@ -363,7 +363,7 @@ async fn over_grpc(events: u64, queries: u64, now: i64) {
 
     // The same history as the in-process account, through a scratch ledger for its batches.
     let scratch = tempfile::tempdir().unwrap();
-    let scratch_log = Arc::new(SledLog::open(scratch.path()).unwrap());
+    let scratch_log = Arc::new(FileLog::open(scratch.path()).unwrap());
     fill(
         &Ledger::new(scratch_log.clone(), Policy::default()),
         "big",
@@ -459,7 +459,7 @@ fn resident_bytes() -> u64 {
 async fn memory_per_account(accounts: u64, events: u64, now: i64) {
     let dir = tempfile::tempdir().unwrap();
     let cache_mb = mode::knob("BENCH_MEMORY_CACHE_MB", 1024, 64);
-    let log = Arc::new(SledLog::open_with_cache(dir.path(), cache_mb * 1024 * 1024).unwrap());
+    let log = Arc::new(FileLog::open_with_cache(dir.path(), cache_mb * 1024 * 1024).unwrap());
     let ledger = Arc::new(Ledger::new(log.clone(), Policy::default()));
     let projector = Projector::open(
         log.clone(),
@@ -522,7 +522,7 @@ fn reset_peak() {
 /// The questions that walk every account (a list page, the portfolio) over the memory phase's
 /// log: how long each takes, and how much resident memory it needs above what the process
 /// held before it (its peak).
-async fn walks(log: &Arc<SledLog>, projector: &Projector) {
+async fn walks(log: &Arc<FileLog>, projector: &Projector) {
     let relationships =
         Relationships::with_histories(log.clone(), Params::default(), projector.histories());
     let events = log.head().next_position;

@@ -49,7 +49,7 @@ impl Config {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             audit: AuditConfig::default(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
-            cache_bytes: crate::store::sled::DEFAULT_CACHE_BYTES,
+            cache_bytes: crate::store::file::DEFAULT_CACHE_BYTES,
         }
     }
 }

@@ -81,7 +81,7 @@ struct ServeArgs {
     checkpoint_every_secs: u64,
     /// The limit of the embedded store's page cache, in MiB: most of the server's resident
     /// memory once the log outgrows it.
-    #[arg(long, env = "RELLEDGER_CACHE_MB", default_value_t = relledger::store::sled::DEFAULT_CACHE_BYTES / (1024 * 1024))]
+    #[arg(long, env = "RELLEDGER_CACHE_MB", default_value_t = relledger::store::file::DEFAULT_CACHE_BYTES / (1024 * 1024))]
     cache_mb: u64,
 }
 

@@ -22,7 +22,7 @@ use crate::ledger::Ledger;
 use crate::privacy::{FileKeyStore, Privacy, PrivacyError};
 use crate::projector::Projector;
 use crate::relationships::Relationships;
-use crate::store::sled::{OpenError, SledLog};
+use crate::store::file::{FileLog, OpenError};
 use crate::subscriptions::Subscriptions;
 
 /// Why the server could not start or stopped with an error.
@@ -63,7 +63,7 @@ pub async fn serve(
 /// binary refuse a locked or corrupt data dir before it announces an address.
 pub struct OpenServer {
     /// The durable log, shared by the services; closed when serving ends.
-    log: Arc<SledLog>,
+    log: Arc<FileLog>,
     /// The settings the services run with.
     config: Config,
     /// Verifiable history: checked at open, then signing checkpoints while the server runs.
@@ -76,7 +76,7 @@ pub struct OpenServer {
 impl OpenServer {
     /// Opens (creating if needed) and locks the data dir of `config`.
     pub fn open(config: Config) -> Result<OpenServer, ServeError> {
-        let log = Arc::new(SledLog::open_with_cache(
+        let log = Arc::new(FileLog::open_with_cache(
             &config.data_dir,
             config.cache_bytes,
         )?);

@@ -26,7 +26,8 @@ use relledger::audit::{
 };
 use relledger::config::Config;
 use relledger::server::{OpenServer, ServeError};
-use relledger::store::sled::{log_path, sled_path, SledLog};
+use relledger::store::file::{log_path, FileLog};
+use relledger::store::sled::sled_path;
 use relledger::store::{
     Direction, ExpectedRevision, Log, MemoryLog, MemorySignedCheckpoints, ReadAllFilter,
     SignedCheckpointStore,
@@ -249,7 +250,7 @@ async fn an_export_imported_elsewhere_is_the_same_log_with_the_same_projections(
     assert!(again.to_string().contains("not empty"), "{again}");
 
     let records = |path: &Path| {
-        let log = SledLog::open(path).unwrap();
+        let log = FileLog::open(path).unwrap();
         async move {
             let records: Vec<_> = log
                 .read_all(None, Direction::Forwards, None, ReadAllFilter::default())
@@ -454,7 +455,7 @@ async fn tampering_before_the_last_signature_is_found_by_the_background_check() 
         tamper.apply(dir.path());
 
         // The tail since the checkpoint is intact, so the cheap start-up check passes...
-        let log = SledLog::open(dir.path()).unwrap();
+        let log = FileLog::open(dir.path()).unwrap();
         let signed = Arc::new(log.signed_checkpoints().unwrap());
         let audit = Arc::new(
             Audit::open(Arc::new(log), signed, dir.path(), config(dir.path()).audit).unwrap(),

@@ -9,7 +9,7 @@ use relledger::domain::projection::{
     AlertCode, Grade, Level, Quadrant, RelationshipChange, RelationshipSummary,
 };
 use relledger::domain::{AccountId, EventId, Timestamp};
-use relledger::store::{MemorySnapshots, SledLog, SnapshotPosition, SnapshotStore};
+use relledger::store::{FileLog, MemorySnapshots, SnapshotPosition, SnapshotStore};
 
 fn summary(account: &str, position: u64, level: Level) -> RelationshipSummary {
     RelationshipSummary {
@@ -107,13 +107,13 @@ async fn the_memory_change_log_pages_in_position_order_and_clears() {
 async fn the_sled_change_log_pages_in_position_order_survives_a_reopen_and_clears() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let log = Arc::new(SledLog::open(dir.path()).unwrap());
+        let log = Arc::new(FileLog::open(dir.path()).unwrap());
         let store = log.snapshots().unwrap();
         the_change_log_pages_in_position_order(&store).await;
         drop(store);
         Arc::try_unwrap(log).ok().unwrap().close();
     }
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     let store = log.snapshots().unwrap();
     let kept = store.changes_after(None, 100).await.unwrap();
     assert_eq!(positions(&kept), [0, 2, 5, 260, 300]);

@@ -16,8 +16,8 @@ use futures::StreamExt;
 use relledger::domain::{ChainHash, EventType};
 use relledger::store::codec::decode_record_at;
 use relledger::store::{
-    verify_chain, AppendOutcome, Direction, ExpectedRevision, IdConflict, Log, LogHead, LogOptions,
-    MemoryLog, OpenError, ReadAllFilter, SledLog, StoreError,
+    verify_chain, AppendOutcome, Direction, ExpectedRevision, FileLog, IdConflict, Log, LogHead,
+    LogOptions, MemoryLog, OpenError, ReadAllFilter, StoreError,
 };
 use store_helpers::{account, call, calls, collect, collect_results, promise_kept, visit};
 
@@ -36,7 +36,7 @@ fn memory() -> Fixture {
 
 fn sled() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     Fixture {
         log: Arc::new(log),
         _dir: Some(dir),
@@ -51,7 +51,7 @@ fn sled_small_index() -> Fixture {
         index_memtable_records: 3,
         ..LogOptions::default()
     };
-    let log = SledLog::open_with(dir.path(), options).unwrap();
+    let log = FileLog::open_with(dir.path(), options).unwrap();
     Fixture {
         log: Arc::new(log),
         _dir: Some(dir),
@@ -840,7 +840,7 @@ async fn sled_reopened_holds_everything_with_the_same_hashes() {
     let acme = account("acme");
     let batch = calls(2);
     let (before, original) = {
-        let log = SledLog::open(dir.path()).unwrap();
+        let log = FileLog::open(dir.path()).unwrap();
         log.append(&acme, ExpectedRevision::NoStream, calls(3))
             .await
             .unwrap();
@@ -857,7 +857,7 @@ async fn sled_reopened_holds_everything_with_the_same_hashes() {
         (before, original)
     };
 
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     let after =
         collect(log.read_all(None, Direction::Forwards, None, ReadAllFilter::default())).await;
     assert_eq!(after, before);
@@ -890,8 +890,8 @@ async fn sled_reopened_holds_everything_with_the_same_hashes() {
 #[tokio::test]
 async fn sled_refuses_a_locked_dir() {
     let dir = tempfile::tempdir().unwrap();
-    let log = SledLog::open(dir.path()).unwrap();
-    match SledLog::open(dir.path()) {
+    let log = FileLog::open(dir.path()).unwrap();
+    match FileLog::open(dir.path()) {
         Err(error @ OpenError::Locked { .. }) => {
             let message = error.to_string();
             assert!(
@@ -902,14 +902,14 @@ async fn sled_refuses_a_locked_dir() {
         other => panic!("expected Locked, got {other:?}"),
     }
     log.close();
-    SledLog::open(dir.path()).expect("the lock is released on close");
+    FileLog::open(dir.path()).expect("the lock is released on close");
 }
 
 #[tokio::test]
 async fn sled_creates_a_missing_dir_and_watches_its_head() {
     let dir = tempfile::tempdir().unwrap();
     let nested = dir.path().join("a/b");
-    let log = SledLog::open(&nested).unwrap();
+    let log = FileLog::open(&nested).unwrap();
     let mut head = log.watch_head();
     assert_eq!(*head.borrow_and_update(), LogHead::EMPTY);
     log.append(&account("acme"), ExpectedRevision::Any, calls(2))
@@ -947,7 +947,7 @@ fn rewrite_a_byte(dir: &std::path::Path, position: u64) {
 }
 
 async fn sled_log_with(dir: &std::path::Path, records: usize) {
-    let log = SledLog::open(dir).unwrap();
+    let log = FileLog::open(dir).unwrap();
     for i in 0..records {
         log.append(
             &account("acme"),
@@ -967,7 +967,7 @@ async fn sled_detects_a_record_rewritten_with_its_checksum_in_verification() {
     let dir = tempfile::tempdir().unwrap();
     sled_log_with(dir.path(), 5).await;
     rewrite_a_byte(dir.path(), 2);
-    let log = SledLog::open(dir.path()).expect("only the last record is checked on open");
+    let log = FileLog::open(dir.path()).expect("only the last record is checked on open");
     let brk = log.verify().unwrap_err();
     assert_eq!(brk.position, 2, "{brk}");
 }
@@ -978,7 +978,7 @@ async fn sled_detects_a_flipped_byte_in_a_stored_record() {
     sled_log_with(dir.path(), 5).await;
     flip_a_byte(dir.path(), 2);
 
-    let log = SledLog::open(dir.path()).expect("only the last record is checked on open");
+    let log = FileLog::open(dir.path()).expect("only the last record is checked on open");
     let brk = log.verify().unwrap_err();
     assert_eq!(brk.position, 2, "{brk}");
     let read =
@@ -1001,7 +1001,7 @@ async fn sled_refuses_to_open_a_dir_whose_last_record_is_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         sled_log_with(dir.path(), 3).await;
         tamper(dir.path(), 2);
-        match SledLog::open(dir.path()) {
+        match FileLog::open(dir.path()) {
             Err(OpenError::Corrupt { reason, .. }) => {
                 assert!(reason.contains("position 2"), "{reason}")
             }
@@ -1023,7 +1023,7 @@ async fn sled_refuses_an_unknown_format_version() {
             dir.path(),
         ));
     }
-    match SledLog::open(dir.path()) {
+    match FileLog::open(dir.path()) {
         Err(OpenError::Corrupt { reason, .. }) => {
             assert!(reason.contains("format version"), "{reason}")
         }

@@ -1,5 +1,5 @@
 //! A model-based test in the style of sled's own: random sequences of appends, retries, reads,
-//! restarts and crashes that tear appends run against `SledLog` and the `MemoryLog` model in
+//! restarts and crashes that tear appends run against `FileLog` and the `MemoryLog` model in
 //! lockstep, which must agree on every answer.
 //!
 //! The two backends' clocks differ, so records are compared without `recorded_at` and the
@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use relledger::domain::{AccountId, ChainHash, EventId, EventPayload, EventType, ProposedEvent};
 use relledger::store::{
-    verify_chain, Direction, ExpectedRevision, Log, LogOptions, MemoryLog, ReadAllFilter, SledLog,
+    verify_chain, Direction, ExpectedRevision, FileLog, Log, LogOptions, MemoryLog, ReadAllFilter,
 };
 use store_helpers::{account, call, placed, promise_kept, visit, Placed};
 
@@ -234,7 +234,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         index_memtable_records: 4,
         ..LogOptions::default()
     };
-    let mut sled = Some(SledLog::open_with(dir.path(), options).unwrap());
+    let mut sled = Some(FileLog::open_with(dir.path(), options).unwrap());
     let mut proposals = Proposals {
         batches: Vec::new(),
         last_id: 0,
@@ -312,7 +312,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Restart => {
                 let before = real.head();
                 sled.take().unwrap().close();
-                let reopened = SledLog::open_with(dir.path(), options).unwrap();
+                let reopened = FileLog::open_with(dir.path(), options).unwrap();
                 prop_assert_eq!(reopened.head(), before, "step {}: head after restart", step);
                 sled = Some(reopened);
             }
@@ -356,7 +356,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let records = written.last().unwrap().0.last_position + 1 - first;
                 let offsets_len = first * 8 + offsets.index((records * 8 + 1) as usize) as u64;
                 raw_log::crash_during_appends_from(dir.path(), first, cut_at, zeros, offsets_len);
-                let reopened = SledLog::open_with(dir.path(), options).unwrap();
+                let reopened = FileLog::open_with(dir.path(), options).unwrap();
                 for ((outcome, account, batch), end) in written.into_iter().zip(ends) {
                     if end <= cut_at {
                         let want = model.append(&account, ExpectedRevision::Any, batch).await;
@@ -393,7 +393,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     prop_assert!(all.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at));
     prop_assert_eq!(verify_chain(all, ChainHash::GENESIS), Ok(count));
     // The answers above came (also) from index runs, not only from the memtable.
-    let runs = std::fs::read_dir(relledger::store::sled::index_path(dir.path()))
+    let runs = std::fs::read_dir(relledger::store::file::index_path(dir.path()))
         .unwrap()
         .filter(|entry| {
             let name = entry.as_ref().unwrap().file_name();

@@ -16,7 +16,7 @@ use futures::TryStreamExt;
 use relledger::api::proto::ledger_client::LedgerClient;
 use relledger::api::proto::proposed_event::Payload;
 use relledger::api::proto::{AppendRequest, ReadAllRequest};
-use relledger::store::sled::SledLog;
+use relledger::store::file::FileLog;
 use relledger::store::{Direction, Log, ReadAllFilter};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -120,7 +120,7 @@ async fn kill_9_during_concurrent_appends_loses_no_acknowledged_event() {
         writer.await.unwrap();
     }
 
-    let log = SledLog::open(dir.path()).expect("the data dir reopens after kill -9");
+    let log = FileLog::open(dir.path()).expect("the data dir reopens after kill -9");
     let records: Vec<_> = log
         .read_all(None, Direction::Forwards, None, ReadAllFilter::default())
         .try_collect()
@@ -500,7 +500,7 @@ async fn a_batch_a_crash_tore_is_dropped_whole_and_its_retry_is_appended() {
         all.extend(batch.iter().map(|e| e.event_id.clone()));
         assert_eq!(harbour_ids(&mut client).await, all);
         sigterm(child).await;
-        let log = SledLog::open(dir.path()).unwrap();
+        let log = FileLog::open(dir.path()).unwrap();
         assert_eq!(log.verify(), Ok(all.len() as u64), "the chain verifies");
     }
 }
@@ -602,7 +602,7 @@ async fn a_write_a_full_disk_cuts_short_refuses_appends_keeps_reads_and_loses_no
     let refused = client.append(cut_short.clone()).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
     // Part of the batch reached the file before the write failed.
-    let records = relledger::store::sled::log_path(dir.path()).join("records");
+    let records = relledger::store::file::log_path(dir.path()).join("records");
     assert!(
         std::fs::metadata(records).unwrap().len() >= limit,
         "the write was cut at the limit"
@@ -636,7 +636,7 @@ async fn a_write_a_full_disk_cuts_short_refuses_appends_keeps_reads_and_loses_no
     acknowledged.extend(cut_short.events.iter().map(|e| e.event_id.clone()));
     assert_eq!(harbour_ids(&mut client).await, acknowledged);
     sigterm(child).await;
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     assert_eq!(
         log.verify(),
         Ok(acknowledged.len() as u64),

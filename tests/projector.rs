@@ -12,7 +12,7 @@ use relledger::domain::*;
 use relledger::ledger::Ledger;
 use relledger::projector::Projector;
 use relledger::store::{
-    ExpectedRevision, Log, MemoryLog, MemorySnapshots, SledLog, SnapshotPosition, SnapshotStore,
+    ExpectedRevision, FileLog, Log, MemoryLog, MemorySnapshots, SnapshotPosition, SnapshotStore,
     StoreError,
 };
 
@@ -104,7 +104,7 @@ async fn append<L: Log + 'static>(log: &Arc<L>, account: &str, events: Vec<Propo
         .last_position
 }
 
-async fn projector(log: &Arc<SledLog>, params: Params) -> Projector {
+async fn projector(log: &Arc<FileLog>, params: Params) -> Projector {
     Projector::open(log.clone(), Arc::new(log.snapshots().unwrap()), params)
         .await
         .unwrap()
@@ -113,7 +113,7 @@ async fn projector(log: &Arc<SledLog>, params: Params) -> Projector {
 #[tokio::test]
 async fn a_restarted_projector_projects_only_the_tail() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    let log = Arc::new(FileLog::open(dir.path()).unwrap());
     append(&log, "a", opening("A")).await;
     append(&log, "b", opening("B")).await;
     let last = append(&log, "a", vec![visit(3), visit(40)]).await;
@@ -123,7 +123,7 @@ async fn a_restarted_projector_projects_only_the_tail() {
     drop(first);
     drop(Arc::try_unwrap(log).unwrap());
 
-    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    let log = Arc::new(FileLog::open(dir.path()).unwrap());
     let resumed = projector(&log, Params::default()).await;
     assert_eq!(
         *resumed.progress().borrow(),
@@ -155,7 +155,7 @@ async fn a_restarted_projector_projects_only_the_tail() {
 #[tokio::test]
 async fn a_checkpoint_made_with_other_scoring_rules_is_rebuilt_from_the_start() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    let log = Arc::new(FileLog::open(dir.path()).unwrap());
     append(&log, "a", opening("A")).await;
     let first = projector(&log, Params::default()).await;
     first.catch_up().await.unwrap();
@@ -177,7 +177,7 @@ async fn a_checkpoint_made_with_other_scoring_rules_is_rebuilt_from_the_start() 
 #[tokio::test]
 async fn the_projector_reports_the_event_that_made_an_outsider_a_supplier() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    let log = Arc::new(FileLog::open(dir.path()).unwrap());
     let live = projector(&log, Params::default()).await;
     let mut changes = live.changes();
     // Keeping up: the projector catches up after every append, as it does when the head moves.
@@ -218,7 +218,7 @@ async fn the_projector_reports_the_event_that_made_an_outsider_a_supplier() {
 #[tokio::test]
 async fn catching_up_judges_an_accounts_events_in_a_page_together() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    let log = Arc::new(FileLog::open(dir.path()).unwrap());
     append(&log, "a", opening("A")).await;
     append(&log, "a", vec![visit(2)]).await;
     let position = append(&log, "a", vec![order(3, "o1")]).await;
@@ -285,7 +285,7 @@ impl SnapshotStore for FailsFirstCommit {
 #[tokio::test]
 async fn a_failed_page_is_projected_again_even_when_the_log_does_not_move() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Arc::new(SledLog::open(dir.path()).unwrap());
+    let log = Arc::new(FileLog::open(dir.path()).unwrap());
     let last = append(&log, "quiet", opening("Quiet Co")).await;
     let store = Arc::new(FailsFirstCommit {
         inner: MemorySnapshots::new(),

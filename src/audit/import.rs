@@ -2,7 +2,7 @@
 //!
 //! The bundle is read twice: first verified whole (chain, signatures, and the trusted key when
 //! one is given), so that a bundle that does not verify writes nothing; then its records are
-//! restored byte for byte by `store::sled::restore`, which checks them again as it writes. The
+//! restored byte for byte by `store::file::restore`, which checks them again as it writes. The
 //! restored log has the same positions, `recorded_at` and hashes, so its projections are the
 //! same, and its signed checkpoints come along (still verifiable with the exporting server's
 //! key). A server started on it signs its own checkpoints from then on with a new key.
@@ -15,7 +15,7 @@ use anyhow::{bail, Context as _};
 use ed25519_dalek::VerifyingKey;
 
 use super::bundle::{BundleLine, BundleSummary, BundleVerifier};
-use crate::store::sled::restore;
+use crate::store::file::restore;
 use crate::store::LogHead;
 
 /// Verifies the bundle at `path` line by line; `progress` gets records verified and the total.

@@ -17,8 +17,8 @@ use super::bundle::{BundleSummary, BundleWriter, RecordLine};
 use super::verify::{self, Anchor};
 use super::{verify_checkpoint_signature, Audit, AuditConfig, AuditOpenError, ReplayItem};
 use crate::domain::ChainHash;
-use crate::store::sled::MANIFEST_FILE;
-use crate::store::{ChainBreak, Log, LogHead, SignedCheckpointStore, SledLog};
+use crate::store::file::MANIFEST_FILE;
+use crate::store::{ChainBreak, FileLog, Log, LogHead, SignedCheckpointStore};
 
 /// How many records an export reads at a time.
 const PAGE: u64 = 1024;
@@ -48,14 +48,14 @@ impl DataDirReport {
 }
 
 /// Opens the log of `dir`, refusing a dir that holds none.
-fn open_existing(dir: &Path) -> anyhow::Result<SledLog> {
+fn open_existing(dir: &Path) -> anyhow::Result<FileLog> {
     if !dir.join(MANIFEST_FILE).exists() {
         bail!(
             "{} is not a relledger data dir (it has no {MANIFEST_FILE})",
             dir.display()
         );
     }
-    SledLog::open(dir).with_context(|| {
+    FileLog::open(dir).with_context(|| {
         "cannot open the data dir (a running server holds its lock: stop it, or use --server)"
     })
 }

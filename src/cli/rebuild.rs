@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::domain::projection::Params;
 use crate::projector::Projector;
-use crate::store::{Log, SledLog, SnapshotStore};
+use crate::store::{FileLog, Log, SnapshotStore};
 
 /// Arguments of `relledger rebuild`.
 #[derive(Debug, Clone, clap::Args)]
@@ -27,7 +27,7 @@ pub struct RebuildArgs {
 
 /// Rebuilds the projections of the log in `args.data_dir` and prints what it did.
 pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
-    let log = Arc::new(SledLog::open(&args.data_dir)?);
+    let log = Arc::new(FileLog::open(&args.data_dir)?);
     let snapshots = Arc::new(log.snapshots()?);
     snapshots.clear().await?;
     let projector = Projector::open(log.clone(), snapshots.clone(), Params::default()).await?;

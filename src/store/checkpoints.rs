@@ -133,7 +133,7 @@ impl CheckpointStore for MemoryCheckpoints {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SledLog;
+    use crate::store::FileLog;
 
     fn name(n: &str) -> SubscriptionName {
         SubscriptionName::parse(n).unwrap()
@@ -173,11 +173,11 @@ mod tests {
     async fn sled_checkpoints_keep_the_latest_position_across_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let log = SledLog::open(dir.path()).unwrap();
+            let log = FileLog::open(dir.path()).unwrap();
             let store = log.checkpoints().unwrap();
             keeps_the_latest_position(&store).await;
         }
-        let log = SledLog::open(dir.path()).unwrap();
+        let log = FileLog::open(dir.path()).unwrap();
         let store = log.checkpoints().unwrap();
         assert_eq!(store.acked(&name("bi")).await.unwrap(), Some(at(9, 3)));
         assert_eq!(store.list().await.unwrap().len(), 2);

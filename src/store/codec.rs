@@ -229,7 +229,7 @@ pub fn decode_record_at(position: u64, bytes: &[u8]) -> Result<RecordedEvent, St
 
 /// [`decode_record_at`] without recomputing the record's hash, for bytes whose integrity a
 /// checksum of the storage has just checked (the record file's frames: see
-/// `store::sled::records`). The hash's recomputation guards against damage, which the
+/// `store::file::records`). The hash's recomputation guards against damage, which the
 /// checksum already rules out, not against tampering (whoever rewrites a record can rewrite
 /// its stored hash too: the chain, verified by the audit, is what catches that), and it is the
 /// largest single cost of decoding a record on the read path.

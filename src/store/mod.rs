@@ -15,6 +15,7 @@
 pub mod chain;
 pub mod checkpoints;
 pub mod codec;
+pub mod file;
 mod idempotency;
 pub mod memory;
 mod page;
@@ -22,9 +23,8 @@ pub mod signed;
 pub mod sled;
 pub mod snapshots;
 
-pub use self::sled::{
-    LogOptions, OpenError, SledCheckpoints, SledLog, SledSignedCheckpoints, SledSnapshots,
-};
+pub use self::file::{FileLog, LogOptions, OpenError};
+pub use self::sled::{SledCheckpoints, SledSignedCheckpoints, SledSnapshots};
 pub use chain::{verify_chain, ChainBreak, ChainVerifier};
 pub use checkpoints::{AckedPosition, CheckpointStore, MemoryCheckpoints};
 pub use memory::MemoryLog;
@@ -301,4 +301,16 @@ pub trait Log: Send + Sync + 'static {
     /// become readable. A subscriber that has read everything below the head waits on it, so
     /// it learns of new records without the writer ever waiting for it.
     fn watch_head(&self) -> tokio::sync::watch::Receiver<LogHead>;
+}
+
+/// Runs blocking storage work on tokio's blocking pool: every async method of the durable
+/// backend's stores that reads or writes files goes through here.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, StoreError>
+where
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("a storage task failed: {e}")))?
 }

@@ -123,7 +123,7 @@ impl SignedCheckpointStore for MemorySignedCheckpoints {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SledLog;
+    use crate::store::FileLog;
 
     fn checkpoint(position: u64, key: u8) -> SignedCheckpoint {
         SignedCheckpoint {
@@ -167,7 +167,7 @@ mod tests {
     #[test]
     fn the_sled_store_answers_like_the_memory_model() {
         let dir = tempfile::tempdir().unwrap();
-        let log = SledLog::open(dir.path()).unwrap();
+        let log = FileLog::open(dir.path()).unwrap();
         let sled = log.signed_checkpoints().unwrap();
         let memory = MemorySignedCheckpoints::new();
         let mut replaced = checkpoint(5, 2);
@@ -208,13 +208,13 @@ mod tests {
     fn checkpoints_are_kept_in_position_order_across_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let log = SledLog::open(dir.path()).unwrap();
+            let log = FileLog::open(dir.path()).unwrap();
             let store = log.signed_checkpoints().unwrap();
             for c in [checkpoint(300, 1), checkpoint(5, 1), checkpoint(5, 2)] {
                 store.insert(&c).unwrap();
             }
         }
-        let log = SledLog::open(dir.path()).unwrap();
+        let log = FileLog::open(dir.path()).unwrap();
         let store = log.signed_checkpoints().unwrap();
         let all: Vec<_> = store.range(0, u64::MAX).map(Result::unwrap).collect();
         assert_eq!(

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use relledger::store::sled::{
+use relledger::store::file::{
     encode_frame, log_path, Part, FRAME_HEADER, OFFSETS_FILE, OFFSET_BYTES, RECORDS_FILE,
 };
 
@@ -112,7 +112,7 @@ pub fn crash_during_appends_from(
         .unwrap();
     offsets.set_len(offsets_len).unwrap();
     // Run files are named FROM-TO-LEVEL.run, for the positions FROM..TO.
-    for entry in std::fs::read_dir(relledger::store::sled::index_path(dir)).unwrap() {
+    for entry in std::fs::read_dir(relledger::store::file::index_path(dir)).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let Some(range) = name.strip_suffix(".run") else {
@@ -124,7 +124,7 @@ pub fn crash_during_appends_from(
         }
     }
     std::fs::write(
-        dir.join(relledger::store::sled::MANIFEST_FILE),
+        dir.join(relledger::store::file::MANIFEST_FILE),
         r#"{"format":1,"closed_at":null}"#,
     )
     .unwrap();

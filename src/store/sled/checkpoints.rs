@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::read::sled_error;
-use super::{blocking, Shared};
+use super::{sled_error, Database};
 use crate::domain::SubscriptionName;
+use crate::store::blocking;
 use crate::store::{AckedPosition, CheckpointStore, StoreError};
 
 /// The name of the sled tree holding the acknowledged positions.
@@ -20,7 +20,7 @@ pub struct SledCheckpoints {
     /// The `subscriptions` tree.
     tree: ::sled::Tree,
     /// The database (flushed after every ack) and the dir lock that must outlive it.
-    shared: Arc<Shared>,
+    database: Arc<Database>,
 }
 
 impl std::fmt::Debug for SledCheckpoints {
@@ -31,9 +31,9 @@ impl std::fmt::Debug for SledCheckpoints {
 
 impl SledCheckpoints {
     /// Opens (creating if needed) the `subscriptions` tree of the log's database.
-    pub(crate) fn open(shared: Arc<Shared>) -> Result<SledCheckpoints, StoreError> {
-        let tree = shared.db.open_tree(TREE).map_err(sled_error)?;
-        Ok(SledCheckpoints { tree, shared })
+    pub(crate) fn open(database: Arc<Database>) -> Result<SledCheckpoints, StoreError> {
+        let tree = database.db.open_tree(TREE).map_err(sled_error)?;
+        Ok(SledCheckpoints { tree, database })
     }
 }
 
@@ -51,7 +51,7 @@ impl CheckpointStore for SledCheckpoints {
         name: &SubscriptionName,
         ack: AckedPosition,
     ) -> Result<AckedPosition, StoreError> {
-        let (tree, shared, name) = (self.tree.clone(), Arc::clone(&self.shared), name.clone());
+        let (tree, database, name) = (self.tree.clone(), Arc::clone(&self.database), name.clone());
         blocking(move || {
             let key = name.as_str().as_bytes();
             // `update_and_fetch` is atomic per key, so concurrent acks of one name cannot move
@@ -78,7 +78,7 @@ impl CheckpointStore for SledCheckpoints {
                 .and_then(AckedPosition::decode)
                 .ok_or_else(|| corrupt_value(key))?;
             // One fsync per ack: an acknowledgement is answered only once it survives a crash.
-            shared.flush()?;
+            database.flush()?;
             Ok(stored)
         })
         .await

@@ -13,8 +13,7 @@
 
 use std::sync::Arc;
 
-use super::read::sled_error;
-use super::Shared;
+use super::{sled_error, Database};
 use crate::domain::{ChainHash, Timestamp};
 use crate::store::{SignedCheckpoint, SignedCheckpointIter, SignedCheckpointStore, StoreError};
 
@@ -84,7 +83,7 @@ pub struct SledSignedCheckpoints {
     /// The `signed_checkpoints` tree.
     tree: ::sled::Tree,
     /// The database (flushed after every insert) and the dir lock that must outlive it.
-    shared: Arc<Shared>,
+    database: Arc<Database>,
 }
 
 impl std::fmt::Debug for SledSignedCheckpoints {
@@ -96,9 +95,9 @@ impl std::fmt::Debug for SledSignedCheckpoints {
 
 impl SledSignedCheckpoints {
     /// Opens (creating if needed) the `signed_checkpoints` tree of the log's database.
-    pub(crate) fn open(shared: Arc<Shared>) -> Result<SledSignedCheckpoints, StoreError> {
-        let tree = shared.db.open_tree(TREE).map_err(sled_error)?;
-        Ok(SledSignedCheckpoints { tree, shared })
+    pub(crate) fn open(database: Arc<Database>) -> Result<SledSignedCheckpoints, StoreError> {
+        let tree = database.db.open_tree(TREE).map_err(sled_error)?;
+        Ok(SledSignedCheckpoints { tree, database })
     }
 }
 
@@ -110,7 +109,7 @@ impl SignedCheckpointStore for SledSignedCheckpoints {
                 &checkpoint_value(checkpoint)[..],
             )
             .map_err(sled_error)?;
-        self.shared.db.flush().map_err(sled_error)?;
+        self.database.flush()?;
         Ok(())
     }
 

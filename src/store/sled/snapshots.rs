@@ -10,10 +10,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::read::sled_error;
-use super::{blocking, Shared};
+use super::{sled_error, Database};
 use crate::domain::projection::{RelationshipChange, RelationshipSummary};
 use crate::domain::AccountId;
+use crate::store::blocking;
 use crate::store::{SnapshotPosition, SnapshotStore, StoreError};
 
 /// The name of the sled tree holding the checkpoint.
@@ -34,7 +34,7 @@ pub struct SledSnapshots {
     /// The `projections` tree.
     tree: ::sled::Tree,
     /// The database and the dir lock that must outlive it.
-    _shared: Arc<Shared>,
+    _database: Arc<Database>,
 }
 
 impl std::fmt::Debug for SledSnapshots {
@@ -45,11 +45,11 @@ impl std::fmt::Debug for SledSnapshots {
 
 impl SledSnapshots {
     /// Opens (creating if needed) the `projections` tree of the log's database.
-    pub(crate) fn open(shared: Arc<Shared>) -> Result<SledSnapshots, StoreError> {
-        let tree = shared.db.open_tree(TREE).map_err(sled_error)?;
+    pub(crate) fn open(database: Arc<Database>) -> Result<SledSnapshots, StoreError> {
+        let tree = database.db.open_tree(TREE).map_err(sled_error)?;
         Ok(SledSnapshots {
             tree,
-            _shared: shared,
+            _database: database,
         })
     }
 }

@@ -15,15 +15,6 @@ use crate::store::idempotency::RecordedId;
 use crate::store::page::Fetched;
 use crate::store::{Direction, ReadAllFilter, StoreError};
 
-/// A sled failure as the log reports it: its own corruption report is `Corrupt`, anything
-/// else (IO above all) `Unavailable`.
-pub(crate) fn sled_error(error: ::sled::Error) -> StoreError {
-    match error {
-        ::sled::Error::Corruption { .. } => StoreError::Corrupt(error.to_string()),
-        _ => StoreError::Unavailable(error.to_string()),
-    }
-}
-
 /// A failure to read the record files.
 pub(crate) fn file_error(error: std::io::Error) -> StoreError {
     StoreError::Unavailable(format!("cannot read the log's records: {error}"))

@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use crate::store::sled::sync_dir;
+use crate::store::file::sync_dir;
 
 use super::{
     entry_crc, Bloom, Group, IdEntry, Range, Run, FENCE_BYTES, FOOTER_BYTES, ID_BLOCK, ID_ENTRY,

@@ -51,7 +51,7 @@ pub(super) struct Recovered {
 /// The index runs cover the records up to `covered`, and the files are durable up to there
 /// (a run is written only after both files are synced to its end): the last record there is
 /// checked (it decodes, its hash recomputes, it links to the record before it, and both
-/// indexes point at it); the whole chain is checked by `SledLog::verify`, not here, so that
+/// indexes point at it); the whole chain is checked by `FileLog::verify`, not here, so that
 /// opening stays cheap. Past the runs lie the frames written since the last run, acknowledged
 /// or not: each is read back, checked and linked to the chain, and the records of every whole
 /// append are indexed. The log ends after the last append whose last frame is whole (see

@@ -15,7 +15,7 @@ use futures::StreamExt;
 
 use super::records::{decode_frame, log_path, Part, FRAME_HEADER, OFFSET_BYTES, RECORDS_FILE};
 use super::writer::{write_and_sync, Group, WriteGroup};
-use super::{open, LogOptions, SledLog};
+use super::{open, FileLog, LogOptions};
 use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent, Timestamp};
 use crate::store::{AppendOutcome, Direction, ExpectedRevision, Log, ReadAllFilter, StoreError};
 
@@ -96,7 +96,7 @@ struct Hook {
     hold: Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>,
 }
 
-fn hooked(dir: &std::path::Path, hook: Arc<Mutex<Hook>>) -> SledLog {
+fn hooked(dir: &std::path::Path, hook: Arc<Mutex<Hook>>) -> FileLog {
     let records = log_path(dir).join(RECORDS_FILE);
     let write: WriteGroup = Box::new(move |shared, group| {
         let held = hook.lock().unwrap().hold.take();
@@ -191,7 +191,7 @@ fn account(name: &str) -> AccountId {
 }
 
 /// Every event id in the log, in position order.
-async fn ids_in(log: &SledLog) -> Vec<EventId> {
+async fn ids_in(log: &FileLog) -> Vec<EventId> {
     log.read_all(None, Direction::Forwards, None, ReadAllFilter::default())
         .map(|record| record.unwrap().event.event_id)
         .collect()
@@ -280,7 +280,7 @@ async fn tear_a_group(appends: &[Append], tear: Tear) {
     // The crash: the process goes, with what reached the disk.
     drop(log);
 
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     let mut expected = history.clone();
     for append in &appends[..torn.whole] {
         expected.extend(append.events.iter().map(|e| e.event_id));
@@ -306,7 +306,7 @@ async fn tear_a_group(appends: &[Append], tear: Tear) {
     let head = log.head();
     log.close();
     // The recovered log reopens where it ends, clean.
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     assert_eq!(log.head(), head);
     assert_eq!(log.verify(), Ok(head.next_position));
 }

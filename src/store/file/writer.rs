@@ -98,7 +98,7 @@ pub(crate) struct AppendCommand {
 pub(crate) struct Writer {
     /// The tree, and the data dir lock that must outlive every write.
     pub shared: Arc<Shared>,
-    /// Appends to commit; closed when the last `SledLog` handle is dropped.
+    /// Appends to commit; closed when the last `FileLog` handle is dropped.
     pub commands: mpsc::UnboundedReceiver<AppendCommand>,
     /// Publishes the committed head to readers, after each group's flush.
     pub head_tx: watch::Sender<LogHead>,
@@ -114,7 +114,7 @@ pub(crate) struct Writer {
     /// is accepted until the server restarts and recovers from what is really there.
     pub poisoned: Option<String>,
     /// Publishes [`Writer::poisoned`] when it is set, so that the server can report itself
-    /// unhealthy (see [`SledLog::watch_refusal`](super::SledLog::watch_refusal)).
+    /// unhealthy (see [`FileLog::watch_refusal`](super::FileLog::watch_refusal)).
     pub refusal: watch::Sender<Option<String>>,
     /// Writes a group: [`write_and_sync`] outside tests.
     pub write: WriteGroup,
@@ -149,7 +149,7 @@ struct Plan {
 }
 
 impl Writer {
-    /// Runs until every `SledLog` handle is gone and every queued append is answered. Returns
+    /// Runs until every `FileLog` handle is gone and every queued append is answered. Returns
     /// the final committed head, or `None` when a failed write poisoned the log (what is on disk
     /// is then unknown, and the next open must treat the log as crashed).
     pub(crate) fn run(mut self) -> Option<LogHead> {

@@ -6,7 +6,7 @@ use std::io;
 use futures::StreamExt;
 
 use super::writer::{write_and_sync, WriteGroup};
-use super::{open, SledLog};
+use super::{open, FileLog};
 use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent, Timestamp};
 use crate::store::{Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError};
 
@@ -39,7 +39,7 @@ fn failing_from(nth: usize) -> WriteGroup {
     })
 }
 
-async fn count(log: &SledLog) -> usize {
+async fn count(log: &FileLog) -> usize {
     log.read_all(None, Direction::Forwards, None, ReadAllFilter::default())
         .count()
         .await
@@ -92,7 +92,7 @@ async fn a_restart_after_a_failed_write_recovers_what_is_on_disk() {
     }
     // Whether the unacknowledged record survived is up to the disk; either way the log is
     // sound, and a retry of the failed append lands (or is found) right after the first.
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     let head = log.head().next_position;
     assert!(head == 1 || head == 2, "head {head}");
     assert_eq!(log.verify(), Ok(head));
@@ -105,7 +105,7 @@ async fn a_restart_after_a_failed_write_recovers_what_is_on_disk() {
 }
 
 async fn log_with_records(dir: &std::path::Path, batches: usize) -> LogHead {
-    let log = SledLog::open(dir).unwrap();
+    let log = FileLog::open(dir).unwrap();
     let acme = AccountId::parse("acme").unwrap();
     for _ in 0..batches {
         log.append(&acme, ExpectedRevision::Any, vec![call(), call()])
@@ -117,7 +117,7 @@ async fn log_with_records(dir: &std::path::Path, batches: usize) -> LogHead {
     head
 }
 
-fn corrupt_reason(result: Result<SledLog, super::OpenError>) -> String {
+fn corrupt_reason(result: Result<FileLog, super::OpenError>) -> String {
     match result {
         Err(super::OpenError::Corrupt { reason, .. }) => reason,
         other => panic!("expected Corrupt, got {other:?}"),
@@ -128,7 +128,7 @@ fn corrupt_reason(result: Result<SledLog, super::OpenError>) -> String {
 async fn a_cleanly_closed_log_reopens_at_the_same_head() {
     let dir = tempfile::tempdir().unwrap();
     let head = log_with_records(dir.path(), 2).await;
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     assert_eq!(log.head(), head);
     assert_eq!(count(&log).await, 4);
 }
@@ -137,11 +137,11 @@ async fn a_cleanly_closed_log_reopens_at_the_same_head() {
 async fn a_database_lost_while_closed_is_refused_not_started_empty() {
     let dir = tempfile::tempdir().unwrap();
     log_with_records(dir.path(), 1).await;
-    std::fs::remove_dir_all(super::sled_path(dir.path())).unwrap();
-    let reason = corrupt_reason(SledLog::open(dir.path()));
+    std::fs::remove_dir_all(crate::store::sled::sled_path(dir.path())).unwrap();
+    let reason = corrupt_reason(FileLog::open(dir.path()));
     assert!(reason.contains("missing or empty"), "{reason}");
     // Refusing wrote nothing: it stays refused.
-    let reason = corrupt_reason(SledLog::open(dir.path()));
+    let reason = corrupt_reason(FileLog::open(dir.path()));
     assert!(reason.contains("missing or empty"), "{reason}");
 }
 
@@ -162,7 +162,7 @@ async fn records_lost_while_closed_are_refused() {
     };
     cut(super::RECORDS_FILE, last);
     cut(super::OFFSETS_FILE, (head.next_position - 1) * 8);
-    let reason = corrupt_reason(SledLog::open(dir.path()));
+    let reason = corrupt_reason(FileLog::open(dir.path()));
     assert!(reason.contains("lost or changed"), "{reason}");
     assert!(reason.contains("covers 4 records"), "{reason}");
 }
@@ -189,70 +189,6 @@ async fn a_group_whose_write_fails_is_not_indexed() {
 }
 
 #[tokio::test]
-async fn a_format_1_log_is_moved_to_the_record_files_on_open() {
-    use super::keys;
-    use crate::domain::ChainHash;
-    use crate::store::codec::{content_digest, seal};
-
-    let dir = tempfile::tempdir().unwrap();
-    let acme = AccountId::parse("acme").unwrap();
-    let mut hash = ChainHash::GENESIS;
-    {
-        // Format 1 as it was written: records under `L`, with both indexes, in sled.
-        let db = ::sled::open(super::sled_path(dir.path())).unwrap();
-        db.insert(keys::META, &[keys::FORMAT_V1][..]).unwrap();
-        for position in 0..5u64 {
-            let event = call();
-            let digest = content_digest(&event);
-            let id = event.event_id;
-            let (record, value) = seal(position, &acme, position, Timestamp::EPOCH, event, hash);
-            hash = record.hash;
-            db.insert(keys::record_key(position), value).unwrap();
-            db.insert(
-                keys::stream_key(&acme, position),
-                &keys::position_value(position)[..],
-            )
-            .unwrap();
-            db.insert(
-                keys::event_id_key(&id),
-                &keys::event_id_value(position, &digest)[..],
-            )
-            .unwrap();
-        }
-        db.flush().unwrap();
-        drop(db);
-        super::wait_for_sled_release(&super::sled_path(dir.path()));
-    }
-    let log = SledLog::open(dir.path()).unwrap();
-    assert_eq!(
-        log.head(),
-        LogHead {
-            next_position: 5,
-            last_hash: hash
-        }
-    );
-    assert_eq!(log.verify(), Ok(5));
-    assert_eq!(count(&log).await, 5);
-    let db = &log.inner.shared.db;
-    assert_eq!(db.get(keys::META).unwrap().as_deref(), Some(&[3u8][..]));
-    for prefix in keys::OLD_PREFIXES {
-        assert!(
-            db.scan_prefix(prefix).next().is_none(),
-            "{prefix:?} keys remain"
-        );
-    }
-    assert_eq!(log.stream_revision(&acme).await, Ok(Some(4)), "re-indexed");
-    // It appends where the moved log ends, and reopens there.
-    let next = log
-        .append(&acme, ExpectedRevision::Exact(4), vec![call()])
-        .await
-        .unwrap();
-    assert_eq!((next.first_position, next.first_revision), (5, 5));
-    drop(log);
-    assert_eq!(SledLog::open(dir.path()).unwrap().verify(), Ok(6));
-}
-
-#[tokio::test]
 async fn records_past_the_index_runs_are_reindexed_from_the_frames_and_a_torn_one_cut() {
     let dir = tempfile::tempdir().unwrap();
     let acme = AccountId::parse("acme").unwrap();
@@ -273,7 +209,7 @@ async fn records_past_the_index_runs_are_reindexed_from_the_frames_and_a_torn_on
     bytes[sound..sound + 50].copy_from_slice(&torn[..50]);
     std::fs::write(&records, bytes).unwrap();
 
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     assert_eq!(log.head(), head);
     assert_eq!(log.verify(), Ok(6));
     assert_eq!(log.stream_revision(&acme).await, Ok(Some(5)), "re-indexed");
@@ -304,7 +240,7 @@ async fn group_commits_write_into_space_prepared_past_the_records() {
     let records = super::log_path(dir.path()).join(super::RECORDS_FILE);
     // The writer prepares space after it answers a group; its answer to the next append says
     // it is done (it commits one group at a time). Returns the records' end after the first.
-    let append_twice = |log: SledLog| {
+    let append_twice = |log: FileLog| {
         let acme = acme.clone();
         async move {
             log.append(&acme, ExpectedRevision::Any, vec![call()])
@@ -317,7 +253,7 @@ async fn group_commits_write_into_space_prepared_past_the_records() {
             first
         }
     };
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     let first = append_twice(log.clone()).await;
     let (prepared, _) = log.inner.shared.files.lengths().unwrap();
     assert_eq!(
@@ -344,7 +280,7 @@ async fn group_commits_write_into_space_prepared_past_the_records() {
     let head = log.head();
     log.close();
 
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     assert_eq!(log.head(), head);
     assert_eq!(log.verify(), Ok(40));
     assert_eq!(
@@ -366,7 +302,7 @@ async fn a_damaged_offset_is_reported_as_corruption_not_read_blindly() {
     log_with_records(dir.path(), 3).await;
     // Damaged while the log is open (an open re-derives the offsets of the records past the
     // index runs from their frames, which would repair it).
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     let offsets = super::log_path(dir.path()).join(super::OFFSETS_FILE);
     let mut entries = std::fs::read(&offsets).unwrap();
     // Position 2 now claims a frame far past the end of the file.
@@ -439,7 +375,7 @@ async fn appends_waiting_while_a_group_is_written_share_the_next_groups_fsync() 
 #[tokio::test]
 async fn a_busy_log_is_indexed_in_runs_and_reopens_from_them() {
     let dir = tempfile::tempdir().unwrap();
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     let acme = AccountId::parse("acme").unwrap();
     let mut first_id = None;
     for _ in 0..70 {
@@ -460,7 +396,7 @@ async fn a_busy_log_is_indexed_in_runs_and_reopens_from_them() {
     let head = log.head();
     drop(log);
 
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     assert_eq!(log.head(), head);
     // The clean close wrote the rest as a run of its own.
     assert_eq!(
@@ -484,7 +420,7 @@ async fn a_busy_log_is_indexed_in_runs_and_reopens_from_them() {
         .open(records)
         .unwrap();
     file.set_len(1_000).unwrap();
-    let reason = corrupt_reason(SledLog::open(dir.path()));
+    let reason = corrupt_reason(FileLog::open(dir.path()));
     assert!(reason.contains("lost or changed"), "{reason}");
     assert!(reason.contains("covers 70000 records"), "{reason}");
 }
@@ -497,7 +433,7 @@ async fn a_page_the_page_cache_does_not_hold_is_read_by_a_blocking_thread_the_sa
 
     let dir = tempfile::tempdir().unwrap();
     log_with_records(dir.path(), 3).await;
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     let end = log.committed_end();
     let all = || ReadAllFilter::default();
     let decode = move |frames| read::decode_all(frames, &all());
@@ -549,7 +485,7 @@ async fn a_long_read_from_the_page_cache_lets_other_tasks_run_between_pages() {
     use std::sync::Arc;
 
     let dir = tempfile::tempdir().unwrap();
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     let acme = AccountId::parse("acme").unwrap();
     for _ in 0..8 {
         let events = (0..100).map(|_| call()).collect();

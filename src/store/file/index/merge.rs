@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::run::{self, Group, IdEntry, Range, Run};
 use super::{IndexShared, FANOUT};
-use crate::store::sled::sync_dir;
+use crate::store::file::sync_dir;
 
 impl IndexShared {
     /// The first `FANOUT` adjacent runs of one level, lowest level first.

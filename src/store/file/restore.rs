@@ -15,13 +15,13 @@ use std::path::Path;
 use ::sled::Db;
 
 use super::index::{index_path, Entry, Index, FLUSH_RECORDS};
+use super::lock::lock_dir;
 use super::manifest::{Manifest, MANIFEST_FILE};
-use super::open::{check_format, lock_dir, sled_path, OpenError};
-use super::read::sled_error;
+use super::open::{check_format, OpenError};
 use super::records::{log_path, push_frame, Part, RecordFiles};
-use super::signed::{self, checkpoint_key, checkpoint_value};
 use crate::domain::{AccountId, ChainHash, EventId, Timestamp};
 use crate::store::codec::decode_record_at;
+use crate::store::sled::{checkpoint_key, checkpoint_value, sled_error, sled_path, SIGNED_TREE};
 use crate::store::SignedCheckpoint;
 use crate::store::{LogHead, StoreError};
 
@@ -194,7 +194,7 @@ fn write_all(
     index.flush(bytes).map_err(failed)?;
     progress(head.next_position);
 
-    let tree = db.open_tree(signed::TREE).map_err(sled_error)?;
+    let tree = db.open_tree(SIGNED_TREE).map_err(sled_error)?;
     for checkpoint in checkpoints {
         if hashes.get(&checkpoint.position) != Some(&checkpoint.hash) {
             return Err(RestoreError::Checkpoint(checkpoint.position));
