@@ -18,11 +18,10 @@ pub const PURGE_DELAY_MS: c_long = 1_000;
 /// other threads allocate (mimalloc's options are not synchronized).
 ///
 /// Why: the live projector builds and drops its page's vectors about once a second, and the
-/// request path frees buffers in bursts. With the 10 ms default, mimalloc returned that memory
-/// between pages and the next page faulted it in again, zeroing every page: about 3% of all CPU
-/// at 64 appending clients, and 59,000 page faults in a 19 s run against 19,000 with a second's
-/// delay (docs/BENCHMARKS.md, session 10). The cost is that up to a second's worth of freed
-/// memory stays resident.
+/// request path frees buffers in bursts; with mimalloc's 10 ms default that memory went back
+/// to the system between pages and was faulted in (and zeroed) again by the next one. The cost
+/// is that up to a second's worth of freed memory stays resident
+/// (docs/decisions/0003-mimalloc-with-a-one-second-purge-delay.md).
 pub fn keep_freed_memory() {
     // SAFETY: sets one option's value; it does not set one the environment already set.
     unsafe { mi_option_set_default(PURGE_DELAY, PURGE_DELAY_MS) }

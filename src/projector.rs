@@ -47,11 +47,10 @@ use fold_thread::FoldThread;
 /// (see [`pace_after`]): at 15,000 appends per second and a pace of half a second, 7,500.
 /// Under sustained appends to long streams a page's folds take longer than its pace (each is
 /// of a whole history), so the page must hold more than a second of appends or the projector
-/// falls behind and refolds every account once per page back to back: with 16,384 it did, and
-/// 64 clients appending to 64 streams for half a minute got 24,166 and 25,131 appends/s from
-/// the 10th second against 27,063 and 28,124 with 65,536 (docs/BENCHMARKS.md, session 11). A
-/// page's records are held while it is folded (about 40 MB at most), most of them moving into
-/// the account histories the page extends: the process's peak memory did not grow.
+/// falls behind and refolds every account once per page back to back, taking a core from the
+/// writers (docs/decisions/0012-projector-pages-of-65536-records.md). A page's records are held
+/// while it is folded (about 40 MB at most), most of them moving into the account histories the
+/// page extends.
 const PAGE: u64 = 65_536;
 
 /// How far behind the head (in records) the projector may fall while it paces itself before

@@ -320,7 +320,7 @@ where
 /// holds it (`load(Wait::Cached)`), and as [`fetch`] does when it does not. A subscriber
 /// catching up or following the head reads what was written recently, nearly always cached:
 /// read inline it costs no thread hop and no wake-up, and its bytes stay in this core's cache
-/// for the decoding (measured: docs/BENCHMARKS.md, "Records decoded by their reader").
+/// for the decoding (docs/decisions/0008-records-decoded-by-their-reader.md).
 fn fetch_cached_first<L, D>(load: L, decode: D) -> impl Future<Output = Fetched> + Send + 'static
 where
     L: Fn(Wait) -> Result<read::Frames, read::Uncached> + Send + 'static,

@@ -5,7 +5,7 @@
 //! next appends come back one by one while the CPU works through them, and the writer, free,
 //! commits the first one alone. A group of one costs the writer as much as a group of twenty
 //! (two writes, an `fdatasync`, and on a VM two exits to the hypervisor for the disk's doorbell);
-//! at 64 clients a third of all groups held a single append (docs/BENCHMARKS.md, session 10).
+//! (docs/decisions/0010-gathering-a-short-group.md).
 //!
 //! So when the groups have lately been large (the log is busy) and this one is short of half
 //! the usual size, the writer waits in short steps, up to [`GATHER_MOST`], for the appends on

@@ -33,8 +33,7 @@ fn corrupt(reason: String) -> StoreError {
 /// text, a dozen strings, and the reader frees them once it has used the record (encoded it
 /// for the wire, folded it): decoded by the reader, they are allocated and freed on the same
 /// thread. Decoded on the blocking pool, every one was a free the allocator had to hand back to
-/// another thread's heap, and a catch-up subscription spent a fifth more CPU per event
-/// (docs/BENCHMARKS.md, "Records decoded by their reader").
+/// another thread's heap (docs/decisions/0008-records-decoded-by-their-reader.md).
 #[derive(Debug, Default)]
 pub(crate) struct Frames {
     /// The frames as read, back to back.

@@ -38,10 +38,10 @@ pub(crate) const MAX_GROUP: usize = 1024;
 
 /// How much zeroed space the writer prepares past the records at a time (see
 /// [`RecordFiles::prepare`](super::records::RecordFiles::prepare)): one write of zeros and one
-/// `fdatasync` (4 to 6 ms on the bench machine under 64 clients) every couple of thousand
-/// appends of ordinary events. 1 MiB measured better than 2 MiB, whose longer stalls of the
-/// writer raised the 64-client p99 by a third; preparing on a thread of its own did not help
-/// (the zeros cost the device the same whoever writes them; docs/BENCHMARKS.md, session 10).
+/// `fdatasync` every couple of thousand appends of ordinary events; larger chunks stall the
+/// writer longer (docs/decisions/0009-prepared-space-past-the-records.md), and preparing on a
+/// thread of its own does not help, since the zeros cost the device the same whoever writes
+/// them (docs/decisions/0011-no-background-preparer.md).
 pub(crate) const PREPARE_CHUNK: u64 = 1024 * 1024;
 /// The writer prepares the next chunk once less than this is left past the records. A group
 /// larger than what is left simply grows the file, as every group did before.

@@ -3,8 +3,8 @@
 //!
 //! Why not sled: sled 0.34 keeps bookkeeping in memory for every page it has ever written, so
 //! one index key per event made the server's resident memory grow by about 55 bytes per event
-//! whatever its cache size (docs/BENCHMARKS.md, "sled alone"). Here the memory is bounded by
-//! design: the newest records' entries in a hash map (the memtable, at most
+//! whatever its cache size (docs/decisions/0007-indexes-in-run-files.md). Here the memory is
+//! bounded by design: the newest records' entries in a hash map (the memtable, at most
 //! [`FLUSH_RECORDS`]), and for everything older a Bloom filter (ten bits per event) and one
 //! fence key per few KB of sorted entries on disk.
 //!
