@@ -35,7 +35,9 @@ pub struct Config {
     /// How long a stopping server waits for open streams to end before closing their
     /// connections.
     pub shutdown_grace: Duration,
-    /// The limit of sled's page cache, in bytes.
+    /// The limit of sled's page cache, in bytes. sled holds only the small stores (subscription
+    /// positions, signed checkpoints, the projector's checkpoint and change log), not the log's
+    /// records or indexes.
     pub cache_bytes: u64,
 }
 

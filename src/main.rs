@@ -79,8 +79,9 @@ struct ServeArgs {
     /// Sign the chain head at this interval (seconds) when it has moved.
     #[arg(long, env = "RELLEDGER_CHECKPOINT_EVERY_SECS", default_value_t = AuditConfig::default().sign_every.as_secs())]
     checkpoint_every_secs: u64,
-    /// The limit of the embedded store's page cache, in MiB: most of the server's resident
-    /// memory once the log outgrows it.
+    /// The limit of sled's page cache, in MiB. sled holds only the small stores (subscription
+    /// positions, signed checkpoints, the projector's checkpoint and change log); the log's
+    /// record file and index runs are outside it.
     #[arg(long, env = "RELLEDGER_CACHE_MB", default_value_t = relledger::store::file::DEFAULT_CACHE_BYTES / (1024 * 1024))]
     cache_mb: u64,
 }
