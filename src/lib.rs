@@ -5,7 +5,8 @@
 //! - [`domain`]: the business in pure code: event types, identifiers, instants, the rules of an
 //!   append. No IO, no wire types, no storage.
 //! - [`store`]: the event log behind the [`store::Log`] trait: the record encoding and hash
-//!   chain, the durable sled backend and the in-memory model.
+//!   chain, the durable log in the data dir (`store::file`), the small stores in sled
+//!   (`store::sled`) and the in-memory models.
 //! - [`ledger`]: the application service that every append goes through: retry detection,
 //!   the expected-revision check, domain validation, then the log.
 //! - [`privacy`]: crypto-shredding: personal fields sealed under per-contact data keys on the

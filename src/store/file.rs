@@ -21,8 +21,9 @@
 //! # Reading
 //!
 //! Readers see the committed head only ([`FileLog::watch_head`]): records written but not yet
-//! synced are invisible. Reads fetch pages of records on tokio's blocking pool as the consumer
-//! polls, from a range fixed when the read starts.
+//! synced are invisible. Reads fetch pages of records as the consumer polls, from a range fixed
+//! when the read starts: a page of the global log is read inline when the page cache holds it,
+//! and on tokio's blocking pool when it would wait for the disk (as stream reads always are).
 //!
 //! # Lifetime
 //!
@@ -84,8 +85,8 @@ pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 /// How a log is opened ([`FileLog::open_with`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogOptions {
-    /// sled's page cache limit, about: most of the server's resident memory once the projector's
-    /// tree is larger than the cache.
+    /// sled's page cache limit, about: bounds the small stores' share of the server's memory
+    /// (mostly the projector's tree); the records and their indexes are outside it.
     pub cache_bytes: u64,
     /// How many records' index entries the index keeps in memory before it writes them as a
     /// run: bounds that memory (about 100 bytes a record) and how many records an open after a
@@ -192,8 +193,8 @@ impl FileLog {
         FileLog::open_with(dir, LogOptions::default())
     }
 
-    /// [`FileLog::open`], with sled's page cache limited to about `cache_bytes`: most of the
-    /// server's resident memory once the log is larger than the cache.
+    /// [`FileLog::open`], with sled's page cache (the small stores') limited to about
+    /// `cache_bytes`.
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<FileLog, OpenError> {
         FileLog::open_with(
             dir,

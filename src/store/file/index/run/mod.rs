@@ -11,7 +11,7 @@
 //!
 //! | part | content |
 //! |---|---|
-//! | magic | `RLIDXRN1` |
+//! | magic | `RLIDXRN3` |
 //! | ids | per record, sorted by id: id (16 bytes), position (u64) |
 //! | streams | per account, sorted by id: id length (u8), id, first revision (u64), count (u32), the CRC-32 of those, then `count` positions (u64): the account's records in the run's range, whose revisions are consecutive |
 //! | accounts | per account whose first record is in the range, sorted: id length (u8), id, position of its first record (u64), the CRC-32 of those |
