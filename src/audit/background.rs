@@ -1,13 +1,52 @@
 //! What the audit layer does while the server runs: the check of the whole chain, once, in the
-//! background, and signing the head at intervals (see the parent module's docs).
+//! background, and signing the head at intervals (see the parent module's docs). Its settings
+//! ([`AuditConfig`]) and the check's outcome ([`FullCheck`]) are here with it.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use super::verify::{self, Anchor};
-use super::{blocking, lock, Audit, FullCheck};
+use super::{blocking, lock, Audit};
+use crate::store::ChainBreak;
+
+/// When the server signs the head on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Sign once this many records are unsigned.
+    pub sign_every_records: u64,
+    /// Sign at this interval, when the head has moved since the last signature.
+    pub sign_every: Duration,
+}
+
+impl Default for AuditConfig {
+    /// Every 10,000 records or 5 minutes: the start-up check then reads at most that many
+    /// records (plus what arrived in 5 minutes), and an auditor's proof is never older.
+    fn default() -> Self {
+        AuditConfig {
+            sign_every_records: 10_000,
+            sign_every: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Where the background check of the whole chain stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FullCheck {
+    /// Not finished yet.
+    Running,
+    /// The chain verified up to the head the check started from.
+    Intact {
+        /// How many records.
+        records: u64,
+    },
+    /// The chain breaks.
+    Broken(ChainBreak),
+    /// The server stopped before the check finished.
+    Stopped,
+}
 
 impl Audit {
     /// The server's background work until `stopping` turns true: the check of the whole chain

@@ -6,8 +6,10 @@
 //! - [`bundle`]: the export bundle (NDJSON) and its offline verifier;
 //! - [`offline`]: what the tools do with a stopped server's data dir: verify it, export it;
 //! - [`import`]: a verified bundle restored into an empty data dir;
-//! - this file: [`Audit`], what the running server does: the start-up check, signing the head
-//!   at intervals and on demand, verifying ranges, and replaying the log with its proofs.
+//! - this file: [`Audit`], what the running server does: the start-up check and verifying
+//!   ranges here; signing the head at intervals (`background`, with [`AuditConfig`] and the
+//!   background check of the whole chain) and on demand (`signing`), and replaying the log with
+//!   its proofs (`replay`); `error`, what a request or the start-up check answers on failure.
 //!
 //! # The start-up check, and why it is not the whole chain
 //!
@@ -25,134 +27,30 @@
 mod background;
 pub mod bundle;
 pub mod checkpoint;
+mod error;
 pub mod import;
 pub mod key;
 pub mod offline;
+mod replay;
+mod signing;
 pub mod verify;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use futures::stream::{self, BoxStream, StreamExt};
 
+pub use background::{AuditConfig, FullCheck};
 pub use checkpoint::{checkpoint_message, sign_checkpoint, verify_checkpoint_signature};
+pub use error::{AuditError, AuditOpenError};
 pub use key::{KeyError, SIGNING_KEY_FILE};
+pub use replay::ReplayItem;
 pub use verify::{Anchor, ChainReport};
 
-use crate::domain::{ChainHash, RecordedEvent, Timestamp};
+use crate::domain::{ChainHash, Timestamp};
 use crate::store::codec::decode_record_at;
 use crate::store::{ChainBreak, Log, LogHead, SignedCheckpoint, SignedCheckpointStore, StoreError};
-
-/// When the server signs the head on its own.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditConfig {
-    /// Sign once this many records are unsigned.
-    pub sign_every_records: u64,
-    /// Sign at this interval, when the head has moved since the last signature.
-    pub sign_every: Duration,
-}
-
-impl Default for AuditConfig {
-    /// Every 10,000 records or 5 minutes: the start-up check then reads at most that many
-    /// records (plus what arrived in 5 minutes), and an auditor's proof is never older.
-    fn default() -> Self {
-        AuditConfig {
-            sign_every_records: 10_000,
-            sign_every: Duration::from_secs(300),
-        }
-    }
-}
-
-/// What can go wrong in an audit request. The variant docs say which status each becomes.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuditError {
-    /// The log holds no record to sign (`FAILED_PRECONDITION`).
-    #[error("the log is empty: there is no record to sign")]
-    EmptyLog,
-    /// A position past the end of the log (`OUT_OF_RANGE`).
-    #[error("{field} is {position}, but the log holds {record_count} records (positions 0 to {record_count} exclusive)")]
-    PastHead {
-        /// The request field.
-        field: &'static str,
-        /// The position asked for.
-        position: u64,
-        /// How many records the log holds.
-        record_count: u64,
-    },
-    /// A range that ends before it starts (`INVALID_ARGUMENT`).
-    #[error("to_position {to} is before from_position {from}")]
-    BackwardsRange {
-        /// The first position.
-        from: u64,
-        /// The last position.
-        to: u64,
-    },
-    /// The chain does not verify up to a position to sign (`DATA_LOSS`).
-    #[error("nothing was signed: {0}")]
-    Broken(ChainBreak),
-    /// The log failed (as the store's errors map).
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Why the audit layer refused to start on a data dir.
-#[derive(Debug, thiserror::Error)]
-pub enum AuditOpenError {
-    /// The signing key is unreadable, malformed or exposed.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-    /// The chain since the newest signed checkpoint does not verify.
-    #[error(
-        "data dir {} is corrupt: {brk}; `relledger verify --data-dir {}` gives the full report",
-        dir.display(),
-        dir.display()
-    )]
-    Broken {
-        /// The data dir.
-        dir: PathBuf,
-        /// Where and why.
-        brk: ChainBreak,
-    },
-    /// The signed checkpoints could not be read.
-    #[error("cannot read the signed checkpoints: {0}")]
-    Store(#[from] StoreError),
-}
-
-/// Where the background check of the whole chain stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FullCheck {
-    /// Not finished yet.
-    Running,
-    /// The chain verified up to the head the check started from.
-    Intact {
-        /// How many records.
-        records: u64,
-    },
-    /// The chain breaks.
-    Broken(ChainBreak),
-    /// The server stopped before the check finished.
-    Stopped,
-}
-
-/// One item of a replay.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplayItem {
-    /// A record with its canonical bytes exactly as stored.
-    Record {
-        /// The decoded record (boxed: it is much larger than a checkpoint).
-        record: Box<RecordedEvent>,
-        /// Its canonical bytes: `record.hash` is SHA-256(`record.prev_hash` || these).
-        canonical: Vec<u8>,
-    },
-    /// A signed checkpoint of the record just before it.
-    Checkpoint(SignedCheckpoint),
-}
-
-/// How many records one replay page reads on the blocking pool.
-const REPLAY_PAGE: u64 = 256;
 
 /// The audit service of a running server (or of an offline tool holding the data dir).
 pub struct Audit {
@@ -298,59 +196,6 @@ impl Audit {
         }
     }
 
-    /// Signs the hash of the record at `position` (`None`: the head), after verifying the chain
-    /// from the previous signed checkpoint to it; answers the stored checkpoint when this key
-    /// signed that position already. Blocking.
-    pub fn sign_blocking(&self, position: Option<u64>) -> Result<SignedCheckpoint, AuditError> {
-        let _signing = lock(&self.signing);
-        let record_count = self.log.head().next_position;
-        if record_count == 0 {
-            return Err(AuditError::EmptyLog);
-        }
-        let position = position.unwrap_or(record_count - 1);
-        if position >= record_count {
-            return Err(AuditError::PastHead {
-                field: "position",
-                position,
-                record_count,
-            });
-        }
-        let own = self.public_key().to_bytes();
-        if let Some(existing) = self.checkpoints.get(position, &own)? {
-            return Ok(existing);
-        }
-        if let FullCheck::Broken(brk) = self.full_check() {
-            if brk.position <= position {
-                return Err(AuditError::Broken(brk));
-            }
-        }
-        let anchor = self
-            .anchor_at_or_before(position)?
-            .map_err(AuditError::Broken)?;
-        let hash = verify::verify_stored(
-            &*self.log,
-            anchor,
-            position + 1,
-            &mut |_| {},
-            &AtomicBool::new(false),
-        )
-        .into_result()
-        .map_err(AuditError::Broken)?;
-        let checkpoint = sign_checkpoint(&self.key, position, hash, crate::ledger::now());
-        self.checkpoints.insert(&checkpoint)?;
-        tracing::info!(position, hash = %hash.to_hex(), "signed a checkpoint");
-        Ok(checkpoint)
-    }
-
-    /// [`Audit::sign_blocking`] on the blocking pool.
-    pub async fn sign(
-        self: &Arc<Self>,
-        position: Option<u64>,
-    ) -> Result<SignedCheckpoint, AuditError> {
-        let audit = Arc::clone(self);
-        blocking(move || audit.sign_blocking(position)).await
-    }
-
     /// Verifies the chain over `from..=to` (`to`: the head when `None`) from the stored bytes.
     /// Position 0 links to the genesis hash, a later start to the stored hash of the record
     /// before it.
@@ -417,73 +262,6 @@ impl Audit {
             });
         }
         Ok(end)
-    }
-
-    /// Streams `from..=to` (`to`: the head now) with each record's canonical bytes, and each
-    /// stored checkpoint right after the record it signs. Reads in pages on the blocking pool.
-    pub fn replay(
-        self: &Arc<Self>,
-        from: u64,
-        to: Option<u64>,
-    ) -> Result<BoxStream<'static, Result<ReplayItem, AuditError>>, AuditError> {
-        let end = self.range_end(from, to)?;
-        let audit = Arc::clone(self);
-        let pages = stream::unfold(from, move |next| {
-            let audit = Arc::clone(&audit);
-            async move {
-                if next >= end {
-                    return None;
-                }
-                let page_end = end.min(next.saturating_add(REPLAY_PAGE));
-                let page = blocking(move || audit.replay_page(next, page_end)).await;
-                let (items, next): (Vec<_>, u64) = match page {
-                    Ok(items) => (items.into_iter().map(Ok).collect(), page_end),
-                    Err(error) => (vec![Err(error)], end),
-                };
-                Some((stream::iter(items), next))
-            }
-        });
-        Ok(pages.flatten().boxed())
-    }
-
-    /// The items of a replay of `from..to` (see [`Audit::replay`]), blocking.
-    pub fn replay_page(&self, from: u64, to: u64) -> Result<Vec<ReplayItem>, AuditError> {
-        let mut checkpoints = self.checkpoints.range(from, to - 1).peekable();
-        let mut items = Vec::new();
-        let mut expected = from;
-        for entry in self.log.stored_records(from, to) {
-            let (at, value) = entry?;
-            if at != expected {
-                return Err(StoreError::Corrupt(format!(
-                    "the record at position {expected} is missing"
-                ))
-                .into());
-            }
-            let record = decode_record_at(at, &value)?;
-            let canonical = value[65..].to_vec();
-            items.push(ReplayItem::Record {
-                record: Box::new(record),
-                canonical,
-            });
-            while let Some(Ok(checkpoint)) = checkpoints.peek() {
-                if checkpoint.position != at {
-                    break;
-                }
-                items.push(ReplayItem::Checkpoint(*checkpoint));
-                checkpoints.next();
-            }
-            if let Some(Err(_)) = checkpoints.peek() {
-                checkpoints.next().transpose()?;
-            }
-            expected += 1;
-        }
-        if expected != to {
-            return Err(StoreError::Corrupt(format!(
-                "the record at position {expected} is missing"
-            ))
-            .into());
-        }
-        Ok(items)
     }
 }
 
