@@ -21,12 +21,11 @@
 
 use lru::LruCache;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
 use crate::domain::ValidationError;
-use crate::domain::{AccountId, Policy, RecordedEvent, Timestamp};
+use crate::domain::{AccountId, Policy, RecordedEvent};
 use crate::privacy::{Privacy, PrivacyError};
 use crate::store::{Direction, Log, LogHead, ReadAllFilter, StoreError};
 
@@ -148,13 +147,4 @@ impl Ledger {
     pub fn head(&self) -> LogHead {
         self.log.head()
     }
-}
-
-/// The server's clock. Read only at the edges: to bound how far in the future an event may be
-/// dated, and to date a query that names no instant of its own.
-pub(crate) fn now() -> Timestamp {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    Timestamp::from_unix_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
 }

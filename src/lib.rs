@@ -27,6 +27,7 @@
 //! - [`api`]: the gRPC API, the only module that knows the generated proto types.
 //! - [`server`]: wires the services and runs them until shutdown; [`serve`] is the entry point.
 //! - [`config`]: the server's settings and their defaults.
+//! - [`clock`]: the server's clock, read only at the edges (the domain is given its instants).
 //! - [`cli`]: the subcommands of the binary besides `serve`: the gRPC clients (`append`, `read`, `forget`,
 //!   `as-of`, `export --server`) and the operator commands on a stopped server's data dir
 //!   (`rebuild`, `verify`, `export`, `import`, `key`, `verify-export`).
@@ -38,6 +39,7 @@ pub mod api;
 pub mod audit;
 pub mod change_feed;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod histories;

@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use lru::LruCache;
 
+use crate::clock::now;
 use crate::domain::projection::{
     concentration, explain_change, gift_register, project, project_unexplained, stable_until,
     AccountProjection, AccountRevenue, AlertCode, Checkpoint, GiftEntry, Grade, Level, Params,
@@ -40,7 +41,7 @@ use crate::domain::projection::{
 };
 use crate::domain::{AccountId, RecordedEvent, Timestamp, ValidationError};
 use crate::histories::{self, Histories, DEFAULT_BUDGET};
-use crate::ledger::{now, LedgerError};
+use crate::ledger::LedgerError;
 use crate::store::{Direction, Log, ReadAllFilter};
 
 mod listing;

@@ -48,7 +48,7 @@ pub use key::{KeyError, SIGNING_KEY_FILE};
 pub use replay::ReplayItem;
 pub use verify::{Anchor, ChainReport};
 
-use crate::domain::{ChainHash, Timestamp};
+use crate::domain::ChainHash;
 use crate::store::codec::decode_record_at;
 use crate::store::{ChainBreak, Log, LogHead, SignedCheckpoint, SignedCheckpointStore, StoreError};
 
@@ -281,9 +281,4 @@ where
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| StoreError::Unavailable(format!("an audit task failed: {e}")))?
-}
-
-/// The current time, for a checkpoint's `signed_at`.
-pub fn now() -> Timestamp {
-    crate::ledger::now()
 }

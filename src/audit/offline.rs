@@ -139,7 +139,7 @@ pub fn export_data_dir(
         _ => verify::stored_hash(&log, from - 1)
             .with_context(|| format!("the record at position {} is missing", from - 1))?,
     };
-    let mut writer = BundleWriter::start(out, from, total, prev_hash, super::now())?;
+    let mut writer = BundleWriter::start(out, from, total, prev_hash, crate::clock::now())?;
     let mut next = from;
     while next < end {
         let page_end = end.min(next + PAGE);

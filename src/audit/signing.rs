@@ -47,7 +47,7 @@ impl Audit {
         )
         .into_result()
         .map_err(AuditError::Broken)?;
-        let checkpoint = sign_checkpoint(&self.key, position, hash, crate::ledger::now());
+        let checkpoint = sign_checkpoint(&self.key, position, hash, crate::clock::now());
         self.checkpoints.insert(&checkpoint)?;
         tracing::info!(position, hash = %hash.to_hex(), "signed a checkpoint");
         Ok(checkpoint)

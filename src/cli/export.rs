@@ -106,7 +106,7 @@ async fn export_from_server(
         .map_err(refused)?
         .into_inner();
     let Some(head_position) = head.head_position else {
-        let writer = BundleWriter::start(out, 0, 0, ChainHash::GENESIS, crate::audit::now())?;
+        let writer = BundleWriter::start(out, 0, 0, ChainHash::GENESIS, crate::clock::now())?;
         return writer.finish();
     };
     let to = to.unwrap_or(head_position);
@@ -143,7 +143,7 @@ async fn export_from_server(
                             from,
                             total,
                             prev,
-                            crate::audit::now(),
+                            crate::clock::now(),
                         )?;
                         writer.insert(start)
                     }

@@ -4,11 +4,9 @@
 //! without an `occurredAt` gets the current time. Such a line is not idempotent: appending the
 //! same input again records the event again. Give `eventId` explicitly when a retry must be safe.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use crate::api::convert::timestamp_to_proto;
 use crate::api::proto;
-use crate::domain::{EventId, Timestamp};
+use crate::domain::EventId;
 
 /// A line of the input that is not a `ProposedEvent` in JSON.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,11 +51,7 @@ fn parse_event_lines_at(
 
 /// The current time on the wire.
 fn now() -> pbjson_types::Timestamp {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let nanos = i64::try_from(since_epoch.as_nanos()).unwrap_or(i64::MAX);
-    timestamp_to_proto(Timestamp::from_unix_nanos(nanos))
+    timestamp_to_proto(crate::clock::now())
 }
 
 #[cfg(test)]

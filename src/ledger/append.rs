@@ -3,7 +3,8 @@
 //! when the cached one was stale. `forget_contact` appends through it too.
 
 use super::account_cache::CachedAccount;
-use super::{now, Ledger, LedgerError};
+use super::{Ledger, LedgerError};
+use crate::clock::now;
 use crate::domain::validation::{validate_against, validate_not_forgotten, validate_shape};
 use crate::domain::{AccountId, EventPayload, ProposedEvent};
 use crate::domain::{FieldViolation, ValidationError};

@@ -4,7 +4,8 @@
 
 use futures::stream::TryStreamExt;
 
-use super::{now, Ledger, LedgerError};
+use super::{Ledger, LedgerError};
+use crate::clock::now;
 use crate::domain::validation::validate_against;
 use crate::domain::{AccountId, ContactForgotten, EventId, EventPayload, ProposedEvent};
 use crate::store::{Direction, ExpectedRevision, StoreError};

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -21,17 +20,8 @@ use super::{
     AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError,
     StoredRecords,
 };
-use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, RecordedEvent, Timestamp};
-
-/// The current system time as a [`Timestamp`]; the epoch if the clock is before it, and the
-/// end of the range if it is past 2262.
-pub(crate) fn system_now() -> Timestamp {
-    let nanos = match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(since) => i64::try_from(since.as_nanos()).unwrap_or(i64::MAX),
-        Err(_) => 0,
-    };
-    Timestamp::from_unix_nanos(nanos)
-}
+use crate::clock;
+use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, RecordedEvent};
 
 /// An event log in memory. Clones share the same log (it is an `Arc` inside); everything is
 /// lost when the last clone, and the last read stream, is dropped.
@@ -147,7 +137,7 @@ impl Shared {
         let recorded_at = state
             .records
             .last()
-            .map_or(system_now(), |last| last.recorded_at.max(system_now()));
+            .map_or(clock::now(), |last| last.recorded_at.max(clock::now()));
         let mut prev_hash = state.head().last_hash;
         let count = events.len() as u64;
         for (offset, event) in (0u64..).zip(events) {

@@ -18,8 +18,8 @@ use crate::api::proto::subscribe_response::Kind;
 use crate::api::reveal::record_to_wire;
 use crate::api::streams::deliveries;
 use crate::change_feed::ChangeFeeds;
+use crate::clock::now;
 use crate::domain::{FieldViolation, RecordedEvent, SubscriptionName, ValidationError};
-use crate::ledger::now;
 use crate::privacy::Privacy;
 use crate::store::AckedPosition;
 use crate::subscriptions::{

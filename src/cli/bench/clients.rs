@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use tokio::sync::Barrier;
@@ -253,10 +253,8 @@ pub fn account_opening(name: String) -> [Payload; 2] {
 }
 
 fn event(payload: Payload) -> proto::ProposedEvent {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
+    // A minute ago, well inside the accepted clock skew.
+    let now = crate::clock::now().unix_nanos() / 1_000_000_000;
     proto::ProposedEvent {
         event_id: uuid::Uuid::new_v4().to_string(),
         occurred_at: Some(pbjson_types::Timestamp {

@@ -26,10 +26,11 @@ use super::index::Entry;
 use super::read;
 use super::records::{push_frame, Part};
 use super::Shared;
+use crate::clock;
 use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, Timestamp};
 use crate::store::codec::{seal_serialized, SerializedEvent};
 use crate::store::idempotency::{find_retry_with, RecordedId};
-use crate::store::memory::{empty_batch, system_now};
+use crate::store::memory::empty_batch;
 use crate::store::{AppendOutcome, ExpectedRevision, LogHead, StoreError};
 
 /// The most appends one group commits. Bounds the batch (and the memory it holds) under a
@@ -212,7 +213,7 @@ impl Writer {
             next_position: self.head.next_position,
             bytes: self.bytes,
             last_hash: self.head.last_hash,
-            recorded_at: self.last_recorded_at.max(system_now()),
+            recorded_at: self.last_recorded_at.max(clock::now()),
             ids: HashMap::new(),
             heads: HashMap::new(),
         };
