@@ -19,7 +19,7 @@
 #[path = "common/mode.rs"]
 mod mode;
 
-#[path = "../tests/common/events.rs"]
+#[path = "../tests/integration/common/events.rs"]
 #[allow(dead_code)]
 mod events;
 

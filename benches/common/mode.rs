@@ -1,5 +1,5 @@
 //! How a bench binary tells a measurement from a check, shared by the plain-binary benches
-//! (`#[path]`-included, as `tests/common` is).
+//! (`#[path]`-included).
 //!
 //! `cargo bench` passes `--bench`. `cargo test` runs the same binaries without it (Cargo.toml
 //! gives them `test = true`), and then every knob takes a small value of its own, whatever the

@@ -2,7 +2,7 @@
 //!
 //! It is written to be obviously correct rather than fast: one mutex over the records and two
 //! indexes, every append decided and applied under it. The durable backends are tested against
-//! it (`tests/log_model.rs`), and it serves tests and demos that need no disk.
+//! it (`tests/integration/log_model.rs`), and it serves tests and demos that need no disk.
 
 use std::collections::BTreeMap;
 use std::ops::Range;

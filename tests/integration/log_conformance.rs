@@ -4,10 +4,8 @@
 //! end turns each into a test per backend. Backend-specific behaviour (reopening a sled dir,
 //! its lock, detecting corruption on disk) is tested after it.
 
-#[path = "common/raw_log.rs"]
-mod raw_log;
-#[path = "common/store.rs"]
-mod store_helpers;
+use crate::common::raw_log;
+use crate::common::store as store_helpers;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -5,10 +5,8 @@
 //! The two backends' clocks differ, so records are compared without `recorded_at` and the
 //! hashes that cover it; each backend's own chain is verified instead.
 
-#[path = "common/raw_log.rs"]
-mod raw_log;
-#[path = "common/store.rs"]
-mod store_helpers;
+use crate::common::raw_log;
+use crate::common::store as store_helpers;
 
 use futures::StreamExt;
 use proptest::prelude::*;

@@ -1,9 +1,8 @@
 //! Ledger.Subscribe, AckSubscription and ListSubscriptions end to end: a real server on
 //! 127.0.0.1:0, real tonic clients, writers appending while subscribers read.
 
-mod common;
-#[path = "common/subscribe.rs"]
-mod subscribe_helpers;
+use crate::common;
+use crate::common::subscribe as subscribe_helpers;
 
 use std::collections::BTreeSet;
 

@@ -2,8 +2,12 @@
 //! and builders for wire events.
 #![allow(dead_code)]
 
+pub mod changes;
 pub mod events;
+pub mod raw_log;
+pub mod store;
 pub mod stories;
+pub mod subscribe;
 
 use std::path::{Path, PathBuf};
 

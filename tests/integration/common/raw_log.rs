@@ -1,9 +1,6 @@
 //! A stopped log's record files, read and rewritten behind its back: for the tests that tamper
 //! with a data dir the way a failing disk or an attacker would. The frame layout is the one
 //! ARCHITECTURE.md documents ("Storage layout").
-//!
-//! Included with `#[path = "common/raw_log.rs"] mod raw_log;` so that each test crate
-//! compiles only what it uses.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

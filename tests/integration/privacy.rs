@@ -3,9 +3,8 @@
 //! every read shows the fields erased while the chain verifies and the projection is unchanged;
 //! after a restart, no byte of the erased text is anywhere in the data dir.
 
-mod common;
-#[path = "common/subscribe.rs"]
-mod subscribe_helpers;
+use crate::common;
+use crate::common::subscribe as subscribe_helpers;
 
 use std::path::Path;
 

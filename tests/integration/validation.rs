@@ -1,7 +1,7 @@
 //! Every validation rule of an append, over gRPC: INVALID_ARGUMENT naming the field, with
 //! google.rpc.BadRequest details, and nothing written.
 
-mod common;
+use crate::common;
 
 use common::events::*;
 use common::TestServer;

@@ -1,6 +1,6 @@
 //! The Ledger gRPC API end to end: a real server on 127.0.0.1:0, a real tonic client.
 
-mod common;
+use crate::common;
 
 use common::events::*;
 use common::{assert_chain_links, read_all, read_stream, TestServer};

@@ -3,9 +3,8 @@
 //! before the next append, so the projector keeps up and every change names the one event
 //! that made it), and the change feed read through a real Relationships client.
 
-#[path = "common/changes.rs"]
-mod change_helpers;
-mod common;
+use crate::common;
+use crate::common::changes as change_helpers;
 
 use std::collections::BTreeMap;
 

@@ -3,9 +3,8 @@
 //! and resuming from the last change or checkpoint after hanging up, while writers append,
 //! with no gap and no duplicate.
 
-#[path = "common/changes.rs"]
-mod change_helpers;
-mod common;
+use crate::common;
+use crate::common::changes as change_helpers;
 
 use std::collections::BTreeSet;
 

@@ -4,11 +4,9 @@
 //! `relledger verify`, the server at start-up and `verify-export`; a deleted record is refused
 //! at open, and caught in a bundle.
 
-mod common;
-#[path = "common/raw_log.rs"]
-mod raw_log;
-#[path = "common/store.rs"]
-mod store_helpers;
+use crate::common;
+use crate::common::raw_log;
+use crate::common::store as store_helpers;
 
 use std::path::Path;
 use std::sync::Arc;

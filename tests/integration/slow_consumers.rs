@@ -7,11 +7,9 @@
 //! when the test grants it permits, and the test looks at the server while the consumer
 //! waits for the next permit.
 
-#[path = "common/changes.rs"]
-mod change_helpers;
-mod common;
-#[path = "common/subscribe.rs"]
-mod subscribe_helpers;
+use crate::common;
+use crate::common::changes as change_helpers;
+use crate::common::subscribe as subscribe_helpers;
 
 use std::sync::Arc;
 

@@ -1,6 +1,4 @@
 //! Helpers for the change-feed tests: requests, and a consumer that records what it got.
-//!
-//! Included with `#[path = "common/changes.rs"] mod change_helpers;` next to `mod common;`.
 #![allow(dead_code)]
 
 use relledger::api::proto::ledger_client::LedgerClient;

@@ -1,6 +1,4 @@
 //! Helpers for the subscription tests: requests, and a consumer that records what it got.
-//!
-//! Included with `#[path = "common/subscribe.rs"] mod subscribe_helpers;` next to `mod common;`.
 #![allow(dead_code)]
 
 use relledger::api::proto::ledger_client::LedgerClient;

@@ -5,7 +5,7 @@
 //! around `at(0)` (`on_day`), in the past, and every question about them names its `as_of_time`,
 //! so the answers do not depend on the day the tests run.
 
-mod common;
+use crate::common;
 
 use common::events::*;
 use common::stories::{concrete_producer, typhoon_service_history};

@@ -2,9 +2,8 @@
 //! acknowledged event, SIGTERM shuts down cleanly, a locked data dir is refused in one line, and
 //! the `append` / `read` client subcommands work against a running server.
 
-mod common;
-#[path = "common/raw_log.rs"]
-mod raw_log;
+use crate::common;
+use crate::common::raw_log;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

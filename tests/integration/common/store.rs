@@ -1,7 +1,4 @@
 //! Helpers shared by the log tests: events, accounts, and reading a stream to the end.
-//!
-//! Included with `#[path = "common/store.rs"] mod store_helpers;` so that each test crate
-//! compiles only what it uses.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

@@ -1,0 +1,25 @@
+//! The integration tests, one crate: a real server on 127.0.0.1:0 (or the binary itself)
+//! driven through a real client, the store conformance suite run against every backend, and the
+//! model-based tests. One crate links once, where a file per test would link a binary each.
+//! Shared harness and builders are in `common`.
+
+mod common;
+
+mod audit;
+mod bench_cli;
+mod change_feed;
+mod change_log;
+mod ledger_api;
+mod log_conformance;
+mod log_model;
+mod privacy;
+mod process;
+mod projection_properties;
+mod projector;
+mod relationship_changes;
+mod relationship_walks;
+mod relationships_api;
+mod scenarios;
+mod slow_consumers;
+mod subscriptions;
+mod validation;
