@@ -1,13 +1,13 @@
 //! The relationship change feed: every change of an account's quadrant, level, grade or alert
 //! set, from a start position, then live, each at most once and none skipped.
 //!
-//! It works like `Subscribe` (see [`crate::subscriptions::feed`]), over the projector's change
-//! log instead of the event log: a [`ChangeFeed`] pages through the stored changes
+//! It runs `Subscribe`'s loop (`subscriptions::tail`) over the projector's change log
+//! instead of the event log: a [`ChangeFeed`] pages through the stored changes
 //! ([`SnapshotStore::changes_after`]) up to the projector's progress, keeps those of the
 //! accounts it is filtered to, and when it has read everything the projector has projected it
-//! waits on the projector's progress watch ([`Projector::progress`]). There is no fan-out
-//! buffer: a feed holds at most one page of changes, and a slow consumer is simply further
-//! behind in the change log.
+//! waits on the projector's progress watch ([`Projector::progress`]). What is the change log's
+//! own is `ProjectedChanges`; the loop is shared. There is no fan-out buffer: a feed holds at
+//! most one page of changes, and a slow consumer is simply further behind in the change log.
 //!
 //! Positions are log positions: a change sits at the position of the last event it covers
 //! (`after.position`), and a checkpoint `p` means every change at a position up to `p` has
@@ -17,21 +17,20 @@
 //! projector keeps up with the log, several of the account's events when it was catching up
 //! (after a restart, under a burst) and judged them together.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use crate::domain::projection::RelationshipChange;
-use crate::domain::{AccountId, Timestamp};
+use crate::domain::AccountId;
 use crate::projector::Projector;
 use crate::store::{Log, SnapshotStore, StoreError};
-use crate::subscriptions::feed::wait_for_more;
-use crate::subscriptions::open::Gauge;
+use crate::subscriptions::tail::{self, Page, Source, Tail};
 use crate::subscriptions::{
-    recorded_at, Lag, OpenFeeds, OpenSubscription, Start, SubscriptionError,
+    nanos_between, recorded_at, Lag, OpenFeeds, OpenSubscription, Start, SubscriptionError,
 };
 
 #[cfg(test)]
@@ -94,32 +93,20 @@ pub enum ChangeDelivery {
 
 /// One subscriber's pass over the change log. See the module docs.
 pub struct ChangeFeed {
-    /// The event log, for the heartbeat's lag in time.
+    /// The loop, over the change log.
+    tail: Tail<ProjectedChanges>,
+}
+
+/// What a [`ChangeFeed`]'s tail follows: the projector's change log, up to its progress.
+pub(crate) struct ProjectedChanges {
+    /// The event log, for the heartbeat's lag in time and the log's head.
     log: Arc<dyn Log>,
     /// The change log.
     store: Arc<dyn SnapshotStore>,
     /// The last position the projector has projected (and stored the changes of).
     progress: watch::Receiver<Option<u64>>,
-    /// Turns true when the server shuts down.
-    stopping: watch::Receiver<bool>,
     /// Which changes are delivered.
     filter: ChangeFilter,
-    /// The first position not yet scanned.
-    next: u64,
-    /// Changes of the last page that pass the filter and are not yet delivered.
-    pending: VecDeque<RelationshipChange>,
-    /// The checkpoint to deliver once `pending` is drained.
-    checkpoint_due: Option<u64>,
-    /// The last position the consumer was told about (by a change or a checkpoint).
-    told: Option<u64>,
-    /// Whether [`ChangeDelivery::CaughtUp`] has been sent.
-    caught_up: bool,
-    /// How often a heartbeat is sent.
-    heartbeat_every: Duration,
-    /// When the next heartbeat is due.
-    next_heartbeat: Instant,
-    /// Its entry among the open change feeds.
-    gauge: Gauge,
 }
 
 /// Starts change feeds over a projector's change log.
@@ -176,20 +163,24 @@ impl ChangeFeeds {
                 (position + 1, Some(position))
             }
         };
-        Ok(ChangeFeed {
+        let source = ProjectedChanges {
             log: Arc::clone(&self.log),
             store: Arc::clone(self.projector.store()),
             progress,
-            stopping: self.stopping.clone(),
             filter,
-            next,
-            pending: VecDeque::new(),
-            checkpoint_due: None,
-            told,
-            caught_up: false,
-            heartbeat_every,
-            next_heartbeat: Instant::now() + heartbeat_every,
-            gauge: self.open.register(None, next),
+        };
+        Ok(ChangeFeed {
+            tail: Tail::new(
+                source,
+                self.stopping.clone(),
+                next,
+                told,
+                heartbeat_every,
+                // One change a delivery: a change is a message of its own, and changes are far
+                // fewer than events, so there is nothing for batches to save.
+                NonZeroUsize::MIN,
+                self.open.register(None, next),
+            ),
         })
     }
 
@@ -203,12 +194,12 @@ impl ChangeFeeds {
 impl ChangeFeed {
     /// The first position not yet scanned.
     pub fn next_position(&self) -> u64 {
-        self.next
+        self.tail.next_position()
     }
 
     /// How many changes the feed holds now: at most [`CHANGE_PAGE_LEN`].
     pub fn buffered(&self) -> usize {
-        self.pending.len()
+        self.tail.buffered()
     }
 
     /// The next delivery. Waits while there is nothing to deliver; ends with `ShuttingDown`
@@ -216,62 +207,52 @@ impl ChangeFeed {
     /// last checkpoint then loses nothing).
     pub async fn next(&mut self) -> Result<ChangeDelivery, SubscriptionError> {
         loop {
-            if let Some(change) = self.pending.pop_front() {
-                self.gauge.delivered(1, self.pending.len());
-                self.told = Some(change.position());
-                return Ok(ChangeDelivery::Change(Box::new(change)));
-            }
-            if let Some(position) = self.checkpoint_due.take() {
-                if self.told.is_none_or(|told| told < position) {
-                    self.told = Some(position);
-                    return Ok(ChangeDelivery::Checkpoint { position });
+            let delivery = match self.tail.next().await? {
+                tail::Delivery::Items(mut changes) => match changes.pop() {
+                    // Batches of one (see `ChangeFeeds::subscribe`).
+                    Some(change) => ChangeDelivery::Change(Box::new(change)),
+                    // Never: the tail hands out at least one item at a time.
+                    None => continue,
+                },
+                tail::Delivery::Checkpoint { position } => ChangeDelivery::Checkpoint { position },
+                tail::Delivery::CaughtUp { next_position } => {
+                    ChangeDelivery::CaughtUp { next_position }
                 }
-            }
-            if *self.stopping.borrow() {
-                return Err(SubscriptionError::ShuttingDown);
-            }
-            if Instant::now() >= self.next_heartbeat {
-                self.next_heartbeat = Instant::now() + self.heartbeat_every;
-                let lag = self.lag().await?;
-                // Read after the projector's progress: the head is never behind it.
-                let log_next_position = self.log.head().next_position;
-                return Ok(ChangeDelivery::Heartbeat {
+                tail::Delivery::Heartbeat((lag, log_next_position)) => ChangeDelivery::Heartbeat {
                     lag,
                     log_next_position,
-                });
-            }
-            // Marked seen before the comparison: a page the projector commits after it wakes
-            // the wait below at once.
-            let projected = *self.progress.borrow_and_update();
-            if let Some(last) = projected.filter(|last| self.next <= *last) {
-                self.scan_page(last).await?;
-                continue;
-            }
-            if !self.caught_up {
-                if let Some(last) = self.next.checked_sub(1) {
-                    if self.told.is_none_or(|told| told < last) {
-                        self.checkpoint_due = Some(last);
-                        continue;
-                    }
-                }
-                self.caught_up = true;
-                // The projector's progress, not the feed's: a resume after a position the
-                // projector has not reached yet (it replays after a restart) starts ahead of
-                // it, and the consumer should learn how far the projector really is.
-                return Ok(ChangeDelivery::CaughtUp {
-                    next_position: projected.map_or(0, |p| p + 1),
-                });
-            }
-            wait_for_more(&mut self.stopping, &mut self.progress, self.next_heartbeat).await?;
+                },
+            };
+            return Ok(delivery);
         }
     }
+}
 
-    /// Reads the next page of changes at positions `next..=last` (`last`: the projector's
-    /// progress) and keeps those that pass the filter.
-    async fn scan_page(&mut self, last: u64) -> Result<(), SubscriptionError> {
+impl Source for ProjectedChanges {
+    type Item = RelationshipChange;
+    type Progress = Option<u64>;
+    /// The consumer's lag behind the projector, and the log's head.
+    type Heartbeat = (Lag, u64);
+
+    fn progress(&mut self) -> &mut watch::Receiver<Option<u64>> {
+        &mut self.progress
+    }
+
+    fn end(projected: &Option<u64>) -> u64 {
+        projected.map_or(0, |last| last + 1)
+    }
+
+    /// The next page of changes at positions `next..end` (`end`: the first position the
+    /// projector has not projected).
+    async fn read_page(
+        &mut self,
+        next: u64,
+        end: u64,
+    ) -> Result<Page<RelationshipChange>, SubscriptionError> {
+        let last = end - 1;
         let page = self
             .store
-            .changes_after(self.next.checked_sub(1), CHANGE_PAGE_LEN)
+            .changes_after(next.checked_sub(1), CHANGE_PAGE_LEN)
             .await?;
         let full = page.len() == CHANGE_PAGE_LEN;
         // Changes past `last` may already be stored (the projector moved on since the
@@ -286,50 +267,50 @@ impl ChangeFeed {
             _ => last,
         };
         if let Some(change) = page.first() {
-            if change.position() < self.next {
+            if change.position() < next {
                 return Err(StoreError::Corrupt(format!(
-                    "a read of the changes from position {} returned one at {}",
-                    self.next,
+                    "a read of the changes from position {next} returned one at {}",
                     change.position()
                 ))
                 .into());
             }
         }
-        self.pending.extend(
-            page.into_iter()
-                .filter(|c| self.filter.matches(&c.after.account_id)),
-        );
-        self.next = scanned + 1;
-        self.checkpoint_due = Some(scanned);
-        self.gauge.scanned(self.next, self.pending.len());
-        Ok(())
+        Ok(Page {
+            items: page,
+            end: scanned + 1,
+        })
     }
 
-    /// How far behind the projector the feed is.
-    async fn lag(&self) -> Result<Lag, StoreError> {
+    fn passes(&self, change: &RelationshipChange) -> bool {
+        self.filter.matches(&change.after.account_id)
+    }
+
+    fn position(change: &RelationshipChange) -> u64 {
+        change.position()
+    }
+
+    /// How far behind the projector the feed is, and where the log's head is.
+    async fn heartbeat(&self, next: u64) -> Result<(Lag, u64), SubscriptionError> {
         let projected = *self.progress.borrow();
         let next_position = projected.map_or(0, |p| p + 1);
-        let positions = next_position.saturating_sub(self.next);
+        let positions = next_position.saturating_sub(next);
         let time = match projected {
             Some(newest) if positions > 0 => {
                 let newest = recorded_at(self.log.as_ref(), newest).await?;
-                let scanned = recorded_at(self.log.as_ref(), self.next.saturating_sub(1)).await?;
+                let scanned = recorded_at(self.log.as_ref(), next.saturating_sub(1)).await?;
                 nanos_between(scanned, newest)
             }
             _ => Duration::ZERO,
         };
-        Ok(Lag {
+        let lag = Lag {
             next_position,
             positions,
             time,
-        })
+        };
+        // Read after the projector's progress: the head is never behind it.
+        let log_next_position = self.log.head().next_position;
+        Ok((lag, log_next_position))
     }
-}
-
-/// The time from `earlier` to `later`; zero when `later` is not later.
-fn nanos_between(earlier: Timestamp, later: Timestamp) -> Duration {
-    let nanos = later.unix_nanos().saturating_sub(earlier.unix_nanos());
-    Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
 }
 
 impl crate::subscriptions::DeliveryFeed for ChangeFeed {

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use super::*;
 use crate::domain::projection::Params;
-use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent};
+use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent, Timestamp};
 use crate::store::{ExpectedRevision, MemoryLog, MemorySnapshots};
 use crate::subscriptions::DEFAULT_HEARTBEAT;
 

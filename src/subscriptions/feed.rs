@@ -10,8 +10,11 @@
 //! writers never wait for any subscriber. What a feed holds is at most one page of records,
 //! plus, while it catches up, the next page its read fetches in the background (see
 //! `store::page`) so that reading the log and sending to the consumer overlap.
+//!
+//! The loop itself is `tail::Tail`, which the relationship change feed runs too; this module
+//! supplies what is the log's own (`CommittedLog`): pages of `Log::read_all_pages` up to
+//! the committed head, the head's watch, the subscription's filter, and a heartbeat's lag.
 
-use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,10 +22,10 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 use futures::TryStreamExt;
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use super::open::Gauge;
-use super::{recorded_at, Lag, SubscriptionError, SubscriptionFilter};
+use super::tail::{self, Page, Source, Tail};
+use super::{nanos_between, recorded_at, Lag, SubscriptionError, SubscriptionFilter};
 use crate::domain::{RecordedEvent, Timestamp};
 use crate::store::{Direction, Log, LogHead, ReadAllFilter, StoreError};
 
@@ -62,46 +65,27 @@ pub enum Delivery {
 
 /// One subscriber's pass over the log. See the module docs.
 pub struct Feed {
+    /// The loop, over the committed log.
+    tail: Tail<CommittedLog>,
+}
+
+/// What a [`Feed`]'s tail follows: the committed log, up to the head.
+pub(crate) struct CommittedLog {
     /// Where the records come from.
     log: Arc<dyn Log>,
     /// The committed head; waited on when everything below it is scanned.
     head: watch::Receiver<LogHead>,
-    /// Turns true when the server shuts down: the feed ends so that shutdown can finish.
-    stopping: watch::Receiver<bool>,
     /// Which records are delivered.
     filter: SubscriptionFilter,
-    /// The first position not yet scanned.
-    next: u64,
-    /// Records of the last scanned page that pass the filter and are not yet delivered: at
-    /// most one page, and only between a read and the deliveries that drain it.
-    pending: VecDeque<RecordedEvent>,
-    /// The checkpoint to deliver once `pending` is drained.
-    checkpoint_due: Option<u64>,
-    /// The last position the consumer was told about (by an event or a checkpoint), so that
-    /// a checkpoint is sent only when it tells the consumer something new.
-    told: Option<u64>,
-    /// Whether [`Delivery::CaughtUp`] has been sent.
-    caught_up: bool,
     /// `recorded_at` of the last scanned record, for the heartbeat's lag.
     last_scanned_at: Option<Timestamp>,
-    /// How often a heartbeat is sent.
-    heartbeat_every: Duration,
-    /// The most records one [`Delivery::Events`] hands out. Batches are what makes a long
-    /// catch-up cheap: a delivery, its conversion and a wakeup of the stream are paid once per
-    /// batch, however the records are then framed.
-    max_batch: NonZeroUsize,
-    /// When the next heartbeat is due.
-    next_heartbeat: Instant,
     /// Records the feed has read from the log: what it costs the store, for tests and metrics.
     records_read: u64,
     /// The read in progress while catching up, and the position it ends before: one read of
     /// the log up to the head as it was, taken a page at a time, so that the store fetches the
     /// next page while this one is delivered. Dropped when it reaches its end. In a mutex
-    /// only so that the feed is `Sync`; it is never locked (the feed has `&mut` access).
+    /// only so that the source is `Sync`; it is never locked (reads have `&mut` access).
     reader: Option<(Mutex<Pages>, u64)>,
-    /// Its entry among the open subscriptions (`ListSubscriptions`): what it has read,
-    /// delivered and holds, for operators and tests to see from outside.
-    gauge: Gauge,
 }
 
 impl Feed {
@@ -119,99 +103,79 @@ impl Feed {
         max_batch: NonZeroUsize,
         gauge: Gauge,
     ) -> Feed {
-        Feed {
+        let source = CommittedLog {
             log,
             head,
-            stopping,
             filter,
-            next,
-            pending: VecDeque::new(),
-            checkpoint_due: None,
-            told,
-            caught_up: false,
             last_scanned_at: None,
-            heartbeat_every,
-            next_heartbeat: Instant::now() + heartbeat_every,
-            max_batch: max_batch.min(super::max_batch()),
             records_read: 0,
             reader: None,
-            gauge,
+        };
+        // Batches are what makes a long catch-up cheap: a delivery, its conversion and a
+        // wakeup of the stream are paid once per batch, however the records are then framed.
+        let max_batch = max_batch.min(super::max_batch());
+        Feed {
+            tail: Tail::new(
+                source,
+                stopping,
+                next,
+                told,
+                heartbeat_every,
+                max_batch,
+                gauge,
+            ),
         }
     }
 
     /// The first position not yet scanned.
     pub fn next_position(&self) -> u64 {
-        self.next
+        self.tail.next_position()
     }
 
     /// How many records the feed holds now: at most [`PAGE_LEN`].
     pub fn buffered(&self) -> usize {
-        self.pending.len()
+        self.tail.buffered()
     }
 
     /// How many records the feed has read from the log so far.
     pub fn records_read(&self) -> u64 {
-        self.records_read
+        self.tail.source().records_read
     }
 
     /// The next delivery. Waits while there is nothing to deliver (caught up, no heartbeat
     /// due); ends with `ShuttingDown` when the server stops, and with the store's error when a
     /// read fails (a resume from the last checkpoint then loses nothing).
     pub async fn next(&mut self) -> Result<Delivery, SubscriptionError> {
-        loop {
-            if !self.pending.is_empty() {
-                let take = self.max_batch.get().min(self.pending.len());
-                let records: Vec<RecordedEvent> = if take == self.pending.len() {
-                    // The whole page: handed over without copying a record (a deque filled
-                    // from empty and not yet drained converts in place).
-                    std::mem::take(&mut self.pending).into()
-                } else {
-                    self.pending.drain(..take).collect()
-                };
-                self.told = records.last().map(|r| r.position);
-                self.gauge.delivered(records.len(), self.pending.len());
-                return Ok(Delivery::Events(records));
-            }
-            if let Some(position) = self.checkpoint_due.take() {
-                if self.told != Some(position) {
-                    self.told = Some(position);
-                    return Ok(Delivery::Checkpoint { position });
-                }
-            }
-            if *self.stopping.borrow() {
-                return Err(SubscriptionError::ShuttingDown);
-            }
-            if Instant::now() >= self.next_heartbeat {
-                self.next_heartbeat = Instant::now() + self.heartbeat_every;
-                return Ok(Delivery::Heartbeat(self.lag().await?));
-            }
-            let head = self.head.borrow_and_update().next_position;
-            if self.next < head {
-                self.scan_page(head).await?;
-                continue;
-            }
-            if !self.caught_up {
-                if let Some(last) = self.next.checked_sub(1) {
-                    if self.told != Some(last) {
-                        self.checkpoint_due = Some(last);
-                        continue;
-                    }
-                }
-                self.caught_up = true;
-                return Ok(Delivery::CaughtUp {
-                    next_position: self.next,
-                });
-            }
-            // Everything committed is scanned: wait for the head to move. `borrow_and_update`
-            // above marked the head seen, so a commit after it wakes the wait at once.
-            wait_for_more(&mut self.stopping, &mut self.head, self.next_heartbeat).await?;
-        }
+        Ok(match self.tail.next().await? {
+            tail::Delivery::Items(records) => Delivery::Events(records),
+            tail::Delivery::Checkpoint { position } => Delivery::Checkpoint { position },
+            tail::Delivery::CaughtUp { next_position } => Delivery::CaughtUp { next_position },
+            tail::Delivery::Heartbeat(lag) => Delivery::Heartbeat(lag),
+        })
+    }
+}
+
+impl Source for CommittedLog {
+    type Item = RecordedEvent;
+    type Progress = LogHead;
+    type Heartbeat = Lag;
+
+    fn progress(&mut self) -> &mut watch::Receiver<LogHead> {
+        &mut self.head
     }
 
-    /// Reads the next page below `head` and keeps what passes the filter.
-    async fn scan_page(&mut self, head: u64) -> Result<(), SubscriptionError> {
+    fn end(head: &LogHead) -> u64 {
+        head.next_position
+    }
+
+    /// The next page of the log below `head`, checked position by position.
+    async fn read_page(
+        &mut self,
+        next: u64,
+        head: u64,
+    ) -> Result<Page<RecordedEvent>, SubscriptionError> {
         let (mut pages, read_end) = match self.reader.take() {
-            Some((pages, read_end)) if read_end > self.next => (
+            Some((pages, read_end)) if read_end > next => (
                 pages.into_inner().unwrap_or_else(|p| p.into_inner()),
                 read_end,
             ),
@@ -220,27 +184,26 @@ impl Feed {
                 // `next..head`, all committed, so the feed knows how far it scanned even
                 // when nothing passes.
                 let pages = self.log.read_all_pages(
-                    Some(self.next),
+                    Some(next),
                     Direction::Forwards,
-                    Some(head - self.next),
+                    Some(head - next),
                     ReadAllFilter::default(),
                 );
                 (pages, head)
             }
         };
-        let Some(mut page) = pages.try_next().await? else {
+        let Some(page) = pages.try_next().await? else {
             return Err(StoreError::Corrupt(format!(
-                "a read of the log up to position {read_end} ended at {}",
-                self.next
+                "a read of the log up to position {read_end} ended at {next}"
             ))
             .into());
         };
-        let mut expected = self.next;
+        let mut expected = next;
         for record in &page {
             if record.position != expected || expected >= read_end {
                 return Err(StoreError::Corrupt(format!(
-                    "a read from position {} returned position {} where {expected} was due",
-                    self.next, record.position
+                    "a read from position {next} returned position {} where {expected} was due",
+                    record.position
                 ))
                 .into());
             }
@@ -248,27 +211,27 @@ impl Feed {
         }
         self.records_read += page.len() as u64;
         self.last_scanned_at = page.last().map(|r| r.recorded_at).or(self.last_scanned_at);
-        // The page is handed on whole (the deque takes the vector over without copying a
-        // record): the feed holds at most the one page the log's read made.
-        page.retain(|record| self.filter.matches(record));
-        debug_assert!(
-            self.pending.is_empty(),
-            "a page is scanned once the last is delivered"
-        );
-        self.pending = VecDeque::from(page);
-        self.next = expected;
         if expected < read_end {
             self.reader = Some((Mutex::new(pages), read_end));
         }
-        self.checkpoint_due = Some(expected - 1);
-        self.gauge.scanned(expected, self.pending.len());
-        Ok(())
+        Ok(Page {
+            items: page,
+            end: expected,
+        })
+    }
+
+    fn passes(&self, record: &RecordedEvent) -> bool {
+        self.filter.matches(record)
+    }
+
+    fn position(record: &RecordedEvent) -> u64 {
+        record.position
     }
 
     /// How far behind the head the feed is.
-    async fn lag(&self) -> Result<Lag, StoreError> {
+    async fn heartbeat(&self, next: u64) -> Result<Lag, SubscriptionError> {
         let next_position = self.head.borrow().next_position;
-        let behind = next_position.saturating_sub(self.next);
+        let behind = next_position.saturating_sub(next);
         let time = if behind == 0 {
             Duration::ZERO
         } else {
@@ -277,7 +240,7 @@ impl Feed {
                 Some(at) => at,
                 // Nothing scanned yet: measure from the record before the start, or from the
                 // first record when the feed starts at the beginning.
-                None => recorded_at(self.log.as_ref(), self.next.saturating_sub(1)).await?,
+                None => recorded_at(self.log.as_ref(), next.saturating_sub(1)).await?,
             };
             nanos_between(scanned, newest)
         };
@@ -287,26 +250,4 @@ impl Feed {
             time,
         })
     }
-}
-
-/// The time from `earlier` to `later`; zero when `later` is not later.
-/// Waits until a feed may have more to deliver: `source` (the log's head, the projector's
-/// progress) moved, shutdown began, or the next heartbeat is due. Both kinds of feed wait this
-/// way, having marked `source` seen before deciding to wait, so nothing that moves after that
-/// decision is missed. `ShuttingDown` when either watch's sender is gone.
-pub(crate) async fn wait_for_more<T>(
-    stopping: &mut watch::Receiver<bool>,
-    source: &mut watch::Receiver<T>,
-    heartbeat_at: Instant,
-) -> Result<(), SubscriptionError> {
-    tokio::select! {
-        stopping = stopping.changed() => stopping.map_err(|_| SubscriptionError::ShuttingDown),
-        moved = source.changed() => moved.map_err(|_| SubscriptionError::ShuttingDown),
-        () = tokio::time::sleep_until(heartbeat_at) => Ok(()),
-    }
-}
-
-pub(super) fn nanos_between(earlier: Timestamp, later: Timestamp) -> Duration {
-    let nanos = later.unix_nanos().saturating_sub(earlier.unix_nanos());
-    Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
 }

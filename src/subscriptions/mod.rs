@@ -1,8 +1,11 @@
 //! Subscriptions: the global log delivered to a consumer from a start position, then live,
 //! filtered on the server, each position at most once and none skipped.
 //!
-//! - [`feed`]: the loop one subscriber runs: paged reads of the log up to the committed head,
-//!   then a wait on the head's watch, then reads again from where it stopped;
+//! - `tail`: the loop every feed runs, `Subscribe`'s and the relationship change feed's:
+//!   paged reads from the first position not yet scanned, then a wait on a watch of how far
+//!   there is to read, with checkpoints, heartbeats and the end at shutdown;
+//! - [`feed`]: `Subscribe`'s feed: that loop over the log, paged reads up to the committed
+//!   head, then a wait on the head's watch;
 //! - this file: the application service: where a subscription starts (explicitly, or after a
 //!   named subscription's acknowledged position), acknowledging positions, and listing named
 //!   subscriptions with their lag;
@@ -12,6 +15,7 @@
 
 pub mod feed;
 pub mod open;
+pub(crate) mod tail;
 
 #[cfg(test)]
 mod tests;
@@ -268,7 +272,7 @@ impl Subscriptions {
             let time = match newest {
                 Some(newest) if positions > 0 => {
                     let acked_at = recorded_at(self.log.as_ref(), acked.position).await?;
-                    feed::nanos_between(acked_at, newest)
+                    nanos_between(acked_at, newest)
                 }
                 _ => Duration::ZERO,
             };
@@ -305,6 +309,12 @@ pub(crate) async fn recorded_at(log: &dyn Log, position: u64) -> Result<Timestam
             "the record at position {position} is missing"
         ))),
     }
+}
+
+/// The time from `earlier` to `later`; zero when `later` is not later.
+pub(crate) fn nanos_between(earlier: Timestamp, later: Timestamp) -> Duration {
+    let nanos = later.unix_nanos().saturating_sub(earlier.unix_nanos());
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(0))
 }
 
 /// A feed that hands out deliveries one at a time: a subscription to the log ([`feed::Feed`])
