@@ -34,7 +34,6 @@ use crate::subscriptions::{
 };
 
 #[cfg(test)]
-#[path = "change_feed_tests.rs"]
 mod tests;
 
 /// How many changes one read of the change log returns at most: the most a feed holds.

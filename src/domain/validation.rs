@@ -48,5 +48,4 @@ pub fn validate_batch(
 }
 
 #[cfg(test)]
-#[path = "validation_tests.rs"]
 mod tests;

@@ -45,8 +45,6 @@ struct StoredRecordV1<'a, E: Serialize + ?Sized> {
 }
 
 mod fast;
-#[cfg(test)]
-mod fast_tests;
 
 /// The owned twin of [`StoredRecordV1`], for decoding.
 #[derive(Debug, PartialEq, Deserialize)]

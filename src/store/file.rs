@@ -503,5 +503,3 @@ impl Log for FileLog {
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod torn_tests;

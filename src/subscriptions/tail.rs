@@ -269,5 +269,4 @@ impl<S: Source> Tail<S> {
 }
 
 #[cfg(test)]
-#[path = "tail_tests.rs"]
 mod tests;

@@ -20,8 +20,6 @@ pub mod event_out;
 pub mod projection;
 pub mod projection_filters;
 #[cfg(test)]
-mod projection_tests;
-#[cfg(test)]
 mod tests;
 
 pub use event_in::proposed_event_from_proto;

@@ -571,3 +571,6 @@ unit_enum_field!(
     ProofKind,
     FavorKind
 );
+
+#[cfg(test)]
+mod tests;

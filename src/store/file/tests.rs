@@ -1,5 +1,7 @@
 //! What only a failing disk shows: the writer's poisoning after a failed write.
 
+mod torn;
+
 use std::collections::BTreeMap;
 use std::io;
 

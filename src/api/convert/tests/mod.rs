@@ -2,5 +2,6 @@
 //! reported with their paths.
 
 mod fixture;
+mod projection;
 mod round_trip;
 mod violations;

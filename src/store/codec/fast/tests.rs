@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
-use super::fast::decode_body;
-use super::{
+use super::decode_body;
+use crate::domain::*;
+use crate::store::codec::compute_hash;
+use crate::store::codec::{
     body_bytes, canonical_bytes, content_digest, decode_record, envelope, seal_serialized,
     DecodedRecordV1, SerializedEvent, RECORD_V1,
 };
-use crate::domain::*;
-use crate::store::codec::compute_hash;
 
 fn serde_decode(body: &str) -> Option<DecodedRecordV1> {
     serde_json::from_str(body).ok()

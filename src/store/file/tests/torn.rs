@@ -13,10 +13,12 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use futures::StreamExt;
 
-use super::records::{decode_frame, log_path, Part, FRAME_HEADER, OFFSET_BYTES, RECORDS_FILE};
-use super::writer::{write_and_sync, Group, WriteGroup};
-use super::{open, FileLog, LogOptions};
 use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent, Timestamp};
+use crate::store::file::records::{
+    decode_frame, log_path, Part, FRAME_HEADER, OFFSET_BYTES, RECORDS_FILE,
+};
+use crate::store::file::writer::{write_and_sync, Group, WriteGroup};
+use crate::store::file::{open, FileLog, LogOptions};
 use crate::store::{AppendOutcome, Direction, ExpectedRevision, Log, ReadAllFilter, StoreError};
 
 /// How much of the torn group's record bytes reached the disk.

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::projection::*;
-use super::projection_filters::*;
+use crate::api::convert::projection::*;
+use crate::api::convert::projection_filters::*;
 use crate::api::proto;
 use crate::domain::event::*;
 use crate::domain::projection::{
@@ -180,10 +180,13 @@ fn a_relationship_carries_every_part_of_the_projection() {
     let profile = wire.profile.as_ref().unwrap();
     assert_eq!(profile.name, "Harbour Construction");
     assert_eq!(profile.segment, proto::AccountSegment::Key as i32);
-    assert_eq!(wire.as_of, Some(super::timestamp_to_proto(day(100))));
+    assert_eq!(
+        wire.as_of,
+        Some(crate::api::convert::timestamp_to_proto(day(100)))
+    );
     assert_eq!(
         wire.known_at_time,
-        Some(super::timestamp_to_proto(known_at))
+        Some(crate::api::convert::timestamp_to_proto(known_at))
     );
     assert_eq!(wire.params_version, p.params_version);
     assert_eq!(wire.events_counted, s.0.len() as u64);
@@ -214,7 +217,10 @@ fn a_relationship_carries_every_part_of_the_projection() {
     assert_eq!(contacts, ["boss", "buyer", "official"]);
     let buyer = &wire.personal_trust[1];
     assert!(buyer.frozen);
-    assert_eq!(buyer.left_at, Some(super::timestamp_to_proto(day(70))));
+    assert_eq!(
+        buyer.left_at,
+        Some(crate::api::convert::timestamp_to_proto(day(70)))
+    );
     assert_eq!(buyer.role, proto::ContactRole::Procurement as i32);
 
     // Quadrant and level with their rules.
@@ -295,7 +301,10 @@ fn a_change_the_portfolio_and_the_gift_register_convert() {
     );
     let wire = trust_change_to_proto(&account, &change);
     assert_eq!(wire.account_id, "harbour");
-    assert_eq!(wire.to_as_of, Some(super::timestamp_to_proto(day(100))));
+    assert_eq!(
+        wire.to_as_of,
+        Some(crate::api::convert::timestamp_to_proto(day(100)))
+    );
     let org = wire.organizational.as_ref().unwrap();
     assert_eq!(org.delta, change.organizational.delta);
     assert_eq!(org.decay_delta, change.organizational.decay_delta);
@@ -311,7 +320,10 @@ fn a_change_the_portfolio_and_the_gift_register_convert() {
     let p = project(&s.0, day(100), &params);
     let folio = portfolio(&[(account.clone(), p.clone()), (other, p)], &params);
     let wire = portfolio_to_proto(&folio, day(100));
-    assert_eq!(wire.as_of, Some(super::timestamp_to_proto(day(100))));
+    assert_eq!(
+        wire.as_of,
+        Some(crate::api::convert::timestamp_to_proto(day(100)))
+    );
     assert_eq!(wire.total_revenue_minor_units, 2_000_000);
     assert_eq!(wire.hhi, 5_000.0);
     assert_eq!(wire.accounts[0].account_id, "harbour");
@@ -356,7 +368,10 @@ fn factor_codes_are_the_domain_names() {
         let serialized = serde_json::to_string(&factor).unwrap();
         assert_eq!(
             serialized,
-            format!("\"{}\"", super::projection::factor_code(factor))
+            format!(
+                "\"{}\"",
+                crate::api::convert::projection::factor_code(factor)
+            )
         );
     }
 }
