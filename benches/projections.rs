@@ -35,8 +35,8 @@ use relledger::domain::projection::{project_unexplained, summarize, Params};
 use relledger::domain::time::NANOS_PER_DAY;
 use relledger::domain::*;
 use relledger::ledger::Ledger;
-use relledger::projector::Projector;
-use relledger::relationships::{AsOf, RelationshipQuery, Relationships};
+use relledger::read::projector::Projector;
+use relledger::read::relationships::{AsOf, RelationshipQuery, Relationships};
 use relledger::store::{Direction, ExpectedRevision, FileLog, Log, MemorySnapshots, ReadAllFilter};
 
 /// The server's allocator (src/main.rs), so that the memory phase measures what the server runs.
@@ -539,8 +539,8 @@ async fn walks(log: &Arc<FileLog>, projector: &Projector) {
             );
         }
     };
-    let by_revenue = |page_token| relledger::relationships::ListQuery {
-        order: relledger::relationships::ListOrder::Revenue,
+    let by_revenue = |page_token| relledger::read::relationships::ListQuery {
+        order: relledger::read::relationships::ListOrder::Revenue,
         page_token,
         ..Default::default()
     };

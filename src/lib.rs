@@ -12,18 +12,13 @@
 //! - [`privacy`]: crypto-shredding: personal fields sealed under per-contact data keys on the
 //!   way in and opened on every read; the key store (`keys/` in the data dir); forgetting a
 //!   contact destroys their key.
-//! - [`relationships`]: the relationships service: which events and which instant a question
-//!   means (bitemporal as-of), and the projections, lists, portfolio and gift register.
-//! - [`histories`]: recently used account histories in memory, decoded once, shared by the
-//!   projector and the relationships service.
-//! - [`projector`]: the live projector: follows the log off the append path and keeps each
-//!   account's relationship summary, checkpointed, reporting the events that change one.
+//! - [`read`]: the read side, everything derived from the log off the append path: the
+//!   relationships service, the account histories, the live projector and the relationship
+//!   change feed.
 //! - [`audit`]: verifiable history: chain verification from the stored bytes, Ed25519 signed
 //!   checkpoints, the self-verifying export bundle and its import.
 //! - [`subscriptions`]: the global log delivered to consumers from a start position, then live,
 //!   filtered and resumable; durable named subscriptions keep their acknowledged position.
-//! - [`change_feed`]: the relationship change feed: the live projector's stored changes
-//!   delivered from a start position, then live, filtered by account and resumable.
 //! - [`api`]: the gRPC API, the only module that knows the generated proto types.
 //! - [`server`]: wires the services and runs them until shutdown; [`serve`] is the entry point.
 //! - [`config`]: the server's settings and their defaults.
@@ -37,17 +32,14 @@
 pub mod allocator;
 pub mod api;
 pub mod audit;
-pub mod change_feed;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
-pub mod histories;
 pub mod ledger;
 pub mod logging;
 pub mod privacy;
-pub mod projector;
-pub mod relationships;
+pub mod read;
 pub mod server;
 pub mod store;
 pub mod subscriptions;

@@ -15,13 +15,13 @@ use crate::api::ledger_service::LedgerService;
 use crate::api::proto;
 use crate::api::relationships_service::RelationshipsService;
 use crate::audit::{Audit, AuditOpenError};
-use crate::change_feed::ChangeFeeds;
 use crate::config::Config;
 use crate::domain::projection::Params;
 use crate::ledger::Ledger;
 use crate::privacy::{FileKeyStore, Privacy, PrivacyError};
-use crate::projector::Projector;
-use crate::relationships::Relationships;
+use crate::read::change_feed::ChangeFeeds;
+use crate::read::projector::Projector;
+use crate::read::relationships::Relationships;
 use crate::store::file::{FileLog, OpenError};
 use crate::subscriptions::Subscriptions;
 

@@ -1,4 +1,4 @@
-//! `Relationships.SubscribeRelationshipChanges`: the wire face of [`crate::change_feed`].
+//! `Relationships.SubscribeRelationshipChanges`: the wire face of [`crate::read::change_feed`].
 //! Converts the request into a start, a filter and a heartbeat interval (naming the field of
 //! every structural error) and each delivery onto the wire; the loop lives in the feed.
 
@@ -14,8 +14,8 @@ use crate::api::proto;
 use crate::api::proto::subscribe_relationship_changes_request::Start as WireStart;
 use crate::api::proto::subscribe_relationship_changes_response::Kind;
 use crate::api::streams::deliveries;
-use crate::change_feed::{ChangeDelivery, ChangeFeeds, ChangeFilter};
 use crate::domain::ValidationError;
+use crate::read::change_feed::{ChangeDelivery, ChangeFeeds, ChangeFilter};
 use crate::subscriptions::{Lag, Start};
 
 /// The messages of one change feed as the wire carries them.

@@ -15,11 +15,11 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::proto;
-use crate::change_feed::ChangeFeeds;
 use crate::domain::validation::MAX_REFERENCE_LEN;
 use crate::domain::{EventType, FieldViolation, ValidationError};
 use crate::ledger::Ledger;
 use crate::privacy::Privacy;
+use crate::read::change_feed::ChangeFeeds;
 use crate::store::{Direction, ReadAllFilter};
 use crate::subscriptions::Subscriptions;
 

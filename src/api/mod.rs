@@ -3,13 +3,13 @@
 //! - [`proto`]: the generated `relledger.v1` types, clients and servers;
 //! - [`audit_service`]: `relledger.v1.Audit` over the [`crate::audit::Audit`] service;
 //! - [`change_feed_service`]: `Relationships.SubscribeRelationshipChanges` over the
-//!   [`crate::change_feed::ChangeFeeds`] service;
+//!   [`crate::read::change_feed::ChangeFeeds`] service;
 //! - [`convert`]: wire <-> domain conversions, naming the field of every structural error;
 //! - [`ledger_service`]: `relledger.v1.Ledger` over the [`crate::ledger::Ledger`] service;
 //! - [`reveal`]: the one way a stored record reaches the wire: its personal fields opened (or
 //!   shown erased) by [`crate::privacy::Privacy`], then converted;
 //! - [`relationships_service`]: `relledger.v1.Relationships` over the
-//!   [`crate::relationships::Relationships`] service;
+//!   [`crate::read::relationships::Relationships`] service;
 //! - [`status`]: the mapping of every error to a `tonic::Status`.
 
 pub mod audit_service;

@@ -15,10 +15,10 @@ use super::convert::{self, projection as wire, projection_filters as filters};
 use super::proto;
 use super::proto::explain_change_request::{From as FromCheckpoint, To as ToCheckpoint};
 use super::proto::get_relationship_request::AsOf as WireAsOf;
-use crate::change_feed::ChangeFeeds;
 use crate::domain::projection::Checkpoint;
 use crate::domain::{FieldViolation, Timestamp, ValidationError};
-use crate::relationships::{
+use crate::read::change_feed::ChangeFeeds;
+use crate::read::relationships::{
     AsOf, GiftFilter, ListFilter, ListQuery, RelationshipQuery, Relationships, MAX_PAGE_SIZE,
 };
 

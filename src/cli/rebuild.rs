@@ -14,7 +14,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::domain::projection::Params;
-use crate::projector::Projector;
+use crate::read::projector::Projector;
 use crate::store::{FileLog, Log, SnapshotStore};
 
 /// Arguments of `relledger rebuild`.

@@ -318,7 +318,7 @@ pub(crate) fn nanos_between(earlier: Timestamp, later: Timestamp) -> Duration {
 }
 
 /// A feed that hands out deliveries one at a time: a subscription to the log ([`feed::Feed`])
-/// or to the relationship changes (`crate::change_feed::ChangeFeed`). The gRPC layer streams
+/// or to the relationship changes (`crate::read::change_feed::ChangeFeed`). The gRPC layer streams
 /// either through one function.
 pub trait DeliveryFeed: Send + 'static {
     /// What one call of `next` hands out.

@@ -6,7 +6,7 @@
 //! it, never a growing buffer. Each [`Feed`](super::Feed) owns a [`Gauge`] registered here and
 //! updates it as it reads and delivers; dropping the feed (the client hung up, the server
 //! stopped) unregisters it. The relationship change feeds keep a registry of their own
-//! ([`ChangeFeeds`](crate::change_feed::ChangeFeeds)), whose positions are those of the
+//! ([`ChangeFeeds`](crate::read::change_feed::ChangeFeeds)), whose positions are those of the
 //! projector's change log, listed beside these.
 
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! then reads again from where it stopped, for ever.
 //!
 //! `Subscribe` ([`super::feed`]) follows the committed log up to its head, and the relationship
-//! change feed ([`crate::change_feed`]) follows the projector's change log up to the
+//! change feed ([`crate::read::change_feed`]) follows the projector's change log up to the
 //! projector's progress. Both keep the same promise (each position at most once, none skipped,
 //! in order, across the switch from history to live and across resumes), and both keep it the
 //! same way, so the way is written once, here: the only state is the first position not yet

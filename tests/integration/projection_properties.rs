@@ -21,8 +21,8 @@ use relledger::domain::projection::{Params, RelationshipSummary};
 use relledger::domain::time::NANOS_PER_DAY;
 use relledger::domain::*;
 use relledger::ledger::Ledger;
-use relledger::projector::Projector;
-use relledger::relationships::{AsOf, RelationshipQuery, Relationships};
+use relledger::read::projector::Projector;
+use relledger::read::relationships::{AsOf, RelationshipQuery, Relationships};
 use relledger::store::{
     Direction, ExpectedRevision, Log, MemoryLog, MemorySnapshots, ReadAllFilter,
 };

@@ -10,7 +10,7 @@ use relledger::domain::projection::{RelationshipChange, RelationshipSummary};
 use relledger::domain::time::NANOS_PER_DAY;
 use relledger::domain::*;
 use relledger::ledger::Ledger;
-use relledger::projector::Projector;
+use relledger::read::projector::Projector;
 use relledger::store::{
     ExpectedRevision, FileLog, Log, MemoryLog, MemorySnapshots, SnapshotPosition, SnapshotStore,
     StoreError,
@@ -363,7 +363,7 @@ async fn appends_that_arrive_while_the_projector_paces_itself_are_judged_togethe
     // A visit, then half the shortest pace later (the projector has run since, and is
     // waiting), the order that makes the account a supplier.
     let visited = append(&log, "a", vec![visit(2)]).await;
-    tokio::time::advance(relledger::projector::PACE_LEAST / 2).await;
+    tokio::time::advance(relledger::read::projector::PACE_LEAST / 2).await;
     let won = append(&log, "a", vec![order(3, "o1")]).await;
     progress.wait_for(|p| *p == Some(won)).await.unwrap();
 

@@ -14,7 +14,7 @@ use relledger::domain::projection::{
     Quadrant,
 };
 use relledger::domain::*;
-use relledger::relationships::{
+use relledger::read::relationships::{
     AsOf, GiftFilter, ListFilter, ListOrder, ListQuery, RelationshipQuery, Relationships,
 };
 use relledger::store::{Direction, ExpectedRevision, Log, MemoryLog};

@@ -8,7 +8,7 @@
 use crate::api::proto;
 use crate::domain::projection::{AlertCode, Grade, Level, Quadrant};
 use crate::domain::ValidationError;
-use crate::relationships::ListOrder;
+use crate::read::relationships::ListOrder;
 
 /// Every alert code, so a filter's string can be looked up. `listed` and the assertion below
 /// keep it complete at compile time.

@@ -17,10 +17,10 @@ use crate::api::proto::subscribe_request::Start as WireStart;
 use crate::api::proto::subscribe_response::Kind;
 use crate::api::reveal::record_to_wire;
 use crate::api::streams::deliveries;
-use crate::change_feed::ChangeFeeds;
 use crate::clock::now;
 use crate::domain::{FieldViolation, RecordedEvent, SubscriptionName, ValidationError};
 use crate::privacy::Privacy;
+use crate::read::change_feed::ChangeFeeds;
 use crate::store::AckedPosition;
 use crate::subscriptions::{
     Delivery, Lag, OpenSubscription, Start, SubscribeOptions, SubscriptionFilter,

@@ -13,7 +13,7 @@ use crate::domain::projection::{
 };
 use crate::domain::time::NANOS_PER_DAY;
 use crate::domain::{AccountId, ChainHash, EventId, RecordedEvent, Timestamp};
-use crate::relationships::ListOrder;
+use crate::read::relationships::ListOrder;
 
 /// Day `n` since the epoch, at 09:00 UTC.
 fn day(n: i64) -> Timestamp {

@@ -35,8 +35,8 @@ use tokio::sync::{broadcast, watch};
 pub use crate::domain::projection::RelationshipChange;
 use crate::domain::projection::{summarize, Params, RelationshipSummary};
 use crate::domain::{AccountId, RecordedEvent};
-use crate::histories::{self, Histories, DEFAULT_BUDGET};
-use crate::relationships::{occurred, Judged};
+use crate::read::histories::{self, Histories, DEFAULT_BUDGET};
+use crate::read::relationships::{occurred, Judged};
 use crate::store::{Direction, Log, ReadAllFilter, SnapshotPosition, SnapshotStore, StoreError};
 use fold_thread::FoldThread;
 

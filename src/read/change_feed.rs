@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 use crate::domain::projection::RelationshipChange;
 use crate::domain::AccountId;
-use crate::projector::Projector;
+use crate::read::projector::Projector;
 use crate::store::{Log, SnapshotStore, StoreError};
 use crate::subscriptions::tail::{self, Page, Source, Tail};
 use crate::subscriptions::{

@@ -40,8 +40,8 @@ use crate::domain::projection::{
     Portfolio, Quadrant, TrustChange,
 };
 use crate::domain::{AccountId, RecordedEvent, Timestamp, ValidationError};
-use crate::histories::{self, Histories, DEFAULT_BUDGET};
 use crate::ledger::LedgerError;
+use crate::read::histories::{self, Histories, DEFAULT_BUDGET};
 use crate::store::{Direction, Log, ReadAllFilter};
 
 mod listing;

@@ -1,0 +1,16 @@
+//! The read side: everything the server derives from the log, off the append path. The write
+//! side (`ledger`, `store`) never waits for any of it.
+//!
+//! - [`relationships`]: the relationships service: which events and which instant a question
+//!   means (bitemporal as-of), and the projections, lists, portfolio and gift register.
+//! - [`histories`]: recently used account histories in memory, decoded once, shared by the
+//!   projector and the relationships service.
+//! - [`projector`]: the live projector: follows the log and keeps each account's relationship
+//!   summary, checkpointed, reporting the events that change one.
+//! - [`change_feed`]: the relationship change feed: the live projector's stored changes
+//!   delivered from a start position, then live, filtered by account and resumable.
+
+pub mod change_feed;
+pub mod histories;
+pub mod projector;
+pub mod relationships;
