@@ -45,14 +45,12 @@ mod restore;
 mod writer;
 
 use std::fs::File;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use futures::future::Either;
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -66,12 +64,12 @@ pub use records::{
 };
 pub use restore::{restore, RestoreError};
 
-use self::records::{RecordFiles, Wait};
+use self::records::RecordFiles;
 use self::writer::AppendCommand;
 use super::blocking;
 use super::chain::{ChainBreak, ChainVerifier};
 use super::codec::{decode_record_at, SerializedEvent};
-use super::page::{paged, paged_pages, Fetched, Scan};
+use super::page::{paged, paged_pages, Scan};
 use super::sled::{Database, SledCheckpoints, SledSignedCheckpoints, SledSnapshots};
 use super::{
     AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError,
@@ -299,52 +297,6 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// One page fetch: `load` reads the page's frames on tokio's blocking pool, handed to it now
-/// (as `store::page::paged_pages` requires: the read starts before anyone waits for it); the
-/// future is the wait, and then `decode` turns the frames into records on the reader's own
-/// thread (why there: `read::Frames`).
-fn fetch<L, D>(load: L, decode: D) -> impl Future<Output = Fetched> + Send + 'static
-where
-    L: FnOnce() -> read::Frames + Send + 'static,
-    D: FnOnce(read::Frames) -> Fetched + Send + 'static,
-{
-    let task = tokio::task::spawn_blocking(load);
-    async move {
-        match task.await {
-            Ok(frames) => decode(frames),
-            Err(e) => Fetched::failed(StoreError::Unavailable(format!("a read task failed: {e}"))),
-        }
-    }
-}
-
-/// One page fetch that reads the page at once, on the calling thread, when the page cache
-/// holds it (`load(Wait::Cached)`), and as [`fetch`] does when it does not. A subscriber
-/// catching up or following the head reads what was written recently, nearly always cached:
-/// read inline it costs no thread hop and no wake-up, and its bytes stay in this core's cache
-/// for the decoding (docs/decisions/0008-records-decoded-by-their-reader.md).
-fn fetch_cached_first<L, D>(load: L, decode: D) -> impl Future<Output = Fetched> + Send + 'static
-where
-    L: Fn(Wait) -> Result<read::Frames, read::Uncached> + Send + 'static,
-    D: FnOnce(read::Frames) -> Fetched + Send + 'static,
-{
-    match load(Wait::Cached) {
-        Ok(frames) => Either::Left(async move {
-            // A page read inline never waits, and a reader that takes many in a row (the
-            // projector catching up, a walk over the log) would hold its runtime worker for as
-            // long: each full page gives the other tasks a turn first, as a wait on the
-            // blocking pool did. A short page (a reader at the head) goes straight on.
-            if frames.len() as u64 >= super::READ_PAGE_LEN {
-                tokio::task::yield_now().await;
-            }
-            decode(frames)
-        }),
-        Err(read::Uncached) => Either::Right(fetch(
-            move || read::Frames::waited(load(Wait::Allowed)),
-            decode,
-        )),
-    }
-}
-
 #[async_trait]
 impl Log for FileLog {
     async fn append(
@@ -422,7 +374,7 @@ impl Log for FileLog {
                         let (shared, loaded) = (Arc::clone(&shared), account.clone());
                         let account = account.clone();
                         let range = page.clone();
-                        fetch(
+                        read::fetch(
                             move || read::load_stream(&shared, &loaded, range, direction, end),
                             move |frames| read::decode_stream(frames, &account, page, direction),
                         )
@@ -447,7 +399,7 @@ impl Log for FileLog {
         paged_pages(scan, move |page, direction| {
             let (shared, filter) = (Arc::clone(&shared), Arc::clone(&filter));
             let range = page.clone();
-            fetch_cached_first(
+            read::fetch_cached_first(
                 move |wait| read::load_all(&shared, range.clone(), direction, end, wait),
                 move |frames| read::decode_all(frames, &filter),
             )

@@ -5,7 +5,10 @@
 //! began) and ignores what lies at or past it: records the writer has applied but not yet
 //! flushed are invisible until the head moves past them.
 
+use std::future::Future;
 use std::ops::Range;
+
+use futures::future::Either;
 
 use super::records::{decode_frame, RecordFiles, Wait, FRAME_HEADER};
 use super::Shared;
@@ -394,4 +397,50 @@ pub(crate) fn decode_stream(
         Ok(())
     });
     Fetched::new(records, outcome)
+}
+
+/// One page fetch: `load` reads the page's frames on tokio's blocking pool, handed to it now
+/// (as `store::page::paged_pages` requires: the read starts before anyone waits for it); the
+/// future is the wait, and then `decode` turns the frames into records on the reader's own
+/// thread (why there: [`Frames`]).
+pub(super) fn fetch<L, D>(load: L, decode: D) -> impl Future<Output = Fetched> + Send + 'static
+where
+    L: FnOnce() -> Frames + Send + 'static,
+    D: FnOnce(Frames) -> Fetched + Send + 'static,
+{
+    let task = tokio::task::spawn_blocking(load);
+    async move {
+        match task.await {
+            Ok(frames) => decode(frames),
+            Err(e) => Fetched::failed(StoreError::Unavailable(format!("a read task failed: {e}"))),
+        }
+    }
+}
+
+/// One page fetch that reads the page at once, on the calling thread, when the page cache
+/// holds it (`load(Wait::Cached)`), and as [`fetch`] does when it does not. A subscriber
+/// catching up or following the head reads what was written recently, nearly always cached:
+/// read inline it costs no thread hop and no wake-up, and its bytes stay in this core's cache
+/// for the decoding (docs/decisions/0008-records-decoded-by-their-reader.md).
+pub(super) fn fetch_cached_first<L, D>(
+    load: L,
+    decode: D,
+) -> impl Future<Output = Fetched> + Send + 'static
+where
+    L: Fn(Wait) -> Result<Frames, Uncached> + Send + 'static,
+    D: FnOnce(Frames) -> Fetched + Send + 'static,
+{
+    match load(Wait::Cached) {
+        Ok(frames) => Either::Left(async move {
+            // A page read inline never waits, and a reader that takes many in a row (the
+            // projector catching up, a walk over the log) would hold its runtime worker for as
+            // long: each full page gives the other tasks a turn first, as a wait on the
+            // blocking pool did. A short page (a reader at the head) goes straight on.
+            if frames.len() as u64 >= crate::store::READ_PAGE_LEN {
+                tokio::task::yield_now().await;
+            }
+            decode(frames)
+        }),
+        Err(Uncached) => Either::Right(fetch(move || Frames::waited(load(Wait::Allowed)), decode)),
+    }
 }

@@ -455,12 +455,12 @@ async fn a_page_the_page_cache_does_not_hold_is_read_by_a_blocking_thread_the_sa
             }
         }
     };
-    let fetched = super::fetch_cached_first(uncached, decode).await;
+    let fetched = super::read::fetch_cached_first(uncached, decode).await;
     let cached = {
         let shared = Arc::clone(&log.inner.shared);
         move |wait| read::load_all(&shared, 0..end, Direction::Forwards, end, wait)
     };
-    let inline = super::fetch_cached_first(cached, decode).await;
+    let inline = super::read::fetch_cached_first(cached, decode).await;
 
     assert_eq!(end, 6);
     assert!(fetched.error.is_none() && inline.error.is_none());
