@@ -27,7 +27,6 @@
 //! So the answer as of position p is what a live query made when the log ended at p said;
 //! every answer carries the `as_of` it used, so it can be replayed.
 
-use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -36,17 +35,18 @@ use lru::LruCache;
 use crate::clock::now;
 use crate::domain::projection::{
     concentration, explain_change, gift_register, project, project_unexplained, stable_until,
-    AccountProjection, AccountRevenue, AlertCode, Checkpoint, GiftEntry, Grade, Level, Params,
-    Portfolio, Quadrant, TrustChange,
+    AccountProjection, AccountRevenue, Checkpoint, GiftEntry, Params, Portfolio, TrustChange,
 };
 use crate::domain::{AccountId, RecordedEvent, Timestamp, ValidationError};
 use crate::ledger::LedgerError;
-use crate::read::histories::{self, Histories, DEFAULT_BUDGET};
-use crate::store::{Direction, Log, ReadAllFilter};
+use crate::read::histories::{Histories, DEFAULT_BUDGET};
+use crate::store::Log;
 
+mod cut;
 mod listing;
 mod live;
 mod page_token;
+mod query;
 mod walk;
 
 use listing::{Listing, ListingKey, KEPT_LISTINGS};
@@ -54,111 +54,12 @@ use live::{LiveAnswer, LiveAnswers};
 use page_token::{PageToken, SortKey};
 use walk::{blocking_fold, newest, read_account, walk};
 
-/// The most relationships one list page holds.
-pub const MAX_PAGE_SIZE: usize = 500;
-/// The page size when a request names none.
-pub const DEFAULT_PAGE_SIZE: usize = 50;
-
-/// When the relationship is judged (the business-time axis).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AsOf {
-    /// Now (see the module table).
-    #[default]
-    Now,
-    /// What the ledger knew when the log ended at this position, judged at that moment.
-    Position(u64),
-    /// This instant.
-    Time(Timestamp),
-}
-
-/// Which events and which instant a question means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RelationshipQuery {
-    /// When the relationship is judged.
-    pub as_of: AsOf,
-    /// Count only records the ledger had recorded by this instant.
-    pub known_at: Option<Timestamp>,
-}
-
-/// Which relationships a list returns; empty means any, and all fields must match.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ListFilter {
-    /// Any of these quadrants.
-    pub quadrants: Vec<Quadrant>,
-    /// Any of these levels.
-    pub levels: Vec<Level>,
-    /// Any of these organizational-trust grades.
-    pub grades: Vec<Grade>,
-    /// Raising any of these alerts.
-    pub alert_codes: Vec<AlertCode>,
-    /// Owned by any of these salespeople.
-    pub owners: Vec<String>,
-}
-
-impl ListFilter {
-    fn matches(&self, p: &AccountProjection) -> bool {
-        fn any<T: PartialEq>(wanted: &[T], value: &T) -> bool {
-            wanted.is_empty() || wanted.contains(value)
-        }
-        any(&self.quadrants, &p.quadrant.quadrant)
-            && any(&self.levels, &p.level.level)
-            && any(&self.grades, &p.organizational_trust.trust.grade)
-            && any(&self.owners, &p.profile.owner)
-            && (self.alert_codes.is_empty()
-                || p.alerts.iter().any(|a| self.alert_codes.contains(&a.code)))
-    }
-}
-
-/// The order of a list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum ListOrder {
-    /// By account id, ascending.
-    #[default]
-    AccountId,
-    /// Organizational trust score, highest first (then account id).
-    Trust,
-    /// Trailing-365-day revenue, highest first (then account id).
-    Revenue,
-}
-
-/// A list request.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ListQuery {
-    /// Which relationships.
-    pub filter: ListFilter,
-    /// In which order.
-    pub order: ListOrder,
-    /// How many per page; 0 means [`DEFAULT_PAGE_SIZE`], more than [`MAX_PAGE_SIZE`] is refused.
-    pub page_size: usize,
-    /// The token of the previous page's answer, to continue from it.
-    pub page_token: Option<String>,
-}
-
-/// One page of a list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ListPage {
-    /// The relationships of this page, without their contributions (as
-    /// [`project_unexplained`] gives them): a list shows each relationship in brief, and
-    /// `get` explains one.
-    pub relationships: Vec<AccountProjection>,
-    /// The token for the next page; `None` on the last one.
-    pub next_page_token: Option<String>,
-    /// The instant every relationship of the list is judged at (the same on every page).
-    pub as_of: Timestamp,
-}
-
-/// Which favors the gift register returns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct GiftFilter {
-    /// Only this account.
-    pub account: Option<AccountId>,
-    /// Only favors to this contact.
-    pub contact_id: Option<String>,
-    /// Only favors given at or after this instant.
-    pub from: Option<Timestamp>,
-    /// Only favors given before this instant.
-    pub to: Option<Timestamp>,
-}
+use cut::Cut;
+pub(crate) use cut::{occurred, Judged};
+pub use query::{
+    AsOf, GiftFilter, ListFilter, ListOrder, ListPage, ListQuery, RelationshipQuery,
+    DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+};
 
 /// The relationships service over a log.
 pub struct Relationships {
@@ -172,89 +73,6 @@ pub struct Relationships {
     live: Mutex<LiveAnswers>,
     /// Recent listings, so that the pages after a list's first are a lookup, not a walk.
     listings: Mutex<LruCache<ListingKey, Arc<Listing>>>,
-}
-
-/// Which records count, and the instant they are judged at.
-#[derive(Debug, Clone, Copy)]
-struct Cut {
-    /// The last global position counted.
-    max_position: Option<u64>,
-    /// The last `recorded_at` counted.
-    known_at: Option<Timestamp>,
-    /// The instant judged at.
-    judged: Judged,
-}
-
-/// The instant a question judges the relationship at.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Judged {
-    /// Exactly this instant (`as_of_time`).
-    At(Timestamp),
-    /// A moment the ledger stood at (now, `known_at`, the recording of a position), or the
-    /// newest `occurred_at` counted if that is later: an event may be dated up to a day ahead
-    /// of the server's clock, and a live answer never ignores an event it has.
-    NoEarlierThan(Timestamp),
-}
-
-impl Judged {
-    /// The instant before any event is considered: the exact instant, or the moment.
-    fn base(self) -> Timestamp {
-        match self {
-            Judged::At(t) | Judged::NoEarlierThan(t) => t,
-        }
-    }
-
-    /// The instant, given the `occurred_at` of every event counted.
-    pub(crate) fn instant(self, occurred: impl IntoIterator<Item = Timestamp>) -> Timestamp {
-        match self {
-            Judged::At(t) => t,
-            Judged::NoEarlierThan(t) => occurred.into_iter().fold(t, Timestamp::max),
-        }
-    }
-}
-
-/// The `occurred_at` of each event.
-pub(crate) fn occurred<'a, I: IntoIterator<Item = &'a RecordedEvent>>(
-    events: I,
-) -> impl Iterator<Item = Timestamp> + use<'a, I> {
-    events.into_iter().map(|r| r.event.occurred_at)
-}
-
-impl Cut {
-    /// Every record, judged as a live query now.
-    fn everything() -> Self {
-        Cut {
-            max_position: None,
-            known_at: None,
-            judged: Judged::NoEarlierThan(now()),
-        }
-    }
-
-    /// The cut with its last position pinned to the log's committed head now, so that a walk
-    /// over every account sees the log as it stood when the walk began, whatever is appended
-    /// meanwhile; `None` while the log is empty.
-    fn pinned(mut self, log: &dyn Log) -> Option<Self> {
-        let last = log.head().next_position.checked_sub(1)?;
-        self.max_position = Some(self.max_position.map_or(last, |p| p.min(last)));
-        Some(self)
-    }
-
-    /// The events of an account's `history` (in stream order) that the cut admits.
-    fn admitted<'h>(&self, history: &'h [RecordedEvent]) -> Cow<'h, [RecordedEvent]> {
-        let counted = match self.max_position {
-            Some(position) => histories::up_to(history, position),
-            None => history,
-        };
-        match self.known_at {
-            None => Cow::Borrowed(counted),
-            Some(_) => Cow::Owned(counted.iter().filter(|r| self.admits(r)).cloned().collect()),
-        }
-    }
-
-    fn admits(&self, record: &RecordedEvent) -> bool {
-        self.max_position.is_none_or(|p| record.position <= p)
-            && self.known_at.is_none_or(|k| record.recorded_at <= k)
-    }
 }
 
 impl Relationships {
@@ -489,90 +307,6 @@ impl Relationships {
                     .boxed(),
                 None => stream::empty().boxed(),
             },
-        }
-    }
-
-    /// Runs `pass` as of the instant `judged` names: first as of its moment, and when that is
-    /// a moment the ledger stood at and some event counted is dated after it (up to a day
-    /// ahead of the clock), once more as of that event's `occurred_at`, which is then the
-    /// instant (as in [`Judged::instant`]). `pass` answers with what it gathered and the newest
-    /// `occurred_at` it counted; the second pass, over the same pinned cut, counts the same.
-    async fn judged_walk<T, F, Fut>(
-        &self,
-        judged: Judged,
-        pass: F,
-    ) -> Result<(T, Timestamp), LedgerError>
-    where
-        F: Fn(Timestamp) -> Fut,
-        Fut: std::future::Future<Output = Result<(T, Option<Timestamp>), LedgerError>>,
-    {
-        let first = judged.base();
-        let (gathered, newest) = pass(first).await?;
-        let as_of = judged.instant(newest);
-        if as_of == first {
-            return Ok((gathered, as_of));
-        }
-        let (gathered, _) = pass(as_of).await?;
-        Ok((gathered, as_of))
-    }
-
-    /// Resolves a question into a cut, reading the record a position names.
-    async fn cut(&self, query: RelationshipQuery) -> Result<Cut, LedgerError> {
-        let known_at = query.known_at;
-        let (max_position, judged) = match query.as_of {
-            AsOf::Now => (None, Judged::NoEarlierThan(known_at.unwrap_or_else(now))),
-            AsOf::Time(t) => (None, Judged::At(t)),
-            AsOf::Position(p) => {
-                let recorded_at = self.recorded_at(p, "as_of_position").await?;
-                let moment = known_at.map_or(recorded_at, |k| k.min(recorded_at));
-                (Some(p), Judged::NoEarlierThan(moment))
-            }
-        };
-        Ok(Cut {
-            max_position,
-            known_at,
-            judged,
-        })
-    }
-
-    /// A checkpoint with its position, if any, pinned to the moment it was recorded (or the
-    /// newest `occurred_at` of `events` counted by then, if later).
-    async fn resolve(
-        &self,
-        checkpoint: Checkpoint,
-        events: &[RecordedEvent],
-        field: &str,
-    ) -> Result<Checkpoint, LedgerError> {
-        Ok(match checkpoint {
-            Checkpoint::Position(position) => {
-                let recorded_at = self.recorded_at(position, field).await?;
-                let counted = events.iter().filter(|e| e.position <= position);
-                let as_of = Judged::NoEarlierThan(recorded_at).instant(occurred(counted));
-                Checkpoint::Known { position, as_of }
-            }
-            other => other,
-        })
-    }
-
-    /// When the record at `position` was recorded; `INVALID_ARGUMENT` naming `field` when the
-    /// log has no such position yet.
-    async fn recorded_at(&self, position: u64, field: &str) -> Result<Timestamp, LedgerError> {
-        let mut records = self.log.read_all(
-            Some(position),
-            Direction::Forwards,
-            Some(1),
-            ReadAllFilter::default(),
-        );
-        match records.try_next().await? {
-            Some(record) if record.position == position => Ok(record.recorded_at),
-            _ => Err(ValidationError::single(
-                field,
-                format!(
-                    "position {position} is not in the log yet (it holds {} records)",
-                    self.log.head().next_position
-                ),
-            )
-            .into()),
         }
     }
 }
