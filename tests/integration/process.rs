@@ -558,15 +558,19 @@ async fn a_write_a_full_disk_cuts_short_refuses_appends_keeps_reads_and_loses_no
     // A log larger than anything else the server writes (its database, index runs), so that
     // the limit below is met by the record file first.
     let [_, ten_calls] = torn_batches();
+    // Ten calls of about 3 KB, with fresh ids, dated from minute `first`.
+    let batch = |first: i64| {
+        let mut append = expecting(Kind::Any(Default::default()));
+        append.events = (0..10)
+            .map(|i| event(first + i, ten_calls[0].payload.clone().unwrap()))
+            .collect();
+        append
+    };
     let mut acknowledged = harbour_ids(&mut client).await;
     for _ in 0..200 {
-        let calls: Vec<_> = (0..10)
-            .map(|i| event(100 + i, ten_calls[0].payload.clone().unwrap()))
-            .collect();
-        acknowledged.extend(calls.iter().map(|e| e.event_id.clone()));
-        let mut append = expecting(Kind::Any(Default::default()));
-        append.events = calls;
-        client.append(append).await.unwrap();
+        let calls = batch(100);
+        acknowledged.extend(calls.events.iter().map(|e| e.event_id.clone()));
+        client.append(calls).await.unwrap();
     }
     // Room for one more batch of ten calls (about 30 KB) and half of the next.
     let head = acknowledged.len() as u64;
@@ -587,13 +591,6 @@ async fn a_write_a_full_disk_cuts_short_refuses_appends_keeps_reads_and_loses_no
     )
     .unwrap();
 
-    let batch = |first: i64| {
-        let mut append = expecting(Kind::Any(Default::default()));
-        append.events = (0..10)
-            .map(|i| event(first + i, ten_calls[0].payload.clone().unwrap()))
-            .collect();
-        append
-    };
     let fits = batch(1_000);
     client.append(fits.clone()).await.unwrap();
     acknowledged.extend(fits.events.iter().map(|e| e.event_id.clone()));

@@ -110,7 +110,6 @@ pub(super) fn open(
         head: recovered.head,
         last_recorded_at: recovered.last_recorded_at,
         stream_heads: Default::default(),
-        poisoned: None,
         refusal: refusal_tx,
         write,
         bytes: recovered.bytes,

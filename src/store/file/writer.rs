@@ -111,11 +111,10 @@ pub(crate) struct Writer {
     /// The last committed revision of each stream seen so far (`None`: no stream), so that the
     /// expected-revision check costs no read after the first append to a stream.
     pub stream_heads: HashMap<AccountId, Option<u64>>,
-    /// Set when a group's write failed: what reached the disk is unknown, so no later append
-    /// is accepted until the server restarts and recovers from what is really there.
-    pub poisoned: Option<String>,
-    /// Publishes [`Writer::poisoned`] when it is set, so that the server can report itself
-    /// unhealthy (see [`FileLog::watch_refusal`](super::FileLog::watch_refusal)).
+    /// Set, with the reason, when a group's write failed: what reached the disk is unknown, so
+    /// no later append is accepted until the server restarts and recovers from what is really
+    /// there. A watch, so that the server can report itself unhealthy on it (see
+    /// [`FileLog::watch_refusal`](super::FileLog::watch_refusal)).
     pub refusal: watch::Sender<Option<String>>,
     /// Writes a group: [`write_and_sync`] outside tests.
     pub write: WriteGroup,
@@ -170,7 +169,7 @@ impl Writer {
             next_position = self.head.next_position,
             "the log writer has stopped"
         );
-        if self.poisoned.is_some() {
+        if self.refusal.borrow().is_some() {
             return None;
         }
         // A clean close writes the rest of the index as a run, so the next open re-reads
@@ -197,7 +196,8 @@ impl Writer {
     }
 
     fn commit_group(&mut self, group: Vec<AppendCommand>) {
-        if let Some(reason) = &self.poisoned {
+        let refused = self.refusal.borrow().clone();
+        if let Some(reason) = refused {
             for command in group {
                 let _ = command
                     .reply
@@ -238,7 +238,6 @@ impl Writer {
                 let reason = format!(
                     "appends are refused after a failed write ({error}); restart the server"
                 );
-                self.poisoned = Some(reason.clone());
                 self.refusal.send_replace(Some(reason));
                 let failed = format!(
                     "the write failed ({error}), so the append is not acknowledged; \

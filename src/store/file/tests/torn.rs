@@ -15,7 +15,7 @@ use futures::StreamExt;
 
 use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent, Timestamp};
 use crate::store::file::records::{
-    decode_frame, log_path, Part, FRAME_HEADER, OFFSET_BYTES, RECORDS_FILE,
+    log_path, read_frame, Part, FRAME_HEADER, OFFSET_BYTES, RECORDS_FILE,
 };
 use crate::store::file::writer::{write_and_sync, Group, WriteGroup};
 use crate::store::file::{open, FileLog, LogOptions};
@@ -63,19 +63,13 @@ struct Tear {
 
 /// The frames of a group: where each starts in the group's bytes, its length, and its part.
 fn frames_of(group: &Group) -> Vec<(usize, usize, Part)> {
-    let mut frames = Vec::new();
-    let mut at = 0;
+    let (mut frames, mut at, mut body) = (Vec::new(), 0, Vec::new());
+    let mut reader = std::io::Cursor::new(&group.frames);
     while at < group.frames.len() {
-        let (body, length) = decode_frame(&group.frames[at..]).unwrap();
-        // The check word tells the part; a whole frame decodes either way.
-        let check = u32::from_le_bytes(group.frames[at + 4..at + 8].try_into().unwrap());
-        let part = if check == crc32fast::hash(body) {
-            Part::Last
-        } else {
-            Part::More
-        };
-        frames.push((at, length, part));
-        at += length;
+        let left = (group.frames.len() - at) as u64;
+        let (length, part) = read_frame(&mut reader, left, &mut body).unwrap();
+        frames.push((at, length as usize, part));
+        at += length as usize;
     }
     frames
 }
