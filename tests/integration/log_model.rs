@@ -379,8 +379,17 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         );
     }
 
-    let real = sled.unwrap();
+    // Reopened after a clean close, the log holds every record in index runs and none in a
+    // memtable, so the answers below come from the runs (the runs written during the ops are
+    // written by the index thread whenever it gets to them, so they are not counted on).
+    sled.take().unwrap().close();
+    let real = FileLog::open_with(dir.path(), options).unwrap();
     let count = model.head().next_position;
+    prop_assert_eq!(
+        real.head().next_position,
+        count,
+        "head after a clean reopen"
+    );
     prop_assert_eq!(model.verify(), Ok(count));
     prop_assert_eq!(real.verify(), Ok(count));
     let all: Vec<_> = real
@@ -390,7 +399,12 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         .await;
     prop_assert!(all.windows(2).all(|w| w[0].recorded_at <= w[1].recorded_at));
     prop_assert_eq!(verify_chain(all, ChainHash::GENESIS), Ok(count));
-    // The answers above came (also) from index runs, not only from the memtable.
+    for account in (0..4).map(account_of) {
+        let want = read(model.read_stream(&account, None, Direction::Forwards, None)).await;
+        let got = read(real.read_stream(&account, None, Direction::Forwards, None)).await;
+        prop_assert_eq!(got, want, "read_stream after a clean reopen");
+    }
+    // The answers above came from index runs, not from a memtable.
     let runs = std::fs::read_dir(relledger::store::file::index_path(dir.path()))
         .unwrap()
         .filter(|entry| {
@@ -398,7 +412,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             name.to_string_lossy().ends_with(".run")
         })
         .count();
-    prop_assert!(count < 8 || runs > 0, "{} records but no index run", count);
+    prop_assert!(count == 0 || runs > 0, "{} records but no index run", count);
     Ok(())
 }
 
