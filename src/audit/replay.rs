@@ -8,7 +8,7 @@ use futures::stream::{self, BoxStream, StreamExt};
 
 use super::{blocking, Audit, AuditError};
 use crate::domain::RecordedEvent;
-use crate::store::codec::decode_record_at;
+use crate::store::codec::{canonical_part, decode_record_at};
 use crate::store::{SignedCheckpoint, StoreError};
 
 /// One item of a replay.
@@ -56,8 +56,12 @@ impl Audit {
         Ok(pages.flatten().boxed())
     }
 
-    /// The items of a replay of `from..to` (see [`Audit::replay`]), blocking.
+    /// The items of a replay of `from..to` (see [`Audit::replay`]), blocking. An empty range
+    /// has none.
     pub fn replay_page(&self, from: u64, to: u64) -> Result<Vec<ReplayItem>, AuditError> {
+        if to <= from {
+            return Ok(Vec::new());
+        }
         let mut checkpoints = self.checkpoints.range(from, to - 1).peekable();
         let mut items = Vec::new();
         let mut expected = from;
@@ -70,7 +74,7 @@ impl Audit {
                 .into());
             }
             let record = decode_record_at(at, &value)?;
-            let canonical = value[65..].to_vec();
+            let canonical = canonical_part(&value).to_vec();
             items.push(ReplayItem::Record {
                 record: Box::new(record),
                 canonical,

@@ -218,6 +218,13 @@ pub fn decode_record(bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
     })
 }
 
+/// The canonical bytes of a stored value (what its hash covers after `prev_hash`): the value
+/// past its envelope header, or nothing if the value is shorter than the header (which
+/// [`decode_record`] reports as damage).
+pub fn canonical_part(bytes: &[u8]) -> &[u8] {
+    bytes.get(HEADER_LEN..).unwrap_or_default()
+}
+
 /// Decodes the value stored under `position`, as [`decode_record`] does, and checks that the
 /// record says it is at `position`. Errors name `position`, which the storage key tells even
 /// when the body is unreadable.

@@ -661,6 +661,10 @@ async fn the_audit_runs_over_the_memory_backend() {
         prev = record.hash;
     }
     assert_eq!(items[12], ReplayItem::Checkpoint(checkpoint));
+    // A page of an empty range is empty, however its ends are given.
+    assert_eq!(audit.replay_page(0, 0).unwrap(), Vec::new());
+    assert_eq!(audit.replay_page(5, 0).unwrap(), Vec::new());
+    assert_eq!(audit.replay_page(12, 12).unwrap(), Vec::new());
 
     // A second audit over the same stores (a restart) finds the checkpoint and starts there.
     drop(audit);

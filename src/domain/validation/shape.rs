@@ -46,9 +46,32 @@ pub fn validate_shape(
         if event.occurred_at.unix_nanos() > latest {
             violations.push(FieldViolation::new(
                 format!("events[{i}].occurred_at"),
-                "lies more than a day in the future of the server's clock",
+                format!(
+                    "lies more than {} in the future of the server's clock",
+                    span(policy.max_future_skew_nanos)
+                ),
             ));
         }
     }
     ValidationError::check(violations)
+}
+
+/// A span of nanoseconds as a sentence says it: "a day", "3 hours", "90 seconds".
+fn span(nanos: i64) -> String {
+    const SECOND: i64 = 1_000_000_000;
+    let units = [
+        (86_400 * SECOND, "day", "a day"),
+        (3_600 * SECOND, "hour", "an hour"),
+        (60 * SECOND, "minute", "a minute"),
+        (SECOND, "second", "a second"),
+    ];
+    for (size, name, one) in units {
+        if nanos >= size && nanos % size == 0 {
+            return match nanos / size {
+                1 => one.to_string(),
+                n => format!("{n} {name}s"),
+            };
+        }
+    }
+    format!("{nanos} nanoseconds")
 }

@@ -256,3 +256,33 @@ fn personal_data_about_a_forgotten_contact_is_refused_field_by_field() {
     // The forgetting changes nothing else validation knows: the contact is still active.
     assert!(state.is_active_contact("c1"));
 }
+
+#[test]
+fn a_future_date_is_refused_naming_the_skew_the_policy_allows() {
+    let mut visit = event(EventPayload::Visit(Visit {
+        contact_ids: vec!["c1".into()],
+        purpose: String::new(),
+        summary: String::new(),
+        next_visit_on: None,
+        next_visit_pretext: String::new(),
+    }));
+    visit.occurred_at = NOW.plus_days(1);
+    let cases = [
+        (2 * 3_600 * 1_000_000_000, "2 hours"),
+        (3_600 * 1_000_000_000, "an hour"),
+        (90 * 1_000_000_000, "90 seconds"),
+        (NANOS_PER_DAY / 2 + 1, "43200000000001 nanoseconds"),
+    ];
+    for (skew, said) in cases {
+        let policy = Policy {
+            max_future_skew_nanos: skew,
+            ..Policy::default()
+        };
+        let refused = validate_shape(std::slice::from_ref(&visit), &policy, NOW).unwrap_err();
+        assert_eq!(refused.violations.len(), 1);
+        assert_eq!(
+            refused.violations[0].description,
+            format!("lies more than {said} in the future of the server's clock")
+        );
+    }
+}
