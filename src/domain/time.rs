@@ -65,39 +65,4 @@ impl Timestamp {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parts_round_trip_including_before_the_epoch() {
-        for (s, n) in [
-            (0, 0),
-            (1, 5),
-            (-1, 999_999_999),
-            (1_700_000_000, 123_456_789),
-        ] {
-            let t = Timestamp::from_parts(s, n).unwrap();
-            assert_eq!(t.to_parts(), (s, n));
-        }
-        assert_eq!(
-            Timestamp::from_parts(-1, 0).unwrap().unix_nanos(),
-            -NANOS_PER_SECOND
-        );
-    }
-
-    #[test]
-    fn out_of_range_parts_are_refused() {
-        assert!(Timestamp::from_parts(i64::MAX, 0).is_none());
-        assert!(Timestamp::from_parts(0, -1).is_none());
-        assert!(Timestamp::from_parts(0, 1_000_000_000).is_none());
-    }
-
-    #[test]
-    fn ages_are_whole_days_rounded_down() {
-        let t0 = Timestamp::from_unix_nanos(0);
-        let almost_two = Timestamp::from_unix_nanos(2 * NANOS_PER_DAY - 1);
-        assert_eq!(almost_two.days_since(t0), 1);
-        assert_eq!(t0.days_since(almost_two), -2);
-        assert_eq!(Timestamp::from_unix_nanos(-1).day_number(), -1);
-    }
-}
+mod tests;

@@ -257,77 +257,7 @@ pub struct PersonalTrust {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn beta_reputation_numbers() {
-        let p = Params::default();
-        let none = Beta::default();
-        assert_eq!(none.expected(&p), 0.5);
-        assert_eq!(none.uncertainty(&p), 1.0);
-        let b = Beta { r: 3.0, s: 1.0 };
-        // (3 + 1) / (3 + 1 + 2) and 2 / 6.
-        assert_eq!(b.expected(&p), 4.0 / 6.0);
-        assert_eq!(b.uncertainty(&p), 2.0 / 6.0);
-        let s = TrustScore::new(b, none, &p);
-        assert_eq!(s.score, 67);
-        assert_eq!(s.grade, Grade::Good);
-        assert_eq!(s.trend, Trend::Improving);
-        assert!((s.confidence - 4.0 / 6.0).abs() < 1e-15);
-    }
-
-    #[test]
-    fn grades_follow_the_thresholds() {
-        let p = Params::default();
-        let none = Beta::default();
-        // r + s < 0.5 means u > 0.8.
-        assert_eq!(
-            TrustScore::new(Beta { r: 0.4, s: 0.0 }, none, &p).grade,
-            Grade::NotEnoughInfo
-        );
-        // u = 0.8 exactly is graded: P = 1.5 / 2.5 = 0.6.
-        assert_eq!(
-            TrustScore::new(Beta { r: 0.5, s: 0.0 }, none, &p).grade,
-            Grade::Good
-        );
-        assert_eq!(
-            TrustScore::new(Beta { r: 1.0, s: 1.0 }, none, &p).grade,
-            Grade::Fair
-        );
-        assert_eq!(
-            TrustScore::new(Beta { r: 0.0, s: 2.0 }, none, &p).grade,
-            Grade::Poor
-        );
-        let steady = TrustScore::new(Beta { r: 1.0, s: 1.0 }, Beta { r: 1.0, s: 1.1 }, &p);
-        assert_eq!(steady.trend, Trend::Steady);
-        let down = TrustScore::new(Beta { r: 0.0, s: 2.0 }, none, &p);
-        assert_eq!(down.trend, Trend::Declining);
-        assert_eq!(down.score, 25);
-    }
-}
+mod tests;
 
 #[cfg(test)]
-mod fold_tests {
-    use super::*;
-    use crate::domain::event::{AccountSegment::Standard, ContactRole};
-    use crate::domain::projection::testkit::{day, Log};
-
-    #[test]
-    fn organizational_trust_adds_half_the_role_weighted_personal_evidence() {
-        let p = Params::default();
-        let mut log = Log::opened(Standard);
-        log.contact(1, "dm", ContactRole::DecisionMaker);
-        log.contact(1, "pr", ContactRole::Procurement);
-        log.intro(10, "dm");
-        log.intro(10, "pr");
-        log.solution(10, &[]);
-        let (_, fold) = assess(&visible(&log.events, day(10)), day(10), &p);
-        // Direct 1.5 + 0.5 * (1.0 * 1.0 + 0.6 * 1.0).
-        assert_eq!(fold.org.r, 1.5 + 0.5 * 1.6);
-        assert_eq!(fold.personal_of("dm"), Beta { r: 1.0, s: 0.0 });
-        // One half-life later (365 days) every item of this log counts half.
-        let (_, later) = assess(&visible(&log.events, day(375)), day(375), &p);
-        assert_eq!(later.org.r, fold.org.r / 2.0);
-    }
-}
+mod fold_tests;

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::domain::{AccountId, EventId};
 
 fn account(n: u64) -> AccountId {
     AccountId::parse(format!("acct-{n:03}")).unwrap()

@@ -1,0 +1,167 @@
+//! One page of the projector: its records read, each account it touches folded once on the
+//! fold thread, and the summaries and changes committed to the checkpoint together.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+
+use super::{Projector, RelationshipChange, PAGE};
+use crate::domain::projection::{summarize, Params, RelationshipSummary};
+use crate::domain::{AccountId, RecordedEvent};
+use crate::read::histories;
+use crate::read::relationships::{occurred, Judged};
+use crate::store::{Direction, ReadAllFilter, SnapshotPosition, StoreError};
+
+impl Projector {
+    /// Projects the next page of records; returns how many.
+    ///
+    /// Each account the page touches is folded once, as of its last event in the page: the
+    /// cost of a page is one fold per account, however many of its events the page holds. When
+    /// the projector keeps up and appends come one at a time, a page is one append and every
+    /// event is judged on its own; when appends come faster than its pacing interval, or when it
+    /// catches up, an account's events in one page are judged together, and a change names the
+    /// last of them (`after.position`) and the first (`first_position`).
+    pub(super) async fn project_page(&self) -> Result<u64, StoreError> {
+        let from = self.progress.borrow().map_or(0, |p| p + 1);
+        // Sized at once for what the head says is there: collected by doubling, a full page
+        // was copied over and over into fresh memory (perf: page faults).
+        let expected = self.log.head().next_position.saturating_sub(from).min(PAGE);
+        let mut page = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
+        let mut records = self.log.read_all(
+            Some(from),
+            Direction::Forwards,
+            Some(PAGE),
+            ReadAllFilter::default(),
+        );
+        while let Some(record) = records.try_next().await? {
+            page.push(record);
+        }
+        let Some(last) = page.last().map(|r| r.position) else {
+            return Ok(0);
+        };
+        let projected = page.len() as u64;
+        // Each account's records in the page, in order, moved out of it (those that extend the
+        // shared history become part of it without a copy), into vectors made their final size
+        // at once: grown by doubling, a page's records were copied several times over into
+        // fresh memory (perf: page faults).
+        let mut counts: HashMap<&AccountId, usize> = HashMap::new();
+        for record in &page {
+            *counts.entry(&record.account_id).or_default() += 1;
+        }
+        let mut touched: BTreeMap<AccountId, Vec<RecordedEvent>> = counts
+            .into_iter()
+            .map(|(account, count)| (account.clone(), Vec::with_capacity(count)))
+            .collect();
+        for record in page {
+            if let Some(records) = touched.get_mut(&record.account_id) {
+                records.push(record);
+            }
+        }
+        // The histories first (they may read the log), then every fold of the page at once on
+        // the fold thread: a fold of a long history takes milliseconds of CPU, and on a tokio
+        // worker it would hold up the gRPC requests queued behind it (see `fold_thread`).
+        let mut folds = Vec::with_capacity(touched.len());
+        for (account, records) in touched {
+            // The account's last record in the page (the fold is as of it), and its first.
+            let (Some(first), Some(latest)) = (records.first(), records.last()) else {
+                continue;
+            };
+            let first_position = first.position;
+            let (position, recorded_at, event_id) =
+                (latest.position, latest.recorded_at, latest.event.event_id);
+            let history = self
+                .histories
+                .history(&account, records, Some(position))
+                .await?;
+            let counted = histories::up_to(&history, position).len();
+            if counted == 0 || history[counted - 1].position != position {
+                return Err(StoreError::Corrupt(format!(
+                    "the stream of {account} does not hold position {position}, which the log \
+                     gives it"
+                )));
+            }
+            folds.push(Fold {
+                account,
+                position,
+                recorded_at,
+                event_id,
+                first_position,
+                history,
+                counted,
+            });
+        }
+        let params = self.params.clone();
+        let judged = self
+            .folds
+            .run(move || {
+                folds
+                    .into_iter()
+                    .map(|fold| (fold.judge(&params), fold.first_position))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .ok_or_else(|| {
+                StoreError::Unavailable("a fold of the projector's page failed".to_string())
+            })?;
+        let mut summaries = Vec::with_capacity(judged.len());
+        let mut changes = Vec::new();
+        for (after, first_position) in judged {
+            let before = self.store.summary(&after.account_id).await?;
+            if after.is_news_after(before.as_ref()) {
+                changes.push(RelationshipChange {
+                    before,
+                    after: after.clone(),
+                    first_position,
+                });
+            }
+            summaries.push(after);
+        }
+        let position = SnapshotPosition {
+            position: last,
+            params_version: self.params.params_version.to_string(),
+        };
+        self.store
+            .commit(summaries, changes.clone(), position)
+            .await?;
+        self.progress.send_replace(Some(last));
+        for change in changes {
+            // No receiver is not an error: the change feed may have no subscriber.
+            let _ = self.changes.send(change);
+        }
+        Ok(projected)
+    }
+}
+
+/// One account's fold of a page: its events up to the last of them in the page.
+struct Fold {
+    account: AccountId,
+    /// The account's last event in the page: its position, when it was recorded, its id.
+    position: u64,
+    recorded_at: crate::domain::Timestamp,
+    event_id: crate::domain::EventId,
+    /// The position of the account's first event in the page.
+    first_position: u64,
+    /// The account's history, at least up to `position`.
+    history: Arc<Vec<RecordedEvent>>,
+    /// How many of its events are at `position` or before.
+    counted: usize,
+}
+
+impl Fold {
+    /// The account's summary as of its last event in the page, judged when that event was
+    /// recorded (or at the newest `occurred_at` counted, if later): what `Relationships::get`
+    /// answers as of that position.
+    fn judge(&self, params: &Params) -> RelationshipSummary {
+        let history = &self.history[..self.counted];
+        let as_of = Judged::NoEarlierThan(self.recorded_at).instant(occurred(history.iter()));
+        summarize(
+            &self.account,
+            self.position,
+            self.event_id,
+            history,
+            as_of,
+            params,
+        )
+    }
+}
