@@ -12,8 +12,8 @@
 //! whitespace, an escape `serde_json` never writes, an unknown payload, a malformed id, a
 //! number that does not fit), and the caller then decodes the body with `serde_json` as
 //! before. So the two can only differ if this one accepts a body and builds something other
-//! than what `serde_json` builds from it; the tests beside it (`fast::tests`) check that it does not, over
-//! random records of every payload and over random damage to their bytes.
+//! than what `serde_json` builds from it; the tests beside it (`fast::tests`) check that it
+//! does not, over random records of every payload and over random damage to their bytes.
 //!
 //! The record's envelope and the JSON tokens are read here; the payloads' fields in `payload`.
 
