@@ -26,6 +26,7 @@
 //! file reads happen outside it.
 
 mod bloom;
+pub mod comparison;
 mod memtable;
 mod merge;
 mod run;
@@ -422,8 +423,7 @@ impl Index {
             .collect()
     }
 
-    /// Waits until no merge is due (for tests).
-    #[cfg(test)]
+    /// Waits until no merge is due (for tests and [`comparison`]).
     pub(crate) fn wait_for_merges(&self) {
         while self.shared.next_merge().is_some() {
             self.shared.merge_once();
