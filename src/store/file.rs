@@ -54,6 +54,9 @@ use async_trait::async_trait;
 use futures::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
+/// The log's index as the writer drives it, for `bench/index-engines` only (see its docs).
+#[doc(hidden)]
+pub use index::comparison as index_comparison;
 pub use index::index_path;
 pub(crate) use lock::DirLock;
 pub use lock::LOCK_FILE;

@@ -106,8 +106,7 @@ impl Index {
             .collect()
     }
 
-    /// Waits until no merge is due (for tests).
-    #[cfg(test)]
+    /// Waits until no merge is due (for tests and [`super::comparison`]).
     pub(crate) fn wait_for_merges(&self) {
         while self.shared.next_merge().is_some() {
             self.shared.merge_once();

@@ -6,9 +6,9 @@ use std::ops::Range as Revisions;
 use super::FLUSH_RECORDS;
 use crate::domain::{AccountId, EventId};
 
-/// The entries of one record, as the writer adds them.
+/// The entries of one record, as the writer adds them. `pub` only for [`super::comparison`].
 #[derive(Debug, Clone)]
-pub(crate) struct Entry {
+pub struct Entry {
     pub position: u64,
     pub account: AccountId,
     pub revision: u64,

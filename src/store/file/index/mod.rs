@@ -29,6 +29,7 @@
 //! index thread) in `flush`; merging in `merge`.
 
 mod bloom;
+pub mod comparison;
 mod flush;
 mod lookup;
 mod memtable;
