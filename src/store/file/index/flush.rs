@@ -1,6 +1,6 @@
 //! Getting entries into runs: the writer adds to the memtable, a full one is frozen and the
 //! index thread writes it as a run of level 0 (or a caller writes it at once, with
-//! [`Index::flush`]), then merges whatever is due (see `merge`).
+//! [`Index::flush`]); the merge thread then merges whatever is due (see `merge`).
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -69,7 +69,7 @@ impl Index {
         Ok(())
     }
 
-    /// Wakes the index thread: to write a frozen memtable, then to merge what is due.
+    /// Wakes the index thread: to write a frozen memtable, then the merge thread.
     fn wake(&self) {
         if let Some(wake) = self.wake.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             let _ = wake.send(());
@@ -171,9 +171,10 @@ impl IndexShared {
     }
 
     /// The index thread: each time it is woken, writes the frozen memtable if one waits, then
-    /// merges whatever is due. While a frozen memtable cannot be written (a full disk), it
-    /// retries every [`RETRY_FLUSH`].
-    pub(super) fn work_while_woken(&self, wake: mpsc::Receiver<()>) {
+    /// wakes the merge thread. While a frozen memtable cannot be written (a full disk), it
+    /// retries every [`RETRY_FLUSH`]. Returns when the index is dropped, which stops the merge
+    /// thread too (`merges` is dropped).
+    pub(super) fn write_while_woken(&self, wake: mpsc::Receiver<()>, merges: mpsc::Sender<()>) {
         loop {
             let woken = if self.read().frozen.is_some() {
                 match wake.recv_timeout(RETRY_FLUSH) {
@@ -190,6 +191,14 @@ impl IndexShared {
                 tracing::error!(%error, "could not write the index's memtable as a run; retrying");
                 continue;
             }
+            let _ = merges.send(());
+        }
+    }
+
+    /// The merge thread: each time it is woken, merges whatever is due, one merge at a time,
+    /// until nothing is (or a merge fails: it is tried again after the next run is written).
+    pub(super) fn merge_while_woken(&self, merges: mpsc::Receiver<()>) {
+        while merges.recv().is_ok() {
             while !self.stopping.load(Ordering::Acquire) && self.next_merge().is_some() {
                 if !self.merge_once() {
                     break;

@@ -14,9 +14,11 @@
 //! - a full memtable is frozen (still read) and the index thread writes it as an immutable
 //!   sorted *run* of level 0 (see `run`) covering its range of positions; the writer syncs the
 //!   offsets file up to that range's end before it freezes it;
-//! - the same thread merges every [`FANOUT`] adjacent runs of one level into one run of the
+//! - a merge thread merges every [`FANOUT`] adjacent runs of one level into one run of the
 //!   next level, so a log of `n` records has about `3 log4(n / 65,536)` runs, and each entry is
-//!   rewritten once per level;
+//!   rewritten once per level; it is a thread of its own so that a long merge never holds up
+//!   the writing of a frozen memtable, which would let the writer's memtable grow past its
+//!   bound (docs/decisions/0014-index-kept-over-embedded-engines.md);
 //! - the runs cover the log from position 0 without gap or overlap; what lies past the last run
 //!   is re-read from the record files when the log opens (`open::reindex_tail`), which is also
 //!   how a missing or damaged run is rebuilt: the index is derived from the records and never
@@ -26,7 +28,7 @@
 //! file reads happen outside it.
 //!
 //! The readers' questions are in `lookup`; the way entries reach runs (freezing, flushing, the
-//! index thread) in `flush`; merging in `merge`.
+//! index and merge threads) in `flush`; merging in `merge`.
 
 mod bloom;
 pub mod comparison;
@@ -79,9 +81,11 @@ pub(crate) struct Index {
     shared: Arc<IndexShared>,
     /// The memtable is full at this many records.
     flush_records: u64,
-    /// Wakes the index thread after a freeze or flush; dropped to stop it.
+    /// Wakes the index thread after a freeze or flush; dropped to stop it (and, through it,
+    /// the merge thread).
     wake: Mutex<Option<mpsc::Sender<()>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The index thread, then the merge thread: joined in that order.
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 struct IndexShared {
@@ -89,7 +93,7 @@ struct IndexShared {
     state: RwLock<State>,
     /// Set when the index closes: a merge in progress gives up.
     stopping: AtomicBool,
-    /// Held while a merge runs: one at a time.
+    /// Held while a merge runs: one at a time (the merge thread's, or a test's).
     merging: Mutex<()>,
     /// Held while the frozen memtable is written: once, by one thread.
     flushing: Mutex<()>,
@@ -170,20 +174,30 @@ impl Index {
             flushing: Mutex::new(()),
             changes: Default::default(),
         });
+        // Two threads, so that a frozen memtable is written while a merge runs (a large one
+        // takes seconds): otherwise the writer's memtable, which cannot be frozen while another
+        // waits, would grow past `flush_records` for as long as the merge lasts.
+        let (merge_tx, merges) = mpsc::channel();
+        // Runs left unmerged by the last process are merged now.
+        let _ = merge_tx.send(());
+        let merge_thread = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("relledger-merge".to_string())
+                .spawn(move || shared.merge_while_woken(merges))?
+        };
         let (wake_tx, wake) = mpsc::channel();
-        let thread = {
+        let index_thread = {
             let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("relledger-index".to_string())
-                .spawn(move || shared.work_while_woken(wake))?
+                .spawn(move || shared.write_while_woken(wake, merge_tx))?
         };
-        // Runs left unmerged by the last process are merged now.
-        let _ = wake_tx.send(());
         let index = Index {
             shared,
             flush_records: flush_records.max(1),
             wake: Mutex::new(Some(wake_tx)),
-            thread: Mutex::new(Some(thread)),
+            threads: Mutex::new(vec![index_thread, merge_thread]),
         };
         Ok((index, covered))
     }
@@ -193,9 +207,10 @@ impl Drop for Index {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::Release);
         drop(self.wake.lock().unwrap_or_else(|e| e.into_inner()).take());
-        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for thread in threads {
             if thread.join().is_err() {
-                tracing::error!("the index thread panicked");
+                tracing::error!("an index thread panicked");
             }
         }
     }

@@ -226,3 +226,24 @@ fn a_frozen_memtable_is_written_by_the_index_thread_and_read_meanwhile() {
         }
     );
 }
+
+#[test]
+fn a_merge_in_progress_holds_up_no_frozen_memtable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _) = Index::open(dir.path(), 10).unwrap();
+    // A merge that lasts: the merge thread cannot start one while this is held.
+    let merging = index.shared.merging.lock().unwrap();
+    for (at, from) in (0..50).step_by(10).enumerate() {
+        index.add(&entries(3, from, from + 10));
+        assert!(index.is_full());
+        index.freeze((from + 10) * 10);
+        // Four runs of level 0 make a merge due from the fourth on; the runs are written all
+        // the same, so the writer's memtable never waits past its bound.
+        index.wait_for_runs(at + 1);
+    }
+    assert_eq!(index.run_ranges().len(), 5);
+    drop(merging);
+    index.wait_for_merges();
+    assert_eq!(index.run_ranges(), vec![(0, 40, 1), (40, 50, 0)]);
+    check_lookups(&index, 3, 50);
+}
