@@ -106,10 +106,24 @@ impl Index {
             .collect()
     }
 
-    /// Waits until no merge is due (for tests and [`super::comparison`]).
+    /// Waits until no merge is due and none is running, merging on this thread what is due
+    /// (for tests and [`super::comparison`]). Returns early if a merge fails (logged).
     pub(crate) fn wait_for_merges(&self) {
-        while self.shared.next_merge().is_some() {
-            self.shared.merge_once();
+        loop {
+            // Under the lock: a merge the merge thread was running is over, its inputs' files
+            // removed, before the list of runs says nothing is due.
+            let merging = self
+                .shared
+                .merging
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if self.shared.next_merge().is_none() {
+                return;
+            }
+            drop(merging);
+            if !self.shared.merge_once() {
+                return;
+            }
         }
     }
 }
