@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use super::{FieldViolation, Policy, ValidationError};
 use crate::domain::event::ProposedEvent;
-use crate::domain::time::Timestamp;
+use crate::domain::time::{Timestamp, NANOS_PER_DAY, NANOS_PER_SECOND};
 
 /// The rules that hold whatever the account's history: a batch is not empty, not over the
 /// limit, names each event id once, and is not dated in the future. Checked before anything
@@ -58,12 +58,11 @@ pub fn validate_shape(
 
 /// A span of nanoseconds as a sentence says it: "a day", "3 hours", "90 seconds".
 fn span(nanos: i64) -> String {
-    const SECOND: i64 = 1_000_000_000;
     let units = [
-        (86_400 * SECOND, "day", "a day"),
-        (3_600 * SECOND, "hour", "an hour"),
-        (60 * SECOND, "minute", "a minute"),
-        (SECOND, "second", "a second"),
+        (NANOS_PER_DAY, "day", "a day"),
+        (3_600 * NANOS_PER_SECOND, "hour", "an hour"),
+        (60 * NANOS_PER_SECOND, "minute", "a minute"),
+        (NANOS_PER_SECOND, "second", "a second"),
     ];
     for (size, name, one) in units {
         if nanos >= size && nanos % size == 0 {
