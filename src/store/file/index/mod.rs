@@ -20,7 +20,7 @@
 //!   the writing of a frozen memtable, which would let the writer's memtable grow past its
 //!   bound (docs/decisions/0014-index-kept-over-embedded-engines.md);
 //! - the runs cover the log from position 0 without gap or overlap; what lies past the last run
-//!   is re-read from the record files when the log opens (`open::reindex_tail`), which is also
+//!   is re-read from the record files when the log opens (`recovery::reindex_tail`), which is also
 //!   how a missing or damaged run is rebuilt: the index is derived from the records and never
 //!   the only copy of anything.
 //!
