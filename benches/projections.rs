@@ -557,7 +557,10 @@ async fn walks(log: &Arc<FileLog>, projector: &Projector) {
     done();
     let done = measure("GetPortfolio");
     let (folio, _) = relationships
-        .portfolio(RelationshipQuery::default())
+        .portfolio(
+            RelationshipQuery::default(),
+            &relledger::domain::AccountScope::All,
+        )
         .await
         .unwrap();
     assert!(!folio.accounts.is_empty());

@@ -1,9 +1,11 @@
 //! The server's configuration, with the defaults a newcomer gets from `relledger serve`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::AuditConfig;
+use crate::auth::Authenticator;
 use crate::domain::Policy;
 
 /// The largest encoded event accepted by default: generous for notes and summaries, small
@@ -39,6 +41,33 @@ pub struct Config {
     /// positions, signed checkpoints, the projector's checkpoint and change log), not the log's
     /// records or indexes.
     pub cache_bytes: u64,
+    /// The principals, their roles, scopes and limits; `None` lets every caller do everything,
+    /// which `relledger serve` allows only on a loopback address unless told `--insecure`.
+    pub auth: Option<Arc<Authenticator>>,
+    /// The server's certificate and key, and the client CA under mTLS; `None` serves plain
+    /// HTTP/2.
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS for the server, as PEM text read at start.
+#[derive(Clone)]
+pub struct TlsConfig {
+    /// The server's certificate chain.
+    pub certificate_pem: Vec<u8>,
+    /// The server's private key.
+    pub key_pem: Vec<u8>,
+    /// The CA that client certificates must chain to; `Some` requires a client certificate on
+    /// every connection (mTLS).
+    pub client_ca_pem: Option<Vec<u8>>,
+}
+
+/// Never prints the key.
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("mtls", &self.client_ca_pem.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -52,6 +81,8 @@ impl Config {
             audit: AuditConfig::default(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             cache_bytes: crate::store::file::DEFAULT_CACHE_BYTES,
+            auth: None,
+            tls: None,
         }
     }
 }

@@ -19,6 +19,8 @@
 //!   checkpoints, the self-verifying export bundle and its import.
 //! - [`subscriptions`]: the global log delivered to consumers from a start position, then live,
 //!   filtered and resumable; durable named subscriptions keep their acknowledged position.
+//! - [`auth`]: who may do what: principals from the auth file, their tokens (kept hashed),
+//!   roles, account scopes and limits.
 //! - [`api`]: the gRPC API, the only module that knows the generated proto types.
 //! - [`server`]: wires the services and runs them until shutdown; [`serve`] is the entry point.
 //! - [`config`]: the server's settings and their defaults.
@@ -32,6 +34,7 @@
 pub mod allocator;
 pub mod api;
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;

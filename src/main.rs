@@ -4,12 +4,16 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
 
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use relledger::audit::AuditConfig;
-use relledger::config::{Config, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_REQUEST_BYTES};
+use relledger::auth::Authenticator;
+use relledger::config::{Config, TlsConfig, DEFAULT_MAX_EVENT_BYTES, DEFAULT_MAX_REQUEST_BYTES};
 use relledger::domain::Policy;
 use relledger::server::OpenServer;
 
@@ -51,6 +55,9 @@ enum Command {
     Rebuild(relledger::cli::RebuildArgs),
     /// Drive a server with concurrent clients; report throughput and latency percentiles.
     Bench(relledger::cli::BenchArgs),
+    /// Make or revoke bearer tokens in an auth file.
+    #[command(subcommand)]
+    Token(relledger::cli::TokenCommand),
 }
 
 #[derive(Args)]
@@ -84,6 +91,39 @@ struct ServeArgs {
     /// record file and index runs are outside it.
     #[arg(long, env = "RELLEDGER_CACHE_MB", default_value_t = relledger::store::file::DEFAULT_CACHE_BYTES / (1024 * 1024))]
     cache_mb: u64,
+    /// The principals, their token hashes, roles and account scopes (`relledger token create`
+    /// writes it). Without it every caller may do everything, which is allowed only on a
+    /// loopback address. Reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE", env = "RELLEDGER_AUTH_FILE")]
+    auth_file: Option<PathBuf>,
+    /// The server's TLS certificate chain (PEM).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "RELLEDGER_TLS_CERT",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "RELLEDGER_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Require a client certificate that chains to this CA (PEM) on every connection (mTLS).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "RELLEDGER_TLS_CLIENT_CA",
+        requires = "tls_cert"
+    )]
+    tls_client_ca: Option<PathBuf>,
+    /// Serve on a non-loopback address without TLS or without an auth file. Anyone who can
+    /// reach the port may then read, write or erase, or see the traffic.
+    #[arg(long, env = "RELLEDGER_INSECURE")]
+    insecure: bool,
 }
 
 fn main() -> ExitCode {
@@ -110,6 +150,7 @@ fn main() -> ExitCode {
             Command::Verify(args) => relledger::cli::verify(args).await,
             Command::Rebuild(args) => relledger::cli::rebuild(args).await,
             Command::Bench(args) => relledger::cli::bench(args).await,
+            Command::Token(command) => relledger::cli::token(command).await,
         }
     });
     match result {
@@ -127,8 +168,9 @@ fn main() -> ExitCode {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     relledger::logging::log_to_stderr();
     take_file_size_signal();
-    let mut config = Config::new(args.data_dir);
-    config.policy.currency = args.currency;
+    refuse_insecure(&args)?;
+    let mut config = Config::new(args.data_dir.clone());
+    config.policy.currency = args.currency.clone();
     config.policy.max_batch_events = args.max_batch_events;
     config.max_event_bytes = args.max_event_bytes;
     config.max_request_bytes = args.max_request_bytes;
@@ -137,6 +179,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         sign_every_records: args.checkpoint_every_records.max(1),
         sign_every: std::time::Duration::from_secs(args.checkpoint_every_secs.max(1)),
     };
+    if let Some(path) = &args.auth_file {
+        let auth = Arc::new(Authenticator::open(path)?);
+        reload_on_hangup(Arc::clone(&auth));
+        config.auth = Some(auth);
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let read = |path: &PathBuf| {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        config.tls = Some(TlsConfig {
+            certificate_pem: read(cert)?,
+            key_pem: read(key)?,
+            client_ca_pem: args.tls_client_ca.as_ref().map(read).transpose()?,
+        });
+    }
     let server = OpenServer::open(config)?;
     let listener = TcpListener::bind(args.listen)
         .await
@@ -147,6 +204,56 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("relledger listening on {address}");
     server.run(listener, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Refuses to serve on an address other machines can reach without both TLS and an auth
+/// file, unless `--insecure` says so; then warns.
+fn refuse_insecure(args: &ServeArgs) -> anyhow::Result<()> {
+    let secured = args.tls_cert.is_some() && args.auth_file.is_some();
+    if args.listen.ip().is_loopback() || secured {
+        return Ok(());
+    }
+    if !args.insecure {
+        anyhow::bail!(
+            "refusing to serve on {} without TLS and an auth file: give --tls-cert, --tls-key and --auth-file (see the README's \"Running it for real\"), or --insecure to serve anyway",
+            args.listen
+        );
+    }
+    tracing::warn!(
+        listen = %args.listen,
+        tls = args.tls_cert.is_some(),
+        auth_file = args.auth_file.is_some(),
+        "serving INSECURELY on a non-loopback address (--insecure): without TLS anyone on the network sees the traffic, without an auth file anyone who reaches the port may read, write and erase"
+    );
+    Ok(())
+}
+
+/// Reads the auth file again on every SIGHUP. A file that does not check changes nothing and
+/// says why; the principals in force stay.
+fn reload_on_hangup(auth: Arc<Authenticator>) {
+    #[cfg(unix)]
+    {
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            Ok(signal) => signal,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGHUP; the auth file is read only at start");
+                return;
+            }
+        };
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                match auth.reload() {
+                    Ok(()) => tracing::info!(path = %auth.path().display(), "auth file reloaded"),
+                    Err(err) => {
+                        tracing::error!(error = %err, "auth file not reloaded; the principals in force stay")
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = auth;
 }
 
 /// Makes a write past the file-size limit (`ulimit -f`) fail as a write to a full disk does

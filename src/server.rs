@@ -8,14 +8,15 @@ use std::sync::Arc;
 use futures::StreamExt;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::Server;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
+use crate::api::access::AccessLayer;
 use crate::api::audit_service::AuditService;
 use crate::api::ledger_service::LedgerService;
 use crate::api::proto;
 use crate::api::relationships_service::RelationshipsService;
 use crate::audit::{Audit, AuditOpenError};
-use crate::config::Config;
+use crate::config::{Config, TlsConfig};
 use crate::domain::projection::Params;
 use crate::ledger::Ledger;
 use crate::privacy::{FileKeyStore, Privacy, PrivacyError};
@@ -43,6 +44,9 @@ pub enum ServeError {
     /// The data keys of personal fields could not be read (`keys/` in the data dir).
     #[error("cannot open the key store: {0}")]
     Keys(#[from] PrivacyError),
+    /// The TLS certificate or key could not be used.
+    #[error("cannot use the TLS certificate and key: {0}")]
+    Tls(tonic::transport::Error),
     /// The reflection service could not be built from the embedded descriptors.
     #[error("server reflection failed to start: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -192,9 +196,17 @@ impl OpenServer {
         let audit_service =
             proto::audit_server::AuditServer::new(AuditService::new(Arc::clone(&audit), privacy));
 
-        let served = Server::builder()
+        let mut builder = Server::builder();
+        if let Some(tls) = &config.tls {
+            builder = builder
+                .tls_config(server_tls(tls))
+                .map_err(ServeError::Tls)?;
+        }
+        let served = builder
             // At DEBUG, as the handlers' spans are: see `logging`.
             .trace_fn(|request| tracing::debug_span!("rpc", path = %request.uri().path()))
+            // Every request to a relledger service is authenticated and checked first.
+            .layer(AccessLayer::new(config.auth.clone()))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(ledger_service)
@@ -259,6 +271,16 @@ async fn report_refusal(
         health
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
+    }
+}
+
+/// tonic's TLS settings of `tls`: the server's identity, and the client CA under mTLS.
+fn server_tls(tls: &TlsConfig) -> ServerTlsConfig {
+    let config =
+        ServerTlsConfig::new().identity(Identity::from_pem(&tls.certificate_pem, &tls.key_pem));
+    match &tls.client_ca_pem {
+        Some(ca) => config.client_ca_root(Certificate::from_pem(ca)),
+        None => config,
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 use tonic::{Request, Response, Status};
 
+use crate::api::access;
 use crate::api::convert::account_selection_from_proto;
 use crate::api::convert::heartbeat_interval_from_proto;
 use crate::api::convert::projection::relationship_change_to_proto;
@@ -27,7 +28,14 @@ pub fn subscribe(
     feeds: &ChangeFeeds,
     request: Request<proto::SubscribeRelationshipChangesRequest>,
 ) -> Result<Response<ChangeStream>, Status> {
-    let (start, filter, heartbeat_every) = request_from_proto(request.into_inner())?;
+    let caller = access::caller(&request);
+    let (start, mut filter, heartbeat_every) = request_from_proto(request.into_inner())?;
+    // Accounts asked for by name must be inside the scope; the other changes are filtered to
+    // it silently, with checkpoints and heartbeats still flowing.
+    for account in &filter.account_ids {
+        caller.may_touch(account.as_str())?;
+    }
+    filter.scope = caller.scope().clone();
     let feed = feeds.subscribe(start, filter, heartbeat_every)?;
     tracing::debug!(
         next_position = feed.next_position(),

@@ -13,6 +13,7 @@ use futures::stream::{BoxStream, StreamExt};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
+use super::access;
 use super::convert;
 use super::proto;
 use crate::domain::validation::MAX_REFERENCE_LEN;
@@ -69,6 +70,7 @@ impl proto::ledger_server::Ledger for LedgerService {
         &self,
         request: Request<proto::AppendRequest>,
     ) -> Result<Response<proto::AppendResponse>, Status> {
+        let caller = access::caller(&request);
         let request = request.into_inner();
         let span = tracing::Span::current();
         span.record("account_id", request.account_id.as_str());
@@ -101,6 +103,7 @@ impl proto::ledger_server::Ledger for LedgerService {
             (Some(account), true) => account,
             _ => return Err(ValidationError { violations }.into()),
         };
+        caller.may_touch(account.as_str())?;
 
         let outcome = self.ledger.append(&account, expected, events).await?;
         tracing::debug!(?outcome, "appended");
@@ -119,6 +122,7 @@ impl proto::ledger_server::Ledger for LedgerService {
         &self,
         request: Request<proto::ReadStreamRequest>,
     ) -> Result<Response<Self::ReadStreamStream>, Status> {
+        let caller = access::caller(&request);
         let request = request.into_inner();
         tracing::Span::current().record("account_id", request.account_id.as_str());
         let mut violations = Vec::new();
@@ -129,6 +133,7 @@ impl proto::ledger_server::Ledger for LedgerService {
             (Some(account), Some(direction), true) => (account, direction),
             _ => return Err(ValidationError { violations }.into()),
         };
+        caller.may_touch(account.as_str())?;
 
         let records = self
             .ledger
@@ -149,9 +154,13 @@ impl proto::ledger_server::Ledger for LedgerService {
         &self,
         request: Request<proto::ReadAllRequest>,
     ) -> Result<Response<Self::ReadAllStream>, Status> {
+        let caller = access::caller(&request);
         let request = request.into_inner();
         let mut violations = Vec::new();
-        let mut filter = ReadAllFilter::default();
+        let mut filter = ReadAllFilter {
+            scope: caller.scope().clone(),
+            ..ReadAllFilter::default()
+        };
         for (i, id) in request.account_ids.iter().enumerate() {
             if let Some(account) =
                 convert::account_id_from_proto(id, &format!("account_ids[{i}]"), &mut violations)
@@ -167,6 +176,11 @@ impl proto::ledger_server::Ledger for LedgerService {
             (Some(direction), true) => direction,
             _ => return Err(ValidationError { violations }.into()),
         };
+        // Accounts asked for by name must be inside the scope; the rest of the log is filtered
+        // to it silently.
+        for account in &filter.account_ids {
+            caller.may_touch(account.as_str())?;
+        }
 
         let records = self.ledger.read_all(
             request.from_position,
@@ -223,6 +237,7 @@ impl proto::ledger_server::Ledger for LedgerService {
         &self,
         request: Request<proto::ForgetContactRequest>,
     ) -> Result<Response<proto::ForgetContactResponse>, Status> {
+        let caller = access::caller(&request);
         let request = request.into_inner();
         // The contact id is personal-data-adjacent at most (a pseudonymous reference), but
         // there is no need to log it: the account is enough to find the event.
@@ -264,6 +279,7 @@ impl proto::ledger_server::Ledger for LedgerService {
             (Some(account), true) => account,
             _ => return Err(ValidationError { violations }.into()),
         };
+        caller.may_touch(account.as_str())?;
         let actor = if request.actor.is_empty() {
             DEFAULT_FORGET_ACTOR
         } else {

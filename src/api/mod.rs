@@ -1,6 +1,8 @@
 //! The gRPC API: the only module that knows the wire format.
 //!
 //! - [`proto`]: the generated `relledger.v1` types, clients and servers;
+//! - [`access`]: the layer every request passes first: authentication, roles, limits, and the
+//!   table of every RPC's roles;
 //! - [`audit_service`]: `relledger.v1.Audit` over the [`crate::audit::Audit`] service;
 //! - [`change_feed_service`]: `Relationships.SubscribeRelationshipChanges` over the
 //!   [`crate::read::change_feed::ChangeFeeds`] service;
@@ -12,6 +14,7 @@
 //!   [`crate::read::relationships::Relationships`] service;
 //! - [`status`]: the mapping of every error to a `tonic::Status`.
 
+pub mod access;
 pub mod audit_service;
 pub mod change_feed_service;
 pub mod convert;

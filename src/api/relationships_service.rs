@@ -10,13 +10,14 @@ use std::sync::Arc;
 use futures::stream::{BoxStream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use super::access;
 use super::change_feed_service::{self, ChangeStream};
 use super::convert::{self, projection as wire, projection_filters as filters};
 use super::proto;
 use super::proto::explain_change_request::{From as FromCheckpoint, To as ToCheckpoint};
 use super::proto::get_relationship_request::AsOf as WireAsOf;
 use crate::domain::projection::Checkpoint;
-use crate::domain::{FieldViolation, Timestamp, ValidationError};
+use crate::domain::{AccountScope, FieldViolation, Timestamp, ValidationError};
 use crate::read::change_feed::ChangeFeeds;
 use crate::read::relationships::{
     AsOf, GiftFilter, ListFilter, ListQuery, RelationshipQuery, Relationships, MAX_PAGE_SIZE,
@@ -55,6 +56,7 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         &self,
         request: Request<proto::GetRelationshipRequest>,
     ) -> Result<Response<proto::GetRelationshipResponse>, Status> {
+        let caller = access::caller(&request);
         let request = request.into_inner();
         tracing::Span::current().record("account_id", request.account_id.as_str());
         let mut violations = Vec::new();
@@ -72,6 +74,7 @@ impl proto::relationships_server::Relationships for RelationshipsService {
             (Some(account), Some(as_of), Some(known_at), true) => (account, as_of, known_at),
             _ => return Err(ValidationError { violations }.into()),
         };
+        caller.may_touch(account.as_str())?;
 
         let query = RelationshipQuery { as_of, known_at };
         let projection = self.relationships.get(&account, query).await?;
@@ -89,6 +92,7 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         &self,
         request: Request<proto::ListRelationshipsRequest>,
     ) -> Result<Response<proto::ListRelationshipsResponse>, Status> {
+        let caller = access::caller(&request);
         let request = request.into_inner();
         let mut violations = Vec::new();
         let filter = ListFilter {
@@ -111,6 +115,7 @@ impl proto::relationships_server::Relationships for RelationshipsService {
                 |code, f| filters::alert_code_from_proto(code, f),
             ),
             owners: request.owners,
+            scope: caller.scope().clone(),
         };
         let order = filters::list_order_from_proto(request.order_by, "order_by")
             .map_err(|invalid| violations.extend(invalid.violations))
@@ -164,6 +169,7 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         &self,
         request: Request<proto::ExplainChangeRequest>,
     ) -> Result<Response<proto::ExplainChangeResponse>, Status> {
+        let caller = access::caller(&request);
         let request = request.into_inner();
         tracing::Span::current().record("account_id", request.account_id.as_str());
         let mut violations = Vec::new();
@@ -187,6 +193,7 @@ impl proto::relationships_server::Relationships for RelationshipsService {
             (Some(account), Some(from), Some(to), true) => (account, from, to),
             _ => return Err(ValidationError { violations }.into()),
         };
+        caller.may_touch(account.as_str())?;
 
         let change = self
             .relationships
@@ -202,6 +209,7 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         &self,
         request: Request<proto::GetPortfolioRequest>,
     ) -> Result<Response<proto::GetPortfolioResponse>, Status> {
+        let caller = access::caller(&request);
         let request = request.into_inner();
         let mut violations = Vec::new();
         let as_of = match parse_optional_time(request.as_of_time, "as_of_time", &mut violations) {
@@ -214,8 +222,13 @@ impl proto::relationships_server::Relationships for RelationshipsService {
             as_of,
             known_at: None,
         };
-        let (portfolio, as_of) = self.relationships.portfolio(query).await?;
-        Ok(Response::new(wire::portfolio_to_proto(&portfolio, as_of)))
+        let scope = caller.scope();
+        let (portfolio, as_of) = self.relationships.portfolio(query, scope).await?;
+        let mut response = wire::portfolio_to_proto(&portfolio, as_of);
+        if let AccountScope::Prefixes(prefixes) = scope {
+            response.account_prefixes = prefixes.clone();
+        }
+        Ok(Response::new(response))
     }
 
     type GiftRegisterStream = GiftStream;
@@ -230,6 +243,7 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         &self,
         request: Request<proto::GiftRegisterRequest>,
     ) -> Result<Response<Self::GiftRegisterStream>, Status> {
+        let caller = access::caller(&request);
         let request = request.into_inner();
         tracing::Span::current().record("account_id", request.account_id.as_str());
         let mut violations = Vec::new();
@@ -256,9 +270,13 @@ impl proto::relationships_server::Relationships for RelationshipsService {
                 contact_id: (!request.contact_id.is_empty()).then_some(request.contact_id),
                 from,
                 to,
+                scope: caller.scope().clone(),
             },
             _ => return Err(ValidationError { violations }.into()),
         };
+        if let Some(account) = &filter.account {
+            caller.may_touch(account.as_str())?;
+        }
 
         let entries = self
             .relationships

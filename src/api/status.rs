@@ -4,6 +4,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::audit::AuditError;
+use crate::auth::AccessError;
 use crate::domain::ValidationError;
 use crate::ledger::LedgerError;
 use crate::privacy::PrivacyError;
@@ -72,6 +73,25 @@ impl From<AuditError> for Status {
             AuditError::BackwardsRange { .. } => Status::invalid_argument(message),
             AuditError::Broken(_) => Status::data_loss(message),
             AuditError::Store(store) => store.into(),
+        }
+    }
+}
+
+impl From<AccessError> for Status {
+    fn from(err: AccessError) -> Status {
+        let message = err.to_string();
+        match err {
+            AccessError::Unauthenticated(_) | AccessError::UnknownCredential => {
+                Status::unauthenticated(message)
+            }
+            AccessError::MissingRole { .. }
+            | AccessError::OutsideScope { .. }
+            | AccessError::NeedsEveryAccount { .. } => Status::permission_denied(message),
+            AccessError::Limited(limited) => {
+                // google.rpc.RetryInfo says when to retry, for clients that read details.
+                let details = ErrorDetails::with_retry_info(Some(limited.retry_after));
+                Status::with_error_details(Code::ResourceExhausted, message, details)
+            }
         }
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use super::{connect, parse_event_lines, print_json_line, refused, DEFAULT_SERVER};
+use super::{connect, parse_event_lines, print_json_line, refused, ClientArgs};
 use crate::api::convert::expected_revision_to_proto;
 use crate::api::proto;
 use crate::store::ExpectedRevision;
@@ -19,9 +19,9 @@ use crate::store::ExpectedRevision;
 /// appends it again. All lines go in one request: all are appended, or none.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AppendArgs {
-    /// The ledger's gRPC endpoint.
-    #[arg(long, value_name = "URL", env = "RELLEDGER_SERVER", default_value = DEFAULT_SERVER)]
-    pub server: String,
+    /// The server, and how to reach it.
+    #[command(flatten)]
+    pub client: ClientArgs,
     /// The account whose stream the events are appended to.
     #[arg(long, value_name = "ID")]
     pub account: String,
@@ -58,7 +58,7 @@ pub(super) async fn append_to(
         expected_revision: Some(expected_revision_to_proto(args.expected)),
         events,
     };
-    let mut client = connect(&args.server).await?;
+    let mut client = connect(&args.client).await?;
     let response = client.append(request).await.map_err(refused)?.into_inner();
     print_json_line(out, &response)?;
     Ok(())

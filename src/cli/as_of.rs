@@ -1,6 +1,6 @@
 //! `relledger as-of`: what the ledger said about an account when the log ended at a position.
 
-use super::{print_json_line, refused, DEFAULT_SERVER};
+use super::{print_json_line, refused, ClientArgs};
 use crate::api::proto;
 use crate::api::proto::relationships_client::RelationshipsClient;
 
@@ -13,14 +13,14 @@ pub struct AsOfArgs {
     /// The global position (inclusive) the answer is as of.
     #[arg(long, value_name = "P")]
     pub position: u64,
-    /// The ledger's gRPC endpoint.
-    #[arg(long, value_name = "URL", env = "RELLEDGER_SERVER", default_value = DEFAULT_SERVER)]
-    pub server: String,
+    /// The server, and how to reach it.
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// Runs `relledger as-of`.
 pub async fn as_of(args: AsOfArgs) -> anyhow::Result<()> {
-    let channel = super::export::channel(&args.server).await?;
+    let channel = args.client.connect().await?;
     let request = proto::GetRelationshipRequest {
         account_id: args.account,
         as_of: Some(proto::get_relationship_request::AsOf::AsOfPosition(

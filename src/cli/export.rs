@@ -5,8 +5,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use super::client::{ClientChannel, Credentials};
 use anyhow::Context as _;
-use tonic::transport::{Channel, Endpoint};
 
 use super::{progress, refused};
 use crate::api::audit_service::signed_checkpoint_from_proto;
@@ -28,6 +28,9 @@ pub struct ExportArgs {
     /// Export from the running server at this URL, such as `http://127.0.0.1:50051`.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
+    /// With `--server`: the token and certificates to connect with.
+    #[command(flatten)]
+    pub credentials: Credentials,
     /// The bundle file to write.
     #[arg(long, short)]
     pub output: PathBuf,
@@ -59,7 +62,10 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
             })
             .await?
         }
-        (None, Some(server)) => export_from_server(server, out, args.from, args.to).await,
+        (None, Some(server)) => {
+            let channel = args.credentials.connect(server).await?;
+            export_from_server(channel, out, args.from, args.to).await
+        }
         (None, None) => Err(anyhow::anyhow!("give --data-dir or --server")),
     };
     match exported {
@@ -83,23 +89,13 @@ fn report(summary: &BundleSummary, output: &Path) {
     );
 }
 
-/// Connects to the server at `server`, a URL such as `http://127.0.0.1:50051`.
-pub(super) async fn channel(server: &str) -> anyhow::Result<Channel> {
-    let endpoint = Endpoint::from_shared(server.to_string())
-        .with_context(|| format!("invalid server URL {server:?}"))?;
-    endpoint
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {server}"))
-}
-
 async fn export_from_server(
-    server: &str,
+    channel: ClientChannel,
     out: impl Write,
     from: u64,
     to: Option<u64>,
 ) -> anyhow::Result<BundleSummary> {
-    let mut client = AuditClient::new(channel(server).await?);
+    let mut client = AuditClient::new(channel);
     let head = client
         .get_chain_head(proto::GetChainHeadRequest {})
         .await

@@ -1,6 +1,6 @@
 //! `relledger forget`: erase a contact's personal data (`Ledger.ForgetContact`).
 
-use super::{connect, print_json_line, refused, DEFAULT_SERVER};
+use super::{connect, print_json_line, refused, ClientArgs};
 use crate::api::proto;
 
 /// Forgets one contact of one account: the server destroys the contact's data key and records
@@ -19,14 +19,14 @@ pub struct ForgetArgs {
     /// Who asks, recorded as the event's actor (the server's default when omitted).
     #[arg(long, default_value = "")]
     pub actor: String,
-    /// The ledger's gRPC endpoint.
-    #[arg(long, value_name = "URL", env = "RELLEDGER_SERVER", default_value = DEFAULT_SERVER)]
-    pub server: String,
+    /// The server, and how to reach it.
+    #[command(flatten)]
+    pub client: ClientArgs,
 }
 
 /// Runs `relledger forget`.
 pub async fn forget(args: ForgetArgs) -> anyhow::Result<()> {
-    let mut client = connect(&args.server).await?;
+    let mut client = connect(&args.client).await?;
     let response = client
         .forget_contact(proto::ForgetContactRequest {
             account_id: args.account,

@@ -19,6 +19,8 @@
 //! - [`verify`]: the whole chain of a stopped server's data dir, checked offline;
 //! - [`as_of`]: one account's relationship as of a global position;
 //! - [`forget`]: erase a contact's personal data (`Ledger.ForgetContact`);
+//! - [`token`]: make and revoke the bearer tokens of the auth file;
+//! - [`client`]: the connection flags (server, token, certificates) of every client command;
 //! - `progress`: their progress bars.
 //!
 //! The commands speak the wire contract as any other client would, so they use the generated
@@ -27,6 +29,7 @@
 pub mod append;
 pub mod as_of;
 pub mod bench;
+pub mod client;
 pub mod export;
 pub mod forget;
 pub mod import;
@@ -35,12 +38,14 @@ pub mod lines;
 mod progress;
 pub mod read;
 pub mod rebuild;
+pub mod token;
 pub mod verify;
 pub mod verify_export;
 
 pub use append::{append, AppendArgs};
 pub use as_of::{as_of, AsOfArgs};
 pub use bench::{bench, BenchArgs};
+pub use client::{ClientArgs, ClientChannel, Credentials, DEFAULT_SERVER};
 pub use export::{export, ExportArgs};
 pub use forget::{forget, ForgetArgs};
 pub use import::{import, ImportArgs};
@@ -48,16 +53,13 @@ pub use key::{key, KeyArgs};
 pub use lines::{parse_event_lines, LineError};
 pub use read::{read, ReadArgs};
 pub use rebuild::{rebuild, RebuildArgs};
+pub use token::{token, TokenCommand};
 pub use verify::{verify, VerifyArgs};
 pub use verify_export::{verify_export, VerifyExportArgs};
 
 use anyhow::Context as _;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::api::proto::ledger_client::LedgerClient;
-
-/// The server the commands talk to unless `--server` or `RELLEDGER_SERVER` says otherwise.
-pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
 
 /// A call the server refused. The commands print it to stderr as `error: <CODE>: <message>`
 /// before returning it, so a caller that finds this error has nothing left to print.
@@ -79,15 +81,9 @@ impl From<tonic::Status> for RpcError {
     }
 }
 
-/// Connects to the ledger at `server`, a URL such as `http://127.0.0.1:50051`.
-async fn connect(server: &str) -> anyhow::Result<LedgerClient<Channel>> {
-    let endpoint = Endpoint::from_shared(server.to_string())
-        .with_context(|| format!("invalid server URL {server:?}"))?;
-    let channel = endpoint
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {server}"))?;
-    Ok(LedgerClient::new(channel))
+/// Connects to the ledger as `client` says.
+async fn connect(client: &ClientArgs) -> anyhow::Result<LedgerClient<ClientChannel>> {
+    Ok(LedgerClient::new(client.connect().await?))
 }
 
 /// Prints a refused call to stderr and turns it into the error the command returns.

@@ -1,15 +1,15 @@
 //! `relledger read`: prints one account's stream, or the global log, as JSON lines.
 
-use super::{connect, print_json_line, refused, DEFAULT_SERVER};
+use super::{connect, print_json_line, refused, ClientArgs};
 use crate::api::proto;
 
 /// Reads one account's stream (`--account`) or the global log, printing each `RecordedEvent`
 /// as one JSON line (proto3 JSON mapping; hashes in base64) as soon as it arrives.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReadArgs {
-    /// The ledger's gRPC endpoint.
-    #[arg(long, value_name = "URL", env = "RELLEDGER_SERVER", default_value = DEFAULT_SERVER)]
-    pub server: String,
+    /// The server, and how to reach it.
+    #[command(flatten)]
+    pub client: ClientArgs,
     /// The account whose stream to read; without it, the global log is read.
     #[arg(long, value_name = "ID")]
     pub account: Option<String>,
@@ -40,7 +40,7 @@ pub(super) async fn read_to(
     args: ReadArgs,
     out: &mut (impl std::io::Write + Send),
 ) -> anyhow::Result<()> {
-    let mut client = connect(&args.server).await?;
+    let mut client = connect(&args.client).await?;
     let direction = if args.backwards {
         proto::Direction::Backwards
     } else {

@@ -145,7 +145,7 @@ async fn serve(ledger: FakeLedger) -> String {
 /// Append arguments for `account` at `server`.
 fn append_args(server: &str, account: &str, expected: ExpectedRevision) -> AppendArgs {
     AppendArgs {
-        server: server.into(),
+        client: super::ClientArgs::plain(server),
         account: account.into(),
         expected,
         file: None,
@@ -155,7 +155,7 @@ fn append_args(server: &str, account: &str, expected: ExpectedRevision) -> Appen
 /// Read arguments for `server`, everything else at its default.
 fn read_args(server: &str) -> ReadArgs {
     ReadArgs {
-        server: server.into(),
+        client: super::ClientArgs::plain(server),
         account: None,
         from: None,
         backwards: false,
@@ -356,7 +356,7 @@ fn arguments_parse_with_their_defaults() {
     assert_eq!(args.expected, ExpectedRevision::Any);
     assert_eq!(args.file, None);
     if std::env::var_os("RELLEDGER_SERVER").is_none() {
-        assert_eq!(args.server, DEFAULT_SERVER);
+        assert_eq!(args.client.server, DEFAULT_SERVER);
     }
     assert!(
         Command::try_parse_from(["x", "append"]).is_err(),

@@ -6,6 +6,7 @@
 //! - [`personal`]: personal text, which is plain, sealed or erased (the sealing itself is
 //!   `crate::privacy`'s, since it needs keys);
 //! - [`record`]: an event with its place in the log and its hash-chain link;
+//! - [`scope`]: which accounts a caller may touch;
 //! - [`validation`]: the rules an append must satisfy, given what the account already holds;
 //! - [`account`]: the little an account's history must tell validation (contacts, promises,
 //!   invoices).
@@ -16,6 +17,7 @@ pub mod ids;
 pub mod personal;
 pub mod projection;
 pub mod record;
+pub mod scope;
 pub mod time;
 pub mod validation;
 
@@ -24,5 +26,6 @@ pub use event::*;
 pub use ids::{AccountId, EventId, IdError, SubscriptionName};
 pub use personal::{PersonalText, SealedText};
 pub use record::{ChainHash, RecordedEvent};
+pub use scope::AccountScope;
 pub use time::Timestamp;
 pub use validation::{FieldViolation, Policy, ValidationError};

@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::domain::projection::RelationshipChange;
-use crate::domain::AccountId;
+use crate::domain::{AccountId, AccountScope};
 use crate::read::projector::Projector;
 use crate::store::{Log, SnapshotStore, StoreError};
 use crate::subscriptions::tail::{self, Page, Source, Tail};
@@ -47,11 +47,17 @@ pub struct ChangeFilter {
     pub account_ids: BTreeSet<AccountId>,
     /// Accounts whose id starts with this (`None`: no prefix).
     pub account_id_prefix: Option<String>,
+    /// Only accounts inside the subscriber's scope, whatever the rest of the filter says.
+    pub scope: AccountScope,
 }
 
 impl ChangeFilter {
     /// Whether changes of `account` pass.
     pub fn matches(&self, account: &AccountId) -> bool {
+        self.scope.covers(account) && self.unscoped_matches(account)
+    }
+
+    fn unscoped_matches(&self, account: &AccountId) -> bool {
         (self.account_ids.is_empty() && self.account_id_prefix.is_none())
             || self.account_ids.contains(account)
             || self

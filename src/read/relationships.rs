@@ -37,7 +37,7 @@ use crate::domain::projection::{
     concentration, explain_change, gift_register, project, project_unexplained, stable_until,
     AccountProjection, AccountRevenue, Checkpoint, GiftEntry, Params, Portfolio, TrustChange,
 };
-use crate::domain::{AccountId, RecordedEvent, Timestamp, ValidationError};
+use crate::domain::{AccountId, AccountScope, RecordedEvent, Timestamp, ValidationError};
 use crate::ledger::LedgerError;
 use crate::read::histories::{Histories, DEFAULT_BUDGET};
 use crate::store::Log;
@@ -236,10 +236,12 @@ impl Relationships {
         Ok(explain_change(&events, from, to, &self.params))
     }
 
-    /// Revenue concentration across every account, and the instant it was judged at.
+    /// Revenue concentration across every account inside `scope`, and the instant it was
+    /// judged at.
     pub async fn portfolio(
         &self,
         query: RelationshipQuery,
+        scope: &AccountScope,
     ) -> Result<(Portfolio, Timestamp), LedgerError> {
         let cut = self.cut(query).await?;
         let Some(cut) = cut.pinned(&*self.log) else {
@@ -248,7 +250,7 @@ impl Relationships {
         let (revenues, as_of) = self
             .judged_walk(cut.judged, |as_of| {
                 let params = self.params.clone();
-                let mut folds = walk(&self.log, cut, move |account, events| {
+                let mut folds = walk(&self.log, cut, scope.clone(), move |account, events| {
                     let projection = project_unexplained(events, as_of, &params);
                     (
                         (account.clone(), AccountRevenue::of(&projection)),
@@ -277,6 +279,7 @@ impl Relationships {
         let log = Arc::clone(&self.log);
         let params = self.params.clone();
         let account = filter.account.clone();
+        let scope = filter.scope.clone();
         let keep = move |entry: &GiftEntry| {
             filter
                 .contact_id
@@ -301,7 +304,7 @@ impl Relationships {
             .boxed(),
             // Account by account, so that the register of a large ledger is streamed, not held.
             None => match Cut::everything().pinned(&*log) {
-                Some(cut) => walk(&log, cut, move |_, events| register(events))
+                Some(cut) => walk(&log, cut, scope, move |_, events| register(events))
                     .map_ok(stream::iter)
                     .try_flatten()
                     .boxed(),

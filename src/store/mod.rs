@@ -39,7 +39,9 @@ use std::fmt;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
-use crate::domain::{AccountId, ChainHash, EventId, EventType, ProposedEvent, RecordedEvent};
+use crate::domain::{
+    AccountId, AccountScope, ChainHash, EventId, EventType, ProposedEvent, RecordedEvent,
+};
 
 /// How many positions (or revisions) one page of a read covers in both backends: the most
 /// records a page of [`Log::read_all_pages`] holds.
@@ -127,12 +129,15 @@ pub struct ReadAllFilter {
     pub account_ids: BTreeSet<AccountId>,
     /// Only these event types.
     pub event_types: BTreeSet<EventType>,
+    /// Only accounts inside the caller's scope.
+    pub scope: AccountScope,
 }
 
 impl ReadAllFilter {
     /// Whether `record` passes the filter.
     pub fn matches(&self, record: &RecordedEvent) -> bool {
-        (self.account_ids.is_empty() || self.account_ids.contains(&record.account_id))
+        self.scope.covers(&record.account_id)
+            && (self.account_ids.is_empty() || self.account_ids.contains(&record.account_id))
             && (self.event_types.is_empty()
                 || self
                     .event_types

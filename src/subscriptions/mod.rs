@@ -32,7 +32,7 @@ pub use feed::{Delivery, Feed, PAGE_LEN};
 pub use open::{OpenFeeds, OpenSubscription};
 
 use crate::domain::{
-    AccountId, EventType, RecordedEvent, SubscriptionName, Timestamp, ValidationError,
+    AccountId, AccountScope, EventType, RecordedEvent, SubscriptionName, Timestamp, ValidationError,
 };
 use crate::store::{AckedPosition, CheckpointStore, Direction, Log, ReadAllFilter, StoreError};
 
@@ -92,6 +92,8 @@ pub struct SubscriptionFilter {
     pub account_id_prefix: Option<String>,
     /// Only these event types; empty means every type.
     pub event_types: BTreeSet<EventType>,
+    /// Only accounts inside the subscriber's scope, whatever the rest of the filter says.
+    pub scope: AccountScope,
 }
 
 impl SubscriptionFilter {
@@ -106,6 +108,7 @@ impl SubscriptionFilter {
                 .as_deref()
                 .is_some_and(|prefix| account.as_str().starts_with(prefix));
         account_passes
+            && self.scope.covers(account)
             && (self.event_types.is_empty()
                 || self
                     .event_types

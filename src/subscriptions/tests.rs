@@ -279,12 +279,20 @@ fn account_ids_and_prefix_choose_accounts_together_and_types_narrow() {
         account_ids: [account("harbour")].into(),
         account_id_prefix: Some("east:".into()),
         event_types: [EventType::Call].into(),
+        scope: crate::domain::AccountScope::All,
     };
     assert!(filter.matches(&record("harbour", call())));
     assert!(filter.matches(&record("east:mill", call())));
     assert!(!filter.matches(&record("west:mill", call())));
     assert!(!filter.matches(&record("east:mill", promise_kept())));
     assert!(SubscriptionFilter::default().matches(&record("anyone", promise_kept())));
+    // A scope narrows whatever the subscriber asked for, the accounts it named included.
+    let scoped = SubscriptionFilter {
+        scope: crate::domain::AccountScope::of_prefixes(vec!["east:".into()]),
+        ..filter
+    };
+    assert!(scoped.matches(&record("east:mill", call())));
+    assert!(!scoped.matches(&record("harbour", call())));
 }
 
 /// The memory bound, by construction: a feed reads a page only when its consumer has taken

@@ -425,10 +425,12 @@ async fn read_all_directions_filters_and_limit(log: Arc<dyn Log>) {
     let accounts = |ids: &[&relledger::domain::AccountId]| ReadAllFilter {
         account_ids: ids.iter().map(|id| (*id).clone()).collect(),
         event_types: BTreeSet::new(),
+        ..ReadAllFilter::default()
     };
     let types = |types: &[EventType]| ReadAllFilter {
         account_ids: BTreeSet::new(),
         event_types: types.iter().copied().collect(),
+        ..ReadAllFilter::default()
     };
     use Direction::{Backwards, Forwards};
 
@@ -476,6 +478,7 @@ async fn read_all_directions_filters_and_limit(log: Arc<dyn Log>) {
     let both = ReadAllFilter {
         account_ids: accounts(&[&a]).account_ids,
         event_types: types(&[EventType::PromiseKept]).event_types,
+        ..ReadAllFilter::default()
     };
     assert_eq!(positions(read(Some(1), Forwards, None, both).await), [5]);
     // The limit counts records returned, after filtering.
@@ -514,6 +517,7 @@ async fn reads_span_many_pages(log: Arc<dyn Log>) {
     let only_b = ReadAllFilter {
         account_ids: [b.clone()].into(),
         event_types: BTreeSet::new(),
+        ..ReadAllFilter::default()
     };
     let filtered = collect(log.read_all(None, Direction::Backwards, Some(15), only_b)).await;
     assert_eq!(

@@ -301,6 +301,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let filter = ReadAllFilter {
                     account_ids: accounts.into_iter().map(account_of).collect(),
                     event_types: types.into_iter().map(|t| TYPES[t as usize]).collect(),
+                    ..ReadAllFilter::default()
                 };
                 let direction = direction(backwards);
                 let want = read(model.read_all(from, direction, limit, filter.clone())).await;

@@ -253,7 +253,7 @@ async fn the_portfolio_of_many_accounts_is_the_portfolio_of_every_fold() {
     let relationships = service(&log);
     let all = histories(&log).await;
     let (folio, as_of) = relationships
-        .portfolio(RelationshipQuery::default())
+        .portfolio(RelationshipQuery::default(), &AccountScope::All)
         .await
         .unwrap();
     assert_eq!(folio, portfolio_of(&all, as_of));
@@ -262,10 +262,13 @@ async fn the_portfolio_of_many_accounts_is_the_portfolio_of_every_fold() {
     // As of a position: only the records up to it, for the accounts that had any.
     let position = log.head().next_position / 2;
     let (then, then_as_of) = relationships
-        .portfolio(RelationshipQuery {
-            as_of: AsOf::Position(position),
-            known_at: None,
-        })
+        .portfolio(
+            RelationshipQuery {
+                as_of: AsOf::Position(position),
+                known_at: None,
+            },
+            &AccountScope::All,
+        )
         .await
         .unwrap();
     let folds: Vec<(AccountId, AccountProjection)> = all
@@ -329,7 +332,7 @@ async fn an_event_dated_ahead_of_the_clock_is_the_instant_lists_and_the_portfoli
     assert_eq!(page.as_of, ahead);
     assert!(page.relationships.iter().all(|p| p.as_of == ahead));
     let (folio, as_of) = relationships
-        .portfolio(RelationshipQuery::default())
+        .portfolio(RelationshipQuery::default(), &AccountScope::All)
         .await
         .unwrap();
     assert_eq!(as_of, ahead);

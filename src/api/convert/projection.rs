@@ -147,6 +147,7 @@ pub fn portfolio_to_proto(p: &Portfolio, as_of: Timestamp) -> proto::GetPortfoli
             .iter()
             .map(|(account, alert)| alert_to_proto(account.as_str(), alert))
             .collect(),
+        account_prefixes: Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@ use futures::stream::BoxStream;
 use tonic::{Request, Response, Status};
 
 use super::parse_event_types;
+use crate::api::access;
 use crate::api::convert::account_selection_from_proto;
 use crate::api::convert::heartbeat_interval_from_proto;
 use crate::api::convert::timestamp_to_proto;
@@ -36,10 +37,17 @@ pub(super) async fn subscribe(
     privacy: &Arc<Privacy>,
     request: Request<proto::SubscribeRequest>,
 ) -> Result<Response<SubscribeStream>, Status> {
+    let caller = access::caller(&request);
     let request = request.into_inner();
     let span = tracing::Span::current();
     span.record("subscription_name", request.subscription_name.as_str());
-    let options = subscribe_options_from_proto(request)?;
+    let mut options = subscribe_options_from_proto(request)?;
+    // Accounts asked for by name must be inside the scope; the rest of the log is filtered to
+    // it silently, with checkpoints still flowing so that the subscriber can resume.
+    for account in &options.filter.account_ids {
+        caller.may_touch(account.as_str())?;
+    }
+    options.filter.scope = caller.scope().clone();
     // One event per message (`max_batch` 0) is a wire format, not a way of reading: the feed
     // hands out batches either way, and each event of a batch becomes a message of its own.
     let one_per_message = options.max_batch.is_none();

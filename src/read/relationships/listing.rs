@@ -81,13 +81,18 @@ impl Relationships {
         query: &ListQuery,
     ) -> Result<(Listing, Option<Timestamp>), LedgerError> {
         let (params, filter, order) = (self.params.clone(), query.filter.clone(), query.order);
-        let mut folds = walk(&self.log, cut, move |account, events| {
-            let projection = project_unexplained(events, as_of, &params);
-            let key = filter
-                .matches(&projection)
-                .then(|| (SortKey::of(&projection, order), account.clone()));
-            (key, newest(events))
-        });
+        let mut folds = walk(
+            &self.log,
+            cut,
+            query.filter.scope.clone(),
+            move |account, events| {
+                let projection = project_unexplained(events, as_of, &params);
+                let key = filter
+                    .matches(&projection)
+                    .then(|| (SortKey::of(&projection, order), account.clone()));
+                (key, newest(events))
+            },
+        );
         let (mut listing, mut latest) = (Vec::new(), None);
         while let Some((key, newest)) = folds.try_next().await? {
             latest = latest.max(newest);

@@ -1,7 +1,7 @@
 //! The questions the relationships service answers and the pages it answers lists with.
 
 use crate::domain::projection::{AccountProjection, AlertCode, Grade, Level, Quadrant};
-use crate::domain::{AccountId, Timestamp};
+use crate::domain::{AccountId, AccountScope, Timestamp};
 
 /// The most relationships one list page holds.
 pub const MAX_PAGE_SIZE: usize = 500;
@@ -42,6 +42,8 @@ pub struct ListFilter {
     pub alert_codes: Vec<AlertCode>,
     /// Owned by any of these salespeople.
     pub owners: Vec<String>,
+    /// Only accounts inside the caller's scope; the others are never read.
+    pub scope: AccountScope,
 }
 
 impl ListFilter {
@@ -107,4 +109,6 @@ pub struct GiftFilter {
     pub from: Option<Timestamp>,
     /// Only favors given before this instant.
     pub to: Option<Timestamp>,
+    /// Only accounts inside the caller's scope; the others are never read.
+    pub scope: AccountScope,
 }

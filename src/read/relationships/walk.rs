@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 
 use super::{occurred, Cut};
-use crate::domain::{AccountId, RecordedEvent, Timestamp};
+use crate::domain::{AccountId, AccountScope, RecordedEvent, Timestamp};
 use crate::ledger::LedgerError;
 use crate::store::{Direction, Log, StoreError};
 
@@ -35,6 +35,7 @@ const READ_AHEAD: usize = 4;
 pub(super) fn walk<T: Send + 'static>(
     log: &Arc<dyn Log>,
     cut: Cut,
+    scope: AccountScope,
     fold: impl Fn(&AccountId, &[RecordedEvent]) -> T + Send + Sync + 'static,
 ) -> BoxStream<'static, Result<T, LedgerError>> {
     let fold = Arc::new(fold);
@@ -51,6 +52,8 @@ pub(super) fn walk<T: Send + 'static>(
         .map_err(LedgerError::from)
         .map_ok(move |page| {
             let (log, fold) = (Arc::clone(&log), Arc::clone(&fold));
+            // Accounts outside the caller's scope are skipped before their history is read.
+            let page: Vec<AccountId> = page.into_iter().filter(|a| scope.covers(a)).collect();
             stream::iter(page)
                 .map(move |account| {
                     let (log, fold) = (Arc::clone(&log), Arc::clone(&fold));
