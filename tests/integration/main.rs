@@ -5,6 +5,7 @@
 
 mod common;
 
+mod access;
 mod audit;
 mod bench_cli;
 mod change_feed;
