@@ -23,4 +23,5 @@ mod relationships_api;
 mod scenarios;
 mod slow_consumers;
 mod subscriptions;
+mod tls;
 mod validation;
