@@ -15,6 +15,7 @@ mod log_conformance;
 mod log_model;
 mod privacy;
 mod process;
+mod process_auth;
 mod projection_properties;
 mod projector;
 mod relationship_changes;

@@ -20,7 +20,7 @@ use relledger::store::{Direction, Log, ReadAllFilter};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_relledger");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_relledger");
 
 /// Starts `relledger serve` on port 0 and reads the bound address from its first stdout line.
 async fn spawn_server(data_dir: &Path) -> (Child, String) {

@@ -48,7 +48,9 @@ impl Pki {
     fn issue(&self, file: &str, names: &[&str], common_name: &str) -> (PathBuf, PathBuf) {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(names).unwrap();
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         params
             .distinguished_name
             .push(DnType::OrganizationName, "Acme");
@@ -114,7 +116,10 @@ async fn a_client_that_trusts_the_ca_talks_tls_and_one_that_does_not_cannot_conn
     config.tls = Some(pki.server_tls(false));
     let (url, stop, task) = start(config).await;
 
-    let channel = credentials(Some(&pki.ca()), None).connect(&url).await.unwrap();
+    let channel = credentials(Some(&pki.ca()), None)
+        .connect(&url)
+        .await
+        .unwrap();
     let appended = LedgerClient::new(channel).append(append()).await.unwrap();
     assert_eq!(appended.into_inner().first_position, 0);
 
@@ -158,7 +163,11 @@ async fn under_mtls_a_certificate_subject_stands_for_its_principal() {
         .is_ok());
     let refused = client.append(append()).await.unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
-    assert!(refused.message().contains("\"analytics\""), "{}", refused.message());
+    assert!(
+        refused.message().contains("\"analytics\""),
+        "{}",
+        refused.message()
+    );
 
     // A certificate whose subject no principal has is unknown, though TLS accepted it.
     let stranger = pki.issue("stranger", &[], "stranger");
