@@ -105,7 +105,10 @@ impl proto::ledger_server::Ledger for LedgerService {
         };
         caller.may_touch(account.as_str())?;
 
-        let outcome = self.ledger.append(&account, expected, events).await?;
+        let outcome = self
+            .ledger
+            .append_by(&account, expected, events, caller.name())
+            .await?;
         tracing::debug!(?outcome, "appended");
         Ok(Response::new(convert::append_outcome_to_proto(outcome)))
     }
@@ -287,7 +290,13 @@ impl proto::ledger_server::Ledger for LedgerService {
         };
         let forgotten = self
             .ledger
-            .forget_contact(&account, &request.contact_id, &request.reason, actor)
+            .forget_contact(
+                &account,
+                &request.contact_id,
+                &request.reason,
+                actor,
+                caller.name(),
+            )
             .await?;
         // Says which account itself: the RPC's span is at DEBUG (see `logging`).
         tracing::info!(

@@ -105,12 +105,29 @@ async fn export_from_server(
         let writer = BundleWriter::start(out, 0, 0, ChainHash::GENESIS, crate::clock::now())?;
         return writer.finish();
     };
-    let to = to.unwrap_or(head_position);
-    // Sign the end of the range, so that every record of the bundle is covered.
-    client
-        .sign_checkpoint(proto::SignCheckpointRequest { position: Some(to) })
-        .await
-        .map_err(refused)?;
+    let wanted = to.unwrap_or(head_position);
+    // Sign the end of the range, so that every record of the bundle is covered. Signing on
+    // demand is an administrator's; an auditor's export of "everything" ends instead at the
+    // newest checkpoint the server signed on its own.
+    let signed = client
+        .sign_checkpoint(proto::SignCheckpointRequest {
+            position: Some(wanted),
+        })
+        .await;
+    let to = match (signed, &head.latest_checkpoint) {
+        (Ok(_), _) => wanted,
+        (Err(status), Some(latest))
+            if status.code() == tonic::Code::PermissionDenied && to.is_none() =>
+        {
+            eprintln!(
+                "note: {}; exporting up to the newest signed checkpoint, position {} of {head_position}",
+                status.message(),
+                latest.position
+            );
+            latest.position
+        }
+        (Err(status), _) => return Err(refused(status)),
+    };
     let mut items = client
         .replay(proto::ReplayRequest {
             from_position: from,

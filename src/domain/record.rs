@@ -38,6 +38,10 @@ pub struct RecordedEvent {
     pub revision: u64,
     /// When the ledger recorded it (system time).
     pub recorded_at: Timestamp,
+    /// Who the server authenticated as appending it (the principal's name): set by the
+    /// server, never by the client, unlike the event's `actor`. `None` on a server without
+    /// authentication.
+    pub recorded_by: Option<String>,
     /// The event as proposed.
     pub event: ProposedEvent,
     /// The hash of the record before it ([`ChainHash::GENESIS`] at position 0).

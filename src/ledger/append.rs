@@ -22,6 +22,18 @@ impl Ledger {
         expected: ExpectedRevision,
         events: Vec<ProposedEvent>,
     ) -> Result<AppendOutcome, LedgerError> {
+        self.append_by(account, expected, events, None).await
+    }
+
+    /// [`Ledger::append`] by `recorded_by`, the authenticated principal, which is recorded
+    /// with each record.
+    pub async fn append_by(
+        &self,
+        account: &AccountId,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+        recorded_by: Option<&str>,
+    ) -> Result<AppendOutcome, LedgerError> {
         validate_shape(&events, &self.policy, now())?;
         refuse_contact_forgotten(&events)?;
         let slot = self.slot(account);
@@ -42,7 +54,7 @@ impl Ledger {
                 None => return Err(refused),
             },
         };
-        self.append_sealed(account, expected, sealed, &mut cached)
+        self.append_sealed(account, expected, sealed, recorded_by, &mut cached)
             .await
     }
 
@@ -71,6 +83,7 @@ impl Ledger {
         account: &AccountId,
         expected: ExpectedRevision,
         events: Vec<ProposedEvent>,
+        recorded_by: Option<&str>,
         cached: &mut CachedAccount,
     ) -> Result<AppendOutcome, LedgerError> {
         for _ in 0..STALE_STATE_RETRIES {
@@ -93,7 +106,7 @@ impl Ledger {
                 .map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
             match self
                 .log
-                .append(account, validated_against, events.clone())
+                .append_by(account, validated_against, events.clone(), recorded_by)
                 .await
             {
                 Ok(outcome) => {

@@ -25,6 +25,7 @@ impl Ledger {
         contact_id: &str,
         reason: &str,
         actor: &str,
+        recorded_by: Option<&str>,
     ) -> Result<Forgotten, LedgerError> {
         let slot = self.slot(account);
         let mut cached = slot.lock().await;
@@ -63,6 +64,7 @@ impl Ledger {
                 account,
                 ExpectedRevision::Exact(revision),
                 vec![event],
+                recorded_by,
                 &mut cached,
             )
             .await?;

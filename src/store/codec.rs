@@ -1,4 +1,4 @@
-//! The stored form of a record, version 1, and the hash that chains records together.
+//! The stored form of a record, versions 1 and 2, and the hash that chains records together.
 //!
 //! The log stores each record as one value:
 //!
@@ -6,8 +6,11 @@
 //! [0x01 envelope version][32 bytes prev_hash][32 bytes hash][canonical bytes]
 //! ```
 //!
-//! The canonical bytes are the JSON of a private `StoredRecordV1` (`v`, `position`,
-//! `account_id`, `revision`, `recorded_at`, `event`, in that order). The domain types' serde
+//! The canonical bytes are the JSON of a private `StoredRecord` (`v`, `position`,
+//! `account_id`, `revision`, `recorded_at`, `recorded_by`, `event`, in that order). Version 1
+//! has no `recorded_by`: it is what a server without authentication writes, and what every
+//! record was before principals existed. Version 2 names the principal that appended the
+//! record, so the hash covers who wrote it. The domain types' serde
 //! derives are deterministic (struct fields in declaration order, metadata in a `BTreeMap`, no
 //! floats), so the same record always encodes to the same bytes, and anyone holding a record can
 //! recompute its hash: `hash = SHA-256(prev_hash || canonical bytes)`, with
@@ -25,36 +28,43 @@ use crate::domain::{AccountId, ChainHash, ProposedEvent, RecordedEvent, Timestam
 /// The first byte of every stored record value: the layout of the envelope around the body.
 pub const ENVELOPE_V1: u8 = 0x01;
 
-/// The `v` field of the canonical body: the version of the record's JSON form.
+/// The `v` field of a canonical body without `recorded_by`.
 pub const RECORD_V1: u8 = 1;
+/// The `v` field of a canonical body with `recorded_by`.
+pub const RECORD_V2: u8 = 2;
 
 /// Envelope version, `prev_hash` and `hash`.
 const HEADER_LEN: usize = 1 + 32 + 32;
 
-/// The canonical body of a record, version 1. Field order is part of the format. The event is
-/// a [`ProposedEvent`], or its JSON already written ([`SerializedEvent`]): `serde_json` writes
-/// a nested value exactly as it writes it alone, so both give the same bytes.
+/// The canonical body of a record: version 1 without `recorded_by`, version 2 with it. Field
+/// order is part of the format. The event is a [`ProposedEvent`], or its JSON already written
+/// ([`SerializedEvent`]): `serde_json` writes a nested value exactly as it writes it alone, so
+/// both give the same bytes.
 #[derive(Serialize)]
-struct StoredRecordV1<'a, E: Serialize + ?Sized> {
+struct StoredRecord<'a, E: Serialize + ?Sized> {
     v: u8,
     position: u64,
     account_id: &'a AccountId,
     revision: u64,
     recorded_at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recorded_by: Option<&'a str>,
     event: &'a E,
 }
 
 mod fast;
 
-/// The owned twin of [`StoredRecordV1`], for decoding.
+/// The owned twin of [`StoredRecord`], for decoding.
 #[derive(Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DecodedRecordV1 {
+struct DecodedRecord {
     v: u8,
     position: u64,
     account_id: AccountId,
     revision: u64,
     recorded_at: Timestamp,
+    #[serde(default)]
+    recorded_by: Option<String>,
     event: ProposedEvent,
 }
 
@@ -71,31 +81,47 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn body_bytes<E: Serialize + ?Sized>(
-    position: u64,
-    account: &AccountId,
-    revision: u64,
+    place: &Place<'_>,
     recorded_at: Timestamp,
     event: &E,
 ) -> Vec<u8> {
-    to_json(&StoredRecordV1 {
-        v: RECORD_V1,
-        position,
-        account_id: account,
-        revision,
+    to_json(&StoredRecord {
+        v: if place.recorded_by.is_some() {
+            RECORD_V2
+        } else {
+            RECORD_V1
+        },
+        position: place.position,
+        account_id: place.account,
+        revision: place.revision,
         recorded_at,
+        recorded_by: place.recorded_by,
         event,
     })
 }
 
+/// Where a record goes in the log, and who appended it.
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'a> {
+    /// Its global position.
+    pub position: u64,
+    /// Its account.
+    pub account: &'a AccountId,
+    /// Its revision in the account's stream.
+    pub revision: u64,
+    /// The principal that appended it; `None` without authentication.
+    pub recorded_by: Option<&'a str>,
+}
+
 /// The canonical bytes of `record`: what its hash covers after `prev_hash`.
 pub fn canonical_bytes(record: &RecordedEvent) -> Vec<u8> {
-    body_bytes(
-        record.position,
-        &record.account_id,
-        record.revision,
-        record.recorded_at,
-        &record.event,
-    )
+    let place = Place {
+        position: record.position,
+        account: &record.account_id,
+        revision: record.revision,
+        recorded_by: record.recorded_by.as_deref(),
+    };
+    body_bytes(&place, record.recorded_at, &record.event)
 }
 
 /// `SHA-256(prev || canonical)`: the hash of a record whose canonical bytes are `canonical`.
@@ -164,34 +190,31 @@ fn envelope(prev_hash: &ChainHash, hash: &ChainHash, body: &[u8]) -> Vec<u8> {
 /// Gives `event` its place in the log and links it to `prev_hash`: returns the record and its
 /// stored value, hashing the canonical bytes once.
 pub fn seal(
-    position: u64,
-    account: &AccountId,
-    revision: u64,
+    place: Place<'_>,
     recorded_at: Timestamp,
     event: ProposedEvent,
     prev_hash: ChainHash,
 ) -> (RecordedEvent, Vec<u8>) {
     let event = SerializedEvent::new(event);
-    seal_serialized(position, account, revision, recorded_at, event, prev_hash)
+    seal_serialized(place, recorded_at, event, prev_hash)
 }
 
 /// [`seal`] of an event serialized beforehand (the sled writer's way: see [`SerializedEvent`]).
 pub fn seal_serialized(
-    position: u64,
-    account: &AccountId,
-    revision: u64,
+    place: Place<'_>,
     recorded_at: Timestamp,
     event: SerializedEvent,
     prev_hash: ChainHash,
 ) -> (RecordedEvent, Vec<u8>) {
-    let body = body_bytes(position, account, revision, recorded_at, &*event.json);
+    let body = body_bytes(&place, recorded_at, &*event.json);
     let hash = compute_hash(&prev_hash, &body);
     let value = envelope(&prev_hash, &hash, &body);
     let record = RecordedEvent {
-        position,
-        account_id: account.clone(),
-        revision,
+        position: place.position,
+        account_id: place.account.clone(),
+        revision: place.revision,
         recorded_at,
+        recorded_by: place.recorded_by.map(str::to_string),
         event: event.event,
         prev_hash,
         hash,
@@ -291,14 +314,19 @@ fn decode(bytes: &[u8], check: Hash) -> Result<RecordedEvent, String> {
     // than a check of every string on its own: the same bytes are accepted either way.
     let body = std::str::from_utf8(body).map_err(|e| format!("its body is not UTF-8: {e}"))?;
     let decoded = decode_body(body)?;
-    if decoded.v != RECORD_V1 {
-        return Err(format!("unknown record version {}", decoded.v));
+    // Each version has exactly its own fields, so a body has one canonical form.
+    match (decoded.v, &decoded.recorded_by) {
+        (RECORD_V1, None) | (RECORD_V2, Some(_)) => {}
+        (RECORD_V1, Some(_)) => return Err("a version 1 record names a recorder".to_string()),
+        (RECORD_V2, None) => return Err("a version 2 record names no recorder".to_string()),
+        (v, _) => return Err(format!("unknown record version {v}")),
     }
     Ok(RecordedEvent {
         position: decoded.position,
         account_id: decoded.account_id,
         revision: decoded.revision,
         recorded_at: decoded.recorded_at,
+        recorded_by: decoded.recorded_by,
         event: decoded.event,
         prev_hash,
         hash,
@@ -309,7 +337,7 @@ fn decode(bytes: &[u8], check: Hash) -> Result<RecordedEvent, String> {
 /// the log writes takes, or by `serde_json` when that one does not recognise the bytes (it
 /// answers nothing rather than guess), so what is accepted, and how it decodes, stays
 /// `serde_json`'s.
-fn decode_body(body: &str) -> Result<DecodedRecordV1, String> {
+fn decode_body(body: &str) -> Result<DecodedRecord, String> {
     match fast::decode_body(body) {
         Some(decoded) => Ok(decoded),
         None => serde_json::from_str(body).map_err(|e| format!("its body does not decode: {e}")),

@@ -302,11 +302,12 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 #[async_trait]
 impl Log for FileLog {
-    async fn append(
+    async fn append_by(
         &self,
         account: &AccountId,
         expected: ExpectedRevision,
         events: Vec<ProposedEvent>,
+        recorded_by: Option<&str>,
     ) -> Result<AppendOutcome, StoreError> {
         let stopped = || StoreError::Unavailable("the log writer has stopped".to_string());
         let (reply, answer) = oneshot::channel();
@@ -315,6 +316,7 @@ impl Log for FileLog {
             expected,
             // Here, on the requester's task, not on the writer's one thread.
             events: events.into_iter().map(SerializedEvent::new).collect(),
+            recorded_by: recorded_by.map(str::to_string),
             reply,
         };
         let queue = self.inner.commands.as_ref().ok_or_else(stopped)?;

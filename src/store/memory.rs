@@ -13,7 +13,7 @@ use futures::stream::BoxStream;
 use tokio::sync::watch;
 
 use super::chain::{verify_chain, ChainBreak};
-use super::codec::{content_digest, encode_record, seal};
+use super::codec::{content_digest, encode_record, seal, Place};
 use super::idempotency::{find_retry_with, RecordedId};
 use super::page::{paged, paged_pages, Fetched, Scan};
 use super::{
@@ -119,6 +119,7 @@ impl Shared {
         account: &AccountId,
         expected: ExpectedRevision,
         events: Vec<ProposedEvent>,
+        recorded_by: Option<&str>,
     ) -> Result<AppendOutcome, StoreError> {
         let mut state = self.lock();
         if let Some(outcome) = find_retry_with(account, &events, |id| Ok(state.recorded_id(id)))? {
@@ -143,7 +144,13 @@ impl Shared {
         for (offset, event) in (0u64..).zip(events) {
             let (position, revision) = (first_position + offset, first_revision + offset);
             let digest = content_digest(&event);
-            let (record, _) = seal(position, account, revision, recorded_at, event, prev_hash);
+            let place = Place {
+                position,
+                account,
+                revision,
+                recorded_by,
+            };
+            let (record, _) = seal(place, recorded_at, event, prev_hash);
             prev_hash = record.hash;
             state.ids.insert(record.event.event_id, (position, digest));
             state
@@ -201,13 +208,14 @@ pub(crate) fn empty_batch() -> StoreError {
 
 #[async_trait]
 impl Log for MemoryLog {
-    async fn append(
+    async fn append_by(
         &self,
         account: &AccountId,
         expected: ExpectedRevision,
         events: Vec<ProposedEvent>,
+        recorded_by: Option<&str>,
     ) -> Result<AppendOutcome, StoreError> {
-        self.shared.append(account, expected, events)
+        self.shared.append(account, expected, events, recorded_by)
     }
 
     async fn find_retry(

@@ -231,6 +231,19 @@ pub trait Log: Send + Sync + 'static {
         account: &AccountId,
         expected: ExpectedRevision,
         events: Vec<ProposedEvent>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.append_by(account, expected, events, None).await
+    }
+
+    /// [`Log::append`], recording `recorded_by` (the authenticated principal) with each
+    /// record, inside what the hash chain covers. A retry is answered as `append` answers it,
+    /// whoever sends it: the records keep who first appended them.
+    async fn append_by(
+        &self,
+        account: &AccountId,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+        recorded_by: Option<&str>,
     ) -> Result<AppendOutcome, StoreError>;
 
     /// The idempotency check alone, without writing: `Ok(Some(outcome))` when the batch is a

@@ -271,6 +271,7 @@ fn account_ids_and_prefix_choose_accounts_together_and_types_narrow() {
         account_id: account(account_name),
         revision: 0,
         recorded_at: Timestamp::EPOCH,
+        recorded_by: None,
         event,
         prev_hash: crate::domain::ChainHash::GENESIS,
         hash: crate::domain::ChainHash::GENESIS,

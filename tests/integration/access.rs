@@ -4,7 +4,7 @@
 mod harness;
 mod scopes;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use relledger::api::proto::{self, AppendRequest, ReadStreamRequest, SubscribeRequest};
 use relledger::auth::Role;
 use tonic::Code;
@@ -287,5 +287,85 @@ async fn a_principal_over_its_limits_is_told_when_to_retry_and_another_is_not_he
         status.message()
     );
     drop(open);
+    secured.stop().await;
+}
+
+#[tokio::test]
+async fn every_record_names_the_principal_that_appended_it_inside_the_chain() {
+    let secured = Secured::start(&[
+        ("etl", &[Role::Writer], &[]),
+        ("dpo", &[Role::Admin], &[]),
+        ("kpmg", &[Role::Auditor], &[]),
+    ])
+    .await;
+    let mut etl = secured.ledger("etl").await;
+    etl.append(append("north-1", opening("Acme")))
+        .await
+        .unwrap();
+    let mut dpo = secured.ledger("dpo").await;
+    dpo.forget_contact(proto::ForgetContactRequest {
+        account_id: "north-1".into(),
+        contact_id: "c1".into(),
+        reason: "erasure request 7".into(),
+        actor: "li.wei".into(),
+    })
+    .await
+    .unwrap();
+
+    let records: Vec<proto::RecordedEvent> = etl
+        .read_stream(ReadStreamRequest {
+            account_id: "north-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .try_collect()
+        .await
+        .unwrap();
+    let recorders: Vec<&str> = records.iter().map(|r| r.recorded_by.as_str()).collect();
+    assert_eq!(recorders, ["etl", "etl", "dpo"]);
+    // The client's actor is its own claim; who the server saw is the recorder.
+    assert_eq!(records[2].event.as_ref().unwrap().actor, "li.wei");
+
+    let verified = secured
+        .audit("kpmg")
+        .await
+        .verify_chain(proto::VerifyChainRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(verified.ok, "{verified:?}");
+    assert_eq!(verified.records_checked, 3);
+
+    // An auditor's export, which may not ask for a signature, ends at the newest checkpoint.
+    secured
+        .audit("dpo")
+        .await
+        .sign_checkpoint(proto::SignCheckpointRequest::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle.ndjson");
+    relledger::cli::export(relledger::cli::ExportArgs {
+        data_dir: None,
+        server: Some(secured.url()),
+        credentials: relledger::cli::Credentials {
+            token: Some(secured.token("kpmg").to_string()),
+            ..Default::default()
+        },
+        output: bundle.clone(),
+        from: 0,
+        to: None,
+    })
+    .await
+    .unwrap();
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    assert_eq!(
+        text.matches(r#"\"recorded_by\":\"etl\""#).count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(text.matches(r#"\"recorded_by\":\"dpo\""#).count(), 1);
     secured.stop().await;
 }

@@ -66,6 +66,7 @@ impl Account {
             account_id: self.id.clone(),
             revision: n,
             recorded_at: day(d),
+            recorded_by: None,
             event: ProposedEvent {
                 event_id,
                 occurred_at: day(d),

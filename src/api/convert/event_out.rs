@@ -47,6 +47,7 @@ pub fn recorded_event_to_proto(revealed: Revealed) -> proto::RecordedEvent {
         revision: r.revision,
         position: r.position,
         recorded_at: Some(timestamp_to_proto(r.recorded_at)),
+        recorded_by: r.recorded_by.unwrap_or_default(),
         prev_hash: r.prev_hash.0.to_vec(),
         hash: r.hash.0.to_vec(),
         event_type,

@@ -50,6 +50,7 @@ impl Log {
             account_id: AccountId::parse("acct-b").unwrap(),
             revision: n,
             recorded_at: day(day_n),
+            recorded_by: None,
             event: ProposedEvent {
                 event_id,
                 occurred_at: day(day_n),

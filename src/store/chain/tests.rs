@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent, Timestamp};
-use crate::store::codec::seal;
+use crate::store::codec::{seal, Place};
 
 fn chain(len: u64) -> Vec<RecordedEvent> {
     let account = AccountId::parse("acme").unwrap();
@@ -19,7 +19,13 @@ fn chain(len: u64) -> Vec<RecordedEvent> {
                     summary: format!("call {position}"),
                 }),
             };
-            let (record, _) = seal(position, &account, position, Timestamp::EPOCH, event, prev);
+            let place = Place {
+                position,
+                account: &account,
+                revision: position,
+                recorded_by: None,
+            };
+            let (record, _) = seal(place, Timestamp::EPOCH, event, prev);
             prev = record.hash;
             record
         })

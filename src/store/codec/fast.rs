@@ -1,4 +1,4 @@
-//! A decoder for exactly the canonical bytes of a version 1 body, and nothing else.
+//! A decoder for exactly the canonical bytes of a version 1 or 2 body, and nothing else.
 //!
 //! Every read of the log decodes every record it returns, and `serde_json`'s general parser
 //! (keys matched at run time, any whitespace, any field order, an untagged union buffered for
@@ -21,14 +21,20 @@ mod payload;
 
 use std::collections::BTreeMap;
 
-use super::DecodedRecordV1;
+use super::DecodedRecord;
 use crate::domain::{AccountId, EventId, ProposedEvent, Timestamp};
 
 /// The record in `body`, if `body` is laid out exactly as the canonical encoding lays it out;
 /// `None` otherwise (see the module docs: the caller falls back to `serde_json`).
-pub(super) fn decode_body(body: &str) -> Option<DecodedRecordV1> {
+pub(super) fn decode_body(body: &str) -> Option<DecodedRecord> {
     let mut c = Cursor { text: body, at: 0 };
-    c.lit(b"{\"v\":1,\"position\":")?;
+    let v = if c.eat(b"{\"v\":1,") {
+        super::RECORD_V1
+    } else {
+        c.lit(b"{\"v\":2,")?;
+        super::RECORD_V2
+    };
+    c.lit(b"\"position\":")?;
     let position = c.u64()?;
     c.lit(b",\"account_id\":")?;
     let account_id = AccountId::parse(c.string()?).ok()?;
@@ -36,6 +42,13 @@ pub(super) fn decode_body(body: &str) -> Option<DecodedRecordV1> {
     let revision = c.u64()?;
     c.lit(b",\"recorded_at\":")?;
     let recorded_at = Timestamp::from_unix_nanos(c.i64()?);
+    let recorded_by = match v {
+        super::RECORD_V2 => {
+            c.lit(b",\"recorded_by\":")?;
+            Some(c.string()?)
+        }
+        _ => None,
+    };
     c.lit(b",\"event\":{\"event_id\":")?;
     let event_id = EventId::parse(&c.string()?).ok()?;
     c.lit(b",\"occurred_at\":")?;
@@ -50,12 +63,13 @@ pub(super) fn decode_body(body: &str) -> Option<DecodedRecordV1> {
     if c.at != body.len() {
         return None;
     }
-    Some(DecodedRecordV1 {
-        v: super::RECORD_V1,
+    Some(DecodedRecord {
+        v,
         position,
         account_id,
         revision,
         recorded_at,
+        recorded_by,
         event: ProposedEvent {
             event_id,
             occurred_at,

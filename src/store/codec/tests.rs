@@ -20,10 +20,19 @@ fn golden_record() -> (RecordedEvent, Vec<u8>) {
             next_visit_pretext: "factory tour".to_string(),
         }),
     };
+    sealed_by(event, None)
+}
+
+fn sealed_by(event: ProposedEvent, recorded_by: Option<&str>) -> (RecordedEvent, Vec<u8>) {
+    let account = AccountId::parse("acme-01").unwrap();
+    let place = Place {
+        position: 7,
+        account: &account,
+        revision: 3,
+        recorded_by,
+    };
     seal(
-        7,
-        &AccountId::parse("acme-01").unwrap(),
-        3,
+        place,
         Timestamp::from_unix_nanos(1_700_000_100_000_000_000),
         event,
         ChainHash([0xab; 32]),
@@ -57,6 +66,41 @@ fn golden_canonical_bytes_and_hash() {
 }
 
 const GOLDEN_HASH: &str = "1b68cafda6e3d524b2b6909bd8c47c8378c939cba018b87d3bc2da1e6fceaf0a";
+
+/// Pins version 2: the principal that appended the record sits between `recorded_at` and
+/// the event, and the hash covers it.
+#[test]
+fn golden_canonical_bytes_of_a_record_with_its_recorder() {
+    let (v1, _) = golden_record();
+    let (record, value) = sealed_by(v1.event.clone(), Some("etl"));
+    let canonical = String::from_utf8(canonical_bytes(&record)).unwrap();
+    let v1_canonical = String::from_utf8(canonical_bytes(&v1)).unwrap();
+    assert_eq!(
+        canonical,
+        v1_canonical
+            .replacen(r#"{"v":1,"#, r#"{"v":2,"#, 1)
+            .replacen(r#","event":"#, r#","recorded_by":"etl","event":"#, 1)
+    );
+    assert_eq!(record.recorded_by.as_deref(), Some("etl"));
+    assert_ne!(record.hash, v1.hash, "the recorder is inside the hash");
+    assert_eq!(decode_record(&value), Ok(record.clone()));
+    assert_eq!(encode_record(&record), value);
+
+    // Each version has exactly its own fields.
+    let without = canonical.replacen(r#","recorded_by":"etl""#, "", 1);
+    let with_v1 = canonical.replacen(r#"{"v":2,"#, r#"{"v":1,"#, 1);
+    for (body, expected) in [
+        (without, "names no recorder"),
+        (with_v1, "a version 1 record names"),
+    ] {
+        let hash = compute_hash(&ChainHash([0xab; 32]), body.as_bytes());
+        let value = envelope(&ChainHash([0xab; 32]), &hash, body.as_bytes());
+        let Err(StoreError::Corrupt(reason)) = decode_record(&value) else {
+            panic!("{body} decoded");
+        };
+        assert!(reason.contains(expected), "{reason}");
+    }
+}
 
 #[test]
 fn a_sealed_record_decodes_to_itself() {

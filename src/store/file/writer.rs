@@ -28,7 +28,7 @@ use super::records::{push_frame, Part};
 use super::Shared;
 use crate::clock;
 use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, Timestamp};
-use crate::store::codec::{seal_serialized, SerializedEvent};
+use crate::store::codec::{seal_serialized, Place, SerializedEvent};
 use crate::store::idempotency::{find_retry_with, RecordedId};
 use crate::store::memory::empty_batch;
 use crate::store::{AppendOutcome, ExpectedRevision, LogHead, StoreError};
@@ -91,6 +91,8 @@ pub(crate) struct AppendCommand {
     /// Serialized by the requester, so that the writer's one thread does not (see
     /// [`SerializedEvent`]).
     pub events: Vec<SerializedEvent>,
+    /// The principal that appends, recorded with each record.
+    pub recorded_by: Option<String>,
     /// Where the answer goes; the append is still written if the requester has gone away.
     pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
 }
@@ -220,7 +222,13 @@ impl Writer {
         let answers: Vec<_> = group
             .into_iter()
             .map(|c| {
-                let answer = self.plan_append(&mut plan, &c.account, c.expected, c.events);
+                let answer = self.plan_append(
+                    &mut plan,
+                    &c.account,
+                    c.expected,
+                    c.events,
+                    c.recorded_by.as_deref(),
+                );
                 (c.reply, answer)
             })
             .collect();
@@ -326,6 +334,7 @@ impl Writer {
         account: &AccountId,
         expected: ExpectedRevision,
         events: Vec<SerializedEvent>,
+        recorded_by: Option<&str>,
     ) -> Result<AppendOutcome, StoreError> {
         let committed_end = self.head.next_position;
         let shared = &self.shared;
@@ -355,14 +364,13 @@ impl Writer {
             let (position, revision) = (first_position + offset, first_revision + offset);
             let digest = event.digest();
             let event_id = std::borrow::Borrow::<ProposedEvent>::borrow(&event).event_id;
-            let (record, value) = seal_serialized(
+            let place = Place {
                 position,
                 account,
                 revision,
-                plan.recorded_at,
-                event,
-                plan.last_hash,
-            );
+                recorded_by,
+            };
+            let (record, value) = seal_serialized(place, plan.recorded_at, event, plan.last_hash);
             // The append's last frame says so: recovery keeps an append only if it is whole.
             let part = Part::of(offset as usize, parts);
             push_frame(

@@ -39,6 +39,7 @@ impl Stream {
             account_id: AccountId::parse("harbour").unwrap(),
             revision: n,
             recorded_at: day(d),
+            recorded_by: None,
             event: ProposedEvent {
                 event_id,
                 occurred_at: day(d),

@@ -2,7 +2,7 @@ use super::*;
 use crate::domain::{
     AccountId, Call, ChainHash, ContactAdded, ContactRole, EventPayload, ProposedEvent, Timestamp,
 };
-use crate::store::codec::seal;
+use crate::store::codec::{seal, Place};
 
 fn contact_added() -> ProposedEvent {
     ProposedEvent::of(EventPayload::ContactAdded(ContactAdded {
@@ -43,7 +43,15 @@ async fn a_record_that_does_not_open_ends_a_batch_after_the_records_before_it() 
     let records = [call(), sealed, call()]
         .into_iter()
         .enumerate()
-        .map(|(i, e)| seal(i as u64, &account, i as u64, at, e, ChainHash([0; 32])).0)
+        .map(|(i, e)| {
+            let place = Place {
+                position: i as u64,
+                account: &account,
+                revision: i as u64,
+                recorded_by: None,
+            };
+            seal(place, at, e, ChainHash([0; 32])).0
+        })
         .collect();
 
     let messages = batch_to_proto(&reader, records);

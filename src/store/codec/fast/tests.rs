@@ -12,10 +12,10 @@ use crate::domain::*;
 use crate::store::codec::compute_hash;
 use crate::store::codec::{
     body_bytes, canonical_bytes, content_digest, decode_record, envelope, seal_serialized,
-    DecodedRecordV1, SerializedEvent, RECORD_V1,
+    DecodedRecord, Place, SerializedEvent, RECORD_V1, RECORD_V2,
 };
 
-fn serde_decode(body: &str) -> Option<DecodedRecordV1> {
+fn serde_decode(body: &str) -> Option<DecodedRecord> {
     serde_json::from_str(body).ok()
 }
 
@@ -336,31 +336,44 @@ fn event() -> impl Strategy<Value = ProposedEvent> {
         )
 }
 
-fn record() -> impl Strategy<Value = DecodedRecordV1> {
+fn record() -> impl Strategy<Value = DecodedRecord> {
     (
         any::<u64>(),
         "[A-Za-z0-9._:@-]{1,24}",
         any::<u64>(),
         timestamp(),
+        proptest::option::of(text()),
         event(),
     )
         .prop_map(
-            |(position, account, revision, recorded_at, event)| DecodedRecordV1 {
-                v: RECORD_V1,
+            |(position, account, revision, recorded_at, recorded_by, event)| DecodedRecord {
+                v: if recorded_by.is_some() {
+                    RECORD_V2
+                } else {
+                    RECORD_V1
+                },
                 position,
                 account_id: AccountId::parse(account).unwrap(),
                 revision,
                 recorded_at,
+                recorded_by,
                 event,
             },
         )
 }
 
-fn canonical(record: &DecodedRecordV1) -> String {
+fn place(record: &DecodedRecord) -> Place<'_> {
+    Place {
+        position: record.position,
+        account: &record.account_id,
+        revision: record.revision,
+        recorded_by: record.recorded_by.as_deref(),
+    }
+}
+
+fn canonical(record: &DecodedRecord) -> String {
     String::from_utf8(body_bytes(
-        record.position,
-        &record.account_id,
-        record.revision,
+        &place(record),
         record.recorded_at,
         &record.event,
     ))
@@ -451,14 +464,9 @@ proptest! {
     ) {
         let serialized = SerializedEvent::new(record.event.clone());
         prop_assert_eq!(serialized.digest(), content_digest(&record.event));
-        let (sealed, value) = seal_serialized(
-            record.position,
-            &record.account_id,
-            record.revision,
-            record.recorded_at,
-            serialized,
-            ChainHash(prev),
-        );
+        let (sealed, value) =
+            seal_serialized(place(&record), record.recorded_at, serialized, ChainHash(prev));
+        prop_assert_eq!(&sealed.recorded_by, &record.recorded_by);
         prop_assert_eq!(&sealed.event, &record.event);
         let canonical = canonical_bytes(&sealed);
         let hash = compute_hash(&ChainHash(prev), &canonical);
@@ -483,13 +491,14 @@ proptest! {
     }
 }
 
-fn sample_record() -> DecodedRecordV1 {
-    DecodedRecordV1 {
+fn sample_record() -> DecodedRecord {
+    DecodedRecord {
         v: RECORD_V1,
         position: 7,
         account_id: AccountId::parse("acme-01").unwrap(),
         revision: 3,
         recorded_at: Timestamp::from_unix_nanos(1_700_000_100_000_000_000),
+        recorded_by: None,
         event: ProposedEvent {
             event_id: EventId::parse("0b5c4c2e-8f5a-4f7e-9a57-2f1f3e0c6d11").unwrap(),
             occurred_at: Timestamp::from_unix_nanos(-5),
