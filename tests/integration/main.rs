@@ -5,6 +5,7 @@
 
 mod common;
 
+mod abuse;
 mod audit;
 mod bench_cli;
 mod change_feed;
