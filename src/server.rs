@@ -205,6 +205,9 @@ impl OpenServer {
         let served = builder
             // At DEBUG, as the handlers' spans are: see `logging`.
             .trace_fn(|request| tracing::debug_span!("rpc", path = %request.uri().path()))
+            .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+            .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_ACCEPT_RESETS))
+            .http2_max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
             // Every request to a relledger service is authenticated and checked first.
             .layer(AccessLayer::new(config.auth.clone()))
             .add_service(health_service)
@@ -286,6 +289,24 @@ fn server_tls(tls: &TlsConfig) -> ServerTlsConfig {
 
 /// The directory of the data keys in the data dir.
 pub const KEYS_DIR: &str = "keys";
+
+/// The most streams one HTTP/2 connection may have open at once. tonic leaves it unlimited
+/// (hyper's own default is 200): each open stream holds a handler task and, for a
+/// subscription, up to a page of records, so one connection could hold any number of them.
+/// 1,024 leaves a client room for many subscriptions on one channel.
+pub const MAX_CONCURRENT_STREAMS: u32 = 1024;
+
+/// How many streams a client may open and cancel before the server has taken them up, on one
+/// connection, before the server sends GOAWAY (ENHANCE_YOUR_CALM) and closes it: the defence
+/// against "rapid reset" (CVE-2023-44487), where each stream costs the server a task and the
+/// client one write. h2's own default, named here so that it does not change unnoticed.
+pub const MAX_PENDING_ACCEPT_RESETS: usize = 20;
+
+/// How many streams the server may reset itself because the client broke the protocol on them
+/// (a WINDOW_UPDATE past the largest window, say), on one connection, before it sends GOAWAY (ENHANCE_YOUR_CALM)
+/// and closes it: the defence against "MadeYouReset" (CVE-2025-8671). tonic passes "no limit"
+/// to hyper unless told, which turns off h2's default of 1,024; that default is restored.
+pub const MAX_LOCAL_ERROR_RESETS: usize = 1024;
 
 /// How long a stopping server waits for the last holders of the log to release it.
 const RELEASE_GRACE: std::time::Duration = std::time::Duration::from_secs(30);

@@ -29,12 +29,21 @@ pub use self::verifier::{BundleError, BundleSummary, BundleVerifier};
 pub use self::writer::BundleWriter;
 use crate::domain::{ChainHash, Timestamp};
 use crate::store::codec::ENVELOPE_V1;
+use crate::store::file::MAX_BODY;
 use crate::store::SignedCheckpoint;
 
 /// The `format` of a bundle header.
 pub const BUNDLE_FORMAT: &str = "relledger-export";
 /// The `version` of the bundle layout described above.
 pub const BUNDLE_VERSION: u32 = 1;
+
+/// The longest line a reader of a bundle takes, in bytes, without its newline. The longest line
+/// an export writes is a record whose stored value is the largest a frame holds
+/// ([`MAX_BODY`]): its canonical bytes are JSON without control characters, so as a JSON string
+/// each byte takes at most two (`"` and `\` are escaped), and the other fields are short. A
+/// longer line cannot come from an export, and reading it whole would let a file of one endless
+/// line take all the memory there is.
+pub const MAX_LINE_BYTES: usize = 2 * MAX_BODY + 64 * 1024;
 
 /// One line of a bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,3 +181,6 @@ fn parse_hex<const N: usize>(text: &str, field: &str) -> Result<[u8; N], String>
 fn parse_hash(text: &str, field: &str) -> Result<ChainHash, String> {
     parse_hex(text, field).map(ChainHash)
 }
+
+#[cfg(test)]
+mod tests;

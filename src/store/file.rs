@@ -63,7 +63,8 @@ pub use lock::LOCK_FILE;
 pub use manifest::MANIFEST_FILE;
 pub use open::OpenError;
 pub use records::{
-    encode_frame, log_path, Part, FRAME_HEADER, LOG_DIR, OFFSETS_FILE, OFFSET_BYTES, RECORDS_FILE,
+    encode_frame, log_path, Part, FRAME_HEADER, LOG_DIR, MAX_BODY, OFFSETS_FILE, OFFSET_BYTES,
+    RECORDS_FILE,
 };
 pub use restore::{restore, RestoreError};
 

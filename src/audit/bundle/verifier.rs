@@ -132,6 +132,13 @@ impl BundleVerifier {
                 line.position
             ));
         }
+        // A log's next position is a `u64` too, so no log holds a record at `u64::MAX`; a bundle
+        // that claims one is refused here, before the position after it overflows.
+        let Some(after) = expected.checked_add(1) else {
+            return Err(format!(
+                "the record at position {expected} is past the last position a log can hold"
+            ));
+        };
         let value = line.stored_value()?;
         if value[1..33] != self.prev_hash.0 {
             return Err(format!(
@@ -152,7 +159,7 @@ impl BundleVerifier {
         }
         self.prev_hash = record.hash;
         self.last_record = Some((expected, record.hash));
-        self.next_position += 1;
+        self.next_position = after;
         self.records += 1;
         Ok(())
     }

@@ -3,6 +3,8 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::domain::{EventId, EventPayload, Visit};
 
+mod hostile;
+
 fn golden_record() -> (RecordedEvent, Vec<u8>) {
     let event = ProposedEvent {
         event_id: EventId::parse("0b5c4c2e-8f5a-4f7e-9a57-2f1f3e0c6d11").unwrap(),

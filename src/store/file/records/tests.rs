@@ -3,6 +3,8 @@
 
 use super::*;
 
+mod hostile;
+
 #[test]
 fn a_frame_round_trips_and_a_cut_or_flipped_one_does_not() {
     let mut bytes = Vec::new();
