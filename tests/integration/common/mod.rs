@@ -2,6 +2,7 @@
 //! and builders for wire events.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod changes;
 pub mod events;
 pub mod raw_log;
