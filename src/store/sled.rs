@@ -25,7 +25,7 @@ pub(crate) use signed::{checkpoint_key, checkpoint_value, TREE as SIGNED_TREE};
 pub use snapshots::SledSnapshots;
 
 use super::file::DirLock;
-use super::StoreError;
+use super::{io_reason, StoreError};
 
 /// The directory of the sled database inside a data dir, for tools that inspect it raw.
 pub fn sled_path(dir: &Path) -> PathBuf {
@@ -33,11 +33,20 @@ pub fn sled_path(dir: &Path) -> PathBuf {
 }
 
 /// A sled error as a store error: corruption is reported as such, anything else as the
-/// store being unavailable.
+/// store being unavailable, naming the small stores' database (not the log, which sled does not
+/// hold) and a full disk as such.
+///
+/// After an I/O error in its write path sled keeps returning that error to every later call
+/// until it is reopened, even once the disk has room again: the message says so, or an
+/// operator who freed space would still read "the disk is full" and not know to restart.
 pub(crate) fn sled_error(error: ::sled::Error) -> StoreError {
     match error {
         ::sled::Error::Corruption { .. } => StoreError::Corrupt(error.to_string()),
-        _ => StoreError::Unavailable(error.to_string()),
+        ::sled::Error::Io(error) => StoreError::Unavailable(format!(
+            "{}; the database takes no write after a failed one until the server restarts",
+            io_reason("the small stores' database failed", &error)
+        )),
+        _ => StoreError::Unavailable(format!("the small stores' database failed: {error}")),
     }
 }
 
@@ -76,7 +85,7 @@ impl Database {
         self.db.flush().map_err(sled_error)?;
         self.file
             .sync_data()
-            .map_err(|e| StoreError::Unavailable(format!("cannot sync the database: {e}")))
+            .map_err(|e| StoreError::Unavailable(io_reason("cannot sync the database", &e)))
     }
 
     /// Completes once the database is closed and the data dir unlocked: after every holder of

@@ -35,7 +35,7 @@ use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, Timestamp};
 use crate::store::codec::{seal_serialized, SerializedEvent};
 use crate::store::idempotency::{find_retry_with, RecordedId};
 use crate::store::memory::empty_batch;
-use crate::store::{AppendOutcome, ExpectedRevision, LogHead, StoreError};
+use crate::store::{io_reason, AppendOutcome, ExpectedRevision, LogHead, StoreError};
 
 /// The most appends one group commits. Bounds the batch (and the memory it holds) under a
 /// flood of requests; the rest wait for the next group.
@@ -69,7 +69,15 @@ pub(crate) type WriteGroup = Box<dyn FnMut(&Shared, Group) -> Result<(), StoreEr
 
 /// A failed write to the record files.
 fn write_error(error: std::io::Error) -> StoreError {
-    StoreError::Unavailable(format!("cannot write the log's records: {error}"))
+    StoreError::Unavailable(io_reason("cannot write the log's records", &error))
+}
+
+/// What a failed write's error says, without the prefix its status repeats.
+fn cause(error: &StoreError) -> String {
+    match error {
+        StoreError::Unavailable(reason) | StoreError::Corrupt(reason) => reason.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// The real [`WriteGroup`]: the group's frames and offsets in one write each and one
@@ -251,8 +259,9 @@ impl Writer {
             if let Err(error) = written {
                 self.refuse(&error);
                 let failed = format!(
-                    "the write failed ({error}), so the append is not acknowledged; \
-                     retry it once the server has restarted"
+                    "the write failed ({}), so the append is not acknowledged; \
+                     retry it once the server has restarted",
+                    cause(&error)
                 );
                 for (reply, _) in answers {
                     let _ = reply.send(Err(StoreError::Unavailable(failed.clone())));
@@ -299,8 +308,10 @@ impl Writer {
     /// unknown until a recovery reads it, so only a restart takes appends again.
     fn refuse(&mut self, error: &StoreError) {
         tracing::error!(%error, "a write to the log failed; refusing further appends");
-        let reason =
-            format!("appends are refused after a failed write ({error}); restart the server");
+        let reason = format!(
+            "appends are refused after a failed write ({}); restart the server",
+            cause(error)
+        );
         self.refusal.send_replace(Some(reason));
     }
 
