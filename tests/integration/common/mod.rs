@@ -6,6 +6,7 @@ pub mod binary;
 pub mod changes;
 pub mod events;
 pub mod raw_log;
+pub mod small_disk;
 pub mod store;
 pub mod stories;
 pub mod subscribe;
