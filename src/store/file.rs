@@ -229,6 +229,15 @@ impl FileLog {
         self.inner.refusal.clone()
     }
 
+    /// Follows whether the small stores' database takes writes: `None` while it does, and the
+    /// reason once a write to it failed (a full disk), after which sled refuses every write
+    /// (acknowledgements, signed checkpoints, the projector's pages) until it is reopened, even
+    /// once the disk has room. The log's appends and every read go on. The server reports
+    /// itself unhealthy on it, so that an orchestrator restarts it.
+    pub fn watch_small_stores(&self) -> watch::Receiver<Option<String>> {
+        self.inner.shared.database.watch_failure()
+    }
+
     /// Verifies the hash chain of every committed record; returns how many there are. Reads
     /// the whole log, blocking: call it from a blocking thread in async code.
     pub fn verify(&self) -> Result<u64, ChainBreak> {

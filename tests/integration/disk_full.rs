@@ -20,7 +20,7 @@ use tonic::transport::Channel;
 use tonic::Streaming;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::common::binary::{health, sigterm, spawn_server, BIN};
+use crate::common::binary::{health, health_becomes, sigterm, spawn_server, BIN};
 use crate::common::events::*;
 use crate::common::small_disk::SmallDisk;
 use crate::common::subscribe::{from_start, subscribe_request};
@@ -254,9 +254,9 @@ async fn records_that_fill_the_disk_are_refused_and_nothing_acknowledged_is_lost
 
 /// Personal data about a new contact needs a new data key, which a full disk cannot hold: the
 /// append is refused naming the disk and writes nothing, while appends that need no new key
-/// go on (the log writes into the space it prepared past its records, and the server stays
-/// SERVING: no write of the log failed). With room again the retry lands without a restart,
-/// and after one the contact's data is there and readable.
+/// go on (the log writes into the space it prepared past its records, and the Ledger service
+/// stays SERVING: no write of the log failed). With room again the retry lands without a
+/// restart, and after one the contact's data is there and readable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_key_the_full_disk_cannot_hold_refuses_its_append_and_nothing_else() {
     let disk = SmallDisk::mount(DISK_BYTES);
@@ -296,7 +296,12 @@ async fn a_data_key_the_full_disk_cannot_hold_refuses_its_append_and_nothing_els
         .await
         .unwrap();
     acknowledged.extend(ids(&no_key_needed));
-    assert_eq!(health(&url, "").await, ServingStatus::Serving as i32);
+    // The server as a whole may say NOT_SERVING by now: the projector's writes to sled meet
+    // the full disk too (see the next test).
+    assert_eq!(
+        health(&url, "relledger.v1.Ledger").await,
+        ServingStatus::Serving as i32
+    );
 
     std::fs::remove_file(filler).unwrap();
     let retried = client.append(new_contact.clone()).await.unwrap();
@@ -355,8 +360,9 @@ fn sign_at(position: u64) -> proto::SignCheckpointRequest {
 
 /// sled's small stores meet a full disk: a subscription's acknowledgement and a signed
 /// checkpoint that cannot be made durable are refused naming the disk, not left hanging, and
-/// the ones stored before are kept. With room again and a restart both work, and the offline
-/// verification checks every checkpoint.
+/// the ones stored before are kept. sled then takes no write until it is reopened, so the server
+/// reports NOT_SERVING, for an orchestrator to restart it, while appends and reads go on. With
+/// room again and a restart both work, and the offline verification checks every checkpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_stores_on_a_full_disk_refuse_acks_and_checkpoints_and_lose_none() {
     let disk = SmallDisk::mount(DISK_BYTES);
@@ -399,6 +405,14 @@ async fn small_stores_on_a_full_disk_refuse_acks_and_checkpoints_and_lose_none()
         .unwrap_err();
     refused_for_space(&status);
     assert!(status.message().contains("small stores"), "{status:?}");
+    let not_serving = health_becomes(&url, "", ServingStatus::NotServing);
+    tokio::time::timeout(HUNG, not_serving)
+        .await
+        .expect("the server reports NOT_SERVING once sled takes no writes");
+    assert_eq!(
+        health(&url, "relledger.v1.Ledger").await,
+        ServingStatus::Serving as i32
+    );
     assert_eq!(acked(&mut client, "billing").await, Some(1));
     assert_eq!(stream_ids(&mut client).await.len(), 6, "reads go on");
 
@@ -413,6 +427,7 @@ async fn small_stores_on_a_full_disk_refuse_acks_and_checkpoints_and_lose_none()
     let (child, url) = spawn_server(&data_dir).await;
     let mut client = LedgerClient::connect(url.clone()).await.unwrap();
     let mut audit = AuditClient::connect(url.clone()).await.unwrap();
+    assert_eq!(health(&url, "").await, ServingStatus::Serving as i32);
     assert_eq!(acked(&mut client, "billing").await, Some(1));
     for name in &stored {
         assert_eq!(acked(&mut client, name).await, Some(2), "{name}");

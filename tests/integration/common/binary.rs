@@ -6,6 +6,8 @@ use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
 
 /// The binary Cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_relledger");
@@ -65,13 +67,8 @@ pub async fn sigterm(child: Child) {
 
 /// The health of `service` ("" for the server as a whole), as a probe sees it.
 pub async fn health(url: &str, service: &str) -> i32 {
-    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-        .unwrap()
-        .connect()
+    health_client(url)
         .await
-        .unwrap();
-    HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: service.into(),
         })
@@ -79,4 +76,32 @@ pub async fn health(url: &str, service: &str) -> i32 {
         .unwrap()
         .into_inner()
         .status
+}
+
+/// Waits until `service` ("" for the server as a whole) reports `status`, following the health
+/// service's `Watch` stream, so that no clock decides when the server has reported it.
+pub async fn health_becomes(url: &str, service: &str, status: ServingStatus) {
+    let mut updates = health_client(url)
+        .await
+        .watch(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(update) = updates.message().await.unwrap() {
+        if update.status == status as i32 {
+            return;
+        }
+    }
+    panic!("the health watch of {service:?} ended before it reported {status:?}");
+}
+
+async fn health_client(url: &str) -> HealthClient<tonic::transport::Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    HealthClient::new(channel)
 }
