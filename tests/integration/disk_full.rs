@@ -1,185 +1,30 @@
 //! A full disk, on a real small filesystem (`common::small_disk`), against the binary: the
 //! log's records, the data keys in `keys/` and sled's small stores each meet a disk with no
 //! room. Whatever fills, the refused request gets a status that names the disk, nothing
-//! acknowledged is lost, reads go on, and once the filler is deleted (and, where a failed
-//! write leaves the log unknown, the server restarted) everything works again and the chain
-//! verifies.
+//! acknowledged is lost, reads go on, and once the filler is deleted (and the server restarted
+//! where a store takes no writes after a failed one: the log, whose disk state is then
+//! unknown, and sled) everything works again and the chain verifies.
 
-use std::future::Future;
-use std::path::Path;
-use std::time::Duration;
+mod requests;
 
 use futures::TryStreamExt;
 use relledger::api::proto::audit_client::AuditClient;
 use relledger::api::proto::expected_revision::Kind;
 use relledger::api::proto::ledger_client::LedgerClient;
 use relledger::api::proto::proposed_event::Payload;
-use relledger::api::proto::subscribe_response;
-use relledger::api::proto::{self, AppendRequest, ReadAllRequest, ReadStreamRequest};
-use tonic::transport::Channel;
-use tonic::Streaming;
+use relledger::api::proto::{self, ReadStreamRequest};
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::common::binary::{health, health_becomes, sigterm, spawn_server, BIN};
+use crate::common::binary::{health, sigterm, spawn_server};
 use crate::common::events::*;
 use crate::common::small_disk::SmallDisk;
-use crate::common::subscribe::{from_start, subscribe_request};
-
-/// The size of the test's filesystem: room for the server's files and a filler.
-const DISK_BYTES: u64 = 64 * 1024 * 1024;
-
-/// How long a request may take on a full disk before the test calls it hung. Far above any
-/// answer's time; only a request that never returns meets it.
-const HUNG: Duration = Duration::from_secs(60);
-
-/// Awaits `request`, failing the test if it never answers.
-async fn answered<T>(request: impl Future<Output = T>) -> T {
-    tokio::time::timeout(HUNG, request)
-        .await
-        .expect("a request on a full disk is answered, not left hanging")
-}
-
-/// Asserts that `status` refuses a write for want of disk space, and says so.
-fn refused_for_space(status: &tonic::Status) {
-    assert!(
-        matches!(
-            status.code(),
-            tonic::Code::Unavailable | tonic::Code::ResourceExhausted
-        ),
-        "{status:?}"
-    );
-    assert!(
-        status.message().contains("No space left on device"),
-        "the message names the full disk: {status:?}"
-    );
-}
-
-fn append(expected: Kind, events: Vec<proto::ProposedEvent>) -> AppendRequest {
-    AppendRequest {
-        account_id: "harbour".into(),
-        expected_revision: Some(proto::ExpectedRevision {
-            kind: Some(expected),
-        }),
-        events,
-    }
-}
-
-/// Sixteen calls of about 48 KB each, with fresh ids: a batch of about 800 KB.
-fn large_batch() -> AppendRequest {
-    let summary = "the pour schedule of the pier foundations, line by line; ".repeat(850);
-    let events = (0..16)
-        .map(|i| {
-            let call = proto::Call {
-                contact_id: "c1".into(),
-                summary: summary.clone(),
-            };
-            event(100 + i, Payload::Call(call))
-        })
-        .collect();
-    append(Kind::Any(Default::default()), events)
-}
-
-fn ids(request: &AppendRequest) -> Vec<String> {
-    request.events.iter().map(|e| e.event_id.clone()).collect()
-}
-
-/// The event ids of `harbour`'s stream, read through `ReadStream`.
-async fn stream_ids(client: &mut LedgerClient<Channel>) -> Vec<String> {
-    let request = ReadStreamRequest {
-        account_id: "harbour".into(),
-        ..Default::default()
-    };
-    let stream = answered(client.read_stream(request)).await.unwrap();
-    let records: Vec<_> = answered(stream.into_inner().try_collect()).await.unwrap();
-    records
-        .into_iter()
-        .map(|record: proto::RecordedEvent| record.event.unwrap().event_id)
-        .collect()
-}
-
-/// The event ids of the whole log, read through `ReadAll`.
-async fn all_ids(client: &mut LedgerClient<Channel>) -> Vec<String> {
-    let stream = answered(client.read_all(ReadAllRequest::default()))
-        .await
-        .unwrap();
-    let records: Vec<proto::RecordedEvent> =
-        answered(stream.into_inner().try_collect()).await.unwrap();
-    records
-        .into_iter()
-        .map(|record| record.event.unwrap().event_id)
-        .collect()
-}
-
-/// A `Subscribe` from the start.
-async fn subscribe(client: &mut LedgerClient<Channel>) -> Streaming<proto::SubscribeResponse> {
-    answered(client.subscribe(subscribe_request(from_start())))
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-/// The ids of the first `count` events `subscription` delivers.
-async fn delivered(
-    subscription: &mut Streaming<proto::SubscribeResponse>,
-    count: usize,
-) -> Vec<String> {
-    let mut ids = Vec::new();
-    while ids.len() < count {
-        let message = answered(subscription.message()).await.unwrap().unwrap();
-        match message.kind.unwrap() {
-            subscribe_response::Kind::Event(event) => ids.push(event.event.unwrap().event_id),
-            subscribe_response::Kind::Events(batch) => {
-                ids.extend(batch.events.into_iter().map(|e| e.event.unwrap().event_id))
-            }
-            subscribe_response::Kind::CaughtUp(_)
-            | subscribe_response::Kind::Checkpoint(_)
-            | subscribe_response::Kind::Heartbeat(_) => {}
-        }
-    }
-    ids
-}
-
-/// `Audit.VerifyChain` over the whole log: how many records verified, after asserting that
-/// all did.
-async fn verify_chain(url: &str) -> u64 {
-    let mut audit = AuditClient::connect(url.to_string()).await.unwrap();
-    let report = answered(audit.verify_chain(proto::VerifyChainRequest::default()))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(report.ok, "{report:?}");
-    report.records_checked
-}
-
-/// `relledger verify` on a stopped server's data dir: its report line.
-async fn verify_offline(data_dir: &Path) -> String {
-    let out = tokio::process::Command::new(BIN)
-        .args(["verify", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Starts a server on a small disk and opens `harbour` (two events, one with personal data).
-async fn harbour_on(data_dir: &Path) -> (tokio::process::Child, String, Vec<String>) {
-    let (child, url) = spawn_server(data_dir).await;
-    let mut client = LedgerClient::connect(url.clone()).await.unwrap();
-    let opening = append(Kind::NoStream(Default::default()), opening("Harbour"));
-    client.append(opening.clone()).await.unwrap();
-    (child, url, ids(&opening))
-}
+use requests::*;
 
 /// The records fill the disk: the append that meets it is refused naming the disk, the log
 /// then refuses appends and reports NOT_SERVING, and reads, subscriptions (one that was
-/// following the appends, and a new one) and the chain's verification go on. With room again a restart recovers every acknowledged event, the
-/// refused batch's retry lands, and the chain verifies online and offline.
+/// following the appends, and a new one) and the chain's verification go on. With room again
+/// a restart recovers every acknowledged event, the refused batch's retry lands, and the chain
+/// verifies online and offline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_that_fill_the_disk_are_refused_and_nothing_acknowledged_is_lost() {
     let disk = SmallDisk::mount(DISK_BYTES);
@@ -216,11 +61,8 @@ async fn records_that_fill_the_disk_are_refused_and_nothing_acknowledged_is_lost
     assert_eq!(delivered(&mut new, count).await, acknowledged, "Subscribe");
     assert_eq!(verify_chain(&url).await, acknowledged.len() as u64);
     for service in ["relledger.v1.Ledger", ""] {
-        assert_eq!(
-            health(&url, service).await,
-            ServingStatus::NotServing as i32,
-            "{service:?}"
-        );
+        let why = "the server reports NOT_SERVING once the log refuses appends";
+        reports(&url, service, ServingStatus::NotServing, why).await;
     }
 
     std::fs::remove_file(filler).unwrap();
@@ -333,31 +175,6 @@ async fn a_data_key_the_full_disk_cannot_hold_refuses_its_append_and_nothing_els
     sigterm(child).await;
 }
 
-/// A subscription's acknowledged position, through `ListSubscriptions`.
-async fn acked(client: &mut LedgerClient<Channel>, name: &str) -> Option<u64> {
-    let list = answered(client.list_subscriptions(proto::ListSubscriptionsRequest::default()))
-        .await
-        .unwrap()
-        .into_inner();
-    list.subscriptions
-        .into_iter()
-        .find(|s| s.name == name)
-        .map(|s| s.acked_position)
-}
-
-fn ack(name: &str, position: u64) -> proto::AckSubscriptionRequest {
-    proto::AckSubscriptionRequest {
-        name: name.to_string(),
-        position,
-    }
-}
-
-fn sign_at(position: u64) -> proto::SignCheckpointRequest {
-    proto::SignCheckpointRequest {
-        position: Some(position),
-    }
-}
-
 /// sled's small stores meet a full disk: a subscription's acknowledgement and a signed
 /// checkpoint that cannot be made durable are refused naming the disk, not left hanging, and
 /// the ones stored before are kept. sled then takes no write until it is reopened, so the server
@@ -405,10 +222,8 @@ async fn small_stores_on_a_full_disk_refuse_acks_and_checkpoints_and_lose_none()
         .unwrap_err();
     refused_for_space(&status);
     assert!(status.message().contains("small stores"), "{status:?}");
-    let not_serving = health_becomes(&url, "", ServingStatus::NotServing);
-    tokio::time::timeout(HUNG, not_serving)
-        .await
-        .expect("the server reports NOT_SERVING once sled takes no writes");
+    let why = "the server reports NOT_SERVING once sled takes no writes";
+    reports(&url, "", ServingStatus::NotServing, why).await;
     assert_eq!(
         health(&url, "relledger.v1.Ledger").await,
         ServingStatus::Serving as i32
