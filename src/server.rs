@@ -179,6 +179,10 @@ impl OpenServer {
             .set_serving::<proto::audit_server::AuditServer<AuditService>>()
             .await;
         let refusing = tokio::spawn(report_refusal(log.watch_refusal(), health_reporter.clone()));
+        let failing = tokio::spawn(report_small_stores_failure(
+            log.watch_small_stores(),
+            health_reporter.clone(),
+        ));
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -219,6 +223,7 @@ impl OpenServer {
             .await;
         closing.abort();
         refusing.abort();
+        failing.abort();
         served?;
 
         if projecting.await.is_err() {
@@ -271,6 +276,27 @@ async fn report_refusal(
         health
             .set_not_serving::<proto::ledger_server::LedgerServer<LedgerService>>()
             .await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+    }
+}
+
+/// Reports the server as a whole (`""`) `NOT_SERVING` once a write to the small stores' database
+/// failed (a full disk): sled then refuses every write (acknowledgements, signed checkpoints,
+/// the projector's pages) until it is reopened, even once the disk has room, so only a restart
+/// brings them back. Appends and reads go on, so the Ledger service's own status stays.
+async fn report_small_stores_failure(
+    mut failure: tokio::sync::watch::Receiver<Option<String>>,
+    health: tonic_health::server::HealthReporter,
+) {
+    let reason = match failure.wait_for(Option::is_some).await {
+        Ok(reason) => reason.clone(),
+        // The log closed without a failed write to the database.
+        Err(_) => return,
+    };
+    if let Some(reason) = reason {
+        tracing::error!(%reason, "the small stores refuse writes until a restart; reporting the server NOT_SERVING");
         health
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;

@@ -161,10 +161,26 @@ impl KeyStore for FileKeyStore {
 }
 
 /// Writes `key` to `path` through a temporary file, durably.
+///
+/// A failed write (a full disk) removes the temporary file, shredded in case the key reached
+/// it: left behind, it would hold a key that seals nothing, and the blocks a full disk lacks,
+/// until the next start.
 fn write_key(dir: &Path, path: &Path, key: &DataKey) -> io::Result<()> {
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(TEMPORARY_SUFFIX);
     let temporary = PathBuf::from(temporary);
+    let written = write_temporary(&temporary, key).and_then(|()| {
+        fs::rename(&temporary, path)?;
+        sync_dir(dir)
+    });
+    if written.is_err() && temporary.exists() && shred(&temporary).is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    written
+}
+
+/// Writes `key` to the file `temporary`, created mode 0600, and syncs it.
+fn write_temporary(temporary: &Path, key: &DataKey) -> io::Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -172,14 +188,12 @@ fn write_key(dir: &Path, path: &Path, key: &DataKey) -> io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(&temporary)?;
+    let mut file = options.open(temporary)?;
     let mut contents = zeroize::Zeroizing::new([0u8; KEY_FILE_LEN]);
     contents[0] = KEY_FILE_V1;
     contents[1..].copy_from_slice(key.bytes());
     file.write_all(&contents[..])?;
-    file.sync_all()?;
-    fs::rename(&temporary, path)?;
-    sync_dir(dir)
+    file.sync_all()
 }
 
 /// Reads one key file. One that group or others may read is refused, as `SIGNING_KEY` is:

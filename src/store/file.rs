@@ -33,6 +33,7 @@
 //! commit ([`FileLog::close`] says so at the call site). Read streams keep the database (and
 //! the dir lock) open until they are dropped.
 
+mod crash;
 mod gathering;
 mod index;
 mod lock;
@@ -120,6 +121,8 @@ pub(crate) struct Shared {
     /// The byte length of the committed frames in `records`, published by the writer before
     /// the head that covers them: where a read of the last committed records ends.
     committed_bytes: AtomicU64,
+    /// Where a test stops the write path as a crash would (see `crash`); `None` otherwise.
+    crashes: crash::Crashes,
     /// The small stores' database (its default tree holds the format version), and with it the
     /// data dir's lock. Declared last, so that the lock is released after the files and the
     /// index are closed.
@@ -164,6 +167,7 @@ impl Drop for Inner {
                     .shared
                     .database
                     .flush()
+                    .and_then(|_| self.shared.reached(crash::Step::ManifestWriting))
                     .map_err(std::io::Error::other)
                     .and_then(|_| manifest::Manifest::closed(head).write(&self.dir));
                 if let Err(error) = closed {
@@ -224,6 +228,15 @@ impl FileLog {
     /// orchestrator restarts it.
     pub fn watch_refusal(&self) -> watch::Receiver<Option<String>> {
         self.inner.refusal.clone()
+    }
+
+    /// Follows whether the small stores' database takes writes: `None` while it does, and the
+    /// reason once a write to it failed (a full disk), after which sled refuses every write
+    /// (acknowledgements, signed checkpoints, the projector's pages) until it is reopened, even
+    /// once the disk has room. The log's appends and every read go on. The server reports
+    /// itself unhealthy on it, so that an orchestrator restarts it.
+    pub fn watch_small_stores(&self) -> watch::Receiver<Option<String>> {
+        self.inner.shared.database.watch_failure()
     }
 
     /// Verifies the hash chain of every committed record; returns how many there are. Reads

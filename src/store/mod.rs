@@ -186,7 +186,8 @@ impl fmt::Display for IdConflict {
     }
 }
 
-/// What can go wrong in the log. The variant docs say which gRPC status each becomes.
+/// What can go wrong in the log or the small stores beside it. The variant docs say which gRPC
+/// status each becomes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// The expected revision did not hold (`ABORTED`).
@@ -209,8 +210,10 @@ pub enum StoreError {
     #[error("the log is corrupt: {0}")]
     Corrupt(String),
     /// The backend failed to read or write (`UNAVAILABLE`). After a failed write the log refuses
-    /// further appends, because it cannot know what reached the disk.
-    #[error("the log is unavailable: {0}")]
+    /// further appends, because it cannot know what reached the disk. The reason says which
+    /// store failed: the small stores (subscription positions, signed checkpoints) fail with
+    /// this too, and an operator must not read their failure as the log's.
+    #[error("storage is unavailable: {0}")]
     Unavailable(String),
 }
 
@@ -319,6 +322,18 @@ pub trait Log: Send + Sync + 'static {
     /// become readable. A subscriber that has read everything below the head waits on it, so
     /// it learns of new records without the writer ever waiting for it.
     fn watch_head(&self) -> tokio::sync::watch::Receiver<LogHead>;
+}
+
+/// The reason of a store error for an I/O `error` while doing `what`. A full disk is said in
+/// plain words whatever carried the error: sled passes on the error it met as its debug text
+/// (`Os { code: 28, .. }`), and an operator reading the status must see at once that the fix
+/// is room on the disk.
+pub(crate) fn io_reason(what: &str, error: &std::io::Error) -> String {
+    if error.kind() == std::io::ErrorKind::StorageFull {
+        format!("{what}: the disk is full (No space left on device)")
+    } else {
+        format!("{what}: {error}")
+    }
 }
 
 /// Runs blocking storage work on tokio's blocking pool: every async method of the durable

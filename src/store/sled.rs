@@ -25,7 +25,7 @@ pub(crate) use signed::{checkpoint_key, checkpoint_value, TREE as SIGNED_TREE};
 pub use snapshots::SledSnapshots;
 
 use super::file::DirLock;
-use super::StoreError;
+use super::{io_reason, StoreError};
 
 /// The directory of the sled database inside a data dir, for tools that inspect it raw.
 pub fn sled_path(dir: &Path) -> PathBuf {
@@ -33,11 +33,20 @@ pub fn sled_path(dir: &Path) -> PathBuf {
 }
 
 /// A sled error as a store error: corruption is reported as such, anything else as the
-/// store being unavailable.
+/// store being unavailable, naming the small stores' database (not the log, which sled does not
+/// hold) and a full disk as such.
+///
+/// After an I/O error in its write path sled keeps returning that error to every later call
+/// until it is reopened, even once the disk has room again: the message says so, or an
+/// operator who freed space would still read "the disk is full" and not know to restart.
 pub(crate) fn sled_error(error: ::sled::Error) -> StoreError {
     match error {
         ::sled::Error::Corruption { .. } => StoreError::Corrupt(error.to_string()),
-        _ => StoreError::Unavailable(error.to_string()),
+        ::sled::Error::Io(error) => StoreError::Unavailable(format!(
+            "{}; the database takes no write after a failed one until the server restarts",
+            io_reason("the small stores' database failed", &error)
+        )),
+        _ => StoreError::Unavailable(format!("the small stores' database failed: {error}")),
     }
 }
 
@@ -50,6 +59,10 @@ pub(crate) struct Database {
     /// Held, never read: the dir lock lasts as long as the database is open. Declared after
     /// `db` so that it is released after the database is closed (see [`DirLock`]).
     _lock: DirLock,
+    /// Set, with the reason, once a write failed: sled then refuses every later write until it
+    /// is reopened, even once the disk has room, so the server reports itself unhealthy on it
+    /// for an orchestrator to restart it (see [`Database::watch_failure`]).
+    failure: watch::Sender<Option<String>>,
     /// Never sent on: dropped last, it tells [`Database::released`] that the database is
     /// closed and the dir unlocked.
     released: watch::Sender<()>,
@@ -62,6 +75,7 @@ impl Database {
             db,
             file: File::open(sled_path(dir).join("db"))?,
             _lock: lock,
+            failure: watch::channel(None).0,
             released: watch::channel(()).0,
         })
     }
@@ -73,10 +87,41 @@ impl Database {
     /// persists the file's growing size, so after a power failure an acknowledged write could
     /// be gone. `fdatasync` does both.
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(sled_error)?;
-        self.file
-            .sync_data()
-            .map_err(|e| StoreError::Unavailable(format!("cannot sync the database: {e}")))
+        self.db.flush().map_err(|e| self.write_failed(e))?;
+        self.file.sync_data().map_err(|e| {
+            // What a failed `fdatasync` left on the disk is unknown until sled reopens it.
+            self.failed(StoreError::Unavailable(io_reason(
+                "cannot sync the database",
+                &e,
+            )))
+        })
+    }
+
+    /// The store error for `error`, met while writing to the database: an I/O error (a full
+    /// disk) is recorded as the database's failure.
+    pub(crate) fn write_failed(&self, error: ::sled::Error) -> StoreError {
+        match error {
+            ::sled::Error::Io(_) => self.failed(sled_error(error)),
+            other => sled_error(other),
+        }
+    }
+
+    /// Records `error` as the database's failure, unless one is recorded already.
+    fn failed(&self, error: StoreError) -> StoreError {
+        self.failure.send_if_modified(|failure| {
+            let first = failure.is_none();
+            if first {
+                *failure = Some(error.to_string());
+            }
+            first
+        });
+        error
+    }
+
+    /// Follows whether the database takes writes: `None` while it does, and the reason once a
+    /// write failed (see [`Database::write_failed`]); only a restart takes writes again.
+    pub(crate) fn watch_failure(&self) -> watch::Receiver<Option<String>> {
+        self.failure.subscribe()
     }
 
     /// Completes once the database is closed and the data dir unlocked: after every holder of

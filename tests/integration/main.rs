@@ -11,6 +11,7 @@ mod audit;
 mod bench_cli;
 mod change_feed;
 mod change_log;
+mod disk_full;
 mod ledger_api;
 mod log_conformance;
 mod log_model;

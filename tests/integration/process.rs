@@ -3,6 +3,7 @@
 //! the `append` / `read` client subcommands work against a running server.
 
 use crate::common;
+use crate::common::binary::{health, sigterm, spawn_serve, spawn_server, BIN};
 use crate::common::raw_log;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,47 +18,8 @@ use relledger::api::proto::proposed_event::Payload;
 use relledger::api::proto::{AppendRequest, ReadAllRequest};
 use relledger::store::file::FileLog;
 use relledger::store::{Direction, Log, ReadAllFilter};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
-
-pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_relledger");
-
-/// Starts `relledger serve` on port 0 and reads the bound address from its first stdout line.
-async fn spawn_server(data_dir: &Path) -> (Child, String) {
-    spawn_serve(|serve| {
-        serve
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir);
-    })
-    .await
-}
-
-/// Starts `relledger serve` configured by `configure` (flags, environment), and reads the
-/// bound address from its first stdout line.
-async fn spawn_serve(configure: impl FnOnce(&mut Command)) -> (Child, String) {
-    let mut serve = Command::new(BIN);
-    serve.arg("serve");
-    configure(&mut serve);
-    let mut child = serve
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn relledger serve");
-    let stdout = child.stdout.take().unwrap();
-    let line = BufReader::new(stdout)
-        .lines()
-        .next_line()
-        .await
-        .unwrap()
-        .expect("a ready line");
-    let address = line
-        .strip_prefix("relledger listening on ")
-        .expect("ready line format")
-        .to_string();
-    (child, format!("http://{address}"))
-}
 
 /// The event ids of one batch a writer sent, and whether the server acknowledged it.
 type SentBatch = (Vec<String>, bool);
@@ -178,22 +140,6 @@ async fn server_with_one_account(data_dir: &Path) -> Child {
     };
     client.append(request).await.unwrap();
     child
-}
-
-/// Sends SIGTERM and checks that the server exits cleanly.
-async fn sigterm(child: Child) {
-    let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.wait_with_output().await.unwrap();
-    assert!(
-        exit.status.success(),
-        "SIGTERM is a clean shutdown: {:?}",
-        exit.status
-    );
 }
 
 /// The lines of a failed `serve` on `data_dir` that start with `error:`.
@@ -519,24 +465,6 @@ fn largest_file_but_the_records(dir: &Path) -> u64 {
         largest = largest.max(size);
     }
     largest
-}
-
-/// The health of `service` ("" for the server as a whole), as a probe sees it.
-async fn health(url: &str, service: &str) -> i32 {
-    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
-    let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: service.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .status
 }
 
 /// A write a full disk cuts short (here the file-size limit, which the kernel enforces the

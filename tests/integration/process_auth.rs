@@ -10,8 +10,8 @@ use relledger::cli::ClientArgs;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStderr, Command};
 
+use crate::common::binary::BIN;
 use crate::common::events::opening;
-use crate::process::BIN;
 
 /// A server started with `args`, its URL, and its stderr to wait for log lines on.
 async fn serve(args: &[&str]) -> (Child, String, Lines<BufReader<ChildStderr>>) {

@@ -12,7 +12,7 @@ use super::*;
 use crate::audit::checkpoint::sign_checkpoint;
 use crate::audit::import::BundleLines;
 use crate::domain::{AccountId, EventId, EventPayload, ProposedEvent, RecordedEvent, Visit};
-use crate::store::codec::{canonical_part, seal};
+use crate::store::codec::{canonical_part, seal, Place};
 
 /// The key that signs the test bundles' checkpoints.
 fn signer() -> SigningKey {
@@ -43,10 +43,16 @@ fn records(count: u64) -> Vec<(RecordedEvent, Vec<u8>)> {
                     next_visit_pretext: String::new(),
                 }),
             };
+            let account = AccountId::parse("acme-01").unwrap();
+            // Every other record names its recorder, so bundles hold both record versions.
+            let place = Place {
+                position,
+                account: &account,
+                revision: position,
+                recorded_by: (position % 2 == 1).then_some("etl"),
+            };
             let sealed = seal(
-                position,
-                &AccountId::parse("acme-01").unwrap(),
-                position,
+                place,
                 Timestamp::from_unix_nanos(1_700_000_100_000_000_000 + position as i64),
                 event,
                 prev,
@@ -308,10 +314,15 @@ fn the_test_bundle_verifies_with_its_key() {
 /// position after it overflow, a panic in a debug build and a wrap to 0 in a release build.
 #[test]
 fn a_record_at_the_last_u64_position_is_refused() {
+    let account = AccountId::parse("acme-01").unwrap();
+    let place = Place {
+        position: u64::MAX,
+        account: &account,
+        revision: 0,
+        recorded_by: None,
+    };
     let (record, value) = seal(
-        u64::MAX,
-        &AccountId::parse("acme-01").unwrap(),
-        0,
+        place,
         Timestamp::from_unix_nanos(1),
         records(1).remove(0).0.event,
         ChainHash::GENESIS,

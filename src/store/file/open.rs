@@ -9,6 +9,7 @@ use std::sync::Arc;
 use ::sled::Db;
 use tokio::sync::{mpsc, watch};
 
+use super::crash::Crashes;
 use super::gathering::Gathering;
 use super::index::{index_path, Index};
 use super::lock::lock_dir;
@@ -54,6 +55,16 @@ pub(super) fn open(
     write: WriteGroup,
     options: LogOptions,
 ) -> Result<FileLog, OpenError> {
+    open_crashing(dir, write, options, None)
+}
+
+/// [`open`], with the write path's steps reported to `crashes` (see `crash`).
+pub(super) fn open_crashing(
+    dir: &Path,
+    write: WriteGroup,
+    options: LogOptions,
+    crashes: Crashes,
+) -> Result<FileLog, OpenError> {
     let io_error = |failure: io::Error| OpenError::Io {
         dir: dir.to_path_buf(),
         failure,
@@ -98,6 +109,7 @@ pub(super) fn open(
         files,
         index,
         committed_bytes: AtomicU64::new(recovered.bytes),
+        crashes,
         database: Arc::new(database),
     });
     let (commands, queue) = mpsc::unbounded_channel();

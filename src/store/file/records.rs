@@ -334,7 +334,18 @@ impl RecordFiles {
         first_position: u64,
         offsets: &[u8],
     ) -> io::Result<()> {
-        self.records.write_all_at(frames, at)?;
+        self.write_frames(at, frames)?;
+        self.write_offsets(first_position, offsets)
+    }
+
+    /// Writes `frames` at byte `at` of `records`, without syncing it.
+    pub(crate) fn write_frames(&self, at: u64, frames: &[u8]) -> io::Result<()> {
+        self.records.write_all_at(frames, at)
+    }
+
+    /// Writes `offsets`, the entries of the positions from `first_position`, to `offsets`,
+    /// without syncing it.
+    pub(crate) fn write_offsets(&self, first_position: u64, offsets: &[u8]) -> io::Result<()> {
         self.offsets
             .write_all_at(offsets, first_position * OFFSET_BYTES)
     }

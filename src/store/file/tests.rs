@@ -1,5 +1,6 @@
 //! What only a failing disk shows: the writer's poisoning after a failed write.
 
+mod crash_steps;
 mod hostile;
 mod torn;
 

@@ -13,6 +13,9 @@
 //!
 //! Being the only writer is what makes the checks race-free: nothing changes the tree between a
 //! group's checks and its write.
+//!
+//! Each step of a group commit and of the clean close is reported to the log's crash hook
+//! ([`Shared::reached`], see `crash`), where tests stop the writer as a crash would.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -21,6 +24,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::crash::Step;
 use super::gathering::{Gathering, GATHER_STEP};
 use super::index::Entry;
 use super::read;
@@ -31,7 +35,7 @@ use crate::domain::{AccountId, ChainHash, EventId, ProposedEvent, Timestamp};
 use crate::store::codec::{seal_serialized, Place, SerializedEvent};
 use crate::store::idempotency::{find_retry_with, RecordedId};
 use crate::store::memory::empty_batch;
-use crate::store::{AppendOutcome, ExpectedRevision, LogHead, StoreError};
+use crate::store::{io_reason, AppendOutcome, ExpectedRevision, LogHead, StoreError};
 
 /// The most appends one group commits. Bounds the batch (and the memory it holds) under a
 /// flood of requests; the rest wait for the next group.
@@ -65,23 +69,32 @@ pub(crate) type WriteGroup = Box<dyn FnMut(&Shared, Group) -> Result<(), StoreEr
 
 /// A failed write to the record files.
 fn write_error(error: std::io::Error) -> StoreError {
-    StoreError::Unavailable(format!("cannot write the log's records: {error}"))
+    StoreError::Unavailable(io_reason("cannot write the log's records", &error))
+}
+
+/// What a failed write's error says, without the prefix its status repeats.
+fn cause(error: &StoreError) -> String {
+    match error {
+        StoreError::Unavailable(reason) | StoreError::Corrupt(reason) => reason.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// The real [`WriteGroup`]: the group's frames and offsets in one write each and one
 /// `fdatasync` of the records file for all of it. The writer indexes the group only after this
 /// returns, so that no index entry ever points at a frame that might not survive a crash.
 pub(crate) fn write_and_sync(shared: &Shared, group: Group) -> Result<(), StoreError> {
-    shared
-        .files
-        .write(
-            group.at,
-            &group.frames,
-            group.first_position,
-            &group.offsets,
-        )
+    let files = &shared.files;
+    files
+        .write_frames(group.at, &group.frames)
         .map_err(write_error)?;
-    shared.files.sync_records().map_err(write_error)
+    shared.reached(Step::FramesWritten)?;
+    files
+        .write_offsets(group.first_position, &group.offsets)
+        .map_err(write_error)?;
+    shared.reached(Step::OffsetsWritten)?;
+    files.sync_records().map_err(write_error)?;
+    shared.reached(Step::RecordsSynced)
 }
 
 /// One append on its way to the writer.
@@ -176,13 +189,18 @@ impl Writer {
         }
         // A clean close writes the rest of the index as a run, so the next open re-reads
         // nothing (and a record changed while the log was closed is the audit's to find).
-        let flushed = self
-            .shared
-            .files
-            .sync_offsets()
-            .and_then(|_| self.shared.index.flush(self.bytes));
-        if let Err(error) = flushed {
-            tracing::warn!(%error, "could not write the index at close; the next open re-reads the records past its last run");
+        // Stopped at a step here, the writer dies with the log open: no clean close is
+        // recorded, and the next open recovers.
+        let shared = &self.shared;
+        let synced = shared.files.sync_offsets();
+        if synced.is_ok() {
+            shared.reached(Step::OffsetsSynced).ok()?;
+        }
+        match synced.and_then(|()| shared.index.flush(self.bytes)) {
+            Ok(()) => shared.reached(Step::RunWritten).ok()?,
+            Err(error) => {
+                tracing::warn!(%error, "could not write the index at close; the next open re-reads the records past its last run");
+            }
         }
         Some(self.head)
     }
@@ -241,23 +259,23 @@ impl Writer {
                 first_position: self.head.next_position,
                 offsets: plan.offsets,
             };
-            if let Err(error) = (self.write)(&self.shared, group) {
-                tracing::error!(%error, "a write to the log failed; refusing further appends");
-                let reason = format!(
-                    "appends are refused after a failed write ({error}); restart the server"
-                );
-                self.refusal.send_replace(Some(reason));
+            let written = (self.write)(&self.shared, group).and_then(|()| {
+                // Indexed before the head moves: a reader that sees the head finds the entries.
+                self.shared.index.add(&plan.index);
+                self.shared.reached(Step::Indexed)
+            });
+            if let Err(error) = written {
+                self.refuse(&error);
                 let failed = format!(
-                    "the write failed ({error}), so the append is not acknowledged; \
-                     retry it once the server has restarted"
+                    "the write failed ({}), so the append is not acknowledged; \
+                     retry it once the server has restarted",
+                    cause(&error)
                 );
                 for (reply, _) in answers {
                     let _ = reply.send(Err(StoreError::Unavailable(failed.clone())));
                 }
                 return;
             }
-            // Indexed before the head moves: a reader that sees the head finds the entries.
-            self.shared.index.add(&plan.index);
             self.head = LogHead {
                 next_position: plan.next_position,
                 last_hash: plan.last_hash,
@@ -281,12 +299,28 @@ impl Writer {
         for (reply, answer) in answers {
             let _ = reply.send(answer);
         }
-        if committed {
-            if self.shared.index.is_full() {
-                self.flush_index();
-            }
-            self.prepare_ahead();
+        if !committed {
+            return;
         }
+        if let Err(error) = self.shared.reached(Step::Answered) {
+            self.refuse(&error);
+            return;
+        }
+        if self.shared.index.is_full() {
+            self.flush_index();
+        }
+        self.prepare_ahead();
+    }
+
+    /// Refuses every later append after `error`, a failed write: what reached the disk is
+    /// unknown until a recovery reads it, so only a restart takes appends again.
+    fn refuse(&mut self, error: &StoreError) {
+        tracing::error!(%error, "a write to the log failed; refusing further appends");
+        let reason = format!(
+            "appends are refused after a failed write ({}); restart the server",
+            cause(error)
+        );
+        self.refusal.send_replace(Some(reason));
     }
 
     /// Keeps zeroed space prepared past the records, so that a group commit's `fdatasync`
@@ -304,7 +338,12 @@ impl Writer {
         }
         let from = self.prepared.max(self.bytes);
         match self.shared.files.prepare(from, from + PREPARE_CHUNK) {
-            Ok(()) => self.prepared = from + PREPARE_CHUNK,
+            Ok(()) => {
+                self.prepared = from + PREPARE_CHUNK;
+                if let Err(error) = self.shared.reached(Step::SpacePrepared) {
+                    self.refuse(&error);
+                }
+            }
             Err(error) => {
                 self.prepare_again_at = self.bytes + PREPARE_CHUNK;
                 tracing::warn!(%error, "could not prepare space past the log's records; appends go on, growing the file");
@@ -320,7 +359,13 @@ impl Writer {
     /// is rebuilt from them at the next open.
     fn flush_index(&mut self) {
         match self.shared.files.sync_offsets() {
-            Ok(()) => self.shared.index.freeze(self.bytes),
+            Ok(()) => {
+                if let Err(error) = self.shared.reached(Step::OffsetsSynced) {
+                    self.refuse(&error);
+                    return;
+                }
+                self.shared.index.freeze(self.bytes)
+            }
             Err(error) => {
                 tracing::error!(%error, "could not sync the offsets file to write the index; retrying after the next group");
             }

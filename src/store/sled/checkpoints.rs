@@ -69,7 +69,7 @@ impl CheckpointStore for SledCheckpoints {
                     };
                     Some(AckedPosition::merge(old, ack).encode().to_vec())
                 })
-                .map_err(sled_error)?;
+                .map_err(|e| database.write_failed(e))?;
             if undecodable {
                 return Err(corrupt_value(key));
             }

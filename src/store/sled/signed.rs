@@ -108,7 +108,7 @@ impl SignedCheckpointStore for SledSignedCheckpoints {
                 checkpoint_key(checkpoint),
                 &checkpoint_value(checkpoint)[..],
             )
-            .map_err(sled_error)?;
+            .map_err(|e| self.database.write_failed(e))?;
         self.database.flush()?;
         Ok(())
     }

@@ -33,8 +33,8 @@ const VALUE_VERSION: u8 = 1;
 pub struct SledSnapshots {
     /// The `projections` tree.
     tree: ::sled::Tree,
-    /// The database and the dir lock that must outlive it.
-    _database: Arc<Database>,
+    /// The database (told of a failed write) and the dir lock that must outlive it.
+    database: Arc<Database>,
 }
 
 impl std::fmt::Debug for SledSnapshots {
@@ -47,10 +47,7 @@ impl SledSnapshots {
     /// Opens (creating if needed) the `projections` tree of the log's database.
     pub(crate) fn open(database: Arc<Database>) -> Result<SledSnapshots, StoreError> {
         let tree = database.db.open_tree(TREE).map_err(sled_error)?;
-        Ok(SledSnapshots {
-            tree,
-            _database: database,
-        })
+        Ok(SledSnapshots { tree, database })
     }
 }
 
@@ -134,7 +131,7 @@ impl SnapshotStore for SledSnapshots {
         changes: Vec<RelationshipChange>,
         position: SnapshotPosition,
     ) -> Result<(), StoreError> {
-        let tree = self.tree.clone();
+        let (tree, database) = (self.tree.clone(), Arc::clone(&self.database));
         blocking(move || {
             let mut batch = ::sled::Batch::default();
             for summary in &summaries {
@@ -144,7 +141,8 @@ impl SnapshotStore for SledSnapshots {
                 batch.insert(&change_key(change.position())[..], encode(change)?);
             }
             batch.insert(POSITION_KEY, encode(&position)?);
-            tree.apply_batch(batch).map_err(sled_error)
+            tree.apply_batch(batch)
+                .map_err(|e| database.write_failed(e))
         })
         .await
     }
@@ -175,7 +173,7 @@ impl SnapshotStore for SledSnapshots {
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        let tree = self.tree.clone();
-        blocking(move || tree.clear().map_err(sled_error)).await
+        let (tree, database) = (self.tree.clone(), Arc::clone(&self.database));
+        blocking(move || tree.clear().map_err(|e| database.write_failed(e))).await
     }
 }

@@ -2,9 +2,11 @@
 //! and builders for wire events.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod changes;
 pub mod events;
 pub mod raw_log;
+pub mod small_disk;
 pub mod store;
 pub mod stories;
 pub mod subscribe;

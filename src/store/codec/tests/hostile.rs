@@ -57,10 +57,14 @@ fn values() -> Vec<Vec<u8>> {
     });
     let mut all = vec![visit];
     for (position, payload) in [(0, contact), (u64::MAX, order)] {
-        let (_, value) = seal(
+        let place = Place {
             position,
-            &account,
-            u64::MAX,
+            account: &account,
+            revision: u64::MAX,
+            recorded_by: (position == 0).then_some("etl"),
+        };
+        let (_, value) = seal(
+            place,
             T::from_unix_nanos(i64::MAX),
             event(payload),
             ChainHash([1; 32]),
@@ -84,7 +88,7 @@ fn decode_every_way(value: &[u8]) {
     }
     if let Ok(record) = &trusted {
         let body = std::str::from_utf8(canonical_part(value)).expect("a decoded body is UTF-8");
-        let serde: DecodedRecordV1 = serde_json::from_str(body).expect("serde_json takes it too");
+        let serde: DecodedRecord = serde_json::from_str(body).expect("serde_json takes it too");
         assert_eq!(serde.event, record.event);
         assert_eq!(
             (
@@ -105,7 +109,7 @@ fn decode_every_way(value: &[u8]) {
         if let Some(fast) = fast::decode_body(body) {
             assert_eq!(
                 Some(&fast),
-                serde_json::from_str::<DecodedRecordV1>(body).ok().as_ref()
+                serde_json::from_str::<DecodedRecord>(body).ok().as_ref()
             );
         }
     }
