@@ -231,3 +231,75 @@ fn an_open_caller_may_touch_every_account_and_a_scoped_one_only_its_own() {
     assert!(refused.contains(r#"starting with "north-""#), "{refused}");
     assert_eq!(caller.name(), Some("north"));
 }
+
+mod hostile {
+    //! The auth file is read at start and on every SIGHUP: whatever it holds, parsing answers
+    //! an error or principals that keep the file's rules, and never panics.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A valid file to damage.
+    fn valid() -> String {
+        let hash = "ab".repeat(32);
+        format!(
+            r#"{{"principals":[{{"name":"north","roles":["writer","reader"],"account_prefixes":["north-"],"token_sha256":["{hash}"],"certificate_subjects":["CN=north,O=Acme"],"limits":{{"appends_per_second":10,"max_streams":2}}}}]}}"#
+        )
+    }
+
+    fn parse(text: &str) -> Result<AuthFile, AuthFileError> {
+        AuthFile::parse(Path::new("auth.json"), text)
+    }
+
+    fn keeps_the_rules(file: &AuthFile) {
+        let mut names = std::collections::HashSet::new();
+        for principal in file.principals() {
+            assert!(names.insert(principal.name.clone()), "a name twice");
+            assert!(!principal.name.is_empty());
+            assert!(Role::ALL.iter().any(|role| principal.roles.holds(*role)));
+            let limits = principal.limits;
+            assert!(limits.appends_per_second >= 1 && limits.max_streams >= 1);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_text_is_refused_or_keeps_the_rules(text in ".{0,400}") {
+            if let Ok(file) = parse(&text) {
+                keeps_the_rules(&file);
+            }
+        }
+
+        #[test]
+        fn a_damaged_valid_file_is_refused_or_keeps_the_rules(
+            edits in proptest::collection::vec((0.0f64..1.0, proptest::sample::select(vec![
+                "", "\"", "{", "}", "[", "]", ",", ":", "0", "-1", "4294967296", "null",
+                "\"admin\"", "\"owner\"", "\\u0000", "é", "\"x\":1,", " ",
+            ]), 0usize..4), 1..5),
+        ) {
+            let mut text = valid();
+            for (at, token, cut) in edits {
+                let mut at = (at * text.len() as f64) as usize;
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                let end = (at + cut).min(text.len());
+                let end = (end..=text.len()).find(|&e| text.is_char_boundary(e)).unwrap();
+                text.replace_range(at..end, token);
+            }
+            if let Ok(file) = parse(&text) {
+                keeps_the_rules(&file);
+            }
+        }
+    }
+
+    #[test]
+    fn the_valid_file_parses() {
+        let file = parse(&valid()).unwrap();
+        assert_eq!(file.principals().len(), 1);
+        assert_eq!(file.principals()[0].limits.appends_per_second, 10);
+    }
+}
