@@ -5,6 +5,7 @@ use std::sync::Arc;
 use futures::stream::{BoxStream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use super::access;
 use super::convert::{timestamp_from_proto, timestamp_to_proto};
 use super::proto;
 use super::reveal::record_to_wire;
@@ -36,6 +37,7 @@ pub fn signed_checkpoint_to_proto(c: &SignedCheckpoint) -> proto::SignedCheckpoi
         signed_at: Some(timestamp_to_proto(c.signed_at)),
         public_key: c.public_key.to_vec(),
         signature: c.signature.to_vec(),
+        requested_by: c.requested_by.clone().unwrap_or_default(),
     }
 }
 
@@ -60,6 +62,7 @@ pub fn signed_checkpoint_from_proto(
         signed_at: timestamp_from_proto(signed_at, &format!("{field}.signed_at"))?,
         public_key: bytes(&c.public_key, format!("{field}.public_key"))?,
         signature: bytes(&c.signature, format!("{field}.signature"))?,
+        requested_by: (!c.requested_by.is_empty()).then(|| c.requested_by.clone()),
     })
 }
 
@@ -125,7 +128,9 @@ impl proto::audit_server::Audit for AuditService {
         &self,
         request: Request<proto::SignCheckpointRequest>,
     ) -> Result<Response<proto::SignCheckpointResponse>, Status> {
-        let checkpoint = self.audit.sign(request.into_inner().position).await?;
+        let requested_by = access::caller(&request).name().map(str::to_string);
+        let position = request.into_inner().position;
+        let checkpoint = self.audit.sign_by(position, requested_by).await?;
         Ok(Response::new(proto::SignCheckpointResponse {
             checkpoint: Some(signed_checkpoint_to_proto(&checkpoint)),
         }))

@@ -108,6 +108,9 @@ pub struct CheckpointLine {
     pub public_key: String,
     /// The Ed25519 signature, hex.
     pub signature: String,
+    /// The principal that asked for the checkpoint, when one did (it is in the signed message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 impl From<&SignedCheckpoint> for CheckpointLine {
@@ -118,6 +121,7 @@ impl From<&SignedCheckpoint> for CheckpointLine {
             signed_at: c.signed_at.unix_nanos(),
             public_key: hex::encode(c.public_key),
             signature: hex::encode(c.signature),
+            requested_by: c.requested_by.clone(),
         }
     }
 }
@@ -131,6 +135,7 @@ impl CheckpointLine {
             signed_at: Timestamp::from_unix_nanos(self.signed_at),
             public_key: parse_hex(&self.public_key, "public_key")?,
             signature: parse_hex(&self.signature, "signature")?,
+            requested_by: self.requested_by.clone(),
         })
     }
 }

@@ -132,7 +132,7 @@ pub fn export_data_dir(
     let end = audit.range_end(from, to)?;
     let total = end - from;
     if total > 0 {
-        audit.sign_blocking(Some(end - 1))?;
+        audit.sign_blocking(Some(end - 1), None)?;
     }
     let prev_hash = match from {
         0 => ChainHash::GENESIS,

@@ -83,7 +83,7 @@ impl Audit {
                 if checkpoint.position != at {
                     break;
                 }
-                items.push(ReplayItem::Checkpoint(*checkpoint));
+                items.push(ReplayItem::Checkpoint(checkpoint.clone()));
                 checkpoints.next();
             }
             if let Some(Err(_)) = checkpoints.peek() {

@@ -11,8 +11,13 @@ use crate::store::SignedCheckpoint;
 impl Audit {
     /// Signs the hash of the record at `position` (`None`: the head), after verifying the chain
     /// from the previous signed checkpoint to it; answers the stored checkpoint when this key
-    /// signed that position already. Blocking.
-    pub fn sign_blocking(&self, position: Option<u64>) -> Result<SignedCheckpoint, AuditError> {
+    /// signed that position already (whoever asked for it). `requested_by` is the principal
+    /// that asks, named in the signed message. Blocking.
+    pub fn sign_blocking(
+        &self,
+        position: Option<u64>,
+        requested_by: Option<String>,
+    ) -> Result<SignedCheckpoint, AuditError> {
         let _signing = lock(&self.signing);
         let record_count = self.log.head().next_position;
         if record_count == 0 {
@@ -47,18 +52,33 @@ impl Audit {
         )
         .into_result()
         .map_err(AuditError::Broken)?;
-        let checkpoint = sign_checkpoint(&self.key, position, hash, crate::clock::now());
+        let checkpoint =
+            sign_checkpoint(&self.key, position, hash, crate::clock::now(), requested_by);
         self.checkpoints.insert(&checkpoint)?;
-        tracing::info!(position, hash = %hash.to_hex(), "signed a checkpoint");
+        tracing::info!(
+            position,
+            hash = %hash.to_hex(),
+            requested_by = checkpoint.requested_by.as_deref(),
+            "signed a checkpoint"
+        );
         Ok(checkpoint)
     }
 
-    /// [`Audit::sign_blocking`] on the blocking pool.
+    /// [`Audit::sign_blocking`] on the blocking pool, asked by nobody (the interval signing).
     pub async fn sign(
         self: &Arc<Self>,
         position: Option<u64>,
     ) -> Result<SignedCheckpoint, AuditError> {
+        self.sign_by(position, None).await
+    }
+
+    /// [`Audit::sign_blocking`] on the blocking pool, asked by `requested_by`.
+    pub async fn sign_by(
+        self: &Arc<Self>,
+        position: Option<u64>,
+        requested_by: Option<String>,
+    ) -> Result<SignedCheckpoint, AuditError> {
         let audit = Arc::clone(self);
-        blocking(move || audit.sign_blocking(position)).await
+        blocking(move || audit.sign_blocking(position, requested_by)).await
     }
 }

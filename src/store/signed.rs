@@ -20,7 +20,7 @@ use crate::domain::{ChainHash, Timestamp};
 
 /// A signature over the chain head at `position`: the record there has `hash`, and so every
 /// record before it is fixed too. The signed message is `crate::audit::checkpoint_message`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedCheckpoint {
     /// The position of the record whose hash is signed.
     pub position: u64,
@@ -32,6 +32,10 @@ pub struct SignedCheckpoint {
     pub public_key: [u8; 32],
     /// The Ed25519 signature.
     pub signature: [u8; 64],
+    /// The principal that asked for it (`Audit.SignCheckpoint` on a server with
+    /// authentication), inside the signed message; `None` for a checkpoint the server signed
+    /// on its own or on a server without authentication.
+    pub requested_by: Option<String>,
 }
 
 /// Stored checkpoints in position order (then by public key). Double-ended, so that the newest
@@ -85,8 +89,10 @@ impl MemorySignedCheckpoints {
 
 impl SignedCheckpointStore for MemorySignedCheckpoints {
     fn insert(&self, checkpoint: &SignedCheckpoint) -> Result<(), StoreError> {
-        self.lock()
-            .insert((checkpoint.position, checkpoint.public_key), *checkpoint);
+        self.lock().insert(
+            (checkpoint.position, checkpoint.public_key),
+            checkpoint.clone(),
+        );
         Ok(())
     }
 
@@ -97,7 +103,7 @@ impl SignedCheckpointStore for MemorySignedCheckpoints {
         } else {
             self.lock()
                 .range((from, [0; 32])..=(to, [u8::MAX; 32]))
-                .map(|(_, checkpoint)| Ok(*checkpoint))
+                .map(|(_, checkpoint)| Ok(checkpoint.clone()))
                 .collect()
         };
         Box::new(found.into_iter())
@@ -108,7 +114,7 @@ impl SignedCheckpointStore for MemorySignedCheckpoints {
             .lock()
             .range(..=(position, [u8::MAX; 32]))
             .next_back()
-            .map(|(_, checkpoint)| *checkpoint))
+            .map(|(_, checkpoint)| checkpoint.clone()))
     }
 
     fn get(
@@ -116,7 +122,7 @@ impl SignedCheckpointStore for MemorySignedCheckpoints {
         position: u64,
         public_key: &[u8; 32],
     ) -> Result<Option<SignedCheckpoint>, StoreError> {
-        Ok(self.lock().get(&(position, *public_key)).copied())
+        Ok(self.lock().get(&(position, *public_key)).cloned())
     }
 }
 

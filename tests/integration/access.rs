@@ -338,13 +338,18 @@ async fn every_record_names_the_principal_that_appended_it_inside_the_chain() {
     assert!(verified.ok, "{verified:?}");
     assert_eq!(verified.records_checked, 3);
 
-    // An auditor's export, which may not ask for a signature, ends at the newest checkpoint.
-    secured
+    // A checkpoint asked for names who asked, inside its signature; an auditor's export,
+    // which may not ask for one, ends at the newest checkpoint.
+    let asked = secured
         .audit("dpo")
         .await
         .sign_checkpoint(proto::SignCheckpointRequest::default())
         .await
+        .unwrap()
+        .into_inner()
+        .checkpoint
         .unwrap();
+    assert_eq!(asked.requested_by, "dpo");
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle.ndjson");
     relledger::cli::export(relledger::cli::ExportArgs {
@@ -367,5 +372,10 @@ async fn every_record_names_the_principal_that_appended_it_inside_the_chain() {
         "{text}"
     );
     assert_eq!(text.matches(r#"\"recorded_by\":\"dpo\""#).count(), 1);
+    assert!(text.contains(r#""requested_by":"dpo""#), "{text}");
+    let verified = relledger::audit::import::verify_bundle(&bundle, None, &mut |_, _| {}).unwrap();
+    assert_eq!(verified.records, 3);
+    assert_eq!(verified.covered_to, Some(2));
+    assert_eq!(verified.checkpoints[0].requested_by.as_deref(), Some("dpo"));
     secured.stop().await;
 }

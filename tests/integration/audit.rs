@@ -75,6 +75,7 @@ fn assert_signature_verifies(checkpoint: &proto::SignedCheckpoint) {
         checkpoint.position,
         &relledger::domain::ChainHash(checkpoint.hash.as_slice().try_into().unwrap()),
         relledger::domain::Timestamp::from_unix_nanos(nanos),
+        None,
     );
     assert_eq!(&message[..24], b"relledger checkpoint v1\0");
     let signature = ed25519_dalek::Signature::from_slice(&checkpoint.signature).expect("64 bytes");
@@ -630,7 +631,7 @@ async fn the_audit_runs_over_the_memory_backend() {
     // Stored in the memory store, and answered again rather than signed twice.
     assert_eq!(
         signed.get(11, &checkpoint.public_key).unwrap(),
-        Some(checkpoint)
+        Some(checkpoint.clone())
     );
     assert_eq!(audit.sign(Some(11)).await.unwrap(), checkpoint);
 
@@ -660,7 +661,7 @@ async fn the_audit_runs_over_the_memory_backend() {
         assert_eq!(sha256(&prev.0, canonical), record.hash.0);
         prev = record.hash;
     }
-    assert_eq!(items[12], ReplayItem::Checkpoint(checkpoint));
+    assert_eq!(items[12], ReplayItem::Checkpoint(checkpoint.clone()));
     // A page of an empty range is empty, however its ends are given.
     assert_eq!(audit.replay_page(0, 0).unwrap(), Vec::new());
     assert_eq!(audit.replay_page(5, 0).unwrap(), Vec::new());

@@ -8,6 +8,8 @@ fn checkpoint(position: u64, key: u8) -> SignedCheckpoint {
         signed_at: Timestamp::from_unix_nanos(-5),
         public_key: [key; 32],
         signature: [9; 64],
+        // The checkpoints of key 2 were asked for, so both stored versions are compared.
+        requested_by: (key == 2).then(|| "dpo".to_string()),
     }
 }
 
@@ -52,7 +54,7 @@ fn the_sled_store_answers_like_the_memory_model() {
         checkpoint(300, 1),
         checkpoint(5, 2),
         checkpoint(5, 1),
-        replaced,
+        replaced.clone(),
         checkpoint(u64::MAX, 2),
     ];
     for c in &inserts {
@@ -69,12 +71,12 @@ fn the_sled_store_answers_like_the_memory_model() {
             .collect::<Vec<_>>(),
         [
             checkpoint(5, 1),
-            replaced,
+            replaced.clone(),
             checkpoint(300, 1),
             checkpoint(u64::MAX, 2)
         ]
     );
-    assert_eq!(memory.at_or_before(299).unwrap(), Some(replaced));
+    assert_eq!(memory.at_or_before(299).unwrap(), Some(replaced.clone()));
     assert_eq!(memory.at_or_before(4).unwrap(), None);
     assert_eq!(memory.get(5, &[2; 32]).unwrap(), Some(replaced));
     assert_eq!(memory.range(7, 3).count(), 0);

@@ -8,6 +8,7 @@
 //! | key | value |
 //! |---|---|
 //! | position (u64 BE) + public key (32 bytes) | version `1`, hash (32), signed_at (i64 BE ns), signature (64) |
+//! | the same | version `2`, the same fields, then `requested_by` (UTF-8, to the end) |
 //!
 //! The key puts the checkpoints in position order, and keeps one per position and key.
 
@@ -20,8 +21,10 @@ use crate::store::{SignedCheckpoint, SignedCheckpointIter, SignedCheckpointStore
 /// The name of the sled tree holding the signed checkpoints.
 pub(crate) const TREE: &str = "signed_checkpoints";
 
-/// The version byte that starts every stored value.
+/// The version byte of a value without `requested_by`.
 const VALUE_VERSION: u8 = 1;
+/// The version byte of a value with `requested_by` after the fixed fields.
+const VALUE_VERSION_REQUESTED: u8 = 2;
 const KEY_LEN: usize = 8 + 32;
 const VALUE_LEN: usize = 1 + 32 + 8 + 64;
 
@@ -39,27 +42,42 @@ pub(crate) fn checkpoint_key(checkpoint: &SignedCheckpoint) -> [u8; KEY_LEN] {
 }
 
 /// The stored value of `checkpoint`.
-pub(crate) fn checkpoint_value(checkpoint: &SignedCheckpoint) -> [u8; VALUE_LEN] {
-    let mut value = [0; VALUE_LEN];
-    value[0] = VALUE_VERSION;
+pub(crate) fn checkpoint_value(checkpoint: &SignedCheckpoint) -> Vec<u8> {
+    let requested_by = checkpoint.requested_by.as_deref();
+    let mut value = vec![0; VALUE_LEN];
+    value[0] = match requested_by {
+        None => VALUE_VERSION,
+        Some(_) => VALUE_VERSION_REQUESTED,
+    };
     value[1..33].copy_from_slice(&checkpoint.hash.0);
     value[33..41].copy_from_slice(&checkpoint.signed_at.unix_nanos().to_be_bytes());
-    value[41..].copy_from_slice(&checkpoint.signature);
+    value[41..VALUE_LEN].copy_from_slice(&checkpoint.signature);
+    if let Some(name) = requested_by {
+        value.extend_from_slice(name.as_bytes());
+    }
     value
 }
 
 /// The checkpoint a key and value of the tree hold; `None` for anything `checkpoint_key` and
 /// `checkpoint_value` did not write.
 fn decode(key: &[u8], value: &[u8]) -> Option<SignedCheckpoint> {
-    if key.len() != KEY_LEN || value.len() != VALUE_LEN || value[0] != VALUE_VERSION {
+    if key.len() != KEY_LEN || value.len() < VALUE_LEN {
         return None;
     }
+    let requested_by = match (value[0], &value[VALUE_LEN..]) {
+        (VALUE_VERSION, []) => None,
+        (VALUE_VERSION_REQUESTED, name) if !name.is_empty() => {
+            Some(std::str::from_utf8(name).ok()?.to_string())
+        }
+        _ => return None,
+    };
     Some(SignedCheckpoint {
         position: u64::from_be_bytes(key[..8].try_into().ok()?),
         public_key: key[8..].try_into().ok()?,
         hash: ChainHash(value[1..33].try_into().ok()?),
         signed_at: Timestamp::from_unix_nanos(i64::from_be_bytes(value[33..41].try_into().ok()?)),
-        signature: value[41..].try_into().ok()?,
+        signature: value[41..VALUE_LEN].try_into().ok()?,
+        requested_by,
     })
 }
 
