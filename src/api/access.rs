@@ -134,7 +134,14 @@ fn admit<B>(
     request: &http::Request<B>,
 ) -> Result<Admitted, AccessError> {
     let peer = peer_address(request);
-    let admitted = credential(request).and_then(|credential| {
+    let presented = credential(request);
+    // A certificate's subject is no secret, and an operator binding it to a principal needs
+    // its exact text; a token is never logged.
+    let subject = match &presented {
+        Ok(Credential::Subject(subject)) => Some(subject.clone()),
+        _ => None,
+    };
+    let admitted = presented.and_then(|credential| {
         let principal = auth.authenticate(&credential)?;
         check(rpc, &principal)?;
         let permit = auth
@@ -158,7 +165,13 @@ fn admit<B>(
             AccessError::Limited(_) => {
                 tracing::debug!(peer = ?peer, rpc = rpc.path, %refusal, "refused over a limit")
             }
-            _ => tracing::warn!(peer = ?peer, rpc = rpc.path, %refusal, "refused a request"),
+            _ => tracing::warn!(
+                peer = ?peer,
+                rpc = rpc.path,
+                subject = subject.as_deref(),
+                %refusal,
+                "refused a request"
+            ),
         }
     }
     admitted
