@@ -8,6 +8,7 @@ use crate::common::subscribe as subscribe_helpers;
 
 use std::path::Path;
 
+use common::binary::{spawn_server, BIN};
 use common::events::*;
 use common::{read_stream, TestServer};
 use futures::TryStreamExt;
@@ -17,8 +18,6 @@ use relledger::api::proto::relationships_client::RelationshipsClient;
 use relledger::api::proto::{self, replay_response::Item, RecordedEvent};
 use subscribe_helpers::{from_start, open, subscribe_request, Seen};
 use tonic::Code;
-
-const BIN: &str = env!("CARGO_BIN_EXE_relledger");
 
 const ACCOUNT: &str = "harbour";
 /// The contact who asks to be forgotten.
@@ -585,29 +584,6 @@ async fn a_refused_append_with_personal_data_creates_no_data_key() {
         .unwrap();
     assert_eq!(keys(dir.path()), 1);
     server.stop().await;
-}
-
-/// Starts `relledger serve` on port 0 and reads the bound address from its first stdout line.
-async fn spawn_server(data_dir: &Path) -> (tokio::process::Child, String) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn relledger serve");
-    let line = tokio::io::BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .next_line()
-        .await
-        .unwrap()
-        .expect("a ready line");
-    let address = line
-        .strip_prefix("relledger listening on ")
-        .expect("ready line format");
-    (child, format!("http://{address}"))
 }
 
 /// Runs a client subcommand of the binary against `url`, feeding it `stdin`.
