@@ -39,6 +39,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+#[cfg(test)]
+mod hostile_input;
 pub mod ledger;
 pub mod logging;
 pub mod privacy;

@@ -12,6 +12,7 @@ use super::*;
 use crate::audit::checkpoint::sign_checkpoint;
 use crate::audit::import::BundleLines;
 use crate::domain::{AccountId, EventId, EventPayload, ProposedEvent, RecordedEvent, Visit};
+use crate::hostile_input::{byte_edit, replace_number, ByteEdit};
 use crate::store::codec::{canonical_part, seal, Place};
 
 /// The key that signs the test bundles' checkpoints.
@@ -125,21 +126,7 @@ fn verify(
 /// One edit of a bundle's bytes or lines.
 #[derive(Clone, Debug)]
 enum Edit {
-    Flip {
-        at: f64,
-        bit: u8,
-    },
-    Insert {
-        at: f64,
-        byte: u8,
-    },
-    Delete {
-        at: f64,
-        len: usize,
-    },
-    Truncate {
-        at: f64,
-    },
+    Bytes(ByteEdit),
     SwapLines {
         a: f64,
         b: f64,
@@ -165,10 +152,7 @@ enum Edit {
 fn edit() -> impl Strategy<Value = Edit> {
     let at = || 0.0f64..1.0;
     prop_oneof![
-        (at(), 0u8..8).prop_map(|(at, bit)| Edit::Flip { at, bit }),
-        (at(), any::<u8>()).prop_map(|(at, byte)| Edit::Insert { at, byte }),
-        (at(), 1usize..40).prop_map(|(at, len)| Edit::Delete { at, len }),
-        at().prop_map(|at| Edit::Truncate { at }),
+        byte_edit(1, 39).prop_map(Edit::Bytes),
         (at(), at()).prop_map(|(a, b)| Edit::SwapLines { a, b }),
         at().prop_map(|at| Edit::DropLine { at }),
         at().prop_map(|at| Edit::RepeatLine { at }),
@@ -200,13 +184,7 @@ fn index(at: f64, len: usize) -> usize {
 fn apply(bytes: &mut Vec<u8>, edit: &Edit) {
     let len = bytes.len();
     match *edit {
-        Edit::Flip { at, bit } if len > 0 => bytes[index(at, len)] ^= 1 << bit,
-        Edit::Insert { at, byte } => bytes.insert(index(at, len + 1), byte),
-        Edit::Delete { at, len: n } if len > 0 => {
-            let from = index(at, len);
-            bytes.drain(from..(from + n).min(len));
-        }
-        Edit::Truncate { at } => bytes.truncate(index(at, len + 1)),
+        Edit::Bytes(ref edit) => edit.apply(bytes),
         Edit::SwapLines { .. } | Edit::DropLine { .. } | Edit::RepeatLine { .. } => {
             let mut lines: Vec<Vec<u8>> =
                 bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
@@ -222,24 +200,13 @@ fn apply(bytes: &mut Vec<u8>, edit: &Edit) {
             }
             *bytes = lines.join(&b'\n');
         }
-        Edit::Number { at, ref number } => {
-            let from = index(at, len);
-            if let Some(start) = bytes[from..].iter().position(u8::is_ascii_digit) {
-                let start = from + start;
-                let end = bytes[start..]
-                    .iter()
-                    .position(|b| !b.is_ascii_digit())
-                    .map_or(len, |n| start + n);
-                bytes.splice(start..end, number.bytes());
-            }
-        }
+        Edit::Number { at, ref number } => replace_number(bytes, index(at, len), number),
         Edit::Hex { at, digit } => {
             let from = index(at, len);
             if let Some(i) = bytes[from..].iter().position(u8::is_ascii_hexdigit) {
                 bytes[from + i] = digit as u8;
             }
         }
-        _ => {}
     }
 }
 

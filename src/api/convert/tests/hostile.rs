@@ -15,6 +15,7 @@ use crate::api::proto;
 use crate::api::proto::proposed_event::Payload;
 use crate::domain::validation::validate_batch;
 use crate::domain::{self, AccountState, EventId, Policy, Timestamp};
+use crate::hostile_input::{byte_edit, index, ByteEdit};
 
 /// Converts `events` as `Ledger.Append` does, then validates what converted against an empty
 /// account and a fixed clock: the path a request takes up to the ledger.
@@ -233,51 +234,30 @@ fn event() -> impl Strategy<Value = proto::ProposedEvent> {
 /// as large as a varint can be (a length prefix of 2^64 - 1 among them).
 #[derive(Clone, Debug)]
 enum Edit {
-    Flip { at: f64, bit: u8 },
-    Insert { at: f64, bytes: Vec<u8> },
-    Delete { at: f64, len: usize },
-    Truncate { at: f64 },
+    Bytes(ByteEdit),
     HugeVarint { at: f64 },
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
-    let at = || 0.0f64..1.0;
     prop_oneof![
-        (at(), 0u8..8).prop_map(|(at, bit)| Edit::Flip { at, bit }),
-        (at(), proptest::collection::vec(any::<u8>(), 1..6))
-            .prop_map(|(at, bytes)| Edit::Insert { at, bytes }),
-        (at(), 1usize..8).prop_map(|(at, len)| Edit::Delete { at, len }),
-        at().prop_map(|at| Edit::Truncate { at }),
-        at().prop_map(|at| Edit::HugeVarint { at }),
+        byte_edit(5, 7).prop_map(Edit::Bytes),
+        (0.0f64..1.0).prop_map(|at| Edit::HugeVarint { at }),
     ]
 }
 
 fn apply(bytes: &mut Vec<u8>, edit: &Edit) {
     let len = bytes.len();
-    let index = |at: f64| ((at * len as f64) as usize).min(len);
     match edit {
-        Edit::Flip { at, bit } if len > 0 => bytes[index(*at).min(len - 1)] ^= 1 << bit,
-        Edit::Insert {
-            at,
-            bytes: inserted,
-        } => {
-            let at = index(*at);
-            bytes.splice(at..at, inserted.iter().copied());
-        }
-        Edit::Delete { at, len: n } => {
-            let from = index(*at);
-            bytes.drain(from..(from + n).min(len));
-        }
-        Edit::Truncate { at } => bytes.truncate(index(*at)),
+        Edit::Bytes(edit) => edit.apply(bytes),
         Edit::HugeVarint { at } if len > 0 => {
             // The byte at `at` is replaced by the ten-byte varint of u64::MAX: where a length
             // was, a message claims to be 16 EiB long.
-            let at = index(*at).min(len - 1);
+            let at = index(*at, len - 1);
             let mut huge = vec![0xff; 9];
             huge.push(0x01);
             bytes.splice(at..=at, huge);
         }
-        _ => {}
+        Edit::HugeVarint { .. } => {}
     }
 }
 

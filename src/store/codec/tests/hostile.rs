@@ -15,6 +15,7 @@ use super::*;
 use crate::domain::{
     ContactAdded, ContactRole, Money, OrderWon, PersonalText, SealedText, Timestamp as T,
 };
+use crate::hostile_input::{byte_edit, index, replace_number, ByteEdit};
 use crate::store::codec::fast;
 
 /// Valid stored values of a few kinds: a visit, a contact with sealed fields and an actor with
@@ -118,21 +119,7 @@ fn decode_every_way(value: &[u8]) {
 /// One edit of a stored value.
 #[derive(Clone, Debug)]
 enum Edit {
-    Flip {
-        at: f64,
-        bit: u8,
-    },
-    Insert {
-        at: f64,
-        bytes: Vec<u8>,
-    },
-    Delete {
-        at: f64,
-        len: usize,
-    },
-    Truncate {
-        at: f64,
-    },
+    Bytes(ByteEdit),
     /// Swaps the first occurrences of two of the body's keys (their names only, so the values
     /// stay where they were: the fields trade places).
     SwapKeys {
@@ -175,11 +162,7 @@ const KEYS: &[&str] = &[
 fn edit() -> impl Strategy<Value = Edit> {
     let at = || 0.0f64..1.0;
     prop_oneof![
-        (at(), 0u8..8).prop_map(|(at, bit)| Edit::Flip { at, bit }),
-        (at(), proptest::collection::vec(any::<u8>(), 1..6))
-            .prop_map(|(at, bytes)| Edit::Insert { at, bytes }),
-        (at(), 1usize..12).prop_map(|(at, len)| Edit::Delete { at, len }),
-        at().prop_map(|at| Edit::Truncate { at }),
+        byte_edit(5, 11).prop_map(Edit::Bytes),
         (0..KEYS.len(), 0..KEYS.len()).prop_map(|(a, b)| Edit::SwapKeys { a, b }),
         (
             at(),
@@ -200,10 +183,6 @@ fn edit() -> impl Strategy<Value = Edit> {
     ]
 }
 
-fn index(at: f64, len: usize) -> usize {
-    ((at * len as f64) as usize).min(len)
-}
-
 fn find(bytes: &[u8], from: usize, what: &[u8]) -> Option<usize> {
     bytes[from..]
         .windows(what.len())
@@ -214,16 +193,7 @@ fn find(bytes: &[u8], from: usize, what: &[u8]) -> Option<usize> {
 fn apply(value: &mut Vec<u8>, edit: &Edit) {
     let len = value.len();
     match edit {
-        Edit::Flip { at, bit } if len > 0 => value[index(*at, len - 1)] ^= 1 << bit,
-        Edit::Insert { at, bytes } => {
-            let at = index(*at, len);
-            value.splice(at..at, bytes.iter().copied());
-        }
-        Edit::Delete { at, len: n } => {
-            let from = index(*at, len);
-            value.drain(from..(from + n).min(len));
-        }
-        Edit::Truncate { at } => value.truncate(index(*at, len)),
+        Edit::Bytes(edit) => edit.apply(value),
         Edit::SwapKeys { a, b } => {
             let (ka, kb) = (KEYS[*a].as_bytes(), KEYS[*b].as_bytes());
             let body = HEADER_LEN.min(len);
@@ -240,15 +210,7 @@ fn apply(value: &mut Vec<u8>, edit: &Edit) {
             }
         }
         Edit::Number { at, number } => {
-            let from = index(*at, len).max(HEADER_LEN.min(len));
-            if let Some(start) = value[from..].iter().position(u8::is_ascii_digit) {
-                let start = from + start;
-                let end = value[start..]
-                    .iter()
-                    .position(|b| !b.is_ascii_digit())
-                    .map_or(len, |n| start + n);
-                value.splice(start..end, number.bytes());
-            }
+            replace_number(value, index(*at, len).max(HEADER_LEN.min(len)), number)
         }
         Edit::Hex { at, grow } => {
             let from = index(*at, len).max(HEADER_LEN.min(len));
@@ -267,7 +229,6 @@ fn apply(value: &mut Vec<u8>, edit: &Edit) {
                 }
             }
         }
-        _ => {}
     }
 }
 

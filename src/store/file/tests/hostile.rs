@@ -8,6 +8,7 @@ use proptest::prelude::*;
 
 use super::{call, failing_from, open, FileLog};
 use crate::domain::AccountId;
+use crate::hostile_input::{byte_edit, index, ByteEdit};
 use crate::store::file::records::{log_path, read_frame, BadFrame, RECORDS_FILE};
 use crate::store::file::LogOptions;
 use crate::store::{Direction, ExpectedRevision, Log, ReadAllFilter};
@@ -18,22 +19,16 @@ const APPENDS: usize = 3;
 /// One edit of the frames' bytes.
 #[derive(Clone, Debug)]
 enum Edit {
-    Flip { at: f64, bit: u8 },
-    Insert { at: f64, byte: u8 },
-    Delete { at: f64, len: usize },
+    Bytes(ByteEdit),
     Zeros { at: f64, len: usize },
-    Cut { at: f64 },
     Length { at: f64, length: u32 },
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
     let at = || 0.0f64..1.0;
     prop_oneof![
-        (at(), 0u8..8).prop_map(|(at, bit)| Edit::Flip { at, bit }),
-        (at(), any::<u8>()).prop_map(|(at, byte)| Edit::Insert { at, byte }),
-        (at(), 1usize..30).prop_map(|(at, len)| Edit::Delete { at, len }),
+        byte_edit(1, 29).prop_map(Edit::Bytes),
         (at(), 1usize..300).prop_map(|(at, len)| Edit::Zeros { at, len }),
-        at().prop_map(|at| Edit::Cut { at }),
         (at(), prop_oneof![Just(u32::MAX), any::<u32>(), 0u32..400])
             .prop_map(|(at, length)| Edit::Length { at, length }),
     ]
@@ -58,13 +53,10 @@ fn apply(bytes: &mut Vec<u8>, frames: usize, edit: &Edit) {
     if frames == 0 {
         return;
     }
-    let index = |at: f64| ((at * frames as f64) as usize).min(frames.saturating_sub(1));
+    let index = |at: f64| index(at, frames - 1);
     match *edit {
-        Edit::Flip { at, bit } => bytes[index(at)] ^= 1 << bit,
-        Edit::Insert { at, byte } => bytes.insert(index(at), byte),
-        Edit::Delete { at, len } => drop(bytes.drain(index(at)..(index(at) + len).min(frames))),
+        Edit::Bytes(ref edit) => edit.apply_within(bytes, frames),
         Edit::Zeros { at, len } => bytes[index(at)..(index(at) + len).min(frames)].fill(0),
-        Edit::Cut { at } => bytes.truncate(index(at)),
         Edit::Length { at, length } => {
             let at = index(at).min(bytes.len().saturating_sub(4));
             bytes[at..at + 4].copy_from_slice(&length.to_le_bytes());

@@ -6,6 +6,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::hostile_input::{byte_edit, index, ByteEdit};
 
 /// What a reader of `bytes` (recovery's way: frame after frame with [`read_frame`], the file's
 /// length known) takes as frames before it stops, and why it stopped.
@@ -55,21 +56,7 @@ fn decode_all_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
 /// One edit of a record file's bytes.
 #[derive(Clone, Debug)]
 enum Edit {
-    Flip {
-        at: f64,
-        bit: u8,
-    },
-    Insert {
-        at: f64,
-        bytes: Vec<u8>,
-    },
-    Delete {
-        at: f64,
-        len: usize,
-    },
-    Truncate {
-        at: f64,
-    },
+    Bytes(ByteEdit),
     /// Rewrites the length field of frame `frame` (modulo the frames written).
     Length {
         frame: usize,
@@ -85,11 +72,7 @@ enum Edit {
 fn edit() -> impl Strategy<Value = Edit> {
     let at = || 0.0f64..1.0;
     prop_oneof![
-        (at(), 0u8..8).prop_map(|(at, bit)| Edit::Flip { at, bit }),
-        (at(), proptest::collection::vec(any::<u8>(), 1..12))
-            .prop_map(|(at, bytes)| Edit::Insert { at, bytes }),
-        (at(), 1usize..20).prop_map(|(at, len)| Edit::Delete { at, len }),
-        at().prop_map(|at| Edit::Truncate { at }),
+        byte_edit(11, 19).prop_map(Edit::Bytes),
         (
             0usize..8,
             prop_oneof![
@@ -106,26 +89,10 @@ fn edit() -> impl Strategy<Value = Edit> {
     ]
 }
 
-fn index(at: f64, len: usize) -> usize {
-    ((at * len as f64) as usize).min(len)
-}
-
 fn apply(bytes: &mut Vec<u8>, starts: &[usize], edit: &Edit) {
     let len = bytes.len();
     match edit {
-        Edit::Flip { at, bit } if len > 0 => bytes[index(*at, len - 1)] ^= 1 << bit,
-        Edit::Insert {
-            at,
-            bytes: inserted,
-        } => {
-            let at = index(*at, len);
-            bytes.splice(at..at, inserted.iter().copied());
-        }
-        Edit::Delete { at, len: n } => {
-            let from = index(*at, len);
-            bytes.drain(from..(from + n).min(len));
-        }
-        Edit::Truncate { at } => bytes.truncate(index(*at, len)),
+        Edit::Bytes(edit) => edit.apply(bytes),
         Edit::Length { frame, length } if !starts.is_empty() => {
             let start = starts[frame % starts.len()];
             if start + 4 <= len {
