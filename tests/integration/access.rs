@@ -4,13 +4,14 @@
 mod harness;
 mod scopes;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use relledger::api::proto::{self, AppendRequest, ReadStreamRequest, SubscribeRequest};
 use relledger::auth::Role;
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
 use crate::common::events::{event, favor, opening};
+use crate::common::read_stream;
 use crate::common::subscribe::from_start;
 use harness::Secured;
 
@@ -312,17 +313,11 @@ async fn every_record_names_the_principal_that_appended_it_inside_the_chain() {
     .await
     .unwrap();
 
-    let records: Vec<proto::RecordedEvent> = etl
-        .read_stream(ReadStreamRequest {
-            account_id: "north-1".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .try_collect()
-        .await
-        .unwrap();
+    let request = ReadStreamRequest {
+        account_id: "north-1".into(),
+        ..Default::default()
+    };
+    let records = read_stream(&mut etl, request).await.unwrap();
     let recorders: Vec<&str> = records.iter().map(|r| r.recorded_by.as_str()).collect();
     assert_eq!(recorders, ["etl", "etl", "dpo"]);
     // The client's actor is its own claim; who the server saw is the recorder.

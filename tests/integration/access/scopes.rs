@@ -9,6 +9,7 @@ use tonic::Code;
 
 use super::harness::Secured;
 use crate::common::events::{event, favor, opening, order_won};
+use crate::common::read_all;
 use crate::common::subscribe::from_start;
 
 const NORTH: &[&str] = &["north-"];
@@ -111,12 +112,7 @@ async fn lists_feeds_and_totals_hold_only_the_accounts_in_scope() {
     let secured = two_regions().await;
     let mut north = secured.ledger("north-sales").await;
 
-    let log: Vec<proto::RecordedEvent> = north
-        .read_all(ReadAllRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .try_collect()
+    let log = read_all(&mut north, ReadAllRequest::default())
         .await
         .unwrap();
     assert_eq!(log.len(), 4);

@@ -124,9 +124,36 @@ impl TestServer {
     }
 }
 
+/// Any transport a generated client runs over: a plain channel, or one that adds a token.
+pub trait Transport:
+    tonic::client::GrpcService<
+    tonic::body::Body,
+    Error: Into<tonic::codegen::StdError>,
+    ResponseBody: tonic::codegen::Body<
+        Data = tonic::codegen::Bytes,
+        Error: Into<tonic::codegen::StdError> + Send,
+    > + Send
+                      + 'static,
+>
+{
+}
+
+impl<T> Transport for T where
+    T: tonic::client::GrpcService<
+        tonic::body::Body,
+        Error: Into<tonic::codegen::StdError>,
+        ResponseBody: tonic::codegen::Body<
+            Data = tonic::codegen::Bytes,
+            Error: Into<tonic::codegen::StdError> + Send,
+        > + Send
+                          + 'static,
+    >
+{
+}
+
 /// Collects a ReadAll.
-pub async fn read_all(
-    client: &mut LedgerClient<Channel>,
+pub async fn read_all<T: Transport>(
+    client: &mut LedgerClient<T>,
     request: ReadAllRequest,
 ) -> Result<Vec<RecordedEvent>, tonic::Status> {
     client
@@ -138,8 +165,8 @@ pub async fn read_all(
 }
 
 /// Collects a ReadStream.
-pub async fn read_stream(
-    client: &mut LedgerClient<Channel>,
+pub async fn read_stream<T: Transport>(
+    client: &mut LedgerClient<T>,
     request: proto::ReadStreamRequest,
 ) -> Result<Vec<RecordedEvent>, tonic::Status> {
     client
