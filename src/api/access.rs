@@ -88,9 +88,9 @@ where
                     Ok(response.map(tonic::body::Body::new))
                 });
             }
-            let status = Status::permission_denied(format!(
-                "{path} is not an RPC of this server that any role may call"
-            ));
+            // Refused whatever the caller: a method the table does not name is one nobody has
+            // decided the roles of (the router would answer the same for one it lacks).
+            let status = Status::unimplemented(format!("{path} is not an RPC of this server"));
             return Box::pin(async move { Ok(status.into_http()) });
         };
         let Some(auth) = self.auth.clone() else {

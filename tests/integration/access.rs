@@ -374,3 +374,23 @@ async fn every_record_names_the_principal_that_appended_it_inside_the_chain() {
     assert_eq!(verified.checkpoints[0].requested_by.as_deref(), Some("dpo"));
     secured.stop().await;
 }
+
+#[tokio::test]
+async fn a_method_the_table_does_not_name_is_refused_even_to_an_admin() {
+    let secured = Secured::start(&[("dpo", &[Role::Admin], &[])]).await;
+    let mut grpc = tonic::client::Grpc::new(secured.channel_with(secured.token("dpo")).await);
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<pbjson_types::Empty, pbjson_types::Empty>::default();
+    let path = http::uri::PathAndQuery::from_static("/relledger.v1.Ledger/DropEverything");
+    let status = grpc
+        .unary(tonic::Request::new(pbjson_types::Empty {}), path, codec)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    assert!(
+        status.message().contains("DropEverything"),
+        "{}",
+        status.message()
+    );
+    secured.stop().await;
+}
