@@ -5,6 +5,7 @@
 
 mod clients;
 mod fairness;
+mod flood;
 mod intervals;
 mod mixed;
 mod progress;
@@ -14,7 +15,8 @@ mod subscribe;
 use clients::{last_revision, visit, Client, Setup};
 use progress::Progress;
 
-pub use fairness::{FairnessReport, FloodRetry};
+pub use fairness::FairnessReport;
+pub use flood::{FloodReport, FloodRetry};
 pub use intervals::Interval;
 pub use mixed::MixedReport;
 
