@@ -17,7 +17,8 @@
 #   (the soak measures the server over time, not the limiter).
 #
 # Knobs (environment): RELLEDGER_BIN (default: the release build under $CARGO_TARGET_DIR or
-# target/), ACCESS_TMP (where the temp dir goes, default /tmp: the disk the server writes to);
+# target/), ACCESS_TMP (where the temp dir goes, default /tmp: the disk the server writes to),
+# ACCESS_SERVE_ARGS (more arguments for `relledger serve`, such as `--cache-mb 16`);
 # fairness: FAIRNESS_CLIENTS (steady's clients, default 4), FAIRNESS_RATE (steady's appends
 # per second, default 200), FAIRNESS_FLOOD_CLIENTS (default 32), FAIRNESS_FLOOD_RETRY
 # (immediate or retry-info, default immediate), FAIRNESS_SECONDS (per phase, default 10),
@@ -67,8 +68,9 @@ jq '(.principals[] | select(.name == "soak")).limits = {
 mv "$TMP/auth.new" "$AUTH"
 chmod 600 "$AUTH"
 
+# shellcheck disable=SC2086 # ACCESS_SERVE_ARGS is split into arguments on purpose.
 "$BIN" serve --listen 127.0.0.1:0 --data-dir "$TMP/data" --auth-file "$AUTH" \
-    >"$TMP/server.out" 2>"$TMP/server.err" &
+    ${ACCESS_SERVE_ARGS:-} >"$TMP/server.out" 2>"$TMP/server.err" &
 SERVER_PID=$!
 # The server prints its address on stdout once it listens.
 ADDRESS=
