@@ -107,10 +107,11 @@ pub struct BenchArgs {
     /// Concurrent gRPC clients, each on its own connection.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub clients: u64,
-    /// Stop after this many seconds.
+    /// Stop after this many seconds (fairness: the length of each phase).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
-    /// Stop after this many calls (all clients together).
+    /// Stop after this many calls (all clients together; fairness: steady's appends in each
+    /// phase).
     #[arg(long, value_name = "N")]
     pub requests: Option<u64>,
     /// Accounts the appends and reads are spread over (at least one per client).
