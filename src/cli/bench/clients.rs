@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use tokio::sync::Barrier;
-use tonic::transport::Channel;
+use tonic_types::StatusExt as _;
 
-use super::{report, BenchArgs, Budget, Tally, Workload, OPENING_EVENTS};
+use super::{report, BenchArgs, Budget, ClientChannel, Tally, Workload, OPENING_EVENTS};
 use crate::api::convert::expected_revision_to_proto;
 use crate::api::proto::ledger_client::LedgerClient;
 use crate::api::proto::proposed_event::Payload;
@@ -28,14 +28,27 @@ impl Setup {
     pub(super) async fn new(
         args: &BenchArgs,
         run_id: &str,
-        channels: &[Channel],
+        channels: &[ClientChannel],
     ) -> anyhow::Result<Setup> {
         let count = match args.workload {
-            Workload::Append1 | Workload::Append10 => args.accounts.max(args.clients),
+            Workload::Append1 | Workload::Append10 | Workload::Fairness | Workload::Mixed => {
+                args.accounts.max(args.clients)
+            }
             Workload::Read => args.accounts.max(1),
             Workload::Contention => args.hot_accounts,
             Workload::Subscribe => 1,
         };
+        Setup::open(run_id, count, args.workload == Workload::Read, channels).await
+    }
+
+    /// Opens `count` accounts named after `run_id` over `channels`, with eight visits each
+    /// when `with_history` is set.
+    pub(super) async fn open(
+        run_id: &str,
+        count: u64,
+        with_history: bool,
+        channels: &[ClientChannel],
+    ) -> anyhow::Result<Setup> {
         let accounts: Vec<String> = (0..count).map(|i| format!("bench-{run_id}-{i}")).collect();
         // Opened concurrently, one task per client connection.
         let mut tasks = Vec::new();
@@ -47,7 +60,6 @@ impl Setup {
                 .cloned()
                 .collect();
             let mut ledger = LedgerClient::new(channel.clone());
-            let with_history = args.workload == Workload::Read;
             tasks.push(tokio::spawn(async move {
                 for account in mine {
                     let mut events: Vec<proto::ProposedEvent> =
@@ -58,16 +70,30 @@ impl Setup {
                     if with_history {
                         events.extend((0..8).map(|_| visit()));
                     }
-                    ledger
-                        .append(AppendRequest {
-                            account_id: account.clone(),
-                            expected_revision: Some(expected_revision_to_proto(
-                                ExpectedRevision::NoStream,
-                            )),
-                            events,
-                        })
-                        .await
-                        .with_context(|| format!("cannot open the account {account}"))?;
+                    let request = AppendRequest {
+                        account_id: account.clone(),
+                        expected_revision: Some(expected_revision_to_proto(
+                            ExpectedRevision::NoStream,
+                        )),
+                        events,
+                    };
+                    loop {
+                        match ledger.append(request.clone()).await {
+                            Ok(_) => break,
+                            // A principal with low limits opens its accounts at its own pace:
+                            // the refused request appended nothing, so it is sent again.
+                            Err(status) if status.code() == tonic::Code::ResourceExhausted => {
+                                let delay =
+                                    status.get_details_retry_info().and_then(|r| r.retry_delay);
+                                tokio::time::sleep(delay.unwrap_or(Duration::from_millis(100)))
+                                    .await;
+                            }
+                            Err(status) => {
+                                return Err(anyhow::Error::new(status)
+                                    .context(format!("cannot open the account {account}")));
+                            }
+                        }
+                    }
                 }
                 anyhow::Ok(())
             }));
@@ -104,9 +130,9 @@ pub(super) struct Client {
     /// Its number, which picks its accounts and spreads its reads.
     pub(super) index: usize,
     /// Its Ledger client, on its own connection.
-    pub(super) ledger: LedgerClient<Channel>,
+    pub(super) ledger: LedgerClient<ClientChannel>,
     /// Its Relationships client, on the same connection.
-    pub(super) relationships: RelationshipsClient<Channel>,
+    pub(super) relationships: RelationshipsClient<ClientChannel>,
     /// The accounts it appends to or reads.
     pub(super) accounts: Vec<String>,
     /// The run's shared call budget or deadline.
@@ -199,7 +225,9 @@ impl Client {
                         Err(status) => tally.error(&status),
                     }
                 }
-                Workload::Subscribe => unreachable!("the subscribe workload has its own writers"),
+                Workload::Subscribe | Workload::Fairness | Workload::Mixed => {
+                    unreachable!("this workload has clients of its own")
+                }
             }
             self.done.fetch_add(1, Ordering::Relaxed);
         }
@@ -209,7 +237,7 @@ impl Client {
 
 /// The revision of the last event of `account`'s stream.
 pub(super) async fn last_revision(
-    ledger: &mut LedgerClient<Channel>,
+    ledger: &mut LedgerClient<ClientChannel>,
     account: &str,
 ) -> anyhow::Result<u64> {
     let mut stream = ledger

@@ -4,14 +4,27 @@
 //! and latency percentiles (HdrHistogram) as a text table or as JSON.
 
 mod clients;
+mod fairness;
+mod flood;
+mod intervals;
+mod mixed;
+mod progress;
 mod report;
+mod subscribe;
 
 use clients::{last_revision, visit, Client, Setup};
+use progress::Progress;
+
+pub use fairness::FairnessReport;
+pub use flood::{FloodReport, FloodRetry};
+pub use intervals::Interval;
+pub use mixed::MixedReport;
 
 pub use clients::account_opening;
 pub use report::{HotAccount, Latency, Report};
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,11 +33,12 @@ use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use tokio::net::TcpListener;
 use tokio::sync::Barrier;
-use tonic::transport::{Channel, Endpoint};
 
+use super::client::{ClientChannel, Credentials};
 use super::{code_name, print_json_line};
 use crate::api::proto::ledger_client::LedgerClient;
 use crate::api::proto::relationships_client::RelationshipsClient;
+use crate::auth::Authenticator;
 use crate::config::Config;
 
 /// The events an account is opened with: `AccountOpened` and one contact.
@@ -45,6 +59,12 @@ pub enum Workload {
     /// Appends at a steady rate while subscribers follow from the end; latency from the
     /// append's acknowledgement to the event's delivery.
     Subscribe,
+    /// Two principals: `--token`'s clients append at a steady rate, alone and then beside
+    /// `--flood-token`'s clients flooding appends past their limit; steady's latency in both.
+    Fairness,
+    /// Appends, stream and global reads, relationship queries and live subscriptions mixed,
+    /// with a report line every `--report-every` seconds: for soaks.
+    Mixed,
 }
 
 impl Workload {
@@ -55,6 +75,8 @@ impl Workload {
             Workload::Contention => "contention",
             Workload::Read => "read",
             Workload::Subscribe => "subscribe",
+            Workload::Fairness => "fairness",
+            Workload::Mixed => "mixed",
         }
     }
 }
@@ -62,7 +84,8 @@ impl Workload {
 /// Drives a ledger server with concurrent clients and reports throughput and latency.
 ///
 /// Without `--server` it starts a server in this process on 127.0.0.1 (a free port) with a temp
-/// data dir that is removed afterwards. It stops after `--requests` calls or `--duration`
+/// data dir that is removed afterwards, which lets every caller in unless `--auth-file` is
+/// given. The clients send `--token` when it is given. It stops after `--requests` calls or `--duration`
 /// seconds (10 s when neither is given), whichever comes first.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -70,16 +93,25 @@ pub struct BenchArgs {
     /// command starts its own.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
+    /// How the clients prove who they are and check the server: `--token`, and for an
+    /// `https://` server `--ca-cert` (and `--client-cert`, `--client-key` under mTLS).
+    #[command(flatten)]
+    pub credentials: Credentials,
+    /// The auth file of the self-started server (from `relledger token create`); without it
+    /// that server lets every caller in. A server given by `--server` has its own.
+    #[arg(long, value_name = "FILE", conflicts_with = "server")]
+    pub auth_file: Option<PathBuf>,
     /// What the clients do.
     #[arg(long, value_enum, default_value_t = Workload::Append1)]
     pub workload: Workload,
     /// Concurrent gRPC clients, each on its own connection.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub clients: u64,
-    /// Stop after this many seconds.
+    /// Stop after this many seconds (fairness: the length of each phase).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
-    /// Stop after this many calls (all clients together).
+    /// Stop after this many calls (all clients together; fairness: steady's appends in each
+    /// phase).
     #[arg(long, value_name = "N")]
     pub requests: Option<u64>,
     /// Accounts the appends and reads are spread over (at least one per client).
@@ -88,16 +120,36 @@ pub struct BenchArgs {
     /// Contention: the hot accounts all clients append to.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
     pub hot_accounts: u64,
-    /// Subscribe: subscribers following from the end.
+    /// Subscribe and mixed: subscribers following from the end.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub subscribers: u64,
     /// Subscribe: the subscribers' `max_batch`: 0 for one event per message, 1 to 256 for
     /// batches (live, a batch holds what one commit made visible).
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
     pub max_batch: u32,
-    /// Subscribe: appends per second, all clients together.
+    /// Subscribe and fairness: appends per second, all clients together (fairness: steady's).
     #[arg(long, value_name = "N", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub rate: u64,
+    /// Fairness: the flood principal's token; without it the flood sends `--token` as steady
+    /// does, and so shares steady's limits.
+    #[arg(long, value_name = "TOKEN")]
+    pub flood_token: Option<String>,
+    /// Fairness: the flood's clients, each on its own connection.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub flood_clients: u64,
+    /// Fairness: what a flood client does on RESOURCE_EXHAUSTED.
+    #[arg(long, value_enum, default_value_t = FloodRetry::Immediate)]
+    pub flood_retry: FloodRetry,
+    /// Fairness: rounds of an unloaded then a loaded phase, each `--duration` seconds.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rounds: u64,
+    /// Mixed: seconds between report lines.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub report_every: f64,
+    /// Mixed: the server process whose resident memory is reported (a self-started server's
+    /// is this process's).
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
     /// Print the report as one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -117,11 +169,18 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<()> {
 
 /// Runs the benchmark and returns its report.
 pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
+    // Whose memory the mixed workload reports: the server's when its pid is given, else this
+    // process's when it runs the server itself.
+    let pid = |pid: u32| (pid, format!("pid {pid}"));
     match &args.server {
-        Some(url) => run_against(args, url.clone(), url.clone()).await,
+        Some(url) => run_against(args, url.clone(), url.clone(), args.server_pid.map(pid)).await,
         None => {
             let dir = tempfile::tempdir().context("cannot create a temp data dir")?;
-            let server = crate::server::OpenServer::open(Config::new(dir.path()))?;
+            let mut config = Config::new(dir.path());
+            if let Some(path) = &args.auth_file {
+                config.auth = Some(Arc::new(Authenticator::open(path)?));
+            }
+            let server = crate::server::OpenServer::open(config)?;
             let listener = TcpListener::bind("127.0.0.1:0")
                 .await
                 .context("cannot listen on 127.0.0.1")?;
@@ -130,8 +189,12 @@ pub async fn run(args: &BenchArgs) -> anyhow::Result<Report> {
             let task = tokio::spawn(server.run(listener, async {
                 let _ = stopped.await;
             }));
-            let result =
-                run_against(args, format!("http://{address}"), "self-started".into()).await;
+            let rss = args.server_pid.map(pid).or_else(|| {
+                let label = "this process (the server and the load generator)";
+                Some((std::process::id(), label.to_string()))
+            });
+            let url = format!("http://{address}");
+            let result = run_against(args, url, "self-started".into(), rss).await;
             let _ = stop.send(());
             task.await.context("the server task failed")??;
             result
@@ -200,11 +263,16 @@ impl Tally {
     }
 }
 
-async fn run_against(args: &BenchArgs, url: String, label: String) -> anyhow::Result<Report> {
+async fn run_against(
+    args: &BenchArgs,
+    url: String,
+    label: String,
+    rss: Option<(u32, String)>,
+) -> anyhow::Result<Report> {
     let clients = usize::try_from(args.clients).context("--clients is too large")?;
     let mut channels = Vec::with_capacity(clients);
     for _ in 0..clients {
-        channels.push(connect(&url).await?);
+        channels.push(connect(args, &url).await?);
     }
     // Names unique to this run, so runs against one server never share accounts.
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
@@ -220,7 +288,12 @@ async fn run_against(args: &BenchArgs, url: String, label: String) -> anyhow::Re
     let duration = Duration::from_secs_f64(seconds);
 
     let setup = Setup::new(args, run_id, &channels).await?;
-    let progress = Progress::start(args.requests, duration);
+    // Fairness runs two phases of `--duration` per round.
+    let rounds = u32::try_from(args.rounds).unwrap_or(u32::MAX);
+    let progress = match args.workload {
+        Workload::Fairness => Progress::start(None, duration * 2 * rounds),
+        _ => Progress::start(args.requests, duration),
+    };
     let budget = Arc::new(Budget {
         issued: AtomicU64::new(0),
         limit: args.requests,
@@ -230,6 +303,24 @@ async fn run_against(args: &BenchArgs, url: String, label: String) -> anyhow::Re
     let outcome = match args.workload {
         Workload::Subscribe => {
             subscribe::run(args, &url, &setup, &channels, &budget, &progress).await?
+        }
+        Workload::Fairness => {
+            let (tally, fairness) =
+                fairness::run(args, &url, run_id, &setup, &channels, duration, &progress).await?;
+            subscribe::Outcome {
+                fairness: Some(fairness),
+                ..subscribe::Outcome::of(tally)
+            }
+        }
+        Workload::Mixed => {
+            let (tally, mixed) = mixed::run(
+                args, &url, run_id, &setup, &channels, &budget, &progress, rss,
+            )
+            .await?;
+            subscribe::Outcome {
+                mixed: Some(mixed),
+                ..subscribe::Outcome::of(tally)
+            }
         }
         _ => {
             let barrier = Arc::new(Barrier::new(clients));
@@ -251,10 +342,7 @@ async fn run_against(args: &BenchArgs, url: String, label: String) -> anyhow::Re
             for task in tasks {
                 tally.merge(task.await.context("a client task failed")??);
             }
-            subscribe::Outcome {
-                tally,
-                deliveries: None,
-            }
+            subscribe::Outcome::of(tally)
         }
     };
     let elapsed = started.elapsed();
@@ -297,6 +385,8 @@ async fn run_against(args: &BenchArgs, url: String, label: String) -> anyhow::Re
         delivery_latency_ms: None,
         opening_events_per_account: hot_accounts.as_ref().map(|_| OPENING_EVENTS),
         hot_accounts,
+        fairness: outcome.fairness,
+        mixed: outcome.mixed,
     };
     if let Some(deliveries) = outcome.deliveries {
         report.subscribers = Some(deliveries.subscribers);
@@ -307,75 +397,7 @@ async fn run_against(args: &BenchArgs, url: String, label: String) -> anyhow::Re
     Ok(report)
 }
 
-/// Connects one client channel to `url`.
-async fn connect(url: &str) -> anyhow::Result<Channel> {
-    Endpoint::from_shared(url.to_string())
-        .with_context(|| format!("invalid server URL {url:?}"))?
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {url}"))
+/// Connects one client channel to `url`, with the credentials of `args`.
+async fn connect(args: &BenchArgs, url: &str) -> anyhow::Result<ClientChannel> {
+    args.credentials.connect(url).await
 }
-
-/// The progress bar on stderr (hidden when stderr is not a terminal): calls done out of
-/// `--requests`, or seconds out of `--duration`.
-struct Progress {
-    done: Arc<AtomicU64>,
-    ticker: tokio::task::JoinHandle<()>,
-    bar: indicatif::ProgressBar,
-}
-
-impl Progress {
-    fn start(requests: Option<u64>, duration: Duration) -> Progress {
-        use std::io::IsTerminal;
-        let done = Arc::new(AtomicU64::new(0));
-        let (total, by_time) = match requests {
-            Some(n) => (n, false),
-            None => (duration.as_secs().max(1), true),
-        };
-        let bar = if std::io::stderr().is_terminal() {
-            let bar = indicatif::ProgressBar::with_draw_target(
-                Some(total),
-                indicatif::ProgressDrawTarget::stderr(),
-            );
-            let template = if by_time {
-                "{msg:>16} [{bar:40}] {pos}/{len} s"
-            } else {
-                "{msg:>16} [{bar:40}] {pos}/{len} requests ({eta})"
-            };
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(template)
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
-            bar
-        } else {
-            indicatif::ProgressBar::hidden()
-        };
-        let started = Instant::now();
-        let ticker = {
-            let done = Arc::clone(&done);
-            let bar = bar.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_millis(200));
-                loop {
-                    tick.tick().await;
-                    let n = done.load(Ordering::Relaxed);
-                    if by_time {
-                        bar.set_position(started.elapsed().as_secs().min(total));
-                    } else {
-                        bar.set_position(n.min(total));
-                    }
-                    bar.set_message(format!("{n} calls"));
-                }
-            })
-        };
-        Progress { done, ticker, bar }
-    }
-
-    fn finish(self) {
-        self.ticker.abort();
-        self.bar.finish_and_clear();
-    }
-}
-
-mod subscribe;

@@ -7,6 +7,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::{FairnessReport, MixedReport};
+
 /// A latency histogram in microseconds, from 1 µs to 10 minutes with 3 significant digits.
 pub(super) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
@@ -101,6 +103,14 @@ pub struct Report {
     /// Contention workload: the hot accounts as read back after the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hot_accounts: Option<Vec<HotAccount>>,
+    /// Fairness workload: steady's latency unloaded and loaded, and the flood's counts. The
+    /// fields above count steady's calls, both phases together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fairness: Option<FairnessReport>,
+    /// Mixed workload: each kind of call, the subscriptions, the resident memory and the
+    /// report over time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mixed: Option<MixedReport>,
 }
 
 impl Report {
@@ -166,6 +176,12 @@ impl Report {
                 format!("{} ({appended} events appended, read back)", hot.len()),
             ));
         }
+        if let Some(fairness) = &self.fairness {
+            fairness.rows(&mut rows);
+        }
+        if let Some(mixed) = &self.mixed {
+            mixed.rows(&mut rows);
+        }
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         let mut out = String::new();
         for (key, value) in rows {
@@ -175,7 +191,7 @@ impl Report {
     }
 }
 
-fn latency_rows(rows: &mut Vec<(String, String)>, what: &str, latency: &Latency) {
+pub(super) fn latency_rows(rows: &mut Vec<(String, String)>, what: &str, latency: &Latency) {
     rows.push((
         format!("{what} p50 / p90"),
         format!("{:.3} ms / {:.3} ms", latency.p50, latency.p90),

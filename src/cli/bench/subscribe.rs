@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use tokio::sync::watch;
-use tonic::transport::Channel;
 use tonic::Streaming;
 
-use super::{connect, report, visit, BenchArgs, Budget, Progress, Setup, Tally};
+use super::{connect, report, visit, BenchArgs, Budget, ClientChannel, Progress, Setup, Tally};
+use super::{FairnessReport, MixedReport};
 use crate::api::proto::ledger_client::LedgerClient;
 use crate::api::proto::{subscribe_request::Start, subscribe_response::Kind};
 use crate::api::proto::{AppendRequest, SubscribeRequest, SubscribeResponse};
@@ -25,6 +25,20 @@ const GRACE: Duration = Duration::from_secs(10);
 pub(super) struct Outcome {
     pub(super) tally: Tally,
     pub(super) deliveries: Option<Deliveries>,
+    pub(super) fairness: Option<FairnessReport>,
+    pub(super) mixed: Option<MixedReport>,
+}
+
+impl Outcome {
+    /// Just the calls' tally, for the workloads that report nothing more.
+    pub(super) fn of(tally: Tally) -> Outcome {
+        Outcome {
+            tally,
+            deliveries: None,
+            fairness: None,
+            mixed: None,
+        }
+    }
 }
 
 /// The subscribers' side of the subscribe workload.
@@ -40,7 +54,7 @@ pub(super) async fn run(
     args: &BenchArgs,
     url: &str,
     setup: &Setup,
-    channels: &[Channel],
+    channels: &[ClientChannel],
     budget: &Arc<Budget>,
     progress: &Progress,
 ) -> anyhow::Result<Outcome> {
@@ -49,7 +63,7 @@ pub(super) async fn run(
     let (target_tx, target_rx) = watch::channel::<Option<u64>>(None);
     let mut followers = Vec::with_capacity(subscribers);
     for _ in 0..subscribers {
-        let mut ledger = LedgerClient::new(connect(url).await?);
+        let mut ledger = LedgerClient::new(connect(args, url).await?);
         let mut stream = ledger
             .subscribe(SubscribeRequest {
                 start: Some(Start::FromEnd(pbjson_types::Empty {})),
@@ -131,12 +145,12 @@ pub(super) async fn run(
     }
     let expected = acked.len() as u64 * subscribers as u64;
     Ok(Outcome {
-        tally,
         deliveries: Some(Deliveries {
             subscribers,
             latency,
             missing: expected.saturating_sub(received),
         }),
+        ..Outcome::of(tally)
     })
 }
 
