@@ -12,7 +12,7 @@
 # document on stdout. The report lines over time and the server's log go to stderr.
 #
 # The auth file holds three principals, each with its own token:
-# - `steady` and `flood`, writers with the default limits (2,000 appends/s, a burst of 4,000);
+# - `steady` and `flood`, writers with the default limits (500 appends/s, a burst of 1,000);
 # - `soak`, a writer and subscriber whose limits are raised far past what the server can do
 #   (the soak measures the server over time, not the limiter).
 #

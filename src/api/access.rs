@@ -17,6 +17,7 @@ pub mod table;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
@@ -112,11 +113,36 @@ where
                 })
             }
             Err(refusal) => {
+                let hold = match &refusal {
+                    AccessError::Limited(limited) => Some(refusal_hold(limited.retry_after)),
+                    _ => None,
+                };
                 let status = Status::from(refusal);
-                Box::pin(async move { Ok(status.into_http()) })
+                Box::pin(async move {
+                    if let Some(hold) = hold {
+                        tokio::time::sleep(hold).await;
+                    }
+                    Ok(status.into_http())
+                })
             }
         }
     }
+}
+
+/// The shortest time a refusal over a limit is held before it is answered. A client that
+/// retries at once would otherwise be answered as fast as the server can refuse, and a
+/// principal with many connections would spend the server's time (TCP, HTTP/2, the refusal)
+/// on requests it may not make: held, its refusals come back at about the pace of its limit,
+/// whatever it does (docs/BENCHMARKS-ACCESS.md, "Fairness").
+pub const REFUSAL_HOLD_MIN: Duration = Duration::from_millis(10);
+
+/// The longest time a refusal over a limit is held: past it, the client learns when to retry
+/// from `RetryInfo` rather than from the wait, and a held refusal stops holding its stream.
+pub const REFUSAL_HOLD_MAX: Duration = Duration::from_millis(100);
+
+/// How long a refusal whose retry may succeed after `retry_after` is held.
+fn refusal_hold(retry_after: Duration) -> Duration {
+    retry_after.clamp(REFUSAL_HOLD_MIN, REFUSAL_HOLD_MAX)
 }
 
 /// What an admitted request carries on.
