@@ -68,6 +68,9 @@ fn a_refusal_over_a_limit_is_held_between_the_floor_and_the_ceiling() {
     use super::{refusal_hold, REFUSAL_HOLD_MAX, REFUSAL_HOLD_MIN};
     use std::time::Duration;
     assert_eq!(refusal_hold(Duration::from_micros(500)), REFUSAL_HOLD_MIN);
-    assert_eq!(refusal_hold(Duration::from_millis(40)), Duration::from_millis(40));
+    assert_eq!(
+        refusal_hold(Duration::from_millis(40)),
+        Duration::from_millis(40)
+    );
     assert_eq!(refusal_hold(Duration::from_secs(1)), REFUSAL_HOLD_MAX);
 }
