@@ -80,11 +80,34 @@ pub(super) fn newest(events: &[RecordedEvent]) -> Option<Timestamp> {
 }
 
 /// Runs a fold on the blocking pool: a fold of a long history takes milliseconds of CPU, and on
-/// a runtime worker it would hold up the requests queued behind it.
+/// a runtime worker it would hold up the requests queued behind it. At most
+/// [`fold_slots`] folds run at once, whatever the number of questions: the blocking pool
+/// starts a thread for every task that finds none idle (up to 512), and a soak of concurrent
+/// lists grew the server to 238 threads and 1.9 GiB, each thread holding a history and its
+/// allocator's pages (docs/BENCHMARKS-ACCESS.md, "Soak"), for no more CPU than the cores give.
 pub(super) async fn blocking_fold<T: Send + 'static>(
     fold: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, LedgerError> {
+    let unavailable = |why: String| LedgerError::from(StoreError::Unavailable(why));
+    let _slot = fold_slots()
+        .acquire()
+        .await
+        .map_err(|e| unavailable(format!("no projection slot: {e}")))?;
     tokio::task::spawn_blocking(fold)
         .await
-        .map_err(|e| StoreError::Unavailable(format!("a projection task failed: {e}")).into())
+        .map_err(|e| unavailable(format!("a projection task failed: {e}")))
 }
+
+/// The folds that may run at once: two per core, so that a fold waiting for memory or a page
+/// fault leaves its core to another.
+fn fold_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(fold_slot_count()))
+}
+
+fn fold_slot_count() -> usize {
+    2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
+#[cfg(test)]
+mod tests;
