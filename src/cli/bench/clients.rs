@@ -296,6 +296,16 @@ fn event(payload: Payload) -> proto::ProposedEvent {
 }
 
 /// A visit to contact `c1`, the event the append workloads write.
+/// An append of one visit to `account`, with no revision check: the unit of every workload that
+/// times single appends.
+pub(super) fn one_visit(account: String) -> AppendRequest {
+    AppendRequest {
+        account_id: account,
+        expected_revision: None,
+        events: vec![visit()],
+    }
+}
+
 pub(super) fn visit() -> proto::ProposedEvent {
     event(Payload::Visit(proto::Visit {
         contact_ids: vec!["c1".into()],

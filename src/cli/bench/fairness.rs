@@ -23,9 +23,8 @@ use serde::Serialize;
 
 use super::flood::{Flood, FloodReport};
 use super::report::{self, latency_rows, Latency};
-use super::{visit, BenchArgs, Budget, ClientChannel, Progress, Setup, Tally};
+use super::{one_visit, BenchArgs, Budget, ClientChannel, Progress, Setup, Tally};
 use crate::api::proto::ledger_client::LedgerClient;
-use crate::api::proto::AppendRequest;
 
 /// How long steady appends alone before the first round, uncounted.
 const WARM_UP: Duration = Duration::from_secs(2);
@@ -198,13 +197,7 @@ async fn steady_phase(
         let done = Arc::clone(&progress.done);
         calls.push(tokio::spawn(async move {
             let started = Instant::now();
-            let result = ledger
-                .append(AppendRequest {
-                    account_id: account,
-                    expected_revision: None,
-                    events: vec![visit()],
-                })
-                .await;
+            let result = ledger.append(one_visit(account)).await;
             done.fetch_add(1, Ordering::Relaxed);
             (started.elapsed(), result.map(|_| ()))
         }));

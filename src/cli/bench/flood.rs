@@ -10,9 +10,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tonic_types::StatusExt as _;
 
-use super::{code_name, connect, visit, BenchArgs, ClientChannel, Setup};
+use super::{code_name, connect, one_visit, BenchArgs, ClientChannel, Setup};
 use crate::api::proto::ledger_client::LedgerClient;
-use crate::api::proto::AppendRequest;
 
 /// What a flood client does when it is refused for being over its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -203,13 +202,7 @@ async fn flood_client(
         loop {
             let account = accounts[n % accounts.len()].clone();
             n += 1;
-            let result = ledger
-                .append(AppendRequest {
-                    account_id: account,
-                    expected_revision: None,
-                    events: vec![visit()],
-                })
-                .await;
+            let result = ledger.append(one_visit(account)).await;
             match result {
                 Ok(_) => {
                     counts.accepted.fetch_add(1, Ordering::Relaxed);

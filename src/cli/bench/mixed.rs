@@ -19,10 +19,10 @@ use tonic_types::StatusExt as _;
 
 use super::intervals::{resident_mib, Counters, Interval, Reporter, KINDS};
 use super::report::{self, latency_rows, Latency};
-use super::{connect, visit, BenchArgs, Budget, ClientChannel, Progress, Setup, Tally};
+use super::{one_visit, BenchArgs, Budget, ClientChannel, Progress, Setup, Tally};
 use crate::api::proto::ledger_client::LedgerClient;
 use crate::api::proto::relationships_client::RelationshipsClient;
-use crate::api::proto::{self, subscribe_request::Start, subscribe_response::Kind};
+use crate::api::proto::{self, subscribe_response::Kind};
 
 /// One client's cycle, as indices into [`KINDS`]: appends spread between the reads.
 const CYCLE: [usize; 10] = [0, 3, 0, 1, 0, 2, 3, 0, 4, 5];
@@ -219,11 +219,7 @@ async fn client(
         let started = Instant::now();
         let result: Result<(), tonic::Status> = match kind {
             0 => ledger
-                .append(proto::AppendRequest {
-                    account_id: account,
-                    expected_revision: None,
-                    events: vec![visit()],
-                })
+                .append(one_visit(account))
                 .await
                 .map(|_| tally.events += 1),
             1 => {
@@ -314,27 +310,11 @@ async fn subscribe(
     url: &str,
     prefix: &str,
 ) -> anyhow::Result<Streaming<proto::SubscribeResponse>> {
-    let mut ledger = LedgerClient::new(connect(args, url).await?);
-    let mut stream = ledger
-        .subscribe(proto::SubscribeRequest {
-            start: Some(Start::FromEnd(pbjson_types::Empty {})),
-            account_id_prefix: prefix.to_string(),
-            max_batch: args.max_batch,
-            ..Default::default()
-        })
-        .await
-        .context("cannot subscribe")?
-        .into_inner();
-    loop {
-        let message = stream
-            .message()
-            .await
-            .context("the subscription failed")?
-            .context("the subscription ended before catching up")?;
-        if matches!(message.kind, Some(Kind::CaughtUp(_))) {
-            return Ok(stream);
-        }
-    }
+    let request = proto::SubscribeRequest {
+        account_id_prefix: prefix.to_string(),
+        ..proto::SubscribeRequest::default()
+    };
+    super::subscribe::caught_up(args, url, request).await
 }
 
 /// Counts the events one subscription receives, until it has the target (the appends that

@@ -12,7 +12,7 @@ mod progress;
 mod report;
 mod subscribe;
 
-use clients::{last_revision, visit, Client, Setup};
+use clients::{last_revision, one_visit, visit, Client, Setup};
 use progress::Progress;
 
 pub use fairness::FairnessReport;

@@ -63,28 +63,11 @@ pub(super) async fn run(
     let (target_tx, target_rx) = watch::channel::<Option<u64>>(None);
     let mut followers = Vec::with_capacity(subscribers);
     for _ in 0..subscribers {
-        let mut ledger = LedgerClient::new(connect(args, url).await?);
-        let mut stream = ledger
-            .subscribe(SubscribeRequest {
-                start: Some(Start::FromEnd(pbjson_types::Empty {})),
-                account_ids: vec![account.clone()],
-                max_batch: args.max_batch,
-                ..Default::default()
-            })
-            .await
-            .context("cannot subscribe")?
-            .into_inner();
-        // Follow from the end only once the subscription has caught up.
-        loop {
-            let message = stream
-                .message()
-                .await
-                .context("the subscription failed")?
-                .context("the subscription ended before catching up")?;
-            if matches!(message.kind, Some(Kind::CaughtUp(_))) {
-                break;
-            }
-        }
+        let request = SubscribeRequest {
+            account_ids: vec![account.clone()],
+            ..SubscribeRequest::default()
+        };
+        let stream = caught_up(args, url, request).await?;
         followers.push(tokio::spawn(follow(stream, target_rx.clone())));
     }
 
@@ -156,6 +139,36 @@ pub(super) async fn run(
 
 /// Collects the events one subscriber receives, with their arrival times, until it has as many
 /// as the target (known once the writers are done) or the grace period after that runs out.
+/// A live subscription from the end with `request`'s filter (and `--max-batch`), once it has
+/// caught up: the appends that follow are what it delivers from then on.
+pub(super) async fn caught_up(
+    args: &BenchArgs,
+    url: &str,
+    request: SubscribeRequest,
+) -> anyhow::Result<Streaming<SubscribeResponse>> {
+    let mut ledger = LedgerClient::new(connect(args, url).await?);
+    let request = SubscribeRequest {
+        start: Some(Start::FromEnd(pbjson_types::Empty {})),
+        max_batch: args.max_batch,
+        ..request
+    };
+    let mut stream = ledger
+        .subscribe(request)
+        .await
+        .context("cannot subscribe")?
+        .into_inner();
+    loop {
+        let message = stream
+            .message()
+            .await
+            .context("the subscription failed")?
+            .context("the subscription ended before catching up")?;
+        if matches!(message.kind, Some(Kind::CaughtUp(_))) {
+            return Ok(stream);
+        }
+    }
+}
+
 async fn follow(
     mut stream: Streaming<SubscribeResponse>,
     mut target: watch::Receiver<Option<u64>>,
