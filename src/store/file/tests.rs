@@ -15,14 +15,19 @@ use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent, Times
 use crate::store::{Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError};
 
 fn call() -> ProposedEvent {
+    call_about("hi".to_string())
+}
+
+/// A call with a fresh id whose summary is `summary`: its length sets the frame's.
+fn call_about(summary: String) -> ProposedEvent {
     ProposedEvent {
         event_id: EventId::new_random(),
         occurred_at: Timestamp::EPOCH,
-        actor: "tester".to_string(),
+        actor: "li.wei".to_string(),
         metadata: BTreeMap::new(),
         payload: EventPayload::Call(Call {
-            contact_id: "c1".into(),
-            summary: "hi".into(),
+            contact_id: "c-0042".into(),
+            summary,
         }),
     }
 }

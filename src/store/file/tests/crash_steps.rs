@@ -8,13 +8,12 @@
 //! process that died there would. Some cases then change the files from the hook, to leave what
 //! a power loss, or a death in the middle of the step that follows, would leave instead.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 
-use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent, Timestamp};
+use crate::domain::{AccountId, EventId, ProposedEvent};
 use crate::store::file::crash::{CrashHook, Crashed, Step};
 use crate::store::file::writer::write_and_sync;
 use crate::store::file::{
@@ -164,16 +163,7 @@ fn newest_run(dir: &Path) -> PathBuf {
 
 /// A call whose summary is about `bytes` long.
 fn call(bytes: usize) -> ProposedEvent {
-    ProposedEvent {
-        event_id: EventId::new_random(),
-        occurred_at: Timestamp::EPOCH,
-        actor: "li.wei".to_string(),
-        metadata: BTreeMap::new(),
-        payload: EventPayload::Call(Call {
-            contact_id: "c-0042".into(),
-            summary: "x".repeat(bytes),
-        }),
-    }
+    super::call_about("x".repeat(bytes))
 }
 
 /// Every event id in the log, in position order.

@@ -8,12 +8,11 @@
 //! cut short, leaves behind (the failed write also keeps the next open from treating the log as
 //! cleanly closed). The log is then reopened with the real writer.
 
-use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc, Mutex};
 
 use futures::StreamExt;
 
-use crate::domain::{AccountId, Call, EventId, EventPayload, ProposedEvent, Timestamp};
+use crate::domain::{AccountId, EventId, ProposedEvent};
 use crate::store::file::records::{
     log_path, read_frame, Part, FRAME_HEADER, OFFSET_BYTES, RECORDS_FILE,
 };
@@ -161,17 +160,8 @@ fn hooked(dir: &std::path::Path, hook: Arc<Mutex<Hook>>) -> FileLog {
 }
 
 fn event(n: usize) -> ProposedEvent {
-    ProposedEvent {
-        event_id: EventId::new_random(),
-        occurred_at: Timestamp::EPOCH,
-        actor: "li.wei".to_string(),
-        metadata: BTreeMap::new(),
-        payload: EventPayload::Call(Call {
-            contact_id: "c-0042".into(),
-            // Calls of different sizes, some spanning several sectors.
-            summary: "a call about the pier foundations ".repeat(1 + n * 7 % 40),
-        }),
-    }
+    // Calls of different sizes, some spanning several sectors.
+    super::call_about("a call about the pier foundations ".repeat(1 + n * 7 % 40))
 }
 
 /// One append of the torn group: its account, expected revision and events.
