@@ -354,18 +354,7 @@ async fn rebuild_recomputes_the_projections_of_a_stopped_server_and_reports_its_
     assert!(String::from_utf8_lossy(&busy.stderr).contains("locked"));
     sigterm(child).await;
 
-    let out = Command::new(BIN)
-        .args(["rebuild", "--data-dir"])
-        .arg(dir.path())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report = String::from_utf8(out.stdout).unwrap();
+    let report = common::binary::run_on_data_dir("rebuild", dir.path()).await;
     assert!(report.contains("of 1 accounts from 2 events"), "{report}");
     assert!(report.contains("events/s"), "{report}");
 }

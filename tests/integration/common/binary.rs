@@ -49,6 +49,23 @@ pub async fn spawn_serve(configure: impl FnOnce(&mut Command)) -> (Child, String
     (child, format!("http://{address}"))
 }
 
+/// Runs the operator command `subcommand --data-dir data_dir` (`verify`, `rebuild`) on a stopped
+/// server's dir, checks that it succeeds, and returns what it printed.
+pub async fn run_on_data_dir(subcommand: &str, data_dir: &Path) -> String {
+    let out = Command::new(BIN)
+        .args([subcommand, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "relledger {subcommand}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Sends SIGTERM and checks that the server exits cleanly.
 pub async fn sigterm(child: Child) {
     let pid = child.id().unwrap().to_string();

@@ -15,7 +15,7 @@ use tonic::transport::Channel;
 use tonic::Streaming;
 use tonic_health::pb::health_check_response::ServingStatus;
 
-use crate::common::binary::{health_becomes, spawn_server, BIN};
+use crate::common::binary::{health_becomes, run_on_data_dir, spawn_server};
 use crate::common::events::*;
 use crate::common::subscribe::{from_start, subscribe_request};
 
@@ -149,18 +149,7 @@ pub(super) async fn verify_chain(url: &str) -> u64 {
 
 /// `relledger verify` on a stopped server's data dir: its report line.
 pub(super) async fn verify_offline(data_dir: &Path) -> String {
-    let out = tokio::process::Command::new(BIN)
-        .args(["verify", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_on_data_dir("verify", data_dir).await
 }
 
 /// Starts a server on a small disk and opens `harbour` (two events, one with personal data).
