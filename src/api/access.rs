@@ -81,51 +81,60 @@ where
         // The inner service was made ready for this call; a clone takes its place for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let path = request.uri().path();
-        let Some(rpc) = table::find(path) else {
-            if table::is_open(path) {
+        let admitted = match self.admit(&request) {
+            Ok(admitted) => admitted,
+            Err((status, hold)) => {
                 return Box::pin(async move {
-                    let response = inner.call(request).await?;
-                    Ok(response.map(tonic::body::Body::new))
-                });
-            }
-            // Refused whatever the caller: a method the table does not name is one nobody has
-            // decided the roles of (the router would answer the same for one it lacks).
-            let status = Status::unimplemented(format!("{path} is not an RPC of this server"));
-            return Box::pin(async move { Ok(status.into_http()) });
-        };
-        let Some(auth) = self.auth.clone() else {
-            request.extensions_mut().insert(Caller::open());
-            return Box::pin(async move {
-                let response = inner.call(request).await?;
-                Ok(response.map(tonic::body::Body::new))
-            });
-        };
-        match admit(&auth, rpc, &request) {
-            Ok(admitted) => {
-                request.extensions_mut().insert(admitted.caller);
-                Box::pin(async move {
-                    let response = inner.call(request).await?;
-                    Ok(match admitted.stream {
-                        Some(stream) => response.map(|body| guard::guarded(body, stream)),
-                        None => response.map(tonic::body::Body::new),
-                    })
-                })
-            }
-            Err(refusal) => {
-                let hold = match &refusal {
-                    AccessError::Limited(limited) => Some(refusal_hold(limited.retry_after)),
-                    _ => None,
-                };
-                let status = Status::from(refusal);
-                Box::pin(async move {
                     if let Some(hold) = hold {
                         tokio::time::sleep(hold).await;
                     }
                     Ok(status.into_http())
                 })
             }
+        };
+        if let Some(caller) = admitted.caller {
+            request.extensions_mut().insert(caller);
         }
+        Box::pin(async move {
+            let response = inner.call(request).await?;
+            Ok(match admitted.stream {
+                Some(stream) => response.map(|body| guard::guarded(body, stream)),
+                None => response.map(tonic::body::Body::new),
+            })
+        })
+    }
+}
+
+impl<S> Access<S> {
+    /// What `request` may do: pass with a caller (none for the open services), or be refused
+    /// with a status, held for a while first when it is over a limit.
+    fn admit<B>(&self, request: &http::Request<B>) -> Result<Admitted, (Status, Option<Duration>)> {
+        let path = request.uri().path();
+        let Some(rpc) = table::find(path) else {
+            if table::is_open(path) {
+                return Ok(Admitted {
+                    caller: None,
+                    stream: None,
+                });
+            }
+            // Refused whatever the caller: a method the table does not name is one nobody has
+            // decided the roles of (the router would answer the same for one it lacks).
+            let status = Status::unimplemented(format!("{path} is not an RPC of this server"));
+            return Err((status, None));
+        };
+        let Some(auth) = &self.auth else {
+            return Ok(Admitted {
+                caller: Some(Caller::open()),
+                stream: None,
+            });
+        };
+        admit(auth, rpc, request).map_err(|refusal| {
+            let hold = match &refusal {
+                AccessError::Limited(limited) => Some(refusal_hold(limited.retry_after)),
+                _ => None,
+            };
+            (Status::from(refusal), hold)
+        })
     }
 }
 
@@ -147,7 +156,8 @@ fn refusal_hold(retry_after: Duration) -> Duration {
 
 /// What an admitted request carries on.
 struct Admitted {
-    caller: Caller,
+    /// Who calls; `None` for the open services (health, reflection), which take no caller.
+    caller: Option<Caller>,
     /// For a stream: what keeps checking it while it is open.
     stream: Option<guard::StreamWatch>,
 }
@@ -182,7 +192,7 @@ fn admit<B>(
             _permit: permit,
         });
         Ok(Admitted {
-            caller: Caller::principal(principal),
+            caller: Some(Caller::principal(principal)),
             stream,
         })
     });
