@@ -7,6 +7,8 @@
 //!   projector and the relationships service.
 //! - [`projector`]: the live projector: follows the log and keeps each account's relationship
 //!   summary, checkpointed, reporting the events that change one.
+//! - [`rows`]: every account's relationship in brief as of now, kept current by the projector
+//!   (on appends and as time passes), which lists and the portfolio "now" are answered from.
 //! - [`change_feed`]: the relationship change feed: the live projector's stored changes
 //!   delivered from a start position, then live, filtered by account and resumable.
 
@@ -14,3 +16,4 @@ pub mod change_feed;
 pub mod histories;
 pub mod projector;
 pub mod relationships;
+pub mod rows;

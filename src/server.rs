@@ -132,11 +132,11 @@ impl OpenServer {
             Projector::open(log.clone(), Arc::new(log.snapshots()?), Params::default()).await?,
         );
         // Both fold account histories: they share one cache, so each record is decoded once.
-        let relationships = Arc::new(Relationships::with_histories(
-            log.clone(),
-            Params::default(),
-            projector.histories(),
-        ));
+        // Lists and the portfolio "now" are answered from the rows the projector keeps.
+        let relationships = Arc::new(
+            Relationships::with_histories(log.clone(), Params::default(), projector.histories())
+                .with_rows(projector.live_rows()),
+        );
         let projecting = tokio::spawn({
             let (projector, head, mut stopping) =
                 (Arc::clone(&projector), log.watch_head(), stopping.clone());

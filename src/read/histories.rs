@@ -158,6 +158,15 @@ impl Histories {
         Ok(history)
     }
 
+    /// `account`'s history if the cache holds it, leaving its place in the cache as it was: for
+    /// a sweep over every account, which must not make them look used.
+    pub fn peek(&self, account: &AccountId) -> Option<History> {
+        self.lock()
+            .accounts
+            .peek(account)
+            .map(|kept| Arc::clone(&kept.history))
+    }
+
     fn cached(&self, account: &AccountId) -> Option<History> {
         let mut cached = self.lock();
         let kept = cached.accounts.get_mut(account)?;

@@ -29,19 +29,22 @@
 mod fold_thread;
 mod pacing;
 mod page;
+mod refresh;
 
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, watch, Notify};
 
 use crate::domain::projection::Params;
 pub use crate::domain::projection::RelationshipChange;
 use crate::read::histories::{Histories, DEFAULT_BUDGET};
+use crate::read::rows::Rows;
 use crate::store::{Log, SnapshotStore, StoreError};
 use fold_thread::FoldThread;
 pub use pacing::{
     next_step, pace_after, Step, PACE_DUTY, PACE_LEAST, PACE_MOST, RETRY_FIRST, RETRY_MOST,
 };
+pub(crate) use refresh::history_up_to;
 
 /// How many records the projector reads and commits at a time. Each account a page touches is
 /// folded once, over its whole history, so under a burst of appends a larger page means fewer
@@ -81,6 +84,27 @@ pub struct Projector {
     histories: Arc<Histories>,
     /// Where the page's folds run, at a lower CPU priority than the request path.
     folds: FoldThread,
+    /// Every account's relationship in brief as of now (see `read::rows`).
+    rows: Arc<Rows>,
+    /// Asks the projector to read its next page without pacing itself: a question is waiting
+    /// for the rows to reach the head.
+    nudge: Arc<Notify>,
+}
+
+/// What the relationships service needs of a projector to answer from its rows: the rows, and
+/// a way to ask it to reach the head at once.
+#[derive(Clone)]
+pub struct LiveRows {
+    /// The rows.
+    pub rows: Arc<Rows>,
+    nudge: Arc<Notify>,
+}
+
+impl LiveRows {
+    /// Asks the projector to read its next page at once instead of pacing itself.
+    pub fn hurry(&self) {
+        self.nudge.notify_one();
+    }
 }
 
 impl Projector {
@@ -119,7 +143,18 @@ impl Projector {
             folds: FoldThread::start().map_err(|e| {
                 StoreError::Unavailable(format!("cannot start the projector's fold thread: {e}"))
             })?,
+            rows: Arc::new(Rows::new(resumed)),
+            nudge: Arc::new(Notify::new()),
         })
+    }
+
+    /// The rows the projector keeps, for the relationships service to answer lists and the
+    /// portfolio from.
+    pub fn live_rows(&self) -> LiveRows {
+        LiveRows {
+            rows: Arc::clone(&self.rows),
+            nudge: Arc::clone(&self.nudge),
+        }
     }
 
     /// The account histories the projector keeps in memory, for the relationships service to

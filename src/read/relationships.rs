@@ -40,9 +40,11 @@ use crate::domain::projection::{
 use crate::domain::{AccountId, AccountScope, RecordedEvent, Timestamp, ValidationError};
 use crate::ledger::LedgerError;
 use crate::read::histories::{Histories, DEFAULT_BUDGET};
+use crate::read::projector::LiveRows;
 use crate::store::Log;
 
 mod cut;
+mod from_rows;
 mod listing;
 mod live;
 mod page_token;
@@ -73,6 +75,8 @@ pub struct Relationships {
     live: Mutex<LiveAnswers>,
     /// Recent listings, so that the pages after a list's first are a lookup, not a walk.
     listings: Mutex<LruCache<ListingKey, Arc<Listing>>>,
+    /// The live projector's rows, which lists and the portfolio "now" are answered from.
+    rows: Option<LiveRows>,
 }
 
 impl Relationships {
@@ -93,6 +97,17 @@ impl Relationships {
             listings: Mutex::new(LruCache::new(
                 std::num::NonZeroUsize::new(KEPT_LISTINGS).unwrap_or(std::num::NonZeroUsize::MIN),
             )),
+            rows: None,
+        }
+    }
+
+    /// The same service answering lists and the portfolio "now" from the live projector's
+    /// rows (see `from_rows`) instead of walking every account; it still walks for a question
+    /// about another state of the log or another instant, and while the rows are being built.
+    pub fn with_rows(self, rows: LiveRows) -> Self {
+        Relationships {
+            rows: Some(rows),
+            ..self
         }
     }
 
@@ -171,25 +186,36 @@ impl Relationships {
             .as_deref()
             .map(|t| PageToken::parse(t, query.order))
             .transpose()?;
-        // A listing is one state of the log judged at one instant: its first page pins both
-        // (the head as it is, and now or the newest `occurred_at` in the log if that is later)
-        // and its tokens carry them, so every page is a page of the same list, on any server.
-        let (judged, position) = match &token {
-            Some(token) => (Judged::At(token.as_of), token.position),
-            None => (Judged::NoEarlierThan(now()), None),
+        let from_rows = match token {
+            None => self.listing_from_rows(&query, now()).await?,
+            Some(_) => None,
         };
-        let cut = Cut {
-            max_position: position,
-            ..Cut::everything()
+        let (listing, cut, as_of) = match from_rows {
+            Some(found) => found,
+            None => {
+                // A listing is one state of the log judged at one instant: its first page pins
+                // both (the head as it is, and now or the newest `occurred_at` in the log if
+                // that is later) and its tokens carry them, so every page is a page of the same
+                // list, on any server.
+                let (judged, position) = match &token {
+                    Some(token) => (Judged::At(token.as_of), token.position),
+                    None => (Judged::NoEarlierThan(now()), None),
+                };
+                let cut = Cut {
+                    max_position: position,
+                    ..Cut::everything()
+                };
+                let Some(cut) = cut.pinned(&*self.log) else {
+                    return Ok(ListPage {
+                        relationships: Vec::new(),
+                        next_page_token: None,
+                        as_of: judged.base(),
+                    });
+                };
+                let (listing, as_of) = self.listing(cut, judged, &query).await?;
+                (listing, cut, as_of)
+            }
         };
-        let Some(cut) = cut.pinned(&*self.log) else {
-            return Ok(ListPage {
-                relationships: Vec::new(),
-                next_page_token: None,
-                as_of: judged.base(),
-            });
-        };
-        let (listing, as_of) = self.listing(cut, judged, &query).await?;
         let start = token.map_or(0, |token| {
             listing.partition_point(|(key, _)| *key <= token.after)
         });
@@ -243,7 +269,21 @@ impl Relationships {
         query: RelationshipQuery,
         scope: &AccountScope,
     ) -> Result<(Portfolio, Timestamp), LedgerError> {
+        if query == RelationshipQuery::default() {
+            if let Some(answer) = self.portfolio_from_rows(scope, now()).await? {
+                return Ok(answer);
+            }
+        }
         let cut = self.cut(query).await?;
+        self.portfolio_walk(cut, scope).await
+    }
+
+    /// The portfolio over `cut` (pinned to the head now), walking every account inside `scope`.
+    async fn portfolio_walk(
+        &self,
+        cut: Cut,
+        scope: &AccountScope,
+    ) -> Result<(Portfolio, Timestamp), LedgerError> {
         let Some(cut) = cut.pinned(&*self.log) else {
             return Ok((concentration(Vec::new(), &self.params), cut.judged.base()));
         };

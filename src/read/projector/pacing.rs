@@ -83,6 +83,20 @@ impl Projector {
     /// together; after a full page, [`next_step`] says whether to pace or catch up at once.
     pub async fn run(
         &self,
+        head: watch::Receiver<crate::store::LogHead>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        // Both loops end with the one shutdown.
+        let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+        tokio::join!(
+            self.follow(head, shutdown.clone()),
+            self.keep_rows(shutdown)
+        );
+    }
+
+    /// The projector's pages, paced (see [`Projector::run`]).
+    async fn follow(
+        &self,
         mut head: watch::Receiver<crate::store::LogHead>,
         shutdown: impl Future<Output = ()>,
     ) {
@@ -113,6 +127,7 @@ impl Projector {
                             tokio::select! {
                                 _ = &mut shutdown => return,
                                 _ = tokio::time::sleep(pace) => continue,
+                                _ = self.nudge.notified() => continue,
                             }
                         }
                         Step::AwaitHead => None,
@@ -137,10 +152,12 @@ impl Projector {
                 _ = backoff => false,
             };
             if moved {
-                // Let the appends that follow this one join its page (see `pace_after`).
+                // Let the appends that follow this one join its page (see `pace_after`), unless a
+                // question waits for the head.
                 tokio::select! {
                     _ = &mut shutdown => return,
                     _ = tokio::time::sleep(pace) => {}
+                    _ = self.nudge.notified() => {}
                 }
             }
         }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use futures::TryStreamExt;
 
 use super::{Projector, RelationshipChange, PAGE};
-use crate::domain::projection::{summarize, Params, RelationshipSummary};
+use crate::domain::projection::Params;
 use crate::domain::{AccountId, RecordedEvent};
 use crate::read::histories;
 use crate::read::relationships::{occurred, Judged};
+use crate::read::rows::Row;
 use crate::store::{Direction, ReadAllFilter, SnapshotPosition, StoreError};
 
 impl Projector {
@@ -68,8 +69,7 @@ impl Projector {
                 continue;
             };
             let first_position = first.position;
-            let (position, recorded_at, event_id) =
-                (latest.position, latest.recorded_at, latest.event.event_id);
+            let (position, recorded_at) = (latest.position, latest.recorded_at);
             let history = self
                 .histories
                 .history(&account, records, Some(position))
@@ -83,9 +83,7 @@ impl Projector {
             }
             folds.push(Fold {
                 account,
-                position,
                 recorded_at,
-                event_id,
                 first_position,
                 history,
                 counted,
@@ -97,7 +95,10 @@ impl Projector {
             .run(move || {
                 folds
                     .into_iter()
-                    .map(|fold| (fold.judge(&params), fold.first_position))
+                    .filter_map(|fold| {
+                        let row = fold.judge(&params)?;
+                        Some((fold.account, row, fold.first_position))
+                    })
                     .collect::<Vec<_>>()
             })
             .await
@@ -105,8 +106,10 @@ impl Projector {
                 StoreError::Unavailable("a fold of the projector's page failed".to_string())
             })?;
         let mut summaries = Vec::with_capacity(judged.len());
+        let mut rows = Vec::with_capacity(judged.len());
         let mut changes = Vec::new();
-        for (after, first_position) in judged {
+        for (account, row, first_position) in judged {
+            let after = row.summary.clone();
             let before = self.store.summary(&after.account_id).await?;
             if after.is_news_after(before.as_ref()) {
                 changes.push(RelationshipChange {
@@ -116,6 +119,7 @@ impl Projector {
                 });
             }
             summaries.push(after);
+            rows.push((account, row));
         }
         let position = SnapshotPosition {
             position: last,
@@ -124,6 +128,7 @@ impl Projector {
         self.store
             .commit(summaries, changes.clone(), position)
             .await?;
+        self.rows.install(rows, last);
         self.progress.send_replace(Some(last));
         for change in changes {
             // No receiver is not an error: the change feed may have no subscriber.
@@ -136,10 +141,8 @@ impl Projector {
 /// One account's fold of a page: its events up to the last of them in the page.
 struct Fold {
     account: AccountId,
-    /// The account's last event in the page: its position, when it was recorded, its id.
-    position: u64,
+    /// When the account's last event in the page was recorded.
     recorded_at: crate::domain::Timestamp,
-    event_id: crate::domain::EventId,
     /// The position of the account's first event in the page.
     first_position: u64,
     /// The account's history, at least up to `position`.
@@ -149,19 +152,12 @@ struct Fold {
 }
 
 impl Fold {
-    /// The account's summary as of its last event in the page, judged when that event was
-    /// recorded (or at the newest `occurred_at` counted, if later): what `Relationships::get`
-    /// answers as of that position.
-    fn judge(&self, params: &Params) -> RelationshipSummary {
+    /// The account's row as of its last event in the page, judged when that event was
+    /// recorded (or at the newest `occurred_at` counted, if later): its summary is what
+    /// `Relationships::get` answers as of that position.
+    fn judge(&self, params: &Params) -> Option<Row> {
         let history = &self.history[..self.counted];
         let as_of = Judged::NoEarlierThan(self.recorded_at).instant(occurred(history.iter()));
-        summarize(
-            &self.account,
-            self.position,
-            self.event_id,
-            history,
-            as_of,
-            params,
-        )
+        Row::judge(&self.account, history, as_of, params)
     }
 }

@@ -8,6 +8,7 @@ use futures::TryStreamExt;
 use lru::LruCache;
 
 use super::page_token::SortKey;
+use super::query::Facts;
 use super::walk::{newest, walk};
 use super::{Cut, Judged, ListOrder, ListQuery, Relationships};
 use crate::domain::projection::project_unexplained;
@@ -28,6 +29,18 @@ pub(super) struct ListingKey {
     as_of: i64,
 }
 
+impl ListingKey {
+    /// The key of `query`'s listing over the log up to `position`, judged at `as_of`.
+    pub(super) fn new(query: &ListQuery, position: Option<u64>, as_of: Timestamp) -> Self {
+        ListingKey {
+            filter: format!("{:?}", query.filter),
+            order: query.order,
+            position,
+            as_of: as_of.unix_nanos(),
+        }
+    }
+}
+
 /// How many listings are kept.
 pub(super) const KEPT_LISTINGS: usize = 4;
 /// The most relationships a kept listing holds (about 100 bytes each): a larger one is walked
@@ -45,12 +58,7 @@ impl Relationships {
         judged: Judged,
         query: &ListQuery,
     ) -> Result<(Arc<Listing>, Timestamp), LedgerError> {
-        let key = |as_of: Timestamp| ListingKey {
-            filter: format!("{:?}", query.filter),
-            order: query.order,
-            position: cut.max_position,
-            as_of: as_of.unix_nanos(),
-        };
+        let key = |as_of: Timestamp| ListingKey::new(query, cut.max_position, as_of);
         if let Judged::At(as_of) = judged {
             if let Some(kept) = self.listings().get(&key(as_of)) {
                 return Ok((Arc::clone(kept), as_of));
@@ -61,10 +69,15 @@ impl Relationships {
             .await?;
         listing.sort_unstable();
         let listing = Arc::new(listing);
-        if listing.len() <= MAX_KEPT_LISTING {
-            self.listings().put(key(as_of), Arc::clone(&listing));
-        }
+        self.keep_listing(key(as_of), &listing);
         Ok((listing, as_of))
+    }
+
+    /// Keeps `listing` for the pages after its first, unless it is too large to.
+    pub(super) fn keep_listing(&self, key: ListingKey, listing: &Arc<Listing>) {
+        if listing.len() <= MAX_KEPT_LISTING {
+            self.listings().put(key, Arc::clone(listing));
+        }
     }
 
     fn listings(&self) -> std::sync::MutexGuard<'_, LruCache<ListingKey, Arc<Listing>>> {
@@ -87,9 +100,11 @@ impl Relationships {
             query.filter.scope.clone(),
             move |account, events| {
                 let projection = project_unexplained(events, as_of, &params);
+                let codes: Vec<_> = projection.alerts.iter().map(|a| a.code).collect();
+                let facts = Facts::of_projection(account, &projection, &codes);
                 let key = filter
-                    .matches(&projection)
-                    .then(|| (SortKey::of(&projection, order), account.clone()));
+                    .matches(&facts)
+                    .then(|| (SortKey::of(&facts, order), account.clone()));
                 (key, newest(events))
             },
         );

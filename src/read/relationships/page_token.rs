@@ -2,8 +2,8 @@
 //! continues a list after the last relationship shown (keyset pagination, so a page never
 //! skips or repeats a relationship when accounts are added between pages).
 
+use super::query::Facts;
 use super::ListOrder;
-use crate::domain::projection::AccountProjection;
 use crate::domain::{Timestamp, ValidationError};
 
 /// Where a relationship stands in a list's order: the order's own key, then the account id,
@@ -17,17 +17,16 @@ pub(super) struct SortKey {
 }
 
 impl SortKey {
-    pub(super) fn of(p: &AccountProjection, order: ListOrder) -> Self {
+    pub(super) fn of(facts: &Facts<'_>, order: ListOrder) -> Self {
         let primary = match order {
             ListOrder::AccountId => 0,
-            ListOrder::Trust => -i64::from(p.organizational_trust.trust.score),
-            ListOrder::Revenue => p.commercial.revenue_minor.saturating_neg(),
+            ListOrder::Trust => -i64::from(facts.score),
+            ListOrder::Revenue => facts.revenue_minor.saturating_neg(),
         };
-        let account = p
-            .account_id
-            .as_ref()
-            .map_or_else(String::new, |id| id.as_str().to_string());
-        SortKey { primary, account }
+        SortKey {
+            primary,
+            account: facts.account.as_str().to_string(),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::domain::projection::{AccountProjection, AlertCode, Grade, Level, Quadrant};
 use crate::domain::{AccountId, AccountScope, Timestamp};
+use crate::read::rows::Row;
 
 /// The most relationships one list page holds.
 pub const MAX_PAGE_SIZE: usize = 500;
@@ -47,16 +48,66 @@ pub struct ListFilter {
 }
 
 impl ListFilter {
-    pub(super) fn matches(&self, p: &AccountProjection) -> bool {
+    pub(super) fn matches(&self, facts: &Facts<'_>) -> bool {
         fn any<T: PartialEq>(wanted: &[T], value: &T) -> bool {
             wanted.is_empty() || wanted.contains(value)
         }
-        any(&self.quadrants, &p.quadrant.quadrant)
-            && any(&self.levels, &p.level.level)
-            && any(&self.grades, &p.organizational_trust.trust.grade)
-            && any(&self.owners, &p.profile.owner)
+        any(&self.quadrants, &facts.quadrant)
+            && any(&self.levels, &facts.level)
+            && any(&self.grades, &facts.grade)
+            && (self.owners.is_empty() || self.owners.iter().any(|o| o == facts.owner))
             && (self.alert_codes.is_empty()
-                || p.alerts.iter().any(|a| self.alert_codes.contains(&a.code)))
+                || facts
+                    .alert_codes
+                    .iter()
+                    .any(|c| self.alert_codes.contains(c)))
+    }
+}
+
+/// What a list filters and orders a relationship by: read from a kept row, or from a projection
+/// folded for the list; the two give the same facts for the same events and instant.
+pub(super) struct Facts<'a> {
+    pub(super) account: &'a AccountId,
+    pub(super) quadrant: Quadrant,
+    pub(super) level: Level,
+    pub(super) grade: Grade,
+    pub(super) score: u8,
+    pub(super) revenue_minor: i64,
+    pub(super) owner: &'a str,
+    pub(super) alert_codes: &'a [AlertCode],
+}
+
+impl<'a> Facts<'a> {
+    /// The facts of `projection`, whose alerts' codes are `alert_codes`.
+    pub(super) fn of_projection(
+        account: &'a AccountId,
+        projection: &'a AccountProjection,
+        alert_codes: &'a [AlertCode],
+    ) -> Self {
+        Facts {
+            account,
+            quadrant: projection.quadrant.quadrant,
+            level: projection.level.level,
+            grade: projection.organizational_trust.trust.grade,
+            score: projection.organizational_trust.trust.score,
+            revenue_minor: projection.commercial.revenue_minor,
+            owner: &projection.profile.owner,
+            alert_codes,
+        }
+    }
+
+    /// The facts of a kept row.
+    pub(super) fn of_row(account: &'a AccountId, row: &'a Row) -> Self {
+        Facts {
+            account,
+            quadrant: row.summary.quadrant,
+            level: row.summary.level,
+            grade: row.summary.grade,
+            score: row.summary.score,
+            revenue_minor: row.summary.revenue_minor,
+            owner: &row.owner,
+            alert_codes: &row.summary.alert_codes,
+        }
     }
 }
 

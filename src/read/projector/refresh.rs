@@ -1,0 +1,173 @@
+//! Keeping the rows current as time passes: the build of the rows a restarted projector's tail
+//! does not touch, then the refresher, which folds each row again when its `until` passes (see
+//! `read::rows`).
+//!
+//! Both fold on the projector's fold thread, at its lower priority: a refresh is derived work,
+//! and a question that finds a row past its instant folds it itself. Histories are read from
+//! the log (or taken from the cache when it holds them) without entering the cache, so that a
+//! sweep over every account does not evict what live questions keep asking for.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+
+use super::Projector;
+use crate::clock::now;
+use crate::domain::{AccountId, RecordedEvent};
+use crate::read::histories;
+use crate::read::relationships::{occurred, Judged};
+use crate::read::rows::Row;
+use crate::store::{Direction, Log, StoreError};
+
+/// How many rows one job of the fold thread refreshes or builds: enough that handing work to
+/// the thread costs little beside it, few enough that a page of the projector queued behind it
+/// waits a few milliseconds.
+const BATCH: usize = 64;
+
+/// The longest the refresher sleeps without looking at the schedule again: a bound on how late
+/// a row is refreshed when the system clock jumps.
+const LONGEST_SLEEP: Duration = Duration::from_secs(60);
+
+/// `account`'s events up to global position `position`, in stream order: from the history
+/// cache when it holds them, else from the log without caching them.
+pub(crate) async fn history_up_to(
+    log: &dyn Log,
+    cache: &histories::Histories,
+    account: &AccountId,
+    position: u64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    if let Some(history) = cache.peek(account) {
+        if history.last().is_some_and(|last| last.position >= position) {
+            return Ok(histories::up_to(&history, position).to_vec());
+        }
+    }
+    log.read_stream(account, None, Direction::Forwards, None)
+        .try_take_while(move |r| futures::future::ready(Ok(r.position <= position)))
+        .try_collect()
+        .await
+}
+
+impl Projector {
+    /// Builds the rows the projector's tail will not give, then refreshes rows as their
+    /// instants pass, until `shutdown` completes. Errors are logged and the work retried: rows
+    /// are derived data, and questions walk the log while the rows are not complete.
+    pub(super) async fn keep_rows(&self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut retry_in = super::RETRY_FIRST;
+        while self.rows.unbuilt_before().is_some() {
+            let built = tokio::select! {
+                _ = &mut shutdown => return,
+                built = self.build_rows() => built,
+            };
+            match built {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::error!(%error, retry_in = ?retry_in, "the relationship rows could not be built; retrying");
+                    tokio::select! {
+                        _ = &mut shutdown => return,
+                        _ = tokio::time::sleep(retry_in) => {}
+                    }
+                    retry_in = (retry_in * 2).min(super::RETRY_MOST);
+                }
+            }
+        }
+        loop {
+            let refreshed = tokio::select! {
+                _ = &mut shutdown => return,
+                refreshed = self.refresh_due() => refreshed,
+            };
+            match refreshed {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(error) => {
+                    tracing::error!(%error, "relationship rows could not be refreshed; retrying");
+                    tokio::select! {
+                        _ = &mut shutdown => return,
+                        _ = tokio::time::sleep(super::RETRY_FIRST) => {}
+                    }
+                    continue;
+                }
+            }
+            let wait = self.rows.next_due().map_or(LONGEST_SLEEP, |due| {
+                let nanos = due.unix_nanos().saturating_sub(now().unix_nanos());
+                Duration::from_nanos(u64::try_from(nanos).unwrap_or(0)).min(LONGEST_SLEEP)
+            });
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.rows.installed() => {}
+            }
+        }
+    }
+
+    /// Folds a row for every account with events up to the position the projector resumed
+    /// from, then marks the rows complete. Rows the projector installs meanwhile count later
+    /// events and are kept.
+    pub async fn build_rows(&self) -> Result<(), StoreError> {
+        let Some(position) = self.rows.unbuilt_before() else {
+            return Ok(());
+        };
+        let mut after: Option<AccountId> = None;
+        loop {
+            let page = self.log.accounts(after.as_ref(), BATCH).await?;
+            let Some(last) = page.last().cloned() else {
+                break;
+            };
+            let mut histories = Vec::with_capacity(page.len());
+            for account in page {
+                let history =
+                    history_up_to(&*self.log, &self.histories, &account, position).await?;
+                if !history.is_empty() {
+                    histories.push((account, history));
+                }
+            }
+            self.fold_rows(histories).await?;
+            after = Some(last);
+        }
+        self.rows.finish_build();
+        tracing::info!(rows = self.rows.len(), "relationship rows built");
+        Ok(())
+    }
+
+    /// Refreshes up to [`BATCH`] rows whose instant has passed; how many.
+    async fn refresh_due(&self) -> Result<usize, StoreError> {
+        let due = self.rows.due(now(), BATCH);
+        let mut histories = Vec::with_capacity(due.len());
+        for (account, position) in due {
+            let history = history_up_to(&*self.log, &self.histories, &account, position).await?;
+            histories.push((account, history));
+        }
+        let count = histories.len();
+        self.fold_rows(histories).await?;
+        Ok(count)
+    }
+
+    /// Folds each history into its row as of now (or its newest `occurred_at`, if later) on
+    /// the fold thread, and installs the rows.
+    async fn fold_rows(
+        &self,
+        histories: Vec<(AccountId, Vec<RecordedEvent>)>,
+    ) -> Result<(), StoreError> {
+        if histories.is_empty() {
+            return Ok(());
+        }
+        let params = self.params.clone();
+        let rows = self
+            .folds
+            .run(move || {
+                let moment = now();
+                histories
+                    .into_iter()
+                    .filter_map(|(account, history)| {
+                        let as_of = Judged::NoEarlierThan(moment).instant(occurred(&history));
+                        Row::judge(&account, &history, as_of, &params).map(|row| (account, row))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .ok_or_else(|| StoreError::Unavailable("a fold of relationship rows failed".into()))?;
+        self.rows.refreshed(rows);
+        Ok(())
+    }
+}

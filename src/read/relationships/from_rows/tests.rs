@@ -1,0 +1,254 @@
+//! Lists and the portfolio from the kept rows are the walk's, byte for byte: over one state of
+//! the log and one instant, with rows that still hold, rows whose instant has passed (folded by
+//! the question), every order, filters, a scope and an event dated ahead.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::domain::event::{AccountSegment, ContactRole, ProofKind};
+use crate::domain::projection::testkit::Log as History;
+use crate::domain::projection::{AlertCode, Grade, Params, Quadrant};
+use crate::domain::time::NANOS_PER_DAY;
+use crate::domain::ProposedEvent;
+use crate::read::projector::Projector;
+use crate::read::relationships::{ListFilter, ListOrder};
+use crate::store::{ExpectedRevision, Log, MemoryLog, MemorySnapshots};
+
+const ACCOUNTS: usize = 120;
+
+fn account(i: usize) -> AccountId {
+    AccountId::parse(format!("{}:acct-{i:03}", ["east", "west"][i % 2])).unwrap()
+}
+
+/// Account `i`'s events over the last year and a half, each shifted by a time of day of its
+/// own so that the rows' instants differ: contacts (one leaves on some), visits, promises
+/// (some left open past their due date), orders, invoices, favors and help.
+fn events(i: usize, today: i64) -> Vec<ProposedEvent> {
+    let d = |back: i64| today - back;
+    let mut h = History::opened(if i.is_multiple_of(4) {
+        AccountSegment::Key
+    } else {
+        AccountSegment::Standard
+    });
+    h.contact(d(500), "dm", ContactRole::DecisionMaker);
+    h.contact(d(490), "eng", ContactRole::TechnicalEvaluator);
+    for k in 0..(i % 7) as i64 {
+        h.visit(d(400 - 45 * k), &["dm", "eng"]);
+        h.call(d(390 - 40 * k), "eng");
+    }
+    if i.is_multiple_of(3) {
+        h.promise(d(60), &format!("p{i}"), Some("dm"), d(50));
+        h.kept(d(45), &format!("p{i}"));
+    }
+    if i % 5 == 1 {
+        // Due within days: overdue at one of the instants the test asks about, not at another.
+        h.promise(d(20), &format!("q{i}"), Some("eng"), d(5));
+    }
+    for k in 0..(i % 4) as i64 {
+        h.order(
+            d(300 - 80 * k),
+            10_000 * (1 + (i as i64 * 7) % 13),
+            Some(2_000),
+        );
+    }
+    if i % 6 == 2 {
+        h.invoice(d(40), &format!("inv{i}"), 5_000, d(10));
+    }
+    if i % 8 == 3 {
+        h.favor(d(30), "dm", 20_000);
+        h.solution(d(200), &["eng"]);
+        h.proof(d(150), ProofKind::TestReport);
+    }
+    if i % 9 == 4 {
+        h.critical(d(100), &["dm"]);
+        h.left(d(3), "dm");
+    }
+    let shift = (i as i64 * 2_437) % 86_400 * 1_000_000_000;
+    h.events
+        .into_iter()
+        .map(|record| {
+            let mut event = record.event;
+            event.event_id = crate::domain::EventId::new_random();
+            event.occurred_at = Timestamp::from_unix_nanos(
+                event.occurred_at.unix_nanos() - 10 * 3_600_000_000_000 + shift,
+            );
+            event
+        })
+        .collect()
+}
+
+/// A log of [`ACCOUNTS`] accounts and the same service twice over it: one answering from the
+/// rows of a projector that has caught up, one walking.
+async fn setup() -> (Arc<dyn Log>, Relationships, Relationships, Arc<Projector>) {
+    let log: Arc<dyn Log> = Arc::new(MemoryLog::new());
+    let today = crate::clock::now().day_number();
+    for n in 0..ACCOUNTS {
+        let i = (n * 7) % ACCOUNTS;
+        log.append(&account(i), ExpectedRevision::NoStream, events(i, today))
+            .await
+            .unwrap();
+    }
+    let projector = Arc::new(
+        Projector::open(
+            Arc::clone(&log),
+            Arc::new(MemorySnapshots::new()),
+            Params::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    projector.catch_up().await.unwrap();
+    let rows =
+        Relationships::new(Arc::clone(&log), Params::default()).with_rows(projector.live_rows());
+    let walks = Relationships::new(Arc::clone(&log), Params::default());
+    (log, rows, walks, projector)
+}
+
+/// The instants asked about: now, when every row still holds; an hour, three days and a year
+/// and a half on, when some or all have passed their instant.
+fn moments() -> Vec<Timestamp> {
+    let now = crate::clock::now();
+    [0, 3_600_000_000_000, 3 * NANOS_PER_DAY, 550 * NANOS_PER_DAY]
+        .into_iter()
+        .map(|ahead| Timestamp::from_unix_nanos(now.unix_nanos() + ahead))
+        .collect()
+}
+
+fn queries() -> Vec<ListQuery> {
+    let east = AccountScope::of_prefixes(vec!["east:".to_string()]);
+    let filters = [
+        ListFilter::default(),
+        ListFilter {
+            grades: vec![Grade::Good, Grade::Fair],
+            ..ListFilter::default()
+        },
+        ListFilter {
+            quadrants: vec![Quadrant::Supplier, Quadrant::Partner],
+            ..ListFilter::default()
+        },
+        ListFilter {
+            alert_codes: vec![AlertCode::PromiseOverdue, AlertCode::ReceivablesOverdue],
+            ..ListFilter::default()
+        },
+        ListFilter {
+            owners: vec!["li".to_string()],
+            scope: east,
+            ..ListFilter::default()
+        },
+    ];
+    let mut queries = Vec::new();
+    for filter in filters {
+        for order in [ListOrder::AccountId, ListOrder::Trust, ListOrder::Revenue] {
+            queries.push(ListQuery {
+                filter: filter.clone(),
+                order,
+                ..ListQuery::default()
+            });
+        }
+    }
+    queries
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_from_the_rows_is_the_walks_at_every_instant() {
+    let (log, rows, walks, _projector) = setup().await;
+    let head = log.head().next_position - 1;
+    for moment in moments() {
+        for query in queries() {
+            let (listing, cut, as_of) = rows
+                .listing_from_rows(&query, moment)
+                .await
+                .unwrap()
+                .expect("the rows answer once the projector has caught up");
+            assert_eq!(cut.max_position, Some(head));
+            let walked = Cut {
+                max_position: Some(head),
+                known_at: None,
+                judged: Judged::NoEarlierThan(moment),
+            };
+            let (expected, walked_as_of) = walks
+                .listing(walked, Judged::NoEarlierThan(moment), &query)
+                .await
+                .unwrap();
+            assert_eq!(as_of, walked_as_of, "{query:?} at {moment:?}");
+            assert_eq!(listing, expected, "{query:?} at {moment:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portfolio_from_the_rows_is_the_walks_at_every_instant() {
+    let (log, rows, walks, _projector) = setup().await;
+    let head = log.head().next_position - 1;
+    let scopes = [
+        AccountScope::default(),
+        AccountScope::of_prefixes(vec!["west:".to_string()]),
+    ];
+    for moment in moments() {
+        for scope in &scopes {
+            let answer = rows.portfolio_from_rows(scope, moment).await.unwrap();
+            let walked = Cut {
+                max_position: Some(head),
+                known_at: None,
+                judged: Judged::NoEarlierThan(moment),
+            };
+            let expected = walks.portfolio_walk(walked, scope).await.unwrap();
+            assert_eq!(answer, Some(expected), "{scope:?} at {moment:?}");
+        }
+    }
+}
+
+/// The rows a question folds because their instant had passed are kept: the next question at
+/// that instant finds every row holding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_a_question_folds_again_are_kept() {
+    let (_log, rows, _walks, projector) = setup().await;
+    let later = moments()[3];
+    let holding = |at: Timestamp| {
+        let live = projector.live_rows();
+        live.rows
+            .at(|_, rows| rows.values().filter(|row| row.holds_at(at)).count())
+            .1
+    };
+    assert_eq!(holding(later), 0, "no row holds a year and a half on");
+    let (_, _, as_of) = rows
+        .listing_from_rows(&ListQuery::default(), later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(holding(as_of), ACCOUNTS);
+}
+
+/// A projector resumed from a checkpoint has rows only for what its tail touches: lists walk
+/// until the rows of every other account are built, and answer from the rows after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_are_used_only_once_every_account_has_one() {
+    let (log, _rows, walks, projector) = setup().await;
+    let store = Arc::clone(projector.store());
+    let resumed = Arc::new(
+        Projector::open(Arc::clone(&log), store, Params::default())
+            .await
+            .unwrap(),
+    );
+    let service =
+        Relationships::new(Arc::clone(&log), Params::default()).with_rows(resumed.live_rows());
+    let query = ListQuery::default();
+    let moment = crate::clock::now();
+    assert!(
+        service
+            .gather_rows(moment, &AccountScope::default(), |_, _| Some(()))
+            .await
+            .unwrap()
+            .is_none(),
+        "rows not yet built must not answer"
+    );
+    resumed.build_rows().await.unwrap();
+    assert_eq!(resumed.live_rows().rows.len(), ACCOUNTS);
+    let (listing, cut, _) = service
+        .listing_from_rows(&query, moment)
+        .await
+        .unwrap()
+        .expect("built rows answer");
+    let (expected, _) = walks.listing(cut, cut.judged, &query).await.unwrap();
+    assert_eq!(listing, expected);
+}
