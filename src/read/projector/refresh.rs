@@ -171,3 +171,6 @@ impl Projector {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

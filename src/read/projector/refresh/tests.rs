@@ -1,0 +1,72 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::clock::now;
+use crate::domain::event::ContactRole;
+use crate::domain::projection::testkit::{day, Log as History};
+use crate::domain::projection::Params;
+use crate::domain::{AccountSegment, ProposedEvent};
+use crate::store::{ExpectedRevision, MemoryLog, MemorySnapshots};
+
+fn account() -> AccountId {
+    AccountId::parse("acct-b").unwrap()
+}
+
+fn events() -> Vec<ProposedEvent> {
+    let mut h = History::opened(AccountSegment::Standard);
+    h.contact(1, "dm", ContactRole::DecisionMaker);
+    h.visit(2, &["dm"]);
+    h.events.into_iter().map(|r| r.event).collect()
+}
+
+/// A row whose instant has passed is folded again as of now, over the same events; one that
+/// holds is left alone.
+#[tokio::test]
+async fn the_refresher_folds_a_row_again_once_its_instant_passes() {
+    let log: Arc<dyn Log> = Arc::new(MemoryLog::new());
+    log.append(&account(), ExpectedRevision::NoStream, events())
+        .await
+        .unwrap();
+    let projector = Projector::open(
+        Arc::clone(&log),
+        Arc::new(MemorySnapshots::new()),
+        Params::default(),
+    )
+    .await
+    .unwrap();
+    projector.catch_up().await.unwrap();
+    let rows = projector.live_rows().rows;
+    let row = |rows: &crate::read::rows::Rows| rows.at(|_, rows| rows[&account()].clone()).1;
+    assert_eq!(
+        projector.refresh_due().await.unwrap(),
+        0,
+        "the page's row holds"
+    );
+
+    let history: Vec<RecordedEvent> = log
+        .read_stream(&account(), None, Direction::Forwards, None)
+        .try_collect()
+        .await
+        .unwrap();
+    let old = Row::judge(&account(), &history, day(5), &Params::default()).unwrap();
+    rows.refreshed(vec![(account(), old.clone())]);
+    assert!(old.until <= now());
+
+    let before = now();
+    assert_eq!(projector.refresh_due().await.unwrap(), 1);
+    let refreshed = row(&rows);
+    assert!(refreshed.summary.as_of >= before);
+    assert!(refreshed.holds_at(refreshed.summary.as_of));
+    assert_eq!(refreshed.position(), old.position());
+    assert_eq!(
+        refreshed,
+        Row::judge(
+            &account(),
+            &history,
+            refreshed.summary.as_of,
+            &Params::default()
+        )
+        .unwrap()
+    );
+    assert_eq!(projector.refresh_due().await.unwrap(), 0);
+}
