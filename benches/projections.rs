@@ -507,6 +507,8 @@ async fn memory_per_account(accounts: u64, events: u64, now: i64) {
         accounts - half
     );
     walks(&log, &projector).await;
+    drop((ledger, projector, log));
+    restarted_over_grpc(dir.path(), accounts).await;
 }
 
 /// The peak resident memory since the last [`reset_peak`], in bytes.
@@ -523,8 +525,17 @@ fn reset_peak() {
 /// log: how long each takes, and how much resident memory it needs above what the process
 /// held before it (its peak).
 async fn walks(log: &Arc<FileLog>, projector: &Projector) {
-    let relationships =
+    let walking =
         Relationships::with_histories(log.clone(), Params::default(), projector.histories());
+    whole_log_questions(log, &walking, "walking every account").await;
+    let from_rows =
+        Relationships::with_histories(log.clone(), Params::default(), projector.histories())
+            .with_rows(projector.live_rows());
+    whole_log_questions(log, &from_rows, "from the projector's rows").await;
+}
+
+/// The first list page, the next and the portfolio through `relationships` (`how` it answers).
+async fn whole_log_questions(log: &Arc<FileLog>, relationships: &Relationships, how: &str) {
     let events = log.head().next_position;
     let measure = |label: &'static str| {
         let base = resident_bytes();
@@ -532,7 +543,7 @@ async fn walks(log: &Arc<FileLog>, projector: &Projector) {
         let started = Instant::now();
         move || {
             println!(
-                "{label} over {events} events: {:.1} s, peak resident {:.0} MB above the {:.0} MB before",
+                "{label}, {how}, over {events} events: {:.3} s, peak resident {:.0} MB above the {:.0} MB before",
                 started.elapsed().as_secs_f64(),
                 peak_resident_bytes().saturating_sub(base) as f64 / 1e6,
                 base as f64 / 1e6
@@ -565,6 +576,98 @@ async fn walks(log: &Arc<FileLog>, projector: &Projector) {
         .unwrap();
     assert!(!folio.accounts.is_empty());
     done();
+}
+
+/// A server started over the memory phase's log, as after a restart: how long the first
+/// whole-log question takes while the projector builds its rows, then the first page of lists
+/// (several filters and orders) and the portfolio over gRPC on loopback, from the rows.
+async fn restarted_over_grpc(dir: &std::path::Path, accounts: u64) {
+    use relledger::api::proto::{self, relationships_client::RelationshipsClient};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = relledger::config::Config::new(dir);
+    let server = tokio::spawn(relledger::serve(listener, config, async {
+        let _ = stopped.await;
+    }));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = RelationshipsClient::new(channel).max_decoding_message_size(256 * 1024 * 1024);
+    let portfolio = |client: &mut RelationshipsClient<tonic::transport::Channel>| {
+        let mut client = client.clone();
+        async move {
+            let answer = client
+                .get_portfolio(proto::GetPortfolioRequest::default())
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(answer.accounts.len() as u64, accounts);
+        }
+    };
+    let started = Instant::now();
+    portfolio(&mut client).await;
+    println!(
+        "GetPortfolio over gRPC, first after a restart (walks while the rows are built): {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let queries = mode::knob("BENCH_QUERIES", 50, 3).max(1);
+    let lists = [
+        (
+            "by revenue",
+            proto::ListRelationshipsRequest {
+                order_by: proto::ListOrder::Revenue as i32,
+                ..Default::default()
+            },
+        ),
+        (
+            "by trust, grade GOOD or FAIR",
+            proto::ListRelationshipsRequest {
+                order_by: proto::ListOrder::Trust as i32,
+                grades: vec![proto::Grade::Good as i32, proto::Grade::Fair as i32],
+                ..Default::default()
+            },
+        ),
+        (
+            "by account id, PROMISE_OVERDUE",
+            proto::ListRelationshipsRequest {
+                alert_codes: vec!["PROMISE_OVERDUE".into()],
+                ..Default::default()
+            },
+        ),
+    ];
+    for (label, request) in lists {
+        let mut times = Vec::new();
+        for _ in 0..queries {
+            let started = Instant::now();
+            let page = client
+                .list_relationships(request.clone())
+                .await
+                .unwrap()
+                .into_inner();
+            times.push(started.elapsed());
+            assert!(!page.relationships.is_empty());
+        }
+        report(
+            &format!("ListRelationships over gRPC, first page of 50 {label} ({accounts} accounts)"),
+            times,
+        );
+    }
+    let mut times = Vec::new();
+    for _ in 0..queries {
+        let started = Instant::now();
+        portfolio(&mut client).await;
+        times.push(started.elapsed());
+    }
+    report(
+        &format!("GetPortfolio over gRPC ({accounts} accounts)"),
+        times,
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }
 
 fn report(label: &str, mut times: Vec<Duration>) {

@@ -53,6 +53,11 @@ impl Timestamp {
         self.0.div_euclid(NANOS_PER_DAY)
     }
 
+    /// This instant moved by `nanos` nanoseconds, saturating at the ends of the range.
+    pub const fn plus_nanos(self, nanos: i64) -> Self {
+        Timestamp(self.0.saturating_add(nanos))
+    }
+
     /// This instant moved by whole days, saturating at the ends of the range.
     pub const fn plus_days(self, days: i64) -> Self {
         Timestamp(self.0.saturating_add(days.saturating_mul(NANOS_PER_DAY)))

@@ -88,11 +88,46 @@ impl Row {
     }
 }
 
+/// How far ahead of a row's end the refresher folds the row that follows it, so that a row
+/// is ready when its instant comes even when many end at once (every row has an instant at
+/// midnight UTC): a list then finds every row holding, and folds none itself.
+pub const AHEAD: Duration = Duration::from_secs(120);
+
+/// An account's row, and the one that follows it once folded ahead.
+#[derive(Debug, Clone)]
+struct Kept {
+    row: Row,
+    /// The same events judged at an instant after `row.until`.
+    next: Option<Row>,
+}
+
+impl Kept {
+    /// The row that answers for `t`, if either does.
+    fn at(&self, t: Timestamp) -> Option<&Row> {
+        std::iter::once(&self.row)
+            .chain(self.next.as_ref())
+            .find(|row| row.holds_at(t))
+    }
+
+    /// When the refresher has work here: [`AHEAD`] of the row's end, or, once the next row is
+    /// folded, when it takes over (to fold the one after it).
+    fn due(&self) -> Timestamp {
+        let ahead = |row: &Row| {
+            let nanos = i64::try_from(AHEAD.as_nanos()).unwrap_or(i64::MAX);
+            Timestamp::from_unix_nanos(row.until.unix_nanos().saturating_sub(nanos))
+        };
+        match &self.next {
+            None => ahead(&self.row),
+            Some(next) => next.summary.as_of.max(ahead(next)),
+        }
+    }
+}
+
 /// The rows and their schedule.
 #[derive(Default)]
 struct Table {
-    rows: BTreeMap<AccountId, Row>,
-    /// Every row by the instant it may stop holding.
+    rows: BTreeMap<AccountId, Kept>,
+    /// Every account by when the refresher has work on its row ([`Kept::due`]).
     schedule: BTreeSet<(Timestamp, AccountId)>,
     /// The log position every row reflects (the projector's progress).
     position: Option<u64>,
@@ -102,17 +137,30 @@ struct Table {
 }
 
 impl Table {
-    /// Puts `row` in unless the account's row counts a later event already.
-    fn put(&mut self, account: AccountId, row: Row) -> bool {
-        if let Some(held) = self.rows.get(&account) {
-            if held.position() > row.position() {
-                return false;
+    /// Puts `row` in unless the account's row counts a later event already. A row of the same
+    /// events judged after the kept one ends follows it; one judged earlier replaces it.
+    fn put(&mut self, account: AccountId, row: Row) {
+        let kept = match self.rows.remove(&account) {
+            None => Kept { row, next: None },
+            Some(held) => {
+                self.schedule.remove(&(held.due(), account.clone()));
+                if held.row.position() > row.position() {
+                    held
+                } else if held.row.position() < row.position() {
+                    Kept { row, next: None }
+                } else if row.summary.as_of >= held.row.until {
+                    Kept {
+                        row: held.row,
+                        next: Some(row),
+                    }
+                } else {
+                    let next = held.next.filter(|next| next.summary.as_of >= row.until);
+                    Kept { row, next }
+                }
             }
-            self.schedule.remove(&(held.until, account.clone()));
-        }
-        self.schedule.insert((row.until, account.clone()));
-        self.rows.insert(account, row);
-        true
+        };
+        self.schedule.insert((kept.due(), account.clone()));
+        self.rows.insert(account, kept);
     }
 
     /// The position the rows answer for, once every account has its row.
@@ -121,6 +169,55 @@ impl Table {
             Some(_) => None,
             None => self.position,
         }
+    }
+}
+
+/// A row the refresher is to fold: the account, the position of its last event, and the
+/// instant to judge it at (`None`: now, its row has ended already).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    /// The account.
+    pub account: AccountId,
+    /// Its last event's position.
+    pub position: u64,
+    /// The instant to judge at: just after the current row ends; `None` for now.
+    pub at: Option<Timestamp>,
+}
+
+/// The rows as one state of the log, for a question to read under the table's lock.
+pub struct Answering<'a> {
+    table: &'a Table,
+}
+
+impl Answering<'_> {
+    /// Every account with its row and the next one, in account id order.
+    pub fn accounts(&self) -> impl Iterator<Item = (&AccountId, Judgeable<'_>)> {
+        self.table
+            .rows
+            .iter()
+            .map(|(account, kept)| (account, Judgeable { kept }))
+    }
+}
+
+/// One account's kept rows.
+pub struct Judgeable<'a> {
+    kept: &'a Kept,
+}
+
+impl Judgeable<'_> {
+    /// The row that answers for `t`, if one does.
+    pub fn at(&self, t: Timestamp) -> Option<&Row> {
+        self.kept.at(t)
+    }
+
+    /// The newest `occurred_at` of the account's events.
+    pub fn newest(&self) -> Timestamp {
+        self.kept.row.newest
+    }
+
+    /// The position of the account's last event.
+    pub fn position(&self) -> u64 {
+        self.kept.row.position()
     }
 }
 
@@ -206,25 +303,48 @@ impl Rows {
         self.publish(&table);
     }
 
-    /// Up to `limit` accounts whose rows stop holding by `now`, soonest first, with the
-    /// position of each row.
-    pub fn due(&self, now: Timestamp, limit: usize) -> Vec<(AccountId, u64)> {
-        let table = self.read();
-        table
-            .schedule
-            .iter()
-            .take_while(|(until, _)| *until <= now)
-            .take(limit)
-            .filter_map(|(_, account)| {
-                let row = table.rows.get(account)?;
-                Some((account.clone(), row.position()))
-            })
-            .collect()
+    /// Up to `limit` rows the refresher is to fold by `now`, soonest first. A next row whose
+    /// instant has come takes over first.
+    pub fn due(&self, now: Timestamp, limit: usize) -> Vec<Due> {
+        let mut table = self.write();
+        let mut due = Vec::new();
+        let mut pending: Vec<(Timestamp, AccountId)> = Vec::new();
+        while due.len() < limit {
+            let Some(first) = table.schedule.first().cloned() else {
+                break;
+            };
+            if first.0 > now {
+                break;
+            }
+            table.schedule.remove(&first);
+            let Some(kept) = table.rows.get_mut(&first.1) else {
+                continue;
+            };
+            if kept
+                .next
+                .as_ref()
+                .is_some_and(|next| next.summary.as_of <= now)
+            {
+                kept.row = kept.next.take().unwrap_or_else(|| kept.row.clone());
+            }
+            let at = (kept.row.until > now).then(|| kept.row.until.plus_nanos(1));
+            if kept.next.is_none() {
+                due.push(Due {
+                    account: first.1.clone(),
+                    position: kept.row.position(),
+                    at,
+                });
+            }
+            // Back in the schedule; the fold's row, when it lands, moves it on.
+            pending.push((kept.due(), first.1));
+        }
+        table.schedule.extend(pending);
+        due
     }
 
-    /// The soonest instant a row stops holding.
+    /// The soonest instant the refresher has work.
     pub fn next_due(&self) -> Option<Timestamp> {
-        self.read().schedule.first().map(|(until, _)| *until)
+        self.read().schedule.first().map(|(due, _)| *due)
     }
 
     /// Waits until a row is installed (its instant may come before the one waited for).
@@ -249,10 +369,10 @@ impl Rows {
 
     /// Runs `look` over the rows and the position they reflect, under one lock, so that what
     /// it sees is one state of the log.
-    pub fn at<T>(&self, look: impl FnOnce(u64, &BTreeMap<AccountId, Row>) -> T) -> (u64, T) {
+    pub fn at<T>(&self, look: impl FnOnce(&Answering<'_>) -> T) -> (u64, T) {
         let table = self.read();
         let position = table.position.unwrap_or(0);
-        (position, look(position, &table.rows))
+        (position, look(&Answering { table: &table }))
     }
 
     /// How many rows are kept.

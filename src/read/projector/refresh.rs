@@ -14,10 +14,10 @@ use futures::TryStreamExt;
 
 use super::Projector;
 use crate::clock::now;
-use crate::domain::{AccountId, RecordedEvent};
+use crate::domain::{AccountId, RecordedEvent, Timestamp};
 use crate::read::histories;
 use crate::read::relationships::{occurred, Judged};
-use crate::read::rows::Row;
+use crate::read::rows::{Due, Row};
 use crate::store::{Direction, Log, StoreError};
 
 /// How many rows one job of the fold thread refreshes or builds: enough that handing work to
@@ -119,7 +119,7 @@ impl Projector {
                 let history =
                     history_up_to(&*self.log, &self.histories, &account, position).await?;
                 if !history.is_empty() {
-                    histories.push((account, history));
+                    histories.push((account, history, None));
                 }
             }
             self.fold_rows(histories).await?;
@@ -130,24 +130,29 @@ impl Projector {
         Ok(())
     }
 
-    /// Refreshes up to [`BATCH`] rows whose instant has passed; how many.
+    /// Folds up to [`BATCH`] rows the schedule says are due (see `Rows::due`); how many.
     async fn refresh_due(&self) -> Result<usize, StoreError> {
         let due = self.rows.due(now(), BATCH);
         let mut histories = Vec::with_capacity(due.len());
-        for (account, position) in due {
+        for Due {
+            account,
+            position,
+            at,
+        } in due
+        {
             let history = history_up_to(&*self.log, &self.histories, &account, position).await?;
-            histories.push((account, history));
+            histories.push((account, history, at));
         }
         let count = histories.len();
         self.fold_rows(histories).await?;
         Ok(count)
     }
 
-    /// Folds each history into its row as of now (or its newest `occurred_at`, if later) on
-    /// the fold thread, and installs the rows.
+    /// Folds each history into its row as of the instant given, or now (or its newest
+    /// `occurred_at`, if later), on the fold thread, and installs the rows.
     async fn fold_rows(
         &self,
-        histories: Vec<(AccountId, Vec<RecordedEvent>)>,
+        histories: Vec<(AccountId, Vec<RecordedEvent>, Option<Timestamp>)>,
     ) -> Result<(), StoreError> {
         if histories.is_empty() {
             return Ok(());
@@ -159,7 +164,8 @@ impl Projector {
                 let moment = now();
                 histories
                     .into_iter()
-                    .filter_map(|(account, history)| {
+                    .filter_map(|(account, history, at)| {
+                        let moment = at.unwrap_or(moment);
                         let as_of = Judged::NoEarlierThan(moment).instant(occurred(&history));
                         Row::judge(&account, &history, as_of, &params).map(|row| (account, row))
                     })

@@ -64,15 +64,14 @@ impl Relationships {
                 return Ok(None);
             }
         }
-        let (position, (as_of, mut picked, stale)) = live.rows.at(|_, rows| {
-            let in_scope = || rows.iter().filter(|(account, _)| scope.covers(account));
-            let as_of = Judged::NoEarlierThan(moment).instant(in_scope().map(|(_, r)| r.newest));
+        let (position, (as_of, mut picked, stale)) = live.rows.at(|rows| {
+            let in_scope = || rows.accounts().filter(|(account, _)| scope.covers(account));
+            let as_of = Judged::NoEarlierThan(moment).instant(in_scope().map(|(_, r)| r.newest()));
             let (mut picked, mut stale) = (Vec::new(), Vec::new());
-            for (account, row) in in_scope() {
-                if row.holds_at(as_of) {
-                    picked.extend(pick(account, row));
-                } else {
-                    stale.push((account.clone(), row.position()));
+            for (account, kept) in in_scope() {
+                match kept.at(as_of) {
+                    Some(row) => picked.extend(pick(account, row)),
+                    None => stale.push((account.clone(), kept.position())),
                 }
             }
             (as_of, picked, stale)

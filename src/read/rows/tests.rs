@@ -39,38 +39,97 @@ fn a_row_holds_from_its_instant_until_its_events_may_say_otherwise() {
     assert_eq!(r.newest, day(2));
 }
 
+/// The row that answers for `account` at `t`, if one does.
+fn answering(rows: &Rows, account: &AccountId, t: Timestamp) -> Option<Row> {
+    rows.at(|table| {
+        table
+            .accounts()
+            .find(|(a, _)| *a == account)
+            .and_then(|(_, kept)| kept.at(t).cloned())
+    })
+    .1
+}
+
 #[test]
 fn a_row_counting_a_later_event_is_never_replaced_by_an_earlier_one() {
     let rows = Rows::new(None);
     let a = account("acct-b");
-    rows.install(vec![(a.clone(), row(7, day(10)))], 7);
-    rows.refreshed(vec![(a.clone(), row(5, day(20)))]);
-    let (_, held) = rows.at(|_, rows| rows[&a].clone());
-    assert_eq!(held.position(), 7);
-    // The same events judged later replace it, and its old instant leaves the schedule.
-    let later = row(7, day(20));
-    rows.refreshed(vec![(a.clone(), later.clone())]);
-    let (position, held) = rows.at(|_, rows| rows[&a].clone());
-    assert_eq!((position, held), (7, later.clone()));
-    assert_eq!(rows.next_due(), Some(later.until));
+    let held = row(7, day(10));
+    rows.install(vec![(a.clone(), held.clone())], 7);
+    rows.refreshed(vec![(a.clone(), row(5, day(10)))]);
+    assert_eq!(answering(&rows, &a, day(10)), Some(held.clone()));
+    // A row of later events replaces it whatever its instant.
+    let later = row(8, day(9));
+    rows.install(vec![(a.clone(), later.clone())], 8);
+    assert_eq!(
+        answering(&rows, &a, day(10)),
+        None,
+        "it was judged at day 9"
+    );
+    assert_eq!(answering(&rows, &a, day(9)), Some(later));
     assert_eq!(rows.len(), 1);
+    assert_eq!(rows.at(|_| ()).0, 8);
 }
 
 #[test]
-fn rows_fall_due_soonest_first_up_to_a_limit() {
+fn the_same_events_judged_after_a_row_ends_follow_it() {
     let rows = Rows::new(None);
-    let (a, b, c) = (account("a"), account("b"), account("c"));
-    rows.install(
-        vec![
-            (a.clone(), row(1, day(30))),
-            (b.clone(), row(2, day(10))),
-            (c.clone(), row(3, day(20))),
-        ],
-        3,
+    let a = account("acct-b");
+    let first = row(7, day(10));
+    rows.install(vec![(a.clone(), first.clone())], 7);
+    let next = row(7, first.until.plus_nanos(1));
+    rows.refreshed(vec![(a.clone(), next.clone())]);
+    assert_eq!(answering(&rows, &a, day(10)), Some(first.clone()));
+    assert_eq!(answering(&rows, &a, next.summary.as_of), Some(next.clone()));
+    assert_eq!(
+        answering(&rows, &a, first.until),
+        None,
+        "the nanosecond between"
     );
-    assert!(rows.due(day(10), 10).is_empty(), "nothing has passed yet");
-    assert_eq!(rows.due(day(25), 10), vec![(b.clone(), 2), (c.clone(), 3)]);
-    assert_eq!(rows.due(day(40), 1), vec![(b, 2)]);
+    // Judged before the kept row ends, it replaces it, and a next row it overlaps goes.
+    let earlier = row(7, day(9));
+    rows.refreshed(vec![(a.clone(), earlier.clone())]);
+    assert_eq!(answering(&rows, &a, day(9)), Some(earlier.clone()));
+    assert_eq!(
+        answering(&rows, &a, next.summary.as_of).is_some(),
+        next.summary.as_of >= earlier.until
+    );
+}
+
+#[test]
+fn rows_fall_due_ahead_of_their_end_soonest_first() {
+    let rows = Rows::new(None);
+    let (a, b) = (account("a"), account("b"));
+    let (ra, rb) = (row(1, day(30)), row(2, day(10)));
+    rows.install(vec![(a.clone(), ra.clone()), (b.clone(), rb.clone())], 2);
+    let ahead = |row: &Row| row.until.plus_nanos(-(AHEAD.as_nanos() as i64));
+    assert!(rows.due(ahead(&rb).plus_nanos(-1), 10).is_empty());
+    // Ahead of its end: to be judged just after it.
+    let due = rows.due(ahead(&rb), 10);
+    assert_eq!(
+        due,
+        vec![Due {
+            account: b.clone(),
+            position: 2,
+            at: Some(rb.until.plus_nanos(1)),
+        }]
+    );
+    // Once that row lands, b has no work until it takes over; a, long ended, is judged now.
+    rows.refreshed(vec![(b.clone(), row(2, rb.until.plus_nanos(1)))]);
+    let late = ra.until.plus_nanos(5);
+    let due = rows.due(late, 10);
+    assert!(due.contains(&Due {
+        account: a.clone(),
+        position: 1,
+        at: None,
+    }));
+    // b's next row took over at its instant, and has ended too by then.
+    assert!(due.contains(&Due {
+        account: b.clone(),
+        position: 2,
+        at: None,
+    }));
+    assert_eq!(rows.due(late, 1).len(), 1, "a limit holds");
 }
 
 #[tokio::test]

@@ -207,7 +207,11 @@ async fn rows_a_question_folds_again_are_kept() {
     let holding = |at: Timestamp| {
         let live = projector.live_rows();
         live.rows
-            .at(|_, rows| rows.values().filter(|row| row.holds_at(at)).count())
+            .at(|rows| {
+                rows.accounts()
+                    .filter(|(_, kept)| kept.at(at).is_some())
+                    .count()
+            })
             .1
     };
     assert_eq!(holding(later), 0, "no row holds a year and a half on");
