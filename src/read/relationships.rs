@@ -63,6 +63,9 @@ pub use query::{
     DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
 
+/// How many of a list page's relationships are read and folded at once.
+const PAGE_FOLDS_AT_ONCE: usize = 4;
+
 /// The relationships service over a log.
 pub struct Relationships {
     /// The event log: projections are folded from it.
@@ -231,13 +234,19 @@ impl Relationships {
             }
             .format()
         });
-        let mut relationships = Vec::with_capacity(first.len());
-        for (_, account) in first {
-            let events = read_account(&*self.log, account, &cut).await?;
+        // The page's relationships in full (trends included), a few at once: reading a cold
+        // history from the log costs more than its fold, and the reads of one wait on the
+        // disk while another's fold runs.
+        let accounts: Vec<AccountId> = first.into_iter().map(|(_, a)| a.clone()).collect();
+        let folds = accounts.into_iter().map(|account| async move {
+            let events = read_account(&*self.log, &account, &cut).await?;
             let params = self.params.clone();
-            let fold = move || project_unexplained(&events, as_of, &params);
-            relationships.push(blocking_fold(fold).await?);
-        }
+            blocking_fold(move || project_unexplained(&events, as_of, &params)).await
+        });
+        let relationships: Vec<AccountProjection> = stream::iter(folds)
+            .buffered(PAGE_FOLDS_AT_ONCE)
+            .try_collect()
+            .await?;
         Ok(ListPage {
             relationships,
             next_page_token,

@@ -110,15 +110,20 @@ impl Kept {
     }
 
     /// When the refresher has work here: [`AHEAD`] of the row's end, or, once the next row is
-    /// folded, when it takes over (to fold the one after it).
+    /// folded, when it takes over (to fold the one after it). A row judged less than [`AHEAD`]
+    /// ago waits until it is that old: its account has just moved and is likely to move again,
+    /// and the projector's next page replaces its row anyway. Without that wait an account
+    /// appended to all the time was folded twice per page (a long history's row ends within
+    /// seconds, every event's time of day being one of its instants).
     fn due(&self) -> Timestamp {
-        let ahead = |row: &Row| {
-            let nanos = i64::try_from(AHEAD.as_nanos()).unwrap_or(i64::MAX);
-            Timestamp::from_unix_nanos(row.until.unix_nanos().saturating_sub(nanos))
-        };
+        let ahead = i64::try_from(AHEAD.as_nanos()).unwrap_or(i64::MAX);
         match &self.next {
-            None => ahead(&self.row),
-            Some(next) => next.summary.as_of.max(ahead(next)),
+            None => self
+                .row
+                .until
+                .plus_nanos(-ahead)
+                .max(self.row.summary.as_of.plus_nanos(ahead)),
+            Some(next) => next.summary.as_of.max(next.until.plus_nanos(-ahead)),
         }
     }
 }

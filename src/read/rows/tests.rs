@@ -100,7 +100,10 @@ fn the_same_events_judged_after_a_row_ends_follow_it() {
 fn rows_fall_due_ahead_of_their_end_soonest_first() {
     let rows = Rows::new(None);
     let (a, b) = (account("a"), account("b"));
-    let (ra, rb) = (row(1, day(30)), row(2, day(10)));
+    // Judged at 13:00, between the events' instants (10:00) and midnight: 11 hours to run.
+    let afternoon = |n: i64| day(n).plus_nanos(3 * 3_600_000_000_000);
+    let (ra, rb) = (row(1, afternoon(30)), row(2, afternoon(10)));
+    assert_eq!(rb.until, day(11).plus_nanos(-10 * 3_600_000_000_000));
     rows.install(vec![(a.clone(), ra.clone()), (b.clone(), rb.clone())], 2);
     let ahead = |row: &Row| row.until.plus_nanos(-(AHEAD.as_nanos() as i64));
     assert!(rows.due(ahead(&rb).plus_nanos(-1), 10).is_empty());
@@ -116,6 +119,10 @@ fn rows_fall_due_ahead_of_their_end_soonest_first() {
     );
     // Once that row lands, b has no work until it takes over; a, long ended, is judged now.
     rows.refreshed(vec![(b.clone(), row(2, rb.until.plus_nanos(1)))]);
+    assert!(
+        rows.due(rb.until, 10).is_empty(),
+        "nothing to do until the next row takes over"
+    );
     let late = ra.until.plus_nanos(5);
     let due = rows.due(late, 10);
     assert!(due.contains(&Due {
@@ -147,4 +154,26 @@ async fn rows_answer_only_once_built_and_at_the_position_asked_for() {
     });
     rows.install(vec![(account("a"), row(9, day(10)))], 9);
     assert_eq!(waiting.await.unwrap(), Some(9));
+}
+
+/// A row judged a moment ago is not folded ahead however soon it ends: its account has just
+/// moved, and the projector's next page replaces it.
+#[test]
+fn a_young_row_waits_before_it_is_folded_ahead() {
+    let rows = Rows::new(None);
+    let a = account("a");
+    // Judged at 10:00, one of its events' instants: it ends a nanosecond later.
+    let young = row(1, day(10));
+    assert_eq!(young.until, day(10).plus_nanos(1));
+    rows.install(vec![(a.clone(), young.clone())], 1);
+    let ahead = AHEAD.as_nanos() as i64;
+    assert!(rows.due(day(10).plus_nanos(ahead - 1), 10).is_empty());
+    assert_eq!(
+        rows.due(day(10).plus_nanos(ahead), 10),
+        vec![Due {
+            account: a,
+            position: 1,
+            at: None,
+        }]
+    );
 }
