@@ -673,6 +673,7 @@ async fn restarted_over_grpc(dir: &std::path::Path, accounts: u64, cache_mb: u64
             },
         ),
     ];
+    let lists_all = lists[0].1.clone();
     for (label, request) in lists {
         let mut times = Vec::new();
         for _ in 0..queries {
@@ -683,7 +684,9 @@ async fn restarted_over_grpc(dir: &std::path::Path, accounts: u64, cache_mb: u64
                 .unwrap()
                 .into_inner();
             times.push(started.elapsed());
-            assert_eq!(page.relationships.len(), 50);
+            // The filters may pass no account of the short run's tiny histories.
+            assert!(page.relationships.len() <= 50);
+            assert!(request != lists_all || page.relationships.len() == 50.min(accounts as usize));
         }
         report(
             &format!("ListRelationships over gRPC, first page of 50 {label} ({accounts} accounts)"),

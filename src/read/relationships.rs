@@ -35,13 +35,14 @@ use lru::LruCache;
 use crate::clock::now;
 use crate::domain::projection::{
     concentration, explain_change, gift_register, project, project_unexplained, stable_until,
-    AccountProjection, AccountRevenue, Checkpoint, GiftEntry, Params, Portfolio, TrustChange,
+    AccountProjection, AccountRevenue, Checkpoint, GiftEntry, Params, Portfolio, RelationshipBrief,
+    TrustChange,
 };
 use crate::domain::{AccountId, AccountScope, RecordedEvent, Timestamp, ValidationError};
 use crate::ledger::LedgerError;
 use crate::read::histories::{Histories, DEFAULT_BUDGET};
 use crate::read::projector::LiveRows;
-use crate::store::Log;
+use crate::store::{Log, StoreError};
 
 mod cut;
 mod from_rows;
@@ -220,30 +221,47 @@ impl Relationships {
             }
         };
         let start = token.map_or(0, |token| {
-            listing.partition_point(|(key, _)| *key <= token.after)
+            listing.partition_point(|key| *key <= token.after)
         });
-        let mut first: Vec<&(SortKey, AccountId)> =
-            listing[start..].iter().take(page_size + 1).collect();
+        let mut first: Vec<&SortKey> = listing[start..].iter().take(page_size + 1).collect();
         let next_page_token = (first.len() > page_size).then(|| {
             first.truncate(page_size);
             PageToken {
                 order: query.order,
                 as_of,
                 position: cut.max_position,
-                after: first.last().map(|(key, _)| key.clone()).unwrap_or_default(),
+                after: first.last().map(|key| (*key).clone()).unwrap_or_default(),
             }
             .format()
         });
-        // The page's relationships in full (trends included), a few at once: reading a cold
+        // The page's relationships: from the kept rows when they answer for this listing's
+        // instant and position, else folded (trends included), a few at once: reading a cold
         // history from the log costs more than its fold, and the reads of one wait on the
         // disk while another's fold runs.
-        let accounts: Vec<AccountId> = first.into_iter().map(|(_, a)| a.clone()).collect();
+        let accounts = first
+            .into_iter()
+            .map(|key| AccountId::parse(&key.account))
+            .collect::<Result<Vec<AccountId>, _>>()
+            // A key's account was an account id when the listing was made.
+            .map_err(|e| StoreError::Corrupt(format!("a listed account id: {e}")))?;
+        let position = cut.max_position;
         let folds = accounts.into_iter().map(|account| async move {
+            let kept = self
+                .rows
+                .as_ref()
+                .zip(position)
+                .and_then(|(live, position)| live.rows.brief_at(&account, as_of, position));
+            if let Some(brief) = kept {
+                return Ok(brief);
+            }
             let events = read_account(&*self.log, &account, &cut).await?;
             let params = self.params.clone();
-            blocking_fold(move || project_unexplained(&events, as_of, &params)).await
+            blocking_fold(move || {
+                RelationshipBrief::of(&project_unexplained(&events, as_of, &params))
+            })
+            .await
         });
-        let relationships: Vec<AccountProjection> = stream::iter(folds)
+        let relationships: Vec<RelationshipBrief> = stream::iter(folds)
             .buffered(PAGE_FOLDS_AT_ONCE)
             .try_collect()
             .await?;

@@ -23,13 +23,14 @@
 //! account's history: 30 MB at 100,000 accounts.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
 use crate::domain::projection::{
-    stable_until, summarize, AccountProfile, Params, RelationshipSummary,
+    project_unexplained, stable_until, summarize, AccountProfile, Params, RelationshipBrief,
+    RelationshipSummary,
 };
 use crate::domain::{AccountId, RecordedEvent, Timestamp};
 
@@ -45,11 +46,15 @@ pub struct Row {
     pub until: Timestamp,
     /// The newest `occurred_at` of the events counted: a live question is judged no earlier.
     pub newest: Timestamp,
+    /// What a list shows of the relationship, when the fold worked it out (the refresher's
+    /// and the build's do; the projector's pages leave it out, as they leave out trends).
+    pub brief: Option<Arc<RelationshipBrief>>,
 }
 
 impl Row {
     /// The row of `account` whose events (in stream order, none left out up to the last) are
-    /// `history`, judged at `as_of`; `None` for no events.
+    /// `history`, judged at `as_of`, without its brief (see [`Row::judge_in_full`]); `None` for
+    /// no events.
     pub fn judge(
         account: &AccountId,
         history: &[RecordedEvent],
@@ -57,24 +62,50 @@ impl Row {
         params: &Params,
     ) -> Option<Row> {
         let last = history.last()?;
+        let summary = summarize(
+            account,
+            last.position,
+            last.event.event_id,
+            history,
+            as_of,
+            params,
+        );
+        Some(Row::of(summary, history, as_of, None))
+    }
+
+    /// [`Row::judge`] with the brief a list shows, which takes the trends' second fold.
+    pub fn judge_in_full(
+        account: &AccountId,
+        history: &[RecordedEvent],
+        as_of: Timestamp,
+        params: &Params,
+    ) -> Option<Row> {
+        let last = history.last()?;
+        let projection = project_unexplained(history, as_of, params);
+        let summary =
+            RelationshipSummary::of(account, last.position, last.event.event_id, &projection);
+        let brief = Arc::new(RelationshipBrief::of(&projection));
+        Some(Row::of(summary, history, as_of, Some(brief)))
+    }
+
+    fn of(
+        summary: RelationshipSummary,
+        history: &[RecordedEvent],
+        as_of: Timestamp,
+        brief: Option<Arc<RelationshipBrief>>,
+    ) -> Row {
         let newest = history
             .iter()
             .map(|r| r.event.occurred_at)
             .max()
             .unwrap_or(Timestamp::EPOCH);
-        Some(Row {
-            summary: summarize(
-                account,
-                last.position,
-                last.event.event_id,
-                history,
-                as_of,
-                params,
-            ),
+        Row {
+            summary,
             owner: AccountProfile::read(history).owner,
             until: stable_until(history, as_of),
             newest,
-        })
+            brief,
+        }
     }
 
     /// Whether the row answers for instant `t`.
@@ -378,6 +409,25 @@ impl Rows {
         let table = self.read();
         let position = table.position.unwrap_or(0);
         (position, look(&Answering { table: &table }))
+    }
+
+    /// `account`'s brief as of `t` over the log up to `position`, when its kept row answers for
+    /// that (it holds at `t` and counts no event after `position`) and has a brief; re-dated to
+    /// `t`, which is what a fold at `t` would give.
+    pub fn brief_at(
+        &self,
+        account: &AccountId,
+        t: Timestamp,
+        position: u64,
+    ) -> Option<RelationshipBrief> {
+        let table = self.read();
+        let row = table.rows.get(account)?.at(t)?;
+        if row.position() > position {
+            return None;
+        }
+        let mut brief = RelationshipBrief::clone(row.brief.as_ref()?);
+        brief.as_of = t;
+        Some(brief)
     }
 
     /// How many rows are kept.

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::TryStreamExt;
 use relledger::domain::projection::{
     gift_register, portfolio, project, project_unexplained, AccountProjection, Params, Portfolio,
-    Quadrant,
+    Quadrant, RelationshipBrief,
 };
 use relledger::domain::*;
 use relledger::read::relationships::{
@@ -142,7 +142,7 @@ fn by_revenue(
     all: &BTreeMap<AccountId, Vec<RecordedEvent>>,
     as_of: Timestamp,
     keep: impl Fn(&AccountProjection) -> bool,
-) -> Vec<AccountProjection> {
+) -> Vec<RelationshipBrief> {
     let mut folds: Vec<AccountProjection> = all
         .values()
         .map(|events| project_unexplained(events, as_of, &Params::default()))
@@ -154,7 +154,7 @@ fn by_revenue(
             p.account_id.as_ref().unwrap().as_str().to_string(),
         )
     });
-    folds
+    folds.iter().map(RelationshipBrief::of).collect()
 }
 
 /// The portfolio of every account's whole history folded as of `as_of`: the reference.
@@ -174,7 +174,7 @@ fn service(log: &Arc<MemoryLog>) -> Relationships {
 async fn every_page(
     relationships: &Relationships,
     query: ListQuery,
-) -> Vec<(Vec<AccountProjection>, Timestamp)> {
+) -> Vec<(Vec<RelationshipBrief>, Timestamp)> {
     let mut pages = Vec::new();
     let mut token = None;
     loop {
@@ -217,7 +217,7 @@ async fn a_list_over_many_accounts_pages_through_what_a_fold_of_every_account_gi
 
     // The reference: every account folded whole, filtered and sorted as the list says.
     let expected = by_revenue(&all, as_of, |p| p.profile.owner != "owner-0");
-    let listed: Vec<AccountProjection> = pages.into_iter().flat_map(|(p, _)| p).collect();
+    let listed: Vec<RelationshipBrief> = pages.into_iter().flat_map(|(p, _)| p).collect();
     assert_eq!(listed.len(), 400, "two owners of three");
     assert_eq!(
         listed, expected,

@@ -11,8 +11,9 @@ use crate::api::proto;
 use crate::domain::projection::{
     AccountProfile, AccountProjection, AccountShare, Alert, Cadence, Channel, CommercialFigures,
     Contribution, EvidencePart, Factor, GiftEntry, Grade, InvoiceLine, Level, PersonalTrust,
-    Portfolio, PromiseLine, PromiseRecord, PromiseStatus, Quadrant, RelationshipChange,
-    RelationshipSummary, Rule, RuleCheck, ScoreChange, Trend, TrustChange, TrustScore,
+    Portfolio, PromiseLine, PromiseRecord, PromiseStatus, Quadrant, RelationshipBrief,
+    RelationshipChange, RelationshipSummary, Rule, RuleCheck, ScoreChange, Trend, TrustChange,
+    TrustScore,
 };
 use crate::domain::{AccountId, EventId, Timestamp};
 
@@ -64,20 +65,23 @@ pub fn relationship_to_proto(
 }
 
 /// The summary of an account's relationship that a list carries.
-pub fn relationship_summary_to_proto(p: &AccountProjection) -> proto::RelationshipSummary {
-    let account_id = account_of(p);
+pub fn relationship_summary_to_proto(b: &RelationshipBrief) -> proto::RelationshipSummary {
+    let account_id = b
+        .account_id
+        .as_ref()
+        .map_or_else(String::new, |id| id.to_string());
     proto::RelationshipSummary {
         account_id: account_id.clone(),
-        profile: Some(profile_to_proto(&p.profile)),
-        as_of: Some(timestamp_to_proto(p.as_of)),
-        params_version: p.params_version.to_string(),
-        organizational_trust: Some(trust_score_to_proto(&p.organizational_trust.trust)),
-        quadrant: quadrant_to_proto(p.quadrant.quadrant) as i32,
-        level: level_to_proto(p.level.level) as i32,
-        revenue_minor_units: p.commercial.revenue_minor,
-        margin_minor_units: p.commercial.margin_minor,
-        receivables_overdue_minor_units: p.commercial.receivables_overdue_minor,
-        alerts: alerts(&account_id, &p.alerts),
+        profile: Some(profile_to_proto(&b.profile)),
+        as_of: Some(timestamp_to_proto(b.as_of)),
+        params_version: b.params_version.to_string(),
+        organizational_trust: Some(trust_score_to_proto(&b.trust)),
+        quadrant: quadrant_to_proto(b.quadrant) as i32,
+        level: level_to_proto(b.level) as i32,
+        revenue_minor_units: b.revenue_minor,
+        margin_minor_units: b.margin_minor,
+        receivables_overdue_minor_units: b.receivables_overdue_minor,
+        alerts: alerts(&account_id, &b.alerts),
     }
 }
 

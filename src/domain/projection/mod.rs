@@ -17,7 +17,6 @@
 //! - [`trust`]: beta reputation, personal and organizational trust;
 //! - [`explain`]: each score's contributions, with exact leave-one-out deltas;
 //! - [`change`]: what changed a score between two checkpoints;
-//! - [`change`]: what changed a score between two checkpoints;
 //! - [`quadrant`], [`level`]: the article's four kinds and three levels of relationship;
 //! - [`cadence`]: the visit rhythm;
 //! - [`commercial`]: revenue, margin, relationship cost, receivables, price pressure;
@@ -25,7 +24,8 @@
 //! - [`gifts`]: the gifts-and-hospitality register;
 //! - [`portfolio`]: revenue concentration across accounts;
 //! - [`summary`]: the few facts of a projection whose changes matter (quadrant, level, grade,
-//!   alerts), kept by the live projector and reported by the change feed.
+//!   alerts), kept by the live projector and reported by the change feed; and the brief a list
+//!   shows of each relationship.
 //!
 //! # Invariants
 //!
@@ -80,7 +80,7 @@ pub use portfolio::{concentration, portfolio, AccountRevenue, AccountShare, Port
 pub use promises::{PromiseLine, PromiseRecord, PromiseStatus};
 pub use quadrant::{Quadrant, QuadrantView, Rule, RuleCheck};
 pub use stability::stable_until;
-pub use summary::{RelationshipChange, RelationshipSummary};
+pub use summary::{RelationshipBrief, RelationshipChange, RelationshipSummary};
 pub use trust::{Beta, Grade, PersonalTrust, Trend, TrustScore};
 
 /// Whether `at` lies in the trailing `days` days ending at `as_of`: its age in whole days is

@@ -6,11 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::alerts::AlertCode;
+use super::alerts::{Alert, AlertCode};
 use super::level::Level;
 use super::quadrant::Quadrant;
-use super::trust::Grade;
-use super::AccountProjection;
+use super::trust::{Grade, TrustScore};
+use super::{AccountProfile, AccountProjection};
 use crate::domain::ids::{AccountId, EventId};
 use crate::domain::time::Timestamp;
 
@@ -78,6 +78,55 @@ impl RelationshipSummary {
                 || b.grade != self.grade
                 || b.alert_codes != self.alert_codes
         })
+    }
+}
+
+/// An account's relationship as a list shows it: who the account is, its organizational trust
+/// (without contributions), quadrant, level, the money a list orders and warns on, and its
+/// alerts. Everything of a list entry, and no more, so that the live projector's rows can keep
+/// it for every account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RelationshipBrief {
+    /// The account (none when it has no events).
+    pub account_id: Option<AccountId>,
+    /// Name, owner and segment.
+    pub profile: AccountProfile,
+    /// The instant judged at.
+    pub as_of: Timestamp,
+    /// The rules used.
+    pub params_version: &'static str,
+    /// The organizational trust score, with its trend.
+    pub trust: TrustScore,
+    /// Outsider, Friend, Supplier or Partner.
+    pub quadrant: Quadrant,
+    /// None, Price, Service or Interdependence.
+    pub level: Level,
+    /// Trailing revenue of won orders, minor units.
+    pub revenue_minor: i64,
+    /// Margin of those orders whose margin is known, minor units.
+    pub margin_minor: i64,
+    /// Receivables past due, minor units.
+    pub receivables_overdue_minor: i64,
+    /// The account's alerts, in the order of their codes.
+    pub alerts: Vec<Alert>,
+}
+
+impl RelationshipBrief {
+    /// The brief of `projection`.
+    pub fn of(projection: &AccountProjection) -> Self {
+        RelationshipBrief {
+            account_id: projection.account_id.clone(),
+            profile: projection.profile.clone(),
+            as_of: projection.as_of,
+            params_version: projection.params_version,
+            trust: projection.organizational_trust.trust.clone(),
+            quadrant: projection.quadrant.quadrant,
+            level: projection.level.level,
+            revenue_minor: projection.commercial.revenue_minor,
+            margin_minor: projection.commercial.margin_minor,
+            receivables_overdue_minor: projection.commercial.receivables_overdue_minor,
+            alerts: projection.alerts.clone(),
+        }
     }
 }
 

@@ -167,7 +167,8 @@ impl Projector {
                     .filter_map(|(account, history, at)| {
                         let moment = at.unwrap_or(moment);
                         let as_of = Judged::NoEarlierThan(moment).instant(occurred(&history));
-                        Row::judge(&account, &history, as_of, &params).map(|row| (account, row))
+                        Row::judge_in_full(&account, &history, as_of, &params)
+                            .map(|row| (account, row))
                     })
                     .collect::<Vec<_>>()
             })

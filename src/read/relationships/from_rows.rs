@@ -36,8 +36,10 @@ pub(super) struct Gathered<T> {
     pub(super) position: u64,
     /// The instant judged at.
     pub(super) as_of: Timestamp,
-    /// What `pick` took from each row in scope, in no particular order.
+    /// What `pick` took from each row in scope.
     pub(super) picked: Vec<T>,
+    /// Whether `picked` is in account id order: every row held, none was folded here.
+    pub(super) in_id_order: bool,
 }
 
 impl Relationships {
@@ -76,6 +78,7 @@ impl Relationships {
             }
             (as_of, picked, stale)
         });
+        let in_id_order = stale.is_empty();
         if !stale.is_empty() {
             // Chunk by chunk on the blocking pool, as many at once as it has fold slots.
             let refolds = stale
@@ -90,6 +93,7 @@ impl Relationships {
             position,
             as_of,
             picked,
+            in_id_order,
         }))
     }
 
@@ -110,7 +114,7 @@ impl Relationships {
             histories
                 .into_iter()
                 .filter_map(|(account, history)| {
-                    Row::judge(&account, &history, as_of, &params).map(|row| (account, row))
+                    Row::judge_in_full(&account, &history, as_of, &params).map(|row| (account, row))
                 })
                 .collect()
         })
@@ -128,20 +132,25 @@ impl Relationships {
         let gathered = self
             .gather_rows(moment, &query.filter.scope, move |account, row| {
                 let facts = Facts::of_row(account, row);
-                filter
-                    .matches(&facts)
-                    .then(|| (SortKey::of(&facts, order), account.clone()))
+                filter.matches(&facts).then(|| SortKey::of(&facts, order))
             })
             .await?;
         let Some(Gathered {
             position,
             as_of,
             picked: mut listing,
+            in_id_order,
         }) = gathered
         else {
             return Ok(None);
         };
-        listing.sort_unstable();
+        if in_id_order {
+            // Ties keep the id order they were gathered in: the same order as sorting by the
+            // whole key, at the cost of sorting integers (stably) instead of comparing ids.
+            listing.sort_by_key(|key| key.primary);
+        } else {
+            listing.sort_unstable();
+        }
         let listing = Arc::new(listing);
         let cut = Cut {
             max_position: Some(position),
@@ -167,6 +176,7 @@ impl Relationships {
             position,
             as_of,
             picked,
+            ..
         }) = gathered
         else {
             return Ok(None);

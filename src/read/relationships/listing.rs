@@ -12,11 +12,12 @@ use super::query::Facts;
 use super::walk::{newest, walk};
 use super::{Cut, Judged, ListOrder, ListQuery, Relationships};
 use crate::domain::projection::project_unexplained;
-use crate::domain::{AccountId, Timestamp};
+use crate::domain::Timestamp;
 use crate::ledger::LedgerError;
 
-/// Every relationship of a listing that passes its filter, by sort key, with its account.
-pub(super) type Listing = Vec<(SortKey, AccountId)>;
+/// Every relationship of a listing that passes its filter, by sort key (which ends in the
+/// account id).
+pub(super) type Listing = Vec<SortKey>;
 
 /// What makes two listings the same list: the same filter and order over the same state of the
 /// log, judged at the same instant.
@@ -102,9 +103,7 @@ impl Relationships {
                 let projection = project_unexplained(events, as_of, &params);
                 let codes: Vec<_> = projection.alerts.iter().map(|a| a.code).collect();
                 let facts = Facts::of_projection(account, &projection, &codes);
-                let key = filter
-                    .matches(&facts)
-                    .then(|| (SortKey::of(&facts, order), account.clone()));
+                let key = filter.matches(&facts).then(|| SortKey::of(&facts, order));
                 (key, newest(events))
             },
         );

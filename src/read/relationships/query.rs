@@ -1,6 +1,8 @@
 //! The questions the relationships service answers and the pages it answers lists with.
 
-use crate::domain::projection::{AccountProjection, AlertCode, Grade, Level, Quadrant};
+use crate::domain::projection::{
+    AccountProjection, AlertCode, Grade, Level, Quadrant, RelationshipBrief,
+};
 use crate::domain::{AccountId, AccountScope, Timestamp};
 use crate::read::rows::Row;
 
@@ -139,10 +141,8 @@ pub struct ListQuery {
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListPage {
-    /// The relationships of this page, without their contributions (as
-    /// [`project_unexplained`] gives them): a list shows each relationship in brief, and
-    /// `get` explains one.
-    pub relationships: Vec<AccountProjection>,
+    /// The relationships of this page in brief: `get` explains one.
+    pub relationships: Vec<RelationshipBrief>,
     /// The token for the next page; `None` on the last one.
     pub next_page_token: Option<String>,
     /// The instant every relationship of the list is judged at (the same on every page).

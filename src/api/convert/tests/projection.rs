@@ -9,7 +9,7 @@ use crate::api::proto;
 use crate::domain::event::*;
 use crate::domain::projection::{
     explain_change, gift_register, portfolio, project, AlertCode, Checkpoint, Factor, Grade, Level,
-    Params, Quadrant,
+    Params, Quadrant, RelationshipBrief,
 };
 use crate::domain::time::NANOS_PER_DAY;
 use crate::domain::{AccountId, ChainHash, EventId, RecordedEvent, Timestamp};
@@ -277,7 +277,7 @@ fn a_relationship_carries_every_part_of_the_projection() {
     assert!(wire.alerts.iter().all(|a| a.account_id == "harbour"));
 
     // The summary carries the list's fields and nothing it need not.
-    let summary = relationship_summary_to_proto(&p);
+    let summary = relationship_summary_to_proto(&RelationshipBrief::of(&p));
     assert_eq!(summary.account_id, "harbour");
     assert_eq!(summary.organizational_trust.as_ref(), org.trust.as_ref());
     assert_eq!(

@@ -58,13 +58,17 @@ async fn the_refresher_folds_a_row_again_once_its_instant_passes() {
     assert_eq!(refreshed.position(), old.position());
     assert_eq!(
         refreshed,
-        Row::judge(
+        Row::judge_in_full(
             &account(),
             &history,
             refreshed.summary.as_of,
             &Params::default()
         )
         .unwrap()
+    );
+    assert!(
+        refreshed.brief.is_some(),
+        "a refreshed row carries its brief"
     );
     // The next one, for when that one ends, is folded ahead of its end.
     let ahead = refreshed

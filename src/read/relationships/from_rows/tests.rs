@@ -7,12 +7,15 @@ use std::sync::Arc;
 use super::*;
 use crate::domain::event::{AccountSegment, ContactRole, ProofKind};
 use crate::domain::projection::testkit::Log as History;
-use crate::domain::projection::{AlertCode, Grade, Params, Quadrant};
+use crate::domain::projection::{
+    project_unexplained, AlertCode, Grade, Params, Quadrant, RelationshipBrief,
+};
 use crate::domain::time::NANOS_PER_DAY;
 use crate::domain::ProposedEvent;
 use crate::read::projector::Projector;
 use crate::read::relationships::{ListFilter, ListOrder};
 use crate::store::{ExpectedRevision, Log, MemoryLog, MemorySnapshots};
+use futures::TryStreamExt;
 
 const ACCOUNTS: usize = 120;
 
@@ -255,4 +258,111 @@ async fn rows_are_used_only_once_every_account_has_one() {
         .expect("built rows answer");
     let (expected, _) = walks.listing(cut, cut.judged, &query).await.unwrap();
     assert_eq!(listing, expected);
+}
+
+/// Every account's row folded in full (with its brief) as of `at`, as the refresher leaves it.
+async fn rows_in_full(log: &Arc<dyn Log>, projector: &Projector, at: Timestamp) {
+    let mut rows = Vec::new();
+    for n in 0..ACCOUNTS {
+        let history: Vec<RecordedEvent> = log
+            .read_stream(&account(n), None, crate::store::Direction::Forwards, None)
+            .try_collect()
+            .await
+            .unwrap();
+        let as_of = Judged::NoEarlierThan(at).instant(history.iter().map(|r| r.event.occurred_at));
+        let row = Row::judge_in_full(&account(n), &history, as_of, &Params::default()).unwrap();
+        rows.push((account(n), row));
+    }
+    projector.live_rows().rows.refreshed(rows);
+}
+
+/// A kept brief, re-dated to any instant its row holds at, is what a fold at that instant
+/// gives; past the row's end, or for a state of the log before the row's events, there is none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_brief_is_the_fold_at_every_instant_its_row_holds() {
+    let (log, _rows, _walks, projector) = setup().await;
+    let at = crate::clock::now();
+    rows_in_full(&log, &projector, at).await;
+    let live = projector.live_rows();
+    let head = log.head().next_position - 1;
+    for n in 0..ACCOUNTS {
+        let history: Vec<RecordedEvent> = log
+            .read_stream(&account(n), None, crate::store::Direction::Forwards, None)
+            .try_collect()
+            .await
+            .unwrap();
+        // The instant the row was judged at, where it holds whatever the clock says by now.
+        let judged = Judged::NoEarlierThan(at).instant(history.iter().map(|r| r.event.occurred_at));
+        let row = live
+            .rows
+            .at(|rows| {
+                rows.accounts()
+                    .find(|(a, _)| **a == account(n))
+                    .and_then(|(_, kept)| kept.at(judged).cloned())
+            })
+            .1
+            .unwrap();
+        assert_eq!(row.summary.as_of, judged);
+        let (from, until) = (row.summary.as_of, row.until);
+        let last = until.plus_nanos(-1);
+        let middle = Timestamp::from_unix_nanos(from.unix_nanos() / 2 + last.unix_nanos() / 2);
+        for t in [from, middle, last] {
+            let expected =
+                RelationshipBrief::of(&project_unexplained(&history, t, &Params::default()));
+            assert_eq!(live.rows.brief_at(&account(n), t, head), Some(expected));
+        }
+        assert_eq!(live.rows.brief_at(&account(n), until, head), None);
+        let before_its_last = history.last().unwrap().position - 1;
+        assert_eq!(live.rows.brief_at(&account(n), from, before_its_last), None);
+    }
+}
+
+/// The pages of a list answered from rows with briefs are the pages a walking server gives for
+/// the same tokens, and its first page is the walk's first page at that instant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_from_the_rows_are_the_walks() {
+    let (log, rows, walks, projector) = setup().await;
+    rows_in_full(&log, &projector, crate::clock::now()).await;
+    let query = ListQuery {
+        order: ListOrder::Revenue,
+        page_size: 25,
+        ..ListQuery::default()
+    };
+    let first = rows.list(query.clone()).await.unwrap();
+    assert_eq!(first.relationships.len(), 25);
+    // The first page at that instant, walked: the walk's listing, its first 25 folded.
+    let head = log.head().next_position - 1;
+    let cut = Cut {
+        max_position: Some(head),
+        known_at: None,
+        judged: Judged::At(first.as_of),
+    };
+    let (listing, _) = walks
+        .listing(cut, Judged::At(first.as_of), &query)
+        .await
+        .unwrap();
+    let mut expected = Vec::new();
+    for key in listing.iter().take(25) {
+        let account = AccountId::parse(&key.account).unwrap();
+        let events = read_account(&*log, &account, &cut).await.unwrap();
+        expected.push(RelationshipBrief::of(&project_unexplained(
+            &events,
+            first.as_of,
+            &Params::default(),
+        )));
+    }
+    assert_eq!(first.relationships, expected);
+    let mut token = first.next_page_token;
+    let mut pages = 1;
+    while let Some(next) = token {
+        let query = ListQuery {
+            page_token: Some(next),
+            ..query.clone()
+        };
+        let page = rows.list(query.clone()).await.unwrap();
+        assert_eq!(walks.list(query).await.unwrap(), page);
+        token = page.next_page_token;
+        pages += 1;
+    }
+    assert_eq!(pages, ACCOUNTS.div_ceil(25));
 }
