@@ -81,17 +81,24 @@ pub fn portfolio(accounts: &[(AccountId, AccountProjection)], params: &Params) -
 }
 
 /// [`portfolio`] from each account's [`AccountRevenue`]: the same answer.
-pub fn concentration(accounts: Vec<(AccountId, AccountRevenue)>, params: &Params) -> Portfolio {
-    let by_id: BTreeMap<AccountId, AccountRevenue> = accounts.into_iter().collect();
+pub fn concentration(mut accounts: Vec<(AccountId, AccountRevenue)>, params: &Params) -> Portfolio {
+    // By account id, each once (its last entry): a walk or the kept rows give them in id order
+    // already, and then nothing is moved.
+    let in_order = accounts.windows(2).all(|pair| pair[0].0 < pair[1].0);
+    if !in_order {
+        let by_id: BTreeMap<AccountId, AccountRevenue> = accounts.into_iter().collect();
+        accounts = by_id.into_iter().collect();
+    }
+    let by_id = accounts;
     let revenue = |p: &AccountRevenue| p.revenue_minor.max(0);
     let total = by_id
-        .values()
-        .fold(0_i64, |sum, p| sum.saturating_add(revenue(p)));
+        .iter()
+        .fold(0_i64, |sum, (_, p)| sum.saturating_add(revenue(p)));
     let mut hhi_sum = 0.0;
-    let mut shares = Vec::new();
+    let mut shares = Vec::with_capacity(by_id.len());
     let mut alerts = Vec::new();
-    for (id, projection) in &by_id {
-        let rev = revenue(projection);
+    for (id, projection) in by_id {
+        let rev = revenue(&projection);
         let share = if total > 0 {
             rev as f64 / total as f64
         } else {
@@ -105,7 +112,7 @@ pub fn concentration(accounts: Vec<(AccountId, AccountRevenue)>, params: &Params
                 100.0 * share,
                 params.trailing_days
             );
-            let event_ids = projection.event_ids.clone();
+            let event_ids = projection.event_ids;
             alerts.push((
                 id.clone(),
                 Alert {
@@ -116,7 +123,7 @@ pub fn concentration(accounts: Vec<(AccountId, AccountRevenue)>, params: &Params
             ));
         }
         shares.push(AccountShare {
-            account_id: id.clone(),
+            account_id: id,
             revenue_minor: rev,
             share,
             major: at_least(rev, total, params.concentration_major_bp),
