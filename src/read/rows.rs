@@ -19,8 +19,8 @@
 //! does not touch are folded once by a build over every account ([`Rows::finish_build`]); until
 //! that is done the rows are not used, and a question walks the log as it always could.
 //!
-//! A row is about 300 bytes (the summary, the owner, its place in the schedule), whatever its
-//! account's history: 30 MB at 100,000 accounts.
+//! A row is under a kilobyte (the summary, the owner, the brief a list shows, its place in the
+//! schedule), whatever its account's history but for the event ids its alerts cite.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
