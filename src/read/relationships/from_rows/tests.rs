@@ -260,15 +260,19 @@ async fn rows_are_used_only_once_every_account_has_one() {
     assert_eq!(listing, expected);
 }
 
+/// Account `n`'s events, in stream order.
+async fn history_of(log: &dyn Log, n: usize) -> Vec<RecordedEvent> {
+    log.read_stream(&account(n), None, crate::store::Direction::Forwards, None)
+        .try_collect()
+        .await
+        .unwrap()
+}
+
 /// Every account's row folded in full (with its brief) as of `at`, as the refresher leaves it.
 async fn rows_in_full(log: &Arc<dyn Log>, projector: &Projector, at: Timestamp) {
     let mut rows = Vec::new();
     for n in 0..ACCOUNTS {
-        let history: Vec<RecordedEvent> = log
-            .read_stream(&account(n), None, crate::store::Direction::Forwards, None)
-            .try_collect()
-            .await
-            .unwrap();
+        let history = history_of(log.as_ref(), n).await;
         let as_of = Judged::NoEarlierThan(at).instant(history.iter().map(|r| r.event.occurred_at));
         let row = Row::judge_in_full(&account(n), &history, as_of, &Params::default()).unwrap();
         rows.push((account(n), row));
@@ -286,11 +290,7 @@ async fn a_kept_brief_is_the_fold_at_every_instant_its_row_holds() {
     let live = projector.live_rows();
     let head = log.head().next_position - 1;
     for n in 0..ACCOUNTS {
-        let history: Vec<RecordedEvent> = log
-            .read_stream(&account(n), None, crate::store::Direction::Forwards, None)
-            .try_collect()
-            .await
-            .unwrap();
+        let history = history_of(log.as_ref(), n).await;
         // The instant the row was judged at, where it holds whatever the clock says by now.
         let judged = Judged::NoEarlierThan(at).instant(history.iter().map(|r| r.event.occurred_at));
         let row = live
