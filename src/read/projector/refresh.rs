@@ -8,6 +8,7 @@
 //! sweep over every account does not evict what live questions keep asking for.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -114,15 +115,11 @@ impl Projector {
             let Some(last) = page.last().cloned() else {
                 break;
             };
-            let mut histories = Vec::with_capacity(page.len());
-            for account in page {
-                let history =
-                    history_up_to(&*self.log, &self.histories, &account, position).await?;
-                if !history.is_empty() {
-                    histories.push((account, history, None));
-                }
-            }
-            self.fold_rows(histories).await?;
+            let rows = page
+                .into_iter()
+                .map(|account| (account, position, None))
+                .collect();
+            self.read_and_fold(rows).await?;
             after = Some(last);
         }
         self.rows.finish_build();
@@ -132,49 +129,63 @@ impl Projector {
 
     /// Folds up to [`BATCH`] rows the schedule says are due (see `Rows::due`); how many.
     async fn refresh_due(&self) -> Result<usize, StoreError> {
-        let due = self.rows.due(now(), BATCH);
-        let mut histories = Vec::with_capacity(due.len());
-        for Due {
-            account,
-            position,
-            at,
-        } in due
-        {
-            let history = history_up_to(&*self.log, &self.histories, &account, position).await?;
-            histories.push((account, history, at));
-        }
-        let count = histories.len();
-        self.fold_rows(histories).await?;
+        let due: Vec<_> = self
+            .rows
+            .due(now(), BATCH)
+            .into_iter()
+            .map(
+                |Due {
+                     account,
+                     position,
+                     at,
+                 }| (account, position, at),
+            )
+            .collect();
+        let count = due.len();
+        self.read_and_fold(due).await?;
         Ok(count)
     }
 
-    /// Folds each history into its row as of the instant given, or now (or its newest
-    /// `occurred_at`, if later), on the fold thread, and installs the rows.
-    async fn fold_rows(
+    /// Reads each account's history up to the position given and folds it into its row as of
+    /// the instant given, or now (or its newest `occurred_at`, if later), then installs the
+    /// rows. An account with no events by then has none.
+    ///
+    /// The reads run on the fold thread too, driven there by the runtime's handle: decoding
+    /// a history costs more than folding it, and on the runtime's workers a wave of refreshes
+    /// (every row of the bench's alike accounts ends at once) took their time from requests at
+    /// full priority.
+    async fn read_and_fold(
         &self,
-        histories: Vec<(AccountId, Vec<RecordedEvent>, Option<Timestamp>)>,
+        rows: Vec<(AccountId, u64, Option<Timestamp>)>,
     ) -> Result<(), StoreError> {
-        if histories.is_empty() {
+        if rows.is_empty() {
             return Ok(());
         }
+        let (log, cache) = (Arc::clone(&self.log), Arc::clone(&self.histories));
         let params = self.params.clone();
-        let rows = self
+        let runtime = tokio::runtime::Handle::current();
+        let folded = self
             .folds
             .run(move || {
-                let moment = now();
-                histories
-                    .into_iter()
-                    .filter_map(|(account, history, at)| {
+                runtime.block_on(async move {
+                    let moment = now();
+                    let mut folded = Vec::with_capacity(rows.len());
+                    for (account, position, at) in rows {
+                        let history = history_up_to(&*log, &cache, &account, position).await?;
                         let moment = at.unwrap_or(moment);
                         let as_of = Judged::NoEarlierThan(moment).instant(occurred(&history));
-                        Row::judge_in_full(&account, &history, as_of, &params)
-                            .map(|row| (account, row))
-                    })
-                    .collect::<Vec<_>>()
+                        if let Some(row) = Row::judge_in_full(&account, &history, as_of, &params) {
+                            folded.push((account, row));
+                        }
+                    }
+                    Ok::<_, StoreError>(folded)
+                })
             })
             .await
-            .ok_or_else(|| StoreError::Unavailable("a fold of relationship rows failed".into()))?;
-        self.rows.refreshed(rows);
+            .ok_or_else(|| {
+                StoreError::Unavailable("a fold of relationship rows failed".into())
+            })??;
+        self.rows.refreshed(folded);
         Ok(())
     }
 }
