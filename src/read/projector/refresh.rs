@@ -8,7 +8,6 @@
 //! sweep over every account does not evict what live questions keep asking for.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -115,11 +114,15 @@ impl Projector {
             let Some(last) = page.last().cloned() else {
                 break;
             };
-            let rows = page
-                .into_iter()
-                .map(|account| (account, position, None))
-                .collect();
-            self.read_and_fold(rows).await?;
+            let mut histories = Vec::with_capacity(page.len());
+            for account in page {
+                let history =
+                    history_up_to(&*self.log, &self.histories, &account, position).await?;
+                if !history.is_empty() {
+                    histories.push((account, history, None));
+                }
+            }
+            self.fold_rows(histories).await?;
             after = Some(last);
         }
         self.rows.finish_build();
@@ -129,63 +132,49 @@ impl Projector {
 
     /// Folds up to [`BATCH`] rows the schedule says are due (see `Rows::due`); how many.
     async fn refresh_due(&self) -> Result<usize, StoreError> {
-        let due: Vec<_> = self
-            .rows
-            .due(now(), BATCH)
-            .into_iter()
-            .map(
-                |Due {
-                     account,
-                     position,
-                     at,
-                 }| (account, position, at),
-            )
-            .collect();
-        let count = due.len();
-        self.read_and_fold(due).await?;
+        let due = self.rows.due(now(), BATCH);
+        let mut histories = Vec::with_capacity(due.len());
+        for Due {
+            account,
+            position,
+            at,
+        } in due
+        {
+            let history = history_up_to(&*self.log, &self.histories, &account, position).await?;
+            histories.push((account, history, at));
+        }
+        let count = histories.len();
+        self.fold_rows(histories).await?;
         Ok(count)
     }
 
-    /// Reads each account's history up to the position given and folds it into its row as of
-    /// the instant given, or now (or its newest `occurred_at`, if later), then installs the
-    /// rows. An account with no events by then has none.
-    ///
-    /// The reads run on the fold thread too, driven there by the runtime's handle: decoding
-    /// a history costs more than folding it, and on the runtime's workers a wave of refreshes
-    /// (every row of the bench's alike accounts ends at once) took their time from requests at
-    /// full priority.
-    async fn read_and_fold(
+    /// Folds each history into its row as of the instant given, or now (or its newest
+    /// `occurred_at`, if later), on the fold thread, and installs the rows.
+    async fn fold_rows(
         &self,
-        rows: Vec<(AccountId, u64, Option<Timestamp>)>,
+        histories: Vec<(AccountId, Vec<RecordedEvent>, Option<Timestamp>)>,
     ) -> Result<(), StoreError> {
-        if rows.is_empty() {
+        if histories.is_empty() {
             return Ok(());
         }
-        let (log, cache) = (Arc::clone(&self.log), Arc::clone(&self.histories));
         let params = self.params.clone();
-        let runtime = tokio::runtime::Handle::current();
-        let folded = self
+        let rows = self
             .folds
             .run(move || {
-                runtime.block_on(async move {
-                    let moment = now();
-                    let mut folded = Vec::with_capacity(rows.len());
-                    for (account, position, at) in rows {
-                        let history = history_up_to(&*log, &cache, &account, position).await?;
+                let moment = now();
+                histories
+                    .into_iter()
+                    .filter_map(|(account, history, at)| {
                         let moment = at.unwrap_or(moment);
                         let as_of = Judged::NoEarlierThan(moment).instant(occurred(&history));
-                        if let Some(row) = Row::judge_in_full(&account, &history, as_of, &params) {
-                            folded.push((account, row));
-                        }
-                    }
-                    Ok::<_, StoreError>(folded)
-                })
+                        Row::judge_in_full(&account, &history, as_of, &params)
+                            .map(|row| (account, row))
+                    })
+                    .collect::<Vec<_>>()
             })
             .await
-            .ok_or_else(|| {
-                StoreError::Unavailable("a fold of relationship rows failed".into())
-            })??;
-        self.rows.refreshed(folded);
+            .ok_or_else(|| StoreError::Unavailable("a fold of relationship rows failed".into()))?;
+        self.rows.refreshed(rows);
         Ok(())
     }
 }
