@@ -714,12 +714,21 @@ async fn restarted_over_grpc(dir: &std::path::Path, accounts: u64, cache_mb: u64
 }
 
 fn report(label: &str, mut times: Vec<Duration>) {
+    // Which calls were the slowest (from 1), to tell a first call's cost from a stray stall.
+    let mut slowest: Vec<usize> = (0..times.len()).collect();
+    slowest.sort_by_key(|&i| std::cmp::Reverse(times[i]));
+    slowest.truncate(3);
     times.sort();
     println!(
-        "{label}: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} calls",
+        "{label}: p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} calls (slowest: calls {})",
         percentile(&times, 0.5).as_secs_f64() * 1e3,
         percentile(&times, 0.99).as_secs_f64() * 1e3,
         times.last().map_or(0.0, |t| t.as_secs_f64() * 1e3),
-        times.len()
+        times.len(),
+        slowest
+            .iter()
+            .map(|i| (i + 1).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 }
