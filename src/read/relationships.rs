@@ -42,7 +42,7 @@ use crate::domain::{AccountId, AccountScope, RecordedEvent, Timestamp, Validatio
 use crate::ledger::LedgerError;
 use crate::read::histories::{Histories, DEFAULT_BUDGET};
 use crate::read::projector::LiveRows;
-use crate::store::{Log, StoreError};
+use crate::store::Log;
 
 mod cut;
 mod from_rows;
@@ -224,26 +224,25 @@ impl Relationships {
             listing.partition_point(|key| *key <= token.after)
         });
         let mut first: Vec<&SortKey> = listing[start..].iter().take(page_size + 1).collect();
-        let next_page_token = (first.len() > page_size).then(|| {
+        let next_page_token = if first.len() > page_size {
             first.truncate(page_size);
-            PageToken {
-                order: query.order,
-                as_of,
-                position: cut.max_position,
-                after: first.last().map(|key| (*key).clone()).unwrap_or_default(),
-            }
-            .format()
-        });
+            first.last().map(|last| {
+                PageToken {
+                    order: query.order,
+                    as_of,
+                    position: cut.max_position,
+                    after: (*last).clone(),
+                }
+                .format()
+            })
+        } else {
+            None
+        };
         // The page's relationships: from the kept rows when they answer for this listing's
         // instant and position, else folded (trends included), a few at once: reading a cold
         // history from the log costs more than its fold, and the reads of one wait on the
         // disk while another's fold runs.
-        let accounts = first
-            .into_iter()
-            .map(|key| AccountId::parse(&key.account))
-            .collect::<Result<Vec<AccountId>, _>>()
-            // A key's account was an account id when the listing was made.
-            .map_err(|e| StoreError::Corrupt(format!("a listed account id: {e}")))?;
+        let accounts: Vec<AccountId> = first.into_iter().map(|key| key.account.clone()).collect();
         let position = cut.max_position;
         let folds = accounts.into_iter().map(|account| async move {
             let kept = self

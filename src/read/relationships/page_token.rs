@@ -4,16 +4,16 @@
 
 use super::query::Facts;
 use super::ListOrder;
-use crate::domain::{Timestamp, ValidationError};
+use crate::domain::{AccountId, Timestamp, ValidationError};
 
 /// Where a relationship stands in a list's order: the order's own key, then the account id,
 /// so the order is total and a page token can name a place in it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct SortKey {
     /// The order's key, negated where the order is descending (0 for account-id order).
     pub(super) primary: i64,
     /// The account id.
-    pub(super) account: String,
+    pub(super) account: AccountId,
 }
 
 impl SortKey {
@@ -25,7 +25,7 @@ impl SortKey {
         };
         SortKey {
             primary,
-            account: facts.account.as_str().to_string(),
+            account: facts.account.clone(),
         }
     }
 }
@@ -104,7 +104,10 @@ impl PageToken {
             .next()
             .and_then(|n| n.parse::<i64>().ok())
             .ok_or_else(invalid)?;
-        let account = parts.next().ok_or_else(invalid)?.to_string();
+        let account = parts
+            .next()
+            .and_then(|id| AccountId::parse(id).ok())
+            .ok_or_else(invalid)?;
         let as_of = Timestamp::from_unix_nanos(as_of);
         Ok(PageToken {
             order,
