@@ -44,7 +44,7 @@ use fold_thread::FoldThread;
 pub use pacing::{
     next_step, pace_after, Step, PACE_DUTY, PACE_LEAST, PACE_MOST, RETRY_FIRST, RETRY_MOST,
 };
-pub(crate) use refresh::history_up_to;
+pub(crate) use refresh::{histories_up_to, judge_each};
 
 /// How many records the projector reads and commits at a time. Each account a page touches is
 /// folded once, over its whole history, so under a burst of appends a larger page means fewer

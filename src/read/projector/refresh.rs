@@ -14,6 +14,7 @@ use futures::TryStreamExt;
 
 use super::Projector;
 use crate::clock::now;
+use crate::domain::projection::Params;
 use crate::domain::{AccountId, RecordedEvent, Timestamp};
 use crate::read::histories;
 use crate::read::relationships::{occurred, Judged};
@@ -29,9 +30,40 @@ const BATCH: usize = 64;
 /// a row is refreshed when the system clock jumps.
 const LONGEST_SLEEP: Duration = Duration::from_secs(60);
 
+/// Each account's events up to the global position beside it (see [`history_up_to`]), with
+/// the instant beside it.
+pub(crate) async fn histories_up_to(
+    log: &dyn Log,
+    cache: &histories::Histories,
+    accounts: Vec<(AccountId, u64, Option<Timestamp>)>,
+) -> Result<Vec<(AccountId, Vec<RecordedEvent>, Option<Timestamp>)>, StoreError> {
+    let mut read = Vec::with_capacity(accounts.len());
+    for (account, position, at) in accounts {
+        let history = history_up_to(log, cache, &account, position).await?;
+        read.push((account, history, at));
+    }
+    Ok(read)
+}
+
+/// Each history's row in full ([`Row::judge_in_full`]), judged at the instant beside it (now
+/// when there is none) or at its newest `occurred_at` if that is later; none for no events.
+pub(crate) fn judge_each(
+    histories: Vec<(AccountId, Vec<RecordedEvent>, Option<Timestamp>)>,
+    params: &Params,
+) -> Vec<(AccountId, Row)> {
+    let moment = now();
+    histories
+        .into_iter()
+        .filter_map(|(account, history, at)| {
+            let as_of = Judged::NoEarlierThan(at.unwrap_or(moment)).instant(occurred(&history));
+            Row::judge_in_full(&account, &history, as_of, params).map(|row| (account, row))
+        })
+        .collect()
+}
+
 /// `account`'s events up to global position `position`, in stream order: from the history
 /// cache when it holds them, else from the log without caching them.
-pub(crate) async fn history_up_to(
+async fn history_up_to(
     log: &dyn Log,
     cache: &histories::Histories,
     account: &AccountId,
@@ -114,14 +146,8 @@ impl Projector {
             let Some(last) = page.last().cloned() else {
                 break;
             };
-            let mut histories = Vec::with_capacity(page.len());
-            for account in page {
-                let history =
-                    history_up_to(&*self.log, &self.histories, &account, position).await?;
-                if !history.is_empty() {
-                    histories.push((account, history, None));
-                }
-            }
+            let accounts = page.into_iter().map(|a| (a, position, None)).collect();
+            let histories = histories_up_to(&*self.log, &self.histories, accounts).await?;
             self.fold_rows(histories).await?;
             after = Some(last);
         }
@@ -132,24 +158,26 @@ impl Projector {
 
     /// Folds up to [`BATCH`] rows the schedule says are due (see `Rows::due`); how many.
     async fn refresh_due(&self) -> Result<usize, StoreError> {
-        let due = self.rows.due(now(), BATCH);
-        let mut histories = Vec::with_capacity(due.len());
-        for Due {
-            account,
-            position,
-            at,
-        } in due
-        {
-            let history = history_up_to(&*self.log, &self.histories, &account, position).await?;
-            histories.push((account, history, at));
-        }
+        let due = self
+            .rows
+            .due(now(), BATCH)
+            .into_iter()
+            .map(
+                |Due {
+                     account,
+                     position,
+                     at,
+                 }| (account, position, at),
+            )
+            .collect();
+        let histories = histories_up_to(&*self.log, &self.histories, due).await?;
         let count = histories.len();
         self.fold_rows(histories).await?;
         Ok(count)
     }
 
-    /// Folds each history into its row as of the instant given, or now (or its newest
-    /// `occurred_at`, if later), on the fold thread, and installs the rows.
+    /// Folds each history into its row ([`judge_each`]) on the fold thread, and installs the
+    /// rows.
     async fn fold_rows(
         &self,
         histories: Vec<(AccountId, Vec<RecordedEvent>, Option<Timestamp>)>,
@@ -160,18 +188,7 @@ impl Projector {
         let params = self.params.clone();
         let rows = self
             .folds
-            .run(move || {
-                let moment = now();
-                histories
-                    .into_iter()
-                    .filter_map(|(account, history, at)| {
-                        let moment = at.unwrap_or(moment);
-                        let as_of = Judged::NoEarlierThan(moment).instant(occurred(&history));
-                        Row::judge_in_full(&account, &history, as_of, &params)
-                            .map(|row| (account, row))
-                    })
-                    .collect::<Vec<_>>()
-            })
+            .run(move || judge_each(histories, &params))
             .await
             .ok_or_else(|| StoreError::Unavailable("a fold of relationship rows failed".into()))?;
         self.rows.refreshed(rows);

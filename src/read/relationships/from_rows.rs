@@ -17,9 +17,9 @@ use super::query::Facts;
 use super::walk::{blocking_fold, read_account};
 use super::{Cut, Judged, ListQuery, Relationships};
 use crate::domain::projection::{concentration, project_unexplained, AccountRevenue, Portfolio};
-use crate::domain::{AccountId, AccountScope, RecordedEvent, Timestamp};
+use crate::domain::{AccountId, AccountScope, Timestamp};
 use crate::ledger::LedgerError;
-use crate::read::projector::history_up_to;
+use crate::read::projector::{histories_up_to, judge_each};
 use crate::read::rows::Row;
 
 /// How long a question waits for the projector to reach the head it found before it walks the
@@ -103,22 +103,13 @@ impl Relationships {
         accounts: Vec<(AccountId, u64)>,
         as_of: Timestamp,
     ) -> Result<Vec<(AccountId, Row)>, LedgerError> {
-        let mut histories: Vec<(AccountId, Vec<RecordedEvent>)> =
-            Vec::with_capacity(accounts.len());
-        for (account, position) in accounts {
-            let history = history_up_to(&*self.log, &self.histories, &account, position).await?;
-            histories.push((account, history));
-        }
+        let accounts = accounts
+            .into_iter()
+            .map(|(account, position)| (account, position, Some(as_of)))
+            .collect();
+        let histories = histories_up_to(&*self.log, &self.histories, accounts).await?;
         let params = self.params.clone();
-        blocking_fold(move || {
-            histories
-                .into_iter()
-                .filter_map(|(account, history)| {
-                    Row::judge_in_full(&account, &history, as_of, &params).map(|row| (account, row))
-                })
-                .collect()
-        })
-        .await
+        blocking_fold(move || judge_each(histories, &params)).await
     }
 
     /// A list judged at `moment` (now) from the rows, with the cut its pages are folded over; `None` when the rows

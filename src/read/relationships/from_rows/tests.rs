@@ -11,7 +11,7 @@ use crate::domain::projection::{
     project_unexplained, AlertCode, Grade, Params, Quadrant, RelationshipBrief,
 };
 use crate::domain::time::NANOS_PER_DAY;
-use crate::domain::ProposedEvent;
+use crate::domain::{ProposedEvent, RecordedEvent};
 use crate::read::projector::Projector;
 use crate::read::relationships::{ListFilter, ListOrder};
 use crate::store::{ExpectedRevision, Log, MemoryLog, MemorySnapshots};
