@@ -33,6 +33,7 @@ use crate::domain::projection::{
     RelationshipSummary,
 };
 use crate::domain::{AccountId, RecordedEvent, Timestamp};
+use crate::read::relationships::occurred;
 
 /// One account's relationship in brief, judged at `summary.as_of`.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,16 +95,11 @@ impl Row {
         as_of: Timestamp,
         brief: Option<Arc<RelationshipBrief>>,
     ) -> Row {
-        let newest = history
-            .iter()
-            .map(|r| r.event.occurred_at)
-            .max()
-            .unwrap_or(Timestamp::EPOCH);
         Row {
             summary,
             owner: AccountProfile::read(history).owner,
             until: stable_until(history, as_of),
-            newest,
+            newest: occurred(history).max().unwrap_or(Timestamp::EPOCH),
             brief,
         }
     }
@@ -356,12 +352,8 @@ impl Rows {
             let Some(kept) = table.rows.get_mut(&first.1) else {
                 continue;
             };
-            if kept
-                .next
-                .as_ref()
-                .is_some_and(|next| next.summary.as_of <= now)
-            {
-                kept.row = kept.next.take().unwrap_or_else(|| kept.row.clone());
+            if let Some(next) = kept.next.take_if(|next| next.summary.as_of <= now) {
+                kept.row = next;
             }
             let at = (kept.row.until > now).then(|| kept.row.until.plus_nanos(1));
             if kept.next.is_none() {
