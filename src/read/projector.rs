@@ -3,11 +3,14 @@
 //! recorded.
 //!
 //! It runs beside the server, never on the append's path: appends are acknowledged by the log,
-//! and the projector catches up when the committed head moves. Queries do not wait for it:
-//! `Relationships` folds projections from the log itself, so a read after an append always
+//! and the projector catches up when the committed head moves. Single-account questions do not
+//! wait for it: `Relationships` folds them from the log itself, so a read after an append always
 //! sees it. What the projector adds is memory between events: each account's state before the
 //! next event, so the change feed can say what an event changed, and a checkpoint
-//! ([`SnapshotStore`]) so that a restart replays only the tail of the log.
+//! ([`SnapshotStore`]) so that a restart replays only the tail of the log. It also keeps every
+//! account's row as of now (`read::rows`, refreshed in `refresh`), which lists and the
+//! portfolio "now" are answered from: those questions nudge it past its pacing and wait until
+//! its rows reach the head they found.
 //!
 //! Each summary is exactly the one `Relationships::get` gives as of the event's position: the
 //! account's events up to it, judged when it was recorded (or at the newest `occurred_at`
@@ -24,7 +27,8 @@
 //! grows with them is how long a change takes to reach the change feed.
 //!
 //! What one page does (read, fold, commit) is in `page`; when the next is read (the live loop,
-//! its pacing and retries) in `pacing`; where the folds run in `fold_thread`.
+//! its pacing and retries) in `pacing`; the rows' build and refresher in `refresh`; where the
+//! folds run in `fold_thread`.
 
 mod fold_thread;
 mod pacing;
