@@ -28,7 +28,10 @@ impl std::fmt::Debug for ChainHash {
 }
 
 /// An event with its place in the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Serde is for the projection state's checkpoints (`projection::AccountState`); the log
+/// writes records in its own versioned format (`store::codec`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedEvent {
     /// 0-based, gapless position in the global log.
     pub position: u64,

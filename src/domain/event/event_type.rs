@@ -1,10 +1,12 @@
 //! The type of an event apart from its payload: [`EventType`], its wire name, and the type of
 //! each payload. Log filters and the projections' evidence name event types without a payload.
 
+use serde::{Deserialize, Serialize};
+
 use super::EventPayload;
 
 /// The type of an event, named as on the wire (`visit`, `promise_kept`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum EventType {
     AccountOpened,
     ContactAdded,

@@ -19,7 +19,7 @@ use super::evidence::{Channel, EvidenceSet};
 use super::gifts::GiftEntry;
 use super::params::Params;
 use super::promises::PromiseRecord;
-use super::trust::{assess, visible, TrustFold};
+use super::trust::{assess, TrustFold};
 use super::within_days;
 
 /// The stable code of an alert; serialized as in docs/scoring.md §11 (`PROMISE_OVERDUE`, ...).
@@ -89,7 +89,8 @@ pub(crate) fn money(minor: i64) -> String {
 
 /// What the alerts are computed from.
 pub(crate) struct Facts<'a> {
-    pub all: &'a [RecordedEvent],
+    /// The account's events the trust fold reads, in log order.
+    pub all: &'a [&'a RecordedEvent],
     pub as_of: Timestamp,
     pub params: &'a Params,
     pub set: &'a EvidenceSet,
@@ -295,7 +296,13 @@ fn key_contacts_left(f: &Facts<'_>) -> Vec<(String, EventId)> {
             continue;
         }
         let key = contact.role == ContactRole::DecisionMaker || {
-            let (then_set, then) = assess(&visible(f.all, at), at, f.params);
+            let visible: Vec<&RecordedEvent> = f
+                .all
+                .iter()
+                .copied()
+                .filter(|e| e.event.occurred_at <= at)
+                .collect();
+            let (then_set, then) = assess(&visible, at, f.params);
             let mine = then.personal_of(id);
             let others = then
                 .personal

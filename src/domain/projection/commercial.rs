@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::event::EventPayload;
 use crate::domain::ids::EventId;
@@ -18,7 +18,7 @@ use super::params::Params;
 use super::within_days;
 
 /// A won order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Order {
     pub event_id: EventId,
     pub at: Timestamp,
@@ -27,7 +27,7 @@ pub(crate) struct Order {
 }
 
 /// Money spent on the relationship: a `relationship_cost` or a favor's value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Cost {
     pub event_id: EventId,
     pub at: Timestamp,
@@ -36,7 +36,7 @@ pub(crate) struct Cost {
 }
 
 /// An invoice and what was paid against it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Invoice {
     pub event_id: EventId,
     pub amount: i64,
@@ -45,7 +45,7 @@ pub(crate) struct Invoice {
 }
 
 /// The commercial events of an account, read once.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub(crate) struct Commerce {
     /// Won orders in log order.
     pub orders: Vec<Order>,
@@ -63,46 +63,53 @@ impl Commerce {
     pub fn read(events: &[&RecordedEvent]) -> Self {
         let mut c = Commerce::default();
         for record in events {
-            let (id, at) = (record.event.event_id, record.event.occurred_at);
-            match &record.event.payload {
-                EventPayload::OrderWon(o) => c.orders.push(Order {
-                    event_id: id,
-                    at,
-                    revenue: o.revenue.minor_units,
-                    margin: o.margin.as_ref().map(|m| m.minor_units),
-                }),
-                EventPayload::PriceConcessionDemanded(d) => {
-                    c.concessions.push((id, at, d.discount_basis_points))
-                }
-                EventPayload::RelationshipCost(cost) => c.costs.push(Cost {
-                    event_id: id,
-                    at,
-                    amount: cost.amount.minor_units,
-                    favor: false,
-                }),
-                EventPayload::FavorGiven(f) => c.costs.push(Cost {
-                    event_id: id,
-                    at,
-                    amount: f.value.minor_units,
-                    favor: true,
-                }),
-                EventPayload::InvoiceIssued(inv) => {
-                    c.invoices.entry(inv.invoice_id.clone()).or_insert(Invoice {
+            c.apply(record);
+        }
+        c
+    }
+
+    /// Reads one more event.
+    pub fn apply(&mut self, record: &RecordedEvent) {
+        let (id, at) = (record.event.event_id, record.event.occurred_at);
+        match &record.event.payload {
+            EventPayload::OrderWon(o) => self.orders.push(Order {
+                event_id: id,
+                at,
+                revenue: o.revenue.minor_units,
+                margin: o.margin.as_ref().map(|m| m.minor_units),
+            }),
+            EventPayload::PriceConcessionDemanded(d) => {
+                self.concessions.push((id, at, d.discount_basis_points))
+            }
+            EventPayload::RelationshipCost(cost) => self.costs.push(Cost {
+                event_id: id,
+                at,
+                amount: cost.amount.minor_units,
+                favor: false,
+            }),
+            EventPayload::FavorGiven(f) => self.costs.push(Cost {
+                event_id: id,
+                at,
+                amount: f.value.minor_units,
+                favor: true,
+            }),
+            EventPayload::InvoiceIssued(inv) => {
+                self.invoices
+                    .entry(inv.invoice_id.clone())
+                    .or_insert(Invoice {
                         event_id: id,
                         amount: inv.amount.minor_units,
                         due_at: inv.due_at,
                         paid: 0,
                     });
-                }
-                EventPayload::PaymentReceived(p) => {
-                    if let Some(inv) = c.invoices.get_mut(&p.invoice_id) {
-                        inv.paid = inv.paid.saturating_add(p.amount.minor_units);
-                    }
-                }
-                _ => {}
             }
+            EventPayload::PaymentReceived(p) => {
+                if let Some(inv) = self.invoices.get_mut(&p.invoice_id) {
+                    inv.paid = inv.paid.saturating_add(p.amount.minor_units);
+                }
+            }
+            _ => {}
         }
-        c
     }
 
     /// Won orders whose age in days is in `from..to`.

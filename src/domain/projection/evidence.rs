@@ -4,23 +4,21 @@
 //! contacts it concerns and/or to the account's organizational channel, decayed by its age.
 //! The table's caps are applied by `caps` as the events are walked in log order.
 
-use std::collections::BTreeSet;
+use serde::{Deserialize, Serialize};
 
-use serde::Serialize;
-
-use crate::domain::event::{EventPayload, EventType};
+use crate::domain::event::EventType;
 use crate::domain::ids::EventId;
 use crate::domain::record::RecordedEvent;
 use crate::domain::time::Timestamp;
 
-use super::caps::{Collector, Source};
+use super::caps::{Collector, Known, Tally};
 use super::decay::decay;
 use super::params::Params;
 use super::promises::Promises;
 use super::roster::Roster;
 
 /// Which trust an item of evidence feeds.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Channel {
     /// Trust in the salesperson, held by one contact.
@@ -33,7 +31,7 @@ pub enum Channel {
 }
 
 /// Why an item of evidence counts the way it does: a stable code for each row of the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Factor {
     /// An introduction by someone the contact knows.
     IntroductionPositive,
@@ -66,7 +64,7 @@ pub enum Factor {
 }
 
 /// One item of evidence: one event's say on one channel.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Evidence {
     /// The event's index in the slice the evidence was collected from.
     pub event_index: usize,
@@ -138,91 +136,34 @@ pub(crate) struct EvidenceSet {
 pub(crate) fn collect(events: &[&RecordedEvent], as_of: Timestamp, params: &Params) -> EvidenceSet {
     let roster = Roster::read(events);
     let promises = Promises::read(events);
-    let mut c = Collector::new(params, as_of, &roster);
-    let w = &params.weights;
-    for (i, record) in events.iter().enumerate() {
-        let event = &record.event;
-        let src = Source {
-            index: i,
-            id: event.event_id,
-            kind: event.payload.event_type(),
-            at: event.occurred_at,
-        };
-        match &event.payload {
-            EventPayload::IntroductionMade(intro) => c.personal(
-                &src,
-                &intro.contact_id,
-                Factor::IntroductionPositive,
-                &w.introduction,
-            ),
-            EventPayload::Visit(visit) => {
-                let mut seen = BTreeSet::new();
-                for contact in visit.contact_ids.iter().filter(|id| seen.insert(*id)) {
-                    c.touch(
-                        &src,
-                        contact,
-                        Factor::VisitPositive,
-                        Factor::VisitOverCap,
-                        &w.visit,
-                    );
-                }
-            }
-            EventPayload::Call(call) => c.touch(
-                &src,
-                &call.contact_id,
-                Factor::CallPositive,
-                Factor::CallOverCap,
-                &w.call,
-            ),
-            EventPayload::PromiseMade(made) => {
-                // The overdue evidence is derived from the promise, so it sits at the
-                // promise's place in the log, dated when the grace period ended.
-                let Some(promise) = promises.by_id.get(&made.promise_id) else {
-                    continue;
-                };
-                if promise.made_event == event.event_id {
-                    c.promise_overdue(&src, promise);
-                }
-            }
-            EventPayload::PromiseKept(_) | EventPayload::PromiseBroken(_) => {
-                // Only the first outcome of a promise made counts; repeats say nothing new.
-                if let Some(promise) = promises.by_outcome(event.event_id) {
-                    let kept = matches!(event.payload, EventPayload::PromiseKept(_));
-                    c.promise_outcome(&src, promise, kept);
-                }
-            }
-            EventPayload::SolutionDelivered(solution) => {
-                let mut seen = BTreeSet::new();
-                for contact in solution.contact_ids.iter().filter(|id| seen.insert(*id)) {
-                    c.personal(&src, contact, Factor::SolutionPositive, &w.solution);
-                }
-                c.org(&src, Factor::SolutionPositive, &w.solution);
-            }
-            EventPayload::ThirdPartyProofShared(proof) => c.proof(&src, proof.kind),
-            EventPayload::FavorGiven(favor) => c.favor(&src, &favor.contact_id),
-            EventPayload::CriticalAssistance(help) => {
-                let mut seen = BTreeSet::new();
-                for contact in help.contact_ids.iter().filter(|id| seen.insert(*id)) {
-                    let f = Factor::CriticalAssistancePositive;
-                    c.personal(&src, contact, f, &w.critical_assistance);
-                }
-                c.org(
-                    &src,
-                    Factor::CriticalAssistancePositive,
-                    &w.critical_assistance,
-                );
-            }
-            // Orders, payments, costs and price pressure feed the commercial figures, never
-            // trust; contacts and the account itself are read by the roster.
-            _ => {}
+    let known = Known {
+        roster: &roster,
+        promises: &promises,
+        params,
+    };
+    let tally = Tally::of(events.iter().copied().enumerate(), &known);
+    EvidenceSet::aged(as_of, roster, promises, &tally, params)
+}
+
+impl EvidenceSet {
+    /// The evidence of `tally` (counted with `roster` and `promises`) aged to `as_of`, which
+    /// is no earlier than any of its events.
+    pub(super) fn aged(
+        as_of: Timestamp,
+        roster: Roster,
+        promises: Promises,
+        tally: &Tally,
+        params: &Params,
+    ) -> Self {
+        let mut c = Collector::new(params, as_of, &roster);
+        c.age(tally, &promises);
+        let items = c.into_items();
+        EvidenceSet {
+            as_of,
+            roster,
+            promises,
+            items,
         }
-    }
-    let items = c.into_items();
-    EvidenceSet {
-        as_of,
-        roster,
-        promises,
-        items,
     }
 }
 

@@ -52,6 +52,7 @@ pub mod promises;
 pub mod quadrant;
 mod roster;
 pub mod stability;
+pub mod state;
 pub mod summary;
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -60,7 +61,7 @@ pub mod trust;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{AccountId, EventId};
 use crate::domain::record::RecordedEvent;
@@ -80,6 +81,7 @@ pub use portfolio::{concentration, portfolio, AccountRevenue, AccountShare, Port
 pub use promises::{PromiseLine, PromiseRecord, PromiseStatus};
 pub use quadrant::{Quadrant, QuadrantView, Rule, RuleCheck};
 pub use stability::stable_until;
+pub use state::AccountState;
 pub use summary::{RelationshipBrief, RelationshipChange, RelationshipSummary};
 pub use trust::{Beta, Grade, PersonalTrust, Trend, TrustScore};
 
@@ -100,7 +102,7 @@ pub struct OrganizationalTrust {
 
 /// Who the account is, from its `account_opened` event (no event changes it yet): what a list
 /// of relationships shows and filters on.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccountProfile {
     /// The customer's name.
     pub name: String,
@@ -119,17 +121,22 @@ impl AccountProfile {
     pub fn read(account_events: &[RecordedEvent]) -> Self {
         account_events
             .iter()
-            .find_map(|record| match &record.event.payload {
-                crate::domain::event::EventPayload::AccountOpened(opened) => Some(AccountProfile {
-                    name: opened.name.clone(),
-                    owner: opened.owner.clone(),
-                    segment: Some(opened.segment),
-                    industry: opened.industry.clone(),
-                    region: opened.region.clone(),
-                }),
-                _ => None,
-            })
+            .find_map(AccountProfile::of)
             .unwrap_or_default()
+    }
+
+    /// The profile an `account_opened` event gives; `None` for any other event.
+    pub fn of(record: &RecordedEvent) -> Option<Self> {
+        match &record.event.payload {
+            crate::domain::event::EventPayload::AccountOpened(opened) => Some(AccountProfile {
+                name: opened.name.clone(),
+                owner: opened.owner.clone(),
+                segment: Some(opened.segment),
+                industry: opened.industry.clone(),
+                region: opened.region.clone(),
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -228,88 +235,6 @@ fn assemble(
     detail: Detail,
 ) -> AccountProjection {
     let events = trust::visible(account_events, as_of);
-    let (set, fold) = trust::assess(&events, as_of, params);
-    // The trends compare with the evidence `trend_days` earlier: a second fold, which a
-    // summary goes without (compared with itself, every trend reads Steady).
-    let earlier;
-    let before = match detail {
-        Detail::Summary => &fold,
-        Detail::Explained | Detail::Unexplained => {
-            let then = as_of.plus_days(-i64::from(params.trend_days));
-            earlier = trust::assess(&trust::visible(account_events, then), then, params).1;
-            &earlier
-        }
-    };
-    let mut explained = match detail {
-        Detail::Explained => explain::explain(&events, &set, &fold, params),
-        Detail::Unexplained | Detail::Summary => explain::Explained::default(),
-    };
-
-    let personal_trust = fold
-        .personal
-        .iter()
-        .map(|(id, beta)| {
-            let contact = set.roster.contact(id);
-            let left_at = contact.left.map(|(at, _)| at);
-            let personal = PersonalTrust {
-                contact_id: id.clone(),
-                role: contact.role,
-                frozen: left_at.is_some(),
-                left_at,
-                trust: TrustScore::new(*beta, before.personal_of(id), params),
-                contributions: explained.personal.remove(id).unwrap_or_default().into(),
-            };
-            (id.clone(), personal)
-        })
-        .collect();
-    let organizational_trust = OrganizationalTrust {
-        trust: TrustScore::new(fold.org, before.org, params),
-        contributions: std::mem::take(&mut explained.org).into(),
-    };
-
-    let commerce = commercial::Commerce::read(&events);
-    let figures = CommercialFigures::new(&commerce, as_of, params);
-    let promises = PromiseRecord::new(&set.promises, as_of, params);
-    let cadence = Cadence::new(&events, &set.roster, as_of, params);
-    let business = quadrant::business(&commerce, as_of, params);
-    let (bond, bond_contacts) = quadrant::bond(&set, &fold, params);
-    let level = LevelView::new(
-        &events,
-        (&business, &bond),
-        &cadence,
-        &commerce,
-        as_of,
-        params,
-    );
-    let quadrant = QuadrantView::new(business, bond, bond_contacts);
-    let gifts = gifts::entries(&events, params);
-    let alerts = alerts::alerts(&alerts::Facts {
-        all: account_events,
-        as_of,
-        params,
-        set: &set,
-        fold: &fold,
-        promises: &promises,
-        cadence: &cadence,
-        commerce: &commerce,
-        figures: &figures,
-        gifts: &gifts,
-    });
-
-    AccountProjection {
-        account_id: account_events.first().map(|e| e.account_id.clone()),
-        profile: AccountProfile::read(account_events),
-        as_of,
-        params_version: params.params_version,
-        events_counted: events.len(),
-        last_revision: events.iter().map(|e| e.revision).max(),
-        personal_trust,
-        organizational_trust,
-        quadrant,
-        level,
-        promises,
-        cadence,
-        commercial: figures,
-        alerts,
-    }
+    let read = state::Read::of(&events, params);
+    state::Parts::of(&events, &read).evaluate(as_of, params, detail)
 }

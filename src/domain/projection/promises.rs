@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::event::EventPayload;
 use crate::domain::ids::EventId;
@@ -31,7 +31,7 @@ pub enum PromiseStatus {
 }
 
 /// The outcome event of a promise.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Outcome {
     /// Kept (true) or broken (false).
     pub kept: bool,
@@ -42,7 +42,7 @@ pub(crate) struct Outcome {
 }
 
 /// One promise and its first outcome.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Promise {
     /// The `promise_made` event, which also names the derived overdue evidence.
     pub made_event: EventId,
@@ -77,50 +77,50 @@ impl Promise {
 }
 
 /// Every promise of the account, by promise id.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub(crate) struct Promises {
     pub by_id: BTreeMap<String, Promise>,
 }
 
 impl Promises {
-    /// Reads the promises from the visible events in log order. An outcome for a promise
-    /// never made is ignored: there is nothing it could be the outcome of.
+    /// Reads the promises from the visible events in log order.
     pub fn read(events: &[&RecordedEvent]) -> Self {
-        let mut by_id: BTreeMap<String, Promise> = BTreeMap::new();
+        let mut promises = Promises::default();
         for record in events {
-            let event = &record.event;
-            let (id, kept) = match &event.payload {
-                EventPayload::PromiseMade(made) => {
-                    by_id.entry(made.promise_id.clone()).or_insert(Promise {
+            promises.apply(record);
+        }
+        promises
+    }
+
+    /// Reads one more event. An outcome for a promise never made is ignored: there is
+    /// nothing it could be the outcome of.
+    pub fn apply(&mut self, record: &RecordedEvent) {
+        let event = &record.event;
+        let (id, kept) = match &event.payload {
+            EventPayload::PromiseMade(made) => {
+                self.by_id
+                    .entry(made.promise_id.clone())
+                    .or_insert(Promise {
                         made_event: event.event_id,
                         contact_id: made.contact_id.clone(),
                         due_at: made.due_at,
                         outcome: None,
                     });
-                    continue;
-                }
-                EventPayload::PromiseKept(k) => (&k.promise_id, true),
-                EventPayload::PromiseBroken(b) => (&b.promise_id, false),
-                _ => continue,
-            };
-            if let Some(promise) = by_id.get_mut(id) {
-                if promise.outcome.is_none() {
-                    promise.outcome = Some(Outcome {
-                        kept,
-                        event_id: event.event_id,
-                        at: event.occurred_at,
-                    });
-                }
+                return;
+            }
+            EventPayload::PromiseKept(k) => (&k.promise_id, true),
+            EventPayload::PromiseBroken(b) => (&b.promise_id, false),
+            _ => return,
+        };
+        if let Some(promise) = self.by_id.get_mut(id) {
+            if promise.outcome.is_none() {
+                promise.outcome = Some(Outcome {
+                    kept,
+                    event_id: event.event_id,
+                    at: event.occurred_at,
+                });
             }
         }
-        Promises { by_id }
-    }
-
-    /// The promise whose outcome is `event_id`, if any.
-    pub fn by_outcome(&self, event_id: EventId) -> Option<&Promise> {
-        self.by_id
-            .values()
-            .find(|p| p.outcome.is_some_and(|o| o.event_id == event_id))
     }
 }
 

@@ -5,13 +5,15 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::domain::event::{AccountSegment, ContactRole, EventPayload};
 use crate::domain::ids::EventId;
 use crate::domain::record::RecordedEvent;
 use crate::domain::time::Timestamp;
 
 /// One contact as the projection sees it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Contact {
     /// The buying role, which weighs the contact's trust into the account's.
     pub role: ContactRole,
@@ -45,7 +47,7 @@ impl Contact {
 }
 
 /// The account's segment and contacts.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Roster {
     /// Standard or key account (a key account is visited more often).
     pub segment: AccountSegment,
@@ -53,40 +55,53 @@ pub(crate) struct Roster {
     pub contacts: BTreeMap<String, Contact>,
 }
 
+impl Default for Roster {
+    /// No contacts, and a standard account until it is opened as a key one.
+    fn default() -> Self {
+        Roster {
+            segment: AccountSegment::Standard,
+            contacts: BTreeMap::new(),
+        }
+    }
+}
+
 impl Roster {
     /// Reads the roster from `events`, the account's visible events in log order.
     pub fn read(events: &[&RecordedEvent]) -> Self {
-        let mut roster = Roster {
-            segment: AccountSegment::Standard,
-            contacts: BTreeMap::new(),
-        };
+        let mut roster = Roster::default();
         for record in events {
-            let event = &record.event;
-            match &event.payload {
-                EventPayload::AccountOpened(opened) => roster.segment = opened.segment,
-                EventPayload::ContactAdded(added) => {
-                    roster
-                        .contacts
-                        .entry(added.contact_id.clone())
-                        .or_insert(Contact {
-                            role: added.role,
-                            public_official: added.public_official,
-                            left: None,
-                        });
-                }
-                EventPayload::ContactLeft(left) => {
-                    let contact = roster
-                        .contacts
-                        .entry(left.contact_id.clone())
-                        .or_insert_with(Contact::unknown);
-                    if contact.left.is_none() {
-                        contact.left = Some((event.occurred_at, event.event_id));
-                    }
-                }
-                _ => {}
-            }
+            roster.apply(record);
         }
         roster
+    }
+
+    /// Reads one more event. Returns the contact that it made leave, if it did.
+    pub fn apply<'e>(&mut self, record: &'e RecordedEvent) -> Option<(&'e str, Timestamp)> {
+        let event = &record.event;
+        match &event.payload {
+            EventPayload::AccountOpened(opened) => self.segment = opened.segment,
+            EventPayload::ContactAdded(added) => {
+                self.contacts
+                    .entry(added.contact_id.clone())
+                    .or_insert(Contact {
+                        role: added.role,
+                        public_official: added.public_official,
+                        left: None,
+                    });
+            }
+            EventPayload::ContactLeft(left) => {
+                let contact = self
+                    .contacts
+                    .entry(left.contact_id.clone())
+                    .or_insert_with(Contact::unknown);
+                if contact.left.is_none() {
+                    contact.left = Some((event.occurred_at, event.event_id));
+                    return Some((left.contact_id.as_str(), event.occurred_at));
+                }
+            }
+            _ => {}
+        }
+        None
     }
 
     /// The contact `id`, or an unknown contact's defaults.

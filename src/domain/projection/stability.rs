@@ -12,6 +12,10 @@
 //! for `as_of` itself, which lets a caller keep a live answer until then instead of folding
 //! the history again (see `relationships`).
 
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
 use crate::domain::event::EventPayload;
 use crate::domain::record::RecordedEvent;
 use crate::domain::time::{Timestamp, NANOS_PER_DAY};
@@ -20,27 +24,69 @@ use crate::domain::time::{Timestamp, NANOS_PER_DAY};
 /// `project(events, as_of, params)` by more than its `as_of`; at most one day after `as_of`.
 /// Holds for every parameter set, since parameters count whole days.
 pub fn stable_until(events: &[RecordedEvent], as_of: Timestamp) -> Timestamp {
-    let now = as_of.unix_nanos();
-    let time_of_day = now.rem_euclid(NANOS_PER_DAY);
-    // How far after `as_of` an instant of this time of day next comes (1 ns ..= 1 day).
-    let next = |anchor: i64| (anchor - time_of_day - 1).rem_euclid(NANOS_PER_DAY) + 1;
-    let mut soonest = NANOS_PER_DAY;
-    let mut consider = |t: Timestamp| {
-        let anchor = t.unix_nanos().rem_euclid(NANOS_PER_DAY);
-        soonest = soonest.min(next(anchor)).min(next(anchor + 1));
-    };
-    // Midnight UTC, for anything counted in calendar days.
-    consider(Timestamp::from_unix_nanos(0));
+    let mut anchors = Anchors::default();
     for record in events {
-        consider(record.event.occurred_at);
+        anchors.apply(record);
+    }
+    anchors.until(as_of)
+}
+
+/// The times of day (nanoseconds after midnight UTC) at which a projection of some events may
+/// change: each instant an event names and the nanosecond after it, and midnight. Kept as the
+/// events arrive, so that [`Anchors::until`] answers without the events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anchors {
+    times: BTreeSet<i64>,
+}
+
+impl Default for Anchors {
+    /// Midnight UTC, for anything counted in calendar days.
+    fn default() -> Self {
+        let mut anchors = Anchors {
+            times: BTreeSet::new(),
+        };
+        anchors.add(Timestamp::from_unix_nanos(0));
+        anchors
+    }
+}
+
+impl Anchors {
+    /// Adds the instants `record` names.
+    pub fn apply(&mut self, record: &RecordedEvent) {
+        self.add(record.event.occurred_at);
         match &record.event.payload {
-            EventPayload::Visit(visit) => visit.next_visit_on.into_iter().for_each(&mut consider),
-            EventPayload::PromiseMade(promise) => consider(promise.due_at),
-            EventPayload::InvoiceIssued(invoice) => consider(invoice.due_at),
+            EventPayload::Visit(visit) => {
+                if let Some(next) = visit.next_visit_on {
+                    self.add(next);
+                }
+            }
+            EventPayload::PromiseMade(promise) => self.add(promise.due_at),
+            EventPayload::InvoiceIssued(invoice) => self.add(invoice.due_at),
             _ => {}
         }
     }
-    Timestamp::from_unix_nanos(now.saturating_add(soonest))
+
+    fn add(&mut self, t: Timestamp) {
+        let anchor = t.unix_nanos().rem_euclid(NANOS_PER_DAY);
+        self.times.insert(anchor);
+        self.times.insert((anchor + 1).rem_euclid(NANOS_PER_DAY));
+    }
+
+    /// The first instant after `as_of` whose time of day is an anchor (at most a day later):
+    /// [`stable_until`] of the events added.
+    pub fn until(&self, as_of: Timestamp) -> Timestamp {
+        let now = as_of.unix_nanos();
+        let time_of_day = now.rem_euclid(NANOS_PER_DAY);
+        // The next anchor later today, else the first one tomorrow (a whole day at most).
+        let soonest = match self.times.range(time_of_day + 1..).next() {
+            Some(anchor) => anchor - time_of_day,
+            None => self
+                .times
+                .first()
+                .map_or(NANOS_PER_DAY, |first| first + NANOS_PER_DAY - time_of_day),
+        };
+        Timestamp::from_unix_nanos(now.saturating_add(soonest.min(NANOS_PER_DAY)))
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,372 @@
+//! An account's projection state, advanced event by event.
+//!
+//! A projection as of an instant no earlier than the account's newest event reads the same
+//! intermediate results whatever the instant: the roster, the promises, the commercial events
+//! and the evidence with the caps applied (a [`Tally`](super::caps)). [`AccountState`] keeps
+//! them and advances them by each new event in constant time (amortised), so that the live
+//! projector and a live `GetRelationship` evaluate the projection from the state instead of
+//! reading and refolding the history. What it still walks is named in
+//! docs/decisions/0018-account-state-advanced-event-by-event.md.
+//!
+//! [`project`](super::project) from the events and [`AccountState::project`] are one
+//! evaluation ([`Parts::evaluate`]) of parts built two ways: read from all the events at once,
+//! or advanced event by event. Property tests hold the two byte for byte.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::event::EventType;
+use crate::domain::ids::{AccountId, EventId};
+use crate::domain::record::RecordedEvent;
+use crate::domain::time::Timestamp;
+
+use super::caps::{Known, Tally};
+use super::commercial::Commerce;
+use super::evidence::EvidenceSet;
+use super::promises::Promises;
+use super::roster::Roster;
+use super::stability::Anchors;
+use super::{
+    alerts, explain, gifts, quadrant, trust, AccountProfile, AccountProjection, Cadence,
+    CommercialFigures, Detail, LevelView, OrganizationalTrust, Params, PersonalTrust,
+    PromiseRecord, QuadrantView, RelationshipSummary, TrustScore,
+};
+
+/// Whether the trust fold, the cadence, the level or the gifts read events of this type. The
+/// state keeps those events: a trust fold as of an earlier instant (the trend, a key contact's
+/// departure) and an explanation still walk them.
+fn read_by_trust(kind: EventType) -> bool {
+    !matches!(
+        kind,
+        EventType::OrderWon
+            | EventType::OrderLost
+            | EventType::PriceConcessionDemanded
+            | EventType::InvoiceIssued
+            | EventType::PaymentReceived
+            | EventType::RelationshipCost
+            | EventType::ContactForgotten
+    )
+}
+
+/// One account's projection state (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountState {
+    /// The account, from its first event.
+    account_id: Option<AccountId>,
+    /// From the first `account_opened`.
+    profile: AccountProfile,
+    /// Events read.
+    events: usize,
+    /// The highest stream revision read.
+    last_revision: Option<u64>,
+    /// The latest `occurred_at` read: the state answers as of this instant or later.
+    newest: Option<Timestamp>,
+    roster: Roster,
+    promises: Promises,
+    tally: Tally,
+    commerce: Commerce,
+    /// When an answer may next change, for `stable_until`.
+    anchors: Anchors,
+    /// The events [`read_by_trust`], in log order.
+    trust_events: Vec<RecordedEvent>,
+}
+
+impl AccountState {
+    /// The state of `events` (in log order), read one by one.
+    pub fn of(events: &[RecordedEvent], params: &Params) -> Self {
+        let mut state = AccountState::default();
+        for record in events {
+            state.apply(record, params);
+        }
+        state
+    }
+
+    /// Advances the state by `record`, the account's next event in log order.
+    pub fn apply(&mut self, record: &RecordedEvent, params: &Params) {
+        let event = &record.event;
+        self.account_id
+            .get_or_insert_with(|| record.account_id.clone());
+        self.events += 1;
+        self.last_revision = self.last_revision.max(Some(record.revision));
+        self.newest = self.newest.max(Some(event.occurred_at));
+        self.anchors.apply(record);
+        self.commerce.apply(record);
+        if self.profile.segment.is_none() {
+            if let Some(profile) = AccountProfile::of(record) {
+                self.profile = profile;
+            }
+        }
+        if !read_by_trust(event.payload.event_type()) {
+            return;
+        }
+        let index = self.trust_events.len();
+        self.trust_events.push(record.clone());
+        self.promises.apply(record);
+        let left = self.roster.apply(record);
+        let known = Known {
+            roster: &self.roster,
+            promises: &self.promises,
+            params,
+        };
+        match left {
+            // A departure takes back the contact's evidence dated after it, and the caps it
+            // used: count again, as a fold of all the events at once counts (rare: a
+            // departure recorded late).
+            Some((id, at)) if self.tally.has_evidence_after(id, at) => {
+                self.tally = Tally::of(self.trust_events.iter().enumerate(), &known);
+            }
+            _ => self.tally.count(index, record, &known),
+        }
+    }
+
+    /// How many events the state has read.
+    pub fn events(&self) -> usize {
+        self.events
+    }
+
+    /// The latest `occurred_at` read: the earliest instant the state answers as of.
+    pub fn newest(&self) -> Option<Timestamp> {
+        self.newest
+    }
+
+    /// How many events and items of evidence the state keeps: its size, for a budget.
+    pub fn weight(&self) -> usize {
+        self.trust_events.len() + self.tally.len()
+    }
+
+    /// [`project`](super::project) of the events read, as of `as_of`; `None` when `as_of` is
+    /// before the newest event's `occurred_at` (fold the events visible then instead).
+    pub fn project(&self, as_of: Timestamp, params: &Params) -> Option<AccountProjection> {
+        self.answers(as_of)
+            .then(|| self.parts().evaluate(as_of, params, Detail::Explained))
+    }
+
+    /// [`project_unexplained`](super::project_unexplained) of the events read, as of `as_of`;
+    /// `None` as for [`AccountState::project`].
+    pub fn project_unexplained(
+        &self,
+        as_of: Timestamp,
+        params: &Params,
+    ) -> Option<AccountProjection> {
+        self.answers(as_of)
+            .then(|| self.parts().evaluate(as_of, params, Detail::Unexplained))
+    }
+
+    /// [`summarize`](super::summarize) of the events read, as of `as_of`, for the event at
+    /// `position`; `None` as for [`AccountState::project`].
+    pub fn summarize(
+        &self,
+        position: u64,
+        event_id: EventId,
+        as_of: Timestamp,
+        params: &Params,
+    ) -> Option<RelationshipSummary> {
+        let account = self.account_id.as_ref()?;
+        self.answers(as_of).then(|| {
+            let projection = self.parts().evaluate(as_of, params, Detail::Summary);
+            RelationshipSummary::of(account, position, event_id, &projection)
+        })
+    }
+
+    /// [`stable_until`](super::stable_until) of the events read.
+    pub fn stable_until(&self, as_of: Timestamp) -> Timestamp {
+        self.anchors.until(as_of)
+    }
+
+    fn answers(&self, as_of: Timestamp) -> bool {
+        self.newest.is_none_or(|newest| newest <= as_of)
+    }
+
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            account_id: self.account_id.as_ref(),
+            profile: &self.profile,
+            events_counted: self.events,
+            last_revision: self.last_revision,
+            trust_events: self.trust_events.iter().collect(),
+            roster: &self.roster,
+            promises: &self.promises,
+            tally: &self.tally,
+            commerce: &self.commerce,
+        }
+    }
+}
+
+/// What a projection is evaluated from: the state's parts, or the same parts read from the
+/// events at once.
+pub(super) struct Parts<'a> {
+    pub account_id: Option<&'a AccountId>,
+    pub profile: &'a AccountProfile,
+    pub events_counted: usize,
+    pub last_revision: Option<u64>,
+    /// The events [`read_by_trust`], in log order; the tally's indices are into this list.
+    pub trust_events: Vec<&'a RecordedEvent>,
+    pub roster: &'a Roster,
+    pub promises: &'a Promises,
+    pub tally: &'a Tally,
+    pub commerce: &'a Commerce,
+}
+
+/// The parts read from all of an account's visible events at once (see [`Parts::of`]).
+pub(super) struct Read {
+    profile: AccountProfile,
+    roster: Roster,
+    promises: Promises,
+    tally: Tally,
+    commerce: Commerce,
+}
+
+impl Read {
+    /// Reads `events`, the account's events visible as of the projection, in log order. The
+    /// roster and the promises are read first, so the caps are counted knowing every
+    /// departure: the other way to the state's, which learns of a departure when it comes.
+    pub fn of(events: &[&RecordedEvent], params: &Params) -> Self {
+        let trust_events = events
+            .iter()
+            .copied()
+            .filter(|e| read_by_trust(e.event.payload.event_type()));
+        let roster = Roster::read(events);
+        let promises = Promises::read(events);
+        let known = Known {
+            roster: &roster,
+            promises: &promises,
+            params,
+        };
+        let tally = Tally::of(trust_events.enumerate(), &known);
+        Read {
+            profile: events
+                .iter()
+                .find_map(|e| AccountProfile::of(e))
+                .unwrap_or_default(),
+            commerce: Commerce::read(events),
+            roster,
+            promises,
+            tally,
+        }
+    }
+}
+
+impl<'a> Parts<'a> {
+    /// The parts of `read`, read from `events`.
+    pub fn of(events: &[&'a RecordedEvent], read: &'a Read) -> Self {
+        Parts {
+            account_id: events.first().map(|e| &e.account_id),
+            profile: &read.profile,
+            events_counted: events.len(),
+            last_revision: events.iter().map(|e| e.revision).max(),
+            trust_events: events
+                .iter()
+                .copied()
+                .filter(|e| read_by_trust(e.event.payload.event_type()))
+                .collect(),
+            roster: &read.roster,
+            promises: &read.promises,
+            tally: &read.tally,
+            commerce: &read.commerce,
+        }
+    }
+
+    /// The projection as of `as_of`, no earlier than any event of the parts.
+    pub fn evaluate(&self, as_of: Timestamp, params: &Params, detail: Detail) -> AccountProjection {
+        let events = &self.trust_events;
+        let set = EvidenceSet::aged(
+            as_of,
+            self.roster.clone(),
+            self.promises.clone(),
+            self.tally,
+            params,
+        );
+        let fold = trust::fold(&set, params);
+        // The trends compare with the evidence `trend_days` earlier: a second fold, of the
+        // events visible then, which a summary goes without (compared with itself, every
+        // trend reads Steady).
+        let earlier;
+        let before = match detail {
+            Detail::Summary => &fold,
+            Detail::Explained | Detail::Unexplained => {
+                let then = as_of.plus_days(-i64::from(params.trend_days));
+                let visible: Vec<&RecordedEvent> = events
+                    .iter()
+                    .copied()
+                    .filter(|e| e.event.occurred_at <= then)
+                    .collect();
+                earlier = trust::assess(&visible, then, params).1;
+                &earlier
+            }
+        };
+        let mut explained = match detail {
+            Detail::Explained => explain::explain(events, &set, &fold, params),
+            Detail::Unexplained | Detail::Summary => explain::Explained::default(),
+        };
+
+        let personal_trust = fold
+            .personal
+            .iter()
+            .map(|(id, beta)| {
+                let contact = set.roster.contact(id);
+                let left_at = contact.left.map(|(at, _)| at);
+                let personal = PersonalTrust {
+                    contact_id: id.clone(),
+                    role: contact.role,
+                    frozen: left_at.is_some(),
+                    left_at,
+                    trust: TrustScore::new(*beta, before.personal_of(id), params),
+                    contributions: explained.personal.remove(id).unwrap_or_default().into(),
+                };
+                (id.clone(), personal)
+            })
+            .collect();
+        let organizational_trust = OrganizationalTrust {
+            trust: TrustScore::new(fold.org, before.org, params),
+            contributions: std::mem::take(&mut explained.org).into(),
+        };
+
+        let commerce = self.commerce;
+        let figures = CommercialFigures::new(commerce, as_of, params);
+        let promises = PromiseRecord::new(&set.promises, as_of, params);
+        let cadence = Cadence::new(events, &set.roster, as_of, params);
+        let business = quadrant::business(commerce, as_of, params);
+        let (bond, bond_contacts) = quadrant::bond(&set, &fold, params);
+        let level = LevelView::new(
+            events,
+            (&business, &bond),
+            &cadence,
+            commerce,
+            as_of,
+            params,
+        );
+        let quadrant = QuadrantView::new(business, bond, bond_contacts);
+        let gifts = gifts::entries(events, params);
+        let alerts = alerts::alerts(&alerts::Facts {
+            all: events,
+            as_of,
+            params,
+            set: &set,
+            fold: &fold,
+            promises: &promises,
+            cadence: &cadence,
+            commerce,
+            figures: &figures,
+            gifts: &gifts,
+        });
+
+        AccountProjection {
+            account_id: self.account_id.cloned(),
+            profile: self.profile.clone(),
+            as_of,
+            params_version: params.params_version,
+            events_counted: self.events_counted,
+            last_revision: self.last_revision,
+            personal_trust,
+            organizational_trust,
+            quadrant,
+            level,
+            promises,
+            cadence,
+            commercial: figures,
+            alerts,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,180 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::domain::event::{AccountSegment, ContactRole, EventPayload, ProofKind};
+use crate::domain::projection::testkit::{self, day};
+use crate::domain::projection::{project, project_unexplained, stable_until, summarize};
+use crate::domain::time::NANOS_PER_DAY;
+
+const CONTACTS: [&str; 3] = ["boss", "qa", "buyer"];
+
+/// A history from `ops`: each event on its own day (not in order, so that some are recorded
+/// late) at its own time of day, naming one of three contacts, some of which leave (also
+/// late) and one of which is never added. Promise ids repeat, so outcomes come before their
+/// promise, twice, or for none.
+fn history(ops: &[(u8, i64, i64, u8)]) -> Vec<RecordedEvent> {
+    let mut log = testkit::Log::opened(AccountSegment::Key);
+    log.contact(0, "boss", ContactRole::DecisionMaker);
+    log.contact(0, "qa", ContactRole::TechnicalEvaluator);
+    let mut shifts = vec![0, 0, 0];
+    for &(op, d, shift, pick) in ops {
+        let contact = CONTACTS[usize::from(pick) % CONTACTS.len()];
+        let promise = format!("p{}", pick % 4);
+        match op % 20 {
+            0 | 1 => drop(log.visit(d, &[contact])),
+            2 => drop(log.visit_planned(d, &["boss", contact], Some(d + 20))),
+            3 | 4 => drop(log.call(d, contact)),
+            5 => drop(log.promise(d, &promise, Some(contact), d + 10)),
+            6 => drop(log.promise(d, &promise, None, d + 3)),
+            7 => drop(log.kept(d, &promise)),
+            8 => drop(log.broken(d, &promise)),
+            9 => drop(log.solution(d, &[contact])),
+            10 => drop(log.critical(d, &[contact, "boss"])),
+            11 => drop(log.intro(d, contact)),
+            12 => drop(log.favor(d, contact, 20_000 * i64::from(pick))),
+            13 => drop(log.proof(
+                d,
+                [ProofKind::CustomerReference, ProofKind::Award][usize::from(pick % 2)],
+            )),
+            14 => drop(log.left(d, contact)),
+            15 => drop(log.contact(d, contact, ContactRole::Procurement)),
+            16 => drop(log.order(d, 1_000_000, Some(150_000 * i64::from(pick % 3)))),
+            17 => drop(log.concession(d, 300)),
+            18 => drop(log.invoice(d, &promise, 500_000, d + 30)),
+            _ => drop(log.payment(d, &promise, 200_000)),
+        }
+        shifts.push(shift);
+    }
+    for (record, shift) in log.events.iter_mut().zip(shifts) {
+        let moved = |t: Timestamp| Timestamp::from_unix_nanos(t.unix_nanos() + shift);
+        record.event.occurred_at = moved(record.event.occurred_at);
+        record.recorded_at = record.event.occurred_at;
+        match &mut record.event.payload {
+            EventPayload::Visit(v) => v.next_visit_on = v.next_visit_on.map(moved),
+            EventPayload::PromiseMade(p) => p.due_at = moved(p.due_at),
+            EventPayload::InvoiceIssued(i) => i.due_at = moved(i.due_at),
+            _ => {}
+        }
+    }
+    log.events
+}
+
+fn newest(events: &[RecordedEvent]) -> Timestamp {
+    events
+        .iter()
+        .map(|e| e.event.occurred_at)
+        .max()
+        .unwrap_or(Timestamp::EPOCH)
+}
+
+/// The state of `events`, advanced event by event and restored from a checkpoint (written
+/// and read back) after the first `checkpoint` of them.
+fn advanced(events: &[RecordedEvent], checkpoint: usize) -> AccountState {
+    let params = Params::default();
+    let mut state = AccountState::default();
+    for record in &events[..checkpoint] {
+        state.apply(record, &params);
+    }
+    let written = serde_json::to_vec(&state).unwrap();
+    let mut state: AccountState = serde_json::from_slice(&written).unwrap();
+    for record in &events[checkpoint..] {
+        state.apply(record, &params);
+    }
+    state
+}
+
+/// Byte for byte: every float's bits, not just their values.
+fn bytes(projection: &AccountProjection) -> String {
+    serde_json::to_string(projection).unwrap()
+}
+
+#[test]
+fn a_departure_recorded_late_takes_back_the_evidence_dated_after_it() {
+    let mut log = testkit::Log::opened(AccountSegment::Standard);
+    log.contact(1, "qa", ContactRole::TechnicalEvaluator);
+    // Two visits in one touch window: the second counts what is left of the cap...
+    log.visit(31, &["qa"]);
+    log.visit(32, &["qa"]);
+    log.call(33, "qa");
+    // ...until the contact is recorded as having left on day 31.5, after both were counted.
+    let left = log.left(31, "qa");
+    let record = log
+        .events
+        .iter_mut()
+        .find(|e| e.event.event_id == left)
+        .unwrap();
+    record.event.occurred_at = Timestamp::from_unix_nanos(day(31).unix_nanos() + 3_600_000_000_000);
+    let params = Params::default();
+    let state = AccountState::of(&log.events, &params);
+    let as_of = day(40);
+    let from_state = state.project(as_of, &params).unwrap();
+    assert_eq!(
+        bytes(&from_state),
+        bytes(&project(&log.events, as_of, &params))
+    );
+    let qa = &from_state.personal_trust["qa"];
+    assert!(qa.frozen);
+    // Only the first visit reaches the contact's frozen score.
+    assert_eq!(qa.contributions.len(), 1);
+}
+
+#[test]
+fn the_state_does_not_answer_before_its_newest_event() {
+    let mut log = testkit::Log::opened(AccountSegment::Standard);
+    log.contact(1, "qa", ContactRole::TechnicalEvaluator);
+    log.visit(30, &["qa"]);
+    let params = Params::default();
+    let state = AccountState::of(&log.events, &params);
+    assert_eq!(state.newest(), Some(day(30)));
+    assert!(state.project(day(29), &params).is_none());
+    assert!(state.project(day(30), &params).is_some());
+    assert_eq!(state.events(), 3);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// The state advanced event by event and restored from a checkpoint answers as a fold of
+    /// all the events at once, byte for byte, for every cut of a history and every instant
+    /// from its newest event on: contributions, leave-one-out deltas, summary and the instant
+    /// the answer holds until included.
+    #[test]
+    fn the_state_answers_as_a_fold_of_the_events(
+        ops in prop::collection::vec((0u8..20, 1i64..400, 0i64..NANOS_PER_DAY, 0u8..6), 1..48),
+        cut in 0.0f64..=1.0,
+        checkpoint in 0.0f64..=1.0,
+        later_days in 0i64..800,
+        later_time in 0i64..NANOS_PER_DAY,
+    ) {
+        let all = history(&ops);
+        let events = &all[..((all.len() as f64 * cut).ceil() as usize).max(1)];
+        let state = advanced(events, (events.len() as f64 * checkpoint) as usize);
+        prop_assert_eq!(&state, &AccountState::of(events, &Params::default()));
+        let params = Params::default();
+        let first = newest(events);
+        let later = Timestamp::from_unix_nanos(
+            first.unix_nanos() + later_days * NANOS_PER_DAY + later_time,
+        );
+        for as_of in [first, later] {
+            let from_state = state.project(as_of, &params).unwrap();
+            prop_assert_eq!(bytes(&from_state), bytes(&project(events, as_of, &params)));
+            let unexplained = state.project_unexplained(as_of, &params).unwrap();
+            prop_assert_eq!(
+                bytes(&unexplained),
+                bytes(&project_unexplained(events, as_of, &params))
+            );
+            let last = events.last().unwrap();
+            let account = &last.account_id;
+            let (position, id) = (last.position, last.event.event_id);
+            prop_assert_eq!(
+                state.summarize(position, id, as_of, &params),
+                Some(summarize(account, position, id, events, as_of, &params))
+            );
+            prop_assert_eq!(state.stable_until(as_of), stable_until(events, as_of));
+        }
+        if first.unix_nanos() > 0 {
+            let before = Timestamp::from_unix_nanos(first.unix_nanos() - 1);
+            prop_assert!(state.project(before, &params).is_none());
+        }
+    }
+}
