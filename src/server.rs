@@ -131,11 +131,13 @@ impl OpenServer {
         let projector = Arc::new(
             Projector::open(log.clone(), Arc::new(log.snapshots()?), Params::default()).await?,
         );
-        // Both fold account histories: they share one cache, so each record is decoded once.
-        // Lists and the portfolio "now" are answered from the rows the projector keeps.
+        // Both keep account histories and states: they share the caches, so each record is
+        // decoded once and each state advanced once. Lists and the portfolio "now" are
+        // answered from the rows the projector keeps.
         let relationships = Arc::new(
             Relationships::with_histories(log.clone(), Params::default(), projector.histories())
-                .with_rows(projector.live_rows()),
+                .with_rows(projector.live_rows())
+                .with_states(projector.states()),
         );
         let projecting = tokio::spawn({
             let (projector, head, mut stopping) =

@@ -8,34 +8,20 @@
 //! stream from the next revision, usually empty).
 //!
 //! The cache is bounded by the number of events it holds ([`DEFAULT_BUDGET`]), least recently
-//! used account first out, so memory does not grow with the number of accounts; an account that
-//! fell out is simply read again. Nothing here is needed for correctness: a cold cache answers
-//! the same, only slower.
-//!
-//! One exception to least recently used first: an account not cached is not let in at the cost
-//! of a history used in the last [`HOT_FOR`]. The projector touches the accounts of each page in
-//! the same order, page after page; when their histories hold more events than the budget,
-//! plain LRU evicts exactly the account needed next, and every account of every page was read
-//! from the log again (the classic failure of LRU under a cyclic pattern). With the admission
-//! rule the histories in the cache stay there while they are in use, and only the accounts
-//! beyond the budget are read again.
+//! used account first out but for a value in use (see `read::kept`), so memory does not grow
+//! with the number of accounts; an account that fell out is simply read again. Nothing here is
+//! needed for correctness: a cold cache answers the same, only slower.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use futures::TryStreamExt;
-use lru::LruCache;
 
 use crate::domain::{AccountId, RecordedEvent};
+use crate::read::kept::{ByAccount, Weighed};
 use crate::store::{Direction, Log, StoreError};
 
 /// The most events the cache holds by default, in all accounts: a few hundred MB at most.
 pub const DEFAULT_BUDGET: usize = 200_000;
-
-/// How recently a cached history must have been used for an account not cached to be refused
-/// room at its cost (see the module docs). Long beside the projector's pacing (a page at least
-/// every second while appends come), so that what a live projector keeps using stays.
-pub const HOT_FOR: Duration = Duration::from_secs(10);
 
 /// One account's events in stream order: revision `i` at index `i`.
 pub type History = Arc<Vec<RecordedEvent>>;
@@ -46,27 +32,20 @@ pub fn up_to(history: &[RecordedEvent], position: u64) -> &[RecordedEvent] {
     &history[..history.partition_point(|r| r.position <= position)]
 }
 
+impl Weighed for Vec<RecordedEvent> {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+
+    fn reach(&self) -> usize {
+        self.len()
+    }
+}
+
 /// Recently used account histories over a log (see the module docs).
 pub struct Histories {
     log: Arc<dyn Log>,
-    cache: Mutex<Cached>,
-    /// [`HOT_FOR`], shorter in tests.
-    hot_for: Duration,
-}
-
-/// A cached history and when it was last used.
-struct Kept {
-    history: History,
-    used: Instant,
-}
-
-struct Cached {
-    /// Each account's history, most recently used first out of the way of eviction.
-    accounts: LruCache<AccountId, Kept>,
-    /// How many events `accounts` holds.
-    events: usize,
-    /// The most it may hold.
-    budget: usize,
+    cache: ByAccount<Vec<RecordedEvent>>,
 }
 
 impl Histories {
@@ -74,19 +53,17 @@ impl Histories {
     pub fn new(log: Arc<dyn Log>, budget: usize) -> Self {
         Histories {
             log,
-            cache: Mutex::new(Cached {
-                accounts: LruCache::unbounded(),
-                events: 0,
-                budget,
-            }),
-            hot_for: HOT_FOR,
+            cache: ByAccount::new(budget),
         }
     }
 
-    /// The same cache with another [`HOT_FOR`]: zero makes it plain least recently used.
+    /// The same cache with another `HOT_FOR`: zero makes it plain least recently used.
     #[cfg(test)]
-    fn hot_for(self, hot_for: Duration) -> Self {
-        Histories { hot_for, ..self }
+    fn hot_for(self, hot_for: std::time::Duration) -> Self {
+        Histories {
+            cache: self.cache.hot_for(hot_for),
+            ..self
+        }
     }
 
     /// `account`'s committed events in stream order, at least up to global position `up_to`
@@ -100,7 +77,7 @@ impl Histories {
         known: impl IntoIterator<Item = RecordedEvent>,
         up_to: Option<u64>,
     ) -> Result<History, StoreError> {
-        let cached = self.cached(account);
+        let cached = self.cache.get(account);
         let history: &[RecordedEvent] = cached.as_deref().map_or(&[], |h| &h[..]);
         let held = history.len() as u64;
         let mut next = held;
@@ -149,96 +126,24 @@ impl Histories {
                 // The cache's own reference would make `make_mut` copy every event of the
                 // account to add one (that copy cost the live projector more than its fold):
                 // taken out, the events are copied only when another reader still holds them.
-                self.release(account, &history);
+                self.cache.release(account, &history);
                 Arc::make_mut(&mut history).extend(extension);
                 history
             }
         };
-        self.keep(account, &history, resident);
+        self.cache.keep(account, &history, resident);
         Ok(history)
     }
 
     /// `account`'s history if the cache holds it, leaving its place in the cache as it was: for
     /// a sweep over every account, which must not make them look used.
     pub fn peek(&self, account: &AccountId) -> Option<History> {
-        self.lock()
-            .accounts
-            .peek(account)
-            .map(|kept| Arc::clone(&kept.history))
-    }
-
-    fn cached(&self, account: &AccountId) -> Option<History> {
-        let mut cached = self.lock();
-        let kept = cached.accounts.get_mut(account)?;
-        kept.used = Instant::now();
-        Some(Arc::clone(&kept.history))
-    }
-
-    /// Takes `history` out of the cache if the cache holds this very one, so that it can be
-    /// extended in place; [`Histories::keep`] puts it back.
-    fn release(&self, account: &AccountId, history: &History) {
-        let mut cached = self.lock();
-        if cached
-            .accounts
-            .peek(account)
-            .is_some_and(|held| Arc::ptr_eq(&held.history, history))
-        {
-            cached.accounts.pop(account);
-            cached.events -= history.len();
-        }
-    }
-
-    /// Keeps `history` unless the cache holds a longer one (a concurrent reader got further),
-    /// then evicts the least recently used accounts until the cache is within its budget. An
-    /// account that was not `resident` (cached when its history was asked for) is let in only
-    /// at the cost of histories not used in the last [`HOT_FOR`]; when the room would take one
-    /// used more recently, it is left out instead (see the module docs).
-    fn keep(&self, account: &AccountId, history: &History, resident: bool) {
-        let mut cached = self.lock();
-        if history.len() > cached.budget {
-            return;
-        }
-        let now = Instant::now();
-        let held = cached.accounts.peek(account).map_or(0, |k| k.history.len());
-        if held > history.len() {
-            if let Some(kept) = cached.accounts.get_mut(account) {
-                kept.used = now;
-            }
-            return;
-        }
-        let kept = Kept {
-            history: Arc::clone(history),
-            used: now,
-        };
-        cached.accounts.put(account.clone(), kept);
-        cached.events = cached.events - held + history.len();
-        let hot = |kept: &Kept| now.saturating_duration_since(kept.used) < self.hot_for;
-        while cached.events > cached.budget {
-            match cached.accounts.peek_lru() {
-                Some((lru, kept)) if !resident && lru != account && hot(kept) => {
-                    // Making room would evict a history in use: this one stays out.
-                    cached.accounts.pop(account);
-                    cached.events -= history.len();
-                    break;
-                }
-                Some(_) => {
-                    if let Some((_, evicted)) = cached.accounts.pop_lru() {
-                        cached.events -= evicted.history.len();
-                    }
-                }
-                None => break,
-            }
-        }
+        self.cache.peek(account)
     }
 
     /// How many events the cache holds now.
     pub fn cached_events(&self) -> usize {
-        self.lock().events
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Cached> {
-        // The cache is consistent after every statement that changes it.
-        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+        self.cache.weight()
     }
 }
 

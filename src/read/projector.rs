@@ -43,6 +43,7 @@ use crate::domain::projection::Params;
 pub use crate::domain::projection::RelationshipChange;
 use crate::read::histories::{Histories, DEFAULT_BUDGET};
 use crate::read::rows::Rows;
+use crate::read::states::{self, States};
 use crate::store::{Log, SnapshotStore, StoreError};
 use fold_thread::FoldThread;
 pub use pacing::{
@@ -83,9 +84,13 @@ pub struct Projector {
     changes: broadcast::Sender<RelationshipChange>,
     /// The last position reflected in the checkpoint (`None`: none yet).
     progress: watch::Sender<Option<u64>>,
-    /// Recently used account histories, so a page does not reread them from the log; shared
+    /// Recently used account histories, which the rows' build and refresher read; shared
     /// with the relationships service (see [`Projector::histories`]).
     histories: Arc<Histories>,
+    /// Recently used accounts' states, which each page advances by its events instead of
+    /// folding histories again; shared with the relationships service (see
+    /// [`Projector::states`]).
+    states: Arc<States>,
     /// Where the page's folds run, at a lower CPU priority than the request path.
     folds: FoldThread,
     /// Every account's relationship in brief as of now (see `read::rows`).
@@ -137,7 +142,9 @@ impl Projector {
         let (changes, _) = broadcast::channel(CHANGE_BUFFER);
         let (progress, _) = watch::channel(resumed);
         let log_for_histories = Arc::clone(&log);
+        let states = States::new(Arc::clone(&log), params.clone(), states::DEFAULT_BUDGET);
         Ok(Projector {
+            states: Arc::new(states),
             log,
             store,
             params,
@@ -165,6 +172,12 @@ impl Projector {
     /// answer from the same decoded records.
     pub fn histories(&self) -> Arc<Histories> {
         Arc::clone(&self.histories)
+    }
+
+    /// The account states the projector keeps in memory, for the relationships service to
+    /// answer live questions from.
+    pub fn states(&self) -> Arc<States> {
+        Arc::clone(&self.states)
     }
 
     /// Follows the position reflected in the checkpoint.

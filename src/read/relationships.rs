@@ -34,14 +34,14 @@ use lru::LruCache;
 
 use crate::clock::now;
 use crate::domain::projection::{
-    concentration, explain_change, gift_register, project, project_unexplained, stable_until,
-    AccountProjection, AccountRevenue, Checkpoint, GiftEntry, Params, Portfolio, RelationshipBrief,
-    TrustChange,
+    concentration, explain_change, gift_register, project, project_unexplained, AccountProjection,
+    AccountRevenue, Checkpoint, GiftEntry, Params, Portfolio, RelationshipBrief, TrustChange,
 };
 use crate::domain::{AccountId, AccountScope, RecordedEvent, Timestamp, ValidationError};
 use crate::ledger::LedgerError;
 use crate::read::histories::{Histories, DEFAULT_BUDGET};
 use crate::read::projector::LiveRows;
+use crate::read::states::{self, States};
 use crate::store::Log;
 
 mod cut;
@@ -75,6 +75,9 @@ pub struct Relationships {
     params: Params,
     /// Recently used account histories (shared with the live projector in a server).
     histories: Arc<Histories>,
+    /// Recently used accounts' states, which live questions are answered from (shared with
+    /// the live projector in a server).
+    states: Arc<States>,
     /// Recent live answers, kept until their account moves or their `stable_until`.
     live: Mutex<LiveAnswers>,
     /// Recent listings, so that the pages after a list's first are a lookup, not a walk.
@@ -93,10 +96,12 @@ impl Relationships {
     /// The service over `log`, scoring with `params`, reading account histories through
     /// `histories` (the live projector's, so that both decode each record once).
     pub fn with_histories(log: Arc<dyn Log>, params: Params, histories: Arc<Histories>) -> Self {
+        let states = States::new(Arc::clone(&log), params.clone(), states::DEFAULT_BUDGET);
         Relationships {
             log,
             params,
             histories,
+            states: Arc::new(states),
             live: Mutex::new(LiveAnswers::default()),
             listings: Mutex::new(LruCache::new(
                 std::num::NonZeroUsize::new(KEPT_LISTINGS).unwrap_or(std::num::NonZeroUsize::MIN),
@@ -113,6 +118,12 @@ impl Relationships {
             rows: Some(rows),
             ..self
         }
+    }
+
+    /// The same service answering live questions from `states` (the live projector's, so
+    /// that both advance each account's state once).
+    pub fn with_states(self, states: Arc<States>) -> Self {
+        Relationships { states, ..self }
     }
 
     /// The scoring rules in force.
@@ -145,22 +156,25 @@ impl Relationships {
         ))
     }
 
-    /// The live answer (see [`LiveAnswers`]): a kept one re-dated when it still holds, a
-    /// fresh fold otherwise.
+    /// The live answer (see [`LiveAnswers`]): a kept one re-dated when it still holds, else
+    /// the account's state (advanced to the head) projected.
     async fn get_live(&self, account: &AccountId) -> Result<AccountProjection, LedgerError> {
-        let history = self.histories.history(account, [], None).await?;
-        let Some(last) = history.last() else {
+        let at = self.states.state(account, None).await?;
+        let state = &at.state;
+        let (Some(revision), Some(newest)) = (state.last_revision(), state.newest()) else {
             return Err(LedgerError::AccountNotFound(account.clone()));
         };
-        let as_of = Judged::NoEarlierThan(now()).instant(occurred(history.iter()));
-        if let Some(kept) = self.live().get(account, last.revision, as_of) {
+        let as_of = Judged::NoEarlierThan(now()).instant([newest]);
+        if let Some(kept) = self.live().get(account, revision, as_of) {
             return Ok(kept);
         }
-        let projection = project(&history, as_of, &self.params);
+        let projection = state
+            .project(as_of, &self.params)
+            .ok_or_else(|| LedgerError::AccountNotFound(account.clone()))?;
         let answer = LiveAnswer {
-            revision: last.revision,
+            revision,
             as_of,
-            until: stable_until(&history, as_of),
+            until: state.stable_until(as_of),
             projection: Arc::new(projection.clone()),
         };
         self.live().keep(account, answer);

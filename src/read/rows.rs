@@ -34,6 +34,7 @@ use crate::domain::projection::{
 };
 use crate::domain::{AccountId, RecordedEvent, Timestamp};
 use crate::read::relationships::occurred;
+use crate::read::states::StateAt;
 
 /// One account's relationship in brief, judged at `summary.as_of`.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +73,19 @@ impl Row {
             params,
         );
         Some(Row::of(summary, history, as_of, None))
+    }
+
+    /// [`Row::judge`] of the events `at` read: the same row, from the state.
+    pub fn judge_state(at: &StateAt, as_of: Timestamp, params: &Params) -> Option<Row> {
+        let state = &at.state;
+        let summary = state.summarize(at.position?, state.last_event()?, as_of, params)?;
+        Some(Row {
+            summary,
+            owner: state.profile().owner.clone(),
+            until: state.stable_until(as_of),
+            newest: state.newest()?,
+            brief: None,
+        })
     }
 
     /// [`Row::judge`] with the brief a list shows, which takes the trends' second fold.

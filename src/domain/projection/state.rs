@@ -58,6 +58,8 @@ pub struct AccountState {
     events: usize,
     /// The highest stream revision read.
     last_revision: Option<u64>,
+    /// The last event read.
+    last_event: Option<EventId>,
     /// The latest `occurred_at` read: the state answers as of this instant or later.
     newest: Option<Timestamp>,
     roster: Roster,
@@ -87,6 +89,7 @@ impl AccountState {
             .get_or_insert_with(|| record.account_id.clone());
         self.events += 1;
         self.last_revision = self.last_revision.max(Some(record.revision));
+        self.last_event = Some(event.event_id);
         self.newest = self.newest.max(Some(event.occurred_at));
         self.anchors.apply(record);
         self.commerce.apply(record);
@@ -121,6 +124,21 @@ impl AccountState {
     /// How many events the state has read.
     pub fn events(&self) -> usize {
         self.events
+    }
+
+    /// The highest stream revision read.
+    pub fn last_revision(&self) -> Option<u64> {
+        self.last_revision
+    }
+
+    /// The last event read.
+    pub fn last_event(&self) -> Option<EventId> {
+        self.last_event
+    }
+
+    /// Who the account is, from its first `account_opened`.
+    pub fn profile(&self) -> &AccountProfile {
+        &self.profile
     }
 
     /// The latest `occurred_at` read: the earliest instant the state answers as of.

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use super::*;
 use crate::domain::projection::testkit;
 use crate::domain::ProposedEvent;
@@ -96,12 +98,9 @@ async fn the_budget_evicts_the_least_recently_used_account() {
     histories.history(&id("a"), [], None).await.unwrap();
     histories.history(&id("c"), [], None).await.unwrap();
     assert_eq!(histories.cached_events(), 6);
-    let cache = histories.lock();
-    assert!(cache.accounts.contains(&id("a")) && cache.accounts.contains(&id("c")));
-    assert!(
-        !cache.accounts.contains(&id("b")),
-        "b was used least recently"
-    );
+    let cache = &histories.cache;
+    assert!(cache.contains(&id("a")) && cache.contains(&id("c")));
+    assert!(!cache.contains(&id("b")), "b was used least recently");
 }
 
 /// The projector's pattern: the same accounts, in the same order, again and again, holding
@@ -139,9 +138,9 @@ async fn accounts_used_in_a_cycle_larger_than_the_budget_do_not_evict_each_other
     .unwrap();
     let grown = histories.history(&id("b"), [], None).await.unwrap();
     assert_eq!(grown.len(), 5);
-    let cache = histories.lock();
-    assert!(cache.accounts.contains(&id("b")) && !cache.accounts.contains(&id("a")));
-    assert_eq!(cache.events, 5);
+    let cache = &histories.cache;
+    assert!(cache.contains(&id("b")) && !cache.contains(&id("a")));
+    assert_eq!(histories.cached_events(), 5);
 }
 
 #[tokio::test]

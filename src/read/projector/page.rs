@@ -2,16 +2,14 @@
 //! fold thread, and the summaries and changes committed to the checkpoint together.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use futures::TryStreamExt;
 
 use super::{Projector, RelationshipChange, PAGE};
 use crate::domain::projection::Params;
 use crate::domain::{AccountId, RecordedEvent};
-use crate::read::histories;
-use crate::read::relationships::{occurred, Judged};
 use crate::read::rows::Row;
+use crate::read::states::{Advance, Advanced};
 use crate::store::{Direction, ReadAllFilter, SnapshotPosition, StoreError};
 
 impl Projector {
@@ -59,9 +57,11 @@ impl Projector {
                 records.push(record);
             }
         }
-        // The histories first (they may read the log), then every fold of the page at once on
-        // the fold thread: a fold of a long history takes milliseconds of CPU, and on a tokio
-        // worker it would hold up the gRPC requests queued behind it (see `fold_thread`).
+        // The states first (they may read the log), then every fold of the page at once on
+        // the fold thread: a state is advanced by the page's events in constant time each, but
+        // one built from a long history, or a summary's evaluation, takes milliseconds of CPU,
+        // and on a tokio worker it would hold up the gRPC requests queued behind it (see
+        // `fold_thread`).
         let mut folds = Vec::with_capacity(touched.len());
         for (account, records) in touched {
             // The account's last record in the page (the fold is as of it), and its first.
@@ -70,23 +70,16 @@ impl Projector {
             };
             let first_position = first.position;
             let (position, recorded_at) = (latest.position, latest.recorded_at);
-            let history = self
-                .histories
-                .history(&account, records, Some(position))
+            let advance = self
+                .states
+                .advance(&account, records, Some(position))
                 .await?;
-            let counted = histories::up_to(&history, position).len();
-            if counted == 0 || history[counted - 1].position != position {
-                return Err(StoreError::Corrupt(format!(
-                    "the stream of {account} does not hold position {position}, which the log \
-                     gives it"
-                )));
-            }
             folds.push(Fold {
                 account,
                 recorded_at,
                 first_position,
-                history,
-                counted,
+                position,
+                advance,
             });
         }
         let params = self.params.clone();
@@ -95,16 +88,25 @@ impl Projector {
             .run(move || {
                 folds
                     .into_iter()
-                    .filter_map(|fold| {
-                        let row = fold.judge(&params)?;
-                        Some((fold.account, row, fold.first_position))
-                    })
+                    .map(|fold| fold.judge(&params))
                     .collect::<Vec<_>>()
             })
             .await
             .ok_or_else(|| {
                 StoreError::Unavailable("a fold of the projector's page failed".to_string())
             })?;
+        let mut judged_rows = Vec::with_capacity(judged.len());
+        for (account, advanced, row, (first_position, position)) in judged {
+            self.states.keep(advanced);
+            let Some(row) = row else {
+                return Err(StoreError::Corrupt(format!(
+                    "the stream of {account} does not hold position {position}, which the log \
+                     gives it"
+                )));
+            };
+            judged_rows.push((account, row, first_position));
+        }
+        let judged = judged_rows;
         let mut summaries = Vec::with_capacity(judged.len());
         let mut rows = Vec::with_capacity(judged.len());
         let mut changes = Vec::new();
@@ -138,26 +140,34 @@ impl Projector {
     }
 }
 
-/// One account's fold of a page: its events up to the last of them in the page.
+/// One account's fold of a page: its state advanced to the last of its events in the page.
 struct Fold {
     account: AccountId,
     /// When the account's last event in the page was recorded.
     recorded_at: crate::domain::Timestamp,
     /// The position of the account's first event in the page.
     first_position: u64,
-    /// The account's history, at least up to `position`.
-    history: Arc<Vec<RecordedEvent>>,
-    /// How many of its events are at `position` or before.
-    counted: usize,
+    /// The position of its last event in the page.
+    position: u64,
+    /// What takes the account's state there.
+    advance: Advance,
 }
 
 impl Fold {
-    /// The account's row as of its last event in the page, judged when that event was
-    /// recorded (or at the newest `occurred_at` counted, if later): its summary is what
-    /// `Relationships::get` answers as of that position.
-    fn judge(&self, params: &Params) -> Option<Row> {
-        let history = &self.history[..self.counted];
-        let as_of = Judged::NoEarlierThan(self.recorded_at).instant(occurred(history.iter()));
-        Row::judge(&self.account, history, as_of, params)
+    /// Advances the account's state, and judges its row as of its last event in the page,
+    /// when that event was recorded (or at the newest `occurred_at` counted, if later): its
+    /// summary is what `Relationships::get` answers as of that position. No row when the
+    /// state did not reach that position (a stream that does not hold it).
+    fn judge(self, params: &Params) -> (AccountId, Advanced, Option<Row>, (u64, u64)) {
+        let advanced = self.advance.run(params);
+        let at = &advanced.at;
+        let row = (at.position == Some(self.position))
+            .then(|| {
+                let newest = at.state.newest()?;
+                Row::judge_state(at, self.recorded_at.max(newest), params)
+            })
+            .flatten();
+        let positions = (self.first_position, self.position);
+        (self.account, advanced, row, positions)
     }
 }

@@ -1,0 +1,212 @@
+//! Account projection states in memory: each recently used account's
+//! [`AccountState`], advanced by the events appended since instead of folding its history
+//! again (docs/decisions/0018-account-state-advanced-event-by-event.md).
+//!
+//! The live projector advances the states of the accounts each page touches and summarizes
+//! them; a live `GetRelationship` advances the account's state to the head and projects it.
+//! Both evaluate the state as of an instant no earlier than its newest event, which is the only
+//! kind of instant a live question asks about. A state is taken out of the cache while it is
+//! advanced, so that it is changed in place; a reader who asks meanwhile builds one of its own.
+//!
+//! Bounded like the histories (see `read::kept`), by the events and items of evidence the
+//! states keep. An account that fell out is read from the log and its state built again:
+//! nothing here is needed for correctness.
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+
+use crate::domain::projection::{AccountState, Params};
+use crate::domain::{AccountId, RecordedEvent};
+use crate::read::kept::{ByAccount, Weighed};
+use crate::store::{Direction, Log, StoreError};
+
+/// The most events and items of evidence the cache keeps by default, in all accounts: a few
+/// hundred MB at most.
+pub const DEFAULT_BUDGET: usize = 400_000;
+
+/// An account's state and the global position of the last event it read.
+#[derive(Debug, Clone)]
+pub struct StateAt {
+    /// The state.
+    pub state: AccountState,
+    /// The last event read (`None`: none yet).
+    pub position: Option<u64>,
+}
+
+impl Weighed for StateAt {
+    fn weight(&self) -> usize {
+        self.state.weight()
+    }
+
+    fn reach(&self) -> usize {
+        self.state.events()
+    }
+}
+
+/// Recently used account states over a log (see the module docs).
+pub struct States {
+    log: Arc<dyn Log>,
+    params: Params,
+    cache: ByAccount<StateAt>,
+}
+
+/// A state to advance: the kept one (if any reaches no further than asked), and the events
+/// that take it there. Read on the async side (it may read the log); advanced wherever the
+/// caller folds ([`Advance::run`]); kept again with [`States::keep`].
+pub struct Advance {
+    account: AccountId,
+    base: Option<Arc<StateAt>>,
+    events: Vec<RecordedEvent>,
+    /// Whether the account was cached when asked for, for the cache's admission rule.
+    resident: bool,
+    /// Whether the result may be kept: not when the kept state reaches further.
+    keep: bool,
+}
+
+impl Advance {
+    /// The account's state after the events: the kept one advanced in place when no one else
+    /// holds it, else a copy.
+    pub fn run(self, params: &Params) -> Advanced {
+        let mut at = self.base.unwrap_or_else(|| {
+            Arc::new(StateAt {
+                state: AccountState::default(),
+                position: None,
+            })
+        });
+        if !self.events.is_empty() {
+            let state = Arc::make_mut(&mut at);
+            for record in &self.events {
+                state.state.apply(record, params);
+                state.position = Some(record.position);
+            }
+        }
+        Advanced {
+            account: self.account,
+            at,
+            resident: self.resident,
+            keep: self.keep,
+        }
+    }
+}
+
+/// An advanced state, to be kept ([`States::keep`]).
+pub struct Advanced {
+    account: AccountId,
+    /// The state.
+    pub at: Arc<StateAt>,
+    resident: bool,
+    keep: bool,
+}
+
+impl States {
+    /// A cache over `log` of states folded with `params`, within `budget`.
+    pub fn new(log: Arc<dyn Log>, params: Params, budget: usize) -> Self {
+        States {
+            log,
+            params,
+            cache: ByAccount::new(budget),
+        }
+    }
+
+    /// `account`'s state after its events up to global position `up_to` (`None`: up to the
+    /// log's head when called), advanced now and kept.
+    pub async fn state(
+        &self,
+        account: &AccountId,
+        up_to: Option<u64>,
+    ) -> Result<Arc<StateAt>, StoreError> {
+        let advanced = self.advance(account, [], up_to).await?.run(&self.params);
+        Ok(self.keep(advanced))
+    }
+
+    /// What takes `account`'s kept state to its events up to global position `up_to` (`None`:
+    /// the log's head when called). `known` may hold records of this account the caller
+    /// already has and gives up (the projector's page), in stream order: those that continue
+    /// the kept state are used instead of being read from the log.
+    pub async fn advance(
+        &self,
+        account: &AccountId,
+        known: impl IntoIterator<Item = RecordedEvent>,
+        up_to: Option<u64>,
+    ) -> Result<Advance, StoreError> {
+        let cached = self.cache.get(account);
+        let resident = cached.is_some();
+        // A kept state past `up_to` cannot go back: build one from the start, and keep the
+        // other.
+        let past = |at: &StateAt| {
+            up_to.is_some_and(|up_to| at.position.is_some_and(|position| position > up_to))
+        };
+        let keep = !cached.as_deref().is_some_and(past);
+        let base = cached.filter(|_| keep);
+        let held = base.as_ref().map_or(0, |at| at.state.events()) as u64;
+        let mut next = held;
+        let mut events: Vec<RecordedEvent> = Vec::new();
+        for record in known {
+            if record.revision < held {
+                continue;
+            }
+            if record.revision != next || up_to.is_some_and(|up_to| record.position > up_to) {
+                break;
+            }
+            events.push(record);
+            next += 1;
+        }
+        let last = events
+            .last()
+            .map(|r| r.position)
+            .or(base.as_ref().and_then(|at| at.position));
+        let reached = up_to.is_some_and(|up_to| last.is_some_and(|last| last >= up_to));
+        if !reached {
+            let mut tail = self
+                .log
+                .read_stream(account, Some(next), Direction::Forwards, None);
+            while let Some(record) = tail.try_next().await? {
+                if up_to.is_some_and(|up_to| record.position > up_to) {
+                    break;
+                }
+                if record.revision != next {
+                    return Err(StoreError::Corrupt(format!(
+                        "the stream of {account} gives revision {} where {next} was next",
+                        record.revision
+                    )));
+                }
+                let at_end = up_to.is_some_and(|up_to| record.position == up_to);
+                events.push(record);
+                next += 1;
+                if at_end {
+                    break;
+                }
+            }
+        }
+        if let Some(base) = base.as_ref().filter(|_| !events.is_empty()) {
+            // Taken out while it is advanced, so that it is changed in place.
+            self.cache.release(account, base);
+        }
+        Ok(Advance {
+            account: account.clone(),
+            base,
+            events,
+            resident,
+            keep,
+        })
+    }
+
+    /// Keeps an advanced state (unless it read no event, or the kept one reaches further),
+    /// and gives it back.
+    pub fn keep(&self, advanced: Advanced) -> Arc<StateAt> {
+        if advanced.keep && advanced.at.state.events() > 0 {
+            self.cache
+                .keep(&advanced.account, &advanced.at, advanced.resident);
+        }
+        advanced.at
+    }
+
+    /// How much the cache weighs now (events and items of evidence).
+    pub fn weight(&self) -> usize {
+        self.cache.weight()
+    }
+}
+
+#[cfg(test)]
+mod tests;

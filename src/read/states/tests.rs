@@ -1,0 +1,111 @@
+use super::*;
+use crate::domain::event::{AccountSegment, ContactRole};
+use crate::domain::projection::testkit::{self, day};
+use crate::domain::ProposedEvent;
+use crate::store::{ExpectedRevision, MemoryLog};
+
+fn id(s: &str) -> AccountId {
+    AccountId::parse(s).unwrap()
+}
+
+/// An opened account with a contact, then `visits` visits to it: the events to append.
+fn events(visits: usize) -> Vec<ProposedEvent> {
+    let mut log = testkit::Log::opened(AccountSegment::Standard);
+    log.contact(1, "qa", ContactRole::TechnicalEvaluator);
+    for d in 0..visits {
+        log.visit(2 + d as i64, &["qa"]);
+    }
+    log.events.into_iter().map(|r| r.event).collect()
+}
+
+async fn append(log: &MemoryLog, account: &str, events: Vec<ProposedEvent>) {
+    log.append(&id(account), ExpectedRevision::Any, events)
+        .await
+        .unwrap();
+}
+
+async fn stream(log: &MemoryLog, account: &str) -> Vec<RecordedEvent> {
+    log.read_stream(&id(account), None, Direction::Forwards, None)
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_state_follows_later_appends_and_is_the_state_of_the_stream() {
+    let log = Arc::new(MemoryLog::new());
+    let mut all = events(6);
+    let later = all.split_off(4);
+    append(&log, "a", all).await;
+    let params = Params::default();
+    let states = States::new(log.clone(), params.clone(), 1_000);
+    let first = states.state(&id("a"), None).await.unwrap();
+    assert_eq!(
+        first.state,
+        AccountState::of(&stream(&log, "a").await, &params)
+    );
+    assert_eq!(first.position, Some(3));
+    append(&log, "a", later).await;
+    let second = states.state(&id("a"), None).await.unwrap();
+    let history = stream(&log, "a").await;
+    assert_eq!(second.state, AccountState::of(&history, &params));
+    assert_eq!(second.position, Some(7));
+    assert_eq!(states.weight(), second.state.weight());
+    // Its projection is the history's.
+    let as_of = day(30);
+    assert_eq!(
+        second.state.project(as_of, &params),
+        Some(crate::domain::projection::project(&history, as_of, &params))
+    );
+}
+
+#[tokio::test]
+async fn records_the_caller_holds_advance_the_state_without_a_read() {
+    let log = Arc::new(MemoryLog::new());
+    append(&log, "a", events(2)).await;
+    let params = Params::default();
+    let states = States::new(log.clone(), params.clone(), 1_000);
+    let history = stream(&log, "a").await;
+    states.state(&id("a"), Some(2)).await.unwrap();
+    // A record the log never held proves the state was advanced from `known`.
+    let mut invented = history[3].clone();
+    invented.revision = 4;
+    invented.position = 99;
+    let known = vec![history[3].clone(), invented.clone()];
+    let advance = states.advance(&id("a"), known, Some(99)).await.unwrap();
+    let advanced = states.keep(advance.run(&params));
+    assert_eq!(advanced.position, Some(99));
+    assert_eq!(advanced.state.events(), 5);
+    let mut expected = history;
+    expected.push(invented);
+    assert_eq!(advanced.state, AccountState::of(&expected, &params));
+}
+
+#[tokio::test]
+async fn a_state_asked_for_up_to_an_earlier_position_is_built_and_the_further_one_kept() {
+    let log = Arc::new(MemoryLog::new());
+    append(&log, "a", events(4)).await;
+    let params = Params::default();
+    let states = States::new(log.clone(), params.clone(), 1_000);
+    let head = states.state(&id("a"), None).await.unwrap();
+    let earlier = states.state(&id("a"), Some(2)).await.unwrap();
+    let history = stream(&log, "a").await;
+    assert_eq!(earlier.position, Some(2));
+    assert_eq!(earlier.state, AccountState::of(&history[..3], &params));
+    let again = states.state(&id("a"), None).await.unwrap();
+    assert!(
+        Arc::ptr_eq(&again, &head),
+        "the state at the head stays kept"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_account_has_an_empty_state_and_is_not_kept() {
+    let log = Arc::new(MemoryLog::new());
+    append(&log, "a", events(1)).await;
+    let states = States::new(log, Params::default(), 1_000);
+    let at = states.state(&id("z"), None).await.unwrap();
+    assert_eq!(at.state.events(), 0);
+    assert_eq!(at.position, None);
+    assert_eq!(states.weight(), 0);
+}
