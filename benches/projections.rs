@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use relledger::domain::projection::{project_unexplained, summarize, Params};
+use relledger::domain::projection::{project_unexplained, summarize, AccountState, Params};
 use relledger::domain::time::NANOS_PER_DAY;
 use relledger::domain::*;
 use relledger::ledger::Ledger;
@@ -260,6 +260,33 @@ async fn run() {
     }
     let summarized = started.elapsed().as_secs_f64();
     println!("fold only, summaries (what the live projector keeps: no trends): {total} events in {summarized:.3} s = {:.0} events/s", total as f64 / summarized);
+    // The same summaries from account states: built event by event, then (what a page of
+    // the live projector does for each account it touches) advanced by one more event and
+    // summarized.
+    let started = Instant::now();
+    let mut states: Vec<(AccountState, &RecordedEvent)> = histories
+        .values()
+        .map(|events| {
+            let (last, before) = events.split_last().expect("a history holds an event");
+            (AccountState::of(before, &params), last)
+        })
+        .collect();
+    let built = started.elapsed().as_secs_f64();
+    println!(
+        "account states built event by event: {total} events in {built:.3} s = {:.0} events/s",
+        total as f64 / built
+    );
+    let started = Instant::now();
+    for (state, last) in &mut states {
+        state.apply(last, &params);
+        std::hint::black_box(state.summarize(last.position, last.event.event_id, as_of, &params));
+    }
+    let advanced = started.elapsed().as_secs_f64();
+    println!(
+        "a state advanced by one event and summarized: {} accounts in {advanced:.3} s = {:.1} us an account",
+        states.len(),
+        advanced * 1e6 / states.len() as f64
+    );
 
     // 2. GetRelationship for the big account, through the application layer as a server
     // runs it: sharing the projector's account histories (warm after the rebuild).
@@ -419,6 +446,40 @@ async fn over_grpc(events: u64, queries: u64, now: i64) {
             times,
         );
     }
+    // Right after an append to the account: the kept answer no longer holds, and the answer
+    // is the account's state advanced by the new event, projected.
+    let last = history.last().expect("the account has events");
+    let mut after_append = Vec::new();
+    for _ in 0..queries {
+        let mut event = last.event.clone();
+        event.event_id = relledger::domain::EventId::new_random();
+        ledger
+            .append(proto::AppendRequest {
+                account_id: "big".into(),
+                expected_revision: None,
+                events: vec![proposed_event_to_proto(&event)],
+            })
+            .await
+            .unwrap();
+        let started = Instant::now();
+        std::hint::black_box(
+            relationships
+                .get_relationship(proto::GetRelationshipRequest {
+                    account_id: "big".into(),
+                    max_contributions: Some(10),
+                    ..Default::default()
+                })
+                .await
+                .unwrap(),
+        );
+        after_append.push(started.elapsed());
+    }
+    report(
+        &format!(
+            "GetRelationship over gRPC ({events} events, live right after an append, 10 contributions)"
+        ),
+        after_append,
+    );
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }

@@ -76,9 +76,9 @@ impl Advance {
         });
         if !self.events.is_empty() {
             let state = Arc::make_mut(&mut at);
-            for record in &self.events {
-                state.state.apply(record, params);
+            for record in self.events {
                 state.position = Some(record.position);
+                state.state.take(record, params);
             }
         }
         Advanced {

@@ -12,6 +12,8 @@
 //! evaluation ([`Parts::evaluate`]) of parts built two ways: read from all the events at once,
 //! or advanced event by event. Property tests hold the two byte for byte.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::event::EventType;
@@ -84,6 +86,15 @@ impl AccountState {
 
     /// Advances the state by `record`, the account's next event in log order.
     pub fn apply(&mut self, record: &RecordedEvent, params: &Params) {
+        self.advance(Cow::Borrowed(record), params);
+    }
+
+    /// [`AccountState::apply`] of a record the caller gives up, kept without a copy.
+    pub fn take(&mut self, record: RecordedEvent, params: &Params) {
+        self.advance(Cow::Owned(record), params);
+    }
+
+    fn advance(&mut self, record: Cow<'_, RecordedEvent>, params: &Params) {
         let event = &record.event;
         self.account_id
             .get_or_insert_with(|| record.account_id.clone());
@@ -91,10 +102,10 @@ impl AccountState {
         self.last_revision = self.last_revision.max(Some(record.revision));
         self.last_event = Some(event.event_id);
         self.newest = self.newest.max(Some(event.occurred_at));
-        self.anchors.apply(record);
-        self.commerce.apply(record);
+        self.anchors.apply(&record);
+        self.commerce.apply(&record);
         if self.profile.segment.is_none() {
-            if let Some(profile) = AccountProfile::of(record) {
+            if let Some(profile) = AccountProfile::of(&record) {
                 self.profile = profile;
             }
         }
@@ -102,9 +113,8 @@ impl AccountState {
             return;
         }
         let index = self.trust_events.len();
-        self.trust_events.push(record.clone());
-        self.promises.apply(record);
-        let left = self.roster.apply(record);
+        self.promises.apply(&record);
+        let left = self.roster.apply(&record);
         let known = Known {
             roster: &self.roster,
             promises: &self.promises,
@@ -113,12 +123,13 @@ impl AccountState {
         match left {
             // A departure takes back the contact's evidence dated after it, and the caps it
             // used: count again, as a fold of all the events at once counts (rare: a
-            // departure recorded late).
+            // departure recorded late). The departure itself is no evidence.
             Some((id, at)) if self.tally.has_evidence_after(id, at) => {
                 self.tally = Tally::of(self.trust_events.iter().enumerate(), &known);
             }
-            _ => self.tally.count(index, record, &known),
+            _ => self.tally.count(index, &record, &known),
         }
+        self.trust_events.push(record.into_owned());
     }
 
     /// How many events the state has read.
