@@ -16,10 +16,11 @@
 //! account's events up to it, judged when it was recorded (or at the newest `occurred_at`
 //! counted, if later). A property test holds the two equal.
 //!
-//! Cost: one fold per account per page of the log (see `project_page`), so a burst of appends
-//! to one account costs a fold per page, not per event. A fold is of the account's whole
-//! history, so its cost grows with the stream; to keep that from growing the cost of every
-//! append, the projector paces itself while it keeps up (see [`pace_after`]): once the head
+//! Cost: one summary per account per page of the log (see `project_page`), so a burst of
+//! appends to one account costs a summary per page, not per event. The account's state is
+//! advanced by the page's events (`read::states`), but the summary is still evaluated over
+//! every event the state keeps, so its cost grows with the stream; to keep that from growing
+//! the cost of every append, the projector paces itself while it keeps up (see [`pace_after`]): once the head
 //! moves it waits a multiple of what its last page took before it reads the next, and the
 //! appends that arrive meanwhile are judged in one page, and after a full page it waits the
 //! same way unless it is far behind ([`next_step`]). Its share of a core while appends stream
@@ -52,16 +53,16 @@ pub use pacing::{
 pub(crate) use refresh::{histories_up_to, judge_each};
 
 /// How many records the projector reads and commits at a time. Each account a page touches is
-/// folded once, over its whole history, so under a burst of appends a larger page means fewer
-/// folds per event (the projector was a fifth of the server's CPU at 64 append clients with
+/// summarized once, over every event its state keeps, so under a burst of appends a larger
+/// page means fewer summaries per event (the projector was a fifth of the server's CPU at 64 append clients with
 /// pages of 256); when it keeps up, a page holds what was appended in one pacing interval
 /// (see [`pace_after`]): at 15,000 appends per second and a pace of half a second, 7,500.
-/// Under sustained appends to long streams a page's folds take longer than its pace (each is
-/// of a whole history), so the page must hold more than a second of appends or the projector
+/// Under sustained appends to long streams a page's summaries take longer than its pace (each
+/// is evaluated over every event of its account), so the page must hold more than a second of appends or the projector
 /// falls behind and refolds every account once per page back to back, taking a core from the
 /// writers (docs/decisions/0012-projector-pages-of-65536-records.md). A page's records are held
-/// while it is folded (about 40 MB at most), most of them moving into the account histories the
-/// page extends.
+/// while it is folded (about 40 MB at most), most of them moving into the account states the
+/// page advances.
 const PAGE: u64 = 65_536;
 
 /// How far behind the head (in records) the projector may fall while it paces itself before
@@ -168,8 +169,8 @@ impl Projector {
         }
     }
 
-    /// The account histories the projector keeps in memory, for the relationships service to
-    /// answer from the same decoded records.
+    /// The account histories the projector's rows are folded from, for the relationships
+    /// service to answer from the same decoded records.
     pub fn histories(&self) -> Arc<Histories> {
         Arc::clone(&self.histories)
     }

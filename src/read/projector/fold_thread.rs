@@ -1,8 +1,8 @@
 //! The thread the projector's folds run on: its own, at a lower CPU priority than the threads
 //! that serve requests and write the log.
 //!
-//! Folds are derived work, and a page's folds can take a core for milliseconds (a fold is of an
-//! account's whole history). On the blocking pool they competed with the request path as equals,
+//! Folds are derived work, and a page's folds can take a core for milliseconds (a summary is
+//! evaluated over every event of its account). On the blocking pool they competed with the request path as equals,
 //! and on a busy machine the milliseconds they took showed in the appends' tail latency. At a
 //! nice value ten above the server's the kernel gives the thread about a tenth of the weight of
 //! a request thread while they compete, and whatever CPU nothing else wants. (RocksDB lowers the

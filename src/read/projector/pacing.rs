@@ -53,8 +53,8 @@ pub const PACE_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 /// that its last page (read, folds and commit) took `last_page`: [`PACE_DUTY`] times that,
 /// within [`PACE_LEAST`]..=[`PACE_MOST`].
 ///
-/// Why: a fold is of the account's whole history. Without a wait, a projector that keeps up
-/// reads each append as a page of its own and refolds the account for it, so with one client
+/// Why: a summary is evaluated over every event of the account. Without a wait, a projector
+/// that keeps up reads each append as a page of its own and summarizes the account for it, so with one client
 /// appending to one stream its cost per append grows with the stream, on the cores the
 /// appends need (it was a fifth of the server's CPU at 64 clients, and most of a core at one).
 /// With the wait, the appends that arrive meanwhile share one fold: the longer the fold, the
