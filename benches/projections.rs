@@ -287,6 +287,18 @@ async fn run() {
         states.len(),
         advanced * 1e6 / states.len() as f64
     );
+    // The summary of the big account's state alone, repeated: what a page costs that touches it.
+    let big_state = AccountState::of(&histories[&AccountId::parse("big").unwrap()], &params);
+    let mut summaries = Vec::new();
+    for _ in 0..queries {
+        let started = Instant::now();
+        std::hint::black_box(big_state.summarize(0, EventId::new_random(), as_of, &params));
+        summaries.push(started.elapsed());
+    }
+    report(
+        &format!("summary of the state of an account of {big} events"),
+        summaries,
+    );
 
     // 2. GetRelationship for the big account, through the application layer as a server
     // runs it: sharing the projector's account histories (warm after the rebuild).

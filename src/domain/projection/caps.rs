@@ -10,7 +10,7 @@
 //! that a new event is counted without walking the history again. A [`Collector`] ages entries
 //! to an instant (and derives what only the instant decides: an overdue promise).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,7 @@ use crate::domain::ids::EventId;
 use crate::domain::record::RecordedEvent;
 use crate::domain::time::Timestamp;
 
+use super::decay::decay;
 use super::evidence::{Channel, Evidence, Factor};
 use super::params::{EvidenceWeight, Params};
 use super::promises::{Promise, PromiseStatus, Promises};
@@ -366,17 +367,26 @@ impl<'a> Collector<'a> {
     /// Every entry of `tally` aged to the collector's instant.
     pub fn age(&mut self, tally: &Tally, promises: &Promises) {
         self.items.reserve(tally.entries.len());
+        // Items of one day share their age, and a history has far fewer days than items:
+        // each weight is worked out once (the same pure function, so the same bits).
+        let mut weights: HashMap<(i64, u32), f64> = HashMap::new();
         for entry in &tally.entries {
             match entry {
                 Entry::Item(item) => {
                     let clock = match &item.channel {
-                        Channel::Personal { contact_id } => {
-                            self.roster.contact(contact_id).clock(self.as_of)
-                        }
+                        Channel::Personal { contact_id } => self
+                            .roster
+                            .contacts
+                            .get(contact_id)
+                            .map_or(self.as_of, |c| c.clock(self.as_of)),
                         Channel::Organizational => self.as_of,
                     };
+                    let age = clock.days_since(item.at);
+                    let h = item.half_life_days;
+                    let weight = *weights.entry((age, h)).or_insert_with(|| decay(age, h));
                     let mut aged = item.clone();
-                    aged.set_clock(clock);
+                    aged.clock = clock;
+                    aged.weight = weight;
                     self.items.push(aged);
                 }
                 Entry::Overdue { made, promise_id } => {
