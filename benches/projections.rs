@@ -19,7 +19,7 @@
 //!
 //! The log (a temp dir, sled, fsync per append as in production) holds `BENCH_ACCOUNTS`
 //! accounts (default 200) of `BENCH_EVENTS_PER_ACCOUNT` events (default 200) plus the big
-//! account. Results and the machine: docs/BENCHMARKS.md. `cargo test` runs it too, with small
+//! account. Results: docs/BENCHMARKS-PROJECTIONS.md. `cargo test` runs it too, with small
 //! knobs of its own (`common/mode.rs`), the memory phase included with enough accounts for two
 //! pages of a list.
 
