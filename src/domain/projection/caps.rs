@@ -307,12 +307,7 @@ impl Tally {
 
     /// The evidence of `promise`'s outcome `src`, kept or broken.
     fn outcome(&mut self, known: &Known, src: &Source, promise: &Promise, kept: bool) {
-        let w = &known.params.weights;
-        let (factor, weight) = if kept {
-            (Factor::PromiseKeptPositive, w.promise_kept)
-        } else {
-            (Factor::PromiseBrokenNegative, w.promise_broken)
-        };
+        let (factor, weight) = outcome_weight(known.params, kept);
         if let Some(contact) = &promise.contact_id {
             self.personal(known, src, contact, factor, Counted::personal(&weight));
         }
@@ -327,6 +322,16 @@ impl Tally {
         } else {
             self.org(src, Factor::ThirdPartyProofRepeated, Counted::zero(&w));
         }
+    }
+}
+
+/// The rule and weight of a promise's outcome, kept or broken.
+fn outcome_weight(params: &Params, kept: bool) -> (Factor, EvidenceWeight) {
+    let w = &params.weights;
+    if kept {
+        (Factor::PromiseKeptPositive, w.promise_kept)
+    } else {
+        (Factor::PromiseBrokenNegative, w.promise_broken)
     }
 }
 
@@ -445,12 +450,7 @@ impl<'a> Collector<'a> {
     /// The evidence of `promise`'s outcome `src`, kept or broken, aged to the collector's
     /// instant.
     pub fn promise_outcome(&mut self, src: &Source, promise: &Promise, kept: bool) {
-        let w = &self.params.weights;
-        let (factor, weight) = if kept {
-            (Factor::PromiseKeptPositive, w.promise_kept)
-        } else {
-            (Factor::PromiseBrokenNegative, w.promise_broken)
-        };
+        let (factor, weight) = outcome_weight(self.params, kept);
         if let Some(contact) = &promise.contact_id {
             let clock = self.roster.contact(contact).clock(self.as_of);
             if src.at <= clock {

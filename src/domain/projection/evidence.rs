@@ -134,6 +134,13 @@ pub(crate) struct EvidenceSet {
 /// Collects the evidence of `events`, the account's events with `occurred_at <= as_of` in
 /// log order.
 pub(crate) fn collect(events: &[&RecordedEvent], as_of: Timestamp, params: &Params) -> EvidenceSet {
+    let (roster, promises, tally) = counted(events, params);
+    EvidenceSet::aged(as_of, roster, promises, &tally, params)
+}
+
+/// The roster and the promises of `events` (in log order), and their evidence counted knowing
+/// both from the start; the tally's indices are into `events`.
+pub(super) fn counted(events: &[&RecordedEvent], params: &Params) -> (Roster, Promises, Tally) {
     let roster = Roster::read(events);
     let promises = Promises::read(events);
     let known = Known {
@@ -142,7 +149,7 @@ pub(crate) fn collect(events: &[&RecordedEvent], as_of: Timestamp, params: &Para
         params,
     };
     let tally = Tally::of(events.iter().copied().enumerate(), &known);
-    EvidenceSet::aged(as_of, roster, promises, &tally, params)
+    (roster, promises, tally)
 }
 
 impl EvidenceSet {

@@ -23,7 +23,7 @@ use crate::domain::time::Timestamp;
 
 use super::caps::{Known, Tally};
 use super::commercial::Commerce;
-use super::evidence::EvidenceSet;
+use super::evidence::{self, EvidenceSet};
 use super::promises::Promises;
 use super::roster::Roster;
 use super::stability::Anchors;
@@ -249,18 +249,12 @@ impl Read {
     /// roster and the promises are read first, so the caps are counted knowing every
     /// departure: the other way to the state's, which learns of a departure when it comes.
     pub fn of(events: &[&RecordedEvent], params: &Params) -> Self {
-        let trust_events = events
+        let trust_events: Vec<&RecordedEvent> = events
             .iter()
             .copied()
-            .filter(|e| read_by_trust(e.event.payload.event_type()));
-        let roster = Roster::read(events);
-        let promises = Promises::read(events);
-        let known = Known {
-            roster: &roster,
-            promises: &promises,
-            params,
-        };
-        let tally = Tally::of(trust_events.enumerate(), &known);
+            .filter(|e| read_by_trust(e.event.payload.event_type()))
+            .collect();
+        let (roster, promises, tally) = evidence::counted(&trust_events, params);
         Read {
             profile: events
                 .iter()

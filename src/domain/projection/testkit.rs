@@ -292,3 +292,19 @@ impl Log {
         )
     }
 }
+
+/// Moves each event `shifts[i]` nanoseconds later, with the instants it names (a planned
+/// visit, a due date), so that events fall at their own times of day, as real ones do.
+pub fn spread(events: &mut [RecordedEvent], shifts: &[i64]) {
+    for (record, &shift) in events.iter_mut().zip(shifts) {
+        let moved = |t: Timestamp| Timestamp::from_unix_nanos(t.unix_nanos() + shift);
+        record.event.occurred_at = moved(record.event.occurred_at);
+        record.recorded_at = record.event.occurred_at;
+        match &mut record.event.payload {
+            EventPayload::Visit(v) => v.next_visit_on = v.next_visit_on.map(moved),
+            EventPayload::PromiseMade(p) => p.due_at = moved(p.due_at),
+            EventPayload::InvoiceIssued(i) => i.due_at = moved(i.due_at),
+            _ => {}
+        }
+    }
+}

@@ -1,7 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::domain::event::{AccountSegment, ContactRole, EventPayload, ProofKind};
+use crate::domain::event::{AccountSegment, ContactRole, ProofKind};
 use crate::domain::projection::testkit::{self, day};
 use crate::domain::projection::{project, project_unexplained, stable_until, summarize};
 use crate::domain::time::NANOS_PER_DAY;
@@ -45,17 +45,7 @@ fn history(ops: &[(u8, i64, i64, u8)]) -> Vec<RecordedEvent> {
         }
         shifts.push(shift);
     }
-    for (record, shift) in log.events.iter_mut().zip(shifts) {
-        let moved = |t: Timestamp| Timestamp::from_unix_nanos(t.unix_nanos() + shift);
-        record.event.occurred_at = moved(record.event.occurred_at);
-        record.recorded_at = record.event.occurred_at;
-        match &mut record.event.payload {
-            EventPayload::Visit(v) => v.next_visit_on = v.next_visit_on.map(moved),
-            EventPayload::PromiseMade(p) => p.due_at = moved(p.due_at),
-            EventPayload::InvoiceIssued(i) => i.due_at = moved(i.due_at),
-            _ => {}
-        }
-    }
+    testkit::spread(&mut log.events, &shifts);
     log.events
 }
 
