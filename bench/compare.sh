@@ -16,7 +16,8 @@
 # longer cell of relledger, PostgreSQL and JetStream (sync always) at the most clients,
 # COMPARE_WRITE_DOCS (default 1:
 # rewrite the "Side by side" section of docs/BENCHMARKS.md and docs/compare-throughput.svg),
-# COMPARE_TMP (where the temp dir goes, default /tmp: the disk every system writes to).
+# COMPARE_TMP (where the temp dir goes, default /tmp: the disk every system writes to),
+# COMPARE_STATE_CACHE_EVENTS (relledger's `--state-cache-events`, default the server's).
 # The defaults take about seven minutes after the build.
 set -euo pipefail
 

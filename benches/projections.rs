@@ -263,6 +263,7 @@ async fn run() {
     // The same summaries from account states: built event by event, then (what a page of
     // the live projector does for each account it touches) advanced by one more event and
     // summarized.
+    let resident_before = resident_bytes();
     let started = Instant::now();
     let mut states: Vec<(AccountState, &RecordedEvent)> = histories
         .values()
@@ -272,9 +273,15 @@ async fn run() {
         })
         .collect();
     let built = started.elapsed().as_secs_f64();
+    // What the states hold beyond the histories they were built from (copied in here).
+    let weight: usize = states.iter().map(|(state, _)| state.weight()).sum();
+    let grown = resident_bytes().saturating_sub(resident_before);
     println!(
-        "account states built event by event: {total} events in {built:.3} s = {:.0} events/s",
-        total as f64 / built
+        "account states built event by event: {total} events in {built:.3} s = {:.0} events/s; \
+         weight {weight} (events and items kept), resident +{} MB, {} bytes a unit of weight",
+        total as f64 / built,
+        grown / (1024 * 1024),
+        grown / weight.max(1) as u64
     );
     let started = Instant::now();
     for (state, last) in &mut states {

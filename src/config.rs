@@ -41,6 +41,9 @@ pub struct Config {
     /// positions, signed checkpoints, the projector's checkpoint and change log), not the log's
     /// records or indexes.
     pub cache_bytes: u64,
+    /// The most events and items of evidence the account states kept in memory may hold
+    /// (`read::states`): an account whose state fell out is read from the log again.
+    pub state_cache_events: usize,
     /// The principals, their roles, scopes and limits; `None` lets every caller do everything,
     /// which `relledger serve` allows only on a loopback address unless told `--insecure`.
     pub auth: Option<Arc<Authenticator>>,
@@ -81,6 +84,7 @@ impl Config {
             audit: AuditConfig::default(),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             cache_bytes: crate::store::file::DEFAULT_CACHE_BYTES,
+            state_cache_events: crate::read::states::DEFAULT_BUDGET,
             auth: None,
             tls: None,
         }

@@ -91,6 +91,12 @@ struct ServeArgs {
     /// record file and index runs are outside it.
     #[arg(long, env = "RELLEDGER_CACHE_MB", default_value_t = relledger::store::file::DEFAULT_CACHE_BYTES / (1024 * 1024))]
     cache_mb: u64,
+    /// The most events and items of evidence the account states kept in memory may hold, in
+    /// all accounts (a few hundred bytes each). Under sustained appends to long streams, a
+    /// budget that holds every stream being appended to keeps the projector from reading
+    /// them back from the log.
+    #[arg(long, env = "RELLEDGER_STATE_CACHE_EVENTS", default_value_t = relledger::read::states::DEFAULT_BUDGET)]
+    state_cache_events: usize,
     /// The principals, their token hashes, roles and account scopes (`relledger token create`
     /// writes it). Without it every caller may do everything, which is allowed only on a
     /// loopback address. Reloaded on SIGHUP.
@@ -175,6 +181,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.max_event_bytes = args.max_event_bytes;
     config.max_request_bytes = args.max_request_bytes;
     config.cache_bytes = args.cache_mb.max(1) * 1024 * 1024;
+    config.state_cache_events = args.state_cache_events;
     config.audit = AuditConfig {
         sign_every_records: args.checkpoint_every_records.max(1),
         sign_every: std::time::Duration::from_secs(args.checkpoint_every_secs.max(1)),

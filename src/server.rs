@@ -129,7 +129,9 @@ impl OpenServer {
         };
         // The live projector runs beside the services, off the append path, until shutdown.
         let projector = Arc::new(
-            Projector::open(log.clone(), Arc::new(log.snapshots()?), Params::default()).await?,
+            Projector::open(log.clone(), Arc::new(log.snapshots()?), Params::default())
+                .await?
+                .with_state_budget(config.state_cache_events),
         );
         // Both keep account histories and states: they share the caches, so each record is
         // decoded once and each state advanced once. Lists and the portfolio "now" are

@@ -160,6 +160,16 @@ impl Projector {
         })
     }
 
+    /// The same projector keeping account states within `budget` events and items of evidence
+    /// (`read::states::DEFAULT_BUDGET` by default).
+    pub fn with_state_budget(self, budget: usize) -> Self {
+        let states = States::new(Arc::clone(&self.log), self.params.clone(), budget);
+        Projector {
+            states: Arc::new(states),
+            ..self
+        }
+    }
+
     /// The rows the projector keeps, for the relationships service to answer lists and the
     /// portfolio from.
     pub fn live_rows(&self) -> LiveRows {

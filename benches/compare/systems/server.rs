@@ -53,7 +53,14 @@ impl Relledger {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(relledger::serve(listener, Config::new(dir.path()), async {
+        let mut config = Config::new(dir.path());
+        if let Some(events) = std::env::var("COMPARE_STATE_CACHE_EVENTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            config.state_cache_events = events;
+        }
+        let server = tokio::spawn(relledger::serve(listener, config, async {
             let _ = stopped.await;
         }));
         Ok(Relledger {

@@ -34,3 +34,56 @@ fn the_pace_is_a_multiple_of_the_last_page_within_its_bounds() {
     assert_eq!(pace_after(Duration::from_secs(10)), PACE_MOST);
     assert_eq!(pace_after(Duration::MAX), PACE_MOST, "no overflow");
 }
+
+/// Without room for states the projector builds each one from the log every page: slower, but
+/// every summary is the same as with every state kept.
+#[tokio::test]
+async fn the_state_budget_bounds_the_kept_states_and_changes_no_summary() {
+    use crate::domain::event::{AccountSegment, ContactRole};
+    use crate::domain::projection::testkit::Log as History;
+    use crate::domain::AccountId;
+    use crate::store::{ExpectedRevision, MemoryLog, MemorySnapshots};
+
+    let log: Arc<dyn Log> = Arc::new(MemoryLog::new());
+    let accounts: Vec<AccountId> = ["a", "b", "c"]
+        .iter()
+        .map(|a| AccountId::parse(*a).unwrap())
+        .collect();
+    let open = |budget| {
+        let log = Arc::clone(&log);
+        async move {
+            Projector::open(log, Arc::new(MemorySnapshots::new()), Params::default())
+                .await
+                .unwrap()
+                .with_state_budget(budget)
+        }
+    };
+    let (none, all) = (open(0).await, open(1_000_000).await);
+    for round in 0..3 {
+        for account in &accounts {
+            let mut history = History::opened(AccountSegment::Standard);
+            history.contact(1, "dm", ContactRole::DecisionMaker);
+            history.visit(2 + round, &["dm"]);
+            let mut events: Vec<_> = history.events.into_iter().map(|r| r.event).collect();
+            if round > 0 {
+                // The account is open: only the visit.
+                events.drain(..2);
+            }
+            for event in &mut events {
+                event.event_id = crate::domain::EventId::new_random();
+            }
+            log.append(account, ExpectedRevision::Any, events)
+                .await
+                .unwrap();
+        }
+        none.catch_up().await.unwrap();
+        all.catch_up().await.unwrap();
+        for account in &accounts {
+            let kept = all.store().summary(account).await.unwrap();
+            assert!(kept.is_some());
+            assert_eq!(none.store().summary(account).await.unwrap(), kept);
+        }
+    }
+    assert_eq!(none.states().weight(), 0, "no state kept");
+    assert!(all.states().weight() > 0);
+}
