@@ -1,7 +1,8 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::domain::event::{AccountSegment, ContactRole, ProofKind};
+use crate::domain::event::{AccountSegment, ContactRole, EventPayload, ProofKind};
+use crate::domain::personal::PersonalText;
 use crate::domain::projection::testkit::{self, day};
 use crate::domain::projection::{project, project_unexplained, stable_until, summarize};
 use crate::domain::time::NANOS_PER_DAY;
@@ -31,7 +32,12 @@ fn history(ops: &[(u8, i64, i64, u8)]) -> Vec<RecordedEvent> {
             9 => drop(log.solution(d, &[contact])),
             10 => drop(log.critical(d, &[contact, "boss"])),
             11 => drop(log.intro(d, contact)),
-            12 => drop(log.favor(d, contact, 20_000 * i64::from(pick))),
+            12 => {
+                // Some to a public official, with or without an approval reference.
+                let approval = ["", "approved"][usize::from(pick / 3 % 2)];
+                let official = pick % 2 == 0;
+                log.favor_full(d, contact, 20_000 * i64::from(pick), official, approval);
+            }
             13 => drop(log.proof(
                 d,
                 [ProofKind::CustomerReference, ProofKind::Award][usize::from(pick % 2)],
@@ -46,7 +52,41 @@ fn history(ops: &[(u8, i64, i64, u8)]) -> Vec<RecordedEvent> {
         shifts.push(shift);
     }
     testkit::spread(&mut log.events, &shifts);
+    for (i, record) in log.events.iter_mut().enumerate() {
+        wordy(record, &format!("text {i}"));
+    }
     log.events
+}
+
+/// Gives every free-text field of `record` some text, so that a projection that read one the
+/// state leaves out would differ from the fold of the whole events.
+fn wordy(record: &mut RecordedEvent, text: &str) {
+    let t = || text.to_string();
+    let sealed = || PersonalText::Plain(text.to_string());
+    let event = &mut record.event;
+    event.actor = t();
+    event.metadata.insert("k".into(), t());
+    record.recorded_by = Some(t());
+    match &mut event.payload {
+        EventPayload::ContactAdded(c) => {
+            (c.name, c.phone, c.email, c.notes) = (sealed(), sealed(), sealed(), sealed());
+            c.title = t();
+        }
+        EventPayload::ContactLeft(c) => c.reason = sealed(),
+        EventPayload::IntroductionMade(i) => {
+            (i.introduced_by, i.relationship, i.notes) = (t(), sealed(), sealed())
+        }
+        EventPayload::Visit(v) => (v.purpose, v.summary, v.next_visit_pretext) = (t(), t(), t()),
+        EventPayload::Call(c) => c.summary = t(),
+        EventPayload::PromiseMade(p) => p.description = t(),
+        EventPayload::PromiseKept(k) => k.note = t(),
+        EventPayload::PromiseBroken(b) => b.reason = t(),
+        EventPayload::SolutionDelivered(s) => s.description = t(),
+        EventPayload::ThirdPartyProofShared(p) => (p.issuer, p.description) = (t(), t()),
+        EventPayload::FavorGiven(f) => (f.purpose, f.description) = (t(), t()),
+        EventPayload::CriticalAssistance(c) => c.description = t(),
+        _ => {}
+    }
 }
 
 fn newest(events: &[RecordedEvent]) -> Timestamp {
