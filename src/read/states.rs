@@ -21,8 +21,8 @@ use crate::domain::{AccountId, RecordedEvent};
 use crate::read::kept::{ByAccount, Weighed};
 use crate::store::{Direction, Log, StoreError};
 
-/// The most events and items of evidence the cache keeps by default, in all accounts: a few
-/// hundred MB at most.
+/// The most events and items of evidence the cache keeps by default, in all accounts: about
+/// 180 MB, at about 450 resident bytes each (`serve --state-cache-events` sets it).
 pub const DEFAULT_BUDGET: usize = 400_000;
 
 /// An account's state and the global position of the last event it read.
