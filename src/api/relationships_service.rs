@@ -77,12 +77,16 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         caller.may_touch(account.as_str())?;
 
         let query = RelationshipQuery { as_of, known_at };
-        let projection = self.relationships.get(&account, query).await?;
+        let max_contributions = request.max_contributions.map(|n| n as usize);
+        let projection = self
+            .relationships
+            .get_listing(&account, query, max_contributions)
+            .await?;
         Ok(Response::new(proto::GetRelationshipResponse {
             relationship: Some(wire::relationship_to_proto(
                 &projection,
                 known_at,
-                request.max_contributions.map(|n| n as usize),
+                max_contributions,
             )),
         }))
     }

@@ -34,8 +34,9 @@ use lru::LruCache;
 
 use crate::clock::now;
 use crate::domain::projection::{
-    concentration, explain_change, gift_register, project, project_unexplained, AccountProjection,
-    AccountRevenue, Checkpoint, GiftEntry, Params, Portfolio, RelationshipBrief, TrustChange,
+    concentration, explain_change, gift_register, project_listing, project_unexplained,
+    AccountProjection, AccountRevenue, Checkpoint, GiftEntry, Params, Portfolio, RelationshipBrief,
+    TrustChange,
 };
 use crate::domain::{AccountId, AccountScope, RecordedEvent, Timestamp, ValidationError};
 use crate::ledger::LedgerError;
@@ -137,8 +138,20 @@ impl Relationships {
         account: &AccountId,
         query: RelationshipQuery,
     ) -> Result<AccountProjection, LedgerError> {
+        self.get_listing(account, query, None).await
+    }
+
+    /// [`Relationships::get`] listing at least each score's `max_contributions` biggest
+    /// contributions (all without a limit; a kept answer may list more), so that the rest are
+    /// not written out.
+    pub async fn get_listing(
+        &self,
+        account: &AccountId,
+        query: RelationshipQuery,
+        max_contributions: Option<usize>,
+    ) -> Result<AccountProjection, LedgerError> {
         if query == RelationshipQuery::default() {
-            return self.get_live(account).await;
+            return self.get_live(account, max_contributions).await;
         }
         let cut = self.cut(query).await?;
         let history = self
@@ -149,30 +162,36 @@ impl Relationships {
         if events.is_empty() {
             return Err(LedgerError::AccountNotFound(account.clone()));
         }
-        Ok(project(
+        Ok(project_listing(
             &events,
             cut.judged.instant(occurred(events.iter())),
             &self.params,
+            max_contributions,
         ))
     }
 
     /// The live answer (see [`LiveAnswers`]): a kept one re-dated when it still holds, else
     /// the account's state (advanced to the head) projected.
-    async fn get_live(&self, account: &AccountId) -> Result<AccountProjection, LedgerError> {
+    async fn get_live(
+        &self,
+        account: &AccountId,
+        max_contributions: Option<usize>,
+    ) -> Result<AccountProjection, LedgerError> {
         let at = self.states.state(account, None).await?;
         let state = &at.state;
         let (Some(revision), Some(newest)) = (state.last_revision(), state.newest()) else {
             return Err(LedgerError::AccountNotFound(account.clone()));
         };
         let as_of = Judged::NoEarlierThan(now()).instant([newest]);
-        if let Some(kept) = self.live().get(account, revision, as_of) {
+        if let Some(kept) = self.live().get(account, revision, as_of, max_contributions) {
             return Ok(kept);
         }
         let projection = state
-            .project(as_of, &self.params)
+            .project(as_of, &self.params, max_contributions)
             .ok_or_else(|| LedgerError::AccountNotFound(account.clone()))?;
         let answer = LiveAnswer {
             revision,
+            listing: max_contributions,
             as_of,
             until: state.stable_until(as_of),
             projection: Arc::new(projection.clone()),

@@ -936,3 +936,42 @@ async fn max_contributions_lists_the_biggest_and_counts_them_all() {
         assert_eq!(listed.contributions_total, full.contributions.len() as u64);
     }
 }
+
+/// A live answer asked with a few contributions is kept listing only those: a later question
+/// for all of them gets all of them, and one for a few gets the same first few.
+#[tokio::test]
+async fn a_live_answer_listing_a_few_contributions_is_not_reused_for_all_of_them() {
+    let (_dir, mut server, client) = start().await;
+    server
+        .append("cement-buyer", typhoon_service_history())
+        .await
+        .unwrap();
+    let live = |max_contributions| {
+        let mut client = client.clone();
+        async move {
+            client
+                .get_relationship(GetRelationshipRequest {
+                    account_id: "cement-buyer".to_string(),
+                    as_of: None,
+                    known_at_time: None,
+                    max_contributions,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .relationship
+                .unwrap()
+                .organizational_trust
+                .unwrap()
+        }
+    };
+    let few = live(Some(2)).await;
+    let all = live(None).await;
+    let few_again = live(Some(2)).await;
+    assert_eq!(few.contributions.len(), 2);
+    assert!(all.contributions.len() > 2, "the story has more than two");
+    assert_eq!(all.contributions.len() as u64, all.contributions_total);
+    assert_eq!(few.contributions_total, all.contributions_total);
+    assert_eq!(few.contributions[..], all.contributions[..2]);
+    assert_eq!(few_again.contributions, few.contributions);
+}

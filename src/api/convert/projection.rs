@@ -25,11 +25,12 @@ pub fn relationship_to_proto(
     known_at: Option<Timestamp>,
     max_contributions: Option<usize>,
 ) -> proto::Relationship {
-    let contributions = |list: &[Contribution]| {
+    let contributions = |list: &[Contribution], total: usize| {
         let shown = max_contributions.map_or(list, |n| &list[..n.min(list.len())]);
-        (contributions(shown), list.len() as u64)
+        (contributions(shown), total as u64)
     };
-    let (org_contributions, org_total) = contributions(&p.organizational_trust.contributions);
+    let org = &p.organizational_trust;
+    let (org_contributions, org_total) = contributions(&org.contributions, org.contributions_total);
     let account_id = account_of(p);
     proto::Relationship {
         account_id: account_id.clone(),
@@ -48,7 +49,8 @@ pub fn relationship_to_proto(
             .personal_trust
             .values()
             .map(|personal| {
-                let (listed, total) = contributions(&personal.contributions);
+                let (listed, total) =
+                    contributions(&personal.contributions, personal.contributions_total);
                 personal_to_proto(personal, listed, total)
             })
             .collect(),

@@ -14,7 +14,7 @@ use crate::domain::record::RecordedEvent;
 use crate::domain::time::Timestamp;
 
 use super::evidence::{Channel, Evidence, EvidenceSet, Factor};
-use super::explain::{explain, Contribution, Explained};
+use super::explain::{explain, Contribution, Explained, Listed};
 use super::params::Params;
 use super::trust::{assess, TrustFold};
 
@@ -134,7 +134,7 @@ impl TrustAt {
             }
         };
         let (set, fold) = assess(&events, as_of, params);
-        let explained = explain(&events, &set, &fold, params);
+        let explained = explain(&events, &set, &fold, params, None);
         TrustAt {
             set,
             fold,
@@ -220,7 +220,7 @@ pub fn explain_change(
         a.fold.org.expected(params),
         aged.org.expected(params),
         b.fold.org.expected(params),
-        (&a.explained.org, &b.explained.org),
+        (&a.explained.org.shown, &b.explained.org.shown),
         (&ka, &kb),
     );
     let contacts: BTreeSet<&String> = a
@@ -229,7 +229,7 @@ pub fn explain_change(
         .keys()
         .chain(b.fold.personal.keys())
         .collect();
-    let none = Vec::new();
+    let none = Listed::default();
     let personal = contacts
         .into_iter()
         .map(|id| {
@@ -238,8 +238,8 @@ pub fn explain_change(
                 aged.personal_of(id).expected(params),
                 b.fold.personal_of(id).expected(params),
                 (
-                    a.explained.personal.get(id).unwrap_or(&none),
-                    b.explained.personal.get(id).unwrap_or(&none),
+                    &a.explained.personal.get(id).unwrap_or(&none).shown,
+                    &b.explained.personal.get(id).unwrap_or(&none).shown,
                 ),
                 (&ka, &kb),
             );

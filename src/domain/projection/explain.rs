@@ -67,13 +67,22 @@ pub struct Contribution {
     pub delta: f64,
 }
 
-/// Every score's contributions, biggest first.
+/// Every score's contributions, biggest first: all of them, or the biggest few.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct Explained {
     /// By contact id.
-    pub personal: BTreeMap<String, Vec<Contribution>>,
+    pub personal: BTreeMap<String, Listed>,
     /// The account's.
-    pub org: Vec<Contribution>,
+    pub org: Listed,
+}
+
+/// One score's contributions, biggest first, and how many there are in all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct Listed {
+    /// The biggest ones (all of them without a limit).
+    pub shown: Vec<Contribution>,
+    /// How many events contribute to the score.
+    pub total: usize,
 }
 
 fn part(item: &Evidence, share: f64) -> EvidencePart {
@@ -103,28 +112,85 @@ fn contribution(first: &Evidence, parts: Vec<EvidencePart>, delta: f64) -> Contr
     }
 }
 
-/// Biggest first: by the size of the delta, then of the effective evidence, then log order.
-fn sort(list: &mut [(usize, Contribution)]) {
-    list.sort_by(|(ia, a), (ib, b)| {
-        let weight = |c: &Contribution| c.effective_r.abs() + c.effective_s.abs();
+/// One event's contribution before it is written out: what orders it, and what makes it.
+struct Candidate<'a> {
+    /// The event's index, then the candidate's place in its list: log order, whole.
+    index: usize,
+    order: usize,
+    delta: f64,
+    /// The sums `contribution` gives its parts, worked out the same way.
+    effective_r: f64,
+    effective_s: f64,
+    /// Each item and the share of it reaching the score.
+    parts: Vec<(&'a Evidence, f64)>,
+}
+
+impl<'a> Candidate<'a> {
+    fn new(index: usize, order: usize, parts: Vec<(&'a Evidence, f64)>, delta: f64) -> Self {
+        let effective = |raw: fn(&Evidence) -> f64| -> f64 {
+            parts
+                .iter()
+                .map(|(item, share)| raw(item) * item.decay() * share)
+                .sum()
+        };
+        Candidate {
+            index,
+            order,
+            delta,
+            effective_r: effective(|i| i.raw_r),
+            effective_s: effective(|i| i.raw_s),
+            parts,
+        }
+    }
+
+    /// Biggest first: by the size of the delta, then of the effective evidence, then log
+    /// order. A total order, so the biggest few are the same whether the rest is sorted or not.
+    fn order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+        let weight = |c: &Candidate| c.effective_r.abs() + c.effective_s.abs();
         b.delta
             .abs()
             .total_cmp(&a.delta.abs())
             .then(weight(b).total_cmp(&weight(a)))
-            .then(ia.cmp(ib))
-    });
+            .then(a.index.cmp(&b.index))
+            .then(a.order.cmp(&b.order))
+    }
+
+    fn contribution(&self) -> Contribution {
+        let parts = self.parts.iter().map(|(i, s)| part(i, *s)).collect();
+        contribution(self.parts[0].0, parts, self.delta)
+    }
+}
+
+/// The biggest `limit` of `candidates` (all without a limit), biggest first, written out.
+fn listed(mut candidates: Vec<Candidate>, limit: Option<usize>) -> Listed {
+    let total = candidates.len();
+    if let Some(limit) = limit.filter(|&l| l < total) {
+        if limit == 0 {
+            candidates.clear();
+        } else {
+            candidates.select_nth_unstable_by(limit - 1, Candidate::order);
+            candidates.truncate(limit);
+        }
+    }
+    candidates.sort_by(Candidate::order);
+    Listed {
+        shown: candidates.iter().map(Candidate::contribution).collect(),
+        total,
+    }
 }
 
 /// The contributions of every event with evidence in `set` (collected from `events` as of
-/// `as_of`, folded into `fold`).
+/// `as_of`, folded into `fold`): each score's biggest `limit` (all of them without one). Every
+/// delta is worked out, since the order needs them; only the contributions shown are written.
 pub(crate) fn explain(
     events: &[&RecordedEvent],
     set: &EvidenceSet,
     fold: &TrustFold,
     params: &Params,
+    limit: Option<usize>,
 ) -> Explained {
     let loo = LeaveOneOut::new(events, set, fold, params);
-    let mut personal: BTreeMap<String, Vec<(usize, Contribution)>> = BTreeMap::new();
+    let mut personal: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
     let mut org = Vec::new();
     for (index, items) in loo.events() {
         // An event whose evidence all counted zero (over a cap) changes nothing when left
@@ -149,32 +215,25 @@ pub(crate) fn explain(
             if let Channel::Personal { contact_id } = &item.channel {
                 let then = without.as_ref().map(|w| w.personal_of(contact_id, fold));
                 let d = delta(fold.personal_of(contact_id), then);
-                let c = contribution(item, vec![part(item, 1.0)], d);
-                personal
-                    .entry(contact_id.clone())
-                    .or_default()
-                    .push((index, c));
+                let list = personal.entry(contact_id.clone()).or_default();
+                list.push(Candidate::new(index, list.len(), vec![(*item, 1.0)], d));
             }
         }
-        let org_parts: Vec<EvidencePart> = items
+        let org_parts: Vec<(&Evidence, f64)> = items
             .iter()
-            .filter_map(|i| org_share(i, set, params).map(|s| part(i, s)))
+            .filter_map(|i| org_share(i, set, params).map(|s| (*i, s)))
             .collect();
         if !org_parts.is_empty() {
             let d = delta(fold.org, without.as_ref().map(|w| w.org));
-            org.push((index, contribution(items[0], org_parts, d)));
+            org.push(Candidate::new(index, org.len(), org_parts, d));
         }
     }
-    let finish = |mut list: Vec<(usize, Contribution)>| {
-        sort(&mut list);
-        list.into_iter().map(|(_, c)| c).collect::<Vec<_>>()
-    };
     Explained {
         personal: personal
             .into_iter()
-            .map(|(id, list)| (id, finish(list)))
+            .map(|(id, list)| (id, listed(list, limit)))
             .collect(),
-        org: finish(org),
+        org: listed(org, limit),
     }
 }
 

@@ -96,8 +96,11 @@ pub(crate) fn within_days(as_of: Timestamp, at: Timestamp, days: u32) -> bool {
 pub struct OrganizationalTrust {
     /// The score.
     pub trust: TrustScore,
-    /// Biggest first. Shared, so that a kept answer is copied without copying them.
+    /// Biggest first: all of them, or the biggest few when a projection asked for so many.
+    /// Shared, so that a kept answer is copied without copying them.
     pub contributions: Arc<[Contribution]>,
+    /// How many events contribute, listed or not.
+    pub contributions_total: usize,
 }
 
 /// Who the account is, from its `account_opened` event (no event changes it yet): what a list
@@ -183,7 +186,23 @@ pub fn project(
     as_of: Timestamp,
     params: &Params,
 ) -> AccountProjection {
-    assemble(account_events, as_of, params, Detail::Explained)
+    assemble(account_events, as_of, params, Detail::Explained(None))
+}
+
+/// [`project`] listing only each score's `max_contributions` biggest contributions (their
+/// totals still count every one): the same list, cut, without writing out the rest.
+pub fn project_listing(
+    account_events: &[RecordedEvent],
+    as_of: Timestamp,
+    params: &Params,
+    max_contributions: Option<usize>,
+) -> AccountProjection {
+    assemble(
+        account_events,
+        as_of,
+        params,
+        Detail::Explained(max_contributions),
+    )
 }
 
 /// [`project`] without the contributions (every `contributions` list is empty): the same
@@ -219,8 +238,8 @@ pub fn summarize(
 /// How much of a projection is worked out.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Detail {
-    /// Everything, contributions included.
-    Explained,
+    /// Everything, contributions included: each score's biggest so many, or all of them.
+    Explained(Option<usize>),
     /// Everything but the contributions.
     Unexplained,
     /// Only what a [`RelationshipSummary`] shows: no contributions, and every trend `Steady`

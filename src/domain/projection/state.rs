@@ -212,11 +212,18 @@ impl AccountState {
         self.trust_events.len() + self.tally.len()
     }
 
-    /// [`project`](super::project) of the events read, as of `as_of`; `None` when `as_of` is
-    /// before the newest event's `occurred_at` (fold the events visible then instead).
-    pub fn project(&self, as_of: Timestamp, params: &Params) -> Option<AccountProjection> {
+    /// [`project_listing`](super::project_listing) of the events read, as of `as_of`; `None`
+    /// when `as_of` is before the newest event's `occurred_at` (fold the events visible then
+    /// instead).
+    pub fn project(
+        &self,
+        as_of: Timestamp,
+        params: &Params,
+        max_contributions: Option<usize>,
+    ) -> Option<AccountProjection> {
+        let detail = Detail::Explained(max_contributions);
         self.answers(as_of)
-            .then(|| self.parts().evaluate(as_of, params, Detail::Explained))
+            .then(|| self.parts().evaluate(as_of, params, detail))
     }
 
     /// [`project_unexplained`](super::project_unexplained) of the events read, as of `as_of`;
@@ -355,7 +362,7 @@ impl<'a> Parts<'a> {
         let earlier;
         let before = match detail {
             Detail::Summary => &fold,
-            Detail::Explained | Detail::Unexplained => {
+            Detail::Explained(_) | Detail::Unexplained => {
                 let then = as_of.plus_days(-i64::from(params.trend_days));
                 let visible: Vec<&RecordedEvent> = events
                     .iter()
@@ -367,7 +374,7 @@ impl<'a> Parts<'a> {
             }
         };
         let mut explained = match detail {
-            Detail::Explained => explain::explain(events, &set, &fold, params),
+            Detail::Explained(limit) => explain::explain(events, &set, &fold, params, limit),
             Detail::Unexplained | Detail::Summary => explain::Explained::default(),
         };
 
@@ -377,20 +384,24 @@ impl<'a> Parts<'a> {
             .map(|(id, beta)| {
                 let contact = set.roster.contact(id);
                 let left_at = contact.left.map(|(at, _)| at);
+                let listed = explained.personal.remove(id).unwrap_or_default();
                 let personal = PersonalTrust {
                     contact_id: id.clone(),
                     role: contact.role,
                     frozen: left_at.is_some(),
                     left_at,
                     trust: TrustScore::new(*beta, before.personal_of(id), params),
-                    contributions: explained.personal.remove(id).unwrap_or_default().into(),
+                    contributions: listed.shown.into(),
+                    contributions_total: listed.total,
                 };
                 (id.clone(), personal)
             })
             .collect();
+        let org = std::mem::take(&mut explained.org);
         let organizational_trust = OrganizationalTrust {
             trust: TrustScore::new(fold.org, before.org, params),
-            contributions: std::mem::take(&mut explained.org).into(),
+            contributions: org.shown.into(),
+            contributions_total: org.total,
         };
 
         let commerce = self.commerce;

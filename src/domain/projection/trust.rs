@@ -252,8 +252,11 @@ pub struct PersonalTrust {
     pub left_at: Option<Timestamp>,
     /// The score.
     pub trust: TrustScore,
-    /// Biggest first. Shared, so that a kept answer is copied without copying them.
+    /// Biggest first: all of them, or the biggest few when a projection asked for so many.
+    /// Shared, so that a kept answer is copied without copying them.
     pub contributions: std::sync::Arc<[super::explain::Contribution]>,
+    /// How many events contribute, listed or not.
+    pub contributions_total: usize,
 }
 
 #[cfg(test)]

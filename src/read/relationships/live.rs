@@ -38,6 +38,8 @@ impl Default for LiveAnswers {
 pub(super) struct LiveAnswer {
     /// The last stream revision it counted.
     pub(super) revision: u64,
+    /// How many contributions of each score it lists (`None`: all of them).
+    pub(super) listing: Option<usize>,
     /// The instant it was judged at.
     pub(super) as_of: Timestamp,
     /// The first instant it may no longer hold.
@@ -46,16 +48,23 @@ pub(super) struct LiveAnswer {
 }
 
 impl LiveAnswers {
-    /// The kept answer for `account` if it counted up to `revision` and holds at `as_of`,
-    /// re-dated to `as_of`.
+    /// The kept answer for `account` if it counted up to `revision`, holds at `as_of` and lists
+    /// at least `listing` contributions of each score, re-dated to `as_of`.
     pub(super) fn get(
         &mut self,
         account: &AccountId,
         revision: u64,
         as_of: Timestamp,
+        listing: Option<usize>,
     ) -> Option<AccountProjection> {
         let kept = self.answers.get(account)?;
-        let holds = kept.revision == revision && kept.as_of <= as_of && as_of < kept.until;
+        let lists_enough = match (kept.listing, listing) {
+            (None, _) => true,
+            (Some(kept), Some(asked)) => kept >= asked,
+            (Some(_), None) => false,
+        };
+        let holds =
+            kept.revision == revision && lists_enough && kept.as_of <= as_of && as_of < kept.until;
         holds.then(|| {
             let mut answer = AccountProjection::clone(&kept.projection);
             answer.as_of = as_of;

@@ -54,7 +54,7 @@ async fn a_state_follows_later_appends_and_is_the_state_of_the_stream() {
     // Its projection is the history's.
     let as_of = day(30);
     assert_eq!(
-        second.state.project(as_of, &params),
+        second.state.project(as_of, &params, None),
         Some(crate::domain::projection::project(&history, as_of, &params))
     );
 }

@@ -4,7 +4,9 @@ use super::*;
 use crate::domain::event::{AccountSegment, ContactRole, EventPayload, ProofKind};
 use crate::domain::personal::PersonalText;
 use crate::domain::projection::testkit::{self, day};
-use crate::domain::projection::{project, project_unexplained, stable_until, summarize};
+use crate::domain::projection::{
+    project, project_listing, project_unexplained, stable_until, summarize,
+};
 use crate::domain::time::NANOS_PER_DAY;
 
 const CONTACTS: [&str; 3] = ["boss", "qa", "buyer"];
@@ -113,6 +115,19 @@ fn advanced(events: &[RecordedEvent], checkpoint: usize) -> AccountState {
     state
 }
 
+/// `projection` with each score's contributions cut to the first `shown`.
+fn first_few(projection: &AccountProjection, shown: usize) -> AccountProjection {
+    let mut few = projection.clone();
+    let first = |list: &std::sync::Arc<[crate::domain::projection::Contribution]>| {
+        list[..shown.min(list.len())].to_vec().into()
+    };
+    few.organizational_trust.contributions = first(&projection.organizational_trust.contributions);
+    for personal in few.personal_trust.values_mut() {
+        personal.contributions = first(&personal.contributions);
+    }
+    few
+}
+
 /// Byte for byte: every float's bits, not just their values.
 fn bytes(projection: &AccountProjection) -> String {
     serde_json::to_string(projection).unwrap()
@@ -137,7 +152,7 @@ fn a_departure_recorded_late_takes_back_the_evidence_dated_after_it() {
     let params = Params::default();
     let state = AccountState::of(&log.events, &params);
     let as_of = day(40);
-    let from_state = state.project(as_of, &params).unwrap();
+    let from_state = state.project(as_of, &params, None).unwrap();
     assert_eq!(
         bytes(&from_state),
         bytes(&project(&log.events, as_of, &params))
@@ -156,8 +171,8 @@ fn the_state_does_not_answer_before_its_newest_event() {
     let params = Params::default();
     let state = AccountState::of(&log.events, &params);
     assert_eq!(state.newest(), Some(day(30)));
-    assert!(state.project(day(29), &params).is_none());
-    assert!(state.project(day(30), &params).is_some());
+    assert!(state.project(day(29), &params, None).is_none());
+    assert!(state.project(day(30), &params, None).is_some());
     assert_eq!(state.events(), 3);
 }
 
@@ -175,6 +190,7 @@ proptest! {
         checkpoint in 0.0f64..=1.0,
         later_days in 0i64..800,
         later_time in 0i64..NANOS_PER_DAY,
+        shown in 0usize..6,
     ) {
         let all = history(&ops);
         let events = &all[..((all.len() as f64 * cut).ceil() as usize).max(1)];
@@ -186,8 +202,15 @@ proptest! {
             first.unix_nanos() + later_days * NANOS_PER_DAY + later_time,
         );
         for as_of in [first, later] {
-            let from_state = state.project(as_of, &params).unwrap();
+            let from_state = state.project(as_of, &params, None).unwrap();
             prop_assert_eq!(bytes(&from_state), bytes(&project(events, as_of, &params)));
+            // The biggest few are the whole list's first few, and the totals still count all.
+            let listing = state.project(as_of, &params, Some(shown)).unwrap();
+            prop_assert_eq!(
+                bytes(&listing),
+                bytes(&project_listing(events, as_of, &params, Some(shown)))
+            );
+            prop_assert_eq!(bytes(&listing), bytes(&first_few(&from_state, shown)));
             let unexplained = state.project_unexplained(as_of, &params).unwrap();
             prop_assert_eq!(
                 bytes(&unexplained),
@@ -204,7 +227,7 @@ proptest! {
         }
         if first.unix_nanos() > 0 {
             let before = Timestamp::from_unix_nanos(first.unix_nanos() - 1);
-            prop_assert!(state.project(before, &params).is_none());
+            prop_assert!(state.project(before, &params, None).is_none());
         }
     }
 }
