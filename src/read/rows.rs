@@ -28,12 +28,8 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
-use crate::domain::projection::{
-    project_unexplained, stable_until, summarize, AccountProfile, Params, RelationshipBrief,
-    RelationshipSummary,
-};
-use crate::domain::{AccountId, RecordedEvent, Timestamp};
-use crate::read::relationships::occurred;
+use crate::domain::projection::{Params, RelationshipBrief, RelationshipSummary};
+use crate::domain::{AccountId, Timestamp};
 use crate::read::states::StateAt;
 
 /// One account's relationship in brief, judged at `summary.as_of`.
@@ -54,68 +50,39 @@ pub struct Row {
 }
 
 impl Row {
-    /// The row of `account` whose events (in stream order, none left out up to the last) are
-    /// `history`, judged at `as_of`, without its brief (see [`Row::judge_in_full`]); `None` for
-    /// no events.
-    pub fn judge(
-        account: &AccountId,
-        history: &[RecordedEvent],
-        as_of: Timestamp,
-        params: &Params,
-    ) -> Option<Row> {
-        let last = history.last()?;
-        let summary = summarize(
-            account,
-            last.position,
-            last.event.event_id,
-            history,
-            as_of,
-            params,
-        );
-        Some(Row::of(summary, history, as_of, None))
-    }
-
-    /// [`Row::judge`] of the events `at` read: the same row, from the state.
-    pub fn judge_state(at: &StateAt, as_of: Timestamp, params: &Params) -> Option<Row> {
+    /// The row of the events `at` read, judged at `as_of` (no earlier than the newest of them),
+    /// without its brief (see [`Row::judge_in_full`]); `None` for no events.
+    pub fn judge(at: &StateAt, as_of: Timestamp, params: &Params) -> Option<Row> {
         let state = &at.state;
         let summary = state.summarize(at.position?, state.last_event()?, as_of, params)?;
+        Row::of(at, summary, as_of, None)
+    }
+
+    /// [`Row::judge`] with the brief a list shows, which takes the trends' second fold.
+    pub fn judge_in_full(at: &StateAt, as_of: Timestamp, params: &Params) -> Option<Row> {
+        let state = &at.state;
+        let projection = state.project_unexplained(as_of, params)?;
+        let account = state.account()?;
+        let (position, event) = (at.position?, state.last_event()?);
+        let summary = RelationshipSummary::of(account, position, event, &projection);
+        let brief = Arc::new(RelationshipBrief::of(&projection));
+        Row::of(at, summary, as_of, Some(brief))
+    }
+
+    fn of(
+        at: &StateAt,
+        summary: RelationshipSummary,
+        as_of: Timestamp,
+        brief: Option<Arc<RelationshipBrief>>,
+    ) -> Option<Row> {
+        let state = &at.state;
         Some(Row {
             summary,
             owner: state.profile().owner.clone(),
             until: state.stable_until(as_of),
             newest: state.newest()?,
-            brief: None,
-        })
-    }
-
-    /// [`Row::judge`] with the brief a list shows, which takes the trends' second fold.
-    pub fn judge_in_full(
-        account: &AccountId,
-        history: &[RecordedEvent],
-        as_of: Timestamp,
-        params: &Params,
-    ) -> Option<Row> {
-        let last = history.last()?;
-        let projection = project_unexplained(history, as_of, params);
-        let summary =
-            RelationshipSummary::of(account, last.position, last.event.event_id, &projection);
-        let brief = Arc::new(RelationshipBrief::of(&projection));
-        Some(Row::of(summary, history, as_of, Some(brief)))
-    }
-
-    fn of(
-        summary: RelationshipSummary,
-        history: &[RecordedEvent],
-        as_of: Timestamp,
-        brief: Option<Arc<RelationshipBrief>>,
-    ) -> Row {
-        Row {
-            summary,
-            owner: AccountProfile::read(history).owner,
-            until: stable_until(history, as_of),
-            newest: occurred(history).max().unwrap_or(Timestamp::EPOCH),
             brief,
-        }
+        })
     }
 
     /// Whether the row answers for instant `t`.

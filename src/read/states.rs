@@ -34,6 +34,21 @@ pub struct StateAt {
     pub position: Option<u64>,
 }
 
+impl StateAt {
+    /// The state of `events`, an account's events in stream order, which it keeps.
+    pub fn of(events: Vec<RecordedEvent>, params: &Params) -> Self {
+        let mut at = StateAt {
+            state: AccountState::default(),
+            position: None,
+        };
+        for record in events {
+            at.position = Some(record.position);
+            at.state.take(record, params);
+        }
+        at
+    }
+}
+
 impl Weighed for StateAt {
     fn weight(&self) -> usize {
         self.state.weight()

@@ -182,6 +182,11 @@ impl AccountState {
         self.trust_events.push(lightened(record.into_owned()));
     }
 
+    /// The account, from its first event.
+    pub fn account(&self) -> Option<&AccountId> {
+        self.account_id.as_ref()
+    }
+
     /// How many events the state has read.
     pub fn events(&self) -> usize {
         self.events

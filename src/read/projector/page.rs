@@ -95,7 +95,9 @@ impl Projector {
             .ok_or_else(|| {
                 StoreError::Unavailable("a fold of the projector's page failed".to_string())
             })?;
-        let mut judged_rows = Vec::with_capacity(judged.len());
+        let mut summaries = Vec::with_capacity(judged.len());
+        let mut rows = Vec::with_capacity(judged.len());
+        let mut changes = Vec::new();
         for (account, advanced, row, (first_position, position)) in judged {
             self.states.keep(advanced);
             let Some(row) = row else {
@@ -104,13 +106,6 @@ impl Projector {
                      gives it"
                 )));
             };
-            judged_rows.push((account, row, first_position));
-        }
-        let judged = judged_rows;
-        let mut summaries = Vec::with_capacity(judged.len());
-        let mut rows = Vec::with_capacity(judged.len());
-        let mut changes = Vec::new();
-        for (account, row, first_position) in judged {
             let after = row.summary.clone();
             let before = self.store.summary(&after.account_id).await?;
             if after.is_news_after(before.as_ref()) {
@@ -164,7 +159,7 @@ impl Fold {
         let row = (at.position == Some(self.position))
             .then(|| {
                 let newest = at.state.newest()?;
-                Row::judge_state(at, self.recorded_at.max(newest), params)
+                Row::judge(at, self.recorded_at.max(newest), params)
             })
             .flatten();
         let positions = (self.first_position, self.position);

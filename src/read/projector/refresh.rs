@@ -17,8 +17,9 @@ use crate::clock::now;
 use crate::domain::projection::Params;
 use crate::domain::{AccountId, RecordedEvent, Timestamp};
 use crate::read::histories;
-use crate::read::relationships::{occurred, Judged};
+use crate::read::relationships::Judged;
 use crate::read::rows::{Due, Row};
+use crate::read::states::StateAt;
 use crate::store::{Direction, Log, StoreError};
 
 /// How many rows one job of the fold thread refreshes or builds: enough that handing work to
@@ -55,8 +56,9 @@ pub(crate) fn judge_each(
     histories
         .into_iter()
         .filter_map(|(account, history, at)| {
-            let as_of = Judged::NoEarlierThan(at.unwrap_or(moment)).instant(occurred(&history));
-            Row::judge_in_full(&account, &history, as_of, params).map(|row| (account, row))
+            let state = StateAt::of(history, params);
+            let as_of = Judged::NoEarlierThan(at.unwrap_or(moment)).instant(state.state.newest());
+            Row::judge_in_full(&state, as_of, params).map(|row| (account, row))
         })
         .collect()
 }

@@ -19,7 +19,8 @@ fn row(position: u64, as_of: Timestamp) -> Row {
     if let Some(last) = history.last_mut() {
         last.position = position;
     }
-    Row::judge(&account("acct-b"), &history, as_of, &Params::default()).unwrap()
+    let params = Params::default();
+    Row::judge(&StateAt::of(history, &params), as_of, &params).unwrap()
 }
 
 #[test]

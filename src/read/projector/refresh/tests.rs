@@ -46,7 +46,9 @@ async fn the_refresher_folds_a_row_again_once_its_instant_passes() {
         .try_collect()
         .await
         .unwrap();
-    let old = Row::judge(&account(), &history, day(5), &Params::default()).unwrap();
+    let params = Params::default();
+    let state = StateAt::of(history, &params);
+    let old = Row::judge(&state, day(5), &params).unwrap();
     rows.refreshed(vec![(account(), old.clone())]);
     assert!(old.until <= now());
 
@@ -58,13 +60,7 @@ async fn the_refresher_folds_a_row_again_once_its_instant_passes() {
     assert_eq!(refreshed.position(), old.position());
     assert_eq!(
         refreshed,
-        Row::judge_in_full(
-            &account(),
-            &history,
-            refreshed.summary.as_of,
-            &Params::default()
-        )
-        .unwrap()
+        Row::judge_in_full(&state, refreshed.summary.as_of, &params).unwrap()
     );
     assert!(
         refreshed.brief.is_some(),

@@ -14,6 +14,7 @@ use crate::domain::time::NANOS_PER_DAY;
 use crate::domain::{ProposedEvent, RecordedEvent};
 use crate::read::projector::Projector;
 use crate::read::relationships::{ListFilter, ListOrder};
+use crate::read::states::StateAt;
 use crate::store::{ExpectedRevision, Log, MemoryLog, MemorySnapshots};
 use futures::TryStreamExt;
 
@@ -274,7 +275,8 @@ async fn rows_in_full(log: &Arc<dyn Log>, projector: &Projector, at: Timestamp) 
     for n in 0..ACCOUNTS {
         let history = history_of(log.as_ref(), n).await;
         let as_of = Judged::NoEarlierThan(at).instant(history.iter().map(|r| r.event.occurred_at));
-        let row = Row::judge_in_full(&account(n), &history, as_of, &Params::default()).unwrap();
+        let params = Params::default();
+        let row = Row::judge_in_full(&StateAt::of(history, &params), as_of, &params).unwrap();
         rows.push((account(n), row));
     }
     projector.live_rows().rows.refreshed(rows);
