@@ -137,9 +137,13 @@ impl OpenServer {
         // decoded once and each state advanced once. Lists and the portfolio "now" are
         // answered from the rows the projector keeps.
         let relationships = Arc::new(
-            Relationships::with_histories(log.clone(), Params::default(), projector.histories())
-                .with_rows(projector.live_rows())
-                .with_states(projector.states()),
+            Relationships::with_caches(
+                log.clone(),
+                Params::default(),
+                projector.histories(),
+                projector.states(),
+            )
+            .with_rows(projector.live_rows()),
         );
         let projecting = tokio::spawn({
             let (projector, head, mut stopping) =

@@ -88,21 +88,27 @@ pub struct Relationships {
 }
 
 impl Relationships {
-    /// The service over `log`, scoring with `params`, with a history cache of its own.
+    /// The service over `log`, scoring with `params`, with caches of its own.
     pub fn new(log: Arc<dyn Log>, params: Params) -> Self {
         let histories = Arc::new(Histories::new(Arc::clone(&log), DEFAULT_BUDGET));
-        Relationships::with_histories(log, params, histories)
+        let states = States::new(Arc::clone(&log), params.clone(), states::DEFAULT_BUDGET);
+        Relationships::with_caches(log, params, histories, Arc::new(states))
     }
 
     /// The service over `log`, scoring with `params`, reading account histories through
-    /// `histories` (the live projector's, so that both decode each record once).
-    pub fn with_histories(log: Arc<dyn Log>, params: Params, histories: Arc<Histories>) -> Self {
-        let states = States::new(Arc::clone(&log), params.clone(), states::DEFAULT_BUDGET);
+    /// `histories` and live answers through `states` (the live projector's, so that both
+    /// decode each record once and advance each state once).
+    pub fn with_caches(
+        log: Arc<dyn Log>,
+        params: Params,
+        histories: Arc<Histories>,
+        states: Arc<States>,
+    ) -> Self {
         Relationships {
             log,
             params,
             histories,
-            states: Arc::new(states),
+            states,
             live: Mutex::new(LiveAnswers::default()),
             listings: Mutex::new(LruCache::new(
                 std::num::NonZeroUsize::new(KEPT_LISTINGS).unwrap_or(std::num::NonZeroUsize::MIN),
@@ -119,12 +125,6 @@ impl Relationships {
             rows: Some(rows),
             ..self
         }
-    }
-
-    /// The same service answering live questions from `states` (the live projector's, so
-    /// that both advance each account's state once).
-    pub fn with_states(self, states: Arc<States>) -> Self {
-        Relationships { states, ..self }
     }
 
     /// The scoring rules in force.
