@@ -254,6 +254,7 @@ fn assemble(
     detail: Detail,
 ) -> AccountProjection {
     let events = trust::visible(account_events, as_of);
-    let read = state::Read::of(&events, params);
-    state::Parts::of(&events, &read).evaluate(as_of, params, detail)
+    state::Read::of(&events, params)
+        .parts()
+        .evaluate(as_of, params, detail)
 }

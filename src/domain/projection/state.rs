@@ -297,8 +297,12 @@ pub(super) struct Parts<'a> {
     pub commerce: &'a Commerce,
 }
 
-/// The parts read from all of an account's visible events at once (see [`Parts::of`]).
-pub(super) struct Read {
+/// The parts read from all of an account's visible events at once.
+pub(super) struct Read<'a> {
+    account_id: Option<&'a AccountId>,
+    events_counted: usize,
+    last_revision: Option<u64>,
+    trust_events: Vec<&'a RecordedEvent>,
     profile: AccountProfile,
     roster: Roster,
     promises: Promises,
@@ -306,11 +310,11 @@ pub(super) struct Read {
     commerce: Commerce,
 }
 
-impl Read {
+impl<'a> Read<'a> {
     /// Reads `events`, the account's events visible as of the projection, in log order. The
     /// roster and the promises are read first, so the caps are counted knowing every
     /// departure: the other way to the state's, which learns of a departure when it comes.
-    pub fn of(events: &[&RecordedEvent], params: &Params) -> Self {
+    pub fn of(events: &[&'a RecordedEvent], params: &Params) -> Self {
         let trust_events: Vec<&RecordedEvent> = events
             .iter()
             .copied()
@@ -318,38 +322,38 @@ impl Read {
             .collect();
         let (roster, promises, tally) = evidence::counted(&trust_events, params);
         Read {
+            account_id: events.first().map(|e| &e.account_id),
+            events_counted: events.len(),
+            last_revision: events.iter().map(|e| e.revision).max(),
             profile: events
                 .iter()
                 .find_map(|e| AccountProfile::of(e))
                 .unwrap_or_default(),
             commerce: Commerce::read(events),
+            trust_events,
             roster,
             promises,
             tally,
         }
     }
-}
 
-impl<'a> Parts<'a> {
-    /// The parts of `read`, read from `events`.
-    pub fn of(events: &[&'a RecordedEvent], read: &'a Read) -> Self {
+    /// The parts read.
+    pub fn parts(&self) -> Parts<'_> {
         Parts {
-            account_id: events.first().map(|e| &e.account_id),
-            profile: &read.profile,
-            events_counted: events.len(),
-            last_revision: events.iter().map(|e| e.revision).max(),
-            trust_events: events
-                .iter()
-                .copied()
-                .filter(|e| read_by_trust(e.event.payload.event_type()))
-                .collect(),
-            roster: &read.roster,
-            promises: &read.promises,
-            tally: &read.tally,
-            commerce: &read.commerce,
+            account_id: self.account_id,
+            profile: &self.profile,
+            events_counted: self.events_counted,
+            last_revision: self.last_revision,
+            trust_events: self.trust_events.clone(),
+            roster: &self.roster,
+            promises: &self.promises,
+            tally: &self.tally,
+            commerce: &self.commerce,
         }
     }
+}
 
+impl Parts<'_> {
     /// The projection as of `as_of`, no earlier than any event of the parts.
     pub fn evaluate(&self, as_of: Timestamp, params: &Params, detail: Detail) -> AccountProjection {
         let events = &self.trust_events;
