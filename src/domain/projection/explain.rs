@@ -116,7 +116,7 @@ fn contribution(first: &Evidence, parts: Vec<EvidencePart>, delta: f64) -> Contr
 struct Candidate<'a> {
     /// The event's index, then the candidate's place in its list: log order, whole.
     index: usize,
-    order: usize,
+    place: usize,
     delta: f64,
     /// The sums `contribution` gives its parts, worked out the same way.
     effective_r: f64,
@@ -126,7 +126,7 @@ struct Candidate<'a> {
 }
 
 impl<'a> Candidate<'a> {
-    fn new(index: usize, order: usize, parts: Vec<(&'a Evidence, f64)>, delta: f64) -> Self {
+    fn new(index: usize, place: usize, parts: Vec<(&'a Evidence, f64)>, delta: f64) -> Self {
         let effective = |raw: fn(&Evidence) -> f64| -> f64 {
             parts
                 .iter()
@@ -135,7 +135,7 @@ impl<'a> Candidate<'a> {
         };
         Candidate {
             index,
-            order,
+            place,
             delta,
             effective_r: effective(|i| i.raw_r),
             effective_s: effective(|i| i.raw_s),
@@ -145,14 +145,14 @@ impl<'a> Candidate<'a> {
 
     /// Biggest first: by the size of the delta, then of the effective evidence, then log
     /// order. A total order, so the biggest few are the same whether the rest is sorted or not.
-    fn order(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
+    fn biggest_first(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
         let weight = |c: &Candidate| c.effective_r.abs() + c.effective_s.abs();
         b.delta
             .abs()
             .total_cmp(&a.delta.abs())
             .then(weight(b).total_cmp(&weight(a)))
             .then(a.index.cmp(&b.index))
-            .then(a.order.cmp(&b.order))
+            .then(a.place.cmp(&b.place))
     }
 
     fn contribution(&self) -> Contribution {
@@ -168,11 +168,11 @@ fn listed(mut candidates: Vec<Candidate>, limit: Option<usize>) -> Listed {
         if limit == 0 {
             candidates.clear();
         } else {
-            candidates.select_nth_unstable_by(limit - 1, Candidate::order);
+            candidates.select_nth_unstable_by(limit - 1, Candidate::biggest_first);
             candidates.truncate(limit);
         }
     }
-    candidates.sort_by(Candidate::order);
+    candidates.sort_by(Candidate::biggest_first);
     Listed {
         shown: candidates.iter().map(Candidate::contribution).collect(),
         total,
