@@ -50,7 +50,7 @@ use fold_thread::FoldThread;
 pub use pacing::{
     next_step, pace_after, Step, PACE_DUTY, PACE_LEAST, PACE_MOST, RETRY_FIRST, RETRY_MOST,
 };
-pub(crate) use refresh::{histories_up_to, judge_each};
+pub(crate) use refresh::{events_up_to, judge_each};
 
 /// How many records the projector reads and commits at a time. Each account a page touches is
 /// summarized once, over every event its state keeps, so under a burst of appends a larger

@@ -217,6 +217,12 @@ impl States {
         advanced.at
     }
 
+    /// `account`'s kept state, leaving its place in the cache as it was: for a sweep over
+    /// every account, which must not make them look used.
+    pub fn peek(&self, account: &AccountId) -> Option<Arc<StateAt>> {
+        self.cache.peek(account)
+    }
+
     /// How much the cache weighs now (events and items of evidence).
     pub fn weight(&self) -> usize {
         self.cache.weight()

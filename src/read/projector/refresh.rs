@@ -3,11 +3,14 @@
 //! `read::rows`).
 //!
 //! Both fold on the projector's fold thread, at its lower priority: a refresh is derived work,
-//! and a question that finds a row past its instant folds it itself. Histories are read from
-//! the log (or taken from the cache when it holds them) without entering the cache, so that a
-//! sweep over every account does not evict what live questions keep asking for.
+//! and a question that finds a row past its instant folds it itself. A row is judged from the
+//! account's kept state when the state is at the row's position; otherwise its history is read
+//! from the log (or taken from the history cache when it holds it), and neither cache is
+//! entered, so that a sweep over every account does not evict what live questions keep asking
+//! for.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -19,7 +22,7 @@ use crate::domain::{AccountId, RecordedEvent, Timestamp};
 use crate::read::histories;
 use crate::read::relationships::Judged;
 use crate::read::rows::{Due, Row};
-use crate::read::states::StateAt;
+use crate::read::states::{StateAt, States};
 use crate::store::{Direction, Log, StoreError};
 
 /// How many rows one job of the fold thread refreshes or builds: enough that handing work to
@@ -31,32 +34,48 @@ const BATCH: usize = 64;
 /// a row is refreshed when the system clock jumps.
 const LONGEST_SLEEP: Duration = Duration::from_secs(60);
 
-/// Each account's events up to the global position beside it (see [`history_up_to`]), with
-/// the instant beside it.
-pub(crate) async fn histories_up_to(
+/// An account's events up to a position: its kept state when the state is at that very
+/// position, else its history.
+pub(crate) enum UpTo {
+    /// The account's kept state (see `read::states`), taken without reading anything.
+    Kept(Arc<StateAt>),
+    /// The account's events, read.
+    Read(Vec<RecordedEvent>),
+}
+
+/// Each account's events up to the global position beside it ([`UpTo`]; a history is read by
+/// [`history_up_to`]), with the instant beside it.
+pub(crate) async fn events_up_to(
     log: &dyn Log,
-    cache: &histories::Histories,
+    histories: &histories::Histories,
+    states: &States,
     accounts: Vec<(AccountId, u64, Option<Timestamp>)>,
-) -> Result<Vec<(AccountId, Vec<RecordedEvent>, Option<Timestamp>)>, StoreError> {
+) -> Result<Vec<(AccountId, UpTo, Option<Timestamp>)>, StoreError> {
     let mut read = Vec::with_capacity(accounts.len());
     for (account, position, at) in accounts {
-        let history = history_up_to(log, cache, &account, position).await?;
-        read.push((account, history, at));
+        let events = match states.peek(&account) {
+            Some(kept) if kept.position == Some(position) => UpTo::Kept(kept),
+            _ => UpTo::Read(history_up_to(log, histories, &account, position).await?),
+        };
+        read.push((account, events, at));
     }
     Ok(read)
 }
 
-/// Each history's row in full ([`Row::judge_in_full`]), judged at the instant beside it (now
+/// Each account's row in full ([`Row::judge_in_full`]), judged at the instant beside it (now
 /// when there is none) or at its newest `occurred_at` if that is later; none for no events.
 pub(crate) fn judge_each(
-    histories: Vec<(AccountId, Vec<RecordedEvent>, Option<Timestamp>)>,
+    accounts: Vec<(AccountId, UpTo, Option<Timestamp>)>,
     params: &Params,
 ) -> Vec<(AccountId, Row)> {
     let moment = now();
-    histories
+    accounts
         .into_iter()
-        .filter_map(|(account, history, at)| {
-            let state = StateAt::of(history, params);
+        .filter_map(|(account, events, at)| {
+            let state = match events {
+                UpTo::Kept(state) => state,
+                UpTo::Read(history) => Arc::new(StateAt::of(history, params)),
+            };
             let as_of = Judged::NoEarlierThan(at.unwrap_or(moment)).instant(state.state.newest());
             Row::judge_in_full(&state, as_of, params).map(|row| (account, row))
         })
@@ -149,8 +168,8 @@ impl Projector {
                 break;
             };
             let accounts = page.into_iter().map(|a| (a, position, None)).collect();
-            let histories = histories_up_to(&*self.log, &self.histories, accounts).await?;
-            self.fold_rows(histories).await?;
+            let events = events_up_to(&*self.log, &self.histories, &self.states, accounts).await?;
+            self.fold_rows(events).await?;
             after = Some(last);
         }
         self.rows.finish_build();
@@ -172,25 +191,24 @@ impl Projector {
                  }| (account, position, at),
             )
             .collect();
-        let histories = histories_up_to(&*self.log, &self.histories, due).await?;
-        let count = histories.len();
-        self.fold_rows(histories).await?;
+        let events = events_up_to(&*self.log, &self.histories, &self.states, due).await?;
+        let count = events.len();
+        self.fold_rows(events).await?;
         Ok(count)
     }
 
-    /// Folds each history into its row ([`judge_each`]) on the fold thread, and installs the
-    /// rows.
+    /// Judges each account's row ([`judge_each`]) on the fold thread, and installs the rows.
     async fn fold_rows(
         &self,
-        histories: Vec<(AccountId, Vec<RecordedEvent>, Option<Timestamp>)>,
+        accounts: Vec<(AccountId, UpTo, Option<Timestamp>)>,
     ) -> Result<(), StoreError> {
-        if histories.is_empty() {
+        if accounts.is_empty() {
             return Ok(());
         }
         let params = self.params.clone();
         let rows = self
             .folds
-            .run(move || judge_each(histories, &params))
+            .run(move || judge_each(accounts, &params))
             .await
             .ok_or_else(|| StoreError::Unavailable("a fold of relationship rows failed".into()))?;
         self.rows.refreshed(rows);

@@ -19,7 +19,7 @@ use super::{Cut, Judged, ListQuery, Relationships};
 use crate::domain::projection::{concentration, project_unexplained, AccountRevenue, Portfolio};
 use crate::domain::{AccountId, AccountScope, Timestamp};
 use crate::ledger::LedgerError;
-use crate::read::projector::{histories_up_to, judge_each};
+use crate::read::projector::{events_up_to, judge_each};
 use crate::read::rows::Row;
 
 /// How long a question waits for the projector to reach the head it found before it walks the
@@ -107,9 +107,9 @@ impl Relationships {
             .into_iter()
             .map(|(account, position)| (account, position, Some(as_of)))
             .collect();
-        let histories = histories_up_to(&*self.log, &self.histories, accounts).await?;
+        let events = events_up_to(&*self.log, &self.histories, &self.states, accounts).await?;
         let params = self.params.clone();
-        blocking_fold(move || judge_each(histories, &params)).await
+        blocking_fold(move || judge_each(events, &params)).await
     }
 
     /// A list judged at `moment` (now) from the rows, with the cut its pages are folded over; `None` when the rows

@@ -74,3 +74,48 @@ async fn the_refresher_folds_a_row_again_once_its_instant_passes() {
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].at, Some(refreshed.until.plus_nanos(1)));
 }
+
+/// A row at the position the account's kept state is at is judged from the state, without a
+/// read; one at another position reads the history.
+#[tokio::test]
+async fn a_row_at_the_kept_states_position_is_judged_from_the_state() {
+    let log: Arc<dyn Log> = Arc::new(MemoryLog::new());
+    log.append(&account(), ExpectedRevision::NoStream, events())
+        .await
+        .unwrap();
+    let projector = Projector::open(
+        Arc::clone(&log),
+        Arc::new(MemorySnapshots::new()),
+        Params::default(),
+    )
+    .await
+    .unwrap();
+    projector.catch_up().await.unwrap();
+    let last = log.head().next_position - 1;
+    let asked = vec![(account(), last, None), (account(), last - 1, None)];
+    let read = events_up_to(&*log, &projector.histories, &projector.states, asked)
+        .await
+        .unwrap();
+    match &read[..] {
+        [(_, UpTo::Kept(kept), _), (_, UpTo::Read(history), _)] => {
+            assert_eq!(kept.position, Some(last));
+            assert_eq!(history.last().map(|r| r.position), Some(last - 1));
+        }
+        _ => panic!(
+            "the kept state at {last}, then a history read up to {}",
+            last - 1
+        ),
+    }
+    // Either way the row is the same as from the history read whole.
+    let params = Params::default();
+    let rows = judge_each(read, &params);
+    let whole = events_up_to(
+        &*log,
+        &projector.histories,
+        &States::new(Arc::clone(&log), params.clone(), 0),
+        vec![(account(), last, rows[0].1.summary.as_of.into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(judge_each(whole, &params)[0].1, rows[0].1);
+}
