@@ -19,10 +19,8 @@ fn events() -> Vec<ProposedEvent> {
     h.events.into_iter().map(|r| r.event).collect()
 }
 
-/// A row whose instant has passed is folded again as of now, over the same events; one that
-/// holds is left alone.
-#[tokio::test]
-async fn the_refresher_folds_a_row_again_once_its_instant_passes() {
+/// A log holding the account's events, and a projector that projected them.
+async fn projected() -> (Arc<dyn Log>, Projector) {
     let log: Arc<dyn Log> = Arc::new(MemoryLog::new());
     log.append(&account(), ExpectedRevision::NoStream, events())
         .await
@@ -35,6 +33,14 @@ async fn the_refresher_folds_a_row_again_once_its_instant_passes() {
     .await
     .unwrap();
     projector.catch_up().await.unwrap();
+    (log, projector)
+}
+
+/// A row whose instant has passed is folded again as of now, over the same events; one that
+/// holds is left alone.
+#[tokio::test]
+async fn the_refresher_folds_a_row_again_once_its_instant_passes() {
+    let (log, projector) = projected().await;
     let rows = projector.live_rows().rows;
     let answering = |rows: &crate::read::rows::Rows, t: Timestamp| {
         rows.at(|table| table.accounts().find_map(|(_, kept)| kept.at(t).cloned()))
@@ -79,18 +85,7 @@ async fn the_refresher_folds_a_row_again_once_its_instant_passes() {
 /// read; one at another position reads the history.
 #[tokio::test]
 async fn a_row_at_the_kept_states_position_is_judged_from_the_state() {
-    let log: Arc<dyn Log> = Arc::new(MemoryLog::new());
-    log.append(&account(), ExpectedRevision::NoStream, events())
-        .await
-        .unwrap();
-    let projector = Projector::open(
-        Arc::clone(&log),
-        Arc::new(MemorySnapshots::new()),
-        Params::default(),
-    )
-    .await
-    .unwrap();
-    projector.catch_up().await.unwrap();
+    let (log, projector) = projected().await;
     let last = log.head().next_position - 1;
     let asked = vec![(account(), last, None), (account(), last - 1, None)];
     let read = events_up_to(&*log, &projector.histories, &projector.states, asked)
