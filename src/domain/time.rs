@@ -63,6 +63,12 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(days.saturating_mul(NANOS_PER_DAY)))
     }
 
+    /// Calendar days from `earlier` to `self`: the difference of their UTC day numbers, so
+    /// that everything dated on one day is the same number of days old.
+    pub const fn calendar_days_since(self, earlier: Timestamp) -> i64 {
+        self.day_number() - earlier.day_number()
+    }
+
     /// Whole days from `earlier` to `self`: `floor((self - earlier) / 86400 s)`.
     pub fn days_since(self, earlier: Timestamp) -> i64 {
         (i128::from(self.0) - i128::from(earlier.0)).div_euclid(i128::from(NANOS_PER_DAY)) as i64

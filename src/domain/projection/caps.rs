@@ -10,7 +10,7 @@
 //! that a new event is counted without walking the history again. A [`Collector`] ages entries
 //! to an instant (and derives what only the instant decides: an overdue promise).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +19,8 @@ use crate::domain::ids::EventId;
 use crate::domain::record::RecordedEvent;
 use crate::domain::time::Timestamp;
 
-use super::decay::decay;
+use super::day_sums::DaySums;
+use super::decay::Decays;
 use super::evidence::{Channel, Evidence, Factor};
 use super::params::{EvidenceWeight, Params};
 use super::promises::{Promise, PromiseStatus, Promises};
@@ -110,6 +111,8 @@ pub(super) struct Tally {
     favor_windows: BTreeMap<String, BTreeSet<i64>>,
     /// Proof kinds already counted.
     proof_kinds: BTreeSet<ProofKind>,
+    /// The items' raw evidence by channel, half-life and day, what the trust fold sums.
+    sums: DaySums,
 }
 
 /// What counting one event reads besides the event: who left, and the promises.
@@ -130,9 +133,19 @@ impl Tally {
         tally
     }
 
-    /// How many entries there are: the tally's size.
+    /// How many entries and day sums there are: the tally's size.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.sums.len()
+    }
+
+    /// The items' raw evidence by channel, half-life and day.
+    pub fn sums(&self) -> &DaySums {
+        &self.sums
+    }
+
+    fn keep(&mut self, item: Evidence) {
+        self.sums.add(&item);
+        self.entries.push(Entry::Item(item));
     }
 
     /// Whether contact `id` has evidence dated after `left_at`: a departure recorded after
@@ -236,13 +249,12 @@ impl Tally {
             let channel = Channel::Personal {
                 contact_id: contact.to_string(),
             };
-            self.entries.push(Entry::Item(item(src, channel, f, n)));
+            self.keep(item(src, channel, f, n));
         }
     }
 
     fn org(&mut self, src: &Source, f: Factor, n: Counted) {
-        let item = item(src, Channel::Organizational, f, n);
-        self.entries.push(Entry::Item(item));
+        self.keep(item(src, Channel::Organizational, f, n));
     }
 
     /// A visit or call: at most `touch_cap_per_window` per contact per fixed window; the
@@ -372,9 +384,7 @@ impl<'a> Collector<'a> {
     /// Every entry of `tally` aged to the collector's instant.
     pub fn age(&mut self, tally: &Tally, promises: &Promises) {
         self.items.reserve(tally.entries.len());
-        // Items of one day share their age, and a history has far fewer days than items:
-        // each weight is worked out once (the same pure function, so the same bits).
-        let mut weights: HashMap<(i64, u32), f64> = HashMap::new();
+        let mut decays = Decays::default();
         for entry in &tally.entries {
             match entry {
                 Entry::Item(item) => {
@@ -386,9 +396,8 @@ impl<'a> Collector<'a> {
                             .map_or(self.as_of, |c| c.clock(self.as_of)),
                         Channel::Organizational => self.as_of,
                     };
-                    let age = clock.days_since(item.at);
-                    let h = item.half_life_days;
-                    let weight = *weights.entry((age, h)).or_insert_with(|| decay(age, h));
+                    let age = clock.calendar_days_since(item.at);
+                    let weight = decays.of(age, item.half_life_days);
                     let mut aged = item.clone();
                     aged.clock = clock;
                     aged.weight = weight;

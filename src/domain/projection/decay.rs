@@ -46,6 +46,23 @@ pub fn decay(age_days: i64, half_life_days: u32) -> f64 {
     weight * exp_small(-(rest as f64 / h as f64) * LN_2)
 }
 
+/// [`decay`] with each (age, half-life) worked out once: a history has far fewer days than
+/// items of evidence, and the same pure function gives the same bits.
+#[derive(Default)]
+pub(crate) struct Decays {
+    known: std::collections::HashMap<(i64, u32), f64>,
+}
+
+impl Decays {
+    /// `decay(age_days, half_life_days)`.
+    pub fn of(&mut self, age_days: i64, half_life_days: u32) -> f64 {
+        *self
+            .known
+            .entry((age_days, half_life_days))
+            .or_insert_with(|| decay(age_days, half_life_days))
+    }
+}
+
 /// `e^x` for `x` in `(-0.7, 0]` by Horner's rule on the Taylor series, a fixed sequence of
 /// `+ * /` so that every platform rounds it the same.
 fn exp_small(x: f64) -> f64 {

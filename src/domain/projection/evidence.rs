@@ -92,9 +92,15 @@ pub(crate) struct Evidence {
 }
 
 impl Evidence {
-    /// Whole days from `at` to the clock.
+    /// Calendar days from `at` to the clock (docs/scoring.md §1.3).
     pub fn age_days(&self) -> i64 {
-        self.clock.days_since(self.at)
+        self.clock.calendar_days_since(self.at)
+    }
+
+    /// Whether the item is derived as of an instant (an overdue promise) rather than
+    /// counted from an event once and for all.
+    pub fn is_derived(&self) -> bool {
+        self.factor == Factor::PromiseOverdueNegative
     }
 
     /// `0.5^(age / H)`.
@@ -133,9 +139,21 @@ pub(crate) struct EvidenceSet {
 
 /// Collects the evidence of `events`, the account's events with `occurred_at <= as_of` in
 /// log order.
+#[cfg(test)]
 pub(crate) fn collect(events: &[&RecordedEvent], as_of: Timestamp, params: &Params) -> EvidenceSet {
+    collect_counted(events, as_of, params).0
+}
+
+/// The evidence of `events` (as for `collect`) aged to `as_of`, and the tally it was aged
+/// from.
+pub(super) fn collect_counted(
+    events: &[&RecordedEvent],
+    as_of: Timestamp,
+    params: &Params,
+) -> (EvidenceSet, Tally) {
     let (roster, promises, tally) = counted(events, params);
-    EvidenceSet::aged(as_of, roster, promises, &tally, params)
+    let set = EvidenceSet::aged(as_of, roster, promises, &tally, params);
+    (set, tally)
 }
 
 /// The roster and the promises of `events` (in log order), and their evidence counted knowing

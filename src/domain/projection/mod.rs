@@ -14,6 +14,7 @@
 //! - [`promises`]: promises, their outcomes and the derived overdue status;
 //! - [`evidence`]: what each event says about trust, per channel;
 //! - `caps`: the evidence table's caps, over fixed windows in log order;
+//! - `day_sums`: the evidence summed per channel, half-life and calendar day, as trust sums it;
 //! - [`trust`]: beta reputation, personal and organizational trust;
 //! - [`explain`]: each score's contributions, with exact leave-one-out deltas;
 //! - [`change`]: what changed a score between two checkpoints;
@@ -30,7 +31,8 @@
 //! # Invariants
 //!
 //! - Only events with `occurred_at <= as_of` count, taken in log order (stream revision).
-//! - Ages are whole days; window caps use fixed buckets `floor(day_number / N)`; trailing
+//! - Ages are whole days (evidence's in calendar days, so that a channel's evidence is a sum
+//!   over its days); window caps use fixed buckets `floor(day_number / N)`; trailing
 //!   windows of N days hold the events whose age in days is `0..N`.
 //! - Orders, payments, costs and price pressure never feed trust; a favor's value never does.
 //! - Every collection that reaches the output is ordered (`BTreeMap`, log order, or an
@@ -41,6 +43,7 @@ pub mod cadence;
 mod caps;
 pub mod change;
 pub mod commercial;
+mod day_sums;
 mod decay;
 pub mod evidence;
 pub mod explain;

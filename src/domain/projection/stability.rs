@@ -3,7 +3,8 @@
 //!
 //! A projection depends on its instant only through whole days and instants the events name:
 //! every age is `floor((as_of - t) / 1 day)` for an instant `t` an event gives (when it
-//! occurred, a promise's or an invoice's due date, a planned next visit), every window and
+//! occurred, a promise's or an invoice's due date, a planned next visit) or a count of
+//! midnights (the age of evidence, which ticks over at midnight UTC), every window and
 //! threshold is a whole number of days from such an instant (`due_at + 7 days`,
 //! `last visit + 2 * interval`, the trailing 365 days), and an event counts from its own
 //! `occurred_at` on. So the answer can change only at an instant `t + k days` (an age or a

@@ -364,7 +364,7 @@ impl Parts<'_> {
             self.tally,
             params,
         );
-        let fold = trust::fold(&set, params);
+        let fold = trust::fold_counted(&set, self.tally.sums(), params);
         // The trends compare with the evidence `trend_days` earlier: a second fold, of the
         // events visible then, which a summary goes without (compared with itself, every
         // trend reads Steady).

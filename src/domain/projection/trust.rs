@@ -2,7 +2,7 @@
 //! account's organizational trust, which personal trust feeds but never the other way round
 //! (Doney & Cannon 1997).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -10,12 +10,13 @@ use crate::domain::event::ContactRole;
 use crate::domain::record::RecordedEvent;
 use crate::domain::time::Timestamp;
 
-use super::evidence::{collect, Channel, Evidence, EvidenceSet};
+use super::day_sums::{ByDay, DaySums};
+use super::decay::Decays;
+use super::evidence::{collect_counted, Channel, Evidence, EvidenceSet};
 use super::params::Params;
-use super::roster::Roster;
 
 /// Accumulated, decayed evidence: positive `r`, negative `s`.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Beta {
     /// Positive evidence.
     pub r: f64,
@@ -132,6 +133,8 @@ pub(crate) struct TrustFold {
     pub personal: BTreeMap<String, Beta>,
     /// Active contacts' transferred evidence: `transfer * role_weight * (r_c, s_c)`.
     pub transferred: BTreeMap<String, Beta>,
+    /// The organizational channel's own evidence, before the transfer.
+    pub direct: Beta,
     /// The organizational channel: direct evidence plus the transferred.
     pub org: Beta,
 }
@@ -158,39 +161,41 @@ pub(crate) fn org_share(item: &Evidence, set: &EvidenceSet, params: &Params) -> 
     }
 }
 
-/// Sums `set` into the trust channels.
+/// Sums `set` into the trust channels, its counted evidence summed again from its items.
 pub(crate) fn fold(set: &EvidenceSet, params: &Params) -> TrustFold {
-    fold_items(&set.roster, set.items.iter(), params)
+    let counted = DaySums::of(set.items.iter().filter(|i| !i.is_derived()));
+    fold_counted(set, &counted, params)
 }
 
-/// Sums `items` (in log order) into the trust channels of `roster`'s contacts. Borrowed keys
-/// while summing: explanations call this once per contributing event.
-pub(crate) fn fold_items<'a>(
-    roster: &Roster,
-    items: impl Iterator<Item = &'a Evidence>,
-    params: &Params,
-) -> TrustFold {
-    let mut sums: BTreeMap<&str, Beta> = roster
-        .contacts
-        .keys()
-        .map(|id| (id.as_str(), Beta::default()))
-        .collect();
-    let mut direct = Beta::default();
-    for item in items {
-        let w = item.decay();
-        let (r, s) = (item.raw_r * w, item.raw_s * w);
-        match &item.channel {
-            Channel::Organizational => direct.add(r, s),
-            Channel::Personal { contact_id } => {
-                sums.entry(contact_id.as_str()).or_default().add(r, s)
-            }
+/// Sums `set` into the trust channels, with `counted` the day sums of its items that are not
+/// derived (kept by a tally as it counted them, or summed from the items: the same bits).
+pub(crate) fn fold_counted(set: &EvidenceSet, counted: &DaySums, params: &Params) -> TrustFold {
+    let derived = DaySums::of(set.items.iter().filter(|i| i.is_derived()));
+    let roster = &set.roster;
+    let mut decays = Decays::default();
+    let mut ids: BTreeSet<&str> = roster.contacts.keys().map(String::as_str).collect();
+    ids.extend(counted.personal.keys().map(String::as_str));
+    ids.extend(derived.personal.keys().map(String::as_str));
+    // Each channel sums its counted days, then its derived ones, aged to its clock: the
+    // account's instant, or when the contact left.
+    let mut channel = |clock: Timestamp, days: [Option<&ByDay>; 2]| {
+        let mut beta = Beta::default();
+        for by_day in days.into_iter().flatten() {
+            let aged = by_day.aged(clock, &mut decays);
+            beta.add(aged.r, aged.s);
         }
-    }
-    let personal: BTreeMap<String, Beta> = sums
+        beta
+    };
+    let personal: BTreeMap<String, Beta> = ids
         .into_iter()
-        .map(|(id, b)| (id.to_string(), b))
+        .map(|id| {
+            let clock = roster.contact(id).clock(set.as_of);
+            let days = [counted.personal.get(id), derived.personal.get(id)];
+            (id.to_string(), channel(clock, days))
+        })
         .collect();
-    // r_A = r_direct + transfer * sum(role_weight(c) * r_c) over active contacts, literally
+    let direct = channel(set.as_of, [Some(&counted.org), Some(&derived.org)]);
+    // r_A = r_direct + transfer * sum(role_weight(c) * r_c), over active contacts, literally
     // as docs/scoring.md §4.3 writes it, so that the numbers can be checked by hand.
     let mut weighted = Beta::default();
     let mut transferred = BTreeMap::new();
@@ -217,6 +222,7 @@ pub(crate) fn fold_items<'a>(
     TrustFold {
         personal,
         transferred,
+        direct,
         org,
     }
 }
@@ -234,8 +240,8 @@ pub(crate) fn assess(
     as_of: Timestamp,
     params: &Params,
 ) -> (EvidenceSet, TrustFold) {
-    let set = collect(events, as_of, params);
-    let fold = fold(&set, params);
+    let (set, tally) = collect_counted(events, as_of, params);
+    let fold = fold_counted(&set, tally.sums(), params);
     (set, fold)
 }
 

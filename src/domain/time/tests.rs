@@ -32,3 +32,14 @@ fn ages_are_whole_days_rounded_down() {
     assert_eq!(t0.days_since(almost_two), -2);
     assert_eq!(Timestamp::from_unix_nanos(-1).day_number(), -1);
 }
+
+#[test]
+fn calendar_days_count_midnights_crossed() {
+    let late = Timestamp::from_unix_nanos(NANOS_PER_DAY - 1);
+    let early_next = Timestamp::from_unix_nanos(NANOS_PER_DAY);
+    assert_eq!(early_next.calendar_days_since(late), 1);
+    assert_eq!(early_next.days_since(late), 0);
+    let end_of_next = Timestamp::from_unix_nanos(2 * NANOS_PER_DAY - 1);
+    assert_eq!(end_of_next.calendar_days_since(early_next), 0);
+    assert_eq!(late.calendar_days_since(Timestamp::from_unix_nanos(-1)), 1);
+}

@@ -94,7 +94,7 @@ pub(super) struct LeaveOneOut<'a> {
     params: &'a Params,
     /// Item indices by event index.
     by_event: BTreeMap<usize, Vec<usize>>,
-    /// The organizational channel's direct evidence, summed as `fold_items` sums it.
+    /// The organizational channel's direct evidence, as the fold summed it.
     direct: Sum,
     /// How many items count in each contact's channel.
     personal_items: BTreeMap<&'a str, i64>,
@@ -121,7 +121,7 @@ impl<'a> LeaveOneOut<'a> {
     ) -> Self {
         let mut by_event: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         let mut direct = Sum {
-            beta: Beta::default(),
+            beta: fold.direct,
             items: 0,
         };
         let mut personal_items: BTreeMap<&str, i64> = BTreeMap::new();
@@ -133,9 +133,6 @@ impl<'a> LeaveOneOut<'a> {
             let n = i64::from(counts(item));
             let contact = match &item.channel {
                 Channel::Organizational => {
-                    let w = item.decay();
-                    direct.beta.r += item.raw_r * w;
-                    direct.beta.s += item.raw_s * w;
                     direct.items += n;
                     None
                 }
@@ -380,7 +377,7 @@ impl<'a> LeaveOneOut<'a> {
             .iter()
             .any(|(id, rw)| rw.is_some() && personal.contains_key(id));
         let org = if direct_changed || active_changed {
-            // r_A = r_direct + transfer * sum(role_weight(c) * r_c), as `fold_items` sums it.
+            // r_A = r_direct + transfer * sum(role_weight(c) * r_c), as the fold sums it.
             let mut weighted = Beta::default();
             for &(id, rw) in &self.contacts {
                 let Some(rw) = rw else { continue };

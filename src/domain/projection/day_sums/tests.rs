@@ -1,0 +1,78 @@
+use super::*;
+use crate::domain::event::EventType;
+use crate::domain::ids::EventId;
+use crate::domain::projection::decay::decay;
+use crate::domain::projection::evidence::Factor;
+use crate::domain::time::NANOS_PER_DAY;
+
+fn item(contact: Option<&str>, at: i64, raw: (f64, f64), half_life_days: u32) -> Evidence {
+    let at = Timestamp::from_unix_nanos(at);
+    Evidence {
+        event_index: 0,
+        event_id: EventId::new_random(),
+        event_type: EventType::Visit,
+        at,
+        channel: contact.map_or(Channel::Organizational, |c| Channel::Personal {
+            contact_id: c.into(),
+        }),
+        factor: Factor::VisitPositive,
+        raw_r: raw.0,
+        raw_s: raw.1,
+        half_life_days,
+        clock: at,
+        weight: 1.0,
+    }
+}
+
+#[test]
+fn one_day_decays_by_one_weight_whatever_the_time_of_day() {
+    let morning = 100 * NANOS_PER_DAY + 1;
+    let night = 101 * NANOS_PER_DAY - 1;
+    let sums = DaySums::of(&[
+        item(Some("li"), morning, (0.5, 0.0), 90),
+        item(Some("li"), night, (0.2, 0.0), 90),
+        item(None, night, (0.0, 1.0), 365),
+    ]);
+    assert_eq!(sums.len(), 2);
+    // At 00:00:01 the next day both of li's items are one day old, though the morning's is
+    // 24 hours old and the night's two seconds.
+    let clock = Timestamp::from_unix_nanos(101 * NANOS_PER_DAY + 1_000_000_000);
+    let mut decays = Decays::default();
+    let li = sums.personal["li"].aged(clock, &mut decays);
+    assert_eq!(li.r.to_bits(), ((0.5 + 0.2) * decay(1, 90)).to_bits());
+    assert_eq!(li.s, 0.0);
+    let org = sums.org.aged(clock, &mut decays);
+    assert_eq!(org.s.to_bits(), decay(1, 365).to_bits());
+}
+
+#[test]
+fn an_item_over_its_cap_adds_its_contact_but_no_day() {
+    let sums = DaySums::of(&[item(Some("ann"), 5 * NANOS_PER_DAY, (0.0, 0.0), 90)]);
+    assert!(sums.personal.contains_key("ann"));
+    assert_eq!(sums.len(), 0);
+    let beta = sums.personal["ann"].aged(Timestamp::from_unix_nanos(0), &mut Decays::default());
+    assert_eq!(beta, Beta::default());
+}
+
+#[test]
+fn sums_kept_item_by_item_equal_sums_of_all_the_items() {
+    let items: Vec<Evidence> = (0..50)
+        .map(|i| {
+            let contact = ["a", "b"][i % 2];
+            let at = i as i64 * NANOS_PER_DAY / 7;
+            item(
+                Some(contact),
+                at,
+                (0.1 * i as f64, 0.3),
+                30 + (i % 3) as u32 * 60,
+            )
+        })
+        .collect();
+    let mut kept = DaySums::default();
+    for i in &items {
+        kept.add(i);
+    }
+    assert_eq!(kept, DaySums::of(&items));
+    let json = serde_json::to_string(&kept).unwrap();
+    assert_eq!(serde_json::from_str::<DaySums>(&json).unwrap(), kept);
+}
