@@ -113,6 +113,8 @@ pub(super) struct Tally {
     proof_kinds: BTreeSet<ProofKind>,
     /// The items' raw evidence by channel, half-life and day, what the trust fold sums.
     sums: DaySums,
+    /// Where the [`Entry::Overdue`] entries are, in order: a summary derives them alone.
+    overdue: Vec<usize>,
 }
 
 /// What counting one event reads besides the event: who left, and the promises.
@@ -199,6 +201,7 @@ impl Tally {
                     .get(&made.promise_id)
                     .is_some_and(|p| p.made_event == event.event_id);
                 if first {
+                    self.overdue.push(self.entries.len());
                     self.entries.push(Entry::Overdue {
                         made: src,
                         promise_id: made.promise_id.clone(),
@@ -407,6 +410,18 @@ impl<'a> Collector<'a> {
                     if let Some(promise) = promises.by_id.get(promise_id) {
                         self.promise_overdue(made, promise);
                     }
+                }
+            }
+        }
+    }
+
+    /// Only the overdue evidence of `tally`'s promises, derived as of the collector's instant:
+    /// what the trust fold needs besides the tally's day sums.
+    pub fn derive(&mut self, tally: &Tally, promises: &Promises) {
+        for &k in &tally.overdue {
+            if let Some(Entry::Overdue { made, promise_id }) = tally.entries.get(k) {
+                if let Some(promise) = promises.by_id.get(promise_id) {
+                    self.promise_overdue(made, promise);
                 }
             }
         }

@@ -190,6 +190,26 @@ impl EvidenceSet {
             items,
         }
     }
+
+    /// Only the derived items of `tally` (overdue promises) as of `as_of`: with the tally's day
+    /// sums, enough for the trust fold, though not to say which events gave the evidence.
+    pub(super) fn derived(
+        as_of: Timestamp,
+        roster: Roster,
+        promises: Promises,
+        tally: &Tally,
+        params: &Params,
+    ) -> Self {
+        let mut c = Collector::new(params, as_of, &roster);
+        c.derive(tally, &promises);
+        let items = c.into_items();
+        EvidenceSet {
+            as_of,
+            roster,
+            promises,
+            items,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -245,8 +245,9 @@ enum Detail {
     Explained(Option<usize>),
     /// Everything but the contributions.
     Unexplained,
-    /// Only what a [`RelationshipSummary`] shows: no contributions, and every trend `Steady`
-    /// (not worked out). Never leaves [`summarize`].
+    /// Only what a [`RelationshipSummary`] shows: no contributions, every trend `Steady` (not
+    /// worked out), and rules and alerts without the ids of the events behind them (the items
+    /// of evidence are not aged one by one). Never leaves [`summarize`].
     Summary,
 }
 

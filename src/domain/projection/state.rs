@@ -357,13 +357,15 @@ impl Parts<'_> {
     /// The projection as of `as_of`, no earlier than any event of the parts.
     pub fn evaluate(&self, as_of: Timestamp, params: &Params, detail: Detail) -> AccountProjection {
         let events = &self.trust_events;
-        let set = EvidenceSet::aged(
-            as_of,
-            self.roster.clone(),
-            self.promises.clone(),
-            self.tally,
-            params,
-        );
+        let (roster, promises) = (self.roster.clone(), self.promises.clone());
+        // A summary shows no event ids: the fold needs only the day sums and what the instant
+        // derives, not each item aged.
+        let set = match detail {
+            Detail::Summary => EvidenceSet::derived(as_of, roster, promises, self.tally, params),
+            Detail::Explained(_) | Detail::Unexplained => {
+                EvidenceSet::aged(as_of, roster, promises, self.tally, params)
+            }
+        };
         let fold = trust::fold_counted(&set, self.tally.sums(), params);
         // The trends compare with the evidence `trend_days` earlier: a second fold, of the
         // events visible then, which a summary goes without (compared with itself, every
