@@ -71,7 +71,12 @@ impl Timestamp {
 
     /// Whole days from `earlier` to `self`: `floor((self - earlier) / 86400 s)`.
     pub fn days_since(self, earlier: Timestamp) -> i64 {
-        (i128::from(self.0) - i128::from(earlier.0)).div_euclid(i128::from(NANOS_PER_DAY)) as i64
+        match self.0.checked_sub(earlier.0) {
+            Some(nanos) => nanos.div_euclid(NANOS_PER_DAY),
+            // Instants more than 292 years apart: their difference needs 128 bits.
+            None => (i128::from(self.0) - i128::from(earlier.0))
+                .div_euclid(i128::from(NANOS_PER_DAY)) as i64,
+        }
     }
 }
 

@@ -46,20 +46,50 @@ pub fn decay(age_days: i64, half_life_days: u32) -> f64 {
     weight * exp_small(-(rest as f64 / h as f64) * LN_2)
 }
 
-/// [`decay`] with each (age, half-life) worked out once: a history has far fewer days than
-/// items of evidence, and the same pure function gives the same bits.
+/// [`decay`] with the series worked out once per half-life and remainder: the weight of age
+/// `q H + f` is `0.5^q` (a power of two, exact) times the weight of `f`, so a half-life needs
+/// at most `H` series however long the history. The same operations as [`decay`], so the
+/// same bits (a test holds it).
 #[derive(Default)]
 pub(crate) struct Decays {
-    known: std::collections::HashMap<(i64, u32), f64>,
+    /// Per half-life, `2^-(f / H)` by remainder `f` (`NaN`: not worked out yet).
+    rests: Vec<(u32, Vec<f64>)>,
 }
 
 impl Decays {
     /// `decay(age_days, half_life_days)`.
     pub fn of(&mut self, age_days: i64, half_life_days: u32) -> f64 {
-        *self
-            .known
-            .entry((age_days, half_life_days))
-            .or_insert_with(|| decay(age_days, half_life_days))
+        if age_days <= 0 || half_life_days == 0 {
+            return decay(age_days, half_life_days);
+        }
+        let h = i64::from(half_life_days);
+        let (whole, rest) = (age_days / h, age_days % h);
+        // Past 1022 half-lives the power is subnormal: rare enough to take the long way.
+        if whole > 1022 {
+            return decay(age_days, half_life_days);
+        }
+        // 0.5^whole, which `decay` reaches by halving: exact, so its bits are these.
+        let weight = f64::from_bits(((1023 - whole) as u64) << 52);
+        if rest == 0 {
+            return weight;
+        }
+        let at = match self
+            .rests
+            .iter()
+            .position(|(kept, _)| *kept == half_life_days)
+        {
+            Some(at) => at,
+            None => {
+                let unknown = vec![f64::NAN; half_life_days as usize];
+                self.rests.push((half_life_days, unknown));
+                self.rests.len() - 1
+            }
+        };
+        let factor = &mut self.rests[at].1[rest as usize];
+        if factor.is_nan() {
+            *factor = exp_small(-(rest as f64 / h as f64) * LN_2);
+        }
+        weight * *factor
     }
 }
 

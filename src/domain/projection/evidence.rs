@@ -4,6 +4,8 @@
 //! contacts it concerns and/or to the account's organizational channel, decayed by its age.
 //! The table's caps are applied by `caps` as the events are walked in log order.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::event::EventType;
@@ -130,9 +132,9 @@ pub(crate) struct EvidenceSet {
     /// The instant of the projection.
     pub as_of: Timestamp,
     /// Segment and contacts.
-    pub roster: Roster,
+    pub roster: Arc<Roster>,
     /// Promises, for the derived overdue evidence and the promise record.
-    pub promises: Promises,
+    pub promises: Arc<Promises>,
     /// Every item, in log order of its event.
     pub items: Vec<Evidence>,
 }
@@ -152,7 +154,7 @@ pub(super) fn collect_counted(
     params: &Params,
 ) -> (EvidenceSet, Tally) {
     let (roster, promises, tally) = counted(events, params);
-    let set = EvidenceSet::aged(as_of, roster, promises, &tally, params);
+    let set = EvidenceSet::aged(as_of, Arc::new(roster), Arc::new(promises), &tally, params);
     (set, tally)
 }
 
@@ -175,8 +177,8 @@ impl EvidenceSet {
     /// is no earlier than any of its events.
     pub(super) fn aged(
         as_of: Timestamp,
-        roster: Roster,
-        promises: Promises,
+        roster: Arc<Roster>,
+        promises: Arc<Promises>,
         tally: &Tally,
         params: &Params,
     ) -> Self {
@@ -195,8 +197,8 @@ impl EvidenceSet {
     /// sums, enough for the trust fold, though not to say which events gave the evidence.
     pub(super) fn derived(
         as_of: Timestamp,
-        roster: Roster,
-        promises: Promises,
+        roster: Arc<Roster>,
+        promises: Arc<Promises>,
         tally: &Tally,
         params: &Params,
     ) -> Self {

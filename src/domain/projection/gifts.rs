@@ -47,9 +47,12 @@ pub struct GiftEntry {
     pub alerts: Vec<AlertCode>,
 }
 
-/// The register rows of `events` (one account's, in log order).
-pub(crate) fn entries(events: &[&RecordedEvent], params: &Params) -> Vec<GiftEntry> {
-    let roster = Roster::read(events);
+/// The register rows of `events` (one account's, in log order), whose contacts are `roster`.
+pub(crate) fn entries(
+    events: &[&RecordedEvent],
+    roster: &Roster,
+    params: &Params,
+) -> Vec<GiftEntry> {
     let favors: Vec<(&RecordedEvent, &crate::domain::event::FavorGiven)> = events
         .iter()
         .filter_map(|r| match &r.event.payload {
@@ -107,7 +110,7 @@ pub(crate) fn entries(events: &[&RecordedEvent], params: &Params) -> Vec<GiftEnt
 /// It has no `as_of`: an auditor reads the whole history and filters by contact and period.
 pub fn gift_register(account_events: &[RecordedEvent], params: &Params) -> Vec<GiftEntry> {
     let events: Vec<&RecordedEvent> = account_events.iter().collect();
-    entries(&events, params)
+    entries(&events, &Roster::read(&events), params)
 }
 
 #[cfg(test)]

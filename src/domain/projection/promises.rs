@@ -93,6 +93,16 @@ impl Promises {
     }
 
     /// Reads one more event. An outcome for a promise never made is ignored: there is
+    /// Whether [`Promises::apply`] of `record` may change the promises.
+    pub fn changed_by(record: &RecordedEvent) -> bool {
+        matches!(
+            record.event.payload,
+            EventPayload::PromiseMade(_)
+                | EventPayload::PromiseKept(_)
+                | EventPayload::PromiseBroken(_)
+        )
+    }
+
     /// nothing it could be the outcome of.
     pub fn apply(&mut self, record: &RecordedEvent) {
         let event = &record.event;

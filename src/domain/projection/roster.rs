@@ -75,6 +75,16 @@ impl Roster {
         roster
     }
 
+    /// Whether [`Roster::apply`] of `record` may change the roster.
+    pub fn changed_by(record: &RecordedEvent) -> bool {
+        matches!(
+            record.event.payload,
+            EventPayload::AccountOpened(_)
+                | EventPayload::ContactAdded(_)
+                | EventPayload::ContactLeft(_)
+        )
+    }
+
     /// Reads one more event. Returns the contact that it made leave, if it did.
     pub fn apply<'e>(&mut self, record: &'e RecordedEvent) -> Option<(&'e str, Timestamp)> {
         let event = &record.event;

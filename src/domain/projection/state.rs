@@ -13,6 +13,7 @@
 //! or advanced event by event. Property tests hold the two byte for byte.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -114,8 +115,10 @@ pub struct AccountState {
     last_event: Option<EventId>,
     /// The latest `occurred_at` read: the state answers as of this instant or later.
     newest: Option<Timestamp>,
-    roster: Roster,
-    promises: Promises,
+    /// Shared with the evidence an evaluation ages, copied only when an event changes them
+    /// while an evaluation holds them.
+    roster: Arc<Roster>,
+    promises: Arc<Promises>,
     tally: Tally,
     commerce: Commerce,
     /// When an answer may next change, for `stable_until`.
@@ -163,8 +166,12 @@ impl AccountState {
             return;
         }
         let index = self.trust_events.len();
-        self.promises.apply(&record);
-        let left = self.roster.apply(&record);
+        let left = Roster::changed_by(&record)
+            .then(|| Arc::make_mut(&mut self.roster).apply(&record))
+            .flatten();
+        if Promises::changed_by(&record) {
+            Arc::make_mut(&mut self.promises).apply(&record);
+        }
         let known = Known {
             roster: &self.roster,
             promises: &self.promises,
@@ -291,8 +298,8 @@ pub(super) struct Parts<'a> {
     pub last_revision: Option<u64>,
     /// The events [`read_by_trust`], in log order; the tally's indices are into this list.
     pub trust_events: Vec<&'a RecordedEvent>,
-    pub roster: &'a Roster,
-    pub promises: &'a Promises,
+    pub roster: &'a Arc<Roster>,
+    pub promises: &'a Arc<Promises>,
     pub tally: &'a Tally,
     pub commerce: &'a Commerce,
 }
@@ -304,8 +311,8 @@ pub(super) struct Read<'a> {
     last_revision: Option<u64>,
     trust_events: Vec<&'a RecordedEvent>,
     profile: AccountProfile,
-    roster: Roster,
-    promises: Promises,
+    roster: Arc<Roster>,
+    promises: Arc<Promises>,
     tally: Tally,
     commerce: Commerce,
 }
@@ -331,8 +338,8 @@ impl<'a> Read<'a> {
                 .unwrap_or_default(),
             commerce: Commerce::read(events),
             trust_events,
-            roster,
-            promises,
+            roster: Arc::new(roster),
+            promises: Arc::new(promises),
             tally,
         }
     }
@@ -430,7 +437,7 @@ impl Parts<'_> {
             params,
         );
         let quadrant = QuadrantView::new(business, bond, bond_contacts);
-        let gifts = gifts::entries(events, params);
+        let gifts = gifts::entries(events, &set.roster, params);
         let alerts = alerts::alerts(&alerts::Facts {
             all: events,
             as_of,

@@ -43,3 +43,14 @@ fn calendar_days_count_midnights_crossed() {
     assert_eq!(end_of_next.calendar_days_since(early_next), 0);
     assert_eq!(late.calendar_days_since(Timestamp::from_unix_nanos(-1)), 1);
 }
+
+#[test]
+fn days_between_the_ends_of_the_range_do_not_overflow() {
+    let (min, max) = (
+        Timestamp::from_unix_nanos(i64::MIN),
+        Timestamp::from_unix_nanos(i64::MAX),
+    );
+    let span = (i128::from(i64::MAX) - i128::from(i64::MIN)) / i128::from(NANOS_PER_DAY);
+    assert_eq!(i128::from(max.days_since(min)), span);
+    assert_eq!(i128::from(min.days_since(max)), -span - 1);
+}
