@@ -4,7 +4,7 @@
 //! One alert per code per account, naming every event behind it, so a dashboard shows each
 //! risk once. Alerts about favors look at the trailing window (the register keeps the rest).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +91,9 @@ pub(crate) fn money(minor: i64) -> String {
 pub(crate) struct Facts<'a> {
     /// The account's events the trust fold reads, in log order.
     pub all: &'a [&'a RecordedEvent],
+    /// Whether each contact who left held the most trust when it left, when already known
+    /// (a compact state's, which no longer holds the events to work it out).
+    pub key_left: Option<&'a BTreeMap<String, bool>>,
     pub as_of: Timestamp,
     pub params: &'a Params,
     pub set: &'a EvidenceSet,
@@ -295,27 +298,42 @@ fn key_contacts_left(f: &Facts<'_>) -> Vec<(String, EventId)> {
         if !within_days(f.as_of, at, f.params.key_contact_left_days) {
             continue;
         }
-        let key = contact.role == ContactRole::DecisionMaker || {
-            let visible: Vec<&RecordedEvent> = f
-                .all
-                .iter()
-                .copied()
-                .filter(|e| e.event.occurred_at <= at)
-                .collect();
-            let (then_set, then) = assess(&visible, at, f.params);
-            let mine = then.personal_of(id);
-            let others = then
-                .personal
-                .iter()
-                .filter(|(other, _)| *other != id && then_set.roster.contact(other).is_active())
-                .map(|(_, b)| b.expected(f.params));
-            mine.r + mine.s > 0.0 && others.into_iter().all(|p| p <= mine.expected(f.params))
-        };
+        let key = contact.role == ContactRole::DecisionMaker
+            || match f.key_left {
+                Some(known) => known.get(id).copied().unwrap_or(false),
+                None => {
+                    let visible: Vec<&RecordedEvent> = f
+                        .all
+                        .iter()
+                        .copied()
+                        .filter(|e| e.event.occurred_at <= at)
+                        .collect();
+                    let (then_set, then) = assess(&visible, at, f.params);
+                    held_most_trust(&then_set, &then, id, f.params)
+                }
+            };
         if key {
             out.push((id.clone(), event));
         }
     }
     out
+}
+
+/// Whether contact `id` held the most personal trust of the contacts active in `set`, with
+/// some evidence of its own: a key contact when it leaves.
+pub(crate) fn held_most_trust(
+    set: &EvidenceSet,
+    fold: &TrustFold,
+    id: &str,
+    params: &Params,
+) -> bool {
+    let mine = fold.personal_of(id);
+    let mut others = fold
+        .personal
+        .iter()
+        .filter(|(other, _)| *other != id && set.roster.contact(other).is_active())
+        .map(|(_, b)| b.expected(params));
+    mine.r + mine.s > 0.0 && others.all(|p| p <= mine.expected(params))
 }
 
 /// The recent and prior margin rates and the recent orders, when the recent rate fell by at

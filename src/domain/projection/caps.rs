@@ -113,8 +113,14 @@ pub(super) struct Tally {
     proof_kinds: BTreeSet<ProofKind>,
     /// The items' raw evidence by channel, half-life and day, what the trust fold sums.
     sums: DaySums,
-    /// Where the [`Entry::Overdue`] entries are, in order: a summary derives them alone.
-    overdue: Vec<usize>,
+    /// The [`Entry::Overdue`] placeholders again, on their own: a summary derives them alone,
+    /// and a compact tally keeps only them.
+    overdue: Vec<(Source, String)>,
+    /// The latest instant of each contact's personal items: whether a departure takes any
+    /// back.
+    latest: BTreeMap<String, Timestamp>,
+    /// Whether the items are no longer kept (see [`Tally::drop_items`]).
+    compact: bool,
 }
 
 /// What counting one event reads besides the event: who left, and the promises.
@@ -135,9 +141,9 @@ impl Tally {
         tally
     }
 
-    /// How many entries and day sums there are: the tally's size.
+    /// How many entries, placeholders and day sums there are: the tally's size.
     pub fn len(&self) -> usize {
-        self.entries.len() + self.sums.len()
+        self.entries.len() + self.overdue.len() + self.sums.len()
     }
 
     /// The items' raw evidence by channel, half-life and day.
@@ -147,19 +153,29 @@ impl Tally {
 
     fn keep(&mut self, item: Evidence) {
         self.sums.add(&item);
-        self.entries.push(Entry::Item(item));
+        if let Channel::Personal { contact_id } = &item.channel {
+            match self.latest.get_mut(contact_id) {
+                Some(latest) => *latest = (*latest).max(item.at),
+                None => drop(self.latest.insert(contact_id.clone(), item.at)),
+            }
+        }
+        if !self.compact {
+            self.entries.push(Entry::Item(item));
+        }
+    }
+
+    /// Keeps only what the trust fold and further counting read: the day sums, the caps'
+    /// memory and the overdue placeholders, not each item. Explanations need the items, and a
+    /// departure that takes evidence back needs the events to count again.
+    pub fn drop_items(&mut self) {
+        self.compact = true;
+        self.entries = Vec::new();
     }
 
     /// Whether contact `id` has evidence dated after `left_at`: a departure recorded after
     /// such evidence takes it back, and the contact's caps count again without it.
     pub fn has_evidence_after(&self, id: &str, left_at: Timestamp) -> bool {
-        self.entries.iter().any(|entry| match entry {
-            Entry::Item(item) => {
-                item.at > left_at
-                    && matches!(&item.channel, Channel::Personal { contact_id } if contact_id == id)
-            }
-            Entry::Overdue { .. } => false,
-        })
+        self.latest.get(id).is_some_and(|&latest| latest > left_at)
     }
 
     /// Counts event `record`, the `index`th of the account's events read. `known` must
@@ -201,11 +217,13 @@ impl Tally {
                     .get(&made.promise_id)
                     .is_some_and(|p| p.made_event == event.event_id);
                 if first {
-                    self.overdue.push(self.entries.len());
-                    self.entries.push(Entry::Overdue {
-                        made: src,
-                        promise_id: made.promise_id.clone(),
-                    });
+                    self.overdue.push((src, made.promise_id.clone()));
+                    if !self.compact {
+                        self.entries.push(Entry::Overdue {
+                            made: src,
+                            promise_id: made.promise_id.clone(),
+                        });
+                    }
                 }
             }
             EventPayload::PromiseKept(PromiseKept { promise_id, .. })
@@ -418,11 +436,9 @@ impl<'a> Collector<'a> {
     /// Only the overdue evidence of `tally`'s promises, derived as of the collector's instant:
     /// what the trust fold needs besides the tally's day sums.
     pub fn derive(&mut self, tally: &Tally, promises: &Promises) {
-        for &k in &tally.overdue {
-            if let Some(Entry::Overdue { made, promise_id }) = tally.entries.get(k) {
-                if let Some(promise) = promises.by_id.get(promise_id) {
-                    self.promise_overdue(made, promise);
-                }
+        for (made, promise_id) in &tally.overdue {
+            if let Some(promise) = promises.by_id.get(promise_id) {
+                self.promise_overdue(made, promise);
             }
         }
     }

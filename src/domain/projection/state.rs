@@ -8,16 +8,26 @@
 //! reading and refolding the history. What it still walks is named in
 //! docs/decisions/0018-account-state-advanced-event-by-event.md.
 //!
+//! A **compact** state ([`AccountState::compact`]) keeps only what a summary reads: the parts
+//! above without the items of evidence (their day sums and the caps' memory are enough), and
+//! of the events only the visits of the cadence's year, the solutions of the structural window
+//! and the favors. Its size then follows the windows the rules look back over, not the
+//! history. It summarizes as the full state does; an explanation or a trend folds the history.
+//! A departure recorded after later events, or an event dated before a recent departure, needs
+//! the events visible then: the state says so ([`AccountState::needs_history`]) and is built
+//! again from the history.
+//!
 //! [`project`](super::project) from the events and [`AccountState::project`] are one
 //! evaluation ([`Parts::evaluate`]) of parts built two ways: read from all the events at once,
 //! or advanced event by event. Property tests hold the two byte for byte.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::event::{EventPayload, EventType};
+use crate::domain::event::{ContactRole, EventPayload, EventType};
 use crate::domain::ids::{AccountId, EventId};
 use crate::domain::record::RecordedEvent;
 use crate::domain::time::Timestamp;
@@ -123,8 +133,42 @@ pub struct AccountState {
     commerce: Commerce,
     /// When an answer may next change, for `stable_until`.
     anchors: Anchors,
-    /// The events [`read_by_trust`], in log order.
+    /// The events [`read_by_trust`], in log order: all of them, or in a compact state only
+    /// those a summary may still read ([`summary_reads`]).
     trust_events: Vec<RecordedEvent>,
+    /// Set once the state is compact ([`AccountState::compact`]).
+    compact: Option<Compact>,
+    /// A compact state met an event it cannot take without the history (see
+    /// [`AccountState::needs_history`]).
+    needs_history: bool,
+}
+
+/// What a compact state keeps besides its parts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Compact {
+    /// Each contact who left, other than a decision maker, and whether it held the most
+    /// trust when it left (`KEY_CONTACT_LEFT`), worked out from the events visible then.
+    key_left: BTreeMap<String, bool>,
+    /// How many events were kept after the last pruning: the next prunes at twice as many.
+    kept: usize,
+    /// When the last visit occurred: kept whatever its age, since the next one is due from it.
+    last_visit: Option<Timestamp>,
+}
+
+/// Whether a summary as of `newest` or later may read `record`, an event the state keeps:
+/// the visits of the cadence's year (and the last visit), the solutions and critical
+/// assistance of the structural window, and every favor (the gift register has no window).
+fn summary_reads(record: &RecordedEvent, newest: Timestamp, params: &Params) -> bool {
+    let age = newest.days_since(record.event.occurred_at);
+    match record.event.payload {
+        // Cadence windows are whole intervals inside the 365 days before `as_of`.
+        EventPayload::Visit(_) => age < 365,
+        EventPayload::SolutionDelivered(_) | EventPayload::CriticalAssistance(_) => {
+            age < i64::from(params.structural_window_days)
+        }
+        EventPayload::FavorGiven(_) => true,
+        _ => false,
+    }
 }
 
 impl AccountState {
@@ -148,6 +192,13 @@ impl AccountState {
     }
 
     fn advance(&mut self, record: Cow<'_, RecordedEvent>, params: &Params) {
+        if self.needs_history {
+            return;
+        }
+        if self.compact.is_some() && !self.compact_takes(&record, params) {
+            self.needs_history = true;
+            return;
+        }
         let event = &record.event;
         self.account_id
             .get_or_insert_with(|| record.account_id.clone());
@@ -180,13 +231,161 @@ impl AccountState {
         match left {
             // A departure takes back the contact's evidence dated after it, and the caps it
             // used: count again, as a fold of all the events at once counts (rare: a
-            // departure recorded late). The departure itself is no evidence.
+            // departure recorded late; a compact state has refused it already). The
+            // departure itself is no evidence.
             Some((id, at)) if self.tally.has_evidence_after(id, at) => {
                 self.tally = Tally::of(self.trust_events.iter().enumerate(), &known);
             }
             _ => self.tally.count(index, &record, &known),
         }
-        self.trust_events.push(lightened(record.into_owned()));
+        let departed = left.map(|(id, at)| (id.to_string(), at));
+        let Some(compact) = &mut self.compact else {
+            self.trust_events.push(lightened(record.into_owned()));
+            return;
+        };
+        let newest = self.newest.unwrap_or(Timestamp::EPOCH);
+        let at = record.event.occurred_at;
+        let last_visit = matches!(record.event.payload, EventPayload::Visit(_))
+            && compact.last_visit.is_none_or(|last| at >= last);
+        if last_visit {
+            compact.last_visit = Some(at);
+        }
+        if last_visit || summary_reads(&record, newest, params) {
+            self.trust_events.push(lightened(record.into_owned()));
+        }
+        if self.trust_events.len() > 2 * compact.kept + 64 {
+            self.prune(params);
+        }
+        if let Some((id, at)) = departed {
+            // In order (`compact_takes`): every event read is visible at the departure, so
+            // the state's own fold as of it is the fold of the events visible then.
+            let key = self.held_most_trust_at(&id, at, params);
+            if let Some(compact) = &mut self.compact {
+                compact.key_left.insert(id, key);
+            }
+        }
+    }
+
+    /// Whether a compact state can take `record` without the history: not a departure
+    /// recorded after later events (the key-contact test and the caps need the events
+    /// visible then), nor an event dated at or before a departure that may still raise
+    /// `KEY_CONTACT_LEFT` (it changes what the contact held then).
+    fn compact_takes(&self, record: &RecordedEvent, params: &Params) -> bool {
+        let at = record.event.occurred_at;
+        if let EventPayload::ContactLeft(left) = &record.event.payload {
+            let leaves = self
+                .roster
+                .contacts
+                .get(&left.contact_id)
+                .is_none_or(|c| c.left.is_none());
+            if leaves && self.newest.is_some_and(|newest| at < newest) {
+                return false;
+            }
+        }
+        if !read_by_trust(record.event.payload.event_type()) {
+            return true;
+        }
+        let newest = self.newest.unwrap_or(Timestamp::EPOCH).max(at);
+        let window = i64::from(params.key_contact_left_days);
+        // A decision maker who left is a key contact whatever it held.
+        !self.roster.contacts.values().any(|contact| {
+            contact.role != ContactRole::DecisionMaker
+                && contact.left.is_some_and(|(left_at, _)| {
+                    at <= left_at && newest.days_since(left_at) < window
+                })
+        })
+    }
+
+    /// Whether contact `id`, who left at `at` (no earlier than any event read), held the most
+    /// trust then.
+    fn held_most_trust_at(&self, id: &str, at: Timestamp, params: &Params) -> bool {
+        let set = EvidenceSet::derived(
+            at,
+            Arc::clone(&self.roster),
+            Arc::clone(&self.promises),
+            &self.tally,
+            params,
+        );
+        let fold = trust::fold_counted(&set, self.tally.sums(), params);
+        alerts::held_most_trust(&set, &fold, id, params)
+    }
+
+    /// Keeps from now on only what a summary reads (see the module docs): the state's size
+    /// is then bounded by the windows the rules look back over, not by the history. A
+    /// compact state summarizes as before, but no longer projects (explanations and trends
+    /// need every event: fold the history), and an event it cannot take without the history
+    /// sets [`AccountState::needs_history`].
+    pub fn compact(&mut self, params: &Params) {
+        if self.compact.is_some() || self.needs_history {
+            return;
+        }
+        let mut key_left = BTreeMap::new();
+        for (id, contact) in &self.roster.contacts {
+            let Some((at, _)) = contact.left else {
+                continue;
+            };
+            if contact.role == ContactRole::DecisionMaker {
+                continue;
+            }
+            let visible: Vec<&RecordedEvent> = self
+                .trust_events
+                .iter()
+                .filter(|e| e.event.occurred_at <= at)
+                .collect();
+            let (then_set, then) = trust::assess(&visible, at, params);
+            key_left.insert(
+                id.clone(),
+                alerts::held_most_trust(&then_set, &then, id, params),
+            );
+        }
+        let last_visit = self
+            .trust_events
+            .iter()
+            .filter(|e| matches!(e.event.payload, EventPayload::Visit(_)))
+            .map(|e| e.event.occurred_at)
+            .max();
+        self.tally.drop_items();
+        self.compact = Some(Compact {
+            key_left,
+            kept: 0,
+            last_visit,
+        });
+        self.prune(params);
+    }
+
+    /// Drops the kept events a summary no longer reads.
+    fn prune(&mut self, params: &Params) {
+        let newest = self.newest.unwrap_or(Timestamp::EPOCH);
+        // The last visit (the later in the log on a tie) sets when the next one is due.
+        let last_visit = self
+            .trust_events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| matches!(e.event.payload, EventPayload::Visit(_)))
+            .max_by_key(|(i, e)| (e.event.occurred_at, *i))
+            .map(|(i, _)| i);
+        let mut index = 0;
+        self.trust_events.retain(|e| {
+            let keep = Some(index) == last_visit || summary_reads(e, newest, params);
+            index += 1;
+            keep
+        });
+        self.trust_events.shrink_to_fit();
+        if let Some(compact) = &mut self.compact {
+            compact.kept = self.trust_events.len();
+        }
+    }
+
+    /// Whether the state is compact ([`AccountState::compact`]).
+    pub fn is_compact(&self) -> bool {
+        self.compact.is_some()
+    }
+
+    /// Whether a compact state met an event it could not take without the history: a
+    /// departure recorded after later events, or an event dated before a recent departure.
+    /// It then answers nothing; build the state again from the history (and compact it).
+    pub fn needs_history(&self) -> bool {
+        self.needs_history
     }
 
     /// The account, from its first event.
@@ -234,7 +433,7 @@ impl AccountState {
         max_contributions: Option<usize>,
     ) -> Option<AccountProjection> {
         let detail = Detail::Explained(max_contributions);
-        self.answers(as_of)
+        (self.answers(as_of) && !self.is_compact())
             .then(|| self.parts().evaluate(as_of, params, detail))
     }
 
@@ -245,7 +444,7 @@ impl AccountState {
         as_of: Timestamp,
         params: &Params,
     ) -> Option<AccountProjection> {
-        self.answers(as_of)
+        (self.answers(as_of) && !self.is_compact())
             .then(|| self.parts().evaluate(as_of, params, Detail::Unexplained))
     }
 
@@ -271,7 +470,7 @@ impl AccountState {
     }
 
     fn answers(&self, as_of: Timestamp) -> bool {
-        self.newest.is_none_or(|newest| newest <= as_of)
+        !self.needs_history && self.newest.is_none_or(|newest| newest <= as_of)
     }
 
     fn parts(&self) -> Parts<'_> {
@@ -285,6 +484,7 @@ impl AccountState {
             promises: &self.promises,
             tally: &self.tally,
             commerce: &self.commerce,
+            key_left: self.compact.as_ref().map(|c| &c.key_left),
         }
     }
 }
@@ -302,6 +502,8 @@ pub(super) struct Parts<'a> {
     pub promises: &'a Arc<Promises>,
     pub tally: &'a Tally,
     pub commerce: &'a Commerce,
+    /// A compact state's key contacts who left (see `alerts::Facts`).
+    pub key_left: Option<&'a BTreeMap<String, bool>>,
 }
 
 /// The parts read from all of an account's visible events at once.
@@ -356,6 +558,7 @@ impl<'a> Read<'a> {
             promises: &self.promises,
             tally: &self.tally,
             commerce: &self.commerce,
+            key_left: None,
         }
     }
 }
@@ -440,6 +643,7 @@ impl Parts<'_> {
         let gifts = gifts::entries(events, &set.roster, params);
         let alerts = alerts::alerts(&alerts::Facts {
             all: events,
+            key_left: self.key_left,
             as_of,
             params,
             set: &set,

@@ -115,6 +115,28 @@ fn advanced(events: &[RecordedEvent], checkpoint: usize) -> AccountState {
     state
 }
 
+/// The state of `events` made compact after the first `at` of them and restored from a
+/// checkpoint (written and read back) half-way through the rest, as the states cache keeps
+/// it: built again from the history, and made compact, whenever it needs the history.
+fn compacted(events: &[RecordedEvent], at: usize) -> AccountState {
+    let params = Params::default();
+    let mut state = AccountState::of(&events[..at], &params);
+    state.compact(&params);
+    let checkpoint = at + (events.len() - at) / 2;
+    for (i, record) in events.iter().enumerate().skip(at) {
+        if i == checkpoint {
+            let written = serde_json::to_vec(&state).unwrap();
+            state = serde_json::from_slice(&written).unwrap();
+        }
+        state.apply(record, &params);
+        if state.needs_history() {
+            state = AccountState::of(&events[..=i], &params);
+            state.compact(&params);
+        }
+    }
+    state
+}
+
 /// `projection` with each score's contributions cut to the first `shown`.
 fn first_few(projection: &AccountProjection, shown: usize) -> AccountProjection {
     let mut few = projection.clone();
@@ -176,6 +198,37 @@ fn the_state_does_not_answer_before_its_newest_event() {
     assert_eq!(state.events(), 3);
 }
 
+#[test]
+fn a_compact_state_keeps_what_the_windows_look_back_over() {
+    let mut log = testkit::Log::opened(AccountSegment::Standard);
+    log.contact(1, "qa", ContactRole::TechnicalEvaluator);
+    for d in 2..3652 {
+        log.visit(d, &["qa"]);
+    }
+    let params = Params::default();
+    let full = AccountState::of(&log.events, &params);
+    let mut compact = AccountState::of(&log.events[..10], &params);
+    compact.compact(&params);
+    for record in &log.events[10..] {
+        compact.apply(record, &params);
+    }
+    // Ten years of daily visits: the full state keeps each visit and its item; the compact
+    // one the last year's visits (and no more than twice as many between two prunings) and
+    // the days whose evidence counted (two visits fill a window's cap).
+    assert!(full.weight() > 7000, "{}", full.weight());
+    assert!(
+        compact.weight() < 2 * 365 + 64 + 300,
+        "{}",
+        compact.weight()
+    );
+    let (last, as_of) = (log.events.last().unwrap(), day(3700));
+    let (position, id) = (last.position, last.event.event_id);
+    assert_eq!(
+        compact.summarize(position, id, as_of, &params),
+        full.summarize(position, id, as_of, &params)
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
 
@@ -191,10 +244,13 @@ proptest! {
         later_days in 0i64..800,
         later_time in 0i64..NANOS_PER_DAY,
         shown in 0usize..6,
+        compact_at in 0.0f64..=1.0,
     ) {
         let all = history(&ops);
         let events = &all[..((all.len() as f64 * cut).ceil() as usize).max(1)];
         let state = advanced(events, (events.len() as f64 * checkpoint) as usize);
+        let compact = compacted(events, (events.len() as f64 * compact_at) as usize);
+        prop_assert!(compact.is_compact() && !compact.needs_history());
         prop_assert_eq!(&state, &AccountState::of(events, &Params::default()));
         let params = Params::default();
         let first = newest(events);
@@ -219,11 +275,14 @@ proptest! {
             let last = events.last().unwrap();
             let account = &last.account_id;
             let (position, id) = (last.position, last.event.event_id);
-            prop_assert_eq!(
-                state.summarize(position, id, as_of, &params),
-                Some(summarize(account, position, id, events, as_of, &params))
-            );
+            let fold = summarize(account, position, id, events, as_of, &params);
+            prop_assert_eq!(state.summarize(position, id, as_of, &params), Some(fold.clone()));
             prop_assert_eq!(state.stable_until(as_of), stable_until(events, as_of));
+            // A compact state summarizes the same, and leaves the rest to a fold.
+            prop_assert_eq!(compact.summarize(position, id, as_of, &params), Some(fold));
+            prop_assert_eq!(compact.stable_until(as_of), stable_until(events, as_of));
+            prop_assert!(compact.project(as_of, &params, None).is_none());
+            prop_assert!(compact.project_unexplained(as_of, &params).is_none());
         }
         if first.unix_nanos() > 0 {
             let before = Timestamp::from_unix_nanos(first.unix_nanos() - 1);
