@@ -40,7 +40,7 @@ use crate::domain::projection::{
 };
 use crate::domain::{AccountId, AccountScope, RecordedEvent, Timestamp, ValidationError};
 use crate::ledger::LedgerError;
-use crate::read::histories::{Histories, DEFAULT_BUDGET};
+use crate::read::histories::{self, Histories, DEFAULT_BUDGET};
 use crate::read::projector::LiveRows;
 use crate::read::states::{self, States};
 use crate::store::Log;
@@ -186,9 +186,17 @@ impl Relationships {
         if let Some(kept) = self.live().get(account, revision, as_of, max_contributions) {
             return Ok(kept);
         }
-        let projection = state
-            .project(as_of, &self.params, max_contributions)
-            .ok_or_else(|| LedgerError::AccountNotFound(account.clone()))?;
+        let projection = match state.project(as_of, &self.params, max_contributions) {
+            Some(projection) => projection,
+            // A compact state (a long history) no longer holds the events an explanation
+            // and the trends read: fold the history up to the state's position.
+            None if state.is_compact() => {
+                let history = self.histories.history(account, [], at.position).await?;
+                let events = histories::up_to(&history, at.position.unwrap_or(0));
+                project_listing(events, as_of, &self.params, max_contributions)
+            }
+            None => return Err(LedgerError::AccountNotFound(account.clone())),
+        };
         let answer = LiveAnswer {
             revision,
             listing: max_contributions,
@@ -412,3 +420,6 @@ impl Relationships {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

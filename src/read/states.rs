@@ -25,6 +25,12 @@ use crate::store::{Direction, Log, StoreError};
 /// 180 MB, at about 450 resident bytes each (`serve --state-cache-events` sets it).
 pub const DEFAULT_BUDGET: usize = 400_000;
 
+/// The weight past which a state is made compact ([`AccountState::compact`]): it then keeps
+/// what a summary reads, bounded by the rules' windows rather than the history, and an
+/// explanation folds the history instead. Below it a state keeps every event, so that a
+/// live question about a short history is answered from the state alone.
+pub const COMPACT_FROM: usize = 2_000;
+
 /// An account's state and the global position of the last event it read.
 #[derive(Debug, Clone)]
 pub struct StateAt {
@@ -95,6 +101,9 @@ impl Advance {
                 state.position = Some(record.position);
                 state.state.take(record, params);
             }
+            if state.state.weight() > COMPACT_FROM {
+                state.state.compact(params);
+            }
         }
         Advanced {
             account: self.account,
@@ -154,6 +163,36 @@ impl States {
         };
         let keep = !cached.as_deref().is_some_and(past);
         let base = cached.filter(|_| keep);
+        let (base, events) = self.events_after(account, base, known, up_to).await?;
+        // A compact state that cannot take them without the history is built again from it.
+        let (base, events) = match base {
+            Some(at) if !at.state.takes_all(&events, &self.params) => {
+                self.events_after(account, None, events, up_to).await?
+            }
+            base => (base, events),
+        };
+        if let Some(base) = base.as_ref().filter(|_| !events.is_empty()) {
+            // Taken out while it is advanced, so that it is changed in place.
+            self.cache.release(account, base);
+        }
+        Ok(Advance {
+            account: account.clone(),
+            base,
+            events,
+            resident,
+            keep,
+        })
+    }
+
+    /// `base` and the events that take it to `up_to`: those of `known` that continue it, then
+    /// the rest read from the log.
+    async fn events_after(
+        &self,
+        account: &AccountId,
+        base: Option<Arc<StateAt>>,
+        known: impl IntoIterator<Item = RecordedEvent>,
+        up_to: Option<u64>,
+    ) -> Result<(Option<Arc<StateAt>>, Vec<RecordedEvent>), StoreError> {
         let held = base.as_ref().map_or(0, |at| at.state.events()) as u64;
         let mut next = held;
         let mut events: Vec<RecordedEvent> = Vec::new();
@@ -194,17 +233,7 @@ impl States {
                 }
             }
         }
-        if let Some(base) = base.as_ref().filter(|_| !events.is_empty()) {
-            // Taken out while it is advanced, so that it is changed in place.
-            self.cache.release(account, base);
-        }
-        Ok(Advance {
-            account: account.clone(),
-            base,
-            events,
-            resident,
-            keep,
-        })
+        Ok((base, events))
     }
 
     /// Keeps an advanced state (unless it read no event, or the kept one reaches further),

@@ -110,6 +110,40 @@ fn lightened(mut record: RecordedEvent) -> RecordedEvent {
     record
 }
 
+/// Whether a compact state whose roster is `roster` and newest instant `newest` can take
+/// `record` without the history: not a departure recorded after later events (the key-contact
+/// test and the caps need the events visible then), nor an event dated at or before a
+/// departure that may still raise `KEY_CONTACT_LEFT` (it changes what the contact held then).
+fn takes(
+    roster: &Roster,
+    newest: Option<Timestamp>,
+    record: &RecordedEvent,
+    params: &Params,
+) -> bool {
+    let at = record.event.occurred_at;
+    if let EventPayload::ContactLeft(left) = &record.event.payload {
+        let leaves = roster
+            .contacts
+            .get(&left.contact_id)
+            .is_none_or(|c| c.left.is_none());
+        if leaves && newest.is_some_and(|newest| at < newest) {
+            return false;
+        }
+    }
+    if !read_by_trust(record.event.payload.event_type()) {
+        return true;
+    }
+    let newest = newest.unwrap_or(Timestamp::EPOCH).max(at);
+    let window = i64::from(params.key_contact_left_days);
+    // A decision maker who left is a key contact whatever it held.
+    !roster.contacts.values().any(|contact| {
+        contact.role != ContactRole::DecisionMaker
+            && contact
+                .left
+                .is_some_and(|(left_at, _)| at <= left_at && newest.days_since(left_at) < window)
+    })
+}
+
 /// One account's projection state (see the module docs).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccountState {
@@ -195,7 +229,7 @@ impl AccountState {
         if self.needs_history {
             return;
         }
-        if self.compact.is_some() && !self.compact_takes(&record, params) {
+        if self.compact.is_some() && !takes(&self.roster, self.newest, &record, params) {
             self.needs_history = true;
             return;
         }
@@ -264,36 +298,6 @@ impl AccountState {
                 compact.key_left.insert(id, key);
             }
         }
-    }
-
-    /// Whether a compact state can take `record` without the history: not a departure
-    /// recorded after later events (the key-contact test and the caps need the events
-    /// visible then), nor an event dated at or before a departure that may still raise
-    /// `KEY_CONTACT_LEFT` (it changes what the contact held then).
-    fn compact_takes(&self, record: &RecordedEvent, params: &Params) -> bool {
-        let at = record.event.occurred_at;
-        if let EventPayload::ContactLeft(left) = &record.event.payload {
-            let leaves = self
-                .roster
-                .contacts
-                .get(&left.contact_id)
-                .is_none_or(|c| c.left.is_none());
-            if leaves && self.newest.is_some_and(|newest| at < newest) {
-                return false;
-            }
-        }
-        if !read_by_trust(record.event.payload.event_type()) {
-            return true;
-        }
-        let newest = self.newest.unwrap_or(Timestamp::EPOCH).max(at);
-        let window = i64::from(params.key_contact_left_days);
-        // A decision maker who left is a key contact whatever it held.
-        !self.roster.contacts.values().any(|contact| {
-            contact.role != ContactRole::DecisionMaker
-                && contact.left.is_some_and(|(left_at, _)| {
-                    at <= left_at && newest.days_since(left_at) < window
-                })
-        })
     }
 
     /// Whether contact `id`, who left at `at` (no earlier than any event read), held the most
@@ -374,6 +378,31 @@ impl AccountState {
         if let Some(compact) = &mut self.compact {
             compact.kept = self.trust_events.len();
         }
+    }
+
+    /// Whether the state can take `events`, its next ones in log order, without the history:
+    /// always, unless it is compact and one of them would set
+    /// [`AccountState::needs_history`]. Asked before reading them, so that the history is
+    /// read with them when it is needed.
+    pub fn takes_all(&self, events: &[RecordedEvent], params: &Params) -> bool {
+        if self.needs_history {
+            return false;
+        }
+        if self.compact.is_none() {
+            return true;
+        }
+        // What `advance` reads to decide, advanced alike: the newest instant and the roster.
+        let (mut roster, mut newest) = (Arc::clone(&self.roster), self.newest);
+        for record in events {
+            if !takes(&roster, newest, record, params) {
+                return false;
+            }
+            newest = newest.max(Some(record.event.occurred_at));
+            if Roster::changed_by(record) {
+                Arc::make_mut(&mut roster).apply(record);
+            }
+        }
+        true
     }
 
     /// Whether the state is compact ([`AccountState::compact`]).

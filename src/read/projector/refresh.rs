@@ -35,7 +35,7 @@ const BATCH: usize = 64;
 const LONGEST_SLEEP: Duration = Duration::from_secs(60);
 
 /// An account's events up to a position: its kept state when the state is at that very
-/// position, else its history.
+/// position and keeps every event (is not compact), else its history.
 pub(crate) enum UpTo {
     /// The account's kept state (see `read::states`), taken without reading anything.
     Kept(Arc<StateAt>),
@@ -54,7 +54,10 @@ pub(crate) async fn events_up_to(
     let mut read = Vec::with_capacity(accounts.len());
     for (account, position, at) in accounts {
         let events = match states.peek(&account) {
-            Some(kept) if kept.position == Some(position) => UpTo::Kept(kept),
+            // A compact state summarizes, but a row in full needs the trends' fold.
+            Some(kept) if kept.position == Some(position) && !kept.state.is_compact() => {
+                UpTo::Kept(kept)
+            }
             _ => UpTo::Read(history_up_to(log, histories, &account, position).await?),
         };
         read.push((account, events, at));

@@ -109,3 +109,45 @@ async fn an_unknown_account_has_an_empty_state_and_is_not_kept() {
     assert_eq!(at.position, None);
     assert_eq!(states.weight(), 0);
 }
+
+#[tokio::test]
+async fn a_long_history_is_kept_compact_and_built_again_when_it_needs_the_history() {
+    let log = Arc::new(MemoryLog::new());
+    append(&log, "a", events(2_500)).await;
+    let params = Params::default();
+    let states = States::new(log.clone(), params.clone(), 1_000_000);
+    let summary_of = |at: &StateAt, history: &[RecordedEvent]| {
+        let last = history.last().unwrap();
+        let (position, event) = (last.position, last.event.event_id);
+        let as_of = day(3_000);
+        let kept = at.state.summarize(position, event, as_of, &params);
+        let folded = crate::domain::projection::summarize(
+            &last.account_id,
+            position,
+            event,
+            history,
+            as_of,
+            &params,
+        );
+        assert_eq!(kept, Some(folded));
+    };
+    let first = states.state(&id("a"), None).await.unwrap();
+    assert!(first.state.is_compact());
+    assert!(
+        first.state.weight() < COMPACT_FROM,
+        "{}",
+        first.state.weight()
+    );
+    summary_of(&first, &stream(&log, "a").await);
+    // The contact leaves, recorded long after the day it left: a compact state cannot tell
+    // what the contact held then, and is built again from the history.
+    let mut late = testkit::Log::opened(AccountSegment::Standard);
+    late.left(2_450, "qa");
+    let mut departure = late.events.pop().unwrap().event;
+    departure.event_id = crate::domain::EventId::new_random();
+    append(&log, "a", vec![departure]).await;
+    let second = states.state(&id("a"), None).await.unwrap();
+    assert!(second.state.is_compact() && !second.state.needs_history());
+    assert_eq!(second.position, Some(2_502));
+    summary_of(&second, &stream(&log, "a").await);
+}

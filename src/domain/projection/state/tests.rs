@@ -122,13 +122,28 @@ fn compacted(events: &[RecordedEvent], at: usize) -> AccountState {
     let params = Params::default();
     let mut state = AccountState::of(&events[..at], &params);
     state.compact(&params);
+    // Asked of all the rest at once, as the cache asks of a page's events.
+    let mut probe = state.clone();
+    for record in &events[at..] {
+        probe.apply(record, &params);
+    }
+    assert_eq!(
+        state.takes_all(&events[at..], &params),
+        !probe.needs_history()
+    );
     let checkpoint = at + (events.len() - at) / 2;
     for (i, record) in events.iter().enumerate().skip(at) {
         if i == checkpoint {
             let written = serde_json::to_vec(&state).unwrap();
             state = serde_json::from_slice(&written).unwrap();
         }
+        let takes = state.takes_all(std::slice::from_ref(record), &params);
         state.apply(record, &params);
+        assert_eq!(
+            takes,
+            !state.needs_history(),
+            "asked before, as it turned out"
+        );
         if state.needs_history() {
             state = AccountState::of(&events[..=i], &params);
             state.compact(&params);
