@@ -143,7 +143,8 @@ impl Projector {
         let (changes, _) = broadcast::channel(CHANGE_BUFFER);
         let (progress, _) = watch::channel(resumed);
         let log_for_histories = Arc::clone(&log);
-        let states = States::new(Arc::clone(&log), params.clone(), states::DEFAULT_BUDGET);
+        let states = States::new(Arc::clone(&log), params.clone(), states::DEFAULT_BUDGET)
+            .with_checkpoints(Arc::clone(&store));
         Ok(Projector {
             states: Arc::new(states),
             log,
@@ -163,7 +164,8 @@ impl Projector {
     /// The same projector keeping account states within `budget` events and items of evidence
     /// (`read::states::DEFAULT_BUDGET` by default).
     pub fn with_state_budget(self, budget: usize) -> Self {
-        let states = States::new(Arc::clone(&self.log), self.params.clone(), budget);
+        let states = States::new(Arc::clone(&self.log), self.params.clone(), budget)
+            .with_checkpoints(Arc::clone(&self.store));
         Projector {
             states: Arc::new(states),
             ..self

@@ -9,17 +9,18 @@
 //! advanced, so that it is changed in place; a reader who asks meanwhile builds one of its own.
 //!
 //! Bounded like the histories (see `read::kept`), by the events and items of evidence the
-//! states keep. An account that fell out is read from the log and its state built again:
-//! nothing here is needed for correctness.
+//! states keep. An account that fell out is read from its checkpoint, when the projector keeps
+//! them, and the log's tail, else from the log: nothing here is needed for correctness.
 
 use std::sync::Arc;
 
 use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::projection::{AccountState, Params};
 use crate::domain::{AccountId, RecordedEvent};
 use crate::read::kept::{ByAccount, Weighed};
-use crate::store::{Direction, Log, StoreError};
+use crate::store::{Direction, Log, SnapshotStore, StoreError};
 
 /// The most events and items of evidence the cache keeps by default, in all accounts: about
 /// 180 MB, at about 450 resident bytes each (`serve --state-cache-events` sets it).
@@ -31,22 +32,39 @@ pub const DEFAULT_BUDGET: usize = 400_000;
 /// live question about a short history is answered from the state alone.
 pub const COMPACT_FROM: usize = 2_000;
 
+/// How many events a compact state reads between two checkpoints of it: a state dropped from
+/// memory, or a restarted server, reads its checkpoint and at most about this many events.
+pub const CHECKPOINT_EVERY: usize = 1_000;
+
+/// The version of a checkpoint's encoding ([`Checkpoint`]): another is ignored.
+const CHECKPOINT_FORMAT: u32 = 1;
+
+/// An account state's checkpoint as the snapshot store keeps it (JSON).
+#[derive(Serialize, Deserialize)]
+struct Checkpoint {
+    format: u32,
+    /// The scoring rules it was advanced with.
+    params_version: String,
+    /// The global position of the last event it read.
+    position: u64,
+    state: AccountState,
+}
+
 /// An account's state and the global position of the last event it read.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct StateAt {
     /// The state.
     pub state: AccountState,
     /// The last event read (`None`: none yet).
     pub position: Option<u64>,
+    /// How many events the state had read at its last checkpoint (0: none).
+    checkpointed: usize,
 }
 
 impl StateAt {
     /// The state of `events`, an account's events in stream order, which it keeps.
     pub fn of(events: Vec<RecordedEvent>, params: &Params) -> Self {
-        let mut at = StateAt {
-            state: AccountState::default(),
-            position: None,
-        };
+        let mut at = StateAt::default();
         for record in events {
             at.position = Some(record.position);
             at.state.take(record, params);
@@ -70,6 +88,8 @@ pub struct States {
     log: Arc<dyn Log>,
     params: Params,
     cache: ByAccount<StateAt>,
+    /// Where states' checkpoints are kept, if anywhere.
+    checkpoints: Option<Arc<dyn SnapshotStore>>,
 }
 
 /// A state to advance: the kept one (if any reaches no further than asked), and the events
@@ -83,18 +103,16 @@ pub struct Advance {
     resident: bool,
     /// Whether the result may be kept: not when the kept state reaches further.
     keep: bool,
+    /// Whether the states are checkpointed: a checkpoint is encoded when due.
+    checkpoints: bool,
 }
 
 impl Advance {
     /// The account's state after the events: the kept one advanced in place when no one else
     /// holds it, else a copy.
     pub fn run(self, params: &Params) -> Advanced {
-        let mut at = self.base.unwrap_or_else(|| {
-            Arc::new(StateAt {
-                state: AccountState::default(),
-                position: None,
-            })
-        });
+        let mut at = self.base.unwrap_or_default();
+        let mut checkpoint = None;
         if !self.events.is_empty() {
             let state = Arc::make_mut(&mut at);
             for record in self.events {
@@ -104,12 +122,16 @@ impl Advance {
             if state.state.weight() > COMPACT_FROM {
                 state.state.compact(params);
             }
+            if self.checkpoints && state.checkpoint_due() {
+                checkpoint = state.checkpoint(params);
+            }
         }
         Advanced {
             account: self.account,
             at,
             resident: self.resident,
             keep: self.keep,
+            checkpoint,
         }
     }
 }
@@ -121,6 +143,51 @@ pub struct Advanced {
     pub at: Arc<StateAt>,
     resident: bool,
     keep: bool,
+    /// The state's checkpoint, encoded when one was due.
+    checkpoint: Option<Vec<u8>>,
+}
+
+impl Advanced {
+    /// The account and its state's checkpoint, when one is due: for the snapshot store
+    /// ([`SnapshotStore::keep_account_states`]).
+    pub fn take_checkpoint(&mut self) -> Option<(AccountId, Vec<u8>)> {
+        let bytes = self.checkpoint.take()?;
+        Some((self.account.clone(), bytes))
+    }
+}
+
+impl StateAt {
+    /// Whether a checkpoint is due: the state is compact (a whole one is cheaper to build
+    /// again from the log than to keep) and read enough events since the last one.
+    fn checkpoint_due(&self) -> bool {
+        self.state.is_compact() && self.state.events() >= self.checkpointed + CHECKPOINT_EVERY
+    }
+
+    /// The state's checkpoint, noting that it was taken.
+    fn checkpoint(&mut self, params: &Params) -> Option<Vec<u8>> {
+        let checkpoint = Checkpoint {
+            format: CHECKPOINT_FORMAT,
+            params_version: params.params_version.to_string(),
+            position: self.position?,
+            state: self.state.clone(),
+        };
+        let bytes = serde_json::to_vec(&checkpoint).ok()?;
+        self.checkpointed = self.state.events();
+        Some(bytes)
+    }
+
+    /// The state a checkpoint holds, if it was taken with `params` in this format.
+    fn restored(bytes: &[u8], params: &Params) -> Result<Option<StateAt>, serde_json::Error> {
+        let checkpoint: Checkpoint = serde_json::from_slice(bytes)?;
+        let current = checkpoint.format == CHECKPOINT_FORMAT
+            && checkpoint.params_version == params.params_version
+            && !checkpoint.state.needs_history();
+        Ok(current.then(|| StateAt {
+            checkpointed: checkpoint.state.events(),
+            state: checkpoint.state,
+            position: Some(checkpoint.position),
+        }))
+    }
 }
 
 impl States {
@@ -130,7 +197,42 @@ impl States {
             log,
             params,
             cache: ByAccount::new(budget),
+            checkpoints: None,
         }
+    }
+
+    /// The same cache reading a state it does not hold from its checkpoint in `store` (then
+    /// advancing it by the account's tail), and encoding a compact state's checkpoint every
+    /// [`CHECKPOINT_EVERY`] events for the caller to keep there.
+    pub fn with_checkpoints(self, store: Arc<dyn SnapshotStore>) -> Self {
+        States {
+            checkpoints: Some(store),
+            ..self
+        }
+    }
+
+    /// `account`'s checkpointed state, if there is one no further than `up_to`; a checkpoint
+    /// that does not decode is ignored (the log builds the state again) and reported.
+    async fn checkpointed(
+        &self,
+        account: &AccountId,
+        up_to: Option<u64>,
+    ) -> Result<Option<Arc<StateAt>>, StoreError> {
+        let Some(store) = &self.checkpoints else {
+            return Ok(None);
+        };
+        let Some(bytes) = store.account_state(account).await? else {
+            return Ok(None);
+        };
+        let at = match StateAt::restored(&bytes, &self.params) {
+            Ok(at) => at,
+            Err(error) => {
+                tracing::warn!(%account, %error, "an account state's checkpoint does not decode; building the state from the log");
+                None
+            }
+        };
+        let within = |at: &StateAt| at.position.is_some_and(|p| up_to.is_none_or(|up| p <= up));
+        Ok(at.filter(within).map(Arc::new))
     }
 
     /// `account`'s state after its events up to global position `up_to` (`None`: up to the
@@ -156,6 +258,10 @@ impl States {
     ) -> Result<Advance, StoreError> {
         let cached = self.cache.get(account);
         let resident = cached.is_some();
+        let cached = match cached {
+            Some(at) => Some(at),
+            None => self.checkpointed(account, up_to).await?,
+        };
         // A kept state past `up_to` cannot go back: build one from the start, and keep the
         // other.
         let past = |at: &StateAt| {
@@ -181,6 +287,7 @@ impl States {
             events,
             resident,
             keep,
+            checkpoints: self.checkpoints.is_some(),
         })
     }
 

@@ -15,6 +15,10 @@
 //! summaries, so the change log, the summaries and the position always agree. The
 //! relationship change feed pages through it ([`SnapshotStore::changes_after`]).
 //!
+//! Beside the checkpoint it keeps checkpoints of long histories' account states (`read::states`),
+//! each at its own position, so that a state the memory cache dropped, or a restarted server,
+//! reads one record and the account's tail instead of its whole history.
+//!
 //! Two backends, like the log's: [`MemorySnapshots`], the model, and `SledSnapshots`
 //! (`store/sled/snapshots.rs`), a tree of its own (`projections`) in the log's sled database.
 
@@ -68,7 +72,20 @@ pub trait SnapshotStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<RelationshipChange>, StoreError>;
 
-    /// Forgets everything (summaries, change log, position), for a rebuild from position 0.
+    /// The checkpoint of `account`'s projection state, as `read::states` encoded it, if one
+    /// was kept.
+    async fn account_state(&self, account: &AccountId) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Keeps checkpoints of account states (replacing those of the same accounts). Each is a
+    /// state of its account's events up to a position the log already holds, so it needs no
+    /// batch with the position above: a crash loses at most the latest, and the log rebuilds.
+    async fn keep_account_states(
+        &self,
+        states: Vec<(AccountId, Vec<u8>)>,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets everything (summaries, change log, position, account states), for a rebuild
+    /// from position 0.
     async fn clear(&self) -> Result<(), StoreError>;
 }
 
@@ -81,6 +98,8 @@ struct MemoryState {
     summaries: BTreeMap<AccountId, RelationshipSummary>,
     /// The change log, by the position of the last event each change covers.
     changes: BTreeMap<u64, RelationshipChange>,
+    /// Checkpoints of account states.
+    account_states: BTreeMap<AccountId, Vec<u8>>,
 }
 
 /// The checkpoint in memory: the model, and the store of a log that is not durable.
@@ -152,6 +171,18 @@ impl SnapshotStore for MemorySnapshots {
             },
         };
         Ok(changes.take(limit).map(|(_, c)| c.clone()).collect())
+    }
+
+    async fn account_state(&self, account: &AccountId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().account_states.get(account).cloned())
+    }
+
+    async fn keep_account_states(
+        &self,
+        states: Vec<(AccountId, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        self.lock().account_states.extend(states);
+        Ok(())
     }
 
     async fn clear(&self) -> Result<(), StoreError> {

@@ -1,7 +1,8 @@
 //! The projector checkpoint's change log (`SnapshotStore::changes_after`) on both backends:
 //! changes are kept by the position of the last event each covers, read back in position
 //! order after an exclusive position and bounded by a limit, committed with the summaries and
-//! the position, kept across a reopen of the sled database, and cleared with the rest.
+//! the position, kept across a reopen of the sled database, and cleared with the rest; and the
+//! account states' checkpoints beside them.
 
 use std::sync::Arc;
 
@@ -92,6 +93,21 @@ async fn the_change_log_pages_in_position_order(store: &dyn SnapshotStore) {
         .is_empty());
     assert!(store.changes_after(None, 0).await.unwrap().is_empty());
     assert_eq!(store.position().await.unwrap(), Some(at(511)));
+    // Account states' checkpoints, beside the rest and replaced whole.
+    let id = |s: &str| AccountId::parse(s).unwrap();
+    let kept = vec![(id("a"), b"one".to_vec()), (id("b"), b"two".to_vec())];
+    store.keep_account_states(kept).await.unwrap();
+    let again = vec![(id("a"), b"three".to_vec())];
+    store.keep_account_states(again).await.unwrap();
+    assert_eq!(
+        store.account_state(&id("a")).await.unwrap(),
+        Some(b"three".to_vec())
+    );
+    assert_eq!(
+        store.account_state(&id("b")).await.unwrap(),
+        Some(b"two".to_vec())
+    );
+    assert_eq!(store.account_state(&id("c")).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -101,6 +117,8 @@ async fn the_memory_change_log_pages_in_position_order_and_clears() {
     store.clear().await.unwrap();
     assert!(store.changes_after(None, 100).await.unwrap().is_empty());
     assert_eq!(store.position().await.unwrap(), None);
+    let a = AccountId::parse("a").unwrap();
+    assert_eq!(store.account_state(&a).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -119,7 +137,13 @@ async fn the_sled_change_log_pages_in_position_order_survives_a_reopen_and_clear
     assert_eq!(positions(&kept), [0, 2, 5, 260, 300]);
     // The summaries and the accounts' keys do not leak into the change log, nor it into them.
     assert_eq!(store.summaries().await.unwrap().len(), 3);
+    let a = AccountId::parse("a").unwrap();
+    assert_eq!(
+        store.account_state(&a).await.unwrap(),
+        Some(b"three".to_vec())
+    );
     store.clear().await.unwrap();
     assert!(store.changes_after(None, 100).await.unwrap().is_empty());
     assert!(store.summaries().await.unwrap().is_empty());
+    assert_eq!(store.account_state(&a).await.unwrap(), None);
 }

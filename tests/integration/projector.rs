@@ -277,6 +277,15 @@ impl SnapshotStore for FailsFirstCommit {
     ) -> Result<Vec<RelationshipChange>, StoreError> {
         self.inner.changes_after(after, limit).await
     }
+    async fn account_state(&self, account: &AccountId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.account_state(account).await
+    }
+    async fn keep_account_states(
+        &self,
+        states: Vec<(AccountId, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        self.inner.keep_account_states(states).await
+    }
     async fn clear(&self) -> Result<(), StoreError> {
         self.inner.clear().await
     }

@@ -98,7 +98,9 @@ impl Projector {
         let mut summaries = Vec::with_capacity(judged.len());
         let mut rows = Vec::with_capacity(judged.len());
         let mut changes = Vec::new();
-        for (account, advanced, row, (first_position, position)) in judged {
+        let mut checkpoints = Vec::new();
+        for (account, mut advanced, row, (first_position, position)) in judged {
+            checkpoints.extend(advanced.take_checkpoint());
             self.states.keep(advanced);
             let Some(row) = row else {
                 return Err(StoreError::Corrupt(format!(
@@ -122,6 +124,9 @@ impl Projector {
             position: last,
             params_version: self.params.params_version.to_string(),
         };
+        if !checkpoints.is_empty() {
+            self.store.keep_account_states(checkpoints).await?;
+        }
         self.store
             .commit(summaries, changes.clone(), position)
             .await?;

@@ -87,3 +87,47 @@ async fn the_state_budget_bounds_the_kept_states_and_changes_no_summary() {
     assert_eq!(none.states().weight(), 0, "no state kept");
     assert!(all.states().weight() > 0);
 }
+
+/// A long history's compact state is checkpointed as the projector goes, and a projector
+/// reopened over the same store with no room for states in memory summarizes from it alike.
+#[tokio::test]
+async fn a_long_historys_state_is_checkpointed_and_summarizes_alike_after_a_restart() {
+    use crate::domain::event::{AccountSegment, ContactRole};
+    use crate::domain::projection::testkit::Log as History;
+    use crate::domain::AccountId;
+    use crate::store::{ExpectedRevision, MemoryLog, MemorySnapshots, SnapshotStore};
+
+    let log: Arc<dyn Log> = Arc::new(MemoryLog::new());
+    let account = AccountId::parse("long").unwrap();
+    let mut history = History::opened(AccountSegment::Standard);
+    history.contact(1, "qa", ContactRole::TechnicalEvaluator);
+    for d in 2..2_600 {
+        history.visit(d, &["qa"]);
+    }
+    let mut events: Vec<_> = history.events.into_iter().map(|r| r.event).collect();
+    let later = events.split_off(2_500);
+    log.append(&account, ExpectedRevision::Any, events)
+        .await
+        .unwrap();
+    let store = Arc::new(MemorySnapshots::new());
+    let projector = Projector::open(Arc::clone(&log), store.clone(), Params::default())
+        .await
+        .unwrap();
+    projector.catch_up().await.unwrap();
+    assert!(store.account_state(&account).await.unwrap().is_some());
+    log.append(&account, ExpectedRevision::Any, later)
+        .await
+        .unwrap();
+    let restarted = Projector::open(Arc::clone(&log), store.clone(), Params::default())
+        .await
+        .unwrap()
+        .with_state_budget(0);
+    restarted.catch_up().await.unwrap();
+    let fresh = Projector::open(log, Arc::new(MemorySnapshots::new()), Params::default())
+        .await
+        .unwrap();
+    fresh.catch_up().await.unwrap();
+    let summary = restarted.store().summary(&account).await.unwrap();
+    assert_eq!(summary.as_ref().map(|s| s.position), Some(2_599));
+    assert_eq!(summary, fresh.store().summary(&account).await.unwrap());
+}

@@ -2,7 +2,7 @@ use super::*;
 use crate::domain::event::{AccountSegment, ContactRole};
 use crate::domain::projection::testkit::{self, day};
 use crate::domain::ProposedEvent;
-use crate::store::{ExpectedRevision, MemoryLog};
+use crate::store::{ExpectedRevision, MemoryLog, SnapshotStore};
 
 fn id(s: &str) -> AccountId {
     AccountId::parse(s).unwrap()
@@ -150,4 +150,74 @@ async fn a_long_history_is_kept_compact_and_built_again_when_it_needs_the_histor
     assert!(second.state.is_compact() && !second.state.needs_history());
     assert_eq!(second.position, Some(2_502));
     summary_of(&second, &stream(&log, "a").await);
+}
+
+#[tokio::test]
+async fn a_compact_state_is_read_back_from_its_checkpoint_and_the_tail() {
+    let log = Arc::new(MemoryLog::new());
+    let mut all = events(2_510);
+    let tail = all.split_off(2_502);
+    append(&log, "a", all).await;
+    let params = Params::default();
+    let store: Arc<dyn SnapshotStore> = Arc::new(crate::store::MemorySnapshots::new());
+    let states =
+        States::new(log.clone(), params.clone(), 1_000_000).with_checkpoints(Arc::clone(&store));
+    let mut advanced = states
+        .advance(&id("a"), [], None)
+        .await
+        .unwrap()
+        .run(&params);
+    let (account, bytes) = advanced.take_checkpoint().expect("a compact state's first");
+    store
+        .keep_account_states(vec![(account, bytes)])
+        .await
+        .unwrap();
+    append(&log, "a", tail).await;
+    // A restarted server: nothing in memory, the checkpoint in the store.
+    let restarted =
+        States::new(log.clone(), params.clone(), 1_000_000).with_checkpoints(Arc::clone(&store));
+    let advance = restarted.advance(&id("a"), [], None).await.unwrap();
+    assert_eq!(advance.base.as_ref().unwrap().position, Some(2_501));
+    assert_eq!(advance.events.len(), 10, "only the tail is read");
+    let at = advance.run(&params).at;
+    let history = stream(&log, "a").await;
+    let last = history.last().unwrap();
+    let (position, event, as_of) = (last.position, last.event.event_id, day(3_000));
+    assert_eq!(
+        at.state.summarize(position, event, as_of, &params),
+        Some(crate::domain::projection::summarize(
+            &last.account_id,
+            position,
+            event,
+            &history,
+            as_of,
+            &params
+        ))
+    );
+}
+
+#[tokio::test]
+async fn a_checkpoint_of_other_rules_or_that_does_not_decode_is_not_used() {
+    let log = Arc::new(MemoryLog::new());
+    append(&log, "a", events(2_500)).await;
+    let params = Params::default();
+    let store: Arc<dyn SnapshotStore> = Arc::new(crate::store::MemorySnapshots::new());
+    let states = States::new(log.clone(), params.clone(), 0).with_checkpoints(Arc::clone(&store));
+    let mut advanced = states
+        .advance(&id("a"), [], None)
+        .await
+        .unwrap()
+        .run(&params);
+    let (account, bytes) = advanced.take_checkpoint().unwrap();
+    let mut other: Checkpoint = serde_json::from_slice(&bytes).unwrap();
+    other.params_version = "an older set".into();
+    for stored in [serde_json::to_vec(&other).unwrap(), b"{not json".to_vec()] {
+        store
+            .keep_account_states(vec![(account.clone(), stored)])
+            .await
+            .unwrap();
+        let advance = states.advance(&id("a"), [], None).await.unwrap();
+        assert!(advance.base.is_none());
+        assert_eq!(advance.events.len(), 2_502, "built from the log");
+    }
 }

@@ -3,7 +3,9 @@
 //!
 //! Layout of the `projections` tree: `P` holds the [`SnapshotPosition`]; `A` + account id holds
 //! the account's summary; `C` + position (u64 big-endian, so keys sort by position) holds the
-//! change whose last event is at that position. Every value is a version byte (1) and JSON.
+//! change whose last event is at that position; `S` + account id the checkpoint of the account's
+//! state, bytes `read::states` versions itself. Every other value is a version byte (1) and
+//! JSON.
 
 use std::sync::Arc;
 
@@ -24,6 +26,8 @@ const POSITION_KEY: &[u8] = b"P";
 const ACCOUNT_PREFIX: u8 = b'A';
 /// The prefix of each change of the change log.
 const CHANGE_PREFIX: u8 = b'C';
+/// The prefix of each account state's checkpoint (its bytes as `read::states` encodes them).
+const STATE_PREFIX: u8 = b'S';
 /// The version byte that starts every stored value.
 const VALUE_VERSION: u8 = 1;
 
@@ -52,7 +56,11 @@ impl SledSnapshots {
 }
 
 fn account_key(account: &AccountId) -> Vec<u8> {
-    let mut key = vec![ACCOUNT_PREFIX];
+    prefixed(ACCOUNT_PREFIX, account)
+}
+
+fn prefixed(prefix: u8, account: &AccountId) -> Vec<u8> {
+    let mut key = vec![prefix];
     key.extend_from_slice(account.as_str().as_bytes());
     key
 }
@@ -168,6 +176,33 @@ impl SnapshotStore for SledSnapshots {
                     decode(&value, &format!("the change at key {key:?}"))
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn account_state(&self, account: &AccountId) -> Result<Option<Vec<u8>>, StoreError> {
+        let (tree, key) = (self.tree.clone(), prefixed(STATE_PREFIX, account));
+        blocking(move || {
+            Ok(tree
+                .get(key)
+                .map_err(sled_error)?
+                .map(|bytes| bytes.to_vec()))
+        })
+        .await
+    }
+
+    async fn keep_account_states(
+        &self,
+        states: Vec<(AccountId, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        let (tree, database) = (self.tree.clone(), Arc::clone(&self.database));
+        blocking(move || {
+            let mut batch = ::sled::Batch::default();
+            for (account, bytes) in states {
+                batch.insert(prefixed(STATE_PREFIX, &account), bytes);
+            }
+            tree.apply_batch(batch)
+                .map_err(|e| database.write_failed(e))
         })
         .await
     }
