@@ -6,14 +6,21 @@
 //!    p99, max), and from the append being sent;
 //! 2. catch-up: a log of N events (default 1,000,000, over 100 accounts) read by one subscriber
 //!    from position 0 once the live projector has caught up, once per `max_batch` asked for
-//!    (default: one event per message, then batches of 256); events per second.
+//!    (default: one event per message, then batches of 256); events per second;
+//! 3. the relationship change feed: `BENCH_FEED_ACCOUNTS` accounts (default 10,000) of
+//!    `BENCH_FEED_EVENTS` events (default 1,000), then `BENCH_FEED_RATE` appends a second
+//!    (default 1,000) for `BENCH_FEED_SECONDS` (default 10) spread over them, each changing its
+//!    account's alerts; for each, the time from the append's acknowledgement reaching the
+//!    writer to its change reaching a subscriber of `SubscribeRelationshipChanges` (p50, p99,
+//!    max). `BENCH_STATE_CACHE_EVENTS` sets the server's `--state-cache-events`.
 //!
 //! A plain binary (`harness = false`): a real server on 127.0.0.1:0 in this process, real tonic
 //! clients, a temp data dir. Run with `cargo bench --bench subscriptions`; the knobs are
 //! environment variables: `BENCH_RATE` (appends/s), `BENCH_SECONDS` (0 skips the live phase),
 //! `BENCH_SUBSCRIBERS`, `BENCH_LIVE_MAX_BATCH` (the live subscribers' `max_batch`),
 //! `BENCH_CATCH_UP_EVENTS` (0 skips the catch-up phase), `BENCH_CATCH_UP_BATCHES`
-//! (comma-separated `max_batch` values, one catch-up read each). Results and the machine they came from: docs/BENCHMARKS.md.
+//! (comma-separated `max_batch` values, one catch-up read each), `BENCH_FEED_ACCOUNTS` (0
+//! skips the change feed phase). Results and the machine they came from: docs/BENCHMARKS.md.
 //! `cargo test` runs it too, with small knobs of its own (`common/mode.rs`).
 
 #[path = "common/mode.rs"]
@@ -82,7 +89,14 @@ async fn run() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(relledger::serve(listener, Config::new(dir.path()), async {
+    let mut config = Config::new(dir.path());
+    if let Some(budget) = std::env::var("BENCH_STATE_CACHE_EVENTS")
+        .ok()
+        .and_then(|b| b.parse().ok())
+    {
+        config.state_cache_events = budget;
+    }
+    let server = tokio::spawn(relledger::serve(listener, config, async {
         let _ = stopped.await;
     }));
     let connect = || async move {
@@ -109,6 +123,15 @@ async fn run() {
     }
     if catch_up_events > 0 {
         catch_up(&connect, address, catch_up_events, &catch_up_batches).await;
+    }
+    let feed = Feed {
+        accounts: mode::knob("BENCH_FEED_ACCOUNTS", 10_000, 20),
+        history: mode::knob("BENCH_FEED_EVENTS", 1_000, 30),
+        rate: mode::knob("BENCH_FEED_RATE", 1_000, 100),
+        seconds: mode::knob("BENCH_FEED_SECONDS", 10, 1),
+    };
+    if feed.accounts > 0 && feed.seconds > 0 {
+        change_feed(&connect, address, &feed).await;
     }
 
     stop.send(()).unwrap();
@@ -428,4 +451,187 @@ async fn projector_reaches(address: std::net::SocketAddr, head: u64) {
         }
     }
     panic!("the change feed ended before the projector reached {head}");
+}
+
+/// The change feed phase's knobs: `accounts` of `history` events each, then `rate` appends a
+/// second for `seconds`, each of which changes its account's alerts.
+struct Feed {
+    accounts: u64,
+    history: u64,
+    rate: u64,
+    seconds: u64,
+}
+
+/// The `i`-th event of a feed account's history, dated over the two years before `at(0)`:
+/// visits, calls, promises made and kept, solutions and orders.
+fn history_event(i: u64, count: u64) -> relledger::api::proto::ProposedEvent {
+    let span = 730 * 24 * 60;
+    let minute = -span + (i * span as u64 / count.max(1)) as i64;
+    let payload = match i % 6 {
+        0 => events::visit(&["c1"]),
+        1 => events::call("c1"),
+        2 => events::promise_made(&format!("p{i}"), "c1"),
+        3 => events::promise_kept(&format!("p{}", i - 1)),
+        4 => events::solution(&["c1"]),
+        _ => events::order_won(&format!("o{i}"), 1_000_000, 80_000),
+    };
+    events::event(minute, payload)
+}
+
+/// The change feed's delay: accounts with long histories, then appends at a steady rate spread
+/// over them, each of which changes its account's alerts (an invoice already past due raises
+/// `RECEIVABLES_OVERDUE`, its payment clears it). For each, the time from the append's
+/// acknowledgement reaching the writer to its change reaching a subscriber of the feed.
+async fn change_feed<F, Fut>(connect: &F, address: std::net::SocketAddr, feed: &Feed)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = LedgerClient<Channel>>,
+{
+    let filled = Instant::now();
+    let client = connect().await;
+    let mut writers = Vec::new();
+    for w in 0..4u64 {
+        let mut client = client.clone();
+        let (accounts, history) = (feed.accounts, feed.history);
+        writers.push(tokio::spawn(async move {
+            for account in (w..accounts).step_by(4) {
+                let mut all = events::opening("Feed");
+                all.extend((0..history).map(|i| history_event(i, history)));
+                let mut rest = all.as_slice();
+                while !rest.is_empty() {
+                    let (batch, after) = rest.split_at(rest.len().min(1_000));
+                    client
+                        .append(AppendRequest {
+                            account_id: format!("feed-{account}"),
+                            expected_revision: None,
+                            events: batch.to_vec(),
+                        })
+                        .await
+                        .unwrap();
+                    rest = after;
+                }
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let head = client
+        .clone()
+        .append(AppendRequest {
+            account_id: "feed-0".into(),
+            expected_revision: None,
+            events: vec![events::event(0, events::visit(&["c1"]))],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .last_position
+        + 1;
+    println!(
+        "change feed: {} accounts of {} events written in {:.1} s",
+        feed.accounts,
+        feed.history + 2,
+        filled.elapsed().as_secs_f64()
+    );
+    let waited = Instant::now();
+    projector_reaches(address, head).await;
+    println!(
+        "  the live projector reached the head {:.1} s later",
+        waited.elapsed().as_secs_f64()
+    );
+
+    let channel = Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut stream = RelationshipsClient::new(channel)
+        .subscribe_relationship_changes(SubscribeRelationshipChangesRequest {
+            start: Some(ChangeStart::FromEnd(pbjson_types::Empty {})),
+            account_id_prefix: "feed-".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let appends = feed.rate * feed.seconds;
+    let follower = tokio::spawn(async move {
+        let mut arrivals = HashMap::with_capacity(appends as usize);
+        while (arrivals.len() as u64) < appends {
+            let Some(message) = stream.message().await.unwrap() else {
+                break;
+            };
+            if let Some(ChangeKind::Change(change)) = message.kind {
+                arrivals.insert(change.position, Instant::now());
+            }
+        }
+        arrivals
+    });
+
+    // One append per tick, each account's in turn, an account's appends one at a time (its
+    // payment must follow its invoice).
+    let locks: Vec<Arc<tokio::sync::Mutex<()>>> =
+        (0..feed.accounts).map(|_| Arc::default()).collect();
+    let acked: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
+    let clients = connect_many(connect, 8).await;
+    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / feed.rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut writers = Vec::new();
+    for i in 0..appends {
+        tick.tick().await;
+        let account = i % feed.accounts;
+        let round = i / feed.accounts;
+        let mut client = clients[i as usize % clients.len()].clone();
+        let (lock, acked) = (Arc::clone(&locks[account as usize]), Arc::clone(&acked));
+        writers.push(tokio::spawn(async move {
+            let _turn = lock.lock().await;
+            let invoice = format!("inv-{}", round / 2);
+            // Dated after the history; the invoice fell due long before now.
+            let event = if round.is_multiple_of(2) {
+                events::event_on(1, events::invoice(&invoice, 50_000, events::on_day(10)))
+            } else {
+                events::event_on(2, events::payment(&invoice, 50_000))
+            };
+            let response = client
+                .append(AppendRequest {
+                    account_id: format!("feed-{account}"),
+                    expected_revision: None,
+                    events: vec![event],
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            acked
+                .lock()
+                .unwrap()
+                .insert(response.last_position, Instant::now());
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let arrivals = tokio::time::timeout(Duration::from_secs(60), follower)
+        .await
+        .expect("every change reached the feed within a minute")
+        .unwrap();
+    let acked = acked.lock().unwrap().clone();
+    let mut delays: Vec<Duration> = acked
+        .iter()
+        .filter_map(|(position, acked)| {
+            let arrived = arrivals.get(position)?;
+            Some(arrived.saturating_duration_since(*acked))
+        })
+        .collect();
+    println!(
+        "  {appends} appends at {}/s over the accounts, each changing its account's alerts: {} changes received",
+        feed.rate,
+        delays.len()
+    );
+    assert_eq!(
+        delays.len() as u64,
+        appends,
+        "each append's change reached the feed"
+    );
+    report("ack -> change", &mut delays);
 }
