@@ -54,6 +54,19 @@ pub trait SnapshotStore: Send + Sync + 'static {
     /// Every account's summary, by account id.
     async fn summaries(&self) -> Result<Vec<RelationshipSummary>, StoreError>;
 
+    /// The summaries of `accounts`, in their order: one read for a page's accounts instead of
+    /// one each.
+    async fn summaries_of(
+        &self,
+        accounts: Vec<AccountId>,
+    ) -> Result<Vec<Option<RelationshipSummary>>, StoreError> {
+        let mut summaries = Vec::with_capacity(accounts.len());
+        for account in &accounts {
+            summaries.push(self.summary(account).await?);
+        }
+        Ok(summaries)
+    }
+
     /// Stores `summaries` (replacing those of the same accounts), appends `changes` to the
     /// change log (each under the position of the last event it covers) and stores
     /// `position`, atomically.

@@ -108,6 +108,16 @@ async fn the_change_log_pages_in_position_order(store: &dyn SnapshotStore) {
         Some(b"two".to_vec())
     );
     assert_eq!(store.account_state(&id("c")).await.unwrap(), None);
+    // The summaries of several accounts in one read, in the order asked.
+    let got = store
+        .summaries_of(vec![id("c"), id("zz"), id("a")])
+        .await
+        .unwrap();
+    let accounts: Vec<Option<&str>> = got
+        .iter()
+        .map(|s| s.as_ref().map(|s| s.account_id.as_str()))
+        .collect();
+    assert_eq!(accounts, [Some("c"), None, Some("a")]);
 }
 
 #[tokio::test]

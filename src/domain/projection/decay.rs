@@ -52,14 +52,41 @@ pub fn decay(age_days: i64, half_life_days: u32) -> f64 {
 /// same bits (a test holds it).
 #[derive(Default)]
 pub(crate) struct Decays {
-    /// Per half-life, `2^-(f / H)` by remainder `f` (`NaN`: not worked out yet).
-    rests: Vec<(u32, Vec<f64>)>,
+    /// The tables of the half-lives met so far, by half-life.
+    tables: Vec<(u32, std::rc::Rc<[f64]>)>,
+}
+
+thread_local! {
+    /// Per half-life, `2^-(f / H)` for every remainder `f`: a pure function of its arguments,
+    /// worked out once per thread (the projector's fold thread evaluates every summary) rather
+    /// than once per evaluation, where it was half of a summary's cost.
+    static RESTS: std::cell::RefCell<Vec<(u32, std::rc::Rc<[f64]>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The longest half-life whose remainders are tabulated (80 KB); a longer one, which no
+/// parameter set uses, is worked out each time.
+const MOST_TABULATED: u32 = 10_000;
+
+/// `2^-(f / H)` for every remainder `f` of half-life `h` (more than zero).
+fn rests(h: u32) -> std::rc::Rc<[f64]> {
+    RESTS.with(|tables| {
+        let mut tables = tables.borrow_mut();
+        if let Some((_, table)) = tables.iter().find(|(kept, _)| *kept == h) {
+            return std::rc::Rc::clone(table);
+        }
+        let table: std::rc::Rc<[f64]> = (0..h)
+            .map(|rest| exp_small(-(f64::from(rest) / f64::from(h)) * LN_2))
+            .collect();
+        tables.push((h, std::rc::Rc::clone(&table)));
+        table
+    })
 }
 
 impl Decays {
     /// `decay(age_days, half_life_days)`.
     pub fn of(&mut self, age_days: i64, half_life_days: u32) -> f64 {
-        if age_days <= 0 || half_life_days == 0 {
+        if age_days <= 0 || half_life_days == 0 || half_life_days > MOST_TABULATED {
             return decay(age_days, half_life_days);
         }
         let h = i64::from(half_life_days);
@@ -73,23 +100,17 @@ impl Decays {
         if rest == 0 {
             return weight;
         }
-        let at = match self
-            .rests
-            .iter()
-            .position(|(kept, _)| *kept == half_life_days)
-        {
-            Some(at) => at,
+        let table = match self.tables.iter().find(|(kept, _)| *kept == half_life_days) {
+            Some((_, table)) => table,
             None => {
-                let unknown = vec![f64::NAN; half_life_days as usize];
-                self.rests.push((half_life_days, unknown));
-                self.rests.len() - 1
+                self.tables.push((half_life_days, rests(half_life_days)));
+                let Some((_, table)) = self.tables.last() else {
+                    return decay(age_days, half_life_days);
+                };
+                table
             }
         };
-        let factor = &mut self.rests[at].1[rest as usize];
-        if factor.is_nan() {
-            *factor = exp_small(-(rest as f64 / h as f64) * LN_2);
-        }
-        weight * *factor
+        weight * table[rest as usize]
     }
 }
 

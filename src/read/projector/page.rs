@@ -99,7 +99,12 @@ impl Projector {
         let mut rows = Vec::with_capacity(judged.len());
         let mut changes = Vec::new();
         let mut checkpoints = Vec::new();
-        for (account, mut advanced, row, (first_position, position)) in judged {
+        // Each account's summary before the page, read at once.
+        let accounts = judged.iter().map(|(account, ..)| account.clone()).collect();
+        let befores = self.store.summaries_of(accounts).await?;
+        for ((account, mut advanced, row, (first_position, position)), before) in
+            judged.into_iter().zip(befores)
+        {
             checkpoints.extend(advanced.take_checkpoint());
             self.states.keep(advanced);
             let Some(row) = row else {
@@ -109,7 +114,6 @@ impl Projector {
                 )));
             };
             let after = row.summary.clone();
-            let before = self.store.summary(&after.account_id).await?;
             if after.is_news_after(before.as_ref()) {
                 changes.push(RelationshipChange {
                     before,

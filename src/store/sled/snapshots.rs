@@ -120,6 +120,25 @@ impl SnapshotStore for SledSnapshots {
         .await
     }
 
+    async fn summaries_of(
+        &self,
+        accounts: Vec<AccountId>,
+    ) -> Result<Vec<Option<RelationshipSummary>>, StoreError> {
+        let tree = self.tree.clone();
+        blocking(move || {
+            accounts
+                .iter()
+                .map(|account| {
+                    tree.get(account_key(account))
+                        .map_err(sled_error)?
+                        .map(|bytes| decode(&bytes, account.as_str()))
+                        .transpose()
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn summaries(&self) -> Result<Vec<RelationshipSummary>, StoreError> {
         let tree = self.tree.clone();
         blocking(move || {

@@ -47,7 +47,7 @@ fn pinned_bits_do_not_move() {
 #[test]
 fn kept_series_give_the_function_s_bits() {
     let mut decays = Decays::default();
-    for h in [0, 1, 90, 365, 730] {
+    for h in [0, 1, 90, 365, 730, 10_000, 10_001] {
         let ages = [
             -3,
             0,
