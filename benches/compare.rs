@@ -335,12 +335,14 @@ pub async fn run(options: &Options) -> Compared {
             // Fresh streams (a round no pass used), so each starts empty as in the short cells.
             let round = rounds * clients.len();
             let mut cells = Vec::new();
+            let mut lag = None;
             for (kind, system) in &mut opened {
                 let Ok(system) = system else { continue };
                 if !Sustained::KINDS.contains(kind) {
                     continue;
                 }
                 settle().await;
+                let watch = system.watch_lag().await;
                 let outcome = match measure_cell(system.as_mut(), round, most, long).await {
                     Ok(latency) => Outcome::Measured(Cell::of(&latency, long.measured)),
                     Err(e) => Outcome::Failed(e),
@@ -350,12 +352,29 @@ pub async fn run(options: &Options) -> Compared {
                     kind.label(),
                     outcome.line()
                 );
+                let measured = match watch {
+                    Some(Ok(watch)) => Some(watch.finish().await.map_err(|e| format!("{e:#}"))),
+                    Some(Err(e)) => Some(Err(format!("{e:#}"))),
+                    None => None,
+                };
+                if let Some(measured) = measured {
+                    let rate = match &outcome {
+                        Outcome::Measured(cell) => Some(cell.throughput),
+                        _ => None,
+                    };
+                    match &measured {
+                        Ok(lag) => println!("  {}", lag.line(rate)),
+                        Err(e) => println!("  projection lag: not measured: {e}"),
+                    }
+                    lag = Some(measured);
+                }
                 cells.push((*kind, outcome));
             }
             Some(Sustained {
                 clients: most,
                 plan: *long,
                 cells,
+                lag,
             })
         }
         None => None,

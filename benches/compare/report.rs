@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::machine::Machine;
 use super::run::{Cell, Plan};
-use super::systems::{payload_len, Kind};
+use super::systems::{payload_len, Kind, Lag};
 
 /// What one system did at one concurrency.
 pub enum Outcome {
@@ -400,6 +400,9 @@ pub struct Sustained {
     pub plan: Plan,
     /// In the table's order; systems not opened are absent.
     pub cells: Vec<(Kind, Outcome)>,
+    /// How far relledger's projector and change feed were behind its log during the cell, or
+    /// why that was not measured.
+    pub lag: Option<Result<Lag, String>>,
 }
 
 impl Sustained {
@@ -463,7 +466,19 @@ impl Sustained {
         for (label, figures) in self.rows() {
             let _ = writeln!(out, "  {label:<26} {figures}");
         }
+        if let Some(lag) = self.lag_line() {
+            let _ = writeln!(out, "  relledger's {lag}");
+        }
         out
+    }
+
+    /// The projections' lag, as a line.
+    fn lag_line(&self) -> Option<String> {
+        let rate = self.cell(Kind::Relledger).map(|c| c.throughput);
+        Some(match self.lag.as_ref()? {
+            Ok(lag) => lag.line(rate),
+            Err(e) => format!("projection lag: not measured: {e}"),
+        })
     }
 
     fn markdown(&self) -> String {
@@ -474,6 +489,9 @@ impl Sustained {
         );
         for (label, figures) in self.rows() {
             let _ = writeln!(out, "- {label}: {figures}");
+        }
+        if let Some(lag) = self.lag_line() {
+            let _ = writeln!(out, "- relledger's {lag}");
         }
         out
     }

@@ -93,6 +93,13 @@ pub async fn check() {
     assert_eq!(sustained.clients, 4);
     let measured: Vec<Kind> = sustained.cells.iter().map(|(kind, _)| *kind).collect();
     assert_eq!(measured, [Kind::Relledger], "{}", sustained.text());
+    match &sustained.lag {
+        Some(Ok(lag)) => assert!(lag.samples > 0, "{}", sustained.text()),
+        other => panic!(
+            "the projections' lag was measured: {:?}",
+            other.as_ref().map(|l| l.as_ref().err())
+        ),
+    }
     assert!(
         sustained
             .cell(Kind::Relledger)

@@ -87,8 +87,67 @@ pub trait System: Send + Sync {
     async fn round_trip(&self, _plan: &Plan, _clients: usize) -> anyhow::Result<Cell> {
         anyhow::bail!("measured for relledger only")
     }
+    /// Starts following how far the system's projections are behind its log (relledger only:
+    /// its live projector and the change feed it feeds), until [`LagWatch::finish`].
+    async fn watch_lag(&self) -> Option<anyhow::Result<LagWatch>> {
+        None
+    }
     /// Stops what `open` started.
     async fn close(self: Box<Self>) {}
+}
+
+/// A follower of the relationship change feed's heartbeats (every 100 ms), each of which says
+/// how many records the projector, and so the feed, is behind the log's head.
+pub struct LagWatch {
+    pub(crate) stop: tokio::sync::oneshot::Sender<()>,
+    pub(crate) samples: tokio::task::JoinHandle<anyhow::Result<Vec<u64>>>,
+}
+
+/// How far the projections were behind the log while a cell ran.
+#[derive(Debug)]
+pub struct Lag {
+    /// Heartbeats received.
+    pub samples: usize,
+    /// The most records behind, and the 99th percentile.
+    pub max_records: u64,
+    pub p99_records: u64,
+}
+
+impl LagWatch {
+    /// Stops following, and says how far behind the projections were.
+    pub async fn finish(self) -> anyhow::Result<Lag> {
+        let _ = self.stop.send(());
+        let mut records = self.samples.await??;
+        anyhow::ensure!(!records.is_empty(), "no heartbeat arrived");
+        records.sort_unstable();
+        let p99 = ((records.len() - 1) as f64 * 0.99).round() as usize;
+        Ok(Lag {
+            samples: records.len(),
+            max_records: records[records.len() - 1],
+            p99_records: records[p99],
+        })
+    }
+}
+
+impl Lag {
+    /// One line for the report; `rate` (appends a second) turns records into time.
+    pub fn line(&self, rate: Option<f64>) -> String {
+        let time = |records: u64| match rate {
+            Some(rate) if rate > 0.0 => {
+                format!(" (about {:.2} s of appends)", records as f64 / rate)
+            }
+            _ => String::new(),
+        };
+        format!(
+            "projector and change feed behind the log: p99 {} records{}, max {} records{}, over \
+             {} heartbeats",
+            self.p99_records,
+            time(self.p99_records),
+            self.max_records,
+            time(self.max_records),
+            self.samples
+        )
+    }
 }
 
 /// How many connections the clients of the "relledger, 8 connections" row share.

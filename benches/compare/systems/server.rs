@@ -21,7 +21,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::super::run::{measure, Appender, Cell, Plan};
 use super::h2_client::H2Client;
-use super::System;
+use super::{LagWatch, System};
 
 /// How the clients reach the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,44 @@ impl Relledger {
             }));
         }
         Ok(clients)
+    }
+
+    /// Follows the change feed's heartbeats, noting how far behind the log each says the
+    /// projector is.
+    async fn follow_lag(&self) -> anyhow::Result<LagWatch> {
+        use relledger::api::proto::relationships_client::RelationshipsClient;
+        use relledger::api::proto::subscribe_relationship_changes_request::Start;
+        use relledger::api::proto::subscribe_relationship_changes_response::Kind;
+        use relledger::api::proto::SubscribeRelationshipChangesRequest;
+
+        let channel = Endpoint::from_shared(self.url.clone())?.connect().await?;
+        let mut feed = RelationshipsClient::new(channel)
+            .subscribe_relationship_changes(SubscribeRelationshipChangesRequest {
+                start: Some(Start::FromEnd(pbjson_types::Empty {})),
+                heartbeat_interval: Some(pbjson_types::Duration {
+                    seconds: 0,
+                    nanos: 100_000_000,
+                }),
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let samples = tokio::spawn(async move {
+            let mut samples = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return Ok(samples),
+                    message = feed.message() => {
+                        let Some(message) = message? else { return Ok(samples) };
+                        if let Some(Kind::Heartbeat(beat)) = message.kind {
+                            samples.push(beat.log_next_position.saturating_sub(beat.next_position));
+                        }
+                    }
+                }
+            }
+        });
+        Ok(LagWatch { stop, samples })
     }
 
     async fn connect(&self) -> anyhow::Result<LedgerClient<Channel>> {
@@ -163,6 +201,10 @@ impl System for Relledger {
         }
         let latency = measure(rejected, plan).await?;
         Ok(Cell::of(&latency, plan.measured))
+    }
+
+    async fn watch_lag(&self) -> Option<anyhow::Result<LagWatch>> {
+        Some(self.follow_lag().await)
     }
 
     async fn close(mut self: Box<Self>) {
