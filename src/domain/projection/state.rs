@@ -360,19 +360,60 @@ impl AccountState {
     /// Drops the kept events a summary no longer reads.
     fn prune(&mut self, params: &Params) {
         let newest = self.newest.unwrap_or(Timestamp::EPOCH);
+        let events = &self.trust_events;
+        let key = |i: usize| (events[i].event.occurred_at, i);
+        let mut keep = vec![false; events.len()];
         // The last visit (the later in the log on a tie) sets when the next one is due.
-        let last_visit = self
-            .trust_events
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| matches!(e.event.payload, EventPayload::Visit(_)))
-            .max_by_key(|(i, e)| (e.event.occurred_at, *i))
-            .map(|(i, _)| i);
+        // Whether a cadence window holds a visit needs only each day's first and last: a
+        // window is a whole number of days long, so a day's visits that reach into it include
+        // its first or its last.
+        let mut days: BTreeMap<i64, (usize, usize)> = BTreeMap::new();
+        // The structural rule asks for at least so many solutions, or critical assistance,
+        // in a window ending at `as_of`: the latest so many tell.
+        let (mut solutions, mut critical) = (Vec::new(), Vec::new());
+        let mut last_visit = None;
+        for (i, e) in events.iter().enumerate() {
+            match e.event.payload {
+                EventPayload::Visit(_) => {
+                    last_visit = last_visit.max(Some(key(i)));
+                    if summary_reads(e, newest, params) {
+                        let day = days
+                            .entry(e.event.occurred_at.day_number())
+                            .or_insert((i, i));
+                        day.0 = if key(i) < key(day.0) { i } else { day.0 };
+                        day.1 = if key(i) > key(day.1) { i } else { day.1 };
+                    }
+                }
+                EventPayload::SolutionDelivered(_) if summary_reads(e, newest, params) => {
+                    solutions.push(key(i))
+                }
+                EventPayload::CriticalAssistance(_) if summary_reads(e, newest, params) => {
+                    critical.push(key(i))
+                }
+                EventPayload::FavorGiven(_) => keep[i] = true,
+                _ => {}
+            }
+        }
+        for (first, last) in days.into_values() {
+            keep[first] = true;
+            keep[last] = true;
+        }
+        if let Some((_, i)) = last_visit {
+            keep[i] = true;
+        }
+        for (mut latest, most) in [
+            (solutions, params.structural_min_solutions),
+            (critical, params.structural_min_critical),
+        ] {
+            latest.sort_unstable_by(|a, b| b.cmp(a));
+            for (_, i) in latest.into_iter().take(most) {
+                keep[i] = true;
+            }
+        }
         let mut index = 0;
-        self.trust_events.retain(|e| {
-            let keep = Some(index) == last_visit || summary_reads(e, newest, params);
+        self.trust_events.retain(|_| {
             index += 1;
-            keep
+            keep[index - 1]
         });
         self.trust_events.shrink_to_fit();
         if let Some(compact) = &mut self.compact {

@@ -305,3 +305,62 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// A compact state keeps a day's first and last visit and the latest solutions: dense
+    /// days, cut at random instants, summarize as the fold of every event does, the cadence's
+    /// windows and the structural rule included.
+    #[test]
+    fn a_compact_state_of_dense_days_summarizes_as_the_fold(
+        ops in prop::collection::vec((0u8..4, 0i64..8, 0i64..NANOS_PER_DAY), 60..160),
+        compact_at in 0.0f64..=1.0,
+        later_days in 0i64..800,
+        later_time in 0i64..NANOS_PER_DAY,
+    ) {
+        let mut log = testkit::Log::opened(AccountSegment::Key);
+        log.contact(0, "boss", ContactRole::DecisionMaker);
+        // Orders in four 91-day windows, so that the structural rule decides the level.
+        for d in [1, 100, 190, 280] {
+            log.order(d, 1_000_000, Some(100_000));
+        }
+        let mut shifts = vec![0; log.events.len()];
+        // Few days, many events each, so that a cadence window often holds part of one day.
+        for &(op, pick, time) in &ops {
+            let d = pick * 37;
+            match op {
+                0 | 1 => drop(log.visit(d, &["boss"])),
+                2 => drop(log.solution(d, &["boss"])),
+                _ => drop(log.critical(d, &["boss"])),
+            }
+            // `day(d)` is 10:00: shift each event to its own time of that day.
+            shifts.push(time - 10 * 3_600_000_000_000);
+        }
+        testkit::spread(&mut log.events, &shifts);
+        let events = &log.events;
+        let compact = compacted(events, (events.len() as f64 * compact_at) as usize);
+        let params = Params::default();
+        let first = newest(events);
+        let later = Timestamp::from_unix_nanos(
+            first.unix_nanos() + later_days * NANOS_PER_DAY + later_time,
+        );
+        let last = events.last().unwrap();
+        let (account, position, id) = (&last.account_id, last.position, last.event.event_id);
+        for as_of in [first, later] {
+            prop_assert_eq!(
+                compact.summarize(position, id, as_of, &params),
+                Some(summarize(account, position, id, events, as_of, &params))
+            );
+            // What the summary reads of the cadence and the level, which its few fields
+            // would hide: every window, the last visit, every rule.
+            let kept = compact.parts().evaluate(as_of, &params, Detail::Summary);
+            let full = project(events, as_of, &params);
+            prop_assert_eq!(kept.cadence.windows_with_visit, full.cadence.windows_with_visit);
+            prop_assert_eq!(kept.cadence.last_visit, full.cadence.last_visit);
+            prop_assert_eq!(kept.cadence.due_by, full.cadence.due_by);
+            let met = |p: &AccountProjection| p.level.rules.iter().map(|r| r.met).collect::<Vec<_>>();
+            prop_assert_eq!(met(&kept), met(&full));
+        }
+    }
+}
