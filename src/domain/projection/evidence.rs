@@ -154,7 +154,8 @@ pub(super) fn collect_counted(
     params: &Params,
 ) -> (EvidenceSet, Tally) {
     let (roster, promises, tally) = counted(events, params);
-    let set = EvidenceSet::aged(as_of, Arc::new(roster), Arc::new(promises), &tally, params);
+    let parts = (Arc::new(roster), Arc::new(promises));
+    let set = EvidenceSet::aged(as_of, parts, &tally, Entries::All, params);
     (set, tally)
 }
 
@@ -172,38 +173,31 @@ pub(super) fn counted(events: &[&RecordedEvent], params: &Params) -> (Roster, Pr
     (roster, promises, tally)
 }
 
+/// Which of a tally's entries an [`EvidenceSet`] holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Entries {
+    /// Every item, aged: what explanations and event ids need.
+    All,
+    /// Only the derived items (overdue promises): with the tally's day sums, enough for the
+    /// trust fold, though not to say which events gave the evidence.
+    Derived,
+}
+
 impl EvidenceSet {
-    /// The evidence of `tally` (counted with `roster` and `promises`) aged to `as_of`, which
-    /// is no earlier than any of its events.
+    /// The evidence of `tally` (counted with `roster` and `promises`) as of `as_of`, which is
+    /// no earlier than any of its events: its `entries`, aged.
     pub(super) fn aged(
         as_of: Timestamp,
-        roster: Arc<Roster>,
-        promises: Arc<Promises>,
+        (roster, promises): (Arc<Roster>, Arc<Promises>),
         tally: &Tally,
+        entries: Entries,
         params: &Params,
     ) -> Self {
         let mut c = Collector::new(params, as_of, &roster);
-        c.age(tally, &promises);
-        let items = c.into_items();
-        EvidenceSet {
-            as_of,
-            roster,
-            promises,
-            items,
+        match entries {
+            Entries::All => c.age(tally, &promises),
+            Entries::Derived => c.derive(tally, &promises),
         }
-    }
-
-    /// Only the derived items of `tally` (overdue promises) as of `as_of`: with the tally's day
-    /// sums, enough for the trust fold, though not to say which events gave the evidence.
-    pub(super) fn derived(
-        as_of: Timestamp,
-        roster: Arc<Roster>,
-        promises: Arc<Promises>,
-        tally: &Tally,
-        params: &Params,
-    ) -> Self {
-        let mut c = Collector::new(params, as_of, &roster);
-        c.derive(tally, &promises);
         let items = c.into_items();
         EvidenceSet {
             as_of,

@@ -34,7 +34,7 @@ use crate::domain::time::Timestamp;
 
 use super::caps::{Known, Tally};
 use super::commercial::Commerce;
-use super::evidence::{self, EvidenceSet};
+use super::evidence::{self, Entries, EvidenceSet};
 use super::promises::Promises;
 use super::roster::Roster;
 use super::stability::Anchors;
@@ -303,13 +303,8 @@ impl AccountState {
     /// Whether contact `id`, who left at `at` (no earlier than any event read), held the most
     /// trust then.
     fn held_most_trust_at(&self, id: &str, at: Timestamp, params: &Params) -> bool {
-        let set = EvidenceSet::derived(
-            at,
-            Arc::clone(&self.roster),
-            Arc::clone(&self.promises),
-            &self.tally,
-            params,
-        );
+        let parts = (Arc::clone(&self.roster), Arc::clone(&self.promises));
+        let set = EvidenceSet::aged(at, parts, &self.tally, Entries::Derived, params);
         let fold = trust::fold_counted(&set, self.tally.sums(), params);
         alerts::held_most_trust(&set, &fold, id, params)
     }
@@ -637,15 +632,14 @@ impl Parts<'_> {
     /// The projection as of `as_of`, no earlier than any event of the parts.
     pub fn evaluate(&self, as_of: Timestamp, params: &Params, detail: Detail) -> AccountProjection {
         let events = &self.trust_events;
-        let (roster, promises) = (self.roster.clone(), self.promises.clone());
+        let parts = (self.roster.clone(), self.promises.clone());
         // A summary shows no event ids: the fold needs only the day sums and what the instant
         // derives, not each item aged.
-        let set = match detail {
-            Detail::Summary => EvidenceSet::derived(as_of, roster, promises, self.tally, params),
-            Detail::Explained(_) | Detail::Unexplained => {
-                EvidenceSet::aged(as_of, roster, promises, self.tally, params)
-            }
+        let entries = match detail {
+            Detail::Summary => Entries::Derived,
+            Detail::Explained(_) | Detail::Unexplained => Entries::All,
         };
+        let set = EvidenceSet::aged(as_of, parts, self.tally, entries, params);
         let fold = trust::fold_counted(&set, self.tally.sums(), params);
         // The trends compare with the evidence `trend_days` earlier: a second fold, of the
         // events visible then, which a summary goes without (compared with itself, every
