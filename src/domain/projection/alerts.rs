@@ -301,22 +301,26 @@ fn key_contacts_left(f: &Facts<'_>) -> Vec<(String, EventId)> {
         let key = contact.role == ContactRole::DecisionMaker
             || match f.key_left {
                 Some(known) => known.get(id).copied().unwrap_or(false),
-                None => {
-                    let visible: Vec<&RecordedEvent> = f
-                        .all
-                        .iter()
-                        .copied()
-                        .filter(|e| e.event.occurred_at <= at)
-                        .collect();
-                    let (then_set, then) = assess(&visible, at, f.params);
-                    held_most_trust(&then_set, &then, id, f.params)
-                }
+                None => held_most_trust_when_left(f.all.iter().copied(), id, at, f.params),
             };
         if key {
             out.push((id.clone(), event));
         }
     }
     out
+}
+
+/// Whether contact `id`, who left at `at`, held the most trust then, judged from the events
+/// of `all` (the account's, in log order) visible at that instant.
+pub(crate) fn held_most_trust_when_left<'a>(
+    all: impl Iterator<Item = &'a RecordedEvent>,
+    id: &str,
+    at: Timestamp,
+    params: &Params,
+) -> bool {
+    let visible: Vec<&RecordedEvent> = all.filter(|e| e.event.occurred_at <= at).collect();
+    let (then_set, then) = assess(&visible, at, params);
+    held_most_trust(&then_set, &then, id, params)
 }
 
 /// Whether contact `id` held the most personal trust of the contacts active in `set`, with

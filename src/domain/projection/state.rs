@@ -326,16 +326,8 @@ impl AccountState {
             if contact.role == ContactRole::DecisionMaker {
                 continue;
             }
-            let visible: Vec<&RecordedEvent> = self
-                .trust_events
-                .iter()
-                .filter(|e| e.event.occurred_at <= at)
-                .collect();
-            let (then_set, then) = trust::assess(&visible, at, params);
-            key_left.insert(
-                id.clone(),
-                alerts::held_most_trust(&then_set, &then, id, params),
-            );
+            let key = alerts::held_most_trust_when_left(self.trust_events.iter(), id, at, params);
+            key_left.insert(id.clone(), key);
         }
         let last_visit = self
             .trust_events
