@@ -1,0 +1,260 @@
+//! A compact account state: what it keeps (see the parent module's docs), and which events
+//! need the history instead.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::event::{ContactRole, EventPayload};
+use crate::domain::record::RecordedEvent;
+use crate::domain::time::Timestamp;
+
+use super::super::evidence::{Entries, EvidenceSet};
+use super::super::roster::Roster;
+use super::super::{alerts, trust, Params};
+use super::{lightened, read_by_trust, AccountState};
+
+/// Whether a compact state whose roster is `roster` and newest instant `newest` can take
+/// `record` without the history: not a departure recorded after later events (the key-contact
+/// test and the caps need the events visible then), nor an event dated at or before a
+/// departure that may still raise `KEY_CONTACT_LEFT` (it changes what the contact held then).
+pub(super) fn takes(
+    roster: &Roster,
+    newest: Option<Timestamp>,
+    record: &RecordedEvent,
+    params: &Params,
+) -> bool {
+    let at = record.event.occurred_at;
+    if let EventPayload::ContactLeft(left) = &record.event.payload {
+        let leaves = roster
+            .contacts
+            .get(&left.contact_id)
+            .is_none_or(|c| c.left.is_none());
+        if leaves && newest.is_some_and(|newest| at < newest) {
+            return false;
+        }
+    }
+    if !read_by_trust(record.event.payload.event_type()) {
+        return true;
+    }
+    let newest = newest.unwrap_or(Timestamp::EPOCH).max(at);
+    let window = i64::from(params.key_contact_left_days);
+    // A decision maker who left is a key contact whatever it held.
+    !roster.contacts.values().any(|contact| {
+        contact.role != ContactRole::DecisionMaker
+            && contact
+                .left
+                .is_some_and(|(left_at, _)| at <= left_at && newest.days_since(left_at) < window)
+    })
+}
+
+/// What a compact state keeps besides its parts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(super) struct Compact {
+    /// Each contact who left, other than a decision maker, and whether it held the most
+    /// trust when it left (`KEY_CONTACT_LEFT`), worked out from the events visible then.
+    pub key_left: BTreeMap<String, bool>,
+    /// How many events were kept after the last pruning: the next prunes at twice as many.
+    kept: usize,
+    /// When the last visit occurred: kept whatever its age, since the next one is due from it.
+    last_visit: Option<Timestamp>,
+}
+
+/// Whether a summary as of `newest` or later may read `record`, an event the state keeps:
+/// the visits of the cadence's year (and the last visit), the solutions and critical
+/// assistance of the structural window, and every favor (the gift register has no window).
+fn summary_reads(record: &RecordedEvent, newest: Timestamp, params: &Params) -> bool {
+    let age = newest.days_since(record.event.occurred_at);
+    match record.event.payload {
+        // Cadence windows are whole intervals inside the 365 days before `as_of`.
+        EventPayload::Visit(_) => age < 365,
+        EventPayload::SolutionDelivered(_) | EventPayload::CriticalAssistance(_) => {
+            age < i64::from(params.structural_window_days)
+        }
+        EventPayload::FavorGiven(_) => true,
+        _ => false,
+    }
+}
+
+impl AccountState {
+    /// Keeps what a compact state keeps of `record`, just read (`departed`: the contact it
+    /// made leave, and when).
+    pub(super) fn keep_compact(
+        &mut self,
+        record: Cow<'_, RecordedEvent>,
+        departed: Option<(String, Timestamp)>,
+        params: &Params,
+    ) {
+        let Some(compact) = &mut self.compact else {
+            return;
+        };
+        let newest = self.newest.unwrap_or(Timestamp::EPOCH);
+        let at = record.event.occurred_at;
+        let last_visit = matches!(record.event.payload, EventPayload::Visit(_))
+            && compact.last_visit.is_none_or(|last| at >= last);
+        if last_visit {
+            compact.last_visit = Some(at);
+        }
+        if last_visit || summary_reads(&record, newest, params) {
+            self.trust_events.push(lightened(record.into_owned()));
+        }
+        if self.trust_events.len() > 2 * compact.kept + 64 {
+            self.prune(params);
+        }
+        if let Some((id, at)) = departed {
+            // In order (`takes`): every event read is visible at the departure, so the state's
+            // own fold as of it is the fold of the events visible then.
+            let key = self.held_most_trust_at(&id, at, params);
+            if let Some(compact) = &mut self.compact {
+                compact.key_left.insert(id, key);
+            }
+        }
+    }
+
+    /// Whether contact `id`, who left at `at` (no earlier than any event read), held the most
+    /// trust then.
+    fn held_most_trust_at(&self, id: &str, at: Timestamp, params: &Params) -> bool {
+        let parts = (Arc::clone(&self.roster), Arc::clone(&self.promises));
+        let set = EvidenceSet::aged(at, parts, &self.tally, Entries::Derived, params);
+        let fold = trust::fold_counted(&set, self.tally.sums(), params);
+        alerts::held_most_trust(&set, &fold, id, params)
+    }
+
+    /// Keeps from now on only what a summary reads (see the module docs): the state's size
+    /// is then bounded by the windows the rules look back over, not by the history. A
+    /// compact state summarizes as before, but no longer projects (explanations and trends
+    /// need every event: fold the history), and an event it cannot take without the history
+    /// sets [`AccountState::needs_history`].
+    pub fn compact(&mut self, params: &Params) {
+        if self.compact.is_some() || self.needs_history {
+            return;
+        }
+        let mut key_left = BTreeMap::new();
+        for (id, contact) in &self.roster.contacts {
+            let Some((at, _)) = contact.left else {
+                continue;
+            };
+            if contact.role == ContactRole::DecisionMaker {
+                continue;
+            }
+            let key = alerts::held_most_trust_when_left(self.trust_events.iter(), id, at, params);
+            key_left.insert(id.clone(), key);
+        }
+        let last_visit = self
+            .trust_events
+            .iter()
+            .filter(|e| matches!(e.event.payload, EventPayload::Visit(_)))
+            .map(|e| e.event.occurred_at)
+            .max();
+        self.tally.drop_items();
+        self.compact = Some(Compact {
+            key_left,
+            kept: 0,
+            last_visit,
+        });
+        self.prune(params);
+    }
+
+    /// Drops the kept events a summary no longer reads.
+    fn prune(&mut self, params: &Params) {
+        let newest = self.newest.unwrap_or(Timestamp::EPOCH);
+        let events = &self.trust_events;
+        let key = |i: usize| (events[i].event.occurred_at, i);
+        let mut keep = vec![false; events.len()];
+        // The last visit (the later in the log on a tie) sets when the next one is due.
+        // Whether a cadence window holds a visit needs only each day's first and last: a
+        // window is a whole number of days long, so a day's visits that reach into it include
+        // its first or its last.
+        let mut days: BTreeMap<i64, (usize, usize)> = BTreeMap::new();
+        // The structural rule asks for at least so many solutions, or critical assistance,
+        // in a window ending at `as_of`: the latest so many tell.
+        let (mut solutions, mut critical) = (Vec::new(), Vec::new());
+        let mut last_visit = None;
+        for (i, e) in events.iter().enumerate() {
+            match e.event.payload {
+                EventPayload::Visit(_) => {
+                    last_visit = last_visit.max(Some(key(i)));
+                    if summary_reads(e, newest, params) {
+                        let day = days
+                            .entry(e.event.occurred_at.day_number())
+                            .or_insert((i, i));
+                        day.0 = if key(i) < key(day.0) { i } else { day.0 };
+                        day.1 = if key(i) > key(day.1) { i } else { day.1 };
+                    }
+                }
+                EventPayload::SolutionDelivered(_) if summary_reads(e, newest, params) => {
+                    solutions.push(key(i))
+                }
+                EventPayload::CriticalAssistance(_) if summary_reads(e, newest, params) => {
+                    critical.push(key(i))
+                }
+                EventPayload::FavorGiven(_) => keep[i] = true,
+                _ => {}
+            }
+        }
+        for (first, last) in days.into_values() {
+            keep[first] = true;
+            keep[last] = true;
+        }
+        if let Some((_, i)) = last_visit {
+            keep[i] = true;
+        }
+        for (mut latest, most) in [
+            (solutions, params.structural_min_solutions),
+            (critical, params.structural_min_critical),
+        ] {
+            latest.sort_unstable_by(|a, b| b.cmp(a));
+            for (_, i) in latest.into_iter().take(most) {
+                keep[i] = true;
+            }
+        }
+        let mut index = 0;
+        self.trust_events.retain(|_| {
+            index += 1;
+            keep[index - 1]
+        });
+        self.trust_events.shrink_to_fit();
+        if let Some(compact) = &mut self.compact {
+            compact.kept = self.trust_events.len();
+        }
+    }
+
+    /// Whether the state can take `events`, its next ones in log order, without the history:
+    /// always, unless it is compact and one of them would set
+    /// [`AccountState::needs_history`]. Asked before reading them, so that the history is
+    /// read with them when it is needed.
+    pub fn takes_all(&self, events: &[RecordedEvent], params: &Params) -> bool {
+        if self.needs_history {
+            return false;
+        }
+        if self.compact.is_none() {
+            return true;
+        }
+        // What `advance` reads to decide, advanced alike: the newest instant and the roster.
+        let (mut roster, mut newest) = (Arc::clone(&self.roster), self.newest);
+        for record in events {
+            if !takes(&roster, newest, record, params) {
+                return false;
+            }
+            newest = newest.max(Some(record.event.occurred_at));
+            if Roster::changed_by(record) {
+                Arc::make_mut(&mut roster).apply(record);
+            }
+        }
+        true
+    }
+
+    /// Whether the state is compact ([`AccountState::compact`]).
+    pub fn is_compact(&self) -> bool {
+        self.compact.is_some()
+    }
+
+    /// Whether a compact state met an event it could not take without the history: a
+    /// departure recorded after later events, or an event dated before a recent departure.
+    /// It then answers nothing; build the state again from the history (and compact it).
+    pub fn needs_history(&self) -> bool {
+        self.needs_history
+    }
+}
