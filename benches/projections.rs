@@ -309,12 +309,7 @@ async fn run() {
 
     // 2. GetRelationship for the big account, through the application layer as a server
     // runs it: sharing the projector's account histories (warm after the rebuild).
-    let relationships = Relationships::with_caches(
-        log.clone(),
-        Params::default(),
-        projector.histories(),
-        projector.states(),
-    );
+    let relationships = projector.relationships();
     let account = AccountId::parse("big").unwrap();
     let big_history = &histories[&account];
     let middle = big_history.len() / 2;
@@ -609,20 +604,9 @@ fn reset_peak() {
 /// log: how long each takes, and how much resident memory it needs above what the process
 /// held before it (its peak).
 async fn walks(log: &Arc<FileLog>, projector: &Projector) {
-    let walking = Relationships::with_caches(
-        log.clone(),
-        Params::default(),
-        projector.histories(),
-        projector.states(),
-    );
+    let walking = projector.relationships();
     whole_log_questions(log, &walking, "walking every account").await;
-    let from_rows = Relationships::with_caches(
-        log.clone(),
-        Params::default(),
-        projector.histories(),
-        projector.states(),
-    )
-    .with_rows(projector.live_rows());
+    let from_rows = projector.relationships().with_rows(projector.live_rows());
     whole_log_questions(log, &from_rows, "from the projector's rows").await;
 }
 
@@ -709,15 +693,7 @@ async fn restarted_over_grpc(dir: &std::path::Path, accounts: u64, cache_mb: u64
                 .await
         }
     });
-    let relationships = Arc::new(
-        Relationships::with_caches(
-            log.clone(),
-            Params::default(),
-            projector.histories(),
-            projector.states(),
-        )
-        .with_rows(projector.live_rows()),
-    );
+    let relationships = Arc::new(projector.relationships().with_rows(projector.live_rows()));
     let changes = Arc::new(ChangeFeeds::new(
         log.clone(),
         Arc::clone(&projector),

@@ -22,7 +22,6 @@ use crate::ledger::Ledger;
 use crate::privacy::{FileKeyStore, Privacy, PrivacyError};
 use crate::read::change_feed::ChangeFeeds;
 use crate::read::projector::Projector;
-use crate::read::relationships::Relationships;
 use crate::store::file::{FileLog, OpenError};
 use crate::subscriptions::Subscriptions;
 
@@ -136,15 +135,7 @@ impl OpenServer {
         // Both keep account histories and states: they share the caches, so each record is
         // decoded once and each state advanced once. Lists and the portfolio "now" are
         // answered from the rows the projector keeps.
-        let relationships = Arc::new(
-            Relationships::with_caches(
-                log.clone(),
-                Params::default(),
-                projector.histories(),
-                projector.states(),
-            )
-            .with_rows(projector.live_rows()),
-        );
+        let relationships = Arc::new(projector.relationships().with_rows(projector.live_rows()));
         let projecting = tokio::spawn({
             let (projector, head, mut stopping) =
                 (Arc::clone(&projector), log.watch_head(), stopping.clone());

@@ -43,6 +43,7 @@ use tokio::sync::{broadcast, watch, Notify};
 use crate::domain::projection::Params;
 pub use crate::domain::projection::RelationshipChange;
 use crate::read::histories::{Histories, DEFAULT_BUDGET};
+use crate::read::relationships::Relationships;
 use crate::read::rows::Rows;
 use crate::read::states::{self, States};
 use crate::store::{Log, SnapshotStore, StoreError};
@@ -170,6 +171,19 @@ impl Projector {
             states: Arc::new(states),
             ..self
         }
+    }
+
+    /// The relationships service over the projector's log and rules, sharing its account
+    /// histories and states, so that each record is decoded once and each state advanced
+    /// once. It walks for lists and the portfolio unless given the rows
+    /// ([`Relationships::with_rows`] of [`Projector::live_rows`]).
+    pub fn relationships(&self) -> Relationships {
+        Relationships::with_caches(
+            Arc::clone(&self.log),
+            self.params.clone(),
+            self.histories(),
+            self.states(),
+        )
     }
 
     /// The rows the projector keeps, for the relationships service to answer lists and the
