@@ -14,11 +14,9 @@
 
 use std::sync::Arc;
 
-use futures::TryStreamExt;
-
 use crate::domain::{AccountId, RecordedEvent};
-use crate::read::kept::{ByAccount, Weighed};
-use crate::store::{Direction, Log, StoreError};
+use crate::read::kept::{continuation, ByAccount, Weighed};
+use crate::store::{Log, StoreError};
 
 /// The most events the cache holds by default, in all accounts: a few hundred MB at most.
 pub const DEFAULT_BUDGET: usize = 200_000;
@@ -79,43 +77,8 @@ impl Histories {
     ) -> Result<History, StoreError> {
         let cached = self.cache.get(account);
         let history: &[RecordedEvent] = cached.as_deref().map_or(&[], |h| &h[..]);
-        let held = history.len() as u64;
-        let mut next = held;
-        let known = known.into_iter();
-        let mut extension: Vec<RecordedEvent> = Vec::with_capacity(known.size_hint().0);
-        for record in known {
-            if record.revision < held {
-                continue;
-            }
-            if record.revision != next {
-                break;
-            }
-            extension.push(record);
-            next += 1;
-        }
-        let reached = |history: &[RecordedEvent], extension: &[RecordedEvent]| {
-            let last = extension.last().or(history.last()).map(|r| r.position);
-            up_to.is_some_and(|up_to| last.is_some_and(|last| last >= up_to))
-        };
-        if !reached(history, &extension) {
-            let mut tail = self
-                .log
-                .read_stream(account, Some(next), Direction::Forwards, None);
-            while let Some(record) = tail.try_next().await? {
-                if record.revision != next {
-                    return Err(StoreError::Corrupt(format!(
-                        "the stream of {account} gives revision {} where {next} was next",
-                        record.revision
-                    )));
-                }
-                let past = up_to.is_some_and(|up_to| record.position >= up_to);
-                extension.push(record);
-                next += 1;
-                if past {
-                    break;
-                }
-            }
-        }
+        let held = (history.len() as u64, history.last().map(|r| r.position));
+        let extension = continuation(&*self.log, account, held, known, up_to).await?;
         let resident = cached.is_some();
         let history = match (cached, extension.is_empty()) {
             // An account with no events is not worth remembering.

@@ -11,9 +11,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::TryStreamExt;
 use lru::LruCache;
 
-use crate::domain::AccountId;
+use crate::domain::{AccountId, RecordedEvent};
+use crate::store::{Direction, Log, StoreError};
 
 /// How recently a cached value must have been used for an account not cached to be refused
 /// room at its cost (see the module docs). Long beside the projector's pacing (a page at least
@@ -163,4 +165,54 @@ impl<V: Weighed> ByAccount<V> {
         // The cache is consistent after every statement that changes it.
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The records that continue `account`'s stream past the `held` events a kept value reflects
+/// (the last of them at global position `last`): those of `known` (records of the account the
+/// caller already has and gives up, in stream order) while they follow on, then the rest read
+/// from `log`, none past global position `up_to` (`None`: up to the log's head when read).
+pub async fn continuation(
+    log: &dyn Log,
+    account: &AccountId,
+    (held, last): (u64, Option<u64>),
+    known: impl IntoIterator<Item = RecordedEvent>,
+    up_to: Option<u64>,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let past = |record: &RecordedEvent| up_to.is_some_and(|up_to| record.position > up_to);
+    let mut next = held;
+    let known = known.into_iter();
+    let mut events: Vec<RecordedEvent> = Vec::with_capacity(known.size_hint().0);
+    for record in known {
+        if record.revision < held {
+            continue;
+        }
+        if record.revision != next || past(&record) {
+            break;
+        }
+        events.push(record);
+        next += 1;
+    }
+    let last = events.last().map(|r| r.position).or(last);
+    if up_to.is_some_and(|up_to| last.is_some_and(|last| last >= up_to)) {
+        return Ok(events);
+    }
+    let mut tail = log.read_stream(account, Some(next), Direction::Forwards, None);
+    while let Some(record) = tail.try_next().await? {
+        if past(&record) {
+            break;
+        }
+        if record.revision != next {
+            return Err(StoreError::Corrupt(format!(
+                "the stream of {account} gives revision {} where {next} was next",
+                record.revision
+            )));
+        }
+        let at_end = up_to == Some(record.position);
+        events.push(record);
+        next += 1;
+        if at_end {
+            break;
+        }
+    }
+    Ok(events)
 }

@@ -14,13 +14,12 @@
 
 use std::sync::Arc;
 
-use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::projection::{AccountState, Params};
 use crate::domain::{AccountId, RecordedEvent};
-use crate::read::kept::{ByAccount, Weighed};
-use crate::store::{Direction, Log, SnapshotStore, StoreError};
+use crate::read::kept::{continuation, ByAccount, Weighed};
+use crate::store::{Log, SnapshotStore, StoreError};
 
 /// The most events and items of evidence the cache keeps by default, in all accounts: about
 /// 180 MB, at about 450 resident bytes each (`serve --state-cache-events` sets it).
@@ -301,45 +300,8 @@ impl States {
         up_to: Option<u64>,
     ) -> Result<(Option<Arc<StateAt>>, Vec<RecordedEvent>), StoreError> {
         let held = base.as_ref().map_or(0, |at| at.state.events()) as u64;
-        let mut next = held;
-        let mut events: Vec<RecordedEvent> = Vec::new();
-        for record in known {
-            if record.revision < held {
-                continue;
-            }
-            if record.revision != next || up_to.is_some_and(|up_to| record.position > up_to) {
-                break;
-            }
-            events.push(record);
-            next += 1;
-        }
-        let last = events
-            .last()
-            .map(|r| r.position)
-            .or(base.as_ref().and_then(|at| at.position));
-        let reached = up_to.is_some_and(|up_to| last.is_some_and(|last| last >= up_to));
-        if !reached {
-            let mut tail = self
-                .log
-                .read_stream(account, Some(next), Direction::Forwards, None);
-            while let Some(record) = tail.try_next().await? {
-                if up_to.is_some_and(|up_to| record.position > up_to) {
-                    break;
-                }
-                if record.revision != next {
-                    return Err(StoreError::Corrupt(format!(
-                        "the stream of {account} gives revision {} where {next} was next",
-                        record.revision
-                    )));
-                }
-                let at_end = up_to.is_some_and(|up_to| record.position == up_to);
-                events.push(record);
-                next += 1;
-                if at_end {
-                    break;
-                }
-            }
-        }
+        let last = base.as_ref().and_then(|at| at.position);
+        let events = continuation(&*self.log, account, (held, last), known, up_to).await?;
         Ok((base, events))
     }
 

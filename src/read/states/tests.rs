@@ -2,7 +2,8 @@ use super::*;
 use crate::domain::event::{AccountSegment, ContactRole};
 use crate::domain::projection::testkit::{self, day};
 use crate::domain::ProposedEvent;
-use crate::store::{ExpectedRevision, MemoryLog, SnapshotStore};
+use crate::store::{Direction, ExpectedRevision, MemoryLog, SnapshotStore};
+use futures::TryStreamExt;
 
 fn id(s: &str) -> AccountId {
     AccountId::parse(s).unwrap()
