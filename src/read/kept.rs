@@ -1,5 +1,6 @@
 //! A bounded cache of one value per account (a history, a projection state), least recently
-//! used out first, with one exception that keeps a cyclic pattern from emptying it.
+//! used out first, with one exception that keeps a cyclic pattern from emptying it; and the
+//! read of the records that extend a kept value ([`continuation`]).
 //!
 //! The projector touches the accounts of each page in the same order, page after page; when
 //! their values weigh more than the budget, plain LRU evicts exactly the account needed next,
