@@ -556,21 +556,40 @@ where
         .unwrap()
         .into_inner();
     let appends = feed.rate * feed.seconds;
-    let follower = tokio::spawn(async move {
-        let mut arrivals = HashMap::with_capacity(appends as usize);
-        while (arrivals.len() as u64) < appends {
-            let Some(message) = stream.message().await.unwrap() else {
-                break;
-            };
-            if let Some(ChangeKind::Change(change)) = message.kind {
-                arrivals.insert(change.position, Instant::now());
+    // Per account, the position of the last change that reached the feed: an account's next
+    // append waits for its previous one's change, so that two appends to one account are never
+    // judged in one page (an invoice and its payment together change nothing, and the feed
+    // would rightly say nothing). At the default knobs an account is appended to every
+    // `accounts / rate` seconds, far longer than a change takes, and no append waits.
+    let reached: Arc<Vec<tokio::sync::watch::Sender<u64>>> = Arc::new(
+        (0..feed.accounts)
+            .map(|_| tokio::sync::watch::Sender::new(0))
+            .collect(),
+    );
+    let follower = {
+        let reached = Arc::clone(&reached);
+        tokio::spawn(async move {
+            let mut arrivals = HashMap::with_capacity(appends as usize);
+            while (arrivals.len() as u64) < appends {
+                let Some(message) = stream.message().await.unwrap() else {
+                    break;
+                };
+                if let Some(ChangeKind::Change(change)) = message.kind {
+                    arrivals.insert(change.position, Instant::now());
+                    let account = change.account_id.trim_start_matches("feed-");
+                    if let Some(reached) =
+                        account.parse::<usize>().ok().and_then(|a| reached.get(a))
+                    {
+                        reached.send_replace(change.position);
+                    }
+                }
             }
-        }
-        arrivals
-    });
+            arrivals
+        })
+    };
 
     // One append per tick, each account's in turn, an account's appends one at a time (its
-    // payment must follow its invoice).
+    // payment must follow its invoice, and its invoice's change must have reached the feed).
     let locks: Vec<Arc<tokio::sync::Mutex<()>>> =
         (0..feed.accounts).map(|_| Arc::default()).collect();
     let acked: Arc<Mutex<HashMap<u64, Instant>>> = Arc::default();
@@ -584,6 +603,7 @@ where
         let round = i / feed.accounts;
         let mut client = clients[i as usize % clients.len()].clone();
         let (lock, acked) = (Arc::clone(&locks[account as usize]), Arc::clone(&acked));
+        let mut reached = reached[account as usize].subscribe();
         writers.push(tokio::spawn(async move {
             let _turn = lock.lock().await;
             let invoice = format!("inv-{}", round / 2);
@@ -602,19 +622,20 @@ where
                 .await
                 .unwrap()
                 .into_inner();
-            acked
-                .lock()
-                .unwrap()
-                .insert(response.last_position, Instant::now());
+            let position = response.last_position;
+            acked.lock().unwrap().insert(position, Instant::now());
+            // Holds the account's turn until the change is out (or the feed ended, which the
+            // count of arrivals below reports).
+            let _ = reached.wait_for(|reached| *reached >= position).await;
         }));
-    }
-    for writer in writers {
-        writer.await.unwrap();
     }
     let arrivals = tokio::time::timeout(Duration::from_secs(60), follower)
         .await
         .expect("every change reached the feed within a minute")
         .unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
     let acked = acked.lock().unwrap().clone();
     let mut delays: Vec<Duration> = acked
         .iter()
