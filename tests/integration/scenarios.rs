@@ -512,7 +512,7 @@ fn projections_replay_byte_for_byte() {
     let one = json(&project(&a.events, day(20_320), &params));
     let two = json(&project(&a.events.clone(), day(20_320), &params));
     assert_eq!(one, two);
-    assert!(one.contains("\"params_version\":\"2026-12-07.1\""));
+    assert!(one.contains("\"params_version\":\"2026-12-07.2\""));
 
     for cut in [19_950, 20_016, 20_150, 20_260] {
         let earlier: Vec<RecordedEvent> = a

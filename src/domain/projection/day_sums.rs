@@ -1,11 +1,14 @@
-//! Evidence summed per channel, half-life and calendar day.
+//! Evidence summed per channel, half-life and calendar day, and carried forward day by day.
 //!
 //! Everything one channel received on one UTC day with one half-life is the same number of
-//! days old at any instant (docs/scoring.md §1.3), so it decays by one weight: the channel's
-//! evidence as of an instant is a sum over its days, not its items. The raw values of a day
-//! are added in log order, and the days in (half-life, day) order; that order is the
-//! canonical arithmetic (§1.2), the same whether the sums were kept as events arrived or
-//! built from all the items at once.
+//! days old at any instant (docs/scoring.md §1.3), so it decays by one weight. Each day also
+//! carries the half-life's evidence forward: the previous day's carried sum times the weight
+//! of the days between them, plus the day's own. So the channel's evidence as of an instant is
+//! one product per half-life (the last day's carried sum times its age's weight), however many
+//! days the history has. The raw values of a day are added in log order, and the carried sums
+//! in day order; that is the canonical arithmetic (§4.2), the same whether the sums were kept
+//! as events arrived or built from all the items at once: an item dated before the last day
+//! carries the days from its own on again.
 
 use std::collections::BTreeMap;
 
@@ -17,31 +20,46 @@ use super::decay::Decays;
 use super::evidence::{Channel, Evidence};
 use super::trust::Beta;
 
-/// One channel's raw evidence: by half-life, then by UTC day number.
+/// One day's evidence of one half-life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Day {
+    /// The day's raw `r` and `s`, added in log order.
+    raw: Beta,
+    /// The half-life's evidence as of this day: the previous day's carried sum times the
+    /// weight of the days between, plus `raw` (the first day's is its `raw`).
+    carried: Beta,
+}
+
+/// One channel's evidence: by half-life, then by UTC day number.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ByDay(BTreeMap<u32, BTreeMap<i64, Beta>>);
+pub(crate) struct ByDay(BTreeMap<u32, BTreeMap<i64, Day>>);
 
 impl ByDay {
     fn add(&mut self, item: &Evidence) {
-        let day = self
-            .0
-            .entry(item.half_life_days)
-            .or_default()
-            .entry(item.at.day_number())
-            .or_default();
-        day.r += item.raw_r;
-        day.s += item.raw_s;
+        let half_life = item.half_life_days;
+        let series = self.0.entry(half_life).or_default();
+        let day_number = item.at.day_number();
+        let day = series.entry(day_number).or_default();
+        day.raw.r += item.raw_r;
+        day.raw.s += item.raw_s;
+        carry(series, day_number, half_life);
     }
 
-    /// The evidence aged to `clock`: each day's sums times its decay, added in order.
+    /// The evidence aged to `clock`: per half-life, the carried sum of the last day up to
+    /// `clock`'s times the weight of its age, then the raw sums of any later days (evidence
+    /// dated after its clock counts fully, §1.4), in day order; added in order of half-life.
     pub fn aged(&self, clock: Timestamp, decays: &mut Decays) -> Beta {
         let today = clock.day_number();
         let mut beta = Beta::default();
         for (&half_life, days) in &self.0 {
-            for (&day, raw) in days {
+            if let Some((&day, sums)) = days.range(..=today).next_back() {
                 let w = decays.of(today - day, half_life);
-                beta.r += raw.r * w;
-                beta.s += raw.s * w;
+                beta.r += sums.carried.r * w;
+                beta.s += sums.carried.s * w;
+            }
+            for sums in days.range(today.saturating_add(1)..).map(|(_, sums)| sums) {
+                beta.r += sums.raw.r;
+                beta.s += sums.raw.s;
             }
         }
         beta
@@ -49,6 +67,29 @@ impl ByDay {
 
     fn days(&self) -> usize {
         self.0.values().map(BTreeMap::len).sum()
+    }
+}
+
+/// Carries `series` forward again from day `from` on, after that day's raw sums changed: one
+/// day for evidence in date order, every later day for an item dated in the past.
+fn carry(series: &mut BTreeMap<i64, Day>, from: i64, half_life: u32) {
+    let mut decays = Decays::default();
+    let mut before = series
+        .range(..from)
+        .next_back()
+        .map(|(&day, sums)| (day, sums.carried));
+    for (&day, sums) in series.range_mut(from..) {
+        sums.carried = match before {
+            None => sums.raw,
+            Some((previous, carried)) => {
+                let w = decays.of(day - previous, half_life);
+                Beta {
+                    r: carried.r * w + sums.raw.r,
+                    s: carried.s * w + sums.raw.s,
+                }
+            }
+        };
+        before = Some((day, sums.carried));
     }
 }
 

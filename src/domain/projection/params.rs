@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::domain::event::{AccountSegment, ContactRole};
 
 /// The default parameter set's version. Bump it whenever a default changes.
-pub const DEFAULT_PARAMS_VERSION: &str = "2026-12-07.1";
+pub const DEFAULT_PARAMS_VERSION: &str = "2026-12-07.2";
 
 /// How one kind of event feeds the two trust channels.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -76,3 +76,64 @@ fn sums_kept_item_by_item_equal_sums_of_all_the_items() {
     let json = serde_json::to_string(&kept).unwrap();
     assert_eq!(serde_json::from_str::<DaySums>(&json).unwrap(), kept);
 }
+
+#[test]
+fn a_late_item_carries_the_days_after_it_again() {
+    let day = |d: i64| d * NANOS_PER_DAY + 7;
+    // Logged on days 5, 3 (late) and 9: the carried sums are those of the days in date order.
+    let sums = DaySums::of(&[
+        item(None, day(5), (0.5, 0.0), 30),
+        item(None, day(3), (0.25, 1.0), 30),
+        item(None, day(9), (1.0, 0.5), 30),
+    ]);
+    let on3 = (0.25, 1.0);
+    let on5 = (on3.0 * decay(2, 30) + 0.5, on3.1 * decay(2, 30));
+    let on9 = (on5.0 * decay(4, 30) + 1.0, on5.1 * decay(4, 30) + 0.5);
+    let beta = sums
+        .org
+        .aged(Timestamp::from_unix_nanos(day(12)), &mut Decays::default());
+    assert_eq!(beta.r.to_bits(), (on9.0 * decay(3, 30)).to_bits());
+    assert_eq!(beta.s.to_bits(), (on9.1 * decay(3, 30)).to_bits());
+}
+
+#[test]
+fn carried_sums_age_as_each_day_aged_does_to_the_last_bits_or_so() {
+    let items: Vec<Evidence> = (0..400)
+        .map(|i: i64| {
+            let at = (i * 37 % 900) * NANOS_PER_DAY + i;
+            item(
+                None,
+                at,
+                (0.01 * (i % 7) as f64, 0.02),
+                [30, 90, 365][(i % 3) as usize],
+            )
+        })
+        .collect();
+    let sums = DaySums::of(&items);
+    let clock = Timestamp::from_unix_nanos(1_000 * NANOS_PER_DAY);
+    let beta = sums.org.aged(clock, &mut Decays::default());
+    let each = items.iter().fold(Beta::default(), |beta, i| Beta {
+        r: beta.r + i.raw_r * decay(clock.calendar_days_since(i.at), i.half_life_days),
+        s: beta.s + i.raw_s * decay(clock.calendar_days_since(i.at), i.half_life_days),
+    });
+    assert!(
+        (beta.r - each.r).abs() <= 1e-12 * each.r,
+        "{beta:?} {each:?}"
+    );
+    assert!(
+        (beta.s - each.s).abs() <= 1e-12 * each.s,
+        "{beta:?} {each:?}"
+    );
+}
+
+#[test]
+fn days_after_the_clock_count_fully_after_the_carried_sum() {
+    let sums = DaySums::of(&[
+        item(None, 10 * NANOS_PER_DAY, (1.0, 0.0), 30),
+        item(None, 20 * NANOS_PER_DAY, (0.5, 0.25), 30),
+    ]);
+    let clock = Timestamp::from_unix_nanos(15 * NANOS_PER_DAY);
+    let beta = sums.org.aged(clock, &mut Decays::default());
+    assert_eq!(beta.r.to_bits(), (decay(5, 30) + 0.5).to_bits());
+    assert_eq!(beta.s.to_bits(), 0.25_f64.to_bits());
+}
