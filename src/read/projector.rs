@@ -18,14 +18,17 @@
 //!
 //! Cost: one summary per account per page of the log (see `project_page`), so a burst of
 //! appends to one account costs a summary per page, not per event. The account's state is
-//! advanced by the page's events (`read::states`), but the summary is still evaluated over
-//! every event the state keeps, so its cost grows with the stream; to keep that from growing
-//! the cost of every append, the projector paces itself while it keeps up (see [`pace_after`]): once the head
-//! moves it waits a multiple of what its last page took before it reads the next, and the
-//! appends that arrive meanwhile are judged in one page, and after a full page it waits the
-//! same way unless it is far behind ([`next_step`]). Its share of a core while appends stream
-//! in is then bounded (about `1 / (PACE_DUTY + 1)`) whatever the streams' lengths, and what
-//! grows with them is how long a change takes to reach the change feed.
+//! advanced by the page's events (`read::states`), and its summary still walks part of what the
+//! state keeps (promises, cadence), so its cost grows with the stream; to keep that from growing
+//! the cost of every append, the projector paces itself while it keeps up (see [`pace_after`]):
+//! once the head moves it waits a multiple of what its last page took before it reads the next,
+//! and the appends that arrive meanwhile are judged in one page, and after a full page it waits
+//! the same way unless it is far behind ([`next_step`]). The multiple grows with the share of a
+//! page's accounts that the page before folded too: up to [`PACE_DUTY`] when the same accounts
+//! are appended to again and again, whose share of a core is then bounded (about
+//! `1 / (PACE_DUTY + 1)`) whatever the streams' lengths; once the page when appends are spread
+//! over accounts not folded lately, where a wait would merge no fold and only delay the change
+//! feed.
 //!
 //! What one page does (read, fold, commit) is in `page`; when the next is read (the live loop,
 //! its pacing and retries) in `pacing`; the rows' build and refresher in `refresh`; where the
@@ -42,6 +45,7 @@ use tokio::sync::{broadcast, watch, Notify};
 
 use crate::domain::projection::Params;
 pub use crate::domain::projection::RelationshipChange;
+use crate::domain::AccountId;
 use crate::read::histories::{Histories, DEFAULT_BUDGET};
 use crate::read::relationships::Relationships;
 use crate::read::rows::Rows;
@@ -100,6 +104,9 @@ pub struct Projector {
     /// Asks the projector to read its next page without pacing itself: a question is waiting
     /// for the rows to reach the head.
     nudge: Arc<Notify>,
+    /// The accounts the last page folded, in account order: how many the next page folds again
+    /// sets the pace (see [`pace_after`]).
+    folded_last: std::sync::Mutex<Vec<AccountId>>,
 }
 
 /// What the relationships service needs of a projector to answer from its rows: the rows, and
@@ -159,6 +166,7 @@ impl Projector {
             })?,
             rows: Arc::new(Rows::new(resumed)),
             nudge: Arc::new(Notify::new()),
+            folded_last: std::sync::Mutex::default(),
         })
     }
 

@@ -38,9 +38,9 @@ pub fn next_step(projected: u64, live: bool, backlog: u64) -> Step {
     }
 }
 
-/// While it keeps up, the projector waits this many times as long as its last page took
+/// While it keeps up, the projector waits up to this many times as long as its last page took
 /// before it reads the next one (see [`pace_after`]), so it spends at most about a tenth of
-/// the time projecting.
+/// the time projecting the accounts appended to again and again.
 pub const PACE_DUTY: u32 = 9;
 /// The shortest such wait: even pages of cheap folds let a burst of appends gather, so that
 /// a hot account is not refolded once per append.
@@ -50,19 +50,33 @@ pub const PACE_LEAST: std::time::Duration = std::time::Duration::from_millis(1);
 pub const PACE_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long the projector waits, after the head moves, before it reads the next page, given
-/// that its last page (read, folds and commit) took `last_page`: [`PACE_DUTY`] times that,
-/// within [`PACE_LEAST`]..=[`PACE_MOST`].
+/// that its last page (read, folds and commit) took `last_page` and that `repeated` (0 to 1)
+/// of the accounts it folded had been folded by the page before it too: from once the page's
+/// duration (none repeated) to [`PACE_DUTY`] times it (all repeated), within
+/// [`PACE_LEAST`]..=[`PACE_MOST`].
 ///
-/// Why: a summary is evaluated over every event of the account. Without a wait, a projector
-/// that keeps up reads each append as a page of its own and summarizes the account for it, so with one client
-/// appending to one stream its cost per append grows with the stream, on the cores the
-/// appends need (it was a fifth of the server's CPU at 64 clients, and most of a core at one).
-/// With the wait, the appends that arrive meanwhile share one fold: the longer the fold, the
-/// more of them.
-pub fn pace_after(last_page: std::time::Duration) -> std::time::Duration {
-    last_page
-        .saturating_mul(PACE_DUTY)
-        .clamp(PACE_LEAST, PACE_MOST)
+/// Why: a summary is evaluated once per account per page. Without a wait, a projector that
+/// keeps up reads each append as a page of its own and summarizes the account for it, so with
+/// one client appending to one stream its cost per append grows with the stream, on the cores
+/// the appends need (it was a fifth of the server's CPU at 64 clients, and most of a core at
+/// one). With the wait, the appends to one account that arrive meanwhile share one fold: the
+/// longer the fold, the more of them. But the wait saves nothing when every append is to an
+/// account not folded lately (appends spread over many accounts): each is folded once
+/// whatever the page, and the wait only delays its change. So the wait grows with the share
+/// of accounts folded again, which is what the last two pages show; once the page's duration
+/// keeps the share of time spent on pages under a half.
+pub fn pace_after(last_page: std::time::Duration, repeated: f64) -> std::time::Duration {
+    let repeated = if repeated.is_nan() {
+        1.0
+    } else {
+        repeated.clamp(0.0, 1.0)
+    };
+    let multiple = 1.0 + f64::from(PACE_DUTY - 1) * repeated;
+    let wait = last_page.as_secs_f64() * multiple;
+    if wait >= PACE_MOST.as_secs_f64() {
+        return PACE_MOST;
+    }
+    std::time::Duration::from_secs_f64(wait).clamp(PACE_LEAST, PACE_MOST)
 }
 
 /// The first wait before a failed page is projected again when the log does not move.
@@ -109,17 +123,17 @@ impl Projector {
             let started = std::time::Instant::now();
             let page = tokio::select! {
                 _ = &mut shutdown => return,
-                page = self.project_page() => page,
+                page = self.project_page_folded() => page,
             };
             let retry = match page {
-                Ok(projected) => {
+                Ok((projected, repeated)) => {
                     retry_in = RETRY_FIRST;
                     let next = self.progress.borrow().map_or(0, |p| p + 1);
                     let backlog = head.borrow().next_position.saturating_sub(next);
                     let step = next_step(projected, live, backlog);
                     live = step != Step::Next;
                     if projected > 0 {
-                        pace = pace_after(started.elapsed());
+                        pace = pace_after(started.elapsed(), repeated);
                     }
                     match step {
                         Step::Next => continue,

@@ -22,6 +22,12 @@ impl Projector {
     /// catches up, an account's events in one page are judged together, and a change names the
     /// last of them (`after.position`) and the first (`first_position`).
     pub(super) async fn project_page(&self) -> Result<u64, StoreError> {
+        Ok(self.project_page_folded().await?.0)
+    }
+
+    /// [`Projector::project_page`], with the share of the accounts it folded that the page
+    /// before it folded too (see `pacing::pace_after`).
+    pub(super) async fn project_page_folded(&self) -> Result<(u64, f64), StoreError> {
         let from = self.progress.borrow().map_or(0, |p| p + 1);
         // Sized at once for what the head says is there: collected by doubling, a full page
         // was copied over and over into fresh memory (perf: page faults).
@@ -37,7 +43,7 @@ impl Projector {
             page.push(record);
         }
         let Some(last) = page.last().map(|r| r.position) else {
-            return Ok(0);
+            return Ok((0, 0.0));
         };
         let projected = page.len() as u64;
         // Each account's records in the page, in order, moved out of it (those that extend the
@@ -57,6 +63,7 @@ impl Projector {
                 records.push(record);
             }
         }
+        let folded: Vec<AccountId> = touched.keys().cloned().collect();
         // The states first (they may read the log), then every fold of the page at once on
         // the fold thread: a state is advanced by the page's events in constant time each, but
         // one built from a long history, or a summary's evaluation, takes milliseconds of CPU,
@@ -136,11 +143,31 @@ impl Projector {
             .await?;
         self.rows.install(rows, last);
         self.progress.send_replace(Some(last));
+        let repeated = self.folded_again(folded);
         for change in changes {
             // No receiver is not an error: the change feed may have no subscriber.
             let _ = self.changes.send(change);
         }
-        Ok(projected)
+        Ok((projected, repeated))
+    }
+
+    /// The share of `folded` (in account order) that the previous page folded too, which
+    /// `folded` then replaces.
+    fn folded_again(&self, folded: Vec<AccountId>) -> f64 {
+        let mut last = self
+            .folded_last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (mut again, mut before) = (0usize, last.iter().peekable());
+        for account in &folded {
+            while before.next_if(|b| *b < account).is_some() {}
+            if before.next_if(|b| *b == account).is_some() {
+                again += 1;
+            }
+        }
+        let share = again as f64 / folded.len().max(1) as f64;
+        *last = folded;
+        share
     }
 }
 

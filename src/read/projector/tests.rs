@@ -26,13 +26,78 @@ fn a_full_page_is_paced_while_live_and_hurried_when_starting_or_far_behind() {
 
 #[test]
 fn the_pace_is_a_multiple_of_the_last_page_within_its_bounds() {
-    assert_eq!(pace_after(Duration::ZERO), PACE_LEAST);
+    assert_eq!(pace_after(Duration::ZERO, 1.0), PACE_LEAST);
     assert_eq!(
-        pace_after(Duration::from_millis(3)),
+        pace_after(Duration::from_millis(3), 1.0),
         Duration::from_millis(3) * PACE_DUTY
     );
-    assert_eq!(pace_after(Duration::from_secs(10)), PACE_MOST);
-    assert_eq!(pace_after(Duration::MAX), PACE_MOST, "no overflow");
+    assert_eq!(pace_after(Duration::from_secs(10), 1.0), PACE_MOST);
+    assert_eq!(pace_after(Duration::MAX, 1.0), PACE_MOST, "no overflow");
+    assert_eq!(pace_after(Duration::MAX, 0.0), PACE_MOST, "no overflow");
+}
+
+#[test]
+fn the_pace_grows_with_the_share_of_accounts_folded_again() {
+    let page = Duration::from_millis(4);
+    assert_eq!(
+        pace_after(page, 0.0),
+        page,
+        "every account new: wait once the page"
+    );
+    assert_eq!(pace_after(page, 0.5), page * (1 + PACE_DUTY) / 2);
+    assert_eq!(
+        pace_after(page, 1.0),
+        page * PACE_DUTY,
+        "the same accounts again"
+    );
+    assert_eq!(
+        pace_after(page, f64::NAN),
+        page * PACE_DUTY,
+        "unknown: as if all"
+    );
+    assert_eq!(pace_after(page, 7.0), page * PACE_DUTY);
+}
+
+/// The share the pace is set by: a page folding the accounts the last one folded is all
+/// repeats; one folding others none.
+#[tokio::test]
+async fn a_page_reports_the_share_of_its_accounts_the_last_page_folded() {
+    use crate::domain::event::AccountSegment;
+    use crate::domain::projection::testkit::Log as History;
+    use crate::domain::AccountId;
+    use crate::store::{ExpectedRevision, MemoryLog, MemorySnapshots};
+
+    let log: Arc<dyn Log> = Arc::new(MemoryLog::new());
+    let projector = Projector::open(
+        Arc::clone(&log),
+        Arc::new(MemorySnapshots::new()),
+        Params::default(),
+    )
+    .await
+    .unwrap();
+    let append = |accounts: &'static [&'static str]| {
+        let log = Arc::clone(&log);
+        async move {
+            for account in accounts {
+                let mut history = History::opened(AccountSegment::Standard);
+                history.visit(1, &["c1"]);
+                let mut event = history.events.pop().unwrap().event;
+                event.event_id = crate::domain::EventId::new_random();
+                let id = AccountId::parse(*account).unwrap();
+                log.append(&id, ExpectedRevision::Any, vec![event])
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    append(&["a", "b"]).await;
+    assert_eq!(projector.project_page_folded().await.unwrap(), (2, 0.0));
+    append(&["a", "b"]).await;
+    assert_eq!(projector.project_page_folded().await.unwrap(), (2, 1.0));
+    append(&["b", "c", "d", "e"]).await;
+    assert_eq!(projector.project_page_folded().await.unwrap(), (4, 0.25));
+    append(&["f"]).await;
+    assert_eq!(projector.project_page_folded().await.unwrap(), (1, 0.0));
 }
 
 /// Without room for states the projector builds each one from the log every page: slower, but
