@@ -172,6 +172,12 @@ impl Tally {
         self.entries = Vec::new();
     }
 
+    /// Keeps of the day sums only what evidence aged to day `horizon` or later reads (see
+    /// `DaySums::keep_from`), for a compact state, which takes no evidence dated before it.
+    pub fn keep_days_from(&mut self, horizon: i64) {
+        self.sums.keep_from(horizon);
+    }
+
     /// Whether contact `id` has evidence dated after `left_at`: a departure recorded after
     /// such evidence takes it back, and the contact's caps count again without it.
     pub fn has_evidence_after(&self, id: &str, left_at: Timestamp) -> bool {

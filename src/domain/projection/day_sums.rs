@@ -68,6 +68,17 @@ impl ByDay {
     fn days(&self) -> usize {
         self.0.values().map(BTreeMap::len).sum()
     }
+
+    /// Drops the days before the last one before `horizon`, whose carried sum holds them: the
+    /// evidence aged to any clock on or after `horizon`, and carried again from any day on or
+    /// after it, is then the same to the last bit.
+    fn keep_from(&mut self, horizon: i64) {
+        for days in self.0.values_mut() {
+            if let Some(&anchor) = days.range(..horizon).next_back().map(|(day, _)| day) {
+                *days = days.split_off(&anchor);
+            }
+        }
+    }
 }
 
 /// Carries `series` forward again from day `from` on, after that day's raw sums changed: one
@@ -130,6 +141,18 @@ impl DaySums {
         };
         if item.raw_r != 0.0 || item.raw_s != 0.0 {
             by_day.add(item);
+        }
+    }
+
+    /// Keeps only what evidence aged to a clock on or after day `horizon` reads, and what
+    /// carrying from such a day again needs: evidence dated before `horizon` can no longer be
+    /// added. A contact who left is aged to when it left, which may be before `horizon`, but
+    /// its channel holds no evidence dated after that (a departure takes it back), so the day
+    /// its clock finds is its last, which is kept.
+    pub fn keep_from(&mut self, horizon: i64) {
+        self.org.keep_from(horizon);
+        for by_day in self.personal.values_mut() {
+            by_day.keep_from(horizon);
         }
     }
 

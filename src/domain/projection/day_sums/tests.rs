@@ -137,3 +137,46 @@ fn days_after_the_clock_count_fully_after_the_carried_sum() {
     assert_eq!(beta.r.to_bits(), (decay(5, 30) + 0.5).to_bits());
     assert_eq!(beta.s.to_bits(), 0.25_f64.to_bits());
 }
+
+#[test]
+fn sums_kept_from_a_day_age_and_carry_as_the_whole_sums_from_that_day_on() {
+    let items: Vec<Evidence> = (0..300)
+        .map(|i: i64| {
+            let contact = ["a", "b"][(i % 2) as usize];
+            item(Some(contact), i * NANOS_PER_DAY / 2, (0.1, 0.05), 30)
+        })
+        .collect();
+    let whole = DaySums::of(&items);
+    let mut kept = whole.clone();
+    kept.keep_from(120);
+    assert!(
+        kept.len() < whole.len() / 2,
+        "{} of {}",
+        kept.len(),
+        whole.len()
+    );
+    let mut decays = Decays::default();
+    for day in [120, 149, 150, 400] {
+        let clock = Timestamp::from_unix_nanos(day * NANOS_PER_DAY);
+        for id in ["a", "b"] {
+            assert_eq!(
+                kept.personal[id].aged(clock, &mut decays),
+                whole.personal[id].aged(clock, &mut decays)
+            );
+        }
+    }
+    // An item dated on the first day kept, then one after the last: carried alike.
+    let (mut kept, mut whole) = (kept, whole);
+    for late in [
+        item(Some("a"), 120 * NANOS_PER_DAY, (0.3, 0.0), 30),
+        item(Some("a"), 200 * NANOS_PER_DAY, (0.0, 0.3), 30),
+    ] {
+        kept.add(&late);
+        whole.add(&late);
+    }
+    let clock = Timestamp::from_unix_nanos(210 * NANOS_PER_DAY);
+    assert_eq!(
+        kept.personal["a"].aged(clock, &mut decays),
+        whole.personal["a"].aged(clock, &mut decays)
+    );
+}

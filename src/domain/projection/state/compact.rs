@@ -16,10 +16,19 @@ use super::super::roster::Roster;
 use super::super::{alerts, trust, Params};
 use super::{lightened, read_by_trust, AccountState};
 
+/// How many days of evidence before its newest event a compact state keeps the day sums of
+/// (see [`AccountState::prune`]): evidence dated earlier than that when it arrives needs the
+/// history. A quarter keeps late entries of the usual kind (a visit logged weeks after) from
+/// costing a rebuild, and bounds the sums whatever the history's length.
+const DAYS_KEPT: i64 = 90;
+
 /// Whether a compact state whose roster is `roster` and newest instant `newest` can take
 /// `record` without the history: not a departure recorded after later events (the key-contact
 /// test and the caps need the events visible then), nor an event dated at or before a
-/// departure that may still raise `KEY_CONTACT_LEFT` (it changes what the contact held then).
+/// departure that may still raise `KEY_CONTACT_LEFT` (it changes what the contact held then),
+/// nor evidence dated over [`DAYS_KEPT`] days before the newest event (the day sums may no
+/// longer hold its day: every pruning keeps the days from its own newest event's minus
+/// `DAYS_KEPT`, no later than this one's).
 pub(super) fn takes(
     roster: &Roster,
     newest: Option<Timestamp>,
@@ -38,6 +47,9 @@ pub(super) fn takes(
     }
     if !read_by_trust(record.event.payload.event_type()) {
         return true;
+    }
+    if newest.is_some_and(|newest| at.day_number() < newest.day_number() - DAYS_KEPT) {
+        return false;
     }
     let newest = newest.unwrap_or(Timestamp::EPOCH).max(at);
     let window = i64::from(params.key_contact_left_days);
@@ -157,9 +169,11 @@ impl AccountState {
         self.prune(params);
     }
 
-    /// Drops the kept events a summary no longer reads.
+    /// Drops the kept events a summary no longer reads, and the day sums before the last
+    /// [`DAYS_KEPT`] days (all but the one whose carried sum holds them).
     fn prune(&mut self, params: &Params) {
         let newest = self.newest.unwrap_or(Timestamp::EPOCH);
+        self.tally.keep_days_from(newest.day_number() - DAYS_KEPT);
         let events = &self.trust_events;
         let key = |i: usize| (events[i].event.occurred_at, i);
         let mut keep = vec![false; events.len()];

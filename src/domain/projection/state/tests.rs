@@ -228,13 +228,14 @@ fn a_compact_state_keeps_what_the_windows_look_back_over() {
         compact.apply(record, &params);
     }
     // Ten years of daily visits: the full state keeps each visit and its item; the compact
-    // one the last year's visits (and no more than twice as many between two prunings) and
-    // the days whose evidence counted (two visits fill a window's cap).
+    // one the last year's visits (and no more than twice as many between two prunings) and,
+    // of the days whose evidence counted (two visits fill a window's cap), the last quarter's.
     assert!(full.weight() > 7000, "{}", full.weight());
+    assert!(compact.weight() < 2 * 365 + 64 + 30, "{}", compact.weight());
+    let (kept, all) = (compact.tally.sums().len(), full.tally.sums().len());
     assert!(
-        compact.weight() < 2 * 365 + 64 + 300,
-        "{}",
-        compact.weight()
+        kept <= 2 * 90 / 30 * 2 + 4 && all > 200,
+        "{kept} of {all} day sums"
     );
     let (last, as_of) = (log.events.last().unwrap(), day(3700));
     let (position, id) = (last.position, last.event.event_id);
