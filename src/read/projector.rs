@@ -244,4 +244,15 @@ impl Projector {
 }
 
 #[cfg(test)]
+impl Projector {
+    /// A projector over `log` from position 0, its checkpoint in memory, with the default rules.
+    pub(crate) async fn in_memory(log: &Arc<dyn Log>) -> Projector {
+        let store = Arc::new(crate::store::MemorySnapshots::new());
+        Projector::open(Arc::clone(log), store, Params::default())
+            .await
+            .expect("a projector over a memory log opens")
+    }
+}
+
+#[cfg(test)]
 mod tests;

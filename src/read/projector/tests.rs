@@ -65,16 +65,10 @@ async fn a_page_reports_the_share_of_its_accounts_the_last_page_folded() {
     use crate::domain::event::AccountSegment;
     use crate::domain::projection::testkit::Log as History;
     use crate::domain::AccountId;
-    use crate::store::{ExpectedRevision, MemoryLog, MemorySnapshots};
+    use crate::store::{ExpectedRevision, MemoryLog};
 
     let log: Arc<dyn Log> = Arc::new(MemoryLog::new());
-    let projector = Projector::open(
-        Arc::clone(&log),
-        Arc::new(MemorySnapshots::new()),
-        Params::default(),
-    )
-    .await
-    .unwrap();
+    let projector = Projector::in_memory(&log).await;
     let append = |accounts: &'static [&'static str]| {
         let log = Arc::clone(&log);
         async move {

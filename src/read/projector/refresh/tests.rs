@@ -6,7 +6,7 @@ use crate::domain::event::ContactRole;
 use crate::domain::projection::testkit::{day, Log as History};
 use crate::domain::projection::Params;
 use crate::domain::{AccountSegment, ProposedEvent, Timestamp};
-use crate::store::{ExpectedRevision, MemoryLog, MemorySnapshots};
+use crate::store::{ExpectedRevision, MemoryLog};
 
 fn account() -> AccountId {
     AccountId::parse("acct-b").unwrap()
@@ -25,13 +25,7 @@ async fn projected() -> (Arc<dyn Log>, Projector) {
     log.append(&account(), ExpectedRevision::NoStream, events())
         .await
         .unwrap();
-    let projector = Projector::open(
-        Arc::clone(&log),
-        Arc::new(MemorySnapshots::new()),
-        Params::default(),
-    )
-    .await
-    .unwrap();
+    let projector = Projector::in_memory(&log).await;
     projector.catch_up().await.unwrap();
     (log, projector)
 }
