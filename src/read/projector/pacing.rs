@@ -6,7 +6,7 @@ use std::future::Future;
 
 use tokio::sync::watch;
 
-use super::{Projector, PACED_BACKLOG, PAGE};
+use super::{page, Projector, PACED_BACKLOG, PAGE};
 
 /// What the projector does after a page (see [`next_step`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +50,8 @@ pub const PACE_LEAST: std::time::Duration = std::time::Duration::from_millis(1);
 pub const PACE_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long the projector waits, after the head moves, before it reads the next page, given
-/// that its last page (read, folds and commit) took `last_page` and that `repeated` (0 to 1)
+/// that its last page took `last_page` to read and fold (its time in the snapshot store left
+/// out) and that `repeated` (0 to 1)
 /// of the accounts it folded had been folded by the page before it too: from once the page's
 /// duration (none repeated) to [`PACE_DUTY`] times it (all repeated), within
 /// [`PACE_LEAST`]..=[`PACE_MOST`].
@@ -77,6 +78,26 @@ pub fn pace_after(last_page: std::time::Duration, repeated: f64) -> std::time::D
         return PACE_MOST;
     }
     std::time::Duration::from_secs_f64(wait).clamp(PACE_LEAST, PACE_MOST)
+}
+
+/// What the wait after a page is a multiple of (see [`pace_after`]): the page's duration,
+/// less the share of its time in the snapshot store (`in_store`) that its accounts were not
+/// folded again (`1 - repeated`). When the same accounts are appended to again, the wait is
+/// there to merge their folds, and the whole page, commit included, is what a page costs.
+/// When they are not, the wait only keeps pages from following each other back to back, and a
+/// stall of the store (a slow write took a page from a few milliseconds to 70) stretched it,
+/// and delayed the next page's changes, as much again.
+pub fn page_work(
+    page: std::time::Duration,
+    in_store: std::time::Duration,
+    repeated: f64,
+) -> std::time::Duration {
+    let repeated = if repeated.is_nan() {
+        1.0
+    } else {
+        repeated.clamp(0.0, 1.0)
+    };
+    page.saturating_sub(in_store.min(page).mul_f64(1.0 - repeated))
 }
 
 /// The first wait before a failed page is projected again when the log does not move.
@@ -126,14 +147,19 @@ impl Projector {
                 page = self.project_page_folded() => page,
             };
             let retry = match page {
-                Ok((projected, repeated)) => {
+                Ok(page::Projected {
+                    records: projected,
+                    repeated,
+                    in_store,
+                }) => {
                     retry_in = RETRY_FIRST;
                     let next = self.progress.borrow().map_or(0, |p| p + 1);
                     let backlog = head.borrow().next_position.saturating_sub(next);
                     let step = next_step(projected, live, backlog);
                     live = step != Step::Next;
                     if projected > 0 {
-                        pace = pace_after(started.elapsed(), repeated);
+                        pace =
+                            pace_after(page_work(started.elapsed(), in_store, repeated), repeated);
                     }
                     match step {
                         Step::Next => continue,

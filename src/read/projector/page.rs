@@ -22,12 +22,12 @@ impl Projector {
     /// catches up, an account's events in one page are judged together, and a change names the
     /// last of them (`after.position`) and the first (`first_position`).
     pub(super) async fn project_page(&self) -> Result<u64, StoreError> {
-        Ok(self.project_page_folded().await?.0)
+        Ok(self.project_page_folded().await?.records)
     }
 
-    /// [`Projector::project_page`], with the share of the accounts it folded that the page
-    /// before it folded too (see `pacing::pace_after`).
-    pub(super) async fn project_page_folded(&self) -> Result<(u64, f64), StoreError> {
+    /// [`Projector::project_page`], with what its pacing needs to know of it (see
+    /// `pacing::pace_after`).
+    pub(super) async fn project_page_folded(&self) -> Result<Projected, StoreError> {
         let from = self.progress.borrow().map_or(0, |p| p + 1);
         // Sized at once for what the head says is there: collected by doubling, a full page
         // was copied over and over into fresh memory (perf: page faults).
@@ -43,7 +43,7 @@ impl Projector {
             page.push(record);
         }
         let Some(last) = page.last().map(|r| r.position) else {
-            return Ok((0, 0.0));
+            return Ok(Projected::default());
         };
         let projected = page.len() as u64;
         // Each account's records in the page, in order, moved out of it (those that extend the
@@ -108,7 +108,9 @@ impl Projector {
         let mut checkpoints = Vec::new();
         // Each account's summary before the page, read at once.
         let accounts = judged.iter().map(|(account, ..)| account.clone()).collect();
+        let stored = std::time::Instant::now();
         let befores = self.store.summaries_of(accounts).await?;
+        let mut in_store = stored.elapsed();
         for ((account, mut advanced, row, (first_position, position)), before) in
             judged.into_iter().zip(befores)
         {
@@ -135,12 +137,14 @@ impl Projector {
             position: last,
             params_version: self.params.params_version.to_string(),
         };
+        let stored = std::time::Instant::now();
         if !checkpoints.is_empty() {
             self.store.keep_account_states(checkpoints).await?;
         }
         self.store
             .commit(summaries, changes.clone(), position)
             .await?;
+        in_store += stored.elapsed();
         self.rows.install(rows, last);
         self.progress.send_replace(Some(last));
         let repeated = self.folded_again(folded);
@@ -148,7 +152,11 @@ impl Projector {
             // No receiver is not an error: the change feed may have no subscriber.
             let _ = self.changes.send(change);
         }
-        Ok((projected, repeated))
+        Ok(Projected {
+            records: projected,
+            repeated,
+            in_store,
+        })
     }
 
     /// The share of `folded` (in account order) that the previous page folded too, which
@@ -169,6 +177,17 @@ impl Projector {
         *last = folded;
         share
     }
+}
+
+/// What a page did, for the projector's pacing.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(super) struct Projected {
+    /// How many records it projected.
+    pub records: u64,
+    /// The share of the accounts it folded that the page before it folded too.
+    pub repeated: f64,
+    /// How long it waited on the snapshot store (its summaries read, its commit).
+    pub in_store: std::time::Duration,
 }
 
 /// One account's fold of a page: its state advanced to the last of its events in the page.

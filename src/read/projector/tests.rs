@@ -58,6 +58,24 @@ fn the_pace_grows_with_the_share_of_accounts_folded_again() {
     assert_eq!(pace_after(page, 7.0), page * PACE_DUTY);
 }
 
+#[test]
+fn a_page_s_time_in_the_store_counts_as_far_as_its_accounts_were_folded_again() {
+    let (page, store) = (Duration::from_millis(70), Duration::from_millis(60));
+    assert_eq!(
+        page_work(page, store, 1.0),
+        page,
+        "merging folds: the whole page"
+    );
+    assert_eq!(page_work(page, store, 0.0), Duration::from_millis(10));
+    assert_eq!(page_work(page, store, 0.5), Duration::from_millis(40));
+    assert_eq!(page_work(page, store, f64::NAN), page);
+    assert_eq!(
+        page_work(store, page, 0.0),
+        Duration::ZERO,
+        "no less than nothing"
+    );
+}
+
 /// The share the pace is set by: a page folding the accounts the last one folded is all
 /// repeats; one folding others none.
 #[tokio::test]
@@ -85,13 +103,17 @@ async fn a_page_reports_the_share_of_its_accounts_the_last_page_folded() {
         }
     };
     append(&["a", "b"]).await;
-    assert_eq!(projector.project_page_folded().await.unwrap(), (2, 0.0));
+    let page = projector.project_page_folded().await.unwrap();
+    assert_eq!((page.records, page.repeated), (2, 0.0));
     append(&["a", "b"]).await;
-    assert_eq!(projector.project_page_folded().await.unwrap(), (2, 1.0));
+    let page = projector.project_page_folded().await.unwrap();
+    assert_eq!((page.records, page.repeated), (2, 1.0));
     append(&["b", "c", "d", "e"]).await;
-    assert_eq!(projector.project_page_folded().await.unwrap(), (4, 0.25));
+    let page = projector.project_page_folded().await.unwrap();
+    assert_eq!((page.records, page.repeated), (4, 0.25));
     append(&["f"]).await;
-    assert_eq!(projector.project_page_folded().await.unwrap(), (1, 0.0));
+    let page = projector.project_page_folded().await.unwrap();
+    assert_eq!((page.records, page.repeated), (1, 0.0));
 }
 
 /// Without room for states the projector builds each one from the log every page: slower, but
