@@ -66,19 +66,16 @@ impl Histories {
 
     /// `account`'s committed events in stream order, at least up to global position `up_to`
     /// (`None`: up to the log's head when called), possibly further: slice the answer with
-    /// [`up_to`]. `known` may hold records of this account the caller already has and gives
-    /// up (the projector's page), in stream order: those that continue the cached history are
-    /// moved into it instead of being read from the log.
+    /// [`up_to`].
     pub async fn history(
         &self,
         account: &AccountId,
-        known: impl IntoIterator<Item = RecordedEvent>,
         up_to: Option<u64>,
     ) -> Result<History, StoreError> {
         let cached = self.cache.get(account);
         let history: &[RecordedEvent] = cached.as_deref().map_or(&[], |h| &h[..]);
         let held = (history.len() as u64, history.last().map(|r| r.position));
-        let extension = continuation(&*self.log, account, held, known, up_to).await?;
+        let extension = continuation(&*self.log, account, held, [], up_to).await?;
         let resident = cached.is_some();
         let history = match (cached, extension.is_empty()) {
             // An account with no events is not worth remembering.

@@ -154,10 +154,7 @@ impl Relationships {
             return self.get_live(account, max_contributions).await;
         }
         let cut = self.cut(query).await?;
-        let history = self
-            .histories
-            .history(account, [], cut.max_position)
-            .await?;
+        let history = self.histories.history(account, cut.max_position).await?;
         let events = cut.admitted(&history);
         if events.is_empty() {
             return Err(LedgerError::AccountNotFound(account.clone()));
@@ -191,7 +188,7 @@ impl Relationships {
             // A compact state (a long history) no longer holds the events an explanation
             // and the trends read: fold the history up to the state's position.
             None if state.is_compact() => {
-                let history = self.histories.history(account, [], at.position).await?;
+                let history = self.histories.history(account, at.position).await?;
                 let events = histories::up_to(&history, at.position.unwrap_or(0));
                 project_listing(events, as_of, &self.params, max_contributions)
             }
@@ -320,7 +317,7 @@ impl Relationships {
         from: Checkpoint,
         to: Checkpoint,
     ) -> Result<TrustChange, LedgerError> {
-        let events = self.histories.history(account, [], None).await?;
+        let events = self.histories.history(account, None).await?;
         if events.is_empty() {
             return Err(LedgerError::AccountNotFound(account.clone()));
         }

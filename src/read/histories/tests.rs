@@ -34,7 +34,7 @@ fn id(s: &str) -> AccountId {
 async fn a_history_is_the_stream_and_follows_later_appends() {
     let log = log_with(&[("a", 3), ("b", 2)]).await;
     let histories = Histories::new(log.clone(), 100);
-    let first = histories.history(&id("a"), [], None).await.unwrap();
+    let first = histories.history(&id("a"), None).await.unwrap();
     assert_eq!(
         first.iter().map(|r| r.revision).collect::<Vec<_>>(),
         [0, 1, 2]
@@ -42,7 +42,7 @@ async fn a_history_is_the_stream_and_follows_later_appends() {
     log.append(&id("a"), ExpectedRevision::Any, vec![any_event()])
         .await
         .unwrap();
-    let second = histories.history(&id("a"), [], None).await.unwrap();
+    let second = histories.history(&id("a"), None).await.unwrap();
     assert_eq!(second.len(), 4);
     assert_eq!(&second[..3], &first[..], "the cached prefix is kept");
     assert_eq!(second[3].position, 5);
@@ -53,13 +53,13 @@ async fn a_history_is_the_stream_and_follows_later_appends() {
 async fn a_history_no_one_else_holds_is_extended_in_place_and_one_still_read_is_not_changed() {
     let log = log_with(&[("a", 3)]).await;
     let histories = Histories::new(log.clone(), 100);
-    let first = histories.history(&id("a"), [], None).await.unwrap();
+    let first = histories.history(&id("a"), None).await.unwrap();
     let first_at = Arc::as_ptr(&first);
     drop(first);
     log.append(&id("a"), ExpectedRevision::Any, vec![any_event()])
         .await
         .unwrap();
-    let second = histories.history(&id("a"), [], None).await.unwrap();
+    let second = histories.history(&id("a"), None).await.unwrap();
     assert_eq!(second.len(), 4);
     assert_eq!(Arc::as_ptr(&second), first_at, "extended, not copied");
     assert_eq!(histories.cached_events(), 4);
@@ -68,35 +68,20 @@ async fn a_history_no_one_else_holds_is_extended_in_place_and_one_still_read_is_
     log.append(&id("a"), ExpectedRevision::Any, vec![any_event()])
         .await
         .unwrap();
-    let third = histories.history(&id("a"), [], None).await.unwrap();
+    let third = histories.history(&id("a"), None).await.unwrap();
     assert_eq!((second.len(), third.len()), (4, 5));
     assert_eq!(&third[..4], &second[..]);
     assert_eq!(histories.cached_events(), 5);
 }
 
 #[tokio::test]
-async fn records_the_caller_holds_extend_the_history_without_a_read() {
-    let log = log_with(&[("a", 2)]).await;
-    let histories = Histories::new(log.clone(), 100);
-    let all = histories.history(&id("a"), [], None).await.unwrap();
-    // A record the log never held proves the extension came from `known`.
-    let mut invented = all[1].clone();
-    invented.revision = 2;
-    invented.position = 99;
-    let known = vec![all[1].clone(), invented.clone()];
-    let extended = histories.history(&id("a"), known, Some(99)).await.unwrap();
-    assert_eq!(extended.len(), 3);
-    assert_eq!(extended[2], invented);
-}
-
-#[tokio::test]
 async fn the_budget_evicts_the_least_recently_used_account() {
     let log = log_with(&[("a", 3), ("b", 3), ("c", 3)]).await;
     let histories = Histories::new(log.clone(), 7).hot_for(Duration::ZERO);
-    histories.history(&id("a"), [], None).await.unwrap();
-    histories.history(&id("b"), [], None).await.unwrap();
-    histories.history(&id("a"), [], None).await.unwrap();
-    histories.history(&id("c"), [], None).await.unwrap();
+    histories.history(&id("a"), None).await.unwrap();
+    histories.history(&id("b"), None).await.unwrap();
+    histories.history(&id("a"), None).await.unwrap();
+    histories.history(&id("c"), None).await.unwrap();
     assert_eq!(histories.cached_events(), 6);
     let cache = &histories.cache;
     assert!(cache.contains(&id("a")) && cache.contains(&id("c")));
@@ -111,12 +96,12 @@ async fn accounts_used_in_a_cycle_larger_than_the_budget_do_not_evict_each_other
     let histories = Histories::new(log.clone(), 7);
     let mut first = Vec::new();
     for account in ["a", "b", "c"] {
-        first.push(histories.history(&id(account), [], None).await.unwrap());
+        first.push(histories.history(&id(account), None).await.unwrap());
     }
     assert_eq!(histories.cached_events(), 6, "a and b; c was left out");
     for _ in 0..3 {
         for (account, before) in ["a", "b", "c"].into_iter().zip(&first) {
-            let again = histories.history(&id(account), [], None).await.unwrap();
+            let again = histories.history(&id(account), None).await.unwrap();
             assert_eq!(again, *before);
             if account == "c" {
                 assert!(
@@ -136,7 +121,7 @@ async fn accounts_used_in_a_cycle_larger_than_the_budget_do_not_evict_each_other
     )
     .await
     .unwrap();
-    let grown = histories.history(&id("b"), [], None).await.unwrap();
+    let grown = histories.history(&id("b"), None).await.unwrap();
     assert_eq!(grown.len(), 5);
     let cache = &histories.cache;
     assert!(cache.contains(&id("b")) && !cache.contains(&id("a")));
@@ -147,10 +132,6 @@ async fn accounts_used_in_a_cycle_larger_than_the_budget_do_not_evict_each_other
 async fn an_unknown_account_has_an_empty_history_and_is_not_cached() {
     let log = log_with(&[("a", 1)]).await;
     let histories = Histories::new(log, 100);
-    assert!(histories
-        .history(&id("z"), [], None)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(histories.history(&id("z"), None).await.unwrap().is_empty());
     assert_eq!(histories.cached_events(), 0);
 }
