@@ -217,13 +217,13 @@ impl Tally {
             EventPayload::PromiseMade(made) => {
                 // The overdue evidence is derived from the promise, so it sits at the
                 // promise's place in the log, dated when the grace period ended.
-                let first = known
-                    .promises
-                    .by_id
-                    .get(&made.promise_id)
-                    .is_some_and(|p| p.made_event == event.event_id);
-                if first {
-                    self.overdue.push((src, made.promise_id.clone()));
+                let Some(promise) = known.promises.by_id.get(&made.promise_id) else {
+                    return;
+                };
+                if promise.made_event == event.event_id {
+                    if !settled(promise, known.roster) {
+                        self.overdue.push((src, made.promise_id.clone()));
+                    }
                     if !self.compact {
                         self.entries.push(Entry::Overdue {
                             made: src,
@@ -244,6 +244,9 @@ impl Tally {
                 {
                     let kept = matches!(event.payload, EventPayload::PromiseKept(_));
                     self.outcome(known, &src, promise, kept);
+                    if settled(promise, known.roster) {
+                        self.overdue.retain(|(_, id)| id != promise_id);
+                    }
                 }
             }
             EventPayload::SolutionDelivered(solution) => {
@@ -372,6 +375,20 @@ fn outcome_weight(params: &Params, kept: bool) -> (Factor, EvidenceWeight) {
     } else {
         (Factor::PromiseBrokenNegative, w.promise_broken)
     }
+}
+
+/// Whether `promise` can derive no overdue evidence as of any instant a tally is aged to (no
+/// earlier than its events, the outcome's included), so that its placeholder need not be
+/// kept for summaries ([`Collector::derive`]): it has an outcome, and no contact who left
+/// (one frozen before the outcome still finds it overdue). A contact who leaves later in log
+/// order leaves after the outcome; one whose departure is recorded late has the tally
+/// counted again (or a compact state built again from the history).
+fn settled(promise: &Promise, roster: &Roster) -> bool {
+    promise.outcome.is_some()
+        && promise
+            .contact_id
+            .as_ref()
+            .is_none_or(|contact| roster.contact(contact).is_active())
 }
 
 /// Whether `contact`'s evidence from `src` counts: not when it comes after the contact left

@@ -140,3 +140,38 @@ fn a_contact_who_left_is_frozen_and_out_of_the_totals() {
     assert_eq!(long_after.organizational_trust.trust.evidence.r, 0.0);
     assert!(!long_after.quadrant.bond.met);
 }
+
+/// A summary derives the overdue evidence from the tally's open promises alone; a promise
+/// kept after its contact left still counts overdue against the contact, frozen when it left,
+/// so its placeholder stays. One kept while its contact was there derives nothing again.
+#[test]
+fn a_summary_derives_what_the_whole_fold_derives_when_a_contact_left_before_the_outcome() {
+    use crate::domain::event::ContactRole::TechnicalEvaluator;
+
+    let mut log = Log::opened(Standard);
+    log.contact(1, "wang", TechnicalEvaluator);
+    log.contact(1, "li", DecisionMaker);
+    log.promise(2, "p1", Some("wang"), 3);
+    log.promise(2, "p2", Some("li"), 3);
+    log.left(40, "wang");
+    log.kept(50, "p1");
+    log.kept(50, "p2");
+    let (as_of, params) = (day(60), Params::default());
+    let events = visible(&log.events, as_of);
+    let whole: Vec<Evidence> = collect(&events, as_of, &params)
+        .items
+        .into_iter()
+        .filter(Evidence::is_derived)
+        .collect();
+    let (roster, promises, tally) = super::counted(&events, &params);
+    let parts = (Arc::new(roster), Arc::new(promises));
+    let derived = EvidenceSet::aged(as_of, parts, &tally, Entries::Derived, &params).items;
+    assert_eq!(derived, whole);
+    assert_eq!(derived.len(), 1, "{derived:?}");
+    assert_eq!(
+        derived[0].channel,
+        Channel::Personal {
+            contact_id: "wang".into()
+        }
+    );
+}
