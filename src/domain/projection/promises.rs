@@ -92,7 +92,6 @@ impl Promises {
         promises
     }
 
-    /// Reads one more event. An outcome for a promise never made is ignored: there is
     /// Whether [`Promises::apply`] of `record` may change the promises.
     pub fn changed_by(record: &RecordedEvent) -> bool {
         matches!(
@@ -103,6 +102,7 @@ impl Promises {
         )
     }
 
+    /// Reads one more event. An outcome for a promise never made is ignored: there is
     /// nothing it could be the outcome of.
     pub fn apply(&mut self, record: &RecordedEvent) {
         let event = &record.event;

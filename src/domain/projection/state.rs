@@ -9,12 +9,13 @@
 //! docs/decisions/0018-account-state-advanced-event-by-event.md.
 //!
 //! A **compact** state ([`AccountState::compact`]) keeps only what a summary reads: the parts
-//! above without the items of evidence (their day sums and the caps' memory are enough), and
-//! of the events only each day's first and last visit in the cadence's year, the latest
-//! solutions of the structural window and the favors (`compact`). Its size then follows the
-//! windows the rules look back over, not the history. It summarizes as the full state does;
-//! an explanation or a trend folds the history. A departure recorded after later events, or an
-//! event dated before a recent departure, needs the events visible then: the state says so
+//! above without the items of evidence (their day sums of the last 90 days and the caps'
+//! memory are enough), and of the events only each day's first and last visit in the
+//! cadence's year, the latest solutions of the structural window and the favors (`compact`).
+//! Its size then follows the windows the rules look back over, not the history. It summarizes
+//! as the full state does; an explanation or a trend folds the history. A departure recorded
+//! after later events, an event dated before a recent departure, or evidence dated over 90
+//! days before the newest event needs what the state dropped: the state says so
 //! ([`AccountState::needs_history`]) and is built again from the history.
 //!
 //! [`project`](super::project) from the events and [`AccountState::project`] are one

@@ -50,10 +50,9 @@ pub const PACE_LEAST: std::time::Duration = std::time::Duration::from_millis(1);
 pub const PACE_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long the projector waits, after the head moves, before it reads the next page, given
-/// that its last page took `last_page` to read and fold (its time in the snapshot store left
-/// out) and that `repeated` (0 to 1)
-/// of the accounts it folded had been folded by the page before it too: from once the page's
-/// duration (none repeated) to [`PACE_DUTY`] times it (all repeated), within
+/// that its last page's work took `last_page` (see [`page_work`]) and that `repeated` (0 to 1)
+/// of the accounts it folded had been folded by the page before it too: from once that
+/// (none repeated) to [`PACE_DUTY`] times it (all repeated), within
 /// [`PACE_LEAST`]..=[`PACE_MOST`].
 ///
 /// Why: a summary is evaluated once per account per page. Without a wait, a projector that
@@ -67,12 +66,7 @@ pub const PACE_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 /// of accounts folded again, which is what the last two pages show; once the page's duration
 /// keeps the share of time spent on pages under a half.
 pub fn pace_after(last_page: std::time::Duration, repeated: f64) -> std::time::Duration {
-    let repeated = if repeated.is_nan() {
-        1.0
-    } else {
-        repeated.clamp(0.0, 1.0)
-    };
-    let multiple = 1.0 + f64::from(PACE_DUTY - 1) * repeated;
+    let multiple = 1.0 + f64::from(PACE_DUTY - 1) * share(repeated);
     let wait = last_page.as_secs_f64() * multiple;
     if wait >= PACE_MOST.as_secs_f64() {
         return PACE_MOST;
@@ -92,12 +86,17 @@ pub fn page_work(
     in_store: std::time::Duration,
     repeated: f64,
 ) -> std::time::Duration {
-    let repeated = if repeated.is_nan() {
+    page.saturating_sub(in_store.min(page).mul_f64(1.0 - share(repeated)))
+}
+
+/// `repeated` as a share from 0 to 1; one not known (NaN) counts as all repeated, the
+/// cautious pace.
+fn share(repeated: f64) -> f64 {
+    if repeated.is_nan() {
         1.0
     } else {
         repeated.clamp(0.0, 1.0)
-    };
-    page.saturating_sub(in_store.min(page).mul_f64(1.0 - repeated))
+    }
 }
 
 /// The first wait before a failed page is projected again when the log does not move.
