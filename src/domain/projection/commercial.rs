@@ -56,6 +56,10 @@ pub(crate) struct Commerce {
     /// Invoices by invoice id. Payments against unknown invoices are ignored: nothing is
     /// owed that they could settle.
     pub invoices: BTreeMap<String, Invoice>,
+    /// How many orders, costs and demands were left by the last [`Commerce::forget_past`]:
+    /// the next one is due at twice as many.
+    #[serde(default)]
+    kept: usize,
 }
 
 impl Commerce {
@@ -112,6 +116,27 @@ impl Commerce {
         }
     }
 
+    /// Drops, when enough have come since the last time, the orders, costs and concession
+    /// demands that no window ending at `newest` or later reaches: a flow's age only grows
+    /// with the instant judged at, and an account state judges at its newest event or later,
+    /// so they would never count again. Invoices stay: a balance has no window, and an
+    /// invoice's id decides what a later payment or a repeated `invoice_issued` does.
+    pub fn forget_past(&mut self, newest: Timestamp, params: &Params) {
+        let flows = self.orders.len() + self.costs.len() + self.concessions.len();
+        if flows <= 2 * self.kept + 64 {
+            return;
+        }
+        let reaches = |at: Timestamp, days: i64| newest.days_since(at) < days;
+        let trailing = i64::from(params.trailing_days);
+        // Demands: the figures' trailing window, and the price-pressure alert's.
+        let demands = trailing.max(i64::from(params.price_pressure_days));
+        let orders = order_reach(params);
+        self.orders.retain(|o| reaches(o.at, orders));
+        self.costs.retain(|c| reaches(c.at, trailing));
+        self.concessions.retain(|(_, at, _)| reaches(*at, demands));
+        self.kept = self.orders.len() + self.costs.len() + self.concessions.len();
+    }
+
     /// Won orders whose age in days is in `from..to`.
     pub fn orders_aged(
         &self,
@@ -124,6 +149,15 @@ impl Commerce {
             (from..to).contains(&age)
         })
     }
+}
+
+/// How many days back from the instant judged at any rule reads won orders: the trailing
+/// window, the margin's recent and prior windows, and the repeat orders' windows.
+fn order_reach(params: &Params) -> i64 {
+    let trailing = i64::from(params.trailing_days);
+    let margin = i64::from(params.margin_recent_days) + i64::from(params.margin_prior_days);
+    let repeat = i64::from(params.repeat_window_days.max(1)) * i64::from(params.repeat_windows);
+    trailing.max(margin).max(repeat)
 }
 
 /// Revenue and margin of some orders; the rate only over orders whose margin is known.

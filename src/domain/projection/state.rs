@@ -5,7 +5,9 @@
 //! and the evidence with the caps applied (a [`Tally`](super::caps)). [`AccountState`] keeps
 //! them and advances them by each new event in constant time (amortised), so that the live
 //! projector and a live `GetRelationship` evaluate the projection from the state instead of
-//! reading and refolding the history. What it still walks is named in
+//! reading and refolding the history. Of the commercial flows (orders, costs, price demands)
+//! it keeps only those a window ending at its newest event or later still reaches
+//! ([`Commerce::forget_past`]). What it still walks is named in
 //! docs/decisions/0018-account-state-advanced-event-by-event.md.
 //!
 //! A **compact** state ([`AccountState::compact`]) keeps only what a summary reads: the parts
@@ -181,6 +183,9 @@ impl AccountState {
         self.newest = self.newest.max(Some(event.occurred_at));
         self.anchors.apply(&record);
         self.commerce.apply(&record);
+        if let Some(newest) = self.newest {
+            self.commerce.forget_past(newest, params);
+        }
         if self.profile.segment.is_none() {
             if let Some(profile) = AccountProfile::of(&record) {
                 self.profile = profile;

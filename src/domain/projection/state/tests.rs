@@ -365,3 +365,81 @@ proptest! {
         }
     }
 }
+
+/// Commercial events over `ops`: orders (some without a margin), costs, favors, concession
+/// demands, invoices and payments, each on its own day and time of day, recorded in any order.
+fn commercial_history(ops: &[(u8, i64, i64, u8)]) -> Vec<RecordedEvent> {
+    let mut log = testkit::Log::opened(AccountSegment::Key);
+    log.contact(0, "buyer", ContactRole::Procurement);
+    let mut shifts = vec![0, 0];
+    for &(op, d, shift, pick) in ops {
+        let invoice = format!("i{}", pick % 4);
+        match op % 7 {
+            0 | 1 => drop(log.order(d, 1_000_000, [None, Some(90_000)][usize::from(pick % 2)])),
+            2 => drop(log.cost(d, 40_000 * i64::from(pick))),
+            3 => drop(log.favor(d, "buyer", 30_000)),
+            4 => drop(log.concession(d, 100 * u32::from(pick))),
+            5 => drop(log.invoice(d, &invoice, 500_000, d + 30)),
+            _ => drop(log.payment(d, &invoice, 300_000)),
+        }
+        shifts.push(shift);
+    }
+    testkit::spread(&mut log.events, &shifts);
+    log.events
+}
+
+#[test]
+fn a_state_keeps_the_commercial_flows_its_windows_reach() {
+    let mut log = testkit::Log::opened(AccountSegment::Key);
+    for d in 1..3652 {
+        log.order(d, 1_000_000, Some(100_000));
+        log.concession(d, 200);
+        log.cost(d, 10_000);
+    }
+    let params = Params::default();
+    let state = AccountState::of(&log.events, &params);
+    // Ten years of daily orders, demands and costs: the orders of the longest window (455
+    // days) and the demands and costs of the last year, and at most twice as many between
+    // two prunings.
+    let commerce = &state.commerce;
+    let flows = commerce.orders.len() + commerce.costs.len() + commerce.concessions.len();
+    assert!(flows <= 2 * (455 + 365 + 365) + 64, "{flows} flows kept");
+    assert!(commerce.orders.len() >= 455, "{}", commerce.orders.len());
+    let as_of = day(3700);
+    assert_eq!(
+        bytes(&state.project(as_of, &params, None).unwrap()),
+        bytes(&project(&log.events, as_of, &params))
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Commercial events spread over years, so that the state drops those no window reaches
+    /// any more: the state, restored from a checkpoint or made compact, answers as the fold of
+    /// every event, byte for byte, from its newest event on.
+    #[test]
+    fn a_state_that_dropped_past_flows_answers_as_the_fold(
+        ops in prop::collection::vec((0u8..7, 1i64..2000, 0i64..NANOS_PER_DAY, 0u8..6), 1..400),
+        checkpoint in 0.0f64..=1.0,
+        compact_at in 0.0f64..=1.0,
+        later_days in 0i64..800,
+    ) {
+        let events = commercial_history(&ops);
+        let params = Params::default();
+        let state = advanced(&events, (events.len() as f64 * checkpoint) as usize);
+        prop_assert_eq!(&state, &AccountState::of(&events, &params));
+        let compact = compacted(&events, (events.len() as f64 * compact_at) as usize);
+        let first = newest(&events);
+        let last = events.last().unwrap();
+        let (account, position, id) = (&last.account_id, last.position, last.event.event_id);
+        for as_of in [first, first.plus_days(later_days)] {
+            prop_assert_eq!(
+                bytes(&state.project(as_of, &params, None).unwrap()),
+                bytes(&project(&events, as_of, &params))
+            );
+            let fold = summarize(account, position, id, &events, as_of, &params);
+            prop_assert_eq!(compact.summarize(position, id, as_of, &params), Some(fold));
+        }
+    }
+}
