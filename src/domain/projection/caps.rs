@@ -141,9 +141,16 @@ impl Tally {
         tally
     }
 
-    /// How many entries, placeholders and day sums there are: the tally's size.
+    /// How many entries, placeholders, day sums and windows in the caps' memory there are:
+    /// the tally's size.
     pub fn len(&self) -> usize {
-        self.entries.len() + self.overdue.len() + self.sums.len()
+        let windows = self.touch_used.values().map(BTreeMap::len).sum::<usize>()
+            + self
+                .favor_windows
+                .values()
+                .map(BTreeSet::len)
+                .sum::<usize>();
+        self.entries.len() + self.overdue.len() + self.sums.len() + windows
     }
 
     /// The items' raw evidence by channel, half-life and day.
@@ -173,9 +180,22 @@ impl Tally {
     }
 
     /// Keeps of the day sums only what evidence aged to day `horizon` or later reads (see
-    /// `DaySums::keep_from`), for a compact state, which takes no evidence dated before it.
-    pub fn keep_days_from(&mut self, horizon: i64) {
+    /// `DaySums::keep_from`), and of the caps' memory only the windows that hold day `horizon`
+    /// or a later one: for a compact state, which takes no evidence dated before it, so no
+    /// event can land in a window that ended earlier.
+    pub fn keep_days_from(&mut self, horizon: i64, params: &Params) {
         self.sums.keep_from(horizon);
+        let first = |days: u32| horizon.div_euclid(i64::from(days.max(1)));
+        let touch = first(params.touch_window_days);
+        for windows in self.touch_used.values_mut() {
+            windows.retain(|window, _| *window >= touch);
+        }
+        self.touch_used.retain(|_, windows| !windows.is_empty());
+        let favor = first(params.favor_window_days);
+        for windows in self.favor_windows.values_mut() {
+            windows.retain(|window| *window >= favor);
+        }
+        self.favor_windows.retain(|_, windows| !windows.is_empty());
     }
 
     /// Whether contact `id` has evidence dated after `left_at`: a departure recorded after

@@ -11,8 +11,8 @@
 //! docs/decisions/0018-account-state-advanced-event-by-event.md.
 //!
 //! A **compact** state ([`AccountState::compact`]) keeps only what a summary reads: the parts
-//! above without the items of evidence (their day sums of the last 90 days and the caps'
-//! memory are enough), and of the events only each day's first and last visit in the
+//! above without the items of evidence (their day sums of the last 90 days, and the caps'
+//! memory of the windows those days fall in, are enough), and of the events only each day's first and last visit in the
 //! cadence's year, the latest solutions of the structural window and the favors (`compact`).
 //! Its size then follows the windows the rules look back over, not the history. It summarizes
 //! as the full state does; an explanation or a trend folds the history. A departure recorded

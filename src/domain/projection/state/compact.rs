@@ -169,11 +169,13 @@ impl AccountState {
         self.prune(params);
     }
 
-    /// Drops the kept events a summary no longer reads, and the day sums before the last
-    /// [`DAYS_KEPT`] days (all but the one whose carried sum holds them).
+    /// Drops the kept events a summary no longer reads, the day sums before the last
+    /// [`DAYS_KEPT`] days (all but the one whose carried sum holds them), and the caps'
+    /// windows that ended before them.
     fn prune(&mut self, params: &Params) {
         let newest = self.newest.unwrap_or(Timestamp::EPOCH);
-        self.tally.keep_days_from(newest.day_number() - DAYS_KEPT);
+        self.tally
+            .keep_days_from(newest.day_number() - DAYS_KEPT, params);
         let events = &self.trust_events;
         let key = |i: usize| (events[i].event.occurred_at, i);
         let mut keep = vec![false; events.len()];

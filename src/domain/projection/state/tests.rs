@@ -237,6 +237,14 @@ fn a_compact_state_keeps_what_the_windows_look_back_over() {
         kept <= 2 * 90 / 30 * 2 + 4 && all > 200,
         "{kept} of {all} day sums"
     );
+    // Of the caps' memory, the touch windows that hold a day of the last quarter, and those
+    // begun since the last pruning (the rest of the tally is its day sums: no items, no
+    // promises); ten years hold 122.
+    let windows = compact.tally.len() - compact.tally.sums().len();
+    assert!(
+        windows <= (90 + 365 + 64) / 30 + 2,
+        "{windows} touch windows"
+    );
     let (last, as_of) = (log.events.last().unwrap(), day(3700));
     let (position, id) = (last.position, last.event.event_id);
     assert_eq!(
@@ -364,6 +372,38 @@ proptest! {
             prop_assert_eq!(met(&kept), met(&full));
         }
     }
+}
+
+#[test]
+fn a_compact_state_remembers_the_caps_of_the_windows_its_horizon_falls_in() {
+    let mut log = testkit::Log::opened(AccountSegment::Standard);
+    log.contact(1, "qa", ContactRole::TechnicalEvaluator);
+    // Touch window 10 holds days 300 to 329 and favor window 3 days 270 to 359: two visits
+    // fill the first's cap, one favor the second's.
+    log.visit(325, &["qa"]);
+    log.visit(326, &["qa"]);
+    log.favor(325, "qa", 10_000);
+    log.visit(417, &["qa"]);
+    let params = Params::default();
+    // Made compact at day 417: it keeps what evidence from day 327 on needs, and that falls
+    // in both windows, which late entries then find full.
+    let mut compact = AccountState::of(&log.events, &params);
+    compact.compact(&params);
+    log.visit(328, &["qa"]);
+    log.favor(330, "qa", 10_000);
+    for record in &log.events[log.events.len() - 2..] {
+        assert!(compact.takes_all(std::slice::from_ref(record), &params));
+        compact.apply(record, &params);
+    }
+    let as_of = day(418);
+    let kept = compact.parts().evaluate(as_of, &params, Detail::Summary);
+    let full = project(&log.events, as_of, &params);
+    // The evidence, bit for bit (a summary has no trend).
+    let evidence = |p: &AccountProjection| {
+        let beta = p.personal_trust["qa"].trust.evidence;
+        (beta.r.to_bits(), beta.s.to_bits())
+    };
+    assert_eq!(evidence(&kept), evidence(&full));
 }
 
 /// Commercial events over `ops`: orders (some without a margin), costs, favors, concession
