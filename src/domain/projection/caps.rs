@@ -403,7 +403,7 @@ fn outcome_weight(params: &Params, kept: bool) -> (Factor, EvidenceWeight) {
 /// (one frozen before the outcome still finds it overdue). A contact who leaves later in log
 /// order leaves after the outcome; one whose departure is recorded late has the tally
 /// counted again (or a compact state built again from the history).
-fn settled(promise: &Promise, roster: &Roster) -> bool {
+pub(super) fn settled(promise: &Promise, roster: &Roster) -> bool {
     promise.outcome.is_some()
         && promise
             .contact_id

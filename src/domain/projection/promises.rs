@@ -5,7 +5,7 @@
 //! A promise past its due date plus a grace period with no outcome is *overdue*: derived at
 //! query time, never stored, so it appears and disappears with `as_of`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -80,6 +80,10 @@ impl Promise {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub(crate) struct Promises {
     pub by_id: BTreeMap<String, Promise>,
+    /// The ids of settled promises let go of ([`Promises::forget`]): a `promise_made` naming
+    /// one again changes nothing, as it changes nothing of a promise kept.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub forgotten: BTreeSet<String>,
 }
 
 impl Promises {
@@ -102,12 +106,28 @@ impl Promises {
         )
     }
 
+    /// Lets go of the promises `settled` says no later answer reads, keeping their ids: what
+    /// a later event about one does is what it does to a promise with an outcome, nothing (a
+    /// second `promise_made` is ignored, a second outcome too). For a compact state, whose
+    /// summaries read only promises still open (and those whose contact left before the
+    /// outcome, which the tally may still find overdue).
+    pub fn forget(&mut self, settled: impl Fn(&Promise) -> bool) {
+        let (gone, kept): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.by_id)
+            .into_iter()
+            .partition(|(_, promise)| settled(promise));
+        self.by_id = kept;
+        self.forgotten.extend(gone.into_keys());
+    }
+
     /// Reads one more event. An outcome for a promise never made is ignored: there is
     /// nothing it could be the outcome of.
     pub fn apply(&mut self, record: &RecordedEvent) {
         let event = &record.event;
         let (id, kept) = match &event.payload {
             EventPayload::PromiseMade(made) => {
+                if self.forgotten.contains(&made.promise_id) {
+                    return;
+                }
                 self.by_id
                     .entry(made.promise_id.clone())
                     .or_insert(Promise {

@@ -12,8 +12,10 @@
 //!
 //! A **compact** state ([`AccountState::compact`]) keeps only what a summary reads: the parts
 //! above without the items of evidence (their day sums of the last 90 days, and the caps'
-//! memory of the windows those days fall in, are enough), and of the events only each day's first and last visit in the
-//! cadence's year, the latest solutions of the structural window and the favors (`compact`).
+//! memory of the windows those days fall in, are enough), of the promises only those a
+//! summary may still read (settled ones leave their ids), and of the events only each day's
+//! first and last visit in the cadence's year, the latest solutions of the structural window
+//! and the favors (`compact`).
 //! Its size then follows the windows the rules look back over, not the history. It summarizes
 //! as the full state does; an explanation or a trend folds the history. A departure recorded
 //! after later events, an event dated before a recent departure, or evidence dated over 90

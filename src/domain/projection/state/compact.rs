@@ -11,6 +11,7 @@ use crate::domain::event::{ContactRole, EventPayload};
 use crate::domain::record::RecordedEvent;
 use crate::domain::time::Timestamp;
 
+use super::super::caps::settled;
 use super::super::evidence::{Entries, EvidenceSet};
 use super::super::roster::Roster;
 use super::super::{alerts, trust, Params};
@@ -68,7 +69,8 @@ pub(super) struct Compact {
     /// Each contact who left, other than a decision maker, and whether it held the most
     /// trust when it left (`KEY_CONTACT_LEFT`), worked out from the events visible then.
     pub key_left: BTreeMap<String, bool>,
-    /// How many events were kept after the last pruning: the next prunes at twice as many.
+    /// The state's size after the last pruning ([`AccountState::pruned_size`]): the next
+    /// prunes at twice that.
     kept: usize,
     /// When the last visit occurred: kept whatever its age, since the next one is due from it.
     last_visit: Option<Timestamp>,
@@ -112,7 +114,8 @@ impl AccountState {
         if last_visit || summary_reads(&record, newest, params) {
             self.trust_events.push(lightened(record.into_owned()));
         }
-        if self.trust_events.len() > 2 * compact.kept + 64 {
+        let due = 2 * compact.kept + 64;
+        if self.pruned_size() > due {
             self.prune(params);
         }
         if let Some((id, at)) = departed {
@@ -176,6 +179,13 @@ impl AccountState {
         let newest = self.newest.unwrap_or(Timestamp::EPOCH);
         self.tally
             .keep_days_from(newest.day_number() - DAYS_KEPT, params);
+        // A summary reads a settled promise no more (the tally holds no placeholder for it),
+        // whatever comes later: a departure recorded after the outcome leaves it settled, one
+        // recorded late needs the history anyway.
+        let roster = &self.roster;
+        if self.promises.by_id.values().any(|p| settled(p, roster)) {
+            Arc::make_mut(&mut self.promises).forget(|p| settled(p, roster));
+        }
         let events = &self.trust_events;
         let key = |i: usize| (events[i].event.occurred_at, i);
         let mut keep = vec![false; events.len()];
@@ -232,9 +242,18 @@ impl AccountState {
             keep[index - 1]
         });
         self.trust_events.shrink_to_fit();
+        let size = self.pruned_size();
         if let Some(compact) = &mut self.compact {
-            compact.kept = self.trust_events.len();
+            compact.kept = size;
         }
+    }
+
+    /// What pruning bounds: the events kept, the tally (day sums, the caps' windows,
+    /// placeholders) and the promises. Each of them may grow while the others do not (calls
+    /// add day sums and no kept event, promises no kept event either), so pruning is due when
+    /// their sum doubles.
+    fn pruned_size(&self) -> usize {
+        self.trust_events.len() + self.tally.len() + self.promises.by_id.len()
     }
 
     /// Whether the state can take `events`, its next ones in log order, without the history:

@@ -5,7 +5,7 @@ use crate::domain::event::{AccountSegment, ContactRole, EventPayload, ProofKind}
 use crate::domain::personal::PersonalText;
 use crate::domain::projection::testkit::{self, day};
 use crate::domain::projection::{
-    project, project_listing, project_unexplained, stable_until, summarize,
+    project, project_listing, project_unexplained, stable_until, summarize, AlertCode,
 };
 use crate::domain::time::NANOS_PER_DAY;
 
@@ -228,13 +228,18 @@ fn a_compact_state_keeps_what_the_windows_look_back_over() {
         compact.apply(record, &params);
     }
     // Ten years of daily visits: the full state keeps each visit and its item; the compact
-    // one the last year's visits (and no more than twice as many between two prunings) and,
-    // of the days whose evidence counted (two visits fill a window's cap), the last quarter's.
+    // one the last year's visits and, of the days whose evidence counted (two visits fill a
+    // window's cap), the last quarter's, and no more than twice as much in all between two
+    // prunings (about 445 days here).
     assert!(full.weight() > 7000, "{}", full.weight());
-    assert!(compact.weight() < 2 * 365 + 64 + 30, "{}", compact.weight());
+    assert!(
+        compact.weight() < 2 * (365 + 20) + 64,
+        "{}",
+        compact.weight()
+    );
     let (kept, all) = (compact.tally.sums().len(), full.tally.sums().len());
     assert!(
-        kept <= 2 * 90 / 30 * 2 + 4 && all > 200,
+        kept <= (90 + 445) / 30 * 2 + 4 && all > 200,
         "{kept} of {all} day sums"
     );
     // Of the caps' memory, the touch windows that hold a day of the last quarter, and those
@@ -404,6 +409,51 @@ fn a_compact_state_remembers_the_caps_of_the_windows_its_horizon_falls_in() {
         (beta.r.to_bits(), beta.s.to_bits())
     };
     assert_eq!(evidence(&kept), evidence(&full));
+}
+
+#[test]
+fn a_compact_state_lets_settled_promises_go() {
+    let mut log = testkit::Log::opened(AccountSegment::Standard);
+    log.contact(1, "qa", ContactRole::TechnicalEvaluator);
+    log.contact(1, "buyer", ContactRole::Procurement);
+    // Still open, and past due; and kept after its contact left, whose frozen score finds it
+    // overdue: both stay.
+    log.promise(2, "open", Some("qa"), 3);
+    log.promise(3, "late", Some("buyer"), 4);
+    log.left(20, "buyer");
+    log.kept(25, "late");
+    for d in 0..400 {
+        let id = format!("p{d}");
+        log.promise(30 + 3 * d, &id, Some("qa"), 32 + 3 * d);
+        log.kept(31 + 3 * d, &id);
+        log.call(32 + 3 * d, "qa");
+    }
+    let params = Params::default();
+    let mut compact = AccountState::of(&log.events[..10], &params);
+    compact.compact(&params);
+    for record in &log.events[10..] {
+        compact.apply(record, &params);
+    }
+    let open: Vec<&str> = compact.promises.by_id.keys().map(String::as_str).collect();
+    assert!(open.contains(&"open") && open.contains(&"late"), "{open:?}");
+    assert!(open.len() <= 2 + 64, "{} promises kept", open.len());
+    // Only calls and promises came, no event a compact state keeps: its day sums and the
+    // caps' windows were pruned all the same.
+    assert!(compact.tally.len() < 200, "{}", compact.tally.len());
+    // A promise made again under a settled one's id, and an outcome for it, change nothing.
+    log.promise(1330, "p5", Some("qa"), 1331);
+    log.broken(1335, "p5");
+    for record in &log.events[log.events.len() - 2..] {
+        compact.apply(record, &params);
+    }
+    assert!(!compact.needs_history());
+    let last = log.events.last().unwrap();
+    let (account, position, id) = (&last.account_id, last.position, last.event.event_id);
+    for as_of in [day(1336), day(1400)] {
+        let fold = summarize(account, position, id, &log.events, as_of, &params);
+        assert!(fold.alert_codes.contains(&AlertCode::PromiseOverdue));
+        assert_eq!(compact.summarize(position, id, as_of, &params), Some(fold));
+    }
 }
 
 /// Commercial events over `ops`: orders (some without a margin), costs, favors, concession
