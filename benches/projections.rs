@@ -203,20 +203,7 @@ async fn run() {
     );
 
     // 1. Rebuild through the live projector: log reads included.
-    let projector = Projector::open(
-        log.clone(),
-        Arc::new(MemorySnapshots::new()),
-        Params::default(),
-    )
-    .await
-    .unwrap();
-    let started = Instant::now();
-    let projected = projector.catch_up().await.unwrap();
-    assert_eq!(
-        projected, total,
-        "the projector projected every event of the log"
-    );
-    let seconds = started.elapsed().as_secs_f64();
+    let (projector, projected, seconds) = rebuilt(&log).await;
     println!("rebuild (projector, log reads included): {projected} events in {seconds:.2} s = {:.0} events/s", projected as f64 / seconds);
 
     // The fold alone: every account's history in memory, folded once as of now.
@@ -594,9 +581,9 @@ async fn memory_per_account(accounts: u64, events: u64, now: i64) {
     restarted_over_grpc(dir.path(), accounts, cache_mb).await;
 }
 
-/// The memory phase's log projected again from position 0 by a projector with no checkpoint
-/// (a new snapshot store), log reads included: the rebuild rate at the phase's size.
-async fn rebuilt_from_zero(log: &Arc<FileLog>) {
+/// `log` projected from position 0 by a projector with no checkpoint (a new snapshot store),
+/// log reads included: the projector, how many events it projected and in how many seconds.
+async fn rebuilt(log: &Arc<FileLog>) -> (Projector, u64, f64) {
     let projector = Projector::open(
         log.clone(),
         Arc::new(MemorySnapshots::new()),
@@ -604,11 +591,19 @@ async fn rebuilt_from_zero(log: &Arc<FileLog>) {
     )
     .await
     .unwrap();
-    let total = log.head().next_position;
     let started = Instant::now();
     let projected = projector.catch_up().await.unwrap();
-    assert_eq!(projected, total, "the rebuild projected every event");
-    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(
+        projected,
+        log.head().next_position,
+        "the projector projected every event of the log"
+    );
+    (projector, projected, started.elapsed().as_secs_f64())
+}
+
+/// The memory phase's log projected again from position 0: the rebuild rate at its size.
+async fn rebuilt_from_zero(log: &Arc<FileLog>) {
+    let (_, projected, seconds) = rebuilt(log).await;
     println!(
         "rebuild from position 0 (projector, log reads included): {projected} events in {seconds:.1} s = {:.0} events/s",
         projected as f64 / seconds
