@@ -182,10 +182,15 @@ impl OpenServer {
             log.watch_small_stores(),
             health_reporter.clone(),
         ));
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        // Reflection v1, and v1alpha for the clients that speak only it (older grpcurl,
+        // Postman, Python's grpcio-reflection): the same descriptors either way.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+        let reflection = reflection().build_v1()?;
         let ledger_service = proto::ledger_server::LedgerServer::new(LedgerService::new(
             ledger.clone(),
             subscriptions.clone(),
@@ -215,6 +220,7 @@ impl OpenServer {
             .layer(AccessLayer::new(config.auth.clone()))
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(ledger_service)
             .add_service(relationships_service)
             .add_service(audit_service)

@@ -78,6 +78,53 @@ async fn requests_without_valid_credentials_are_unauthenticated_and_health_stays
         serving.status,
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
+
+    // Reflection too, in both its versions: it tells the API's schema, not the ledger.
+    let channel = secured.server.channel().await;
+    let services = {
+        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+        use tonic_reflection::pb::v1::{
+            server_reflection_client::ServerReflectionClient, ServerReflectionRequest,
+        };
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = ServerReflectionClient::new(channel.clone())
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().unwrap().message_response;
+        let Some(MessageResponse::ListServicesResponse(list)) = answer else {
+            panic!("expected a service list: {answer:?}");
+        };
+        list.service.len()
+    };
+    let alpha_services = {
+        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+        use tonic_reflection::pb::v1alpha::{
+            server_reflection_client::ServerReflectionClient, ServerReflectionRequest,
+        };
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = ServerReflectionClient::new(channel)
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().unwrap().message_response;
+        let Some(MessageResponse::ListServicesResponse(list)) = answer else {
+            panic!("expected a service list from v1alpha: {answer:?}");
+        };
+        list.service.len()
+    };
+    assert!(services >= 4, "{services} services");
+    assert_eq!(alpha_services, services);
     secured.stop().await;
 }
 

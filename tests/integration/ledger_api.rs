@@ -463,6 +463,39 @@ async fn health_and_reflection_let_any_client_discover_the_api() {
         matches!(response, Some(MessageResponse::FileDescriptorResponse(ref f)) if !f.file_descriptor_proto.is_empty()),
         "the event schema is discoverable: {response:?}"
     );
+
+    // The same through v1alpha, which older clients speak, without credentials either.
+    use tonic_reflection::pb::v1alpha::{
+        server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest as AlphaRequest,
+        server_reflection_response::MessageResponse as AlphaResponse, ServerReflectionRequest,
+    };
+    let ask = |message_request| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(message_request),
+    };
+    let requests = [
+        ask(AlphaRequest::ListServices(String::new())),
+        ask(AlphaRequest::FileContainingSymbol(
+            "relledger.v1.ProposedEvent".into(),
+        )),
+    ];
+    let mut answers = ServerReflectionClient::new(channel.clone())
+        .server_reflection_info(futures::stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = answers.message().await.unwrap().unwrap().message_response;
+    let Some(AlphaResponse::ListServicesResponse(list)) = answer else {
+        panic!("expected a service list from v1alpha: {answer:?}");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"relledger.v1.Relationships"), "{names:?}");
+    let answer = answers.message().await.unwrap().unwrap().message_response;
+    assert!(
+        matches!(answer, Some(AlphaResponse::FileDescriptorResponse(ref f)) if !f.file_descriptor_proto.is_empty()),
+        "the event schema is discoverable through v1alpha: {answer:?}"
+    );
     server.stop().await;
 }
 

@@ -109,6 +109,7 @@ pub const RPCS: &[Rpc] = &[
 pub const OPEN_SERVICES: &[&str] = &[
     "/grpc.health.v1.Health/",
     "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
 ];
 
 /// The row of `path`, if any.

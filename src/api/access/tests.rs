@@ -51,6 +51,9 @@ fn health_and_reflection_stay_open() {
     assert!(table::is_open(
         "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
     ));
+    assert!(table::is_open(
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    ));
     assert!(!table::is_open("/relledger.v1.Ledger/Append"));
 }
 
