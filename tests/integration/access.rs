@@ -23,6 +23,32 @@ fn append(account: &str, events: Vec<proto::ProposedEvent>) -> AppendRequest {
     }
 }
 
+/// How many services reflection `$version` (`v1` or `v1alpha`, the same messages in two
+/// packages) lists to a caller on `$channel`.
+macro_rules! listed_services {
+    ($version:ident, $channel:expr) => {{
+        use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
+        use tonic_reflection::pb::$version::{
+            server_reflection_client::ServerReflectionClient, ServerReflectionRequest,
+        };
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = ServerReflectionClient::new($channel)
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner();
+        let answer = answers.message().await.unwrap().unwrap().message_response;
+        let Some(MessageResponse::ListServicesResponse(list)) = answer else {
+            panic!("expected a service list: {answer:?}");
+        };
+        list.service.len()
+    }};
+}
+
 #[tokio::test]
 async fn requests_without_valid_credentials_are_unauthenticated_and_health_stays_open() {
     let mut secured = Secured::start(&[("etl", &[Role::Writer], &[])]).await;
@@ -81,48 +107,8 @@ async fn requests_without_valid_credentials_are_unauthenticated_and_health_stays
 
     // Reflection too, in both its versions: it tells the API's schema, not the ledger.
     let channel = secured.server.channel().await;
-    let services = {
-        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-        use tonic_reflection::pb::v1::{
-            server_reflection_client::ServerReflectionClient, ServerReflectionRequest,
-        };
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut answers = ServerReflectionClient::new(channel.clone())
-            .server_reflection_info(futures::stream::iter([request]))
-            .await
-            .unwrap()
-            .into_inner();
-        let answer = answers.message().await.unwrap().unwrap().message_response;
-        let Some(MessageResponse::ListServicesResponse(list)) = answer else {
-            panic!("expected a service list: {answer:?}");
-        };
-        list.service.len()
-    };
-    let alpha_services = {
-        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
-        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
-        use tonic_reflection::pb::v1alpha::{
-            server_reflection_client::ServerReflectionClient, ServerReflectionRequest,
-        };
-        let request = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut answers = ServerReflectionClient::new(channel)
-            .server_reflection_info(futures::stream::iter([request]))
-            .await
-            .unwrap()
-            .into_inner();
-        let answer = answers.message().await.unwrap().unwrap().message_response;
-        let Some(MessageResponse::ListServicesResponse(list)) = answer else {
-            panic!("expected a service list from v1alpha: {answer:?}");
-        };
-        list.service.len()
-    };
+    let services = listed_services!(v1, channel.clone());
+    let alpha_services = listed_services!(v1alpha, channel);
     assert!(services >= 4, "{services} services");
     assert_eq!(alpha_services, services);
     secured.stop().await;
