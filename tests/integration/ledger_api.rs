@@ -3,7 +3,7 @@
 use crate::common;
 
 use common::events::*;
-use common::{assert_chain_links, read_all, read_stream, TestServer};
+use common::{assert_chain_links, listed_services, read_all, read_stream, reflect, TestServer};
 use relledger::api::proto::{
     self, expected_revision::Kind, AppendRequest, Direction, ExpectedRevision, ReadAllRequest,
     ReadStreamRequest,
@@ -448,80 +448,40 @@ async fn health_and_reflection_let_any_client_discover_the_api() {
         .into_inner();
     assert_eq!(health.status, ServingStatus::Serving as i32);
 
-    let Some(MessageResponse::ListServicesResponse(list)) =
-        reflect(&channel, MessageRequest::ListServices(String::new())).await
-    else {
-        panic!("expected a service list");
-    };
-    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-    assert!(names.contains(&"relledger.v1.Ledger"), "{names:?}");
-    assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
+    let names = listed_services!(v1, channel.clone());
+    assert!(
+        names.iter().any(|n| n == "relledger.v1.Ledger"),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n == "grpc.health.v1.Health"),
+        "{names:?}"
+    );
 
     let symbol = MessageRequest::FileContainingSymbol("relledger.v1.ProposedEvent".into());
-    let response = reflect(&channel, symbol).await;
+    let response = reflect!(v1, channel.clone(), symbol);
     assert!(
         matches!(response, Some(MessageResponse::FileDescriptorResponse(ref f)) if !f.file_descriptor_proto.is_empty()),
         "the event schema is discoverable: {response:?}"
     );
 
-    // The same through v1alpha, which older clients speak, without credentials either.
+    // The same through v1alpha, which older clients speak.
     use tonic_reflection::pb::v1alpha::{
-        server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest as AlphaRequest,
-        server_reflection_response::MessageResponse as AlphaResponse, ServerReflectionRequest,
+        server_reflection_response::MessageResponse as AlphaResponse,
     };
-    let ask = |message_request| ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(message_request),
-    };
-    let requests = [
-        ask(AlphaRequest::ListServices(String::new())),
-        ask(AlphaRequest::FileContainingSymbol(
-            "relledger.v1.ProposedEvent".into(),
-        )),
-    ];
-    let mut answers = ServerReflectionClient::new(channel.clone())
-        .server_reflection_info(futures::stream::iter(requests))
-        .await
-        .unwrap()
-        .into_inner();
-    let answer = answers.message().await.unwrap().unwrap().message_response;
-    let Some(AlphaResponse::ListServicesResponse(list)) = answer else {
-        panic!("expected a service list from v1alpha: {answer:?}");
-    };
-    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-    assert!(names.contains(&"relledger.v1.Relationships"), "{names:?}");
-    let answer = answers.message().await.unwrap().unwrap().message_response;
+    let names = listed_services!(v1alpha, channel.clone());
+    assert!(
+        names.iter().any(|n| n == "relledger.v1.Relationships"),
+        "{names:?}"
+    );
+    let symbol = AlphaRequest::FileContainingSymbol("relledger.v1.ProposedEvent".into());
+    let answer = reflect!(v1alpha, channel, symbol);
     assert!(
         matches!(answer, Some(AlphaResponse::FileDescriptorResponse(ref f)) if !f.file_descriptor_proto.is_empty()),
         "the event schema is discoverable through v1alpha: {answer:?}"
     );
     server.stop().await;
-}
-
-/// Asks the reflection service one question.
-async fn reflect(
-    channel: &tonic::transport::Channel,
-    request: tonic_reflection::pb::v1::server_reflection_request::MessageRequest,
-) -> Option<tonic_reflection::pb::v1::server_reflection_response::MessageResponse> {
-    use tonic_reflection::pb::v1::{
-        server_reflection_client::ServerReflectionClient, ServerReflectionRequest,
-    };
-    let request = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(request),
-    };
-    let mut responses = ServerReflectionClient::new(channel.clone())
-        .server_reflection_info(futures::stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
-    responses
-        .message()
-        .await
-        .unwrap()
-        .expect("a reflection answer")
-        .message_response
 }
 
 /// Appends `events` to `account` expecting no stream (the first append of an account).

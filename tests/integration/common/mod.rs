@@ -11,6 +11,52 @@ pub mod store;
 pub mod stories;
 pub mod subscribe;
 
+/// Asks gRPC reflection `$version` (`v1` or `v1alpha`: the same messages in two packages) one
+/// question on `$channel`, with no credentials: its answer.
+macro_rules! reflect {
+    ($version:ident, $channel:expr, $request:expr) => {{
+        use tonic_reflection::pb::$version::{
+            server_reflection_client::ServerReflectionClient, ServerReflectionRequest,
+        };
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some($request),
+        };
+        ServerReflectionClient::new($channel)
+            .server_reflection_info(futures::stream::iter([request]))
+            .await
+            .unwrap()
+            .into_inner()
+            .message()
+            .await
+            .unwrap()
+            .expect("a reflection answer")
+            .message_response
+    }};
+}
+pub(crate) use reflect;
+
+/// The names of the services reflection `$version` lists on `$channel` (see [`reflect`]).
+macro_rules! listed_services {
+    ($version:ident, $channel:expr) => {{
+        use tonic_reflection::pb::$version::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::$version::server_reflection_response::MessageResponse;
+        let answer = $crate::common::reflect!(
+            $version,
+            $channel,
+            MessageRequest::ListServices(String::new())
+        );
+        let Some(MessageResponse::ListServicesResponse(list)) = answer else {
+            panic!("expected a service list: {answer:?}");
+        };
+        list.service
+            .into_iter()
+            .map(|s| s.name)
+            .collect::<Vec<String>>()
+    }};
+}
+pub(crate) use listed_services;
+
 use std::path::{Path, PathBuf};
 
 use futures::TryStreamExt;
