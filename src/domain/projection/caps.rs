@@ -185,13 +185,12 @@ impl Tally {
     /// event can land in a window that ended earlier.
     pub fn keep_days_from(&mut self, horizon: i64, params: &Params) {
         self.sums.keep_from(horizon);
-        let first = |days: u32| horizon.div_euclid(i64::from(days.max(1)));
-        let touch = first(params.touch_window_days);
+        let touch = window(horizon, params.touch_window_days);
         for windows in self.touch_used.values_mut() {
             windows.retain(|window, _| *window >= touch);
         }
         self.touch_used.retain(|_, windows| !windows.is_empty());
-        let favor = first(params.favor_window_days);
+        let favor = window(horizon, params.favor_window_days);
         for windows in self.favor_windows.values_mut() {
             windows.retain(|window| *window >= favor);
         }
@@ -321,10 +320,7 @@ impl Tally {
             return;
         }
         let params = known.params;
-        let window = src
-            .at
-            .day_number()
-            .div_euclid(i64::from(params.touch_window_days.max(1)));
+        let window = window(src.at.day_number(), params.touch_window_days);
         let used = self
             .touch_used
             .entry(contact.to_string())
@@ -353,10 +349,7 @@ impl Tally {
             return;
         }
         let w = known.params.weights.favor;
-        let window = src
-            .at
-            .day_number()
-            .div_euclid(i64::from(known.params.favor_window_days.max(1)));
+        let window = window(src.at.day_number(), known.params.favor_window_days);
         let windows = self.favor_windows.entry(contact.to_string()).or_default();
         if windows.insert(window) {
             let n = Counted::personal(&w);
@@ -409,6 +402,12 @@ pub(super) fn settled(promise: &Promise, roster: &Roster) -> bool {
             .contact_id
             .as_ref()
             .is_none_or(|contact| roster.contact(contact).is_active())
+}
+
+/// The fixed window of `days` days that UTC day `day` falls in: `floor(day / days)` from the
+/// epoch (see the module docs), the same for every query.
+pub(super) fn window(day: i64, days: u32) -> i64 {
+    day.div_euclid(i64::from(days.max(1)))
 }
 
 /// Whether `contact`'s evidence from `src` counts: not when it comes after the contact left

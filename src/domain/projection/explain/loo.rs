@@ -75,7 +75,7 @@ fn counts(item: &Evidence) -> bool {
 }
 
 fn window(item: &Evidence, days: u32) -> i64 {
-    item.at.day_number().div_euclid(i64::from(days.max(1)))
+    crate::domain::projection::caps::window(item.at.day_number(), days)
 }
 
 /// A channel's sum and how many items count in it: when none is left, the sum is exactly
