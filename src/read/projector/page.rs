@@ -63,7 +63,6 @@ impl Projector {
                 records.push(record);
             }
         }
-        let folded: Vec<AccountId> = touched.keys().cloned().collect();
         // The states first (they may read the log), then every fold of the page at once on
         // the fold thread: a state is advanced by the page's events in constant time each, but
         // one built from a long history, or a summary's evaluation, takes milliseconds of CPU,
@@ -106,10 +105,11 @@ impl Projector {
         let mut rows = Vec::with_capacity(judged.len());
         let mut changes = Vec::new();
         let mut checkpoints = Vec::new();
-        // Each account's summary before the page, read at once.
-        let accounts = judged.iter().map(|(account, ..)| account.clone()).collect();
+        // Each account's summary before the page, read at once; the accounts folded, in
+        // account order, also set the pace.
+        let folded: Vec<AccountId> = judged.iter().map(|(account, ..)| account.clone()).collect();
         let stored = std::time::Instant::now();
-        let befores = self.store.summaries_of(accounts).await?;
+        let befores = self.store.summaries_of(folded.clone()).await?;
         let mut in_store = stored.elapsed();
         for ((account, mut advanced, row, (first_position, position)), before) in
             judged.into_iter().zip(befores)
