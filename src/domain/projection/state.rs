@@ -256,7 +256,8 @@ impl AccountState {
         self.newest
     }
 
-    /// How many events and items of evidence the state keeps: its size, for a budget.
+    /// How many events the state keeps, and the tally's size (items of evidence, day sums,
+    /// the caps' windows, overdue placeholders; see `Tally::len`): its size, for a budget.
     pub fn weight(&self) -> usize {
         self.trust_events.len() + self.tally.len()
     }
