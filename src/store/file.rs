@@ -75,12 +75,14 @@ use super::blocking;
 use super::chain::{ChainBreak, ChainVerifier};
 use super::codec::{decode_record_at, SerializedEvent};
 use super::page::{paged, paged_pages, Scan};
-use super::sled::{Database, SledCheckpoints, SledSignedCheckpoints, SledSnapshots};
+use super::sled::{
+    Database, OrderedProgress, SledCheckpoints, SledSignedCheckpoints, SledSnapshots,
+};
 use super::{
     AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError,
     StoredRecords,
 };
-use crate::domain::{AccountId, ChainHash, ProposedEvent, RecordedEvent};
+use crate::domain::{AccountId, ChainHash, ProposedEvent, RecordedEvent, Timestamp};
 
 /// sled's page cache limit unless configured: sled's own default, 1 GiB.
 pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
@@ -304,6 +306,41 @@ impl FileLog {
         SledSignedCheckpoints::open(Arc::clone(&self.inner.shared.database))
     }
 
+    /// Queues an append that a replicated log put in order (`store::jetstream`): decided as
+    /// any append is (idempotency, then the expected revision), in queue order, and recorded
+    /// at `recorded_at` or the record before it, whichever is later, never at the local
+    /// clock. So every replica that queues the same appends in the same order seals the same
+    /// records. Returns at once with the receiver of the answer, so that a replica applying
+    /// a run of appends has the writer commit them in one group.
+    pub(crate) fn queue_ordered(
+        &self,
+        account: &AccountId,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+        recorded_by: Option<String>,
+        recorded_at: Timestamp,
+    ) -> Result<oneshot::Receiver<Result<AppendOutcome, StoreError>>, StoreError> {
+        let stopped = || StoreError::Unavailable("the log writer has stopped".to_string());
+        let (reply, answer) = oneshot::channel();
+        let command = AppendCommand {
+            account: account.clone(),
+            expected,
+            events: events.into_iter().map(SerializedEvent::new).collect(),
+            recorded_by,
+            recorded_at: Some(recorded_at),
+            reply,
+        };
+        let queue = self.inner.commands.as_ref().ok_or_else(stopped)?;
+        queue.send(command).map_err(|_| stopped())?;
+        Ok(answer)
+    }
+
+    /// Where a replica's applying of a replicated log stands (`store::jetstream`), in a tree
+    /// of its own of this database.
+    pub(crate) fn ordered_progress(&self) -> Result<OrderedProgress, StoreError> {
+        OrderedProgress::open(Arc::clone(&self.inner.shared.database))
+    }
+
     fn committed_end(&self) -> u64 {
         self.inner.head.borrow().next_position
     }
@@ -331,6 +368,7 @@ impl Log for FileLog {
             // Here, on the requester's task, not on the writer's one thread.
             events: events.into_iter().map(SerializedEvent::new).collect(),
             recorded_by: recorded_by.map(str::to_string),
+            recorded_at: None,
             reply,
         };
         let queue = self.inner.commands.as_ref().ok_or_else(stopped)?;

@@ -17,6 +17,7 @@ pub mod checkpoints;
 pub mod codec;
 pub mod file;
 mod idempotency;
+pub mod jetstream;
 pub mod memory;
 mod page;
 pub mod signed;

@@ -10,6 +10,7 @@
 //! dir stays locked while anything can still write to it.
 
 mod checkpoints;
+mod ordered;
 mod signed;
 mod snapshots;
 
@@ -20,6 +21,7 @@ use fs2::FileExt;
 use tokio::sync::watch;
 
 pub use checkpoints::SledCheckpoints;
+pub(crate) use ordered::{Applied, OrderedProgress};
 pub use signed::SledSignedCheckpoints;
 pub(crate) use signed::{checkpoint_key, checkpoint_value, TREE as SIGNED_TREE};
 pub use snapshots::SledSnapshots;

@@ -4,6 +4,7 @@
 //! end turns each into a test per backend. Backend-specific behaviour (reopening a sled dir,
 //! its lock, detecting corruption on disk) is tested after it.
 
+use crate::common::nats::Nats;
 use crate::common::raw_log;
 use crate::common::store as store_helpers;
 
@@ -23,12 +24,14 @@ use store_helpers::{account, call, calls, collect, collect_results, promise_kept
 struct Fixture {
     log: Arc<dyn Log>,
     _dir: Option<tempfile::TempDir>,
+    _nats: Option<Nats>,
 }
 
 fn memory() -> Fixture {
     Fixture {
         log: Arc::new(MemoryLog::new()),
         _dir: None,
+        _nats: None,
     }
 }
 
@@ -38,6 +41,7 @@ fn sled() -> Fixture {
     Fixture {
         log: Arc::new(log),
         _dir: Some(dir),
+        _nats: None,
     }
 }
 
@@ -53,6 +57,19 @@ fn sled_small_index() -> Fixture {
     Fixture {
         log: Arc::new(log),
         _dir: Some(dir),
+        _nats: None,
+    }
+}
+
+/// The log on a JetStream cluster of three, every message on all three.
+async fn jetstream() -> Fixture {
+    let nats = Nats::cluster(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = nats.replica(dir.path()).await;
+    Fixture {
+        log: Arc::new(log),
+        _dir: Some(dir),
+        _nats: Some(nats),
     }
 }
 
@@ -794,6 +811,16 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $check() {
                     let fixture = super::sled();
+                    super::$check(Arc::clone(&fixture.log)).await;
+                }
+            )*
+            use std::sync::Arc;
+        }
+        mod jetstream_log {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $check() {
+                    let fixture = super::jetstream().await;
                     super::$check(Arc::clone(&fixture.log)).await;
                 }
             )*

@@ -106,6 +106,10 @@ pub(crate) struct AppendCommand {
     pub events: Vec<SerializedEvent>,
     /// The principal that appends, recorded with each record.
     pub recorded_by: Option<String>,
+    /// When the append was recorded, decided elsewhere: a replica applying an append that a
+    /// replicated log ordered records the time the log gave it (no earlier than the record
+    /// before it), so that every replica seals the same bytes. `None`: the writer's clock.
+    pub recorded_at: Option<Timestamp>,
     /// Where the answer goes; the append is still written if the requester has gone away.
     pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
 }
@@ -233,7 +237,11 @@ impl Writer {
             next_position: self.head.next_position,
             bytes: self.bytes,
             last_hash: self.head.last_hash,
-            recorded_at: self.last_recorded_at.max(clock::now()),
+            // An ordered append's time is its own (see `AppendCommand::recorded_at`).
+            recorded_at: match group.first().and_then(|c| c.recorded_at) {
+                Some(_) => self.last_recorded_at,
+                None => self.last_recorded_at.max(clock::now()),
+            },
             ids: HashMap::new(),
             heads: HashMap::new(),
         };
@@ -245,7 +253,7 @@ impl Writer {
                     &c.account,
                     c.expected,
                     c.events,
-                    c.recorded_by.as_deref(),
+                    (c.recorded_by.as_deref(), c.recorded_at),
                 );
                 (c.reply, answer)
             })
@@ -379,7 +387,7 @@ impl Writer {
         account: &AccountId,
         expected: ExpectedRevision,
         events: Vec<SerializedEvent>,
-        recorded_by: Option<&str>,
+        (recorded_by, recorded_at): (Option<&str>, Option<Timestamp>),
     ) -> Result<AppendOutcome, StoreError> {
         let committed_end = self.head.next_position;
         let shared = &self.shared;
@@ -401,6 +409,11 @@ impl Writer {
             return Err(empty_batch());
         }
 
+        // Only an append that writes moves the time on: which appends share a group differs
+        // from one replica to the next, what each writes does not.
+        if let Some(at) = recorded_at {
+            plan.recorded_at = plan.recorded_at.max(at);
+        }
         let first_revision = actual.map_or(0, |r| r + 1);
         let first_position = plan.next_position;
         let parts = events.len();

@@ -5,6 +5,7 @@
 pub mod binary;
 pub mod changes;
 pub mod events;
+pub mod nats;
 pub mod raw_log;
 pub mod small_disk;
 pub mod store;

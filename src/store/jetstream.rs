@@ -1,0 +1,537 @@
+//! The log on NATS JetStream: a replicated stream orders the appends, and every relledger
+//! replica applies them, in that order, to an embedded log of its own ([`FileLog`]) that it
+//! reads from.
+//!
+//! - **One stream, one subject per account** (`relledger.v1.events.<account id in hex>`).
+//!   Each message is one append (see `proposal`): all its events or none, whatever the server
+//!   version, with no need for atomic batch publish.
+//! - **Deciding an append.** A replica checks what it can before publishing (a retry, the
+//!   expected revision against its copy once caught up with the stream) and publishes with
+//!   JetStream's `Nats-Expected-Last-Subject-Sequence`, so that of two replicas racing on one
+//!   account the stream itself refuses the second. What decides is the follower (see
+//!   `follower`): every replica applies each message as the embedded log decides any append,
+//!   idempotency first, then the expected revision, so an append refused on one replica is
+//!   refused on all, and positions stay gapless and the same everywhere.
+//! - **Idempotency is permanent**: the message id (the first event id and a digest of the
+//!   proposal) lets JetStream drop a resent publish within its duplicate window; past it, the
+//!   replicas' own idempotency answers the retry with the original outcome.
+//! - **The hash chain** is the embedded log's, sealed by each replica as it applies the stream:
+//!   a record is recorded at the time JetStream stored its message (or the record before it, if
+//!   later), so every replica seals the same bytes and derives the same hashes.
+//! - **Read your writes**: an append returns once this replica has applied its message.
+
+mod follower;
+mod proposal;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::{self, message::PublishMessage, ErrorCode};
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use tokio::sync::watch;
+
+use self::proposal::{subject_of, Proposal, SUBJECT_PREFIX};
+use super::file::FileLog;
+use super::memory::empty_batch;
+use super::{
+    AppendOutcome, Direction, ExpectedRevision, Log, LogHead, ReadAllFilter, StoreError,
+    StoredRecords,
+};
+use crate::domain::{AccountId, ProposedEvent, RecordedEvent};
+
+/// The oldest nats-server this backend runs on: 2.10 is the first whose file store can sync
+/// every write (`sync_interval: always`), and the first that refuses the settings it does
+/// not know rather than ignoring them.
+pub const MIN_SERVER_VERSION: (u64, u64, u64) = (2, 10, 0);
+/// The stream's name unless configured.
+pub const DEFAULT_STREAM: &str = "RELLEDGER";
+/// How long a publish is retried while the stream has no leader (an election takes a few
+/// seconds), before the append fails `UNAVAILABLE`.
+const PUBLISH_PATIENCE: Duration = Duration::from_secs(10);
+/// How long an append waits for this replica to apply the stream as far as it must.
+const APPLY_PATIENCE: Duration = Duration::from_secs(30);
+/// How many times an append is proposed again after another replica's append overtook it.
+const MAX_PROPOSALS: u32 = 16;
+/// How many applied messages' answers are kept for the appends waiting for them.
+const KEPT_ANSWERS: usize = 65_536;
+
+/// Where the log is and how it is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JetStreamOptions {
+    /// The servers of the cluster, `nats://host:port` each.
+    pub urls: Vec<String>,
+    /// The stream's name.
+    pub stream: String,
+    /// How many servers hold each message (JetStream's R1, R3 or R5).
+    pub replicas: usize,
+}
+
+impl JetStreamOptions {
+    /// The options for `spec`, the servers comma-separated: `nats://a:4222,nats://b:4222`.
+    pub fn parse(spec: &str) -> Result<JetStreamOptions, JetStreamError> {
+        let urls: Vec<String> = spec
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+            .collect();
+        if urls.is_empty() || urls.iter().any(|u| !u.starts_with("nats://")) {
+            return Err(JetStreamError::Options(format!(
+                "{spec:?} is not a list of nats:// URLs"
+            )));
+        }
+        Ok(JetStreamOptions {
+            urls,
+            stream: DEFAULT_STREAM.to_string(),
+            replicas: 1,
+        })
+    }
+}
+
+/// Why the replicated log could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum JetStreamError {
+    /// The options do not name servers.
+    #[error("invalid --store: {0}")]
+    Options(String),
+    /// No server answered.
+    #[error("cannot connect to NATS at {urls}: {reason}")]
+    Connect { urls: String, reason: String },
+    /// The server is older than the oldest supported.
+    #[error("nats-server {found} is too old: relledger needs {}.{}.{} or later (sync_interval: always, and settings refused rather than ignored)", MIN_SERVER_VERSION.0, MIN_SERVER_VERSION.1, MIN_SERVER_VERSION.2)]
+    TooOld { found: String },
+    /// The stream could not be created or read.
+    #[error("cannot open the JetStream stream {stream}: {reason}")]
+    Stream { stream: String, reason: String },
+    /// The replica's own log failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One message the follower applied: its stream sequence, its subject, and its answer
+/// (`None` when nobody can be waiting for it).
+type Applied = (u64, String, Option<Result<AppendOutcome, StoreError>>);
+
+/// The parts the appends and the follower share.
+struct Shared {
+    /// This replica's copy, which every read is answered from.
+    local: FileLog,
+    /// The last stream sequence applied.
+    applied: watch::Sender<u64>,
+    /// Recent messages' answers, by stream sequence.
+    answers: Mutex<BTreeMap<u64, Result<AppendOutcome, StoreError>>>,
+    /// The last stream sequence of each subject the follower has seen.
+    subjects: Mutex<HashMap<String, u64>>,
+    /// Why this replica can no longer apply the stream, once it cannot.
+    failure: watch::Sender<Option<String>>,
+    /// Set when the log closes: the follower stops.
+    closed: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Records what the follower applied: each message's subject and answer (`None` for
+    /// nobody's), then the last sequence.
+    fn publish(&self, applied: Vec<Applied>) {
+        let Some(last) = applied.last().map(|a| a.0) else {
+            return;
+        };
+        {
+            let mut subjects = self.subjects.lock().expect("subjects lock");
+            let mut answers = self.answers.lock().expect("answers lock");
+            for (sequence, subject, answer) in applied {
+                subjects.insert(subject, sequence);
+                if let Some(answer) = answer {
+                    answers.insert(sequence, answer);
+                }
+            }
+            while answers.len() > KEPT_ANSWERS {
+                answers.pop_first();
+            }
+        }
+        self.applied.send_replace(last);
+    }
+}
+
+/// The log on a JetStream stream, applied to this replica's [`FileLog`]. See the module docs.
+#[derive(Clone)]
+pub struct JetStreamLog {
+    shared: Arc<Shared>,
+    js: jetstream::Context,
+    stream: jetstream::stream::Stream,
+    /// Held, never read: the last handle dropped stops the follower.
+    _closing: Arc<Closing>,
+}
+
+/// Stops the follower when the last handle goes.
+struct Closing(Arc<Shared>);
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        self.0.closed.send_replace(true);
+    }
+}
+
+impl JetStreamLog {
+    /// Connects to the servers of `options`, checks their version, opens (creating if needed)
+    /// the stream, and starts applying it to `local`, this replica's log.
+    pub async fn open(
+        local: FileLog,
+        options: &JetStreamOptions,
+    ) -> Result<JetStreamLog, JetStreamError> {
+        let urls = options.urls.join(",");
+        let connect_error = |reason: String| JetStreamError::Connect {
+            urls: urls.clone(),
+            reason,
+        };
+        let client = tokio::time::timeout(
+            Duration::from_secs(10),
+            async_nats::ConnectOptions::new().connect(options.urls.as_slice()),
+        )
+        .await
+        .map_err(|_| connect_error("no answer in 10 s".into()))?
+        .map_err(|e| connect_error(e.to_string()))?;
+        check_version(&client.server_info().version)?;
+        let js = jetstream::new(client);
+        let stream_error = |reason: String| JetStreamError::Stream {
+            stream: options.stream.clone(),
+            reason,
+        };
+        let stream = js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: options.stream.clone(),
+                subjects: vec![format!("{SUBJECT_PREFIX}.>")],
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: options.replicas,
+                // The log is append-only: nobody removes a message, so the sequences stay
+                // gapless and every replica can apply the stream from its start.
+                deny_delete: true,
+                deny_purge: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| stream_error(e.to_string()))?;
+        let subjects = &stream.cached_info().config.subjects;
+        if !subjects.iter().any(|s| s == &format!("{SUBJECT_PREFIX}.>")) {
+            return Err(stream_error(format!(
+                "it exists with other subjects ({subjects:?})"
+            )));
+        }
+        let progress = local.ordered_progress()?;
+        let shared = Arc::new(Shared {
+            local,
+            applied: watch::channel(0).0,
+            answers: Mutex::new(BTreeMap::new()),
+            subjects: Mutex::new(HashMap::new()),
+            failure: watch::channel(None).0,
+            closed: watch::channel(false).0,
+        });
+        tokio::spawn(follower::follow(
+            Arc::clone(&shared),
+            stream.clone(),
+            progress,
+        ));
+        Ok(JetStreamLog {
+            _closing: Arc::new(Closing(Arc::clone(&shared))),
+            shared,
+            js,
+            stream,
+        })
+    }
+
+    /// This replica's copy of the log.
+    pub fn local(&self) -> &FileLog {
+        &self.shared.local
+    }
+
+    /// Waits until this replica has applied the stream up to `sequence`.
+    async fn applied(&self, sequence: u64) -> Result<(), StoreError> {
+        let mut applied = self.shared.applied.subscribe();
+        let mut failure = self.shared.failure.subscribe();
+        let waiting = async {
+            tokio::select! {
+                reached = applied.wait_for(|a| *a >= sequence) => reached.map(|_| ()).map_err(|_| closed()),
+                failed = failure.wait_for(Option::is_some) => Err(StoreError::Unavailable(format!(
+                    "this replica cannot apply the stream: {}",
+                    failed.map(|f| f.clone().unwrap_or_default()).unwrap_or_default()
+                ))),
+            }
+        };
+        tokio::time::timeout(APPLY_PATIENCE, waiting)
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "this replica has not applied the stream up to sequence {sequence} in {APPLY_PATIENCE:?}"
+                ))
+            })?
+    }
+
+    /// Waits until this replica has applied everything the stream holds now.
+    async fn caught_up(&self) -> Result<(), StoreError> {
+        let info = self.stream.get_info().await.map_err(unavailable)?;
+        self.applied(info.state.last_sequence).await
+    }
+
+    /// The stream sequence of the last message on `subject` (0: none), once caught up.
+    async fn subject_sequence(&self, subject: &str) -> Result<u64, StoreError> {
+        if let Some(sequence) = self
+            .shared
+            .subjects
+            .lock()
+            .expect("subjects lock")
+            .get(subject)
+        {
+            return Ok(*sequence);
+        }
+        // Not seen since this replica started following: ask the stream's leader (a direct
+        // get may answer from a replica that is behind).
+        match self.stream.get_last_raw_message_by_subject(subject).await {
+            Ok(message) => Ok(message.sequence),
+            Err(e)
+                if e.kind()
+                    == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+            {
+                Ok(0)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Publishes, retrying while the stream has no leader; the ack's sequence and whether the
+    /// stream took it as a duplicate, or `None` when the expected subject sequence failed.
+    async fn publish(
+        &self,
+        subject: &str,
+        message: impl Fn() -> PublishMessage,
+    ) -> Result<Option<(u64, bool)>, StoreError> {
+        let started = tokio::time::Instant::now();
+        let mut pause = Duration::from_millis(25);
+        loop {
+            let sent = match self.js.send_publish(subject.to_string(), message()).await {
+                Ok(ack) => ack.await,
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(ack) => return Ok(Some((ack.sequence, ack.duplicate))),
+                Err(e) if overtaken(&e) => return Ok(None),
+                Err(e) if transient(&e) && started.elapsed() < PUBLISH_PATIENCE => {
+                    tracing::debug!(error = %e, "publish failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+    }
+}
+
+/// JetStream's own error code for a refused publish.
+fn code(error: &PublishError) -> Option<ErrorCode> {
+    std::error::Error::source(error)?
+        .downcast_ref::<jetstream::Error>()
+        .map(jetstream::Error::error_code)
+}
+
+/// Whether a publish was refused because the subject moved past the sequence it expected
+/// (a clustered stream says so with a code of its own).
+fn overtaken(error: &PublishError) -> bool {
+    error.kind() == PublishErrorKind::WrongLastSequence
+        || code(error) == Some(ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT)
+}
+
+/// Whether a publish may succeed if sent again: no leader during an election (async-nats
+/// reports "no responders" as a missing stream), no ack in time, a broken connection, or the
+/// same message id being stored by another publish at this moment.
+fn transient(error: &PublishError) -> bool {
+    matches!(
+        error.kind(),
+        PublishErrorKind::StreamNotFound
+            | PublishErrorKind::TimedOut
+            | PublishErrorKind::BrokenPipe
+    ) || code(error) == Some(ErrorCode::STREAM_DUPLICATE_MESSAGE_CONFLICT)
+}
+
+fn unavailable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("NATS JetStream: {error}"))
+}
+
+fn closed() -> StoreError {
+    StoreError::Unavailable("the replicated log is closed".to_string())
+}
+
+/// Refuses a server older than [`MIN_SERVER_VERSION`].
+fn check_version(version: &str) -> Result<(), JetStreamError> {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split(['.', '-'])
+        .map(|p| p.parse::<u64>().ok());
+    let found = (
+        parts.next().flatten(),
+        parts.next().flatten(),
+        parts.next().flatten(),
+    );
+    match found {
+        (Some(a), Some(b), Some(c)) if (a, b, c) >= MIN_SERVER_VERSION => Ok(()),
+        _ => Err(JetStreamError::TooOld {
+            found: version.to_string(),
+        }),
+    }
+}
+
+#[async_trait]
+impl Log for JetStreamLog {
+    async fn append_by(
+        &self,
+        account: &AccountId,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+        recorded_by: Option<&str>,
+    ) -> Result<AppendOutcome, StoreError> {
+        if events.is_empty() {
+            return Err(empty_batch());
+        }
+        let subject = subject_of(account);
+        let proposal = Proposal {
+            account: account.clone(),
+            expected,
+            recorded_by: recorded_by.map(str::to_string),
+            events,
+        };
+        let payload = bytes::Bytes::from(proposal.encode());
+        for attempt in 0..MAX_PROPOSALS {
+            // A retry of an append this replica has applied is answered here.
+            if let Some(outcome) = self
+                .shared
+                .local
+                .find_retry(account, &proposal.events)
+                .await?
+            {
+                return Ok(outcome);
+            }
+            let id = proposal.message_id(&payload, attempt);
+            let mut last_on_subject = None;
+            if expected != ExpectedRevision::Any {
+                self.caught_up().await?;
+                let actual = self.shared.local.stream_revision(account).await?;
+                if !expected.admits(actual) {
+                    if let Some(outcome) = self
+                        .shared
+                        .local
+                        .find_retry(account, &proposal.events)
+                        .await?
+                    {
+                        return Ok(outcome);
+                    }
+                    return Err(StoreError::WrongExpectedRevision { expected, actual });
+                }
+                last_on_subject = Some(self.subject_sequence(&subject).await?);
+            }
+            let message = || {
+                let m = PublishMessage::build()
+                    .payload(payload.clone())
+                    .message_id(&id);
+                match last_on_subject {
+                    Some(last) => m.expected_last_subject_sequence(last),
+                    None => m,
+                }
+            };
+            let Some((sequence, duplicate)) = self.publish(&subject, message).await? else {
+                // Another replica appended to the account since: decide again.
+                continue;
+            };
+            self.applied(sequence).await?;
+            let answer = self
+                .shared
+                .answers
+                .lock()
+                .expect("answers lock")
+                .get(&sequence)
+                .cloned();
+            match answer {
+                Some(answer) if !duplicate => return answer,
+                // The same proposal was published before: its answer, if it was written,
+                // is this append's as a retry.
+                _ => {
+                    if let Some(outcome) = self
+                        .shared
+                        .local
+                        .find_retry(account, &proposal.events)
+                        .await?
+                    {
+                        return Ok(outcome);
+                    }
+                    if !duplicate {
+                        return Err(StoreError::Unavailable(format!(
+                            "the answer to the append at stream sequence {sequence} is no longer kept"
+                        )));
+                    }
+                    // It was refused then; propose it again under another id.
+                }
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the append was overtaken by other appends {MAX_PROPOSALS} times; retry it"
+        )))
+    }
+
+    async fn find_retry(
+        &self,
+        account: &AccountId,
+        events: &[ProposedEvent],
+    ) -> Result<Option<AppendOutcome>, StoreError> {
+        self.shared.local.find_retry(account, events).await
+    }
+
+    async fn stream_revision(&self, account: &AccountId) -> Result<Option<u64>, StoreError> {
+        self.shared.local.stream_revision(account).await
+    }
+
+    async fn accounts(
+        &self,
+        after: Option<&AccountId>,
+        limit: usize,
+    ) -> Result<Vec<AccountId>, StoreError> {
+        self.shared.local.accounts(after, limit).await
+    }
+
+    fn read_stream(
+        &self,
+        account: &AccountId,
+        from: Option<u64>,
+        direction: Direction,
+        limit: Option<u64>,
+    ) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
+        self.shared
+            .local
+            .read_stream(account, from, direction, limit)
+    }
+
+    fn read_all_pages(
+        &self,
+        from: Option<u64>,
+        direction: Direction,
+        limit: Option<u64>,
+        filter: ReadAllFilter,
+    ) -> BoxStream<'static, Result<Vec<RecordedEvent>, StoreError>> {
+        self.shared
+            .local
+            .read_all_pages(from, direction, limit, filter)
+    }
+
+    fn stored_records(&self, from: u64, to: u64) -> StoredRecords {
+        self.shared.local.stored_records(from, to)
+    }
+
+    fn head(&self) -> LogHead {
+        self.shared.local.head()
+    }
+
+    fn watch_head(&self) -> watch::Receiver<LogHead> {
+        Log::watch_head(&self.shared.local)
+    }
+}
+
+#[cfg(test)]
+mod tests;
