@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::audit::AuditConfig;
 use crate::auth::Authenticator;
 use crate::domain::Policy;
+use crate::store::jetstream::JetStreamOptions;
 
 /// The largest encoded event accepted by default: generous for notes and summaries, small
 /// enough that a record never dominates a read page or a replication message.
@@ -50,6 +51,9 @@ pub struct Config {
     /// The server's certificate and key, and the client CA under mTLS; `None` serves plain
     /// HTTP/2.
     pub tls: Option<TlsConfig>,
+    /// The log on a NATS JetStream cluster (`--store nats://...`), applied to the embedded
+    /// log in `data_dir` as this replica's copy; `None`: the embedded log alone.
+    pub store: Option<JetStreamOptions>,
 }
 
 /// TLS for the server, as PEM text read at start.
@@ -87,6 +91,7 @@ impl Config {
             state_cache_events: crate::read::states::DEFAULT_BUDGET,
             auth: None,
             tls: None,
+            store: None,
         }
     }
 }

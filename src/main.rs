@@ -97,6 +97,15 @@ struct ServeArgs {
     /// them back from the log.
     #[arg(long, env = "RELLEDGER_STATE_CACHE_EVENTS", default_value_t = relledger::read::states::DEFAULT_BUDGET)]
     state_cache_events: usize,
+    /// The log on a NATS JetStream cluster instead of the embedded log alone: the servers'
+    /// URLs, comma-separated (`nats://127.0.0.1:4222,nats://127.0.0.1:4223`). The data dir
+    /// then holds this replica's copy. Needs nats-server 2.10 or later.
+    #[arg(long, value_name = "URLS", env = "RELLEDGER_STORE")]
+    store: Option<String>,
+    /// With `--store`: how many NATS servers hold each message of the stream (1, 3 or 5),
+    /// when this replica creates it.
+    #[arg(long, env = "RELLEDGER_STORE_REPLICAS", default_value_t = 1)]
+    store_replicas: usize,
     /// The principals, their token hashes, roles and account scopes (`relledger token create`
     /// writes it). Without it every caller may do everything, which is allowed only on a
     /// loopback address. Reloaded on SIGHUP.
@@ -182,6 +191,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.max_request_bytes = args.max_request_bytes;
     config.cache_bytes = args.cache_mb.max(1) * 1024 * 1024;
     config.state_cache_events = args.state_cache_events;
+    if let Some(store) = &args.store {
+        let mut options = relledger::store::jetstream::JetStreamOptions::parse(store)?;
+        options.replicas = args.store_replicas.max(1);
+        config.store = Some(options);
+    }
     config.audit = AuditConfig {
         sign_every_records: args.checkpoint_every_records.max(1),
         sign_every: std::time::Duration::from_secs(args.checkpoint_every_secs.max(1)),

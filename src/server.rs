@@ -23,6 +23,8 @@ use crate::privacy::{FileKeyStore, Privacy, PrivacyError};
 use crate::read::change_feed::ChangeFeeds;
 use crate::read::projector::Projector;
 use crate::store::file::{FileLog, OpenError};
+use crate::store::jetstream::JetStreamLog;
+use crate::store::Log;
 use crate::subscriptions::Subscriptions;
 
 /// Why the server could not start or stopped with an error.
@@ -46,6 +48,9 @@ pub enum ServeError {
     /// The TLS certificate or key could not be used.
     #[error("cannot use the TLS certificate and key: {0}")]
     Tls(tonic::transport::Error),
+    /// The log on NATS JetStream could not be opened.
+    #[error(transparent)]
+    JetStream(#[from] crate::store::jetstream::JetStreamError),
     /// The reflection service could not be built from the embedded descriptors.
     #[error("server reflection failed to start: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
@@ -114,8 +119,15 @@ impl OpenServer {
             audit,
             privacy,
         } = self;
+        // The log the services read and append through: the embedded one, or the stream on
+        // JetStream applied to it (the embedded log is then this replica's copy, which every
+        // read is answered from, and the small stores stay beside it).
+        let shared: Arc<dyn Log> = match &config.store {
+            None => log.clone(),
+            Some(options) => Arc::new(JetStreamLog::open((*log).clone(), options).await?),
+        };
         let ledger = Arc::new(Ledger::with_privacy(
-            log.clone(),
+            shared.clone(),
             config.policy.clone(),
             Arc::clone(&privacy),
         ));
@@ -128,9 +140,13 @@ impl OpenServer {
         };
         // The live projector runs beside the services, off the append path, until shutdown.
         let projector = Arc::new(
-            Projector::open(log.clone(), Arc::new(log.snapshots()?), Params::default())
-                .await?
-                .with_state_budget(config.state_cache_events),
+            Projector::open(
+                shared.clone(),
+                Arc::new(log.snapshots()?),
+                Params::default(),
+            )
+            .await?
+            .with_state_budget(config.state_cache_events),
         );
         // Both keep account histories and states: they share the caches, so each record is
         // decoded once and each state advanced once. Lists and the portfolio "now" are
@@ -149,7 +165,7 @@ impl OpenServer {
         // Signs the chain head at intervals, and checks the whole chain once, until shutdown.
         let auditing = tokio::spawn(Arc::clone(&audit).run(stopping.clone()));
         let changes = Arc::new(ChangeFeeds::new(
-            log.clone(),
+            shared.clone(),
             Arc::clone(&projector),
             stopping.clone(),
         ));
@@ -162,7 +178,7 @@ impl OpenServer {
             close_tx,
         ));
         let subscriptions = Arc::new(Subscriptions::new(
-            log.clone(),
+            shared.clone(),
             Arc::new(log.checkpoints()?),
             stopping,
         ));
@@ -243,6 +259,7 @@ impl OpenServer {
         drop(ledger);
         drop(relationships);
         drop(subscriptions);
+        drop(shared);
         let released = log.released();
         match Arc::try_unwrap(log) {
             Ok(log) => log.close(),

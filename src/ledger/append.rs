@@ -86,6 +86,7 @@ impl Ledger {
         recorded_by: Option<&str>,
         cached: &mut CachedAccount,
     ) -> Result<AppendOutcome, LedgerError> {
+        let mut caught_up = false;
         for _ in 0..STALE_STATE_RETRIES {
             if !cached.loaded {
                 *cached = self.load(account).await?;
@@ -96,10 +97,18 @@ impl Ledger {
                 // rules may hold any more. Asked only now: when the checks pass, the log's
                 // append recognises a retry itself (before its own revision check, writing
                 // nothing), so an append that is not refused costs no separate lookup.
-                return match self.log.find_retry(account, &events).await? {
-                    Some(outcome) => Ok(outcome),
-                    None => Err(refused),
-                };
+                if let Some(outcome) = self.log.find_retry(account, &events).await? {
+                    return Ok(outcome);
+                }
+                // A replica's copy of a shared log may not yet hold another replica's
+                // appends: the refusal stands only against the log as it is now.
+                if !caught_up && self.log.catch_up_needed() {
+                    self.log.catch_up().await?;
+                    caught_up = true;
+                    cached.loaded = false;
+                    continue;
+                }
+                return Err(refused);
             }
             let validated_against = cached
                 .revision

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage, ErrorCode};
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -51,6 +52,8 @@ pub const DEFAULT_STREAM: &str = "RELLEDGER";
 /// How long a publish is retried while the stream has no leader (an election takes a few
 /// seconds), before the append fails `UNAVAILABLE`.
 const PUBLISH_PATIENCE: Duration = Duration::from_secs(10);
+/// How long opening waits for the cluster to elect the leaders it needs.
+const OPEN_PATIENCE: Duration = Duration::from_secs(30);
 /// How long an append waits for this replica to apply the stream as far as it must.
 const APPLY_PATIENCE: Duration = Duration::from_secs(30);
 /// How many times an append is proposed again after another replica's append overtook it.
@@ -199,20 +202,51 @@ impl JetStreamLog {
             stream: options.stream.clone(),
             reason,
         };
-        let stream = js
-            .get_or_create_stream(jetstream::stream::Config {
-                name: options.stream.clone(),
-                subjects: vec![format!("{SUBJECT_PREFIX}.>")],
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: options.replicas,
-                // The log is append-only: nobody removes a message, so the sequences stay
-                // gapless and every replica can apply the stream from its start.
-                deny_delete: true,
-                deny_purge: true,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| stream_error(e.to_string()))?;
+        let config = jetstream::stream::Config {
+            name: options.stream.clone(),
+            subjects: vec![format!("{SUBJECT_PREFIX}.>")],
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: options.replicas,
+            // The log is append-only: nobody removes a message, so the sequences stay
+            // gapless and every replica can apply the stream from its start.
+            deny_delete: true,
+            deny_purge: true,
+            ..Default::default()
+        };
+        // A cluster that has just started has no JetStream leader for a moment (and says
+        // "temporarily unavailable", or nothing): ask again until it has.
+        let started = tokio::time::Instant::now();
+        let stream = loop {
+            match js.get_or_create_stream(config.clone()).await {
+                Ok(stream) => break stream,
+                Err(e) if started.elapsed() < OPEN_PATIENCE => {
+                    tracing::debug!(error = %e, "cannot open the stream yet; asking again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(stream_error(e.to_string())),
+            }
+        };
+        // A stream just created has no leader for a moment, and its leader answers the
+        // questions an append asks: wait for one.
+        let started = tokio::time::Instant::now();
+        let mut stream = stream;
+        loop {
+            let led = match stream.info().await {
+                Ok(info) => info.cluster.as_ref().is_none_or(|c| c.leader.is_some()),
+                Err(e) if started.elapsed() < OPEN_PATIENCE => {
+                    tracing::debug!(error = %e, "the stream does not answer yet");
+                    false
+                }
+                Err(e) => return Err(stream_error(e.to_string())),
+            };
+            if led {
+                break;
+            }
+            if started.elapsed() >= OPEN_PATIENCE {
+                return Err(stream_error(format!("no leader after {OPEN_PATIENCE:?}")));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let subjects = &stream.cached_info().config.subjects;
         if !subjects.iter().any(|s| s == &format!("{SUBJECT_PREFIX}.>")) {
             return Err(stream_error(format!(
@@ -286,16 +320,21 @@ impl JetStreamLog {
             return Ok(*sequence);
         }
         // Not seen since this replica started following: ask the stream's leader (a direct
-        // get may answer from a replica that is behind).
-        match self.stream.get_last_raw_message_by_subject(subject).await {
-            Ok(message) => Ok(message.sequence),
-            Err(e)
-                if e.kind()
-                    == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
-            {
-                Ok(0)
+        // get may answer from a replica that is behind). No answer while a leader is being
+        // elected: ask again, as a publish is sent again.
+        let started = tokio::time::Instant::now();
+        loop {
+            match self.stream.get_last_raw_message_by_subject(subject).await {
+                Ok(message) => return Ok(message.sequence),
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(0),
+                Err(e)
+                    if e.kind() == LastRawMessageErrorKind::Other
+                        && started.elapsed() < PUBLISH_PATIENCE =>
+                {
+                    tracing::debug!(error = %e, "the stream's leader did not answer; asking again");
+                }
+                Err(e) => return Err(unavailable(e)),
             }
-            Err(e) => Err(unavailable(e)),
         }
     }
 
@@ -518,6 +557,14 @@ impl Log for JetStreamLog {
         self.shared
             .local
             .read_all_pages(from, direction, limit, filter)
+    }
+
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        self.caught_up().await
+    }
+
+    fn catch_up_needed(&self) -> bool {
+        true
     }
 
     fn stored_records(&self, from: u64, to: u64) -> StoredRecords {

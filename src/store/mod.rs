@@ -316,6 +316,19 @@ pub trait Log: Send + Sync + 'static {
     /// its position. Blocking: call it from a blocking thread in async code.
     fn stored_records(&self, from: u64, to: u64) -> StoredRecords;
 
+    /// Waits until this process's copy of the log holds everything the log held when the call
+    /// was made. The embedded log is its own copy: nothing to wait for. A replica of a shared
+    /// log (`jetstream`) may be behind another replica's appends; a check that refused an
+    /// append against what this process knows asks this before the refusal stands.
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Whether [`Log::catch_up`] can change anything: only for a replica of a shared log.
+    fn catch_up_needed(&self) -> bool {
+        false
+    }
+
     /// The committed head of the log.
     fn head(&self) -> LogHead;
 

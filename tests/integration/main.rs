@@ -23,6 +23,7 @@ mod projector;
 mod relationship_changes;
 mod relationship_walks;
 mod relationships_api;
+mod replicas;
 mod scenarios;
 mod slow_consumers;
 mod subscriptions;
