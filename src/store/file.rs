@@ -320,18 +320,30 @@ impl FileLog {
         recorded_by: Option<String>,
         recorded_at: Timestamp,
     ) -> Result<oneshot::Receiver<Result<AppendOutcome, StoreError>>, StoreError> {
-        let stopped = || StoreError::Unavailable("the log writer has stopped".to_string());
+        self.queue(account, expected, events, recorded_by, Some(recorded_at))
+    }
+
+    /// Hands an append to the writer; its answer arrives on the receiver.
+    fn queue(
+        &self,
+        account: &AccountId,
+        expected: ExpectedRevision,
+        events: Vec<ProposedEvent>,
+        recorded_by: Option<String>,
+        recorded_at: Option<Timestamp>,
+    ) -> Result<oneshot::Receiver<Result<AppendOutcome, StoreError>>, StoreError> {
         let (reply, answer) = oneshot::channel();
         let command = AppendCommand {
             account: account.clone(),
             expected,
+            // Here, on the requester's task, not on the writer's one thread.
             events: events.into_iter().map(SerializedEvent::new).collect(),
             recorded_by,
-            recorded_at: Some(recorded_at),
+            recorded_at,
             reply,
         };
-        let queue = self.inner.commands.as_ref().ok_or_else(stopped)?;
-        queue.send(command).map_err(|_| stopped())?;
+        let queue = self.inner.commands.as_ref().ok_or_else(writer_stopped)?;
+        queue.send(command).map_err(|_| writer_stopped())?;
         Ok(answer)
     }
 
@@ -344,6 +356,10 @@ impl FileLog {
     fn committed_end(&self) -> u64 {
         self.inner.head.borrow().next_position
     }
+}
+
+fn writer_stopped() -> StoreError {
+    StoreError::Unavailable("the log writer has stopped".to_string())
 }
 
 /// Makes a directory's entries (files created, renamed or removed in it) durable.
@@ -360,20 +376,14 @@ impl Log for FileLog {
         events: Vec<ProposedEvent>,
         recorded_by: Option<&str>,
     ) -> Result<AppendOutcome, StoreError> {
-        let stopped = || StoreError::Unavailable("the log writer has stopped".to_string());
-        let (reply, answer) = oneshot::channel();
-        let command = AppendCommand {
-            account: account.clone(),
+        let answer = self.queue(
+            account,
             expected,
-            // Here, on the requester's task, not on the writer's one thread.
-            events: events.into_iter().map(SerializedEvent::new).collect(),
-            recorded_by: recorded_by.map(str::to_string),
-            recorded_at: None,
-            reply,
-        };
-        let queue = self.inner.commands.as_ref().ok_or_else(stopped)?;
-        queue.send(command).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+            events,
+            recorded_by.map(str::to_string),
+            None,
+        )?;
+        answer.await.map_err(|_| writer_stopped())?
     }
 
     async fn find_retry(
