@@ -439,14 +439,11 @@ impl Log for JetStreamLog {
             events,
         };
         let payload = bytes::Bytes::from(proposal.encode());
+        // What this replica's copy holds of the batch: the original outcome of a retry.
+        let retry = || self.shared.local.find_retry(account, &proposal.events);
         for attempt in 0..MAX_PROPOSALS {
             // A retry of an append this replica has applied is answered here.
-            if let Some(outcome) = self
-                .shared
-                .local
-                .find_retry(account, &proposal.events)
-                .await?
-            {
+            if let Some(outcome) = retry().await? {
                 return Ok(outcome);
             }
             let id = proposal.message_id(&payload, attempt);
@@ -455,15 +452,10 @@ impl Log for JetStreamLog {
                 self.caught_up().await?;
                 let actual = self.shared.local.stream_revision(account).await?;
                 if !expected.admits(actual) {
-                    if let Some(outcome) = self
-                        .shared
-                        .local
-                        .find_retry(account, &proposal.events)
-                        .await?
-                    {
-                        return Ok(outcome);
-                    }
-                    return Err(StoreError::WrongExpectedRevision { expected, actual });
+                    return match retry().await? {
+                        Some(outcome) => Ok(outcome),
+                        None => Err(StoreError::WrongExpectedRevision { expected, actual }),
+                    };
                 }
                 last_on_subject = Some(self.subject_sequence(&subject).await?);
             }
@@ -493,12 +485,7 @@ impl Log for JetStreamLog {
                 // The same proposal was published before: its answer, if it was written,
                 // is this append's as a retry.
                 _ => {
-                    if let Some(outcome) = self
-                        .shared
-                        .local
-                        .find_retry(account, &proposal.events)
-                        .await?
-                    {
+                    if let Some(outcome) = retry().await? {
                         return Ok(outcome);
                     }
                     if !duplicate {

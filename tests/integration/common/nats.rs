@@ -43,6 +43,19 @@ fn free_port() -> u16 {
 struct Node {
     config: PathBuf,
     child: Option<Child>,
+    /// Set once the running process logged that it is ready (see [`ready_line`]).
+    ready: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+/// Whether a line of nats-server's log says the node is ready: a lone server once it serves,
+/// a cluster's node once it knows the JetStream metadata leader (itself or another), which
+/// creating a replicated stream needs.
+fn ready_line(line: &str, clustered: bool) -> bool {
+    if clustered {
+        line.contains("metadata leader") && !line.contains("no metadata leader")
+    } else {
+        line.contains("Server is ready")
+    }
 }
 
 /// A JetStream cluster on 127.0.0.1 (one node is a cluster of one).
@@ -83,6 +96,7 @@ impl Nats {
             nodes.push(Node {
                 config: path,
                 child: None,
+                ready: None,
             });
         }
         let mut nats = Nats {
@@ -102,17 +116,30 @@ impl Nats {
 
     /// Starts node `i` (again).
     pub fn start(&mut self, i: usize) {
+        let clustered = self.nodes.len() > 1;
         let node = &mut self.nodes[i];
         assert!(node.child.is_none(), "node {i} is running");
-        node.child = Some(
-            Command::new(nats_server())
-                .arg("-c")
-                .arg(&node.config)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start nats-server"),
-        );
+        let mut child = Command::new(nats_server())
+            .arg("-c")
+            .arg(&node.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nats-server");
+        // The log is read to its end (so the server never blocks on a full pipe), and tells
+        // when the node is ready.
+        let log = child.stderr.take().expect("piped stderr");
+        let (ready_tx, ready) = tokio::sync::watch::channel(false);
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(log).lines().map_while(Result::ok) {
+                if ready_line(&line, clustered) {
+                    ready_tx.send_replace(true);
+                }
+            }
+        });
+        node.child = Some(child);
+        node.ready = Some(ready);
     }
 
     /// Kills node `i` with SIGKILL, as a crash would.
@@ -121,6 +148,7 @@ impl Nats {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.nodes[i].ready = None;
     }
 
     /// The client URLs, comma-separated, as `--store` takes them.
@@ -135,34 +163,18 @@ impl Nats {
         options
     }
 
-    /// Waits until JetStream answers on every running node: the cluster has a meta leader.
+    /// Waits until every running node has logged that it is ready (see [`ready_line`]).
     pub async fn ready(&self) {
-        for (i, url) in self.urls.iter().enumerate() {
-            if self.nodes[i].child.is_none() {
-                continue;
-            }
-            let started = std::time::Instant::now();
-            loop {
-                let answered = async {
-                    let client = async_nats::connect(url.as_str()).await.ok()?;
-                    async_nats::jetstream::new(client)
-                        .query_account()
-                        .await
-                        .ok()
-                };
-                if tokio::time::timeout(Duration::from_secs(2), answered)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some()
-                {
-                    break;
-                }
-                assert!(
-                    started.elapsed() < Duration::from_secs(60),
-                    "JetStream at {url} is not ready after 60 s"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
+        for (i, node) in self.nodes.iter().enumerate() {
+            let Some(ready) = &node.ready else { continue };
+            let mut ready = ready.clone();
+            let waited = tokio::time::timeout(Duration::from_secs(60), ready.wait_for(|r| *r))
+                .await
+                .map(|r| r.is_ok());
+            match waited {
+                Ok(true) => {}
+                Ok(false) => panic!("nats-server node {i} ended before it was ready"),
+                Err(_) => panic!("nats-server node {i} is not ready after 60 s"),
             }
         }
     }
