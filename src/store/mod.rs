@@ -2,8 +2,9 @@
 //!
 //! Everything above this module (the ledger service, the API, the audit layer) sees only the
 //! trait and the small stores' traits beside it (subscription positions, snapshots, signed
-//! checkpoints), so the embedded sled backend, the in-memory model and a future replicated
-//! backend are interchangeable. The trait owns the log's invariants:
+//! checkpoints), so the embedded backend (`file`), the in-memory model (`memory`) and the log
+//! on NATS JetStream (`jetstream`, each replica applying the stream to a `file` log of its
+//! own) are interchangeable. The trait owns the log's invariants:
 //!
 //! - an append is all or none, checked against the expected revision atomically;
 //! - positions are 0-based, gapless and increase in commit order; revisions likewise per stream;
