@@ -142,3 +142,100 @@ async fn two_replicas_serve_one_ledger() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A message expecting `account` at revision `expected`, published straight to the stream as
+/// another writer could: every replica decides it the same way, at its place in the stream.
+async fn publish_expecting(nats: &Nats, account: &str, expected: u64) {
+    let event = relledger::domain::ProposedEvent {
+        event_id: relledger::domain::EventId::new_random(),
+        occurred_at: relledger::domain::Timestamp::from_unix_nanos(1_700_000_000_000_000_000),
+        actor: "intruder".into(),
+        metadata: Default::default(),
+        payload: relledger::domain::EventPayload::AccountOpened(relledger::domain::AccountOpened {
+            name: "Intruder".into(),
+            segment: relledger::domain::AccountSegment::Standard,
+            owner: "nobody".into(),
+            industry: String::new(),
+            region: String::new(),
+        }),
+    };
+    let message = serde_json::json!({
+        "version": 1,
+        "account": account,
+        "expected": {"exact": expected},
+        "events": [event],
+    });
+    let client = async_nats::connect(nats.urls[0].as_str()).await.unwrap();
+    let ack = async_nats::jetstream::new(client)
+        .publish(
+            format!("relledger.v1.events.{}", hex::encode(account)),
+            serde_json::to_vec(&message).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(!ack.duplicate);
+}
+
+/// Every record `server` holds, as (position, hash, event id).
+async fn records(server: &mut TestServer) -> Vec<(u64, Vec<u8>, String)> {
+    server
+        .read_all()
+        .await
+        .into_iter()
+        .map(|r| (r.position, r.hash, r.event.unwrap().event_id))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_replica_catches_up_without_deciding_anything_again() {
+    let nats = Nats::cluster(3).await;
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = replica(&nats, a_dir.path()).await;
+    let b = replica(&nats, b_dir.path()).await;
+
+    // acme at revision 0; a message expecting revision 1, which every replica refuses then;
+    // then acme at revision 1, where that message would now pass.
+    a.append("acme", vec![event(-60, account_opened("Acme"))])
+        .await
+        .unwrap();
+    publish_expecting(&nats, "acme", 1).await;
+    a.client
+        .append(AppendRequest {
+            account_id: "acme".into(),
+            expected_revision: exact(0),
+            events: vec![event(
+                -59,
+                contact_added("boss", ContactRole::DecisionMaker),
+            )],
+        })
+        .await
+        .unwrap();
+    seen_through(&b, 1).await;
+    b.stop().await;
+
+    // Appends go on through the other replica while this one is down.
+    a.append("acme", vec![event(-30, visit(&["boss"]))])
+        .await
+        .unwrap();
+
+    // The replica lost its saved progress (as a crash before sled wrote it would): it walks
+    // the stream from its start, matching messages with the records it holds.
+    let database = relledger::store::sled::sled_path(b_dir.path());
+    relledger::store::sled::wait_for_sled_release(&database);
+    {
+        let db = sled::open(&database).unwrap();
+        db.open_tree("ordered").unwrap().remove("R").unwrap();
+        db.flush().unwrap();
+    }
+    relledger::store::sled::wait_for_sled_release(&database);
+
+    let mut b = replica(&nats, b_dir.path()).await;
+    seen_through(&b, 2).await;
+    let on_a = records(&mut a).await;
+    assert_eq!(on_a.len(), 3);
+    assert_eq!(records(&mut b).await, on_a);
+    a.stop().await;
+    b.stop().await;
+}
