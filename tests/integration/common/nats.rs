@@ -40,11 +40,25 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// What a node's log says about it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Said {
+    /// The client port it listens on.
+    client: Option<u16>,
+    /// The route (cluster) port it listens on.
+    route: Option<u16>,
+    /// Whether it is ready (see [`ready_line`]).
+    ready: bool,
+}
+
 struct Node {
     config: PathBuf,
+    store: PathBuf,
     child: Option<Child>,
-    /// Set once the running process logged that it is ready (see [`ready_line`]).
-    ready: Option<tokio::sync::watch::Receiver<bool>>,
+    /// What the running process has logged so far.
+    said: Option<tokio::sync::watch::Receiver<Said>>,
+    /// The ports it took when it first started, which a restart takes again.
+    ports: Option<(u16, u16)>,
 }
 
 /// Whether a line of nats-server's log says the node is ready: a lone server once it serves,
@@ -58,57 +72,104 @@ fn ready_line(line: &str, clustered: bool) -> bool {
     }
 }
 
+/// The port a "Listening for ... connections on 127.0.0.1:PORT" line names.
+fn listening(line: &str, what: &str) -> Option<u16> {
+    let rest = line
+        .split(&format!("Listening for {what} connections on "))
+        .nth(1)?;
+    rest.trim().rsplit(':').next()?.parse().ok()
+}
+
+/// A node's configuration: its ports (`-1`: one the server picks) and its routes.
+fn config(i: usize, store: &Path, client: i32, route: Option<(i32, &[u16])>) -> String {
+    let mut config = format!(
+        "server_name: n{i}\nlisten: 127.0.0.1:{client}\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
+        store.display()
+    );
+    if let Some((port, routes)) = route {
+        let routes: Vec<String> = routes
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect();
+        config.push_str(&format!(
+            "cluster {{\n  name: relledger-test\n  listen: 127.0.0.1:{port}\n  routes: [{}]\n}}\n",
+            routes.join(", ")
+        ));
+    }
+    config
+}
+
 /// A JetStream cluster on 127.0.0.1 (one node is a cluster of one).
 pub struct Nats {
     nodes: Vec<Node>,
     /// Each node's client URL.
     pub urls: Vec<String>,
+    /// Whether the nodes form a cluster (more than one).
+    clustered: bool,
     _dir: tempfile::TempDir,
 }
 
 impl Nats {
-    /// A cluster of `size` nodes, JetStream ready on each.
+    /// A cluster of `size` nodes, JetStream ready on each. Each node picks its own ports (no
+    /// other process can take them between a pick and a start); the first is the others'
+    /// seed, and once all have started each one's configuration names its ports and every
+    /// route, for a restart.
     pub async fn cluster(size: usize) -> Nats {
         let dir = tempfile::tempdir().unwrap();
-        let clients: Vec<u16> = (0..size).map(|_| free_port()).collect();
-        let routes: Vec<u16> = (0..size).map(|_| free_port()).collect();
-        let mut nodes = Vec::new();
-        for i in 0..size {
-            let store = dir.path().join(format!("n{i}"));
-            let mut config = format!(
-                "server_name: n{i}\nlisten: 127.0.0.1:{}\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
-                clients[i],
-                store.display()
-            );
-            if size > 1 {
-                let peers: Vec<String> = routes
-                    .iter()
-                    .map(|p| format!("nats-route://127.0.0.1:{p}"))
-                    .collect();
-                config.push_str(&format!(
-                    "cluster {{\n  name: relledger-test\n  listen: 127.0.0.1:{}\n  routes: [{}]\n}}\n",
-                    routes[i],
-                    peers.join(", ")
-                ));
-            }
-            let path = dir.path().join(format!("n{i}.conf"));
-            std::fs::write(&path, config).unwrap();
-            nodes.push(Node {
-                config: path,
-                child: None,
-                ready: None,
-            });
-        }
         let mut nats = Nats {
-            nodes,
-            urls: clients
-                .iter()
-                .map(|p| format!("nats://127.0.0.1:{p}"))
-                .collect(),
+            nodes: Vec::new(),
+            urls: Vec::new(),
+            clustered: size > 1,
             _dir: dir,
         };
+        let mut seed: Vec<u16> = Vec::new();
         for i in 0..size {
-            nats.start(i);
+            let store = nats._dir.path().join(format!("n{i}"));
+            let path = nats._dir.path().join(format!("n{i}.conf"));
+            nats.nodes.push(Node {
+                config: path,
+                store,
+                child: None,
+                said: None,
+                ports: None,
+            });
+            // A cluster's JetStream needs routes even on its first node, so the seed listens
+            // on a port picked here (and picked again if another process took it first); the
+            // other nodes route to it, and every client port is the server's own pick.
+            let said = loop {
+                let route = match (size > 1, i) {
+                    (false, _) => None,
+                    (true, 0) => {
+                        seed = vec![free_port()];
+                        Some((i32::from(seed[0]), seed.as_slice()))
+                    }
+                    (true, _) => Some((-1, seed.as_slice())),
+                };
+                let node = &nats.nodes[i];
+                std::fs::write(&node.config, config(i, &node.store, -1, route)).unwrap();
+                nats.start(i);
+                let listening = |s: &Said| s.client.is_some() && (size == 1 || s.route.is_some());
+                match nats.said(i, listening).await {
+                    Some(said) => break said,
+                    None if i == 0 && size > 1 => nats.kill(i),
+                    None => panic!("nats-server node {i} ended before it listened"),
+                }
+            };
+            let (client, route) = (said.client.unwrap(), said.route.unwrap_or(0));
+            nats.nodes[i].ports = Some((client, route));
+            nats.urls.push(format!("nats://127.0.0.1:{client}"));
+        }
+        let routes: Vec<u16> = nats
+            .nodes
+            .iter()
+            .filter_map(|n| n.ports)
+            .map(|p| p.1)
+            .collect();
+        for (i, node) in nats.nodes.iter().enumerate() {
+            let (client, route) = node.ports.unwrap();
+            let route = (size > 1).then_some((i32::from(route), routes.as_slice()));
+            let text = config(i, &node.store, i32::from(client), route);
+            std::fs::write(&node.config, text).unwrap();
         }
         nats.ready().await;
         nats
@@ -116,7 +177,7 @@ impl Nats {
 
     /// Starts node `i` (again).
     pub fn start(&mut self, i: usize) {
-        let clustered = self.nodes.len() > 1;
+        let clustered = self.clustered;
         let node = &mut self.nodes[i];
         assert!(node.child.is_none(), "node {i} is running");
         let mut child = Command::new(nats_server())
@@ -127,19 +188,35 @@ impl Nats {
             .spawn()
             .expect("start nats-server");
         // The log is read to its end (so the server never blocks on a full pipe), and tells
-        // when the node is ready.
+        // the node's ports and when it is ready.
         let log = child.stderr.take().expect("piped stderr");
-        let (ready_tx, ready) = tokio::sync::watch::channel(false);
+        let (said_tx, said) = tokio::sync::watch::channel(Said::default());
         std::thread::spawn(move || {
             use std::io::BufRead;
             for line in std::io::BufReader::new(log).lines().map_while(Result::ok) {
-                if ready_line(&line, clustered) {
-                    ready_tx.send_replace(true);
-                }
+                said_tx.send_if_modified(|said| {
+                    let before = *said;
+                    said.client = said.client.or(listening(&line, "client"));
+                    said.route = said.route.or(listening(&line, "route"));
+                    said.ready |= ready_line(&line, clustered);
+                    *said != before
+                });
             }
         });
         node.child = Some(child);
-        node.ready = Some(ready);
+        node.said = Some(said);
+    }
+
+    /// What node `i` has logged, once `enough` holds of it; `None` if it ended first.
+    async fn said(&self, i: usize, enough: impl Fn(&Said) -> bool) -> Option<Said> {
+        let mut said = self.nodes[i].said.clone().expect("node started");
+        let waited = tokio::time::timeout(Duration::from_secs(60), said.wait_for(|s| enough(s)))
+            .await
+            .map(|said| said.map(|s| *s).ok());
+        match waited {
+            Ok(said) => said,
+            Err(_) => panic!("nats-server node {i} did not say what was awaited in 60 s"),
+        }
     }
 
     /// Kills node `i` with SIGKILL, as a crash would.
@@ -148,7 +225,7 @@ impl Nats {
             let _ = child.kill();
             let _ = child.wait();
         }
-        self.nodes[i].ready = None;
+        self.nodes[i].said = None;
     }
 
     /// The client URLs, comma-separated, as `--store` takes them.
@@ -166,15 +243,12 @@ impl Nats {
     /// Waits until every running node has logged that it is ready (see [`ready_line`]).
     pub async fn ready(&self) {
         for (i, node) in self.nodes.iter().enumerate() {
-            let Some(ready) = &node.ready else { continue };
-            let mut ready = ready.clone();
-            let waited = tokio::time::timeout(Duration::from_secs(60), ready.wait_for(|r| *r))
-                .await
-                .map(|r| r.is_ok());
-            match waited {
-                Ok(true) => {}
-                Ok(false) => panic!("nats-server node {i} ended before it was ready"),
-                Err(_) => panic!("nats-server node {i} is not ready after 60 s"),
+            if node.said.is_some() {
+                let said = self.said(i, |s| s.ready).await;
+                assert!(
+                    said.is_some(),
+                    "nats-server node {i} ended before it was ready"
+                );
             }
         }
     }
