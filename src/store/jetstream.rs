@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_nats::jetstream::context::RequestErrorKind;
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use async_nats::jetstream::{self, message::PublishMessage, ErrorCode};
@@ -54,6 +55,8 @@ pub const DEFAULT_STREAM: &str = "RELLEDGER";
 const PUBLISH_PATIENCE: Duration = Duration::from_secs(10);
 /// How long opening waits for the cluster to elect the leaders it needs.
 const OPEN_PATIENCE: Duration = Duration::from_secs(30);
+/// How long one question to the stream's leader is waited for before it is asked again.
+const ASK_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long an append waits for this replica to apply the stream as far as it must.
 const APPLY_PATIENCE: Duration = Duration::from_secs(30);
 /// How many times an append is proposed again after another replica's append overtook it.
@@ -124,6 +127,9 @@ struct Shared {
     local: FileLog,
     /// The last stream sequence applied.
     applied: watch::Sender<u64>,
+    /// The highest stream sequence an append waits for this replica to apply: while it is
+    /// ahead of `applied`, the follower expects messages (see `follower::stalled`).
+    wanted: watch::Sender<u64>,
     /// Recent messages' answers, by stream sequence.
     answers: Mutex<BTreeMap<u64, Result<AppendOutcome, StoreError>>>,
     /// The last stream sequence of each subject the follower has seen.
@@ -257,6 +263,7 @@ impl JetStreamLog {
         let shared = Arc::new(Shared {
             local,
             applied: watch::channel(0).0,
+            wanted: watch::channel(0).0,
             answers: Mutex::new(BTreeMap::new()),
             subjects: Mutex::new(HashMap::new()),
             failure: watch::channel(None).0,
@@ -282,6 +289,13 @@ impl JetStreamLog {
 
     /// Waits until this replica has applied the stream up to `sequence`.
     async fn applied(&self, sequence: u64) -> Result<(), StoreError> {
+        self.shared.wanted.send_if_modified(|wanted| {
+            let later = sequence > *wanted;
+            if later {
+                *wanted = sequence;
+            }
+            later
+        });
         let mut applied = self.shared.applied.subscribe();
         let mut failure = self.shared.failure.subscribe();
         let waiting = async {
@@ -304,7 +318,16 @@ impl JetStreamLog {
 
     /// Waits until this replica has applied everything the stream holds now.
     async fn caught_up(&self) -> Result<(), StoreError> {
-        let info = self.stream.get_info().await.map_err(unavailable)?;
+        let info = patiently(
+            || self.stream.get_info(),
+            |e| {
+                matches!(
+                    e.kind(),
+                    RequestErrorKind::TimedOut | RequestErrorKind::NoResponders
+                )
+            },
+        )
+        .await?;
         self.applied(info.state.last_sequence).await
     }
 
@@ -320,22 +343,15 @@ impl JetStreamLog {
             return Ok(*sequence);
         }
         // Not seen since this replica started following: ask the stream's leader (a direct
-        // get may answer from a replica that is behind). No answer while a leader is being
-        // elected: ask again, as a publish is sent again.
-        let started = tokio::time::Instant::now();
-        loop {
+        // get may answer from a replica that is behind).
+        let last = || async {
             match self.stream.get_last_raw_message_by_subject(subject).await {
-                Ok(message) => return Ok(message.sequence),
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(0),
-                Err(e)
-                    if e.kind() == LastRawMessageErrorKind::Other
-                        && started.elapsed() < PUBLISH_PATIENCE =>
-                {
-                    tracing::debug!(error = %e, "the stream's leader did not answer; asking again");
-                }
-                Err(e) => return Err(unavailable(e)),
+                Ok(message) => Ok(message.sequence),
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
+                Err(e) => Err(e),
             }
-        }
+        };
+        patiently(last, |e| e.kind() == LastRawMessageErrorKind::Other).await
     }
 
     /// Publishes, retrying while the stream has no leader; the ack's sequence and whether the
@@ -361,6 +377,40 @@ impl JetStreamLog {
                     pause = (pause * 2).min(Duration::from_secs(1));
                 }
                 Err(e) => return Err(unavailable(e)),
+            }
+        }
+    }
+}
+
+/// Asks the stream's leader with `ask` again while `retry` says its error may pass (nobody
+/// answers during an election), for up to [`PUBLISH_PATIENCE`].
+async fn patiently<T, E, F>(
+    ask: impl Fn() -> F,
+    retry: impl Fn(&E) -> bool,
+) -> Result<T, StoreError>
+where
+    E: std::fmt::Display,
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        // A question sent while there is no leader is never answered: ask again soon rather
+        // than wait for the client's own time-out, so that the first question after the
+        // election is answered.
+        let patient = started.elapsed() < PUBLISH_PATIENCE;
+        match tokio::time::timeout(ASK_TIMEOUT, ask()).await {
+            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Err(e)) if retry(&e) && patient => {
+                tracing::debug!(error = %e, "the stream's leader did not answer; asking again");
+            }
+            Err(_) if patient => {
+                tracing::debug!("the stream's leader did not answer in time; asking again");
+            }
+            Ok(Err(e)) => return Err(unavailable(e)),
+            Err(_) => {
+                return Err(unavailable(format!(
+                    "the stream's leader has not answered for {PUBLISH_PATIENCE:?}"
+                )))
             }
         }
     }
@@ -470,6 +520,7 @@ impl Log for JetStreamLog {
             };
             let Some((sequence, duplicate)) = self.publish(&subject, message).await? else {
                 // Another replica appended to the account since: decide again.
+                tracing::debug!(%account, ?last_on_subject, attempt, "overtaken on the subject; deciding again");
                 continue;
             };
             self.applied(sequence).await?;

@@ -239,3 +239,54 @@ async fn a_restarted_replica_catches_up_without_deciding_anything_again() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_during_appends_loses_no_acknowledged_append() {
+    let mut nats = Nats::cluster(3).await;
+    let a_dir = tempfile::tempdir().unwrap();
+    let mut a = replica(&nats, a_dir.path()).await;
+    a.append(
+        "acme",
+        vec![
+            event(-2000, account_opened("Acme")),
+            event(-1999, contact_added("boss", ContactRole::DecisionMaker)),
+        ],
+    )
+    .await
+    .unwrap();
+
+    // Appends one at a time; the first node is killed (SIGKILL) after the 30th is
+    // acknowledged. Every append succeeds: a publish waits out the leader's election, and
+    // the replica follows the stream again when its consumer went silent with the node.
+    let mut acknowledged = Vec::new();
+    for i in 0..90 {
+        if i == 30 {
+            nats.kill(0);
+        }
+        let visit = event(-1900 + i, visit(&["boss"]));
+        let id = visit.event_id.clone();
+        a.append("acme", vec![visit]).await.unwrap();
+        acknowledged.push(id);
+    }
+
+    // The node rejoins; then another is killed, so that the stream stands on the rejoined
+    // node and the third. A new replica reads the whole stream from them.
+    nats.start(0);
+    nats.ready().await;
+    nats.kill(1);
+    let last = a.read_all().await.last().unwrap().position;
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh = replica(&nats, fresh_dir.path()).await;
+    let seen = seen_through(&fresh, last).await;
+    let ids: Vec<String> = seen
+        .events
+        .iter()
+        .map(|r| r.event.as_ref().unwrap().event_id.clone())
+        .collect();
+    for id in &acknowledged {
+        assert!(ids.contains(id), "acknowledged append {id} is lost");
+    }
+    assert_eq!(records(&mut a).await.len() as u64, last + 1);
+    a.stop().await;
+    fresh.stop().await;
+}

@@ -27,6 +27,20 @@ use crate::store::{AppendOutcome, Direction, Log, ReadAllFilter, StoreError};
 const MAX_RUN: usize = 512;
 /// How long the follower waits before following again after the stream failed it.
 const RETRY_AFTER: Duration = Duration::from_millis(200);
+/// How long the follower waits for a message an append is waiting for before it takes its
+/// consumer for lost and follows again from where it is. A consumer whose server was killed
+/// can stay silent for tens of seconds before the client notices by itself.
+const STALL: Duration = Duration::from_secs(2);
+
+/// Completes once an append waits for a message past `applied` and none has come for
+/// [`STALL`] (the caller drops it whenever a message comes).
+async fn stalled(shared: &Shared, applied: u64) {
+    let mut wanted = shared.wanted.subscribe();
+    if wanted.wait_for(|w| *w > applied).await.is_err() {
+        return std::future::pending().await;
+    }
+    tokio::time::sleep(STALL).await;
+}
 
 /// One message's answer, as the follower gets it.
 enum Answer {
@@ -123,6 +137,9 @@ impl Cursor {
             let run = tokio::select! {
                 run = messages.next() => run,
                 _ = closed.wait_for(|c| *c) => return Ok(()),
+                _ = stalled(shared, self.applied.sequence) => {
+                    return Err(Failure::Stream(format!("no message past sequence {} for {STALL:?} while an append waits for one", self.applied.sequence)));
+                }
             };
             let Some(run) = run else {
                 return Err(Failure::Stream("the stream's consumer ended".into()));
