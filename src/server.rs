@@ -24,7 +24,7 @@ use crate::read::change_feed::ChangeFeeds;
 use crate::read::projector::Projector;
 use crate::store::file::{FileLog, OpenError};
 use crate::store::jetstream::JetStreamLog;
-use crate::store::Log;
+use crate::store::{CheckpointStore, Log};
 use crate::subscriptions::Subscriptions;
 
 /// Why the server could not start or stopped with an error.
@@ -122,9 +122,15 @@ impl OpenServer {
         // The log the services read and append through: the embedded one, or the stream on
         // JetStream applied to it (the embedded log is then this replica's copy, which every
         // read is answered from, and the small stores stay beside it).
-        let shared: Arc<dyn Log> = match &config.store {
-            None => log.clone(),
-            Some(options) => Arc::new(JetStreamLog::open((*log).clone(), options).await?),
+        // Named subscriptions' positions go with the log: beside it in the data dir, or on
+        // JetStream, where every replica reads and acknowledges the same ones.
+        let (shared, positions): (Arc<dyn Log>, Arc<dyn CheckpointStore>) = match &config.store {
+            None => (log.clone(), Arc::new(log.checkpoints()?)),
+            Some(options) => {
+                let replicated = JetStreamLog::open((*log).clone(), options).await?;
+                let positions = Arc::new(replicated.positions().await?);
+                (Arc::new(replicated), positions)
+            }
         };
         let ledger = Arc::new(Ledger::with_privacy(
             shared.clone(),
@@ -177,11 +183,7 @@ impl OpenServer {
             config.shutdown_grace,
             close_tx,
         ));
-        let subscriptions = Arc::new(Subscriptions::new(
-            shared.clone(),
-            Arc::new(log.checkpoints()?),
-            stopping,
-        ));
+        let subscriptions = Arc::new(Subscriptions::new(shared.clone(), positions, stopping));
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter

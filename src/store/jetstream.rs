@@ -21,7 +21,10 @@
 //! - **Read your writes**: an append returns once this replica has applied its message.
 
 mod follower;
+mod positions;
 mod proposal;
+
+pub use positions::JetStreamPositions;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -168,6 +171,8 @@ impl Shared {
 #[derive(Clone)]
 pub struct JetStreamLog {
     shared: Arc<Shared>,
+    /// Where the stream is and how it is kept, for the streams beside it.
+    options: JetStreamOptions,
     js: jetstream::Context,
     stream: jetstream::stream::Stream,
     /// Held, never read: the last handle dropped stops the follower.
@@ -277,9 +282,16 @@ impl JetStreamLog {
         Ok(JetStreamLog {
             _closing: Arc::new(Closing(Arc::clone(&shared))),
             shared,
+            options: options.clone(),
             js,
             stream,
         })
+    }
+
+    /// Named subscriptions' acknowledged positions, shared by every replica on a stream beside
+    /// the log's (created if missing).
+    pub async fn positions(&self) -> Result<JetStreamPositions, StoreError> {
+        JetStreamPositions::open(self).await
     }
 
     /// This replica's copy of the log.

@@ -9,8 +9,8 @@ use prost::Message;
 use relledger::api::proto::expected_revision::Kind;
 use relledger::api::proto::relationships_client::RelationshipsClient;
 use relledger::api::proto::{
-    self, get_relationship_request, AppendRequest, ContactRole, ExpectedRevision,
-    GetRelationshipRequest,
+    self, get_relationship_request, AckSubscriptionRequest, AppendRequest, ContactRole,
+    ExpectedRevision, GetRelationshipRequest, ListSubscriptionsRequest, SubscribeRequest,
 };
 use relledger::config::Config;
 use tokio::sync::watch;
@@ -289,4 +289,61 @@ async fn a_node_killed_during_appends_loses_no_acknowledged_append() {
     assert_eq!(records(&mut a).await.len() as u64, last + 1);
     a.stop().await;
     fresh.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_subscription_acknowledged_through_one_replica_resumes_through_the_other() {
+    let nats = Nats::cluster(3).await;
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = replica(&nats, a_dir.path()).await;
+    let mut b = replica(&nats, b_dir.path()).await;
+    a.append(
+        "acme",
+        vec![
+            event(-60, account_opened("Acme")),
+            event(-59, contact_added("boss", ContactRole::DecisionMaker)),
+            event(-30, visit(&["boss"])),
+            event(-20, visit(&["boss"])),
+            event(-10, visit(&["boss"])),
+        ],
+    )
+    .await
+    .unwrap();
+    let ack = |position| AckSubscriptionRequest {
+        name: "warehouse:loader@eu".into(),
+        position,
+    };
+    let acked = a.client.ack_subscription(ack(2)).await.unwrap();
+    assert_eq!(acked.into_inner().position, 2);
+    // An older acknowledgement through the other replica does not move it back.
+    let behind = b.client.ack_subscription(ack(1)).await.unwrap();
+    assert_eq!(behind.into_inner().position, 2);
+    let listed = b
+        .client
+        .list_subscriptions(ListSubscriptionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<(&str, u64)> = listed
+        .subscriptions
+        .iter()
+        .map(|s| (s.name.as_str(), s.acked_position))
+        .collect();
+    assert_eq!(names, [("warehouse:loader@eu", 2)]);
+
+    // Resumed by name through the other replica: right after the acknowledged position.
+    seen_through(&b, 4).await;
+    let request = SubscribeRequest {
+        subscription_name: "warehouse:loader@eu".into(),
+        ..subscribe_request(None)
+    };
+    let mut stream = open(&mut b.client, request).await;
+    let mut seen = Seen::default();
+    while !seen.reached(Some(4)) {
+        seen.record(stream.message().await.unwrap().unwrap());
+    }
+    assert_eq!(seen.positions(), [3, 4]);
+    drop(stream);
+    a.stop().await;
+    b.stop().await;
 }
