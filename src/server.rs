@@ -23,7 +23,7 @@ use crate::privacy::{FileKeyStore, Privacy, PrivacyError};
 use crate::read::change_feed::ChangeFeeds;
 use crate::read::projector::Projector;
 use crate::store::file::{FileLog, OpenError};
-use crate::store::jetstream::JetStreamLog;
+use crate::store::jetstream::{JetStreamLog, JetStreamOptions};
 use crate::store::{CheckpointStore, Log};
 use crate::subscriptions::Subscriptions;
 
@@ -76,9 +76,18 @@ pub struct OpenServer {
     config: Config,
     /// Verifiable history: checked at open, then signing checkpoints while the server runs.
     audit: Arc<Audit>,
+    /// Where the log is decided and the data keys are kept.
+    backend: Backend,
+}
+
+/// The embedded log with its data keys in `keys/`, or the log on JetStream, whose data keys
+/// are there too (shared by every replica), opened when serving starts.
+enum Backend {
     /// Seals and opens personal fields with the data keys in `keys/`, beside the log but
     /// never in it, so that destroying one erases what it sealed.
-    privacy: Arc<Privacy>,
+    Embedded(Arc<Privacy>),
+    /// `--store`: the log on JetStream, `log` being this replica's copy.
+    JetStream(JetStreamOptions),
 }
 
 impl OpenServer {
@@ -98,12 +107,18 @@ impl OpenServer {
             config.audit.clone(),
         )?;
         // Opened after the log, so the data dir's lock covers the keys too.
-        let keys = FileKeyStore::open(&config.data_dir.join(KEYS_DIR))?;
+        let backend = match &config.store {
+            None => {
+                let keys = FileKeyStore::open(&config.data_dir.join(KEYS_DIR))?;
+                Backend::Embedded(Arc::new(Privacy::new(Arc::new(keys))))
+            }
+            Some(options) => Backend::JetStream(options.clone()),
+        };
         Ok(OpenServer {
             log,
             config,
             audit: Arc::new(audit),
-            privacy: Arc::new(Privacy::new(Arc::new(keys))),
+            backend,
         })
     }
 
@@ -117,21 +132,29 @@ impl OpenServer {
             log,
             config,
             audit,
-            privacy,
+            backend,
         } = self;
         // The log the services read and append through: the embedded one, or the stream on
         // JetStream applied to it (the embedded log is then this replica's copy, which every
         // read is answered from, and the small stores stay beside it).
         // Named subscriptions' positions go with the log: beside it in the data dir, or on
         // JetStream, where every replica reads and acknowledges the same ones.
-        let (shared, positions): (Arc<dyn Log>, Arc<dyn CheckpointStore>) = match &config.store {
-            None => (log.clone(), Arc::new(log.checkpoints()?)),
-            Some(options) => {
-                let replicated = JetStreamLog::open((*log).clone(), options).await?;
-                let positions = Arc::new(replicated.positions().await?);
-                (Arc::new(replicated), positions)
-            }
-        };
+        // The data keys likewise: in the data dir, or on JetStream, so that forgetting a
+        // contact through one replica destroys its key for all.
+        let (shared, positions, privacy): (Arc<dyn Log>, Arc<dyn CheckpointStore>, _) =
+            match backend {
+                Backend::Embedded(privacy) => (log.clone(), Arc::new(log.checkpoints()?), privacy),
+                Backend::JetStream(options) => {
+                    let replicated = JetStreamLog::open((*log).clone(), &options).await?;
+                    let positions = Arc::new(replicated.positions().await?);
+                    let keys = Arc::new(replicated.keys().await?);
+                    (
+                        Arc::new(replicated),
+                        positions,
+                        Arc::new(Privacy::new(keys)),
+                    )
+                }
+            };
         let ledger = Arc::new(Ledger::with_privacy(
             shared.clone(),
             config.policy.clone(),

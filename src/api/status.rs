@@ -36,6 +36,7 @@ impl From<PrivacyError> for Status {
         match err {
             PrivacyError::Unavailable(_) => Status::unavailable(message),
             PrivacyError::Corrupt(_) => Status::data_loss(message),
+            PrivacyError::Forgotten(_) => Status::failed_precondition(message),
         }
     }
 }

@@ -38,6 +38,10 @@ pub enum PrivacyError {
     /// A key file, or a sealed value under a key that exists, does not check (`DATA_LOSS`).
     #[error("personal data cannot be opened: {0}")]
     Corrupt(String),
+    /// A key was asked for a contact whose key was destroyed: it is never made again
+    /// (`FAILED_PRECONDITION`).
+    #[error("contact {0} was forgotten: personal data about it is no longer taken")]
+    Forgotten(String),
 }
 
 /// A record whose personal fields are open: each in clear, or erased. The only input of the

@@ -21,9 +21,11 @@
 //! - **Read your writes**: an append returns once this replica has applied its message.
 
 mod follower;
+mod keys;
 mod positions;
 mod proposal;
 
+pub use keys::JetStreamKeys;
 pub use positions::JetStreamPositions;
 
 use std::collections::{BTreeMap, HashMap};
@@ -141,6 +143,9 @@ struct Shared {
     failure: watch::Sender<Option<String>>,
     /// Set when the log closes: the follower stops.
     closed: watch::Sender<bool>,
+    /// Once the data keys are on JetStream: what the follower waits for before it applies a
+    /// message with personal data, whose key was stored before it was appended.
+    keys: std::sync::OnceLock<keys::KeysCaughtUp>,
 }
 
 impl Shared {
@@ -273,6 +278,7 @@ impl JetStreamLog {
             subjects: Mutex::new(HashMap::new()),
             failure: watch::channel(None).0,
             closed: watch::channel(false).0,
+            keys: std::sync::OnceLock::new(),
         });
         tokio::spawn(follower::follow(
             Arc::clone(&shared),
@@ -292,6 +298,22 @@ impl JetStreamLog {
     /// the log's (created if missing).
     pub async fn positions(&self) -> Result<JetStreamPositions, StoreError> {
         JetStreamPositions::open(self).await
+    }
+
+    /// The contacts' data keys, shared by every replica on a stream beside the log's (created
+    /// if missing), every key read before this returns.
+    pub async fn keys(&self) -> Result<JetStreamKeys, StoreError> {
+        JetStreamKeys::open(self).await
+    }
+
+    /// Has the follower wait for `keys` to catch up before a message with personal data.
+    fn before_personal_data(&self, keys: keys::KeysCaughtUp) {
+        let _ = self.shared.keys.set(keys);
+    }
+
+    /// Follows whether the log has closed.
+    fn closed(&self) -> watch::Receiver<bool> {
+        self.shared.closed.subscribe()
     }
 
     /// This replica's copy of the log.

@@ -347,3 +347,79 @@ async fn a_named_subscription_acknowledged_through_one_replica_resumes_through_t
     a.stop().await;
     b.stop().await;
 }
+
+/// The name `server` shows for contact `boss` of acme, with the record's erased fields.
+async fn boss_name(server: &mut TestServer) -> (String, Vec<String>) {
+    server
+        .read_all()
+        .await
+        .into_iter()
+        .find_map(|r| match r.event?.payload? {
+            proto::proposed_event::Payload::ContactAdded(c) if c.contact_id == "boss" => {
+                Some((c.name, r.erased_fields))
+            }
+            _ => None,
+        })
+        .expect("the contact_added record")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgetting_a_contact_through_one_replica_erases_it_on_every_replica_for_good() {
+    let nats = Nats::cluster(3).await;
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = replica(&nats, a_dir.path()).await;
+    let mut b = replica(&nats, b_dir.path()).await;
+
+    // A contact's personal data, sealed through one replica, reads in clear on the other.
+    a.append(
+        "acme",
+        vec![
+            event(-60, account_opened("Acme")),
+            event(-59, contact_added("boss", ContactRole::DecisionMaker)),
+        ],
+    )
+    .await
+    .unwrap();
+    seen_through(&b, 1).await;
+    assert_eq!(
+        boss_name(&mut b).await,
+        ("Name of boss".to_string(), vec![])
+    );
+
+    // Forgotten through the first: erased on the other once it has the forgetting.
+    let forgotten = a
+        .client
+        .forget_contact(proto::ForgetContactRequest {
+            account_id: "acme".into(),
+            contact_id: "boss".into(),
+            reason: "erasure request".into(),
+            actor: "dpo".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    seen_through(&b, forgotten.position).await;
+    let (name, erased) = boss_name(&mut b).await;
+    assert!(name.is_empty(), "{name:?}");
+    assert!(erased.contains(&"contact_added.name".to_string()), "{erased:?}");
+
+    // No replica makes the key again, not even one that starts afterwards.
+    let c_dir = tempfile::tempdir().unwrap();
+    let c = nats.replica(c_dir.path()).await;
+    let keys = c.keys().await.unwrap();
+    let boss = relledger::privacy::ContactRef::new(
+        &relledger::domain::AccountId::parse("acme").unwrap(),
+        "boss",
+    );
+    use relledger::privacy::KeyStore;
+    assert!(keys.get(&boss).is_none());
+    let again = tokio::task::spawn_blocking(move || keys.get_or_create(&boss))
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, Err(relledger::privacy::PrivacyError::Forgotten(_))),
+        "{again:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+}

@@ -50,6 +50,12 @@ enum Answer {
     Queued(oneshot::Receiver<Result<AppendOutcome, StoreError>>),
 }
 
+/// Whether an event needs its contact's data key, or says it was destroyed.
+fn concerns_keys(event: &crate::domain::ProposedEvent) -> bool {
+    event.payload.personal_fields().is_some()
+        || event.payload.event_type() == crate::domain::EventType::ContactForgotten
+}
+
 /// Whether a refusal is the log's decision, the same on every replica, or a failure of this
 /// replica's log (which then cannot follow).
 fn decided(result: &Result<AppendOutcome, StoreError>) -> bool {
@@ -162,6 +168,13 @@ impl Cursor {
                     self.verify(shared, sequence, &subject, proposal.ok())
                         .await?;
                     continue;
+                }
+                if let (Ok(p), Some(keys)) = (&proposal, shared.keys.get()) {
+                    if p.events.iter().any(concerns_keys) {
+                        // Its contact's key was stored before it was appended: this replica
+                        // holds it before it applies the record (see `keys`).
+                        keys.wait().await?;
+                    }
                 }
                 let answer = match proposal {
                     Err(error) => Answer::Decided(Err(error)),

@@ -1,0 +1,326 @@
+//! [`JetStreamKeys`]: the contacts' data keys, shared by every replica on a stream of their
+//! own, so that forgetting a contact through one replica destroys its key for all of them.
+//!
+//! One subject per contact (`relledger.v1.keys.<ContactRef::key_name in hex>`), holding only
+//! its last message: `[1]` and the 32-byte key, or `[0]`, the tombstone of a destroyed key.
+//! A key is created only on an empty subject (the publish expects no message on it), so two
+//! replicas creating one contact's key at once end with one key, and a tombstone is never
+//! replaced: a forgotten contact's key is never made again, by any replica.
+//!
+//! `get` must not wait on the network (it runs on every read of a sealed field), so each
+//! replica keeps every key in memory, fed by a consumer of the stream. A replica that applies
+//! a log record with personal data first waits until its keys have caught up with the stream
+//! (see [`JetStreamKeys::caught_up`] and `follower`): the key was
+//! stored before the record was appended, so the record is never read as erased for want of
+//! its key. A destruction reaches the other replicas as soon as their consumers read it, and
+//! before they apply the `contact_forgotten` event that follows it.
+//!
+//! What destroying means here: the tombstone replaces the key's message, and JetStream removes
+//! a replaced message from its stream, but each server's file store may keep the old bytes in
+//! its block files until they are compacted or rewritten, which relledger cannot force. Keys
+//! travel between replicas and servers over NATS connections: use TLS between them in a real
+//! deployment (ARCHITECTURE.md, "The log on NATS JetStream").
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::jetstream::{self, message::PublishMessage};
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use super::{patiently, JetStreamLog, APPLY_PATIENCE};
+use crate::privacy::{ContactRef, DataKey, KeyStore, PrivacyError};
+use crate::store::StoreError;
+
+/// The subjects of the keys' stream.
+const PREFIX: &str = "relledger.v1.keys";
+/// How long the keys' consumer waits before following again after a failure.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+/// A live key's value starts with this byte, a tombstone is this byte alone.
+const KEY_V1: u8 = 1;
+const TOMBSTONE: u8 = 0;
+
+fn subject_of(contact: &ContactRef) -> String {
+    format!("{PREFIX}.{}", hex::encode(contact.key_name()))
+}
+
+/// What the stream says of one contact.
+#[derive(Clone)]
+enum Held {
+    Key(DataKey),
+    Destroyed,
+}
+
+fn decode(payload: &[u8]) -> Option<Held> {
+    match payload {
+        [TOMBSTONE] => Some(Held::Destroyed),
+        [KEY_V1, key @ ..] => <[u8; 32]>::try_from(key)
+            .ok()
+            .map(|k| Held::Key(DataKey::from_bytes(k))),
+        _ => None,
+    }
+}
+
+struct Mirror {
+    /// Every contact's key or tombstone, by subject.
+    held: RwLock<HashMap<String, Held>>,
+    /// The last sequence of the keys' stream applied to `held`.
+    applied: watch::Sender<u64>,
+}
+
+/// What waiting for the keys to catch up needs: the stream and this replica's copy of it.
+/// The log's follower holds one (not the whole store, which holds the log).
+#[derive(Clone)]
+pub(super) struct KeysCaughtUp {
+    stream: jetstream::stream::Stream,
+    mirror: Arc<Mirror>,
+}
+
+impl KeysCaughtUp {
+    /// Waits until this replica holds every key the stream holds now.
+    pub(super) async fn wait(&self) -> Result<(), StoreError> {
+        let info = patiently(|| self.stream.get_info(), |_| true).await?;
+        let last = info.state.last_sequence;
+        let mut applied = self.mirror.applied.subscribe();
+        let reached = tokio::time::timeout(APPLY_PATIENCE, applied.wait_for(|a| *a >= last))
+            .await
+            .map(|r| r.is_ok());
+        match reached {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(StoreError::Unavailable("the data keys are closed".into())),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "the data keys did not catch up with the stream in {APPLY_PATIENCE:?}"
+            ))),
+        }
+    }
+}
+
+/// The data keys on JetStream (see the module docs).
+#[derive(Clone)]
+pub struct JetStreamKeys {
+    log: JetStreamLog,
+    stream: jetstream::stream::Stream,
+    mirror: Arc<Mirror>,
+    /// The runtime that `get_or_create` and `destroy`, called on blocking threads, ask
+    /// JetStream through.
+    runtime: tokio::runtime::Handle,
+}
+
+impl JetStreamKeys {
+    /// Opens (creating) the keys' stream beside `log`'s, with as many replicas, and reads
+    /// every key into memory before it returns.
+    pub(super) async fn open(log: &JetStreamLog) -> Result<JetStreamKeys, StoreError> {
+        let config = jetstream::stream::Config {
+            name: format!("{}_KEYS", log.options.stream),
+            subjects: vec![format!("{PREFIX}.>")],
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: log.options.replicas,
+            max_messages_per_subject: 1,
+            deny_purge: true,
+            ..Default::default()
+        };
+        let stream = patiently(|| log.js.get_or_create_stream(config.clone()), |_| true).await?;
+        let mirror = Arc::new(Mirror {
+            held: RwLock::new(HashMap::new()),
+            applied: watch::channel(0).0,
+        });
+        tokio::spawn(follow(stream.clone(), Arc::clone(&mirror), log.closed()));
+        let keys = JetStreamKeys {
+            log: log.clone(),
+            stream,
+            mirror,
+            runtime: tokio::runtime::Handle::current(),
+        };
+        keys.caught_up().await?;
+        // Records with personal data wait for their keys before this replica applies them.
+        log.before_personal_data(keys.barrier());
+        Ok(keys)
+    }
+
+    /// Waits until this replica holds every key the stream holds now.
+    pub async fn caught_up(&self) -> Result<(), StoreError> {
+        self.barrier().wait().await
+    }
+
+    pub(super) fn barrier(&self) -> KeysCaughtUp {
+        KeysCaughtUp {
+            stream: self.stream.clone(),
+            mirror: Arc::clone(&self.mirror),
+        }
+    }
+
+    /// What the stream's leader holds for `subject`, with its sequence (0: nothing).
+    async fn held(&self, subject: &str) -> Result<(Option<Held>, u64), StoreError> {
+        let last = || async {
+            match self.stream.get_last_raw_message_by_subject(subject).await {
+                Ok(message) => Ok(Some(message)),
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        let Some(message) = patiently(last, |e| e.kind() == LastRawMessageErrorKind::Other).await?
+        else {
+            return Ok((None, 0));
+        };
+        let held = decode(&message.payload).ok_or_else(|| {
+            StoreError::Corrupt(format!("the data key on {subject} does not decode"))
+        })?;
+        Ok((Some(held), message.sequence))
+    }
+
+    /// Publishes `value` on `subject` if its last message is still `sequence`; false when
+    /// something else was published there first.
+    async fn replace(
+        &self,
+        subject: &str,
+        sequence: u64,
+        value: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        let payload = bytes::Bytes::from(value);
+        let message = || {
+            PublishMessage::build()
+                .payload(payload.clone())
+                .expected_last_subject_sequence(sequence)
+        };
+        Ok(self.log.publish(subject, message).await?.is_some())
+    }
+
+    fn remember(&self, subject: String, held: Held) {
+        self.mirror
+            .held
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(subject, held);
+    }
+
+    async fn get_or_create_async(&self, contact: &ContactRef) -> Result<DataKey, PrivacyError> {
+        let subject = subject_of(contact);
+        loop {
+            match self.held(&subject).await.map_err(unavailable)? {
+                (Some(Held::Key(key)), _) => return Ok(key),
+                (Some(Held::Destroyed), _) => {
+                    return Err(PrivacyError::Forgotten(format!(
+                        "{:?} of account {}",
+                        contact.contact_id, contact.account
+                    )))
+                }
+                (None, sequence) => {
+                    let key = DataKey::generate()?;
+                    let mut value = Vec::with_capacity(33);
+                    value.push(KEY_V1);
+                    value.extend_from_slice(key.bytes());
+                    if self
+                        .replace(&subject, sequence, value)
+                        .await
+                        .map_err(unavailable)?
+                    {
+                        self.remember(subject, Held::Key(key.clone()));
+                        return Ok(key);
+                    }
+                    // Another replica created it first: take that one.
+                }
+            }
+        }
+    }
+
+    async fn destroy_async(&self, contact: &ContactRef) -> Result<bool, PrivacyError> {
+        let subject = subject_of(contact);
+        loop {
+            let (held, sequence) = self.held(&subject).await.map_err(unavailable)?;
+            if matches!(held, Some(Held::Destroyed)) {
+                self.remember(subject, Held::Destroyed);
+                return Ok(false);
+            }
+            if self
+                .replace(&subject, sequence, vec![TOMBSTONE])
+                .await
+                .map_err(unavailable)?
+            {
+                self.remember(subject, Held::Destroyed);
+                return Ok(held.is_some());
+            }
+        }
+    }
+}
+
+fn unavailable(error: StoreError) -> PrivacyError {
+    PrivacyError::Unavailable(format!("the shared data keys: {error}"))
+}
+
+impl KeyStore for JetStreamKeys {
+    fn get(&self, contact: &ContactRef) -> Option<DataKey> {
+        match self
+            .mirror
+            .held
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&subject_of(contact))
+        {
+            Some(Held::Key(key)) => Some(key.clone()),
+            Some(Held::Destroyed) | None => None,
+        }
+    }
+
+    fn get_or_create(&self, contact: &ContactRef) -> Result<DataKey, PrivacyError> {
+        self.runtime.block_on(self.get_or_create_async(contact))
+    }
+
+    fn destroy(&self, contact: &ContactRef) -> Result<bool, PrivacyError> {
+        self.runtime.block_on(self.destroy_async(contact))
+    }
+}
+
+/// Applies the keys' stream to `mirror` until the log closes (the stream keeps each subject's
+/// last message only, so this reads every contact's current key or tombstone, then what
+/// follows), following again after a failure.
+async fn follow(
+    stream: jetstream::stream::Stream,
+    mirror: Arc<Mirror>,
+    mut closed: watch::Receiver<bool>,
+) {
+    loop {
+        let from = *mirror.applied.borrow() + 1;
+        let followed = async {
+            let consumer = stream
+                .create_consumer(OrderedConfig {
+                    filter_subject: format!("{PREFIX}.>"),
+                    deliver_policy: DeliverPolicy::ByStartSequence {
+                        start_sequence: from,
+                    },
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+            while let Some(message) = messages.next().await {
+                let message = message.map_err(|e| e.to_string())?;
+                let sequence = message.info().map_err(|e| e.to_string())?.stream_sequence;
+                if let Some(held) = decode(&message.payload) {
+                    mirror
+                        .held
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(message.subject.to_string(), held);
+                } else {
+                    tracing::error!(subject = %message.subject, "a data key on the stream does not decode; ignored");
+                }
+                mirror.applied.send_replace(sequence);
+            }
+            Err::<(), String>("the keys' consumer ended".into())
+        };
+        let closing = async {
+            let _ = closed.wait_for(|c| *c).await;
+        };
+        tokio::select! {
+            _ = closing => return,
+            result = followed => {
+                if let Err(reason) = result {
+                    tracing::warn!(%reason, "following the data keys failed; following again");
+                }
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+        }
+    }
+}
