@@ -7,6 +7,7 @@ use std::path::Path;
 
 use prost::Message;
 use relledger::api::proto::expected_revision::Kind;
+use relledger::api::proto::ledger_client::LedgerClient;
 use relledger::api::proto::relationships_client::RelationshipsClient;
 use relledger::api::proto::{
     self, get_relationship_request, AckSubscriptionRequest, AppendRequest, ContactRole,
@@ -14,9 +15,13 @@ use relledger::api::proto::{
 };
 use relledger::config::Config;
 use tokio::sync::watch;
+use tonic::transport::Channel;
 use tonic::Code;
 
-use crate::common::events::{account_opened, contact_added, event, promise_made, visit};
+use crate::common::binary::spawn_serve;
+use crate::common::events::{
+    account_opened, contact_added, event, promise_kept, promise_made, visit,
+};
 use crate::common::nats::Nats;
 use crate::common::subscribe::{follow_until, from_start, open, subscribe_request, Seen};
 use crate::common::TestServer;
@@ -33,9 +38,10 @@ fn exact(revision: u64) -> Option<ExpectedRevision> {
     })
 }
 
-/// Everything `server` has applied up to `last`, as a subscriber from the start sees it.
-async fn seen_through(server: &TestServer, last: u64) -> Seen {
-    let mut client = server.client.clone();
+/// Everything a server has applied up to `last`, as a subscriber from the start sees it
+/// through `client`.
+async fn seen_through(client: &LedgerClient<Channel>, last: u64) -> Seen {
+    let mut client = client.clone();
     let mut stream = open(&mut client, subscribe_request(from_start())).await;
     let (_target_tx, mut target) = watch::channel(Some(last));
     let mut seen = Seen::default();
@@ -106,7 +112,10 @@ async fn two_replicas_serve_one_ledger() {
 
     // Both replicas hold the same four records, in the same order, with the same hashes.
     let last = 3;
-    let (on_a, on_b) = (seen_through(&a, last).await, seen_through(&b, last).await);
+    let (on_a, on_b) = (
+        seen_through(&a.client, last).await,
+        seen_through(&b.client, last).await,
+    );
     let chain = |seen: &Seen| -> Vec<(u64, Vec<u8>, String)> {
         seen.events
             .iter()
@@ -212,7 +221,7 @@ async fn a_restarted_replica_catches_up_without_deciding_anything_again() {
         })
         .await
         .unwrap();
-    seen_through(&b, 1).await;
+    seen_through(&b.client, 1).await;
     b.stop().await;
 
     // Appends go on through the other replica while this one is down.
@@ -232,7 +241,7 @@ async fn a_restarted_replica_catches_up_without_deciding_anything_again() {
     relledger::store::sled::wait_for_sled_release(&database);
 
     let mut b = replica(&nats, b_dir.path()).await;
-    seen_through(&b, 2).await;
+    seen_through(&b.client, 2).await;
     let on_a = records(&mut a).await;
     assert_eq!(on_a.len(), 3);
     assert_eq!(records(&mut b).await, on_a);
@@ -277,7 +286,7 @@ async fn a_node_killed_during_appends_loses_no_acknowledged_append() {
     let last = a.read_all().await.last().unwrap().position;
     let fresh_dir = tempfile::tempdir().unwrap();
     let fresh = replica(&nats, fresh_dir.path()).await;
-    let seen = seen_through(&fresh, last).await;
+    let seen = seen_through(&fresh.client, last).await;
     let ids: Vec<String> = seen
         .events
         .iter()
@@ -332,7 +341,7 @@ async fn a_named_subscription_acknowledged_through_one_replica_resumes_through_t
     assert_eq!(names, [("warehouse:loader@eu", 2)]);
 
     // Resumed by name through the other replica: right after the acknowledged position.
-    seen_through(&b, 4).await;
+    seen_through(&b.client, 4).await;
     let request = SubscribeRequest {
         subscription_name: "warehouse:loader@eu".into(),
         ..subscribe_request(None)
@@ -380,7 +389,7 @@ async fn forgetting_a_contact_through_one_replica_erases_it_on_every_replica_for
     )
     .await
     .unwrap();
-    seen_through(&b, 1).await;
+    seen_through(&b.client, 1).await;
     assert_eq!(
         boss_name(&mut b).await,
         ("Name of boss".to_string(), vec![])
@@ -398,10 +407,13 @@ async fn forgetting_a_contact_through_one_replica_erases_it_on_every_replica_for
         .await
         .unwrap()
         .into_inner();
-    seen_through(&b, forgotten.position).await;
+    seen_through(&b.client, forgotten.position).await;
     let (name, erased) = boss_name(&mut b).await;
     assert!(name.is_empty(), "{name:?}");
-    assert!(erased.contains(&"contact_added.name".to_string()), "{erased:?}");
+    assert!(
+        erased.contains(&"contact_added.name".to_string()),
+        "{erased:?}"
+    );
 
     // No replica makes the key again, not even one that starts afterwards.
     let c_dir = tempfile::tempdir().unwrap();
@@ -420,6 +432,114 @@ async fn forgetting_a_contact_through_one_replica_erases_it_on_every_replica_for
         matches!(again, Err(relledger::privacy::PrivacyError::Forgotten(_))),
         "{again:?}"
     );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_process_restarts_and_catches_up() {
+    let nats = Nats::cluster(3).await;
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = replica(&nats, a_dir.path()).await;
+    let store = nats.store();
+    let serve = || {
+        spawn_serve(|serve| {
+            serve
+                .args(["--listen", "127.0.0.1:0", "--store", &store])
+                .args(["--store-replicas", "3", "--data-dir"])
+                .arg(b_dir.path());
+        })
+    };
+
+    // The replica as a process: appends through it, then SIGKILL.
+    let (mut b_process, b_url) = serve().await;
+    let mut b = LedgerClient::connect(b_url).await.unwrap();
+    let append = |account: &str, events| AppendRequest {
+        account_id: account.into(),
+        expected_revision: None,
+        events,
+    };
+    b.append(append("acme", vec![event(-60, account_opened("Acme"))]))
+        .await
+        .unwrap();
+    for i in 0..5 {
+        let call = event(-50 + i, contact_added(&format!("c{i}"), ContactRole::User));
+        b.append(append("acme", vec![call])).await.unwrap();
+    }
+    b_process.start_kill().expect("SIGKILL");
+    b_process.wait().await.unwrap();
+
+    // The other replica serves on.
+    for i in 0..5 {
+        let call = event(-40 + i, contact_added(&format!("d{i}"), ContactRole::User));
+        a.client.append(append("acme", vec![call])).await.unwrap();
+    }
+
+    // Restarted, it catches up: the same records, with the same hashes.
+    let (_b_process, b_url) = serve().await;
+    let b = LedgerClient::connect(b_url).await.unwrap();
+    let on_b = seen_through(&b, 10).await;
+    let on_a = records(&mut a).await;
+    assert_eq!(on_a.len(), 11);
+    let on_b: Vec<(u64, Vec<u8>, String)> = on_b
+        .events
+        .into_iter()
+        .map(|r| (r.position, r.hash, r.event.unwrap().event_id))
+        .collect();
+    assert_eq!(on_b, on_a);
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_cannot_both_settle_one_promise() {
+    let nats = Nats::cluster(3).await;
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = replica(&nats, a_dir.path()).await;
+    let b = replica(&nats, b_dir.path()).await;
+    a.append(
+        "acme",
+        vec![
+            event(-60, account_opened("Acme")),
+            event(-59, contact_added("boss", ContactRole::DecisionMaker)),
+            event(-50, promise_made("p1", "boss")),
+        ],
+    )
+    .await
+    .unwrap();
+    seen_through(&b.client, 2).await;
+
+    // Each replica validates the outcome against the account as it holds it, with no
+    // expected revision from the client: still only one outcome is recorded.
+    let mut settling = Vec::new();
+    for client in [a.client.clone(), b.client.clone()] {
+        for minute in [-10, -9] {
+            let mut client = client.clone();
+            settling.push(tokio::spawn(async move {
+                client
+                    .append(AppendRequest {
+                        account_id: "acme".into(),
+                        expected_revision: None,
+                        events: vec![event(minute, promise_kept("p1"))],
+                    })
+                    .await
+            }));
+        }
+    }
+    let mut kept = 0;
+    for settle in settling {
+        match settle.await.unwrap() {
+            Ok(_) => kept += 1,
+            Err(status) => assert_eq!(status.code(), Code::InvalidArgument, "{status:?}"),
+        }
+    }
+    assert_eq!(kept, 1);
+    let outcomes = a
+        .read_all()
+        .await
+        .into_iter()
+        .filter(|r| r.event_type == "promise_kept")
+        .count();
+    assert_eq!(outcomes, 1);
     a.stop().await;
     b.stop().await;
 }
