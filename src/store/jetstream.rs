@@ -306,6 +306,43 @@ impl JetStreamLog {
         JetStreamKeys::open(self).await
     }
 
+    /// Opens (creating) a stream beside the log's, with as many replicas, that keeps only the
+    /// last message of each subject (`prefix.>`): a key-value bucket whose reads can all go
+    /// to the stream's leader (see `positions`). Named `<log's stream>_<suffix>`.
+    async fn open_latest_per_subject(
+        &self,
+        suffix: &str,
+        prefix: &str,
+    ) -> Result<jetstream::stream::Stream, StoreError> {
+        let config = jetstream::stream::Config {
+            name: format!("{}_{suffix}", self.options.stream),
+            subjects: vec![format!("{prefix}.>")],
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: self.options.replicas,
+            max_messages_per_subject: 1,
+            deny_purge: true,
+            ..Default::default()
+        };
+        patiently(|| self.js.get_or_create_stream(config.clone()), |_| true).await
+    }
+
+    /// Publishes `payload` on `subject` if its last message is still at `sequence` (0: it has
+    /// none); false when another message came first.
+    async fn publish_if_last(
+        &self,
+        subject: &str,
+        sequence: u64,
+        payload: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        let payload = bytes::Bytes::from(payload);
+        let message = || {
+            PublishMessage::build()
+                .payload(payload.clone())
+                .expected_last_subject_sequence(sequence)
+        };
+        Ok(self.publish(subject, message).await?.is_some())
+    }
+
     /// Has the follower wait for `keys` to catch up before a message with personal data.
     fn before_personal_data(&self, keys: keys::KeysCaughtUp) {
         let _ = self.shared.keys.set(keys);
@@ -376,16 +413,9 @@ impl JetStreamLog {
         {
             return Ok(*sequence);
         }
-        // Not seen since this replica started following: ask the stream's leader (a direct
-        // get may answer from a replica that is behind).
-        let last = || async {
-            match self.stream.get_last_raw_message_by_subject(subject).await {
-                Ok(message) => Ok(message.sequence),
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(0),
-                Err(e) => Err(e),
-            }
-        };
-        patiently(last, |e| e.kind() == LastRawMessageErrorKind::Other).await
+        // Not seen since this replica started following.
+        let last = last_on_subject(&self.stream, subject).await?;
+        Ok(last.map_or(0, |message| message.sequence))
     }
 
     /// Publishes, retrying while the stream has no leader; the ack's sequence and whether the
@@ -414,6 +444,22 @@ impl JetStreamLog {
             }
         }
     }
+}
+
+/// The last message on `subject` of `stream`, asked of its leader (a direct get may answer
+/// from a server that is behind); `None` when the subject has none.
+async fn last_on_subject(
+    stream: &jetstream::stream::Stream,
+    subject: &str,
+) -> Result<Option<jetstream::message::StreamMessage>, StoreError> {
+    let last = || async {
+        match stream.get_last_raw_message_by_subject(subject).await {
+            Ok(message) => Ok(Some(message)),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    patiently(last, |e| e.kind() == LastRawMessageErrorKind::Other).await
 }
 
 /// Asks the stream's leader with `ask` again while `retry` says its error may pass (nobody

@@ -32,6 +32,33 @@ async fn replica(nats: &Nats, dir: &Path) -> TestServer {
     TestServer::start_with(config).await
 }
 
+/// A cluster of three nats-servers (every message on all three) and two replicas on it.
+struct Pair {
+    nats: Nats,
+    a: TestServer,
+    b: TestServer,
+    /// The replicas' data dirs, `a`'s then `b`'s.
+    dirs: [tempfile::TempDir; 2],
+}
+
+async fn pair() -> Pair {
+    let nats = Nats::cluster(3).await;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = replica(&nats, dirs[0].path()).await;
+    let b = replica(&nats, dirs[1].path()).await;
+    Pair { nats, a, b, dirs }
+}
+
+/// Acme opened, with its decision maker `boss`, then `more`.
+fn acme_with_boss(more: Vec<proto::ProposedEvent>) -> Vec<proto::ProposedEvent> {
+    let mut events = vec![
+        event(-60, account_opened("Acme")),
+        event(-59, contact_added("boss", ContactRole::DecisionMaker)),
+    ];
+    events.extend(more);
+    events
+}
+
 fn exact(revision: u64) -> Option<ExpectedRevision> {
     Some(ExpectedRevision {
         kind: Some(Kind::Exact(revision)),
@@ -51,21 +78,15 @@ async fn seen_through(client: &LedgerClient<Channel>, last: u64) -> Seen {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_serve_one_ledger() {
-    let nats = Nats::cluster(3).await;
-    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = replica(&nats, a_dir.path()).await;
-    let mut b = replica(&nats, b_dir.path()).await;
+    let Pair {
+        nats: _nats,
+        mut a,
+        mut b,
+        dirs: _dirs,
+    } = pair().await;
 
     // Writes through both; each replica reads its own write at once.
-    a.append(
-        "acme",
-        vec![
-            event(-60, account_opened("Acme")),
-            event(-59, contact_added("boss", ContactRole::DecisionMaker)),
-        ],
-    )
-    .await
-    .unwrap();
+    a.append("acme", acme_with_boss(vec![])).await.unwrap();
     let through_b = b
         .client
         .append(AppendRequest {
@@ -199,10 +220,12 @@ async fn records(server: &mut TestServer) -> Vec<(u64, Vec<u8>, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_replica_catches_up_without_deciding_anything_again() {
-    let nats = Nats::cluster(3).await;
-    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = replica(&nats, a_dir.path()).await;
-    let b = replica(&nats, b_dir.path()).await;
+    let Pair {
+        nats,
+        mut a,
+        b,
+        dirs,
+    } = pair().await;
 
     // acme at revision 0; a message expecting revision 1, which every replica refuses then;
     // then acme at revision 1, where that message would now pass.
@@ -231,7 +254,7 @@ async fn a_restarted_replica_catches_up_without_deciding_anything_again() {
 
     // The replica lost its saved progress (as a crash before sled wrote it would): it walks
     // the stream from its start, matching messages with the records it holds.
-    let database = relledger::store::sled::sled_path(b_dir.path());
+    let database = relledger::store::sled::sled_path(dirs[1].path());
     relledger::store::sled::wait_for_sled_release(&database);
     {
         let db = sled::open(&database).unwrap();
@@ -240,7 +263,7 @@ async fn a_restarted_replica_catches_up_without_deciding_anything_again() {
     }
     relledger::store::sled::wait_for_sled_release(&database);
 
-    let mut b = replica(&nats, b_dir.path()).await;
+    let mut b = replica(&nats, dirs[1].path()).await;
     seen_through(&b.client, 2).await;
     let on_a = records(&mut a).await;
     assert_eq!(on_a.len(), 3);
@@ -302,19 +325,19 @@ async fn a_node_killed_during_appends_loses_no_acknowledged_append() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_named_subscription_acknowledged_through_one_replica_resumes_through_the_other() {
-    let nats = Nats::cluster(3).await;
-    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = replica(&nats, a_dir.path()).await;
-    let mut b = replica(&nats, b_dir.path()).await;
+    let Pair {
+        nats: _nats,
+        mut a,
+        mut b,
+        dirs: _dirs,
+    } = pair().await;
     a.append(
         "acme",
-        vec![
-            event(-60, account_opened("Acme")),
-            event(-59, contact_added("boss", ContactRole::DecisionMaker)),
+        acme_with_boss(vec![
             event(-30, visit(&["boss"])),
             event(-20, visit(&["boss"])),
             event(-10, visit(&["boss"])),
-        ],
+        ]),
     )
     .await
     .unwrap();
@@ -374,21 +397,15 @@ async fn boss_name(server: &mut TestServer) -> (String, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forgetting_a_contact_through_one_replica_erases_it_on_every_replica_for_good() {
-    let nats = Nats::cluster(3).await;
-    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = replica(&nats, a_dir.path()).await;
-    let mut b = replica(&nats, b_dir.path()).await;
+    let Pair {
+        nats,
+        mut a,
+        mut b,
+        dirs: _dirs,
+    } = pair().await;
 
     // A contact's personal data, sealed through one replica, reads in clear on the other.
-    a.append(
-        "acme",
-        vec![
-            event(-60, account_opened("Acme")),
-            event(-59, contact_added("boss", ContactRole::DecisionMaker)),
-        ],
-    )
-    .await
-    .unwrap();
+    a.append("acme", acme_with_boss(vec![])).await.unwrap();
     seen_through(&b.client, 1).await;
     assert_eq!(
         boss_name(&mut b).await,
@@ -492,17 +509,15 @@ async fn a_killed_replica_process_restarts_and_catches_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_cannot_both_settle_one_promise() {
-    let nats = Nats::cluster(3).await;
-    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = replica(&nats, a_dir.path()).await;
-    let b = replica(&nats, b_dir.path()).await;
+    let Pair {
+        nats: _nats,
+        mut a,
+        b,
+        dirs: _dirs,
+    } = pair().await;
     a.append(
         "acme",
-        vec![
-            event(-60, account_opened("Acme")),
-            event(-59, contact_added("boss", ContactRole::DecisionMaker)),
-            event(-50, promise_made("p1", "boss")),
-        ],
+        acme_with_boss(vec![event(-50, promise_made("p1", "boss"))]),
     )
     .await
     .unwrap();

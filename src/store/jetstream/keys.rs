@@ -24,13 +24,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use async_nats::jetstream;
 use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
-use async_nats::jetstream::{self, message::PublishMessage};
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use super::{patiently, JetStreamLog, APPLY_PATIENCE};
+use super::{last_on_subject, patiently, JetStreamLog, APPLY_PATIENCE};
 use crate::privacy::{ContactRef, DataKey, KeyStore, PrivacyError};
 use crate::store::StoreError;
 
@@ -112,16 +111,7 @@ impl JetStreamKeys {
     /// Opens (creating) the keys' stream beside `log`'s, with as many replicas, and reads
     /// every key into memory before it returns.
     pub(super) async fn open(log: &JetStreamLog) -> Result<JetStreamKeys, StoreError> {
-        let config = jetstream::stream::Config {
-            name: format!("{}_KEYS", log.options.stream),
-            subjects: vec![format!("{PREFIX}.>")],
-            storage: jetstream::stream::StorageType::File,
-            num_replicas: log.options.replicas,
-            max_messages_per_subject: 1,
-            deny_purge: true,
-            ..Default::default()
-        };
-        let stream = patiently(|| log.js.get_or_create_stream(config.clone()), |_| true).await?;
+        let stream = log.open_latest_per_subject("KEYS", PREFIX).await?;
         let mirror = Arc::new(Mirror {
             held: RwLock::new(HashMap::new()),
             applied: watch::channel(0).0,
@@ -153,38 +143,13 @@ impl JetStreamKeys {
 
     /// What the stream's leader holds for `subject`, with its sequence (0: nothing).
     async fn held(&self, subject: &str) -> Result<(Option<Held>, u64), StoreError> {
-        let last = || async {
-            match self.stream.get_last_raw_message_by_subject(subject).await {
-                Ok(message) => Ok(Some(message)),
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
-                Err(e) => Err(e),
-            }
-        };
-        let Some(message) = patiently(last, |e| e.kind() == LastRawMessageErrorKind::Other).await?
-        else {
+        let Some(message) = last_on_subject(&self.stream, subject).await? else {
             return Ok((None, 0));
         };
         let held = decode(&message.payload).ok_or_else(|| {
             StoreError::Corrupt(format!("the data key on {subject} does not decode"))
         })?;
         Ok((Some(held), message.sequence))
-    }
-
-    /// Publishes `value` on `subject` if its last message is still `sequence`; false when
-    /// something else was published there first.
-    async fn replace(
-        &self,
-        subject: &str,
-        sequence: u64,
-        value: Vec<u8>,
-    ) -> Result<bool, StoreError> {
-        let payload = bytes::Bytes::from(value);
-        let message = || {
-            PublishMessage::build()
-                .payload(payload.clone())
-                .expected_last_subject_sequence(sequence)
-        };
-        Ok(self.log.publish(subject, message).await?.is_some())
     }
 
     fn remember(&self, subject: String, held: Held) {
@@ -212,7 +177,8 @@ impl JetStreamKeys {
                     value.push(KEY_V1);
                     value.extend_from_slice(key.bytes());
                     if self
-                        .replace(&subject, sequence, value)
+                        .log
+                        .publish_if_last(&subject, sequence, value)
                         .await
                         .map_err(unavailable)?
                     {
@@ -234,7 +200,8 @@ impl JetStreamKeys {
                 return Ok(false);
             }
             if self
-                .replace(&subject, sequence, vec![TOMBSTONE])
+                .log
+                .publish_if_last(&subject, sequence, vec![TOMBSTONE])
                 .await
                 .map_err(unavailable)?
             {

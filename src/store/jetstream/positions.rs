@@ -10,12 +10,11 @@
 //! has not moved since it was read, so two replicas acknowledging at once cannot move a
 //! position back.
 
-use async_nats::jetstream::stream::LastRawMessageErrorKind;
-use async_nats::jetstream::{self, message::PublishMessage};
+use async_nats::jetstream;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 
-use super::{patiently, unavailable, JetStreamLog, PUBLISH_PATIENCE};
+use super::{last_on_subject, unavailable, JetStreamLog, PUBLISH_PATIENCE};
 use crate::domain::SubscriptionName;
 use crate::store::checkpoints::{AckedPosition, CheckpointStore};
 use crate::store::StoreError;
@@ -37,32 +36,15 @@ pub struct JetStreamPositions {
 impl JetStreamPositions {
     /// Opens (creating) the positions' stream beside `log`'s, with as many replicas.
     pub(super) async fn open(log: &JetStreamLog) -> Result<JetStreamPositions, StoreError> {
-        let config = jetstream::stream::Config {
-            name: format!("{}_SUBSCRIPTIONS", log.options.stream),
-            subjects: vec![format!("{PREFIX}.>")],
-            storage: jetstream::stream::StorageType::File,
-            num_replicas: log.options.replicas,
-            max_messages_per_subject: 1,
-            ..Default::default()
-        };
-        let stream = patiently(|| log.js.get_or_create_stream(config.clone()), |_| true).await?;
         Ok(JetStreamPositions {
+            stream: log.open_latest_per_subject("SUBSCRIPTIONS", PREFIX).await?,
             log: log.clone(),
-            stream,
         })
     }
 
     /// What is stored under `subject`, with the stream sequence of its message (0: none).
     async fn stored(&self, subject: &str) -> Result<(Option<AckedPosition>, u64), StoreError> {
-        let last = || async {
-            match self.stream.get_last_raw_message_by_subject(subject).await {
-                Ok(message) => Ok(Some(message)),
-                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
-                Err(e) => Err(e),
-            }
-        };
-        let Some(message) = patiently(last, |e| e.kind() == LastRawMessageErrorKind::Other).await?
-        else {
+        let Some(message) = last_on_subject(&self.stream, subject).await? else {
             return Ok((None, 0));
         };
         let position = AckedPosition::decode(&message.payload).ok_or_else(|| {
@@ -89,13 +71,11 @@ impl CheckpointStore for JetStreamPositions {
             if Some(merged) == stored {
                 return Ok(merged);
             }
-            let payload = bytes::Bytes::copy_from_slice(&merged.encode());
-            let message = || {
-                PublishMessage::build()
-                    .payload(payload.clone())
-                    .expected_last_subject_sequence(sequence)
-            };
-            if self.log.publish(&subject, message).await?.is_some() {
+            if self
+                .log
+                .publish_if_last(&subject, sequence, merged.encode().to_vec())
+                .await?
+            {
                 return Ok(merged);
             }
             // Another acknowledgement of the same name came first: merge with it.
