@@ -29,7 +29,7 @@ pub use keys::JetStreamKeys;
 pub use positions::JetStreamPositions;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::context::RequestErrorKind;
@@ -156,8 +156,8 @@ impl Shared {
             return;
         };
         {
-            let mut subjects = self.subjects.lock().expect("subjects lock");
-            let mut answers = self.answers.lock().expect("answers lock");
+            let mut subjects = self.subjects.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut answers = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
             for (sequence, subject, answer) in applied {
                 subjects.insert(subject, sequence);
                 if let Some(answer) = answer {
@@ -408,7 +408,7 @@ impl JetStreamLog {
             .shared
             .subjects
             .lock()
-            .expect("subjects lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .get(subject)
         {
             return Ok(*sequence);
@@ -608,7 +608,7 @@ impl Log for JetStreamLog {
                 .shared
                 .answers
                 .lock()
-                .expect("answers lock")
+                .unwrap_or_else(PoisonError::into_inner)
                 .get(&sequence)
                 .cloned();
             match answer {
