@@ -106,6 +106,11 @@ struct ServeArgs {
     /// when this replica creates it.
     #[arg(long, env = "RELLEDGER_STORE_REPLICAS", default_value_t = 1)]
     store_replicas: usize,
+    /// With `--store`: the JetStream stream of the ledger's log (its companions are
+    /// `<name>_SUBSCRIPTIONS` and `<name>_KEYS`). Ledgers with different names share a cluster
+    /// without seeing each other's data; every replica of one ledger gives the same name.
+    #[arg(long, value_name = "NAME", env = "RELLEDGER_STORE_STREAM", default_value = relledger::store::jetstream::DEFAULT_STREAM)]
+    store_stream: String,
     /// The principals, their token hashes, roles and account scopes (`relledger token create`
     /// writes it). Without it every caller may do everything, which is allowed only on a
     /// loopback address. Reloaded on SIGHUP.
@@ -194,6 +199,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(store) = &args.store {
         let mut options = relledger::store::jetstream::JetStreamOptions::parse(store)?;
         options.replicas = args.store_replicas.max(1);
+        options.set_stream(&args.store_stream)?;
         config.store = Some(options);
     }
     config.audit = AuditConfig {

@@ -2,7 +2,8 @@
 //! replica applies them, in that order, to an embedded log of its own ([`FileLog`]) that it
 //! reads from.
 //!
-//! - **One stream, one subject per account** (`relledger.v1.events.<account id in hex>`).
+//! - **One stream, one subject per account** (`relledger.v1.<stream>.events.<account id in
+//!   hex>`).
 //!   Each message is one append (see `proposal`): all its events or none, whatever the server
 //!   version, with no need for atomic batch publish.
 //! - **Deciding an append.** A replica checks what it can before publishing (a retry, the
@@ -40,7 +41,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use tokio::sync::watch;
 
-use self::proposal::{subject_of, Proposal, SUBJECT_PREFIX};
+use self::proposal::{subject_of, Proposal};
 use super::file::FileLog;
 use super::memory::empty_batch;
 use super::{
@@ -99,6 +100,32 @@ impl JetStreamOptions {
             stream: DEFAULT_STREAM.to_string(),
             replicas: 1,
         })
+    }
+
+    /// Names the log's stream (`--store-stream`): letters, digits, `_` and `-`, at most 32, so
+    /// that it is one token of a subject and its companions' names
+    /// (`<stream>_SUBSCRIPTIONS`, `<stream>_KEYS`) stay within JetStream's limits.
+    pub fn set_stream(&mut self, name: &str) -> Result<(), JetStreamError> {
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(JetStreamError::Options(format!(
+                "the stream name {name:?} is not 1 to 32 of A-Z a-z 0-9 _ -"
+            )));
+        }
+        self.stream = name.to_string();
+        Ok(())
+    }
+
+    /// The subjects' prefix of one of the ledger's streams (`events`, `subscriptions`,
+    /// `keys`): `relledger.v1.<stream>.<what>`. The log's stream name is in every subject, so
+    /// that several ledgers, each with its own stream, can share one cluster: JetStream
+    /// refuses two streams whose subjects overlap.
+    pub fn subjects(&self, what: &str) -> String {
+        format!("relledger.v1.{}.{what}", self.stream)
     }
 }
 
@@ -220,7 +247,7 @@ impl JetStreamLog {
         };
         let config = jetstream::stream::Config {
             name: options.stream.clone(),
-            subjects: vec![format!("{SUBJECT_PREFIX}.>")],
+            subjects: vec![format!("{}.>", options.subjects("events"))],
             storage: jetstream::stream::StorageType::File,
             num_replicas: options.replicas,
             // The log is append-only: nobody removes a message, so the sequences stay
@@ -264,7 +291,10 @@ impl JetStreamLog {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let subjects = &stream.cached_info().config.subjects;
-        if !subjects.iter().any(|s| s == &format!("{SUBJECT_PREFIX}.>")) {
+        if !subjects
+            .iter()
+            .any(|s| s == &format!("{}.>", options.subjects("events")))
+        {
             return Err(stream_error(format!(
                 "it exists with other subjects ({subjects:?})"
             )));
@@ -283,6 +313,7 @@ impl JetStreamLog {
         tokio::spawn(follower::follow(
             Arc::clone(&shared),
             stream.clone(),
+            options.subjects("events"),
             progress,
         ));
         Ok(JetStreamLog {
@@ -561,7 +592,7 @@ impl Log for JetStreamLog {
         if events.is_empty() {
             return Err(empty_batch());
         }
-        let subject = subject_of(account);
+        let subject = subject_of(&self.options.subjects("events"), account);
         let proposal = Proposal {
             account: account.clone(),
             expected,

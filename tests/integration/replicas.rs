@@ -8,6 +8,7 @@ use std::path::Path;
 use prost::Message;
 use relledger::api::proto::expected_revision::Kind;
 use relledger::api::proto::ledger_client::LedgerClient;
+use relledger::api::proto::proposed_event::Payload;
 use relledger::api::proto::relationships_client::RelationshipsClient;
 use relledger::api::proto::{
     self, get_relationship_request, AckSubscriptionRequest, AppendRequest, ContactRole,
@@ -198,7 +199,11 @@ async fn publish_expecting(nats: &Nats, account: &str, expected: u64) {
     let client = async_nats::connect(nats.urls[0].as_str()).await.unwrap();
     let ack = async_nats::jetstream::new(client)
         .publish(
-            format!("relledger.v1.events.{}", hex::encode(account)),
+            format!(
+                "{}.{}",
+                nats.options().subjects("events"),
+                hex::encode(account)
+            ),
             serde_json::to_vec(&message).unwrap().into(),
         )
         .await
@@ -557,4 +562,48 @@ async fn two_replicas_cannot_both_settle_one_promise() {
     assert_eq!(outcomes, 1);
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_ledgers_on_one_cluster_keep_apart() {
+    let nats = Nats::cluster(3).await;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut ledgers = Vec::new();
+    for (dir, stream) in dirs.iter().zip(["SALES_EU", "SALES_US"]) {
+        let mut options = nats.options();
+        options.set_stream(stream).unwrap();
+        let mut config = Config::new(dir.path());
+        config.store = Some(options);
+        ledgers.push(TestServer::start_with(config).await);
+    }
+
+    // The same account in each, each opened from nothing, with its own data.
+    let names = ["Acme Europe", "Acme America"];
+    for (ledger, name) in ledgers.iter_mut().zip(names) {
+        let mut client = ledger.client.clone();
+        let appended = client
+            .append(AppendRequest {
+                account_id: "acme".into(),
+                expected_revision: Some(ExpectedRevision {
+                    kind: Some(Kind::NoStream(Default::default())),
+                }),
+                events: vec![event(-60, account_opened(name))],
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(appended.last_revision, 0);
+    }
+    for (ledger, name) in ledgers.iter_mut().zip(names) {
+        let records = ledger.read_all().await;
+        assert_eq!(records.len(), 1, "{records:?}");
+        let payload = records[0].event.clone().unwrap().payload;
+        let Some(Payload::AccountOpened(opened)) = payload else {
+            panic!("not an account opening: {payload:?}");
+        };
+        assert_eq!(opened.name, name);
+    }
+    for ledger in ledgers {
+        ledger.stop().await;
+    }
 }

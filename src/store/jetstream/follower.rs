@@ -18,7 +18,7 @@ use async_nats::jetstream::stream::Stream as JetStream;
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::oneshot;
 
-use super::proposal::{Proposal, SUBJECT_PREFIX};
+use super::proposal::Proposal;
 use super::Shared;
 use crate::store::sled::{Applied, OrderedProgress};
 use crate::store::{AppendOutcome, Direction, Log, ReadAllFilter, StoreError};
@@ -69,12 +69,18 @@ fn decided(result: &Result<AppendOutcome, StoreError>) -> bool {
 
 /// Follows `stream` into `shared.local` until the replica closes; a failure of the local log
 /// stops it (recorded in `shared.failure`), a failure of the stream is retried.
-pub(super) async fn follow(shared: Arc<Shared>, stream: JetStream, progress: OrderedProgress) {
+pub(super) async fn follow(
+    shared: Arc<Shared>,
+    stream: JetStream,
+    subjects: String,
+    progress: OrderedProgress,
+) {
     let outcome = async {
         let saved = progress.load().await?;
         let mut cursor = Cursor {
             applied: saved,
             verify_until: shared.local.head().next_position,
+            subjects,
         };
         shared.applied.send_replace(saved.sequence);
         loop {
@@ -114,6 +120,8 @@ struct Cursor {
     /// Until the log's next position reaches this, messages are matched, not decided: they
     /// were applied before a restart.
     verify_until: u64,
+    /// The prefix of the log's subjects.
+    subjects: String,
 }
 
 impl Cursor {
@@ -125,7 +133,7 @@ impl Cursor {
     ) -> Result<(), Failure> {
         let consumer = stream
             .create_consumer(OrderedConfig {
-                filter_subject: format!("{SUBJECT_PREFIX}.>"),
+                filter_subject: format!("{}.>", self.subjects),
                 deliver_policy: DeliverPolicy::ByStartSequence {
                     start_sequence: self.applied.sequence + 1,
                 },

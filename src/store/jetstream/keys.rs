@@ -1,7 +1,7 @@
 //! [`JetStreamKeys`]: the contacts' data keys, shared by every replica on a stream of their
 //! own, so that forgetting a contact through one replica destroys its key for all of them.
 //!
-//! One subject per contact (`relledger.v1.keys.<ContactRef::key_name in hex>`), holding only
+//! One subject per contact (`relledger.v1.<stream>.keys.<ContactRef::key_name in hex>`), holding only
 //! its last message: `[1]` and the 32-byte key, or `[0]`, the tombstone of a destroyed key.
 //! A key is created only on an empty subject (the publish expects no message on it), so two
 //! replicas creating one contact's key at once end with one key, and a tombstone is never
@@ -33,17 +33,11 @@ use super::{last_on_subject, patiently, JetStreamLog, APPLY_PATIENCE};
 use crate::privacy::{ContactRef, DataKey, KeyStore, PrivacyError};
 use crate::store::StoreError;
 
-/// The subjects of the keys' stream.
-const PREFIX: &str = "relledger.v1.keys";
 /// How long the keys' consumer waits before following again after a failure.
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 /// A live key's value starts with this byte, a tombstone is this byte alone.
 const KEY_V1: u8 = 1;
 const TOMBSTONE: u8 = 0;
-
-fn subject_of(contact: &ContactRef) -> String {
-    format!("{PREFIX}.{}", hex::encode(contact.key_name()))
-}
 
 /// What the stream says of one contact.
 #[derive(Clone)]
@@ -102,6 +96,8 @@ pub struct JetStreamKeys {
     log: JetStreamLog,
     stream: jetstream::stream::Stream,
     mirror: Arc<Mirror>,
+    /// The prefix of the keys' subjects.
+    prefix: String,
     /// The runtime that `get_or_create` and `destroy`, called on blocking threads, ask
     /// JetStream through.
     runtime: tokio::runtime::Handle,
@@ -111,22 +107,33 @@ impl JetStreamKeys {
     /// Opens (creating) the keys' stream beside `log`'s, with as many replicas, and reads
     /// every key into memory before it returns.
     pub(super) async fn open(log: &JetStreamLog) -> Result<JetStreamKeys, StoreError> {
-        let stream = log.open_latest_per_subject("KEYS", PREFIX).await?;
+        let prefix = log.options.subjects("keys");
+        let stream = log.open_latest_per_subject("KEYS", &prefix).await?;
         let mirror = Arc::new(Mirror {
             held: RwLock::new(HashMap::new()),
             applied: watch::channel(0).0,
         });
-        tokio::spawn(follow(stream.clone(), Arc::clone(&mirror), log.closed()));
+        tokio::spawn(follow(
+            stream.clone(),
+            format!("{prefix}.>"),
+            Arc::clone(&mirror),
+            log.closed(),
+        ));
         let keys = JetStreamKeys {
             log: log.clone(),
             stream,
             mirror,
+            prefix,
             runtime: tokio::runtime::Handle::current(),
         };
         keys.caught_up().await?;
         // Records with personal data wait for their keys before this replica applies them.
         log.before_personal_data(keys.barrier());
         Ok(keys)
+    }
+
+    fn subject_of(&self, contact: &ContactRef) -> String {
+        format!("{}.{}", self.prefix, hex::encode(contact.key_name()))
     }
 
     /// Waits until this replica holds every key the stream holds now.
@@ -161,7 +168,7 @@ impl JetStreamKeys {
     }
 
     async fn get_or_create_async(&self, contact: &ContactRef) -> Result<DataKey, PrivacyError> {
-        let subject = subject_of(contact);
+        let subject = self.subject_of(contact);
         loop {
             match self.held(&subject).await.map_err(unavailable)? {
                 (Some(Held::Key(key)), _) => return Ok(key),
@@ -192,7 +199,7 @@ impl JetStreamKeys {
     }
 
     async fn destroy_async(&self, contact: &ContactRef) -> Result<bool, PrivacyError> {
-        let subject = subject_of(contact);
+        let subject = self.subject_of(contact);
         loop {
             let (held, sequence) = self.held(&subject).await.map_err(unavailable)?;
             if matches!(held, Some(Held::Destroyed)) {
@@ -223,7 +230,7 @@ impl KeyStore for JetStreamKeys {
             .held
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&subject_of(contact))
+            .get(&self.subject_of(contact))
         {
             Some(Held::Key(key)) => Some(key.clone()),
             Some(Held::Destroyed) | None => None,
@@ -244,6 +251,7 @@ impl KeyStore for JetStreamKeys {
 /// follows), following again after a failure.
 async fn follow(
     stream: jetstream::stream::Stream,
+    filter: String,
     mirror: Arc<Mirror>,
     mut closed: watch::Receiver<bool>,
 ) {
@@ -252,7 +260,7 @@ async fn follow(
         let followed = async {
             let consumer = stream
                 .create_consumer(OrderedConfig {
-                    filter_subject: format!("{PREFIX}.>"),
+                    filter_subject: filter.clone(),
                     deliver_policy: DeliverPolicy::ByStartSequence {
                         start_sequence: from,
                     },

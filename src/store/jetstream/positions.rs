@@ -1,7 +1,7 @@
 //! [`JetStreamPositions`]: named subscriptions' acknowledged positions, shared by every replica
 //! on a stream of their own.
 //!
-//! One subject per subscription name (`relledger.v1.subscriptions.<name in hex>`: names may
+//! One subject per subscription name (`relledger.v1.<stream>.subscriptions.<name in hex>`: names may
 //! hold `:` and `@`), holding only its last message, the [`AckedPosition`]'s stored form. It
 //! is a key-value bucket in all but name; not JetStream's KV helper, because its reads may be
 //! answered by a server that is behind (a direct get), and a consumer that acknowledged
@@ -19,27 +19,30 @@ use crate::domain::SubscriptionName;
 use crate::store::checkpoints::{AckedPosition, CheckpointStore};
 use crate::store::StoreError;
 
-/// The subjects of the positions' stream.
-const PREFIX: &str = "relledger.v1.subscriptions";
-
-fn subject_of(name: &SubscriptionName) -> String {
-    format!("{PREFIX}.{}", hex::encode(name.as_str()))
-}
-
 /// Named subscriptions' positions on JetStream (see the module docs).
 #[derive(Clone)]
 pub struct JetStreamPositions {
     log: JetStreamLog,
     stream: jetstream::stream::Stream,
+    /// The prefix of the positions' subjects.
+    prefix: String,
 }
 
 impl JetStreamPositions {
     /// Opens (creating) the positions' stream beside `log`'s, with as many replicas.
     pub(super) async fn open(log: &JetStreamLog) -> Result<JetStreamPositions, StoreError> {
+        let prefix = log.options.subjects("subscriptions");
         Ok(JetStreamPositions {
-            stream: log.open_latest_per_subject("SUBSCRIPTIONS", PREFIX).await?,
+            stream: log
+                .open_latest_per_subject("SUBSCRIPTIONS", &prefix)
+                .await?,
             log: log.clone(),
+            prefix,
         })
+    }
+
+    fn subject_of(&self, name: &SubscriptionName) -> String {
+        format!("{}.{}", self.prefix, hex::encode(name.as_str()))
     }
 
     /// What is stored under `subject`, with the stream sequence of its message (0: none).
@@ -63,7 +66,7 @@ impl CheckpointStore for JetStreamPositions {
         name: &SubscriptionName,
         ack: AckedPosition,
     ) -> Result<AckedPosition, StoreError> {
-        let subject = subject_of(name);
+        let subject = self.subject_of(name);
         let started = tokio::time::Instant::now();
         loop {
             let (stored, sequence) = self.stored(&subject).await?;
@@ -88,13 +91,13 @@ impl CheckpointStore for JetStreamPositions {
     }
 
     async fn acked(&self, name: &SubscriptionName) -> Result<Option<AckedPosition>, StoreError> {
-        Ok(self.stored(&subject_of(name)).await?.0)
+        Ok(self.stored(&self.subject_of(name)).await?.0)
     }
 
     async fn list(&self) -> Result<Vec<(SubscriptionName, AckedPosition)>, StoreError> {
         let subjects: Vec<String> = self
             .stream
-            .info_with_subjects(format!("{PREFIX}.>"))
+            .info_with_subjects(format!("{}.>", self.prefix))
             .await
             .map_err(unavailable)?
             .map_ok(|(subject, _)| subject)
@@ -104,7 +107,7 @@ impl CheckpointStore for JetStreamPositions {
         let mut positions = Vec::with_capacity(subjects.len());
         for subject in subjects {
             let name = subject
-                .strip_prefix(&format!("{PREFIX}."))
+                .strip_prefix(&format!("{}.", self.prefix))
                 .and_then(|hex_name| hex::decode(hex_name).ok())
                 .and_then(|bytes| String::from_utf8(bytes).ok())
                 .and_then(|text| SubscriptionName::parse(text).ok())

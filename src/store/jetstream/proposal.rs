@@ -8,13 +8,11 @@ use sha2::{Digest, Sha256};
 use crate::domain::{AccountId, ProposedEvent};
 use crate::store::{ExpectedRevision, StoreError};
 
-/// The subjects of the stream: one per account, under this prefix.
-pub(super) const SUBJECT_PREFIX: &str = "relledger.v1.events";
-
-/// The subject of `account`'s stream. Account ids may hold `.`, which separates a subject's
-/// tokens, so the id is written in hex: one token, whatever the id.
-pub(super) fn subject_of(account: &AccountId) -> String {
-    format!("{SUBJECT_PREFIX}.{}", hex::encode(account.as_str()))
+/// The subject of `account`'s stream under `prefix` (the log's, see
+/// `JetStreamOptions::subjects`). Account ids may hold `.`, which separates a subject's tokens,
+/// so the id is written in hex: one token, whatever the id.
+pub(super) fn subject_of(prefix: &str, account: &AccountId) -> String {
+    format!("{prefix}.{}", hex::encode(account.as_str()))
 }
 
 /// The expected revision as a message carries it.

@@ -25,10 +25,32 @@ fn store_options_name_nats_servers() {
 #[test]
 fn a_subject_is_one_token_whatever_the_account_id() {
     let account = AccountId::parse("acme.north:plant@2").unwrap();
-    let subject = subject_of(&account);
+    let prefix = JetStreamOptions::parse("nats://127.0.0.1:4222")
+        .unwrap()
+        .subjects("events");
+    assert_eq!(prefix, "relledger.v1.RELLEDGER.events");
+    let subject = subject_of(&prefix, &account);
     assert_eq!(
         subject.matches('.').count(),
-        SUBJECT_PREFIX.matches('.').count() + 1
+        prefix.matches('.').count() + 1
     );
-    assert!(subject.starts_with(SUBJECT_PREFIX));
+    assert!(subject.starts_with(&prefix));
+}
+
+#[test]
+fn ledgers_on_one_cluster_have_their_own_subjects() {
+    let mut one = JetStreamOptions::parse("nats://127.0.0.1:4222").unwrap();
+    let mut other = one.clone();
+    one.set_stream("SALES_EU").unwrap();
+    other.set_stream("SALES_US").unwrap();
+    for what in ["events", "subscriptions", "keys"] {
+        assert_ne!(one.subjects(what), other.subjects(what));
+        // Neither's wildcard takes the other's subjects.
+        let wildcard = format!("{}.", one.subjects(what));
+        assert!(!other.subjects(what).starts_with(&wildcard));
+    }
+    // A stream name is one subject token and leaves room for the suffixes of its companions.
+    for bad in ["", "a.b", "a b", "a*", "a>", "a/b", &"S".repeat(50)] {
+        assert!(one.clone().set_stream(bad).is_err(), "{bad:?} was taken");
+    }
 }
