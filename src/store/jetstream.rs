@@ -7,7 +7,8 @@
 //!   Each message is one append (see `proposal`): all its events or none, whatever the server
 //!   version, with no need for atomic batch publish.
 //! - **Deciding an append.** A replica checks what it can before publishing (a retry, the
-//!   expected revision against its copy once caught up with the stream) and publishes with
+//!   expected revision against its copy, caught up with the stream only when that check or
+//!   the publish fails) and publishes with
 //!   JetStream's `Nats-Expected-Last-Subject-Sequence`, so that of two replicas racing on one
 //!   account the stream itself refuses the second. What decides is the follower (see
 //!   `follower`): every replica applies each message as the embedded log decides any append,
@@ -433,16 +434,21 @@ impl JetStreamLog {
         self.applied(info.state.last_sequence).await
     }
 
-    /// The stream sequence of the last message on `subject` (0: none), once caught up.
-    async fn subject_sequence(&self, subject: &str) -> Result<u64, StoreError> {
-        if let Some(sequence) = self
-            .shared
+    /// The stream sequence of the last message on `subject` this replica has applied, if it
+    /// has applied one since it started following.
+    fn seen_subject_sequence(&self, subject: &str) -> Option<u64> {
+        self.shared
             .subjects
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(subject)
-        {
-            return Ok(*sequence);
+            .copied()
+    }
+
+    /// The stream sequence of the last message on `subject` (0: none), once caught up.
+    async fn subject_sequence(&self, subject: &str) -> Result<u64, StoreError> {
+        if let Some(sequence) = self.seen_subject_sequence(subject) {
+            return Ok(sequence);
         }
         // Not seen since this replica started following.
         let last = last_on_subject(&self.stream, subject).await?;
@@ -610,15 +616,37 @@ impl Log for JetStreamLog {
             let id = proposal.message_id(&payload, attempt);
             let mut last_on_subject = None;
             if expected != ExpectedRevision::Any {
-                self.caught_up().await?;
-                let actual = self.shared.local.stream_revision(account).await?;
-                if !expected.admits(actual) {
-                    return match retry().await? {
-                        Some(outcome) => Ok(outcome),
-                        None => Err(StoreError::WrongExpectedRevision { expected, actual }),
-                    };
+                // First against this replica's copy as it stands, without asking the stream's
+                // leader: if the subject has moved since, the stream refuses the publish and the
+                // next attempt catches up. The subject's sequence is read before the revision,
+                // so that a message applied between the two reads makes the publish stale, not
+                // the check. Only a refusal, or a subject this replica has not seen, needs the
+                // stream's head.
+                let mut checked = None;
+                if attempt == 0 {
+                    if let Some(last) = self.seen_subject_sequence(&subject) {
+                        let actual = self.shared.local.stream_revision(account).await?;
+                        if expected.admits(actual) {
+                            checked = Some(last);
+                        }
+                    }
                 }
-                last_on_subject = Some(self.subject_sequence(&subject).await?);
+                let last = match checked {
+                    Some(last) => last,
+                    None => {
+                        self.caught_up().await?;
+                        let last = self.subject_sequence(&subject).await?;
+                        let actual = self.shared.local.stream_revision(account).await?;
+                        if !expected.admits(actual) {
+                            return match retry().await? {
+                                Some(outcome) => Ok(outcome),
+                                None => Err(StoreError::WrongExpectedRevision { expected, actual }),
+                            };
+                        }
+                        last
+                    }
+                };
+                last_on_subject = Some(last);
             }
             let message = || {
                 let m = PublishMessage::build()

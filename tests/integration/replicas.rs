@@ -607,3 +607,45 @@ async fn two_ledgers_on_one_cluster_keep_apart() {
         ledger.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_behind_the_stream_decides_expected_revisions_right() {
+    let Pair {
+        nats: _nats,
+        mut a,
+        b,
+        dirs: _dirs,
+    } = pair().await;
+    a.append("acme", acme_with_boss(vec![])).await.unwrap();
+    let append = |revision: u64, minute: i64| AppendRequest {
+        account_id: "acme".into(),
+        expected_revision: exact(revision),
+        events: vec![event(minute, visit(&["boss"]))],
+    };
+
+    // Each append goes through the replica that did not take the one before, expecting the
+    // revision that one answered: its copy is often still behind it, and the append must
+    // still be taken.
+    let clients = [a.client.clone(), b.client.clone()];
+    let mut revision = 1;
+    for i in 0..20 {
+        let mut client = clients[i % 2].clone();
+        let answer = client
+            .append(append(revision, -50 + i as i64))
+            .await
+            .unwrap_or_else(|e| panic!("append {i} expecting {revision}: {e:?}"))
+            .into_inner();
+        assert_eq!(answer.first_revision, revision + 1);
+        revision = answer.last_revision;
+
+        // Right after, the other replica refuses the revision before, whether its copy has
+        // the append yet or not.
+        let mut other = clients[(i + 1) % 2].clone();
+        let stale = other.append(append(revision - 1, -50 + i as i64)).await;
+        assert_eq!(stale.unwrap_err().code(), Code::Aborted);
+    }
+    assert_eq!(revision, 21);
+    assert_eq!(a.read_all().await.len(), 22);
+    a.stop().await;
+    b.stop().await;
+}
