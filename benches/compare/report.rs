@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::machine::Machine;
 use super::run::{Cell, Plan};
-use super::systems::{payload_len, Kind, Lag};
+use super::systems::{payload_len, Kind, Lag, Reads};
 
 /// What one system did at one concurrency.
 pub enum Outcome {
@@ -225,6 +225,7 @@ impl Goals {
         results: &Results,
         round_trip: Option<&Cell>,
         sustained: Option<&Sustained>,
+        reads: Option<&CatchUpReads>,
     ) -> Goals {
         let most = results.clients.iter().copied().max().unwrap_or(0);
         let least = results.clients.iter().copied().min().unwrap_or(0);
@@ -341,6 +342,64 @@ impl Goals {
                 },
             },
         );
+
+        let name = format!(
+            "relledger on JetStream R3 through one and through two replicas ≥ 80% of plain \
+             JetStream R3 publishes at {}",
+            clients(most)
+        );
+        goals.push(
+            match (
+                results.cell(Kind::RelledgerCluster, most),
+                results.cell(Kind::RelledgerClusterPair, most),
+                results.cell(Kind::NatsCluster, most),
+            ) {
+                (Some(one), Some(two), Some(plain)) if plain.throughput > 0.0 => Goal {
+                    name,
+                    met: Some(
+                        one.throughput >= 0.8 * plain.throughput
+                            && two.throughput >= 0.8 * plain.throughput,
+                    ),
+                    evidence: format!(
+                        "one replica {} and two replicas {} vs plain publishes {} appends/s: \
+                         {:.2}× and {:.2}×",
+                        thousands(one.throughput),
+                        thousands(two.throughput),
+                        thousands(plain.throughput),
+                        one.throughput / plain.throughput,
+                        two.throughput / plain.throughput
+                    ),
+                },
+                _ => Goal {
+                    name,
+                    ..missing("relledger on the cluster or plain JetStream R3")
+                },
+            },
+        );
+
+        let name = "subscribers catching up read ≥ 1.5× as many events a second through two \
+                    replicas as through one"
+            .to_string();
+        goals.push(match reads {
+            Some(CatchUpReads {
+                one: Ok(one),
+                two: Ok(two),
+                ..
+            }) if one.throughput > 0.0 => Goal {
+                name,
+                met: Some(two.throughput >= 1.5 * one.throughput),
+                evidence: format!(
+                    "{} vs {} events/s: {:.2}×",
+                    thousands(two.throughput),
+                    thousands(one.throughput),
+                    two.throughput / one.throughput
+                ),
+            },
+            _ => Goal {
+                name,
+                ..missing("reading through one and two replicas")
+            },
+        });
         Goals(goals)
     }
 
@@ -511,6 +570,59 @@ impl Sustained {
     }
 }
 
+/// Subscribers of relledger on the cluster reading the log from its start until caught up,
+/// again and again: all of them through one replica, then spread over two.
+pub struct CatchUpReads {
+    pub subscribers: usize,
+    pub plan: Plan,
+    pub one: Result<Reads, String>,
+    pub two: Result<Reads, String>,
+}
+
+impl CatchUpReads {
+    fn lines(&self) -> Vec<String> {
+        let line = |replicas: &str, reads: &Result<Reads, String>| match reads {
+            Ok(r) => format!(
+                "through {replicas}: {} events/s ({} events delivered, the log holding {})",
+                thousands(r.throughput),
+                thousands(r.events as f64),
+                thousands(r.log_events as f64)
+            ),
+            Err(e) => format!("through {replicas}: failed: {e}"),
+        };
+        vec![
+            line("one replica", &self.one),
+            line("two replicas", &self.two),
+        ]
+    }
+
+    pub fn text(&self) -> String {
+        let mut out = format!(
+            "{} subscribers catching up from the start of relledger's log on the cluster:\n",
+            self.subscribers
+        );
+        for line in self.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let mut out = format!(
+            "Reads on the cluster: {} subscribers of the two-replica relledger, each reading the \
+             log from its start until caught up (batches of 256), again and again for {} s \
+             after {} s not counted; all through one replica, then spread over both:\n\n",
+            self.subscribers,
+            self.plan.measured.as_secs_f64(),
+            self.plan.warmup.as_secs_f64()
+        );
+        for line in self.lines() {
+            let _ = writeln!(out, "- {line}");
+        }
+        out
+    }
+}
+
 /// The generated part of the section, between its markers.
 #[allow(clippy::too_many_arguments)]
 pub fn markdown(
@@ -518,6 +630,7 @@ pub fn markdown(
     goals: &Goals,
     round_trips: &RoundTrips,
     sustained: Option<&Sustained>,
+    reads: Option<&CatchUpReads>,
     machine: &Machine,
     command: &str,
     plan: &Plan,
@@ -597,6 +710,9 @@ pub fn markdown(
     }
     if let Some(sustained) = sustained {
         let _ = writeln!(out, "{}", sustained.markdown());
+    }
+    if let Some(reads) = reads {
+        let _ = writeln!(out, "{}", reads.markdown());
     }
     let _ = writeln!(out, "The issue's goals, as measured in this run:\n");
     out.push_str(&goals.markdown());

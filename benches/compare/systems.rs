@@ -28,16 +28,25 @@ pub enum Kind {
     SledFloor,
     SledFdatasyncFloor,
     FsyncFloor,
+    /// Plain publishes to a stream of three copies on a three-node cluster.
+    NatsCluster,
+    /// relledger with its log on that cluster, through one replica.
+    RelledgerCluster,
+    /// The same through two replicas, the clients spread over both.
+    RelledgerClusterPair,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Relledger,
         Kind::RelledgerH2,
         Kind::RelledgerShared,
         Kind::Postgres,
         Kind::NatsAlways,
         Kind::NatsDefault,
+        Kind::NatsCluster,
+        Kind::RelledgerCluster,
+        Kind::RelledgerClusterPair,
         Kind::SledFloor,
         Kind::SledFdatasyncFloor,
         Kind::FsyncFloor,
@@ -55,6 +64,9 @@ impl Kind {
             Kind::SledFloor => "sled",
             Kind::SledFdatasyncFloor => "sled-fdatasync",
             Kind::FsyncFloor => "fsync",
+            Kind::NatsCluster => "nats-r3",
+            Kind::RelledgerCluster => "relledger-r3",
+            Kind::RelledgerClusterPair => "relledger-r3-pair",
         }
     }
 
@@ -70,6 +82,9 @@ impl Kind {
             Kind::SledFloor => "floor: sled alone",
             Kind::SledFdatasyncFloor => "floor: sled + fdatasync",
             Kind::FsyncFloor => "floor: write+fdatasync",
+            Kind::NatsCluster => "JetStream R3 cluster",
+            Kind::RelledgerCluster => "relledger on R3, 1 replica",
+            Kind::RelledgerClusterPair => "relledger on R3, 2 replicas",
         }
     }
 }
@@ -92,8 +107,30 @@ pub trait System: Send + Sync {
     async fn watch_lag(&self) -> Option<anyhow::Result<LagWatch>> {
         None
     }
+    /// Subscribers reading the whole log from its start until they are caught up, again and
+    /// again over `plan`, spread over the first `replicas` replicas (relledger on a cluster
+    /// only): events delivered a second, in all.
+    async fn catch_up_reads(
+        &self,
+        _plan: &Plan,
+        _subscribers: usize,
+        _replicas: usize,
+    ) -> anyhow::Result<Reads> {
+        anyhow::bail!("measured for relledger on a cluster only")
+    }
     /// Stops what `open` started.
     async fn close(self: Box<Self>) {}
+}
+
+/// What subscribers catching up read.
+#[derive(Debug, Clone)]
+pub struct Reads {
+    /// The events in the log each read.
+    pub log_events: u64,
+    /// Events delivered over the measured window, all subscribers together.
+    pub events: u64,
+    /// Those a second.
+    pub throughput: f64,
 }
 
 /// A follower of the relationship change feed's heartbeats (every 100 ms), each of which says
@@ -176,16 +213,44 @@ pub async fn open(kind: Kind, data_dir: &Path) -> Result<Box<dyn System>, String
         Kind::Postgres => postgres::Postgres::open(&from_env("COMPARE_PG")?)
             .await
             .map(|s| Box::new(s) as _),
-        Kind::NatsAlways => {
-            nats::Nats::open(&from_env("COMPARE_NATS_ALWAYS")?, "sync_interval: always")
-                .await
-                .map(|s| Box::new(s) as _)
-        }
-        Kind::NatsDefault => {
-            nats::Nats::open(&from_env("COMPARE_NATS_DEFAULT")?, "default sync_interval")
-                .await
-                .map(|s| Box::new(s) as _)
-        }
+        Kind::NatsAlways => nats::Nats::open(
+            &from_env("COMPARE_NATS_ALWAYS")?,
+            "sync_interval: always",
+            1,
+        )
+        .await
+        .map(|s| Box::new(s) as _),
+        Kind::NatsDefault => nats::Nats::open(
+            &from_env("COMPARE_NATS_DEFAULT")?,
+            "default sync_interval",
+            1,
+        )
+        .await
+        .map(|s| Box::new(s) as _),
+        Kind::NatsCluster => nats::Nats::open(
+            &from_env("COMPARE_NATS_CLUSTER")?,
+            "sync_interval: always",
+            3,
+        )
+        .await
+        .map(|s| Box::new(s) as _),
+        // Each in its own streams, so neither replays the other's appends.
+        Kind::RelledgerCluster => server::Relledger::open_on_cluster(
+            data_dir,
+            &from_env("COMPARE_NATS_CLUSTER")?,
+            "COMPARE_ONE",
+            1,
+        )
+        .await
+        .map(|s| Box::new(s) as _),
+        Kind::RelledgerClusterPair => server::Relledger::open_on_cluster(
+            data_dir,
+            &from_env("COMPARE_NATS_CLUSTER")?,
+            "COMPARE_TWO",
+            2,
+        )
+        .await
+        .map(|s| Box::new(s) as _),
         Kind::SledFloor => floor::Floor::open_sled(data_dir, false).map(|s| Box::new(s) as _),
         Kind::SledFdatasyncFloor => {
             floor::Floor::open_sled(data_dir, true).map(|s| Box::new(s) as _)

@@ -1,27 +1,44 @@
-//! NATS JetStream, single node: one file-storage stream over `compare.>`, one subject per
-//! event stream, each publish carrying `Nats-Expected-Last-Subject-Sequence` (the subject's
-//! sequence the client last saw acknowledged, 0 for none), one connection per client. Whether
-//! an acknowledgement means "on disk" is the server's `sync_interval`, set by the script.
+//! NATS JetStream, a single node or a cluster: one file-storage stream over `compare.>` (on a
+//! cluster, every message on three nodes), one subject per event stream, each publish carrying
+//! `Nats-Expected-Last-Subject-Sequence` (the subject's sequence the client last saw
+//! acknowledged, 0 for none), one connection per client (on a cluster, to each node in turn).
+//! Whether an acknowledgement means "on disk" is the servers' `sync_interval`, set by the
+//! script.
+//!
+//! A clustered stream's leader checks the expected sequence before the message is replicated,
+//! against its own view, and under load that view can lag its acknowledgements: a client
+//! alone on its subject is sometimes refused "wrong last sequence". The publisher then asks the
+//! leader for the subject's last message and, if it is still the client's own last one,
+//! publishes again, as a real client (and relledger) must.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_nats::jetstream::{self, message::PublishMessage, stream::StorageType};
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::stream::{LastRawMessageErrorKind, StorageType};
+use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::{self, message::PublishMessage};
 use async_trait::async_trait;
 
 use super::super::run::Appender;
 use super::System;
 
 const STREAM: &str = "COMPARE";
+/// How many spurious "wrong last sequence" refusals one append survives.
+const REFUSALS: usize = 10;
 
 pub struct Nats {
-    url: String,
+    /// The servers; client `i` connects to server `i % len`.
+    urls: Vec<String>,
     detail: String,
 }
 
 impl Nats {
-    pub async fn open(url: &str, sync: &str) -> anyhow::Result<Nats> {
-        let client = connect(url).await?;
+    /// The stream on the servers at `urls` (comma-separated), with `replicas` copies of each
+    /// message.
+    pub async fn open(urls: &str, sync: &str, replicas: usize) -> anyhow::Result<Nats> {
+        let urls: Vec<String> = urls.split(',').map(|u| u.trim().to_string()).collect();
+        let client = connect(&urls[0]).await?;
         let version = client.server_info().version;
         let js = jetstream::new(client);
         // A stream left by an earlier run would hold its subjects' sequences.
@@ -30,15 +47,20 @@ impl Nats {
             name: STREAM.into(),
             subjects: vec!["compare.>".into()],
             storage: StorageType::File,
-            num_replicas: 1,
+            num_replicas: replicas,
             ..Default::default()
         })
         .await
         .context("cannot create the JetStream stream")?;
+        let nodes = match urls.len() {
+            1 => "single node".to_string(),
+            n => format!("{n}-node cluster, R{replicas}, clients spread over the nodes"),
+        };
         Ok(Nats {
-            url: url.to_string(),
+            urls,
             detail: format!(
-                "nats-server {version}, file storage, {sync} (as configured by bench/compare.sh)"
+                "nats-server {version}, {nodes}, file storage, {sync} (as configured by \
+                 bench/compare.sh)"
             ),
         })
     }
@@ -60,8 +82,10 @@ impl System for Nats {
     async fn clients(&mut self, round: usize, n: usize) -> anyhow::Result<Vec<Box<dyn Appender>>> {
         let mut clients: Vec<Box<dyn Appender>> = Vec::with_capacity(n);
         for i in 0..n {
+            let js = jetstream::new(connect(&self.urls[i % self.urls.len()]).await?);
             clients.push(Box::new(Publisher {
-                js: jetstream::new(connect(&self.url).await?),
+                stream: js.get_stream_no_info(STREAM).await?,
+                js,
                 subject: format!("compare.{round}.{i}"),
                 last_sequence: 0,
             }));
@@ -70,8 +94,18 @@ impl System for Nats {
     }
 }
 
+/// Whether a publish was refused for its expected sequence (a clustered stream's leader says
+/// so with an error code of its own, not the error kind a single node's gives).
+fn wrong_last_sequence(error: &PublishError) -> bool {
+    error.kind() == PublishErrorKind::WrongLastSequence
+        || std::error::Error::source(error)
+            .and_then(|e| e.downcast_ref::<jetstream::Error>())
+            .is_some_and(|e| e.error_code() == ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT)
+}
+
 struct Publisher {
     js: jetstream::Context,
+    stream: jetstream::stream::Stream<()>,
     subject: String,
     /// The stream sequence of this subject's last acknowledged message.
     last_sequence: u64,
@@ -80,17 +114,46 @@ struct Publisher {
 #[async_trait]
 impl Appender for Publisher {
     async fn append(&mut self) -> anyhow::Result<()> {
-        let publish = PublishMessage::build()
-            .payload(super::payload().into())
-            .expected_last_subject_sequence(self.last_sequence);
-        let ack = self
-            .js
-            .send_publish(self.subject.clone(), publish)
-            .await
-            .with_context(|| format!("publish to {}", self.subject))?
-            .await
-            .with_context(|| format!("publish to {}", self.subject))?;
-        self.last_sequence = ack.sequence;
-        Ok(())
+        let payload: bytes::Bytes = super::payload().into();
+        for _ in 0..REFUSALS {
+            let publish = PublishMessage::build()
+                .payload(payload.clone())
+                .expected_last_subject_sequence(self.last_sequence);
+            let acked = match self.js.send_publish(self.subject.clone(), publish).await {
+                Ok(ack) => ack.await,
+                Err(e) => Err(e),
+            };
+            match acked {
+                Ok(ack) => {
+                    self.last_sequence = ack.sequence;
+                    return Ok(());
+                }
+                Err(e) if wrong_last_sequence(&e) => {
+                    let last = match self
+                        .stream
+                        .get_last_raw_message_by_subject(&self.subject)
+                        .await
+                    {
+                        Ok(message) => message.sequence,
+                        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => 0,
+                        Err(e) => {
+                            return Err(e)
+                                .with_context(|| format!("the last message on {}", self.subject))
+                        }
+                    };
+                    anyhow::ensure!(
+                        last == self.last_sequence,
+                        "{} moved to {last} behind its only writer (at {})",
+                        self.subject,
+                        self.last_sequence
+                    );
+                }
+                Err(e) => return Err(e).with_context(|| format!("publish to {}", self.subject)),
+            }
+        }
+        anyhow::bail!(
+            "publishing to {} was refused {REFUSALS} times with its last sequence unmoved",
+            self.subject
+        )
     }
 }

@@ -5,6 +5,8 @@
 //! uses a gRPC channel.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -13,15 +15,16 @@ use relledger::api::proto::ledger_client::LedgerClient;
 use relledger::api::proto::{self, proposed_event::Payload, AppendRequest};
 use relledger::cli::bench::account_opening;
 use relledger::config::Config;
+use relledger::store::jetstream::JetStreamOptions;
 use relledger::store::ExpectedRevision;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Barrier};
 use tokio::task::JoinHandle;
 use tonic::transport::{Channel, Endpoint};
 
 use super::super::run::{measure, Appender, Cell, Plan};
 use super::h2_client::H2Client;
-use super::{LagWatch, System};
+use super::{LagWatch, Reads, System};
 
 /// How the clients reach the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +38,18 @@ pub enum Clients {
 }
 
 pub struct Relledger {
+    /// The first replica's address: the only one, but on a cluster.
     url: String,
+    /// Every replica's address; client `i` talks to replica `i % len`.
+    urls: Vec<String>,
     clients: Clients,
+    /// The log on a JetStream cluster: its description; `None`: the embedded log.
+    cluster: Option<String>,
+    replicas: Vec<Replica>,
+}
+
+/// One relledger server in this process.
+struct Replica {
     /// Ends the server's graceful shutdown.
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<Result<(), relledger::ServeError>>>,
@@ -44,8 +57,13 @@ pub struct Relledger {
     _dir: tempfile::TempDir,
 }
 
-impl Relledger {
-    pub async fn open(data_dir: &Path, clients: Clients) -> anyhow::Result<Relledger> {
+impl Replica {
+    /// Starts a server on 127.0.0.1:0 with its data in a new dir under `data_dir`, its log on
+    /// `store` when given; its address.
+    async fn start(
+        data_dir: &Path,
+        store: Option<JetStreamOptions>,
+    ) -> anyhow::Result<(Replica, String)> {
         let dir = tempfile::Builder::new()
             .prefix("compare-relledger-")
             .tempdir_in(data_dir)
@@ -60,16 +78,101 @@ impl Relledger {
         {
             config.state_cache_events = events;
         }
+        config.store = store;
         let server = tokio::spawn(relledger::serve(listener, config, async {
             let _ = stopped.await;
         }));
-        Ok(Relledger {
-            url,
-            clients,
+        let replica = Replica {
             stop: Some(stop),
             server: Some(server),
             _dir: dir,
+        };
+        Ok((replica, url))
+    }
+
+    /// Why the server stopped, once it has; "still running" if it has not.
+    async fn stopped_because(&mut self) -> String {
+        match self.server.take_if(|s| s.is_finished()) {
+            Some(server) => match server.await {
+                Ok(Ok(())) => "it stopped".into(),
+                Ok(Err(e)) => e.to_string(),
+                Err(e) => format!("its task failed: {e}"),
+            },
+            None => "still running".into(),
+        }
+    }
+
+    async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("the relledger server stopped with an error: {e}"),
+                Err(e) => eprintln!("the relledger server task failed: {e}"),
+            }
+        }
+    }
+}
+
+impl Relledger {
+    /// One server on the embedded log.
+    pub async fn open(data_dir: &Path, clients: Clients) -> anyhow::Result<Relledger> {
+        let (replica, url) = Replica::start(data_dir, None).await?;
+        Ok(Relledger {
+            url: url.clone(),
+            urls: vec![url],
+            clients,
+            cluster: None,
+            replicas: vec![replica],
         })
+    }
+
+    /// `replicas` servers with their log on the JetStream cluster at `urls` (comma-separated),
+    /// in the stream `stream` with three copies of each message; tonic clients, one connection
+    /// each, spread over the replicas in turn. Each server is ready (its log open, caught up
+    /// with the stream) before this returns.
+    pub async fn open_on_cluster(
+        data_dir: &Path,
+        urls: &str,
+        stream: &str,
+        replicas: usize,
+    ) -> anyhow::Result<Relledger> {
+        let mut options = JetStreamOptions::parse(urls)?;
+        options.stream = stream.to_string();
+        options.replicas = 3;
+        let mut started = Vec::new();
+        let mut addresses = Vec::new();
+        for _ in 0..replicas {
+            let (replica, url) = Replica::start(data_dir, Some(options.clone())).await?;
+            started.push(replica);
+            addresses.push(url);
+        }
+        let mut relledger = Relledger {
+            url: addresses[0].clone(),
+            urls: addresses,
+            clients: Clients::Tonic,
+            cluster: Some(format!(
+                "{replicas} replica{} in this process, its log the stream {stream} (R3) on the \
+                 cluster at {urls}",
+                if replicas == 1 { "" } else { "s" }
+            )),
+            replicas: started,
+        };
+        // The servers open their logs in the background (JetStream's leaders may still be
+        // being elected) and answer nothing before: an answered request says a server is up.
+        for (i, url) in relledger.urls.clone().iter().enumerate() {
+            let answered = match relledger.connect_to(url).await {
+                Ok(ledger) => Rejected { ledger }.append().await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = answered {
+                let why = relledger.replicas[i].stopped_because().await;
+                anyhow::bail!("the replica at {url} did not start: {why}; a request said: {e:#}");
+            }
+        }
+        Ok(relledger)
     }
 
     /// `n` clients of the minimal h2 client, each opening its account first.
@@ -130,10 +233,14 @@ impl Relledger {
     }
 
     async fn connect(&self) -> anyhow::Result<LedgerClient<Channel>> {
-        let channel = Endpoint::from_shared(self.url.clone())?
+        self.connect_to(&self.url).await
+    }
+
+    async fn connect_to(&self, url: &str) -> anyhow::Result<LedgerClient<Channel>> {
+        let channel = Endpoint::from_shared(url.to_string())?
             .connect()
             .await
-            .with_context(|| format!("cannot connect to {}", self.url))?;
+            .with_context(|| format!("cannot connect to {url}"))?;
         Ok(LedgerClient::new(channel))
     }
 }
@@ -150,13 +257,22 @@ impl System for Relledger {
             }
             Clients::H2 => "minimal gRPC clients on h2, one connection per client".to_string(),
         };
-        format!(
-            "relledger {} in this process at {}, {connections}; acknowledges after one write \
-             and one fdatasync of its record file per group (like the \"write+fdatasync\" \
-             floor), then indexes the group without a flush",
-            env!("CARGO_PKG_VERSION"),
-            self.url
-        )
+        match &self.cluster {
+            None => format!(
+                "relledger {} in this process at {}, {connections}; acknowledges after one \
+                 write and one fdatasync of its record file per group (like the \
+                 \"write+fdatasync\" floor), then indexes the group without a flush",
+                env!("CARGO_PKG_VERSION"),
+                self.url
+            ),
+            Some(cluster) => format!(
+                "relledger {}, {cluster}, {connections}, spread over the replicas; acknowledges \
+                 once the stream has stored the append (on every node's disk: sync_interval \
+                 always) and the replica taking it has decided it and written it to its own \
+                 copy (one fdatasync per group)",
+                env!("CARGO_PKG_VERSION"),
+            ),
+        }
     }
 
     async fn clients(&mut self, round: usize, n: usize) -> anyhow::Result<Vec<Box<dyn Appender>>> {
@@ -175,7 +291,7 @@ impl System for Relledger {
         for i in 0..n {
             let mut ledger = match channels.get(i % channels.len().max(1)) {
                 Some(shared) => shared.clone(),
-                None => self.connect().await?,
+                None => self.connect_to(&self.urls[i % self.urls.len()]).await?,
             };
             let account = format!("compare-{round}-{i}");
             let opened = ledger
@@ -203,22 +319,99 @@ impl System for Relledger {
         Ok(Cell::of(&latency, plan.measured))
     }
 
+    async fn catch_up_reads(
+        &self,
+        plan: &Plan,
+        subscribers: usize,
+        replicas: usize,
+    ) -> anyhow::Result<Reads> {
+        anyhow::ensure!(
+            self.cluster.is_some() && replicas <= self.urls.len(),
+            "measured for relledger on a cluster of at least {replicas} replicas"
+        );
+        let mut readers = Vec::with_capacity(subscribers);
+        for i in 0..subscribers {
+            readers.push(self.connect_to(&self.urls[i % replicas]).await?);
+        }
+        let barrier = Arc::new(Barrier::new(subscribers + 1));
+        let mut tasks = Vec::with_capacity(subscribers);
+        for ledger in readers {
+            let barrier = Arc::clone(&barrier);
+            let plan = *plan;
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let start = Instant::now();
+                let (counted_from, end) =
+                    (start + plan.warmup, start + plan.warmup + plan.measured);
+                let (mut counted, mut log_events) = (0, 0);
+                while Instant::now() < end {
+                    let (events, head) = read_to_head(ledger.clone(), end).await?;
+                    log_events = log_events.max(head);
+                    if Instant::now() > counted_from {
+                        counted += events;
+                    }
+                }
+                anyhow::Ok((counted, log_events))
+            }));
+        }
+        barrier.wait().await;
+        let (mut events, mut log_events) = (0, 0);
+        for task in tasks {
+            let (counted, head) = task.await.context("a subscriber task panicked")??;
+            events += counted;
+            log_events = log_events.max(head);
+        }
+        Ok(Reads {
+            log_events,
+            events,
+            throughput: events as f64 / plan.measured.as_secs_f64(),
+        })
+    }
+
     async fn watch_lag(&self) -> Option<anyhow::Result<LagWatch>> {
         Some(self.follow_lag().await)
     }
 
     async fn close(mut self: Box<Self>) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            match server.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => eprintln!("the relledger server stopped with an error: {e}"),
-                Err(e) => eprintln!("the relledger server task failed: {e}"),
-            }
+        for replica in &mut self.replicas {
+            replica.stop().await;
         }
     }
+}
+
+/// Subscribes from the log's start in batches and reads until caught up, or until `end`: the
+/// events received and the log's head when the subscription caught up (0 if it did not).
+/// Events read past the measured window's start count, including those of a read that began
+/// before it (the window is long beside one read).
+async fn read_to_head(
+    mut ledger: LedgerClient<Channel>,
+    end: Instant,
+) -> anyhow::Result<(u64, u64)> {
+    use relledger::api::proto::subscribe_request::Start;
+    use relledger::api::proto::subscribe_response::Kind;
+    use relledger::api::proto::SubscribeRequest;
+
+    let mut stream = ledger
+        .subscribe(SubscribeRequest {
+            start: Some(Start::FromStart(pbjson_types::Empty {})),
+            max_batch: 256,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut events = 0;
+    while Instant::now() < end {
+        let Some(message) = stream.message().await? else {
+            anyhow::bail!("the subscription ended before it caught up")
+        };
+        match message.kind {
+            Some(Kind::Events(batch)) => events += batch.events.len() as u64,
+            Some(Kind::Event(_)) => events += 1,
+            Some(Kind::CaughtUp(caught_up)) => return Ok((events, caught_up.next_position)),
+            _ => {}
+        }
+    }
+    Ok((events, 0))
 }
 
 /// The full name of the append method, for the h2 client.
