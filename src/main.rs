@@ -111,6 +111,32 @@ struct ServeArgs {
     /// without seeing each other's data; every replica of one ledger gives the same name.
     #[arg(long, value_name = "NAME", env = "RELLEDGER_STORE_STREAM", default_value = relledger::store::jetstream::DEFAULT_STREAM)]
     store_stream: String,
+    /// With `--store`: a CA (PEM) the NATS servers' certificates may chain to, besides those
+    /// the system trusts; TLS is then required of every server.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "RELLEDGER_STORE_CA",
+        requires = "store"
+    )]
+    store_ca: Option<PathBuf>,
+    /// With `--store`: the certificate chain (PEM) this replica presents to NATS servers that
+    /// verify their clients.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "RELLEDGER_STORE_CERT",
+        requires_all = ["store", "store_key"]
+    )]
+    store_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--store-cert`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "RELLEDGER_STORE_KEY",
+        requires = "store_cert"
+    )]
+    store_key: Option<PathBuf>,
     /// The principals, their token hashes, roles and account scopes (`relledger token create`
     /// writes it). Without it every caller may do everything, which is allowed only on a
     /// loopback address. Reloaded on SIGHUP.
@@ -200,6 +226,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mut options = relledger::store::jetstream::JetStreamOptions::parse(store)?;
         options.replicas = args.store_replicas.max(1);
         options.set_stream(&args.store_stream)?;
+        options.tls.ca = args.store_ca.clone();
+        options.tls.client = args.store_cert.clone().zip(args.store_key.clone());
         config.store = Some(options);
     }
     config.audit = AuditConfig {

@@ -31,6 +31,7 @@ pub use keys::JetStreamKeys;
 pub use positions::JetStreamPositions;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -80,10 +81,26 @@ pub struct JetStreamOptions {
     pub stream: String,
     /// How many servers hold each message (JetStream's R1, R3 or R5).
     pub replicas: usize,
+    /// TLS to the servers, beyond what they ask for themselves.
+    pub tls: NatsTls,
+}
+
+/// TLS to the NATS servers (`--store-ca`, `--store-cert`, `--store-key`). A server that
+/// requires TLS gets it whatever is set here, its certificate checked against the CAs the
+/// system trusts; `tls://` URLs require it of every server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NatsTls {
+    /// A CA (PEM) the servers' certificates may chain to, besides the system's; set, TLS is
+    /// required.
+    pub ca: Option<PathBuf>,
+    /// The certificate chain and key (PEM) this replica presents, for servers that verify
+    /// their clients.
+    pub client: Option<(PathBuf, PathBuf)>,
 }
 
 impl JetStreamOptions {
-    /// The options for `spec`, the servers comma-separated: `nats://a:4222,nats://b:4222`.
+    /// The options for `spec`, the servers comma-separated: `nats://a:4222,nats://b:4222`
+    /// (`tls://` to require TLS).
     pub fn parse(spec: &str) -> Result<JetStreamOptions, JetStreamError> {
         let urls: Vec<String> = spec
             .split(',')
@@ -91,15 +108,17 @@ impl JetStreamOptions {
             .filter(|u| !u.is_empty())
             .map(str::to_string)
             .collect();
-        if urls.is_empty() || urls.iter().any(|u| !u.starts_with("nats://")) {
+        let scheme = |u: &String| u.starts_with("nats://") || u.starts_with("tls://");
+        if urls.is_empty() || !urls.iter().all(scheme) {
             return Err(JetStreamError::Options(format!(
-                "{spec:?} is not a list of nats:// URLs"
+                "{spec:?} is not a list of nats:// or tls:// URLs"
             )));
         }
         Ok(JetStreamOptions {
             urls,
             stream: DEFAULT_STREAM.to_string(),
             replicas: 1,
+            tls: NatsTls::default(),
         })
     }
 
@@ -113,8 +132,8 @@ impl JetStreamOptions {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !valid {
-            return Err(JetStreamError::Options(format!(
-                "the stream name {name:?} is not 1 to 32 of A-Z a-z 0-9 _ -"
+            return Err(JetStreamError::StreamName(format!(
+                "{name:?} is not 1 to 32 of A-Z a-z 0-9 _ -"
             )));
         }
         self.stream = name.to_string();
@@ -136,6 +155,9 @@ pub enum JetStreamError {
     /// The options do not name servers.
     #[error("invalid --store: {0}")]
     Options(String),
+    /// The stream's name cannot be one.
+    #[error("invalid --store-stream: {0}")]
+    StreamName(String),
     /// No server answered.
     #[error("cannot connect to NATS at {urls}: {reason}")]
     Connect { urls: String, reason: String },
@@ -233,9 +255,16 @@ impl JetStreamLog {
             urls: urls.clone(),
             reason,
         };
+        let mut connect = async_nats::ConnectOptions::new();
+        if let Some(ca) = &options.tls.ca {
+            connect = connect.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let Some((certificate, key)) = &options.tls.client {
+            connect = connect.add_client_certificate(certificate.clone(), key.clone());
+        }
         let client = tokio::time::timeout(
             Duration::from_secs(10),
-            async_nats::ConnectOptions::new().connect(options.urls.as_slice()),
+            connect.connect(options.urls.as_slice()),
         )
         .await
         .map_err(|_| connect_error("no answer in 10 s".into()))?

@@ -10,11 +10,14 @@ use relledger::api::proto::{self, AppendRequest};
 use relledger::auth::Authenticator;
 use relledger::cli::{ClientArgs, Credentials};
 use relledger::config::{Config, TlsConfig};
+use relledger::store::jetstream::NatsTls;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::Code;
 
 use crate::common::events::opening;
+use crate::common::nats::Nats;
+use crate::common::TestServer;
 
 /// A CA, and certificates it signed, written as PEM files in a temp dir.
 struct Pki {
@@ -192,4 +195,67 @@ async fn under_mtls_a_certificate_subject_stands_for_its_principal() {
     assert!(anonymous, "a client without a certificate was served");
     stop.send(()).unwrap();
     task.await.unwrap();
+}
+
+/// A single nats-server that requires TLS with a certificate from `pki` and verifies its
+/// clients' certificates against the same CA.
+async fn nats_over_mtls(pki: &Pki) -> Nats {
+    let (cert, key) = pki.issue("nats", &["127.0.0.1", "localhost"], "nats");
+    Nats::cluster_with(
+        1,
+        format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: true\n}}",
+            cert.display(),
+            key.display(),
+            pki.ca().display()
+        ),
+    )
+    .await
+}
+
+/// Whether a server with `config` stops at start, and why.
+async fn refused_at_start(config: Config) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let served = relledger::serve(listener, config, std::future::pending()).await;
+    served.expect_err("the server started").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_reaches_nats_over_mutual_tls_and_is_refused_without_it() {
+    let pki = Pki::new();
+    let nats = nats_over_mtls(&pki).await;
+    let replica = pki.issue("replica", &[], "replica");
+    let with = |ca: Option<PathBuf>, client: Option<(PathBuf, PathBuf)>| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = nats.options();
+        options.tls = NatsTls { ca, client };
+        let mut config = Config::new(dir.path());
+        config.store = Some(options);
+        (config, dir)
+    };
+
+    // Trusting the CA and presenting its certificate, the replica serves.
+    let (config, _dir) = with(Some(pki.ca()), Some(replica.clone()));
+    let mut server = TestServer::start_with(config).await;
+    let appended = server.client.append(append()).await.unwrap().into_inner();
+    assert_eq!(appended.first_position, 0);
+    assert_eq!(
+        server.read_all().await.len(),
+        appended.last_revision as usize + 1
+    );
+    server.stop().await;
+
+    // Without a certificate the server refuses it; without the CA it trusts no server.
+    let (config, _dir) = with(Some(pki.ca()), None);
+    let without_certificate = refused_at_start(config).await;
+    assert!(
+        without_certificate.contains("cannot connect to NATS"),
+        "{without_certificate}"
+    );
+    let (config, _dir) = with(None, Some(replica));
+    let without_ca = refused_at_start(config).await;
+    assert!(
+        without_ca.contains("cannot connect to NATS"),
+        "{without_ca}"
+    );
 }

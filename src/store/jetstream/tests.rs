@@ -18,6 +18,7 @@ fn store_options_name_nats_servers() {
         ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]
     );
     assert_eq!(options.stream, DEFAULT_STREAM);
+    assert!(JetStreamOptions::parse("tls://127.0.0.1:4222").is_ok());
     assert!(JetStreamOptions::parse("").is_err());
     assert!(JetStreamOptions::parse("http://127.0.0.1:4222").is_err());
 }

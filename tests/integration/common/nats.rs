@@ -80,10 +80,11 @@ fn listening(line: &str, what: &str) -> Option<u16> {
     rest.trim().rsplit(':').next()?.parse().ok()
 }
 
-/// A node's configuration: its ports (`-1`: one the server picks) and its routes.
-fn config(i: usize, store: &Path, client: i32, route: Option<(i32, &[u16])>) -> String {
+/// A node's configuration: its ports (`-1`: one the server picks), its routes and `more`
+/// settings.
+fn config(i: usize, store: &Path, client: i32, route: Option<(i32, &[u16])>, more: &str) -> String {
     let mut config = format!(
-        "server_name: n{i}\nlisten: 127.0.0.1:{client}\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n",
+        "server_name: n{i}\nlisten: 127.0.0.1:{client}\njetstream {{\n  store_dir: \"{}\"\n  sync_interval: always\n}}\n{more}\n",
         store.display()
     );
     if let Some((port, routes)) = route {
@@ -106,6 +107,8 @@ pub struct Nats {
     pub urls: Vec<String>,
     /// Whether the nodes form a cluster (more than one).
     clustered: bool,
+    /// Settings every node's configuration ends with.
+    more: String,
     _dir: tempfile::TempDir,
 }
 
@@ -115,11 +118,18 @@ impl Nats {
     /// seed, and once all have started each one's configuration names its ports and every
     /// route, for a restart.
     pub async fn cluster(size: usize) -> Nats {
+        Nats::cluster_with(size, String::new()).await
+    }
+
+    /// A cluster of `size` nodes whose configurations end with the settings `more` (such as a
+    /// `tls` block).
+    pub async fn cluster_with(size: usize, more: String) -> Nats {
         let dir = tempfile::tempdir().unwrap();
         let mut nats = Nats {
             nodes: Vec::new(),
             urls: Vec::new(),
             clustered: size > 1,
+            more,
             _dir: dir,
         };
         let mut seed: Vec<u16> = Vec::new();
@@ -146,7 +156,8 @@ impl Nats {
                     (true, _) => Some((-1, seed.as_slice())),
                 };
                 let node = &nats.nodes[i];
-                std::fs::write(&node.config, config(i, &node.store, -1, route)).unwrap();
+                let text = config(i, &node.store, -1, route, &nats.more);
+                std::fs::write(&node.config, text).unwrap();
                 nats.start(i);
                 let listening = |s: &Said| s.client.is_some() && (size == 1 || s.route.is_some());
                 match nats.said(i, listening).await {
@@ -168,7 +179,7 @@ impl Nats {
         for (i, node) in nats.nodes.iter().enumerate() {
             let (client, route) = node.ports.unwrap();
             let route = (size > 1).then_some((i32::from(route), routes.as_slice()));
-            let text = config(i, &node.store, i32::from(client), route);
+            let text = config(i, &node.store, i32::from(client), route, &nats.more);
             std::fs::write(&node.config, text).unwrap();
         }
         nats.ready().await;
