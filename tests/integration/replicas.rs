@@ -649,3 +649,42 @@ async fn a_replica_behind_the_stream_decides_expected_revisions_right() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_are_added_whichever_node_is_down() {
+    let mut nats = Nats::cluster(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = replica(&nats, dir.path()).await;
+    a.append("acme", vec![event(-2000, account_opened("Acme"))])
+        .await
+        .unwrap();
+
+    // Each node in turn is killed (SIGKILL) and a contact added while it is down: a contact's
+    // personal data waits for its key, which the replica reads through a consumer of the keys'
+    // stream. One of the nodes holds that consumer, and the replica follows the keys again
+    // when it goes silent rather than waiting for the client to notice.
+    for node in 0..3 {
+        nats.kill(node);
+        let contact = format!("c{node}");
+        let added = event(
+            -1900 + node as i64,
+            contact_added(&contact, ContactRole::User),
+        );
+        a.append("acme", vec![added])
+            .await
+            .unwrap_or_else(|e| panic!("adding {contact} with node {node} down: {e:?}"));
+        nats.start(node);
+        nats.ready().await;
+    }
+    let names: Vec<String> = a
+        .read_all()
+        .await
+        .into_iter()
+        .filter_map(|r| match r.event.unwrap().payload {
+            Some(Payload::ContactAdded(added)) => Some(added.name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(names, ["Name of c0", "Name of c1", "Name of c2"]);
+    a.stop().await;
+}

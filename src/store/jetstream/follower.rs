@@ -30,7 +30,7 @@ const RETRY_AFTER: Duration = Duration::from_millis(200);
 /// How long the follower waits for a message an append is waiting for before it takes its
 /// consumer for lost and follows again from where it is. A consumer whose server was killed
 /// can stay silent for tens of seconds before the client notices by itself.
-const STALL: Duration = Duration::from_secs(2);
+pub(super) const STALL: Duration = Duration::from_secs(2);
 
 /// Completes once an append waits for a message past `applied` and none has come for
 /// [`STALL`] (the caller drops it whenever a message comes).

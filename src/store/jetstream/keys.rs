@@ -61,6 +61,20 @@ struct Mirror {
     held: RwLock<HashMap<String, Held>>,
     /// The last sequence of the keys' stream applied to `held`.
     applied: watch::Sender<u64>,
+    /// The highest sequence of the keys' stream someone waits for: while it is ahead of
+    /// `applied`, the consumer is expected to deliver (see [`stalled`]).
+    wanted: watch::Sender<u64>,
+}
+
+/// Completes once someone waits for a key past `applied` and none has come for
+/// [`STALL`](super::follower::STALL) (the caller drops it whenever a message comes): the
+/// consumer's server may be gone, and the client can take tens of seconds to notice.
+async fn stalled(mirror: &Mirror, applied: u64) {
+    let mut wanted = mirror.wanted.subscribe();
+    if wanted.wait_for(|w| *w > applied).await.is_err() {
+        return std::future::pending().await;
+    }
+    tokio::time::sleep(super::follower::STALL).await;
 }
 
 /// What waiting for the keys to catch up needs: the stream and this replica's copy of it.
@@ -76,6 +90,13 @@ impl KeysCaughtUp {
     pub(super) async fn wait(&self) -> Result<(), StoreError> {
         let info = patiently(|| self.stream.get_info(), |_| true).await?;
         let last = info.state.last_sequence;
+        self.mirror.wanted.send_if_modified(|wanted| {
+            let later = last > *wanted;
+            if later {
+                *wanted = last;
+            }
+            later
+        });
         let mut applied = self.mirror.applied.subscribe();
         let reached = tokio::time::timeout(APPLY_PATIENCE, applied.wait_for(|a| *a >= last))
             .await
@@ -112,6 +133,7 @@ impl JetStreamKeys {
         let mirror = Arc::new(Mirror {
             held: RwLock::new(HashMap::new()),
             applied: watch::channel(0).0,
+            wanted: watch::channel(0).0,
         });
         tokio::spawn(follow(
             stream.clone(),
@@ -269,7 +291,18 @@ async fn follow(
                 .await
                 .map_err(|e| e.to_string())?;
             let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
-            while let Some(message) = messages.next().await {
+            loop {
+                let applied = *mirror.applied.borrow();
+                let message = tokio::select! {
+                    message = messages.next() => message,
+                    _ = stalled(&mirror, applied) => {
+                        return Err(format!(
+                            "no key past sequence {applied} for {:?} while a record waits for one",
+                            super::follower::STALL
+                        ));
+                    }
+                };
+                let Some(message) = message else { break };
                 let message = message.map_err(|e| e.to_string())?;
                 let sequence = message.info().map_err(|e| e.to_string())?.stream_sequence;
                 if let Some(held) = decode(&message.payload) {
