@@ -43,6 +43,7 @@ pub mod domain;
 mod hostile_input;
 pub mod ledger;
 pub mod logging;
+pub mod metrics;
 pub mod privacy;
 pub mod read;
 pub mod server;

@@ -62,6 +62,10 @@ enum Command {
 
 #[derive(Args)]
 struct ServeArgs {
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (for example `127.0.0.1:9464`);
+    /// port 0 picks a free port. Off by default.
+    #[arg(long, value_name = "ADDR", env = "RELLEDGER_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// The address to listen on; port 0 picks a free port.
     #[arg(long, env = "RELLEDGER_LISTEN", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
@@ -254,9 +258,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", args.listen))?;
     let address = listener.local_addr()?;
-    // The one line on stdout: scripts and tests read the bound address from it (useful with
-    // port 0). Everything else is tracing output on stderr.
-    println!("relledger listening on {address}");
+    // The metrics endpoint binds before the server says it is listening, so that both
+    // addresses are known (port 0 included) when it does.
+    let metrics = match args.metrics_listen {
+        Some(at) => {
+            let listener = TcpListener::bind(at)
+                .await
+                .map_err(|err| anyhow::anyhow!("cannot listen on {at} for metrics: {err}"))?;
+            let address = listener.local_addr()?;
+            let handle = relledger::metrics::install()?;
+            tokio::spawn(relledger::metrics::serve(listener, handle));
+            Some(address)
+        }
+        None => None,
+    };
+    // The first line on stdout: scripts and tests read the bound address from it (useful with
+    // port 0); with `--metrics-listen`, the metrics endpoint's on the second. Everything else
+    // is tracing output on stderr. A reader that stops after the first line is no error.
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "relledger listening on {address}");
+        if let Some(metrics) = metrics {
+            let _ = writeln!(out, "relledger metrics on http://{metrics}/metrics");
+        }
+        let _ = out.flush();
+    }
     server.run(listener, shutdown_signal()).await?;
     Ok(())
 }

@@ -15,6 +15,7 @@ use crate::api::audit_service::AuditService;
 use crate::api::ledger_service::LedgerService;
 use crate::api::proto;
 use crate::api::relationships_service::RelationshipsService;
+use crate::api::rpc_metrics::RpcMetricsLayer;
 use crate::audit::{Audit, AuditOpenError};
 use crate::config::{Config, TlsConfig};
 use crate::domain::projection::Params;
@@ -257,8 +258,13 @@ impl OpenServer {
             .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
             .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_ACCEPT_RESETS))
             .http2_max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
-            // Every request to a relledger service is authenticated and checked first.
-            .layer(AccessLayer::new(config.auth.clone()))
+            // Every request is counted and timed (with `--metrics-listen`), refused ones too;
+            // every request to a relledger service is authenticated and checked first.
+            .layer(
+                tower::ServiceBuilder::new()
+                    .layer(RpcMetricsLayer)
+                    .layer(AccessLayer::new(config.auth.clone())),
+            )
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_v1alpha)

@@ -22,5 +22,6 @@ pub mod ledger_service;
 pub mod proto;
 pub mod relationships_service;
 pub mod reveal;
+pub mod rpc_metrics;
 pub mod status;
 mod streams;

@@ -38,8 +38,30 @@ where
         to_wire,
         span,
         what,
+        _connected: Connected::new(what),
     }
     .boxed()
+}
+
+/// Counts a stream among those open (`relledger_subscriptions_connected`, or
+/// `relledger_change_feeds_connected`) while it lasts.
+struct Connected(&'static str);
+
+impl Connected {
+    fn new(what: &'static str) -> Connected {
+        let gauge = match what {
+            "change feed" => crate::metrics::CHANGE_FEEDS,
+            _ => crate::metrics::SUBSCRIPTIONS,
+        };
+        metrics::gauge!(gauge).increment(1.0);
+        Connected(gauge)
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        metrics::gauge!(self.0).decrement(1.0);
+    }
 }
 
 /// The stream [`deliveries`] returns. A message already converted is handed out as it is
@@ -55,6 +77,7 @@ struct Deliveries<F: DeliveryFeed, I: IntoIterator, W> {
     to_wire: W,
     span: tracing::Span,
     what: &'static str,
+    _connected: Connected,
 }
 
 /// What awaiting a delivery gives back: the feed, and the delivery or why the feed ended.

@@ -15,6 +15,7 @@ mod disk_full;
 mod ledger_api;
 mod log_conformance;
 mod log_model;
+mod metrics;
 mod privacy;
 mod process;
 mod process_auth;

@@ -267,7 +267,11 @@ impl Writer {
                 first_position: self.head.next_position,
                 offsets: plan.offsets,
             };
-            let written = (self.write)(&self.shared, group).and_then(|()| {
+            let writing = std::time::Instant::now();
+            let written = (self.write)(&self.shared, group);
+            metrics::histogram!(crate::metrics::FSYNC_DURATION)
+                .record(writing.elapsed().as_secs_f64());
+            let written = written.and_then(|()| {
                 // Indexed before the head moves: a reader that sees the head finds the entries.
                 self.shared.index.add(&plan.index);
                 self.shared.reached(Step::Indexed)
@@ -297,6 +301,9 @@ impl Writer {
             self.stream_heads
                 .extend(plan.heads.into_iter().map(|(a, r)| (a, Some(r))));
             self.head_tx.send_replace(self.head);
+            metrics::histogram!(crate::metrics::GROUP_APPENDS).record(answers.len() as f64);
+            metrics::gauge!(crate::metrics::HEAD_POSITION).set(self.head.next_position as f64);
+            metrics::gauge!(crate::metrics::LOG_BYTES).set(self.bytes as f64);
             tracing::trace!(
                 appends = answers.len(),
                 records = plan.records,

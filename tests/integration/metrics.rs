@@ -1,0 +1,150 @@
+//! The Prometheus endpoint of a real `relledger serve` (`--metrics-listen`), scraped over HTTP
+//! before and after traffic: the counters and gauges move as the traffic says.
+
+use std::process::Stdio;
+
+use relledger::api::proto::expected_revision::Kind;
+use relledger::api::proto::ledger_client::LedgerClient;
+use relledger::api::proto::{AppendRequest, ExpectedRevision, SubscribeRequest};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+use crate::common::binary::BIN;
+use crate::common::events::opening;
+
+/// `relledger serve` with a metrics endpoint: the process, its gRPC URL and its metrics
+/// address (`host:port`).
+async fn serve_with_metrics(data_dir: &std::path::Path) -> (Child, String, String) {
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn relledger serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let grpc = lines
+        .next_line()
+        .await
+        .unwrap()
+        .expect("the listening line");
+    let metrics = lines.next_line().await.unwrap().expect("the metrics line");
+    let grpc = grpc
+        .strip_prefix("relledger listening on ")
+        .unwrap()
+        .to_string();
+    let metrics = metrics
+        .strip_prefix("relledger metrics on http://")
+        .and_then(|m| m.strip_suffix("/metrics"))
+        .unwrap()
+        .to_string();
+    (child, format!("http://{grpc}"), metrics)
+}
+
+/// `GET path` on `address`: the status line and the body.
+async fn get(address: &str, path: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// The value of the series `series` (its name and labels as rendered), if scraped.
+fn value(scrape: &str, series: &str) -> Option<f64> {
+    scrape.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+const APPEND_OK: &str =
+    r#"relledger_rpc_requests_total{service="relledger.v1.Ledger",method="Append",code="OK"}"#;
+const APPEND_ABORTED: &str =
+    r#"relledger_rpc_requests_total{service="relledger.v1.Ledger",method="Append",code="ABORTED"}"#;
+
+#[tokio::test]
+async fn a_scrape_shows_the_traffic_the_server_took() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, url, metrics) = serve_with_metrics(dir.path()).await;
+    let scrape = || async { get(&metrics, "/metrics").await.1 };
+
+    let before = scrape().await;
+    assert_eq!(value(&before, APPEND_OK), None, "{before}");
+    assert!(value(&before, "process_resident_memory_bytes").unwrap() > 0.0);
+
+    // Two events in one append, then one refused for its expected revision.
+    let mut client = LedgerClient::connect(url).await.unwrap();
+    client
+        .append(AppendRequest {
+            account_id: "acme".into(),
+            expected_revision: None,
+            events: opening("Acme"),
+        })
+        .await
+        .unwrap();
+    let stale = client
+        .append(AppendRequest {
+            account_id: "acme".into(),
+            expected_revision: Some(ExpectedRevision {
+                kind: Some(Kind::Exact(0)),
+            }),
+            events: opening("Acme again"),
+        })
+        .await;
+    assert!(stale.is_err());
+    // An open subscription counts while it lasts.
+    let _subscription = client
+        .subscribe(SubscribeRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+
+    let after = scrape().await;
+    assert_eq!(value(&after, APPEND_OK), Some(1.0), "{after}");
+    assert_eq!(value(&after, APPEND_ABORTED), Some(1.0), "{after}");
+    assert_eq!(value(&after, "relledger_log_head_position"), Some(2.0));
+    assert!(value(&after, "relledger_log_bytes").unwrap() > 0.0);
+    assert_eq!(
+        value(&after, "relledger_log_group_appends_count"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&after, "relledger_log_fsync_seconds_count"),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &after,
+            r#"relledger_rpc_duration_seconds_count{service="relledger.v1.Ledger",method="Append"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(&after, "relledger_subscriptions_connected"),
+        Some(1.0)
+    );
+    // Histograms have buckets, so that a p99 can be taken across servers.
+    assert!(
+        after.contains(r#"relledger_log_fsync_seconds_bucket{le="0.01"}"#),
+        "{after}"
+    );
+
+    let (status, _) = get(&metrics, "/elsewhere").await;
+    assert!(status.contains("404"), "{status}");
+}
