@@ -45,6 +45,10 @@ pub struct Config {
     /// The most events and items of evidence the account states kept in memory may hold
     /// (`read::states`): an account whose state fell out is read from the log again.
     pub state_cache_events: usize,
+    /// Whether the server samples the gauges that are read rather than counted (projector and
+    /// subscription lag) when a metrics endpoint (`--metrics-listen`, see `metrics`) is
+    /// scraped.
+    pub metrics: bool,
     /// The principals, their roles, scopes and limits; `None` lets every caller do everything,
     /// which `relledger serve` allows only on a loopback address unless told `--insecure`.
     pub auth: Option<Arc<Authenticator>>,
@@ -89,6 +93,7 @@ impl Config {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             cache_bytes: crate::store::file::DEFAULT_CACHE_BYTES,
             state_cache_events: crate::read::states::DEFAULT_BUDGET,
+            metrics: false,
             auth: None,
             tls: None,
             store: None,

@@ -226,6 +226,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.max_request_bytes = args.max_request_bytes;
     config.cache_bytes = args.cache_mb.max(1) * 1024 * 1024;
     config.state_cache_events = args.state_cache_events;
+    config.metrics = args.metrics_listen.is_some();
     if let Some(store) = &args.store {
         let mut options = relledger::store::jetstream::JetStreamOptions::parse(store)?;
         options.replicas = args.store_replicas.max(1);

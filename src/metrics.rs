@@ -11,7 +11,7 @@
 //! before the server logs its address (port 0 included) and stops with the server.
 
 use std::convert::Infallible;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -41,6 +41,24 @@ pub const SUBSCRIPTIONS: &str = "relledger_subscriptions_connected";
 pub const CHANGE_FEEDS: &str = "relledger_change_feeds_connected";
 /// The process' resident memory.
 pub const RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+/// Records between the log's head and the projector's progress (sampled at each scrape).
+pub const PROJECTOR_LAG: &str = "relledger_projector_lag_records";
+/// A named subscription's records past its acknowledged position, by `subscription`
+/// (sampled at each scrape).
+pub const SUBSCRIPTION_LAG_RECORDS: &str = "relledger_subscription_lag_records";
+/// How much older its first unacknowledged record is than the log's newest, by
+/// `subscription` (sampled at each scrape).
+pub const SUBSCRIPTION_LAG_SECONDS: &str = "relledger_subscription_lag_seconds";
+/// When the newest signed checkpoint was signed, in seconds since the Unix epoch.
+pub const CHECKPOINT_SIGNED: &str = "relledger_checkpoint_last_signed_timestamp_seconds";
+/// The position the newest signed checkpoint signs.
+pub const CHECKPOINT_POSITION: &str = "relledger_checkpoint_last_signed_position";
+
+/// Records a checkpoint just signed, or found as the newest at start.
+pub fn checkpoint_signed(checkpoint: &crate::store::signed::SignedCheckpoint) {
+    metrics::gauge!(CHECKPOINT_SIGNED).set(checkpoint.signed_at.unix_nanos() as f64 / 1e9);
+    metrics::gauge!(CHECKPOINT_POSITION).set(checkpoint.position as f64);
+}
 
 /// Histogram buckets for times, in seconds: 100 µs to 10 s.
 const SECONDS_BUCKETS: [f64; 14] = [
@@ -50,6 +68,44 @@ const SECONDS_BUCKETS: [f64; 14] = [
 const GROUP_BUCKETS: [f64; 11] = [
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
 ];
+
+/// What a sampler is asked through: a request carries where to say it is done.
+pub type SampleRequests = tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<()>>;
+
+/// The samplers of the servers in this process (see [`sample_on_scrape`]).
+static SAMPLERS: Mutex<Vec<tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>>> =
+    Mutex::new(Vec::new());
+
+/// How long a scrape waits for the samplers before it renders what it has.
+const SAMPLE_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Registers a sampler of the gauges that are read rather than counted: before each scrape
+/// renders, it is asked to set them and waited for, so a scrape shows them as they are then,
+/// and nothing is sampled between scrapes.
+pub fn sample_on_scrape() -> SampleRequests {
+    let (requests, received) = tokio::sync::mpsc::channel(4);
+    SAMPLERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(requests);
+    received
+}
+
+/// Asks every live sampler to sample, and waits for them (each for at most
+/// [`SAMPLE_PATIENCE`]).
+async fn sample_all() {
+    let samplers = {
+        let mut samplers = SAMPLERS.lock().unwrap_or_else(PoisonError::into_inner);
+        samplers.retain(|s| !s.is_closed());
+        samplers.clone()
+    };
+    for sampler in samplers {
+        let (done, sampled) = tokio::sync::oneshot::channel();
+        if sampler.send(done).await.is_ok() {
+            let _ = tokio::time::timeout(SAMPLE_PATIENCE, sampled).await;
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
@@ -99,6 +155,28 @@ fn describe() {
     describe_gauge!(SUBSCRIPTIONS, "subscriptions open now");
     describe_gauge!(CHANGE_FEEDS, "relationship change feeds open now");
     describe_gauge!(RESIDENT_MEMORY, Unit::Bytes, "the process' resident memory");
+    describe_gauge!(
+        PROJECTOR_LAG,
+        "records between the log's head and the projector"
+    );
+    describe_gauge!(
+        SUBSCRIPTION_LAG_RECORDS,
+        "a named subscription's records past its acknowledged position"
+    );
+    describe_gauge!(
+        SUBSCRIPTION_LAG_SECONDS,
+        Unit::Seconds,
+        "how much older a named subscription's first unacknowledged record is than the newest"
+    );
+    describe_gauge!(
+        CHECKPOINT_SIGNED,
+        Unit::Seconds,
+        "when the newest signed checkpoint was signed (Unix time)"
+    );
+    describe_gauge!(
+        CHECKPOINT_POSITION,
+        "the position the newest signed checkpoint signs"
+    );
 }
 
 /// Serves `GET /metrics` on `listener` (HTTP/1.1) until the task is dropped.
@@ -126,7 +204,7 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
         tokio::spawn(async move {
             let answer = hyper::service::service_fn(move |request| {
                 let handle = handle.clone();
-                async move { Ok::<_, Infallible>(answer(&request, &handle)) }
+                async move { Ok::<_, Infallible>(answer(&request, &handle).await) }
             });
             let served = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), answer)
@@ -140,12 +218,13 @@ pub async fn serve(listener: TcpListener, handle: PrometheusHandle) {
 
 /// The answer to one request: the metrics for `GET /metrics`, 404 for any other path, 405 for
 /// any other method.
-fn answer<B>(request: &Request<B>, handle: &PrometheusHandle) -> Response<Full<Bytes>> {
+async fn answer<B>(request: &Request<B>, handle: &PrometheusHandle) -> Response<Full<Bytes>> {
     let status = if request.uri().path() != "/metrics" {
         StatusCode::NOT_FOUND
     } else if request.method() != hyper::Method::GET {
         StatusCode::METHOD_NOT_ALLOWED
     } else {
+        sample_all().await;
         if let Some(bytes) = resident_bytes() {
             metrics::gauge!(RESIDENT_MEMORY).set(bytes as f64);
         }

@@ -1,6 +1,7 @@
 //! Runs the gRPC server: opens the log, wires the services, serves until shutdown.
 
 mod closing;
+mod sampling;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -207,7 +208,20 @@ impl OpenServer {
             config.shutdown_grace,
             close_tx,
         ));
-        let subscriptions = Arc::new(Subscriptions::new(shared.clone(), positions, stopping));
+        let subscriptions = Arc::new(Subscriptions::new(
+            shared.clone(),
+            positions,
+            stopping.clone(),
+        ));
+        let sampling = config.metrics.then(|| {
+            tokio::spawn(sampling::sample(
+                shared.clone(),
+                Arc::clone(&projector),
+                Arc::clone(&subscriptions),
+                crate::metrics::sample_on_scrape(),
+                stopping,
+            ))
+        });
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter
@@ -274,6 +288,9 @@ impl OpenServer {
             .serve_with_incoming_shutdown(incoming(listener, close), shutdown)
             .await;
         closing.abort();
+        if let Some(sampling) = sampling {
+            sampling.abort();
+        }
         refusing.abort();
         failing.abort();
         served?;

@@ -109,12 +109,17 @@ impl Audit {
         let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let audit = Arc::clone(self);
-        let mut last_signed = blocking(move || Ok(audit.latest_checkpoint()?.map(|c| c.position)))
-            .await
-            .unwrap_or_else(|error| {
-                tracing::error!(%error, "cannot read the signed checkpoints");
-                None
-            });
+        let latest = move || {
+            let latest = audit.latest_checkpoint()?;
+            if let Some(checkpoint) = &latest {
+                crate::metrics::checkpoint_signed(checkpoint);
+            }
+            Ok(latest.map(|c| c.position))
+        };
+        let mut last_signed = blocking(latest).await.unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot read the signed checkpoints");
+            None
+        });
         // True at start (an unsigned head is signed at once) and after each tick.
         let mut time_due = true;
         loop {

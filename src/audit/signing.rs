@@ -55,6 +55,7 @@ impl Audit {
         let checkpoint =
             sign_checkpoint(&self.key, position, hash, crate::clock::now(), requested_by);
         self.checkpoints.insert(&checkpoint)?;
+        crate::metrics::checkpoint_signed(&checkpoint);
         tracing::info!(
             position,
             hash = %hash.to_hex(),

@@ -3,9 +3,13 @@
 
 use std::process::Stdio;
 
+use relledger::api::proto::audit_client::AuditClient;
 use relledger::api::proto::expected_revision::Kind;
 use relledger::api::proto::ledger_client::LedgerClient;
-use relledger::api::proto::{AppendRequest, ExpectedRevision, SubscribeRequest};
+use relledger::api::proto::{
+    AckSubscriptionRequest, AppendRequest, ExpectedRevision, SignCheckpointRequest,
+    SubscribeRequest,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -89,7 +93,12 @@ async fn a_scrape_shows_the_traffic_the_server_took() {
     assert!(value(&before, "process_resident_memory_bytes").unwrap() > 0.0);
 
     // Two events in one append, then one refused for its expected revision.
-    let mut client = LedgerClient::connect(url).await.unwrap();
+    let client_channel = tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = LedgerClient::new(client_channel.clone());
     client
         .append(AppendRequest {
             account_id: "acme".into(),
@@ -108,6 +117,20 @@ async fn a_scrape_shows_the_traffic_the_server_took() {
         })
         .await;
     assert!(stale.is_err());
+    // A named subscription that has processed the first record only lags by one; an
+    // auditor's checkpoint of the head.
+    client
+        .ack_subscription(AckSubscriptionRequest {
+            name: "analytics".into(),
+            position: 0,
+        })
+        .await
+        .unwrap();
+    let mut audit = AuditClient::new(client_channel.clone());
+    audit
+        .sign_checkpoint(SignCheckpointRequest { position: None })
+        .await
+        .unwrap();
     // An open subscription counts while it lasts.
     let _subscription = client
         .subscribe(SubscribeRequest::default())
@@ -138,6 +161,33 @@ async fn a_scrape_shows_the_traffic_the_server_took() {
     assert_eq!(
         value(&after, "relledger_subscriptions_connected"),
         Some(1.0)
+    );
+    // Sampled as the scrape comes: the subscription's lag, the projector's, the checkpoint.
+    assert_eq!(
+        value(
+            &after,
+            r#"relledger_subscription_lag_records{subscription="analytics"}"#
+        ),
+        Some(1.0),
+        "{after}"
+    );
+    assert!(
+        value(
+            &after,
+            r#"relledger_subscription_lag_seconds{subscription="analytics"}"#
+        )
+        .is_some_and(|s| s >= 0.0),
+        "{after}"
+    );
+    assert!(value(&after, "relledger_projector_lag_records").is_some_and(|lag| lag <= 2.0));
+    assert_eq!(
+        value(&after, "relledger_checkpoint_last_signed_position"),
+        Some(1.0)
+    );
+    assert!(
+        value(&after, "relledger_checkpoint_last_signed_timestamp_seconds")
+            .is_some_and(|t| t > 1.7e9),
+        "{after}"
     );
     // Histograms have buckets, so that a p99 can be taken across servers.
     assert!(
