@@ -46,6 +46,7 @@
 //!   `relledger,relledger-h2,relledger-shared,postgres,nats-always,nats-default,sled,sled-fdatasync,fsync`);
 //! - `COMPARE_PG` (a tokio-postgres connection string), `COMPARE_NATS_ALWAYS` and
 //!   `COMPARE_NATS_DEFAULT` (nats:// URLs);
+//! - `COMPARE_METRICS=1`: relledger records its metrics, as with `--metrics-listen`;
 //! - `COMPARE_DATA_DIR`: where relledger's and the floors' temp dirs go (default: the system's
 //!   temp dir); the script puts them beside the other servers' data, on one disk;
 //! - `COMPARE_WRITE_DOCS=1` writes the results into docs/BENCHMARKS.md (its "Side by side"

@@ -79,6 +79,12 @@ impl Replica {
             config.state_cache_events = events;
         }
         config.store = store;
+        // As `relledger serve --metrics-listen` runs: the recorder installed (no endpoint is
+        // needed to pay for recording), the lags sampled at each scrape.
+        if std::env::var("COMPARE_METRICS").is_ok_and(|v| v == "1") {
+            relledger::metrics::install()?;
+            config.metrics = true;
+        }
         let server = tokio::spawn(relledger::serve(listener, config, async {
             let _ = stopped.await;
         }));
