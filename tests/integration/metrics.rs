@@ -198,3 +198,65 @@ async fn a_scrape_shows_the_traffic_the_server_took() {
     let (status, _) = get(&metrics, "/elsewhere").await;
     assert!(status.contains("404"), "{status}");
 }
+
+/// docs/operations.md's example alert rules (its `yaml` block), as `promtool check rules`
+/// judges them, and its table names every metric the server exports.
+#[tokio::test]
+async fn the_operations_doc_has_rules_promtool_accepts_and_every_metric() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/operations.md")).unwrap();
+    let rules = doc
+        .split_once("```yaml\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a yaml block")
+        .0;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.yml");
+    std::fs::write(&file, rules).unwrap();
+
+    let found = Command::new(root.join("scripts/promtool.sh"))
+        .output()
+        .await
+        .expect("run scripts/promtool.sh");
+    assert!(
+        found.status.success(),
+        "scripts/promtool.sh: {}",
+        String::from_utf8_lossy(&found.stderr)
+    );
+    let promtool = String::from_utf8(found.stdout).unwrap().trim().to_string();
+    let checked = Command::new(&promtool)
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    use relledger::metrics::*;
+    for name in [
+        RPC_REQUESTS,
+        RPC_DURATION,
+        GROUP_APPENDS,
+        FSYNC_DURATION,
+        HEAD_POSITION,
+        LOG_BYTES,
+        SUBSCRIPTIONS,
+        CHANGE_FEEDS,
+        RESIDENT_MEMORY,
+        PROJECTOR_LAG,
+        SUBSCRIPTION_LAG_RECORDS,
+        SUBSCRIPTION_LAG_SECONDS,
+        CHECKPOINT_SIGNED,
+        CHECKPOINT_POSITION,
+    ] {
+        assert!(
+            doc.contains(&format!("| `{name}` |")),
+            "docs/operations.md has no row for {name}"
+        );
+    }
+}
