@@ -49,6 +49,8 @@ pub const SUBSCRIPTION_LAG_RECORDS: &str = "relledger_subscription_lag_records";
 /// How much older its first unacknowledged record is than the log's newest, by
 /// `subscription` (sampled at each scrape).
 pub const SUBSCRIPTION_LAG_SECONDS: &str = "relledger_subscription_lag_seconds";
+/// The contacts' data keys held (destroyed ones not counted; sampled at each scrape).
+pub const DATA_KEYS: &str = "relledger_data_keys";
 /// When the newest signed checkpoint was signed, in seconds since the Unix epoch.
 pub const CHECKPOINT_SIGNED: &str = "relledger_checkpoint_last_signed_timestamp_seconds";
 /// The position the newest signed checkpoint signs.
@@ -173,6 +175,7 @@ fn describe() {
         Unit::Seconds,
         "when the newest signed checkpoint was signed (Unix time)"
     );
+    describe_gauge!(DATA_KEYS, "the contacts' data keys held");
     describe_gauge!(
         CHECKPOINT_POSITION,
         "the position the newest signed checkpoint signs"

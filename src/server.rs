@@ -218,6 +218,7 @@ impl OpenServer {
                 shared.clone(),
                 Arc::clone(&projector),
                 Arc::clone(&subscriptions),
+                Arc::clone(&privacy),
                 crate::metrics::sample_on_scrape(),
                 stopping,
             ))

@@ -122,6 +122,10 @@ impl FileKeyStore {
 }
 
 impl KeyStore for FileKeyStore {
+    fn held(&self) -> usize {
+        self.len()
+    }
+
     fn get(&self, contact: &ContactRef) -> Option<DataKey> {
         self.key(&contact.key_name())
     }

@@ -91,6 +91,9 @@ pub trait KeyStore: Send + Sync + 'static {
 
     /// Destroys the contact's key for good, durably; true when there was one.
     fn destroy(&self, contact: &ContactRef) -> Result<bool, PrivacyError>;
+
+    /// How many keys it holds (destroyed ones not counted).
+    fn held(&self) -> usize;
 }
 
 /// Keys in memory only: for tests and for a ledger over the in-memory log, whose data does not
@@ -108,6 +111,10 @@ impl MemoryKeyStore {
 }
 
 impl KeyStore for MemoryKeyStore {
+    fn held(&self) -> usize {
+        self.keys().len()
+    }
+
     fn get(&self, contact: &ContactRef) -> Option<DataKey> {
         self.keys().get(contact).cloned()
     }

@@ -79,6 +79,11 @@ impl Privacy {
         Privacy { keys }
     }
 
+    /// How many contacts' keys are held (destroyed ones not counted).
+    pub fn keys_held(&self) -> usize {
+        self.keys.held()
+    }
+
     /// The service over keys kept in memory only.
     pub fn in_memory() -> Privacy {
         Privacy::new(Arc::new(MemoryKeyStore::default()))

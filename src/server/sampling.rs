@@ -1,14 +1,15 @@
 //! The gauges that are read rather than counted (see `metrics`), sampled when the metrics
-//! endpoint is scraped: how far the projector is behind the log, and how far each named
-//! subscription's acknowledged position is.
+//! endpoint is scraped: how far the projector is behind the log, how far each named
+//! subscription's acknowledged position is, and how many data keys are held.
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
 use crate::metrics::{
-    SampleRequests, PROJECTOR_LAG, SUBSCRIPTION_LAG_RECORDS, SUBSCRIPTION_LAG_SECONDS,
+    SampleRequests, DATA_KEYS, PROJECTOR_LAG, SUBSCRIPTION_LAG_RECORDS, SUBSCRIPTION_LAG_SECONDS,
 };
+use crate::privacy::Privacy;
 use crate::read::projector::Projector;
 use crate::store::Log;
 use crate::subscriptions::Subscriptions;
@@ -18,6 +19,7 @@ pub(super) async fn sample(
     log: Arc<dyn Log>,
     projector: Arc<Projector>,
     subscriptions: Arc<Subscriptions>,
+    privacy: Arc<Privacy>,
     mut requests: SampleRequests,
     mut stopping: watch::Receiver<bool>,
 ) {
@@ -34,6 +36,7 @@ pub(super) async fn sample(
         // The projector's progress is the last position it projected, `None` before any.
         let projected = progress.borrow().map_or(0, |last| last + 1);
         metrics::gauge!(PROJECTOR_LAG).set(head.saturating_sub(projected) as f64);
+        metrics::gauge!(DATA_KEYS).set(privacy.keys_held() as f64);
         match subscriptions.list().await {
             Ok((_, listed)) => {
                 for status in listed {

@@ -180,6 +180,8 @@ async fn a_scrape_shows_the_traffic_the_server_took() {
         "{after}"
     );
     assert!(value(&after, "relledger_projector_lag_records").is_some_and(|lag| lag <= 2.0));
+    // The opening's contact has personal data, so a key.
+    assert_eq!(value(&after, "relledger_data_keys"), Some(1.0), "{after}");
     assert_eq!(
         value(&after, "relledger_checkpoint_last_signed_position"),
         Some(1.0)
@@ -253,6 +255,7 @@ async fn the_operations_doc_has_rules_promtool_accepts_and_every_metric() {
         SUBSCRIPTION_LAG_SECONDS,
         CHECKPOINT_SIGNED,
         CHECKPOINT_POSITION,
+        DATA_KEYS,
     ] {
         assert!(
             doc.contains(&format!("| `{name}` |")),

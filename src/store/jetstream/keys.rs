@@ -246,6 +246,11 @@ fn unavailable(error: StoreError) -> PrivacyError {
 }
 
 impl KeyStore for JetStreamKeys {
+    fn held(&self) -> usize {
+        let held = self.mirror.held.read().unwrap_or_else(|p| p.into_inner());
+        held.values().filter(|h| matches!(h, Held::Key(_))).count()
+    }
+
     fn get(&self, contact: &ContactRef) -> Option<DataKey> {
         match self
             .mirror
