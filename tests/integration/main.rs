@@ -7,6 +7,7 @@ mod common;
 
 mod abuse;
 mod access;
+mod api_doc;
 mod audit;
 mod bench_cli;
 mod change_feed;
