@@ -22,6 +22,7 @@ mod process;
 mod process_auth;
 mod projection_properties;
 mod projector;
+mod python_example;
 mod relationship_changes;
 mod relationship_walks;
 mod relationships_api;
