@@ -15,6 +15,7 @@ use futures::future::BoxFuture;
 use http_body::{Body, Frame};
 
 use super::access::table;
+use super::status::code_name;
 use crate::metrics::{RPC_DURATION, RPC_REQUESTS};
 
 /// The [`tower::Layer`] that puts [`RpcMetrics`] in front of the services.
@@ -125,7 +126,7 @@ impl<B> Metered<B> {
         }
         self.done = true;
         let Rpc { service, method } = self.rpc;
-        metrics::counter!(RPC_REQUESTS, "service" => service, "method" => method, "code" => code_name(code))
+        metrics::counter!(RPC_REQUESTS, "service" => service, "method" => method, "code" => code_name(tonic::Code::from_i32(code)))
             .increment(1);
         metrics::histogram!(RPC_DURATION, "service" => service, "method" => method)
             .record(self.started.elapsed().as_secs_f64());
@@ -183,29 +184,5 @@ where
         self.body
             .as_ref()
             .map_or_else(|| http_body::SizeHint::with_exact(0), Body::size_hint)
-    }
-}
-
-/// The canonical name of a gRPC status code, as Prometheus labels show it.
-fn code_name(code: i32) -> &'static str {
-    use tonic::Code;
-    match Code::from_i32(code) {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }

@@ -1,8 +1,6 @@
 //! The Prometheus endpoint of a real `relledger serve` (`--metrics-listen`), scraped over HTTP
 //! before and after traffic: the counters and gauges move as the traffic says.
 
-use std::process::Stdio;
-
 use relledger::api::proto::audit_client::AuditClient;
 use relledger::api::proto::expected_revision::Kind;
 use relledger::api::proto::ledger_client::LedgerClient;
@@ -10,49 +8,29 @@ use relledger::api::proto::{
     AckSubscriptionRequest, AppendRequest, ExpectedRevision, SignCheckpointRequest,
     SubscribeRequest,
 };
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 
-use crate::common::binary::BIN;
+use crate::common::binary::spawn_serve_saying;
 use crate::common::events::opening;
 
 /// `relledger serve` with a metrics endpoint: the process, its gRPC URL and its metrics
 /// address (`host:port`).
 async fn serve_with_metrics(data_dir: &std::path::Path) -> (Child, String, String) {
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn relledger serve");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let grpc = lines
-        .next_line()
-        .await
-        .unwrap()
-        .expect("the listening line");
-    let metrics = lines.next_line().await.unwrap().expect("the metrics line");
-    let grpc = grpc
-        .strip_prefix("relledger listening on ")
-        .unwrap()
-        .to_string();
-    let metrics = metrics
+    let (child, said) = spawn_serve_saying(2, |serve| {
+        serve
+            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir);
+    })
+    .await;
+    let grpc = said[0].strip_prefix("relledger listening on ").unwrap();
+    let metrics = said[1]
         .strip_prefix("relledger metrics on http://")
         .and_then(|m| m.strip_suffix("/metrics"))
-        .unwrap()
-        .to_string();
-    (child, format!("http://{grpc}"), metrics)
+        .unwrap();
+    (child, format!("http://{grpc}"), metrics.to_string())
 }
 
 /// `GET path` on `address`: the status line and the body.

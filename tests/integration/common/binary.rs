@@ -25,6 +25,21 @@ pub async fn spawn_server(data_dir: &Path) -> (Child, String) {
 /// Starts `relledger serve` configured by `configure` (flags, environment), and reads the
 /// bound address from its first stdout line.
 pub async fn spawn_serve(configure: impl FnOnce(&mut Command)) -> (Child, String) {
+    let (child, mut lines) = spawn_serve_saying(1, configure).await;
+    let address = lines
+        .remove(0)
+        .strip_prefix("relledger listening on ")
+        .expect("ready line format")
+        .to_string();
+    (child, format!("http://{address}"))
+}
+
+/// Starts `relledger serve` configured by `configure`, and reads its first `lines` stdout
+/// lines (the bound address, then the metrics endpoint's with `--metrics-listen`).
+pub async fn spawn_serve_saying(
+    lines: usize,
+    configure: impl FnOnce(&mut Command),
+) -> (Child, Vec<String>) {
     let mut serve = Command::new(BIN);
     serve.arg("serve");
     configure(&mut serve);
@@ -35,18 +50,12 @@ pub async fn spawn_serve(configure: impl FnOnce(&mut Command)) -> (Child, String
         .kill_on_drop(true)
         .spawn()
         .expect("spawn relledger serve");
-    let stdout = child.stdout.take().unwrap();
-    let line = BufReader::new(stdout)
-        .lines()
-        .next_line()
-        .await
-        .unwrap()
-        .expect("a ready line");
-    let address = line
-        .strip_prefix("relledger listening on ")
-        .expect("ready line format")
-        .to_string();
-    (child, format!("http://{address}"))
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut said = Vec::with_capacity(lines);
+    for _ in 0..lines {
+        said.push(stdout.next_line().await.unwrap().expect("a line on stdout"));
+    }
+    (child, said)
 }
 
 /// Runs the operator command `subcommand --data-dir data_dir` (`verify`, `rebuild`) on a stopped
