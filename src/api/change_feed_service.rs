@@ -24,7 +24,7 @@ pub type ChangeStream =
     BoxStream<'static, Result<proto::SubscribeRelationshipChangesResponse, Status>>;
 
 /// `Relationships.SubscribeRelationshipChanges`.
-pub fn subscribe(
+pub async fn subscribe(
     feeds: &ChangeFeeds,
     request: Request<proto::SubscribeRelationshipChangesRequest>,
 ) -> Result<Response<ChangeStream>, Status> {
@@ -36,7 +36,7 @@ pub fn subscribe(
         caller.may_touch(account.as_str())?;
     }
     filter.scope = caller.scope().clone();
-    let feed = feeds.subscribe(start, filter, heartbeat_every)?;
+    let feed = feeds.subscribe(start, filter, heartbeat_every).await?;
     tracing::debug!(
         next_position = feed.next_position(),
         "subscribed to changes"

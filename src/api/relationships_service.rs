@@ -307,7 +307,7 @@ impl proto::relationships_server::Relationships for RelationshipsService {
         &self,
         request: Request<proto::SubscribeRelationshipChangesRequest>,
     ) -> Result<Response<Self::SubscribeRelationshipChangesStream>, Status> {
-        change_feed_service::subscribe(&self.changes, request)
+        change_feed_service::subscribe(&self.changes, request).await
     }
 }
 

@@ -143,8 +143,10 @@ impl ChangeFeeds {
     }
 
     /// Starts a feed at `start`, delivering the changes of the accounts `filter` passes.
-    /// `PastEnd` when `after_position` is not a position of the log.
-    pub fn subscribe(
+    /// `PastEnd` when `after_position` is not a position of the log (once this replica's copy
+    /// of a shared log has caught up with it: another replica may have written it a moment
+    /// ago).
+    pub async fn subscribe(
         &self,
         start: Start,
         filter: ChangeFilter,
@@ -157,7 +159,11 @@ impl ChangeFeeds {
             Start::FromStart => (0, None),
             Start::FromEnd => (projected, None),
             Start::After(position) => {
-                let next_position = self.log.head().next_position;
+                let mut next_position = self.log.head().next_position;
+                if position >= next_position && self.log.catch_up_needed() {
+                    self.log.catch_up().await?;
+                    next_position = self.log.head().next_position;
+                }
                 if position >= next_position {
                     return Err(SubscriptionError::PastEnd {
                         field: "after_position",

@@ -96,6 +96,7 @@ async fn a_catch_up_page_reports_one_change_per_account_from_its_first_event_to_
 
     let mut feed = feeds
         .subscribe(Start::FromStart, ChangeFilter::default(), DEFAULT_HEARTBEAT)
+        .await
         .unwrap();
     let got = until_caught_up(&mut feed).await;
     let got_changes = changes(&got);
@@ -147,6 +148,7 @@ async fn a_filtered_feed_checkpoints_what_it_scanned_and_waits_for_the_projector
     };
     let mut feed = feeds
         .subscribe(Start::FromStart, filter, DEFAULT_HEARTBEAT)
+        .await
         .unwrap();
     assert_eq!(
         until_caught_up(&mut feed).await,
@@ -190,6 +192,7 @@ async fn a_slow_change_feed_holds_at_most_one_page_and_delivers_every_change_in_
             ChangeFilter::default(),
             Duration::from_secs(3600),
         )
+        .await
         .unwrap();
     // The projector finds 700 changes (each account's first event) while the consumer takes
     // nothing: the feed, not polled, reads nothing.
@@ -221,6 +224,7 @@ async fn a_resume_ahead_of_the_projector_says_where_the_projector_is_and_skips_n
     append_calls(&log, &["c", "d", "e"]).await;
     let mut feed = feeds
         .subscribe(Start::After(3), ChangeFilter::default(), DEFAULT_HEARTBEAT)
+        .await
         .unwrap();
     assert_eq!(
         feed.next().await.unwrap(),
@@ -253,6 +257,7 @@ async fn a_heartbeat_shows_how_far_the_projector_is_behind_the_log() {
             ChangeFilter::default(),
             Duration::from_secs(5),
         )
+        .await
         .unwrap();
     until_caught_up(&mut feed).await;
 
@@ -283,6 +288,7 @@ async fn an_open_feed_is_listed_with_what_it_scanned_and_delivered_until_it_is_d
 
     let mut feed = feeds
         .subscribe(Start::FromStart, ChangeFilter::default(), DEFAULT_HEARTBEAT)
+        .await
         .unwrap();
     let only_b = ChangeFilter {
         account_ids: [account("b")].into(),
@@ -290,6 +296,7 @@ async fn an_open_feed_is_listed_with_what_it_scanned_and_delivered_until_it_is_d
     };
     let resumed = feeds
         .subscribe(Start::After(1), only_b, DEFAULT_HEARTBEAT)
+        .await
         .unwrap();
     let starts: Vec<u64> = feeds.open().iter().map(|f| f.next_position).collect();
     assert_eq!(
