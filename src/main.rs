@@ -62,6 +62,11 @@ enum Command {
 
 #[derive(Args)]
 struct ServeArgs {
+    /// Export the RPCs' spans as OpenTelemetry traces to this OTLP/gRPC endpoint (for example
+    /// `http://127.0.0.1:4317`), continuing the W3C `traceparent` a request carries. Off by
+    /// default.
+    #[arg(long, value_name = "URL", env = "RELLEDGER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     /// Serve Prometheus metrics at `http://ADDR/metrics` (for example `127.0.0.1:9464`);
     /// port 0 picks a free port. Off by default.
     #[arg(long, value_name = "ADDR", env = "RELLEDGER_METRICS_LISTEN")]
@@ -216,7 +221,13 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    relledger::logging::log_to_stderr();
+    let logging = relledger::logging::init(args.otlp_endpoint.as_deref())?;
+    let served = serve_logged(args).await;
+    logging.shutdown();
+    served
+}
+
+async fn serve_logged(args: ServeArgs) -> anyhow::Result<()> {
     take_file_size_signal();
     refuse_insecure(&args)?;
     let mut config = Config::new(args.data_dir.clone());

@@ -269,7 +269,12 @@ impl OpenServer {
         }
         let served = builder
             // At DEBUG, as the handlers' spans are: see `logging`.
-            .trace_fn(|request| tracing::debug_span!("rpc", path = %request.uri().path()))
+            .trace_fn(|request| {
+                let span = tracing::debug_span!("rpc", path = %request.uri().path());
+                // With traces exported: a child of the caller's trace, if it sent one.
+                crate::logging::continue_trace(&span, request.headers());
+                span
+            })
             .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
             .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_ACCEPT_RESETS))
             .http2_max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))

@@ -31,4 +31,5 @@ mod scenarios;
 mod slow_consumers;
 mod subscriptions;
 mod tls;
+mod traces;
 mod validation;
