@@ -58,7 +58,7 @@ impl Logging {
 /// Sends the process's `tracing` output to stderr, as `relledger serve` logs. Does nothing if
 /// the process already has a subscriber (a bench that runs the server in its own process).
 pub fn log_to_stderr() {
-    let _ = fmt_layer_registry(None);
+    install(None);
 }
 
 /// The log to stderr and, given an OTLP/gRPC endpoint (`http://collector:4317`), the RPCs'
@@ -87,33 +87,43 @@ pub fn init(otlp_endpoint: Option<&str>) -> Result<Logging, TracingError> {
             Some(provider)
         }
     };
-    let _ = fmt_layer_registry(traces.as_ref());
+    install(traces.as_ref());
     Ok(Logging { traces })
 }
 
-/// Installs the subscriber: the fmt layer under `RUST_LOG`, and the traces' layer when
-/// `traces` is given.
-fn fmt_layer_registry(
-    traces: Option<&SdkTracerProvider>,
-) -> Result<(), tracing_subscriber::util::TryInitError> {
+/// Installs the subscriber, unless the process has one: the fmt layer under `RUST_LOG`, and
+/// the traces' layer when `traces` is given.
+fn install(traces: Option<&SdkTracerProvider>) {
+    let env_filter =
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let Some(traces) = traces else {
+        // The log alone: one global filter, which spares every disabled span and event the
+        // per-layer filters' bookkeeping.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(env_filter())
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init();
+        return;
+    };
     let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
-    let traces = traces.map(|provider| {
+        .with_filter(env_filter());
+    let traces = {
         tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("relledger"))
+            .with_tracer(traces.tracer("relledger"))
             // Spans only: relledger's DEBUG events stay out of the traces, as out of the log.
             .with_filter(filter_fn(|meta| {
                 meta.is_span()
                     && meta.target().starts_with("relledger")
                     && *meta.level() <= tracing::Level::DEBUG
             }))
-    });
-    tracing_subscriber::registry()
+    };
+    let _ = tracing_subscriber::registry()
         .with(log)
         .with(traces)
-        .try_init()
+        .try_init();
 }
 
 /// Makes `span` (an RPC's) a child of the trace that `headers` carry in W3C `traceparent`,
