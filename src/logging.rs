@@ -140,6 +140,31 @@ pub fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
     }
 }
 
+/// Whether traces are exported.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
+/// The ids an append made under the current span records in its events' metadata (see
+/// `domain::CORRELATION_ID`): the trace's id, and the caller's span when its request carried
+/// a `traceparent`. `None` when no trace is exported.
+pub fn trace_ids(headers: &http::HeaderMap) -> Option<(String, Option<String>)> {
+    if !exporting() {
+        return None;
+    }
+    let current = tracing::Span::current().context();
+    let trace = current.span().span_context().trace_id();
+    if trace == opentelemetry::trace::TraceId::INVALID {
+        return None;
+    }
+    let caller = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&Headers(headers))
+    });
+    let caller = caller.span().span_context().clone();
+    let caller = caller.is_valid().then(|| caller.span_id().to_string());
+    Some((trace.to_string(), caller))
+}
+
 /// The headers of a request, as the propagator reads them.
 struct Headers<'a>(&'a http::HeaderMap);
 

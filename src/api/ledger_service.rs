@@ -17,7 +17,7 @@ use super::access;
 use super::convert;
 use super::proto;
 use crate::domain::validation::MAX_REFERENCE_LEN;
-use crate::domain::{EventType, FieldViolation, ValidationError};
+use crate::domain::{EventType, FieldViolation, ValidationError, CAUSATION_ID, CORRELATION_ID};
 use crate::ledger::Ledger;
 use crate::privacy::Privacy;
 use crate::read::change_feed::ChangeFeeds;
@@ -71,6 +71,10 @@ impl proto::ledger_server::Ledger for LedgerService {
         request: Request<proto::AppendRequest>,
     ) -> Result<Response<proto::AppendResponse>, Status> {
         let caller = access::caller(&request);
+        // With traces exported, the events record the trace that appended them.
+        let trace = crate::logging::exporting()
+            .then(|| crate::logging::trace_ids(&request.metadata().clone().into_headers()))
+            .flatten();
         let request = request.into_inner();
         let span = tracing::Span::current();
         span.record("account_id", request.account_id.as_str());
@@ -104,6 +108,19 @@ impl proto::ledger_server::Ledger for LedgerService {
             _ => return Err(ValidationError { violations }.into()),
         };
         caller.may_touch(account.as_str())?;
+        if let Some((trace, caller_span)) = trace {
+            for event in &mut events {
+                let metadata = &mut event.metadata;
+                metadata
+                    .entry(CORRELATION_ID.to_string())
+                    .or_insert_with(|| trace.clone());
+                if let Some(span) = &caller_span {
+                    metadata
+                        .entry(CAUSATION_ID.to_string())
+                        .or_insert_with(|| span.clone());
+                }
+            }
+        }
 
         let outcome = self
             .ledger

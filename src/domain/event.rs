@@ -34,6 +34,29 @@ pub use payloads::{
 };
 pub use personal_fields::PersonalFields;
 
+/// The metadata key the server records the trace of the request that appended an event under
+/// (its OpenTelemetry trace id), unless the client set it.
+pub const CORRELATION_ID: &str = "correlation_id";
+/// The metadata key the server records the caller's span under (from its W3C `traceparent`),
+/// unless the client set it.
+pub const CAUSATION_ID: &str = "causation_id";
+
+impl ProposedEvent {
+    /// Whether its metadata holds a trace's ids, which tell the request that appended it, not
+    /// the event (see `store::codec::content_digest`).
+    pub fn is_traced(&self) -> bool {
+        self.metadata.contains_key(CORRELATION_ID) || self.metadata.contains_key(CAUSATION_ID)
+    }
+
+    /// The event without its trace's ids.
+    pub fn untraced(&self) -> ProposedEvent {
+        let mut event = self.clone();
+        event.metadata.remove(CORRELATION_ID);
+        event.metadata.remove(CAUSATION_ID);
+        event
+    }
+}
+
 /// An event as proposed by a client, before the log gives it a place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProposedEvent {

@@ -141,7 +141,14 @@ pub fn compute_hash(prev: &ChainHash, canonical: &[u8]) -> ChainHash {
 /// nonce (`privacy::cipher`), both keyed by the contact's data key. The digest is therefore a
 /// keyed function of the plaintext, useless without the key, and once the key is destroyed it
 /// is as dead as the ciphertext. Sealing is deterministic, so a retry still digests equal.
+///
+/// The trace's ids in its metadata (`correlation_id`, `causation_id`) are left out: they say
+/// which request appended the event, so a retry sent in another trace is still the same
+/// event (docs/decisions/0024).
 pub fn content_digest(event: &ProposedEvent) -> [u8; 32] {
+    if event.is_traced() {
+        return Sha256::digest(to_json(&event.untraced())).into();
+    }
     Sha256::digest(to_json(event)).into()
 }
 
@@ -163,6 +170,9 @@ impl SerializedEvent {
 
     /// [`content_digest`] of the event, from its JSON.
     pub fn digest(&self) -> [u8; 32] {
+        if self.event.is_traced() {
+            return content_digest(&self.event);
+        }
         Sha256::digest(self.json.get().as_bytes()).into()
     }
 }

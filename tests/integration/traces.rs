@@ -10,12 +10,13 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::trace::v1::Span;
 use relledger::api::proto::ledger_client::LedgerClient;
-use relledger::api::proto::AppendRequest;
+use relledger::api::proto::{AppendRequest, ReadAllRequest, RecordedEvent};
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
 use crate::common::binary::spawn_serve;
 use crate::common::events::opening;
+use crate::common::read_all;
 
 /// Hands every exported span to the test.
 struct Collector(mpsc::UnboundedSender<Span>);
@@ -65,10 +66,13 @@ async fn an_append_is_traced_under_its_callers_span() {
     .await;
 
     let mut client = LedgerClient::connect(url).await.unwrap();
+    // Without ids of their own (a client's `correlation_id` would be kept).
+    let mut events = opening("Acme");
+    events.iter_mut().for_each(|e| e.metadata.clear());
     let mut append = Request::new(AppendRequest {
         account_id: "acme".into(),
         expected_revision: None,
-        events: opening("Acme"),
+        events: events.clone(),
     });
     append.metadata_mut().insert(
         "traceparent",
@@ -97,4 +101,43 @@ async fn an_append_is_traced_under_its_callers_span() {
     let (rpc, handler) = (rpc.unwrap(), handler.unwrap());
     assert_eq!(hex::encode(&rpc.parent_span_id), CALLER_SPAN);
     assert_eq!(handler.parent_span_id, rpc.span_id);
+
+    // The events record the trace and the caller's span that appended them.
+    let traced = |events: &[RecordedEvent]| -> Vec<(String, String)> {
+        events
+            .iter()
+            .map(|r| {
+                let metadata = &r.event.as_ref().unwrap().metadata;
+                (
+                    metadata.get("correlation_id").cloned().unwrap_or_default(),
+                    metadata.get("causation_id").cloned().unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let read = read_all(&mut client, ReadAllRequest::default())
+        .await
+        .unwrap();
+    let first = (TRACE_ID.to_string(), CALLER_SPAN.to_string());
+    assert_eq!(traced(&read), [first.clone(), first.clone()]);
+
+    // The same append retried in another trace is the same append: a duplicate, not a reuse
+    // of its event ids for other content; what is stored still names the first trace.
+    let mut retry = Request::new(AppendRequest {
+        account_id: "acme".into(),
+        expected_revision: None,
+        events: events.clone(),
+    });
+    retry.metadata_mut().insert(
+        "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+            .parse()
+            .unwrap(),
+    );
+    let retried = client.append(retry).await.unwrap().into_inner();
+    assert!(retried.duplicate);
+    let read = read_all(&mut client, ReadAllRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(traced(&read), [first.clone(), first]);
 }

@@ -176,3 +176,25 @@ fn content_digest_tells_content_apart() {
     other.actor.push('x');
     assert_ne!(content_digest(&record.event), content_digest(&other));
 }
+
+#[test]
+fn content_digest_leaves_out_the_trace_that_appended_the_event() {
+    let (record, _) = golden_record();
+    let mut traced = record.event.clone();
+    traced.metadata.insert(
+        crate::domain::CORRELATION_ID.into(),
+        "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+    );
+    traced.metadata.insert(
+        crate::domain::CAUSATION_ID.into(),
+        "00f067aa0ba902b7".into(),
+    );
+    assert_eq!(content_digest(&record.event), content_digest(&traced));
+    assert_eq!(
+        super::SerializedEvent::new(traced.clone()).digest(),
+        content_digest(&record.event)
+    );
+    // Any other metadata is the event's.
+    traced.metadata.insert("tenant".into(), "north".into());
+    assert_ne!(content_digest(&record.event), content_digest(&traced));
+}
