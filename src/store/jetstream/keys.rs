@@ -19,7 +19,7 @@
 //! a replaced message from its stream, but each server's file store may keep the old bytes in
 //! its block files until they are compacted or rewritten, which relledger cannot force. Keys
 //! travel between replicas and servers over NATS connections: use TLS between them in a real
-//! deployment (ARCHITECTURE.md, "The log on NATS JetStream").
+//! deployment (docs/jetstream.md).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
