@@ -159,11 +159,7 @@ impl ChangeFeeds {
             Start::FromStart => (0, None),
             Start::FromEnd => (projected, None),
             Start::After(position) => {
-                let mut next_position = self.log.head().next_position;
-                if position >= next_position && self.log.catch_up_needed() {
-                    self.log.catch_up().await?;
-                    next_position = self.log.head().next_position;
-                }
+                let next_position = self.log.head_covering(position).await?;
                 if position >= next_position {
                     return Err(SubscriptionError::PastEnd {
                         field: "after_position",

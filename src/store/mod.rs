@@ -330,6 +330,18 @@ pub trait Log: Send + Sync + 'static {
         false
     }
 
+    /// The log's next position, once this copy has caught up if `position` lies past it: a
+    /// position another replica of a shared log wrote a moment ago is not past the end, and
+    /// a caller must not refuse it as such.
+    async fn head_covering(&self, position: u64) -> Result<u64, StoreError> {
+        let next_position = self.head().next_position;
+        if position < next_position || !self.catch_up_needed() {
+            return Ok(next_position);
+        }
+        self.catch_up().await?;
+        Ok(self.head().next_position)
+    }
+
     /// The committed head of the log.
     fn head(&self) -> LogHead;
 

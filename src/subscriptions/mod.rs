@@ -211,7 +211,7 @@ impl Subscriptions {
             (None, None) => (Start::FromStart, "start"),
         };
         let next_position = match start {
-            Start::After(position) => self.head_covering(position).await?,
+            Start::After(position) => self.log.head_covering(position).await?,
             _ => head.borrow().next_position,
         };
         let (next, told) = match start {
@@ -249,7 +249,7 @@ impl Subscriptions {
         position: u64,
         now: Timestamp,
     ) -> Result<AckedPosition, SubscriptionError> {
-        let next_position = self.head_covering(position).await?;
+        let next_position = self.log.head_covering(position).await?;
         if position >= next_position {
             return Err(SubscriptionError::PastEnd {
                 field: "position",
@@ -262,18 +262,6 @@ impl Subscriptions {
             acked_at: now,
         };
         Ok(self.checkpoints.ack(name, ack).await?)
-    }
-
-    /// The log's next position, once this replica's copy of a shared log has caught up with it
-    /// if `position` lies past the copy: a position another replica wrote a moment ago is not
-    /// past the end of the log.
-    async fn head_covering(&self, position: u64) -> Result<u64, StoreError> {
-        let next_position = self.log.head().next_position;
-        if position < next_position || !self.log.catch_up_needed() {
-            return Ok(next_position);
-        }
-        self.log.catch_up().await?;
-        Ok(self.log.head().next_position)
     }
 
     /// The log's head (the position the next record will take) and every named subscription
