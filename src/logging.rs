@@ -140,16 +140,11 @@ pub fn continue_trace(span: &tracing::Span, headers: &http::HeaderMap) {
     }
 }
 
-/// Whether traces are exported.
-pub fn exporting() -> bool {
-    EXPORTING.load(Ordering::Relaxed)
-}
-
 /// The ids an append made under the current span records in its events' metadata (see
 /// `domain::CORRELATION_ID`): the trace's id, and the caller's span when its request carried
-/// a `traceparent`. `None` when no trace is exported.
-pub fn trace_ids(headers: &http::HeaderMap) -> Option<(String, Option<String>)> {
-    if !exporting() {
+/// a `traceparent` (the header's value). `None` when no trace is exported.
+pub fn trace_ids(traceparent: Option<&str>) -> Option<(String, Option<String>)> {
+    if !EXPORTING.load(Ordering::Relaxed) {
         return None;
     }
     let current = tracing::Span::current().context();
@@ -158,11 +153,24 @@ pub fn trace_ids(headers: &http::HeaderMap) -> Option<(String, Option<String>)> 
         return None;
     }
     let caller = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&Headers(headers))
+        propagator.extract(&Traceparent(traceparent))
     });
     let caller = caller.span().span_context().clone();
     let caller = caller.is_valid().then(|| caller.span_id().to_string());
     Some((trace.to_string(), caller))
+}
+
+/// A `traceparent` header alone, as the propagator reads it.
+struct Traceparent<'a>(Option<&'a str>);
+
+impl Extractor for Traceparent<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.filter(|_| key == "traceparent")
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent"]
+    }
 }
 
 /// The headers of a request, as the propagator reads them.

@@ -72,9 +72,8 @@ impl proto::ledger_server::Ledger for LedgerService {
     ) -> Result<Response<proto::AppendResponse>, Status> {
         let caller = access::caller(&request);
         // With traces exported, the events record the trace that appended them.
-        let trace = crate::logging::exporting()
-            .then(|| crate::logging::trace_ids(&request.metadata().clone().into_headers()))
-            .flatten();
+        let traceparent = request.metadata().get("traceparent");
+        let trace = crate::logging::trace_ids(traceparent.and_then(|v| v.to_str().ok()));
         let request = request.into_inner();
         let span = tracing::Span::current();
         span.record("account_id", request.account_id.as_str());

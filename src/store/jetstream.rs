@@ -421,13 +421,7 @@ impl JetStreamLog {
 
     /// Waits until this replica has applied the stream up to `sequence`.
     async fn applied(&self, sequence: u64) -> Result<(), StoreError> {
-        self.shared.wanted.send_if_modified(|wanted| {
-            let later = sequence > *wanted;
-            if later {
-                *wanted = sequence;
-            }
-            later
-        });
+        follower::want(&self.shared.wanted, sequence);
         let mut applied = self.shared.applied.subscribe();
         let mut failure = self.shared.failure.subscribe();
         let waiting = async {
@@ -570,8 +564,9 @@ fn code(error: &PublishError) -> Option<ErrorCode> {
 }
 
 /// Whether a publish was refused because the subject moved past the sequence it expected
-/// (a clustered stream says so with a code of its own).
-fn overtaken(error: &PublishError) -> bool {
+/// (a clustered stream says so with a code of its own, not the error kind a single node's
+/// gives). Public for the compare bench's plain publisher, which must tell the same.
+pub fn overtaken(error: &PublishError) -> bool {
     error.kind() == PublishErrorKind::WrongLastSequence
         || code(error) == Some(ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT)
 }

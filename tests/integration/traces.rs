@@ -69,16 +69,20 @@ async fn an_append_is_traced_under_its_callers_span() {
     // Without ids of their own (a client's `correlation_id` would be kept).
     let mut events = opening("Acme");
     events.iter_mut().for_each(|e| e.metadata.clear());
-    let mut append = Request::new(AppendRequest {
-        account_id: "acme".into(),
-        expected_revision: None,
-        events: events.clone(),
-    });
-    append.metadata_mut().insert(
-        "traceparent",
-        format!("00-{TRACE_ID}-{CALLER_SPAN}-01").parse().unwrap(),
-    );
-    client.append(append).await.unwrap();
+    let traced_append = |trace: &str, span: &str| {
+        let mut append = Request::new(AppendRequest {
+            account_id: "acme".into(),
+            expected_revision: None,
+            events: events.clone(),
+        });
+        let traceparent = format!("00-{trace}-{span}-01").parse().unwrap();
+        append.metadata_mut().insert("traceparent", traceparent);
+        append
+    };
+    client
+        .append(traced_append(TRACE_ID, CALLER_SPAN))
+        .await
+        .unwrap();
 
     // The RPC's span, child of the caller's, and the handler's, child of the RPC's, both in
     // the caller's trace.
@@ -123,17 +127,7 @@ async fn an_append_is_traced_under_its_callers_span() {
 
     // The same append retried in another trace is the same append: a duplicate, not a reuse
     // of its event ids for other content; what is stored still names the first trace.
-    let mut retry = Request::new(AppendRequest {
-        account_id: "acme".into(),
-        expected_revision: None,
-        events: events.clone(),
-    });
-    retry.metadata_mut().insert(
-        "traceparent",
-        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-            .parse()
-            .unwrap(),
-    );
+    let retry = traced_append("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
     let retried = client.append(retry).await.unwrap().into_inner();
     assert!(retried.duplicate);
     let read = read_all(&mut client, ReadAllRequest::default())

@@ -14,9 +14,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::stream::{LastRawMessageErrorKind, StorageType};
-use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::{self, message::PublishMessage};
 use async_trait::async_trait;
 
@@ -94,15 +92,6 @@ impl System for Nats {
     }
 }
 
-/// Whether a publish was refused for its expected sequence (a clustered stream's leader says
-/// so with an error code of its own, not the error kind a single node's gives).
-fn wrong_last_sequence(error: &PublishError) -> bool {
-    error.kind() == PublishErrorKind::WrongLastSequence
-        || std::error::Error::source(error)
-            .and_then(|e| e.downcast_ref::<jetstream::Error>())
-            .is_some_and(|e| e.error_code() == ErrorCode::STREAM_WRONG_LAST_SEQUENCE_CONSTANT)
-}
-
 struct Publisher {
     js: jetstream::Context,
     stream: jetstream::stream::Stream<()>,
@@ -128,7 +117,7 @@ impl Appender for Publisher {
                     self.last_sequence = ack.sequence;
                     return Ok(());
                 }
-                Err(e) if wrong_last_sequence(&e) => {
+                Err(e) if relledger::store::jetstream::overtaken(&e) => {
                     let last = match self
                         .stream
                         .get_last_raw_message_by_subject(&self.subject)

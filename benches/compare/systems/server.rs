@@ -38,8 +38,6 @@ pub enum Clients {
 }
 
 pub struct Relledger {
-    /// The first replica's address: the only one, but on a cluster.
-    url: String,
     /// Every replica's address; client `i` talks to replica `i % len`.
     urls: Vec<String>,
     clients: Clients,
@@ -127,7 +125,6 @@ impl Relledger {
     pub async fn open(data_dir: &Path, clients: Clients) -> anyhow::Result<Relledger> {
         let (replica, url) = Replica::start(data_dir, None).await?;
         Ok(Relledger {
-            url: url.clone(),
             urls: vec![url],
             clients,
             cluster: None,
@@ -156,7 +153,6 @@ impl Relledger {
             addresses.push(url);
         }
         let mut relledger = Relledger {
-            url: addresses[0].clone(),
             urls: addresses,
             clients: Clients::Tonic,
             cluster: Some(format!(
@@ -185,7 +181,7 @@ impl Relledger {
     async fn h2_clients(&self, round: usize, n: usize) -> anyhow::Result<Vec<Box<dyn Appender>>> {
         let mut clients: Vec<Box<dyn Appender>> = Vec::with_capacity(n);
         for i in 0..n {
-            let mut client = H2Client::connect(&self.url).await?;
+            let mut client = H2Client::connect(self.url()).await?;
             let account = format!("compare-{round}-{i}");
             let opened: proto::AppendResponse = client
                 .unary(APPEND, &open_account(&account))
@@ -208,7 +204,9 @@ impl Relledger {
         use relledger::api::proto::subscribe_relationship_changes_response::Kind;
         use relledger::api::proto::SubscribeRelationshipChangesRequest;
 
-        let channel = Endpoint::from_shared(self.url.clone())?.connect().await?;
+        let channel = Endpoint::from_shared(self.url().to_string())?
+            .connect()
+            .await?;
         let mut feed = RelationshipsClient::new(channel)
             .subscribe_relationship_changes(SubscribeRelationshipChangesRequest {
                 start: Some(Start::FromEnd(pbjson_types::Empty {})),
@@ -239,7 +237,12 @@ impl Relledger {
     }
 
     async fn connect(&self) -> anyhow::Result<LedgerClient<Channel>> {
-        self.connect_to(&self.url).await
+        self.connect_to(self.url()).await
+    }
+
+    /// The first replica's address: the only one, but on a cluster.
+    fn url(&self) -> &str {
+        &self.urls[0]
     }
 
     async fn connect_to(&self, url: &str) -> anyhow::Result<LedgerClient<Channel>> {
@@ -269,7 +272,7 @@ impl System for Relledger {
                  write and one fdatasync of its record file per group (like the \
                  \"write+fdatasync\" floor), then indexes the group without a flush",
                 env!("CARGO_PKG_VERSION"),
-                self.url
+                self.url()
             ),
             Some(cluster) => format!(
                 "relledger {}, {cluster}, {connections}, spread over the replicas; acknowledges \

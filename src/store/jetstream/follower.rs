@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
 use async_nats::jetstream::stream::Stream as JetStream;
 use futures::{StreamExt, TryStreamExt};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::proposal::Proposal;
 use super::Shared;
@@ -32,10 +32,22 @@ const RETRY_AFTER: Duration = Duration::from_millis(200);
 /// can stay silent for tens of seconds before the client notices by itself.
 pub(super) const STALL: Duration = Duration::from_secs(2);
 
-/// Completes once an append waits for a message past `applied` and none has come for
-/// [`STALL`] (the caller drops it whenever a message comes).
-async fn stalled(shared: &Shared, applied: u64) {
-    let mut wanted = shared.wanted.subscribe();
+/// Says that someone waits for a consumer to deliver up to `sequence`: `wanted` only rises.
+pub(super) fn want(wanted: &watch::Sender<u64>, sequence: u64) {
+    wanted.send_if_modified(|w| {
+        let later = sequence > *w;
+        if later {
+            *w = sequence;
+        }
+        later
+    });
+}
+
+/// Completes once someone waits (see [`want`]) for a message past `applied` and none has come
+/// for [`STALL`] (the caller drops it whenever a message comes): the log's follower and the
+/// keys' follower both follow again then.
+pub(super) async fn stalled(wanted: &watch::Sender<u64>, applied: u64) {
+    let mut wanted = wanted.subscribe();
     if wanted.wait_for(|w| *w > applied).await.is_err() {
         return std::future::pending().await;
     }
@@ -151,7 +163,7 @@ impl Cursor {
             let run = tokio::select! {
                 run = messages.next() => run,
                 _ = closed.wait_for(|c| *c) => return Ok(()),
-                _ = stalled(shared, self.applied.sequence) => {
+                _ = stalled(&shared.wanted, self.applied.sequence) => {
                     return Err(Failure::Stream(format!("no message past sequence {} for {STALL:?} while an append waits for one", self.applied.sequence)));
                 }
             };

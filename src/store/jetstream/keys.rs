@@ -29,6 +29,7 @@ use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use super::follower::{stalled, want, STALL};
 use super::{last_on_subject, patiently, JetStreamLog, APPLY_PATIENCE};
 use crate::privacy::{ContactRef, DataKey, KeyStore, PrivacyError};
 use crate::store::StoreError;
@@ -66,17 +67,6 @@ struct Mirror {
     wanted: watch::Sender<u64>,
 }
 
-/// Completes once someone waits for a key past `applied` and none has come for
-/// [`STALL`](super::follower::STALL) (the caller drops it whenever a message comes): the
-/// consumer's server may be gone, and the client can take tens of seconds to notice.
-async fn stalled(mirror: &Mirror, applied: u64) {
-    let mut wanted = mirror.wanted.subscribe();
-    if wanted.wait_for(|w| *w > applied).await.is_err() {
-        return std::future::pending().await;
-    }
-    tokio::time::sleep(super::follower::STALL).await;
-}
-
 /// What waiting for the keys to catch up needs: the stream and this replica's copy of it.
 /// The log's follower holds one (not the whole store, which holds the log).
 #[derive(Clone)]
@@ -90,13 +80,7 @@ impl KeysCaughtUp {
     pub(super) async fn wait(&self) -> Result<(), StoreError> {
         let info = patiently(|| self.stream.get_info(), |_| true).await?;
         let last = info.state.last_sequence;
-        self.mirror.wanted.send_if_modified(|wanted| {
-            let later = last > *wanted;
-            if later {
-                *wanted = last;
-            }
-            later
-        });
+        want(&self.mirror.wanted, last);
         let mut applied = self.mirror.applied.subscribe();
         let reached = tokio::time::timeout(APPLY_PATIENCE, applied.wait_for(|a| *a >= last))
             .await
@@ -300,10 +284,10 @@ async fn follow(
                 let applied = *mirror.applied.borrow();
                 let message = tokio::select! {
                     message = messages.next() => message,
-                    _ = stalled(&mirror, applied) => {
+                    _ = stalled(&mirror.wanted, applied) => {
                         return Err(format!(
                             "no key past sequence {applied} for {:?} while a record waits for one",
-                            super::follower::STALL
+                            STALL
                         ));
                     }
                 };
