@@ -417,7 +417,18 @@ async fn last_on_subject(
             Err(e) => Err(e),
         }
     };
-    patiently(last, |e| e.kind() == LastRawMessageErrorKind::Other).await
+    patiently(last, |e| match e.kind() {
+        LastRawMessageErrorKind::Other => true,
+        LastRawMessageErrorKind::JetStream(error) => passing(&error),
+        _ => false,
+    })
+    .await
+}
+
+/// Whether JetStream says it is unavailable for a moment (10008: no leader yet, a node just
+/// lost), which a question or a publish asked again a little later gets past.
+fn passing(error: &jetstream::Error) -> bool {
+    error.error_code() == ErrorCode::CLUSTER_NOT_AVAILABLE
 }
 
 /// Asks the stream's leader with `ask` again while `retry` says its error may pass (nobody
@@ -470,8 +481,9 @@ pub fn overtaken(error: &PublishError) -> bool {
 }
 
 /// Whether a publish may succeed if sent again: no leader during an election (async-nats
-/// reports "no responders" as a missing stream), no ack in time, a broken connection, or the
-/// same message id being stored by another publish at this moment.
+/// reports "no responders" as a missing stream), no ack in time, a broken connection, the
+/// same message id being stored by another publish at this moment, or JetStream unavailable
+/// for a moment (see [`passing`]).
 fn transient(error: &PublishError) -> bool {
     matches!(
         error.kind(),
@@ -479,6 +491,7 @@ fn transient(error: &PublishError) -> bool {
             | PublishErrorKind::TimedOut
             | PublishErrorKind::BrokenPipe
     ) || code(error) == Some(ErrorCode::STREAM_DUPLICATE_MESSAGE_CONFLICT)
+        || code(error) == Some(ErrorCode::CLUSTER_NOT_AVAILABLE)
 }
 
 fn unavailable(error: impl std::fmt::Display) -> StoreError {
