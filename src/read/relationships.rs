@@ -198,7 +198,7 @@ impl Relationships {
             revision,
             listing: max_contributions,
             as_of,
-            until: state.stable_until(as_of),
+            until: state.stable_until(as_of, &self.params),
             projection: Arc::new(projection.clone()),
         };
         self.live().keep(account, answer);

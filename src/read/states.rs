@@ -35,8 +35,16 @@ pub const COMPACT_FROM: usize = 2_000;
 /// memory, or a restarted server, reads its checkpoint and at most about this many events.
 pub const CHECKPOINT_EVERY: usize = 1_000;
 
-/// The version of a checkpoint's encoding ([`Checkpoint`]): another is ignored.
-const CHECKPOINT_FORMAT: u32 = 1;
+/// The version of a checkpoint's encoding ([`Checkpoint`]): another is ignored, and the
+/// state built from the log. 2: the times of day an answer may change at keep the latest
+/// instant that named each.
+const CHECKPOINT_FORMAT: u32 = 2;
+
+/// The first field of every checkpoint, read before the rest, whose shape depends on it.
+#[derive(Deserialize)]
+struct Format {
+    format: u32,
+}
 
 /// An account state's checkpoint as the snapshot store keeps it (JSON).
 #[derive(Serialize, Deserialize)]
@@ -177,10 +185,12 @@ impl StateAt {
 
     /// The state a checkpoint holds, if it was taken with `params` in this format.
     fn restored(bytes: &[u8], params: &Params) -> Result<Option<StateAt>, serde_json::Error> {
+        if serde_json::from_slice::<Format>(bytes)?.format != CHECKPOINT_FORMAT {
+            return Ok(None);
+        }
         let checkpoint: Checkpoint = serde_json::from_slice(bytes)?;
-        let current = checkpoint.format == CHECKPOINT_FORMAT
-            && checkpoint.params_version == params.params_version
-            && !checkpoint.state.needs_history();
+        let current =
+            checkpoint.params_version == params.params_version && !checkpoint.state.needs_history();
         Ok(current.then(|| StateAt {
             checkpointed: checkpoint.state.events(),
             state: checkpoint.state,

@@ -209,6 +209,45 @@ pub struct Params {
     pub concentration_critical_bp: u32,
 }
 
+impl Params {
+    /// The most days any rule reads back from the instant judged at to an instant an event
+    /// names, the trend's earlier instant included: a window's start (the structural window,
+    /// the trailing year, the cadence's year, the gift year, the margin's and the repeat
+    /// orders' windows, the alerts' look-backs), a due date's grace, the lapse of a visit
+    /// interval. Past it, an instant's time of day no longer marks when an answer may change
+    /// (see `stability`). Every window of the rules is listed here: a new one must be too.
+    pub fn longest_reach_days(&self) -> i64 {
+        let days = |d: u32| i64::from(d);
+        let c = &self.cadence;
+        let longest_interval = [
+            c.decision_maker_days,
+            c.technical_evaluator_days,
+            c.other_days,
+            c.key_account_days,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        let windows = [
+            days(self.structural_window_days),
+            days(self.trailing_days),
+            // The cadence's windows are whole intervals inside the year before `as_of`.
+            365,
+            days(c.lapse_multiplier).saturating_mul(days(longest_interval)),
+            days(self.gift_year_days),
+            days(self.key_contact_left_days),
+            days(self.price_pressure_days),
+            days(self.margin_recent_days).saturating_add(days(self.margin_prior_days)),
+            days(self.repeat_window_days).saturating_mul(days(self.repeat_windows)),
+            days(self.promise_grace_days),
+            days(self.touch_window_days),
+            days(self.favor_window_days),
+        ];
+        let longest = windows.into_iter().max().unwrap_or(0);
+        longest.saturating_add(days(self.trend_days))
+    }
+}
+
 impl Default for Params {
     fn default() -> Self {
         Params {

@@ -304,8 +304,8 @@ impl AccountState {
     }
 
     /// [`stable_until`](super::stable_until) of the events read.
-    pub fn stable_until(&self, as_of: Timestamp) -> Timestamp {
-        self.anchors.until(as_of)
+    pub fn stable_until(&self, as_of: Timestamp, params: &Params) -> Timestamp {
+        self.anchors.until(as_of, params)
     }
 
     fn answers(&self, as_of: Timestamp) -> bool {

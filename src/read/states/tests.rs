@@ -221,4 +221,12 @@ async fn a_checkpoint_of_other_rules_or_that_does_not_decode_is_not_used() {
         assert!(advance.base.is_none());
         assert_eq!(advance.events.len(), 2_502, "built from the log");
     }
+    // A checkpoint of an older format is passed over, not reported as undecodable: format 1
+    // kept the times of day as a list.
+    let mut older: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    older["format"] = 1.into();
+    older["state"]["anchors"]["times"] = serde_json::json!([0, 1]);
+    let older = serde_json::to_vec(&older).unwrap();
+    assert!(StateAt::restored(&older, &params).unwrap().is_none());
+    assert!(StateAt::restored(&bytes, &params).unwrap().is_some());
 }

@@ -33,19 +33,51 @@ fn history(ops: &[(u8, i64, i64)]) -> Vec<RecordedEvent> {
     log.events
 }
 
-fn same_but_as_of(events: &[RecordedEvent], at: Timestamp, later: Timestamp) -> bool {
-    let params = Params::default();
-    let mut then = project(events, at, &params);
-    let now = project(events, later, &params);
+fn same_but_as_of(
+    events: &[RecordedEvent],
+    at: Timestamp,
+    later: Timestamp,
+    params: &Params,
+) -> bool {
+    let mut then = project(events, at, params);
+    let now = project(events, later, params);
     then.as_of = later;
     then == now
+}
+
+/// The default rules with every window a tenth as long (at least a day), so that histories of
+/// a few hundred days outgrow them all.
+fn short_windows() -> Params {
+    let tenth = |days: u32| (days / 10).max(1);
+    let mut p = Params::default();
+    for days in [
+        &mut p.touch_window_days,
+        &mut p.favor_window_days,
+        &mut p.promise_grace_days,
+        &mut p.trend_days,
+        &mut p.trailing_days,
+        &mut p.structural_window_days,
+        &mut p.repeat_window_days,
+        &mut p.gift_year_days,
+        &mut p.key_contact_left_days,
+        &mut p.margin_recent_days,
+        &mut p.margin_prior_days,
+        &mut p.price_pressure_days,
+        &mut p.cadence.decision_maker_days,
+        &mut p.cadence.technical_evaluator_days,
+        &mut p.cadence.other_days,
+        &mut p.cadence.key_account_days,
+    ] {
+        *days = tenth(*days);
+    }
+    p
 }
 
 #[test]
 fn is_after_as_of_and_at_most_a_day_later() {
     let events = history(&[(0, 3, 5), (3, 4, 77)]);
     let at = day(9);
-    let until = stable_until(&events, at);
+    let until = stable_until(&events, at, &Params::default());
     assert!(until > at);
     assert!(until.unix_nanos() - at.unix_nanos() <= NANOS_PER_DAY);
 }
@@ -55,13 +87,39 @@ fn the_answer_changes_at_the_instant_an_age_ticks_over() {
     // A visit at 10:00 on day 3, judged at 09:00 on day 5: it is 1 day old until 10:00.
     let events = history(&[(0, 3, 0)]);
     let at = Timestamp::from_unix_nanos(day(5).unix_nanos() - 3_600_000_000_000);
-    let until = stable_until(&events, at);
+    let params = Params::default();
+    let until = stable_until(&events, at, &params);
     assert_eq!(until, day(5));
     assert!(same_but_as_of(
         &events,
         at,
-        Timestamp::from_unix_nanos(until.unix_nanos() - 1)
+        Timestamp::from_unix_nanos(until.unix_nanos() - 1),
+        &params
     ));
+}
+
+#[test]
+fn an_instant_older_than_every_rule_reaches_marks_nothing() {
+    // A call at 10:00 on day 3 (as every event of the history): it marks 10:00 as long as a
+    // rule reads it, then only midnight is left (its evidence ages by calendar days).
+    let events = history(&[(2, 3, 0)]);
+    let params = Params::default();
+    let reach = params.longest_reach_days();
+    let nine = |d: i64| day(d).plus_nanos(-3_600_000_000_000);
+    let midnight = |d: i64| Timestamp::from_unix_nanos(d * NANOS_PER_DAY);
+    assert_eq!(
+        stable_until(&events, nine(3 + reach), &params),
+        day(3 + reach)
+    );
+    assert_eq!(
+        stable_until(&events, nine(5 + reach), &params),
+        midnight(6 + reach)
+    );
+    let mut anchors = Anchors::default();
+    anchors.apply(&events[events.len() - 1]);
+    let kept = anchors.len();
+    anchors.forget_before(day(5 + reach), &params);
+    assert_eq!((kept, anchors.len()), (3, 1), "midnight stays");
 }
 
 proptest! {
@@ -71,21 +129,56 @@ proptest! {
     #[test]
     fn the_answer_holds_until_stable_until(
         ops in prop::collection::vec((0u8..12, 1i64..400, 0i64..NANOS_PER_DAY), 1..40),
-        judged_day in 1i64..500,
+        judged_day in 1i64..1500,
         judged_time in 0i64..NANOS_PER_DAY,
         fraction in 0.0f64..1.0,
+        short in any::<bool>(),
     ) {
         let mut ops = ops;
         ops.sort_by_key(|(_, d, _)| *d);
         let events = history(&ops);
+        // With the windows a tenth as long, most of a history's instants are past every
+        // window, and their times of day mark nothing.
+        let params = if short { short_windows() } else { Params::default() };
         let at = Timestamp::from_unix_nanos(judged_day * NANOS_PER_DAY + judged_time);
-        let until = stable_until(&events, at);
+        let until = stable_until(&events, at, &params);
         let span = until.unix_nanos() - at.unix_nanos();
         prop_assert!(span > 0);
         let inside = (span as f64 * fraction) as i64;
         for later in [inside, span - 1] {
             let later = Timestamp::from_unix_nanos(at.unix_nanos() + later);
-            prop_assert!(same_but_as_of(&events, at, later), "at {:?}, later {:?}", at, later);
+            prop_assert!(
+                same_but_as_of(&events, at, later, &params),
+                "at {:?}, later {:?}",
+                at,
+                later
+            );
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Judged shortly before an instant of the history plus a whole number of days up to
+    /// past the rules' reach, where every window's end falls: the answer still holds until
+    /// `stable_until`, so no window reads further back than the reach says.
+    #[test]
+    fn the_answer_holds_where_the_windows_end(
+        ops in prop::collection::vec((0u8..12, 1i64..200, 0i64..NANOS_PER_DAY), 1..40),
+        which in any::<prop::sample::Index>(),
+        reach_share in 0.0f64..=1.0,
+        before in 1i64..3_600_000_000_000,
+        short in any::<bool>(),
+    ) {
+        let mut ops = ops;
+        ops.sort_by_key(|(_, d, _)| *d);
+        let events = history(&ops);
+        let params = if short { short_windows() } else { Params::default() };
+        let instant = events[which.index(events.len())].event.occurred_at;
+        let days = ((params.longest_reach_days() + 2) as f64 * reach_share) as i64;
+        let at = instant.plus_days(days).plus_nanos(-before);
+        let until = stable_until(&events, at, &params);
+        prop_assert!(same_but_as_of(&events, at, until.plus_nanos(-1), &params), "at {:?}", at);
     }
 }

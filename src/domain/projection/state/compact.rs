@@ -179,6 +179,7 @@ impl AccountState {
         let newest = self.newest.unwrap_or(Timestamp::EPOCH);
         self.tally
             .keep_days_from(newest.day_number() - DAYS_KEPT, params);
+        self.anchors.forget_before(newest, params);
         // A summary reads a settled promise no more (the tally holds no placeholder for it),
         // whatever comes later: a departure recorded after the outcome leaves it settled, one
         // recorded late needs the history anyway.
@@ -249,11 +250,12 @@ impl AccountState {
     }
 
     /// What pruning bounds: the events kept, the tally (day sums, the caps' windows,
-    /// placeholders) and the promises. Each of them may grow while the others do not (calls
-    /// add day sums and no kept event, promises no kept event either), so pruning is due when
-    /// their sum doubles.
+    /// placeholders), the promises and the times of day an answer may change at. Each of them
+    /// may grow while the others do not (calls add day sums and no kept event, promises no
+    /// kept event either, every event a time of day), so pruning is due when their sum
+    /// doubles.
     fn pruned_size(&self) -> usize {
-        self.trust_events.len() + self.tally.len() + self.promises.by_id.len()
+        self.trust_events.len() + self.tally.len() + self.promises.by_id.len() + self.anchors.len()
     }
 
     /// Whether the state can take `events`, its next ones in log order, without the history:

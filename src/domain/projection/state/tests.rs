@@ -220,6 +220,12 @@ fn a_compact_state_keeps_what_the_windows_look_back_over() {
     for d in 2..3652 {
         log.visit(d, &["qa"]);
     }
+    // Each visit at its own time of day (10:00 to 23:00).
+    let hours_13 = 13 * 3_600_000_000_000_i64;
+    let shifts: Vec<i64> = (0..log.events.len() as i64)
+        .map(|i| (i * 7_919_000_000_000) % hours_13)
+        .collect();
+    testkit::spread(&mut log.events, &shifts);
     let params = Params::default();
     let full = AccountState::of(&log.events, &params);
     let mut compact = AccountState::of(&log.events[..10], &params);
@@ -250,11 +256,23 @@ fn a_compact_state_keeps_what_the_windows_look_back_over() {
         windows <= (90 + 365 + 64) / 30 + 2,
         "{windows} touch windows"
     );
+    // The times of day an answer may change at: every visit's two in the full state, those
+    // of the visits the rules still reach (and since the last pruning) in the compact one.
+    let reach = params.longest_reach_days() as usize;
+    let (kept, all) = (compact.anchors.len(), full.anchors.len());
+    assert!(
+        all > 7000 && kept <= 4 * (reach + 1) + 64,
+        "{kept} of {all} anchors"
+    );
     let (last, as_of) = (log.events.last().unwrap(), day(3700));
     let (position, id) = (last.position, last.event.event_id);
     assert_eq!(
         compact.summarize(position, id, as_of, &params),
         full.summarize(position, id, as_of, &params)
+    );
+    assert_eq!(
+        compact.stable_until(as_of, &params),
+        full.stable_until(as_of, &params)
     );
 }
 
@@ -306,10 +324,10 @@ proptest! {
             let (position, id) = (last.position, last.event.event_id);
             let fold = summarize(account, position, id, events, as_of, &params);
             prop_assert_eq!(state.summarize(position, id, as_of, &params), Some(fold.clone()));
-            prop_assert_eq!(state.stable_until(as_of), stable_until(events, as_of));
+            prop_assert_eq!(state.stable_until(as_of, &params), stable_until(events, as_of, &params));
             // A compact state summarizes the same, and leaves the rest to a fold.
             prop_assert_eq!(compact.summarize(position, id, as_of, &params), Some(fold));
-            prop_assert_eq!(compact.stable_until(as_of), stable_until(events, as_of));
+            prop_assert_eq!(compact.stable_until(as_of, &params), stable_until(events, as_of, &params));
             prop_assert!(compact.project(as_of, &params, None).is_none());
             prop_assert!(compact.project_unexplained(as_of, &params).is_none());
         }
