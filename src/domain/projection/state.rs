@@ -256,10 +256,22 @@ impl AccountState {
         self.newest
     }
 
-    /// How many events the state keeps, and the tally's size (items of evidence, day sums,
-    /// the caps' windows, overdue placeholders; see `Tally::len`): its size, for a budget.
+    /// The state's size, for a budget, in units of about what an event kept holds (a few
+    /// hundred bytes): each event kept and each entry of the tally (items of evidence, day
+    /// sums, the caps' windows, overdue placeholders; see `Tally::len`) one; each promise and
+    /// invoice, and each settled promise's id, half; each order, cost and concession demand an
+    /// eighth; each time of day an answer may change at a sixteenth. Everything a state holds
+    /// that grows with its events counts, so that a budget bounds the memory.
     pub fn weight(&self) -> usize {
-        self.trust_events.len() + self.tally.len()
+        let c = &self.commerce;
+        let documents =
+            self.promises.by_id.len() + self.promises.forgotten.len() + c.invoices.len();
+        let flows = c.orders.len() + c.costs.len() + c.concessions.len();
+        self.trust_events.len()
+            + self.tally.len()
+            + documents / 2
+            + flows / 8
+            + self.anchors.len() / 16
     }
 
     /// [`project_listing`](super::project_listing) of the events read, as of `as_of`; `None`

@@ -214,6 +214,21 @@ fn the_state_does_not_answer_before_its_newest_event() {
 }
 
 #[test]
+fn a_state_weighs_its_promises_invoices_and_orders_too() {
+    // None of these is evidence kept or tallied, yet each is memory the budget must see.
+    let mut log = testkit::Log::opened(AccountSegment::Standard);
+    let bare = AccountState::of(&log.events, &Params::default()).weight();
+    for d in 1..=800 {
+        log.invoice(d, &format!("i{d}"), 1_000, d + 30);
+        log.order(d, 1_000_000, None);
+    }
+    let state = AccountState::of(&log.events, &Params::default());
+    // 800 invoices at a half (every one is kept), and the orders the windows still reach at
+    // an eighth.
+    assert!(state.weight() > bare + 400, "{}", state.weight());
+}
+
+#[test]
 fn a_compact_state_keeps_what_the_windows_look_back_over() {
     let mut log = testkit::Log::opened(AccountSegment::Standard);
     log.contact(1, "qa", ContactRole::TechnicalEvaluator);
