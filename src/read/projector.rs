@@ -149,6 +149,7 @@ impl Projector {
             }
             None => None,
         };
+        let rows = Projector::rows_from(&*store, resumed).await?;
         let (changes, _) = broadcast::channel(CHANGE_BUFFER);
         let (progress, _) = watch::channel(resumed);
         let log_for_histories = Arc::clone(&log);
@@ -165,10 +166,38 @@ impl Projector {
             folds: FoldThread::start().map_err(|e| {
                 StoreError::Unavailable(format!("cannot start the projector's fold thread: {e}"))
             })?,
-            rows: Arc::new(Rows::new(resumed)),
+            rows: Arc::new(rows),
             nudge: Arc::new(Notify::new()),
             folded_last: std::sync::Mutex::default(),
         })
+    }
+
+    /// The rows of a projector resuming at `resumed`: those the store keeps when they are
+    /// complete, else none, for a build to fold (see `read::rows`). From position 0 every
+    /// account's row comes from a page, and the store's are complete from the start.
+    async fn rows_from(
+        store: &dyn SnapshotStore,
+        resumed: Option<u64>,
+    ) -> Result<Rows, StoreError> {
+        let Some(position) = resumed else {
+            store.rows_complete().await?;
+            return Ok(Rows::new(None));
+        };
+        let loaded = std::time::Instant::now();
+        let Some(stored) = store.rows().await? else {
+            return Ok(Rows::new(resumed));
+        };
+        let count = stored.len();
+        match Rows::restored(position, stored) {
+            Some(rows) => {
+                tracing::info!(rows = count, took = ?loaded.elapsed(), "relationship rows loaded");
+                Ok(rows)
+            }
+            None => {
+                tracing::warn!("the stored relationship rows are not of this build or not of the checkpoint; building them again");
+                Ok(Rows::new(resumed))
+            }
+        }
     }
 
     /// The same projector keeping account states within `budget` events and items of evidence

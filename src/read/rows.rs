@@ -15,9 +15,13 @@
 //!   again when its instant passes ([`Rows::due`]); a question that finds a row past its
 //!   instant before the refresher got to it folds that one itself.
 //!
-//! After a restart the projector resumes from its checkpoint, and the rows of accounts its tail
-//! does not touch are folded once by a build over every account ([`Rows::finish_build`]); until
-//! that is done the rows are not used, and a question walks the log as it always could.
+//! The snapshot store keeps every row too (`stored`): a page's in its commit, a refreshed one as
+//! the refresher folds it. After a restart the projector resumes from its checkpoint with the
+//! rows it stored ([`Rows::restored`]); the refresher folds again those whose instant passed
+//! meanwhile. When the store's rows are not complete (a store written before rows were kept),
+//! the rows of accounts the projector's tail does not touch are folded once by a build over
+//! every account ([`Rows::finish_build`]); until that is done the rows are not used, and a
+//! question walks the log as it always could.
 //!
 //! A row is under a kilobyte (the summary, the owner, the brief a list shows, its place in the
 //! schedule), whatever its account's history but for the event ids its alerts cite.
@@ -250,11 +254,14 @@ impl Rows {
     /// from a checkpoint, the accounts it will not touch have no row until a build gives them
     /// one ([`Rows::finish_build`]).
     pub fn new(position: Option<u64>) -> Self {
-        let table = Table {
+        Rows::of(Table {
             position,
             unbuilt_before: position,
             ..Table::default()
-        };
+        })
+    }
+
+    fn of(table: Table) -> Self {
         let (usable, _) = watch::channel(table.usable());
         Rows {
             table: RwLock::new(table),
@@ -414,6 +421,8 @@ impl Rows {
         self.len() == 0
     }
 }
+
+mod stored;
 
 #[cfg(test)]
 mod tests;

@@ -33,7 +33,7 @@ pub use memory::MemoryLog;
 pub use signed::{
     MemorySignedCheckpoints, SignedCheckpoint, SignedCheckpointIter, SignedCheckpointStore,
 };
-pub use snapshots::{MemorySnapshots, SnapshotPosition, SnapshotStore};
+pub use snapshots::{MemorySnapshots, SnapshotPosition, SnapshotStore, StoredRow};
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -15,6 +15,11 @@
 //! summaries, so the change log, the summaries and the position always agree. The
 //! relationship change feed pages through it ([`SnapshotStore::changes_after`]).
 //!
+//! It keeps every account's *row* (`read::rows`: the relationship in brief as of now), those of
+//! a page's accounts in the page's batch and those the rows' refresher folds again as it goes,
+//! so that a restarted projector answers lists and the portfolio from the rows it loads instead
+//! of folding every account's history again (see [`SnapshotStore::rows`]).
+//!
 //! Beside the checkpoint it keeps checkpoints of long histories' account states (`read::states`),
 //! each at its own position, so that a state the memory cache dropped, or a restarted server,
 //! reads one record and the account's tail instead of its whole history.
@@ -39,6 +44,18 @@ pub struct SnapshotPosition {
     pub position: u64,
     /// The scoring rules the summaries were computed with.
     pub params_version: String,
+}
+
+/// A kept row (`read::rows`) as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRow {
+    /// The account.
+    pub account: AccountId,
+    /// The position of the account's last event the row counts: a row of an earlier position
+    /// never replaces it.
+    pub position: u64,
+    /// The row, as `read::rows` encodes it.
+    pub bytes: Vec<u8>,
 }
 
 /// The projector's durable checkpoint.
@@ -67,15 +84,27 @@ pub trait SnapshotStore: Send + Sync + 'static {
         Ok(summaries)
     }
 
-    /// Stores `summaries` (replacing those of the same accounts), appends `changes` to the
-    /// change log (each under the position of the last event it covers) and stores
+    /// Stores `summaries` and `rows` (replacing those of the same accounts), appends `changes`
+    /// to the change log (each under the position of the last event it covers) and stores
     /// `position`, atomically.
     async fn commit(
         &self,
         summaries: Vec<RelationshipSummary>,
         changes: Vec<RelationshipChange>,
+        rows: Vec<StoredRow>,
         position: SnapshotPosition,
     ) -> Result<(), StoreError>;
+
+    /// Keeps rows folded again, each replacing its account's unless the row stored there counts
+    /// a later event (a page committed it meanwhile).
+    async fn keep_rows(&self, rows: Vec<StoredRow>) -> Result<(), StoreError>;
+
+    /// Notes that every account with events up to the checkpoint's position has its row
+    /// stored, as every later commit keeps true (until [`SnapshotStore::clear`]).
+    async fn rows_complete(&self) -> Result<(), StoreError>;
+
+    /// Every stored row, in account id order, once they are complete; `None` before.
+    async fn rows(&self) -> Result<Option<Vec<StoredRow>>, StoreError>;
 
     /// At most `limit` changes of the change log whose position (that of the last event each
     /// covers) is after `after` (every change when `None`), in position order.
@@ -97,8 +126,8 @@ pub trait SnapshotStore: Send + Sync + 'static {
         states: Vec<(AccountId, Vec<u8>)>,
     ) -> Result<(), StoreError>;
 
-    /// Forgets everything (summaries, change log, position, account states), for a rebuild
-    /// from position 0.
+    /// Forgets everything (summaries, rows, change log, position, account states), for a
+    /// rebuild from position 0.
     async fn clear(&self) -> Result<(), StoreError>;
 }
 
@@ -113,6 +142,10 @@ struct MemoryState {
     changes: BTreeMap<u64, RelationshipChange>,
     /// Checkpoints of account states.
     account_states: BTreeMap<AccountId, Vec<u8>>,
+    /// Each account's row: the position of its last event, and its bytes.
+    rows: BTreeMap<AccountId, (u64, Vec<u8>)>,
+    /// Whether every account has its row stored.
+    rows_complete: bool,
 }
 
 /// The checkpoint in memory: the model, and the store of a log that is not durable.
@@ -157,11 +190,15 @@ impl SnapshotStore for MemorySnapshots {
         &self,
         summaries: Vec<RelationshipSummary>,
         changes: Vec<RelationshipChange>,
+        rows: Vec<StoredRow>,
         position: SnapshotPosition,
     ) -> Result<(), StoreError> {
         let mut state = self.lock();
         for summary in summaries {
             state.summaries.insert(summary.account_id.clone(), summary);
+        }
+        for row in rows {
+            state.rows.insert(row.account, (row.position, row.bytes));
         }
         for change in changes {
             state.changes.insert(change.position(), change);
@@ -184,6 +221,40 @@ impl SnapshotStore for MemorySnapshots {
             },
         };
         Ok(changes.take(limit).map(|(_, c)| c.clone()).collect())
+    }
+
+    async fn keep_rows(&self, rows: Vec<StoredRow>) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        for row in rows {
+            let stored = state
+                .rows
+                .entry(row.account)
+                .or_insert((row.position, Vec::new()));
+            if stored.0 <= row.position {
+                *stored = (row.position, row.bytes);
+            }
+        }
+        Ok(())
+    }
+
+    async fn rows_complete(&self) -> Result<(), StoreError> {
+        self.lock().rows_complete = true;
+        Ok(())
+    }
+
+    async fn rows(&self) -> Result<Option<Vec<StoredRow>>, StoreError> {
+        let state = self.lock();
+        Ok(state.rows_complete.then(|| {
+            state
+                .rows
+                .iter()
+                .map(|(account, (position, bytes))| StoredRow {
+                    account: account.clone(),
+                    position: *position,
+                    bytes: bytes.clone(),
+                })
+                .collect()
+        }))
     }
 
     async fn account_state(&self, account: &AccountId) -> Result<Option<Vec<u8>>, StoreError> {

@@ -2,7 +2,7 @@
 //! changes are kept by the position of the last event each covers, read back in position
 //! order after an exclusive position and bounded by a limit, committed with the summaries and
 //! the position, kept across a reopen of the sled database, and cleared with the rest; and the
-//! account states' checkpoints beside them.
+//! account states' checkpoints and the accounts' rows beside them.
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use relledger::domain::projection::{
     AlertCode, Grade, Level, Quadrant, RelationshipChange, RelationshipSummary,
 };
 use relledger::domain::{AccountId, EventId, Timestamp};
-use relledger::store::{FileLog, MemorySnapshots, SnapshotPosition, SnapshotStore};
+use relledger::store::{FileLog, MemorySnapshots, SnapshotPosition, SnapshotStore, StoredRow};
 
 fn summary(account: &str, position: u64, level: Level) -> RelationshipSummary {
     RelationshipSummary {
@@ -36,6 +36,19 @@ fn change(account: &str, first_position: u64, position: u64) -> RelationshipChan
     }
 }
 
+fn row(account: &str, position: u64, bytes: &str) -> StoredRow {
+    StoredRow {
+        account: AccountId::parse(account).unwrap(),
+        position,
+        bytes: bytes.as_bytes().to_vec(),
+    }
+}
+
+/// The rows the store keeps: `a` from the second page, `b` refreshed.
+fn rows_kept() -> Vec<StoredRow> {
+    vec![row("a", 300, "again"), row("b", 260, "refreshed")]
+}
+
 fn at(position: u64) -> SnapshotPosition {
     SnapshotPosition {
         position,
@@ -52,15 +65,26 @@ async fn the_change_log_pages_in_position_order(store: &dyn SnapshotStore) {
     assert!(store.changes_after(None, 10).await.unwrap().is_empty());
     let first = vec![change("b", 3, 5), change("a", 0, 0), change("c", 2, 2)];
     let summaries = first.iter().map(|c| c.after.clone()).collect();
-    store.commit(summaries, first.clone(), at(9)).await.unwrap();
+    store
+        .commit(summaries, first.clone(), vec![], at(9))
+        .await
+        .unwrap();
+    assert_eq!(store.rows().await.unwrap(), None, "not complete yet");
     store
         .commit(
             vec![],
             vec![change("a", 300, 300), change("b", 256, 260)],
+            vec![row("a", 300, "page")],
             at(511),
         )
         .await
         .unwrap();
+    // A refreshed row replaces one of the same or an earlier position, never a later one.
+    let refreshed = vec![row("a", 299, "older"), row("b", 260, "refreshed")];
+    store.keep_rows(refreshed).await.unwrap();
+    store.keep_rows(vec![row("a", 300, "again")]).await.unwrap();
+    store.rows_complete().await.unwrap();
+    assert_eq!(store.rows().await.unwrap(), Some(rows_kept()));
 
     let all = store.changes_after(None, 100).await.unwrap();
     assert_eq!(positions(&all), [0, 2, 5, 260, 300]);
@@ -127,6 +151,7 @@ async fn the_memory_change_log_pages_in_position_order_and_clears() {
     store.clear().await.unwrap();
     assert!(store.changes_after(None, 100).await.unwrap().is_empty());
     assert_eq!(store.position().await.unwrap(), None);
+    assert_eq!(store.rows().await.unwrap(), None);
     let a = AccountId::parse("a").unwrap();
     assert_eq!(store.account_state(&a).await.unwrap(), None);
 }
@@ -147,6 +172,7 @@ async fn the_sled_change_log_pages_in_position_order_survives_a_reopen_and_clear
     assert_eq!(positions(&kept), [0, 2, 5, 260, 300]);
     // The summaries and the accounts' keys do not leak into the change log, nor it into them.
     assert_eq!(store.summaries().await.unwrap().len(), 3);
+    assert_eq!(store.rows().await.unwrap(), Some(rows_kept()));
     let a = AccountId::parse("a").unwrap();
     assert_eq!(
         store.account_state(&a).await.unwrap(),
@@ -155,5 +181,6 @@ async fn the_sled_change_log_pages_in_position_order_survives_a_reopen_and_clear
     store.clear().await.unwrap();
     assert!(store.changes_after(None, 100).await.unwrap().is_empty());
     assert!(store.summaries().await.unwrap().is_empty());
+    assert_eq!(store.rows().await.unwrap(), None);
     assert_eq!(store.account_state(&a).await.unwrap(), None);
 }

@@ -13,7 +13,7 @@ use relledger::ledger::Ledger;
 use relledger::read::projector::Projector;
 use relledger::store::{
     ExpectedRevision, FileLog, Log, MemoryLog, MemorySnapshots, SnapshotPosition, SnapshotStore,
-    StoreError,
+    StoreError, StoredRow,
 };
 
 /// `days` after a start 60 days before now. The projector judges each event when it is
@@ -263,12 +263,22 @@ impl SnapshotStore for FailsFirstCommit {
         &self,
         summaries: Vec<RelationshipSummary>,
         changes: Vec<RelationshipChange>,
+        rows: Vec<StoredRow>,
         position: SnapshotPosition,
     ) -> Result<(), StoreError> {
         if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
             return Err(StoreError::Unavailable("the disk is full".into()));
         }
-        self.inner.commit(summaries, changes, position).await
+        self.inner.commit(summaries, changes, rows, position).await
+    }
+    async fn keep_rows(&self, rows: Vec<StoredRow>) -> Result<(), StoreError> {
+        self.inner.keep_rows(rows).await
+    }
+    async fn rows_complete(&self) -> Result<(), StoreError> {
+        self.inner.rows_complete().await
+    }
+    async fn rows(&self) -> Result<Option<Vec<StoredRow>>, StoreError> {
+        self.inner.rows().await
     }
     async fn changes_after(
         &self,

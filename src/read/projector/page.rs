@@ -137,12 +137,16 @@ impl Projector {
             position: last,
             params_version: self.params.params_version.to_string(),
         };
+        let rows_kept = rows
+            .iter()
+            .map(|(account, row)| row.stored(account))
+            .collect::<Result<_, _>>()?;
         let stored = std::time::Instant::now();
         if !checkpoints.is_empty() {
             self.store.keep_account_states(checkpoints).await?;
         }
         self.store
-            .commit(summaries, changes.clone(), position)
+            .commit(summaries, changes.clone(), rows_kept, position)
             .await?;
         in_store += stored.elapsed();
         self.rows.install(rows, last);

@@ -175,6 +175,7 @@ impl Projector {
             self.fold_rows(events).await?;
             after = Some(last);
         }
+        self.store.rows_complete().await?;
         self.rows.finish_build();
         tracing::info!(rows = self.rows.len(), "relationship rows built");
         Ok(())
@@ -200,7 +201,8 @@ impl Projector {
         Ok(count)
     }
 
-    /// Judges each account's row ([`judge_each`]) on the fold thread, and installs the rows.
+    /// Judges each account's row ([`judge_each`]) on the fold thread, installs the rows and
+    /// keeps them in the store as the table now holds them.
     async fn fold_rows(
         &self,
         accounts: Vec<(AccountId, UpTo, Option<Timestamp>)>,
@@ -214,8 +216,10 @@ impl Projector {
             .run(move || judge_each(accounts, &params))
             .await
             .ok_or_else(|| StoreError::Unavailable("a fold of relationship rows failed".into()))?;
+        let accounts: Vec<AccountId> = rows.iter().map(|(account, _)| account.clone()).collect();
         self.rows.refreshed(rows);
-        Ok(())
+        let stored = self.rows.stored_of(&accounts)?;
+        self.store.keep_rows(stored).await
     }
 }
 

@@ -4,8 +4,10 @@
 //! Layout of the `projections` tree: `P` holds the [`SnapshotPosition`]; `A` + account id holds
 //! the account's summary; `C` + position (u64 big-endian, so keys sort by position) holds the
 //! change whose last event is at that position; `S` + account id the checkpoint of the account's
-//! state, bytes `read::states` versions itself. Every other value is a version byte (1) and
-//! JSON.
+//! state, bytes `read::states` versions itself; `R` + account id the account's row: a version
+//! byte (1), the position of its last event (u64 big-endian) and bytes `read::rows` versions
+//! itself; `W` is present once the rows are complete. Every other value is a version byte (1)
+//! and JSON.
 
 use std::sync::Arc;
 
@@ -16,7 +18,7 @@ use super::{sled_error, Database};
 use crate::domain::projection::{RelationshipChange, RelationshipSummary};
 use crate::domain::AccountId;
 use crate::store::blocking;
-use crate::store::{SnapshotPosition, SnapshotStore, StoreError};
+use crate::store::{SnapshotPosition, SnapshotStore, StoreError, StoredRow};
 
 /// The name of the sled tree holding the checkpoint.
 const TREE: &str = "projections";
@@ -28,6 +30,10 @@ const ACCOUNT_PREFIX: u8 = b'A';
 const CHANGE_PREFIX: u8 = b'C';
 /// The prefix of each account state's checkpoint (its bytes as `read::states` encodes them).
 const STATE_PREFIX: u8 = b'S';
+/// The prefix of each account's row.
+const ROW_PREFIX: u8 = b'R';
+/// The key present once every account has its row.
+const ROWS_COMPLETE_KEY: &[u8] = b"W";
 /// The version byte that starts every stored value.
 const VALUE_VERSION: u8 = 1;
 
@@ -63,6 +69,29 @@ fn prefixed(prefix: u8, account: &AccountId) -> Vec<u8> {
     let mut key = vec![prefix];
     key.extend_from_slice(account.as_str().as_bytes());
     key
+}
+
+/// A row's value: the version byte, its position, its bytes.
+fn row_value(row: &StoredRow) -> Vec<u8> {
+    let mut value = Vec::with_capacity(9 + row.bytes.len());
+    value.push(VALUE_VERSION);
+    value.extend_from_slice(&row.position.to_be_bytes());
+    value.extend_from_slice(&row.bytes);
+    value
+}
+
+/// The position and bytes of a row's value.
+fn row_of(value: &[u8], account: &AccountId) -> Result<(u64, Vec<u8>), StoreError> {
+    match value.split_first() {
+        Some((&VALUE_VERSION, rest)) if rest.len() >= 8 => {
+            let (position, bytes) = rest.split_at(8);
+            let position = u64::from_be_bytes(position.try_into().unwrap_or([0xff; 8]));
+            Ok((position, bytes.to_vec()))
+        }
+        _ => Err(StoreError::Corrupt(format!(
+            "the stored row of {account} has an unknown version"
+        ))),
+    }
 }
 
 fn change_key(position: u64) -> [u8; 9] {
@@ -156,6 +185,7 @@ impl SnapshotStore for SledSnapshots {
         &self,
         summaries: Vec<RelationshipSummary>,
         changes: Vec<RelationshipChange>,
+        rows: Vec<StoredRow>,
         position: SnapshotPosition,
     ) -> Result<(), StoreError> {
         let (tree, database) = (self.tree.clone(), Arc::clone(&self.database));
@@ -163,6 +193,9 @@ impl SnapshotStore for SledSnapshots {
             let mut batch = ::sled::Batch::default();
             for summary in &summaries {
                 batch.insert(account_key(&summary.account_id), encode(summary)?);
+            }
+            for row in &rows {
+                batch.insert(prefixed(ROW_PREFIX, &row.account), row_value(row));
             }
             for change in &changes {
                 batch.insert(&change_key(change.position())[..], encode(change)?);
@@ -195,6 +228,71 @@ impl SnapshotStore for SledSnapshots {
                     decode(&value, &format!("the change at key {key:?}"))
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn keep_rows(&self, rows: Vec<StoredRow>) -> Result<(), StoreError> {
+        let (tree, database) = (self.tree.clone(), Arc::clone(&self.database));
+        blocking(move || {
+            for row in rows {
+                let (key, value) = (prefixed(ROW_PREFIX, &row.account), row_value(&row));
+                // Compared and swapped, so that a page's commit between the read and the write
+                // (a later event) is never overwritten.
+                loop {
+                    let stored = tree.get(&key).map_err(sled_error)?;
+                    if let Some(stored) = &stored {
+                        if row_of(stored, &row.account)?.0 > row.position {
+                            break;
+                        }
+                    }
+                    let swapped = tree
+                        .compare_and_swap(&key, stored, Some(value.as_slice()))
+                        .map_err(|e| database.write_failed(e))?;
+                    if swapped.is_ok() {
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rows_complete(&self) -> Result<(), StoreError> {
+        let (tree, database) = (self.tree.clone(), Arc::clone(&self.database));
+        blocking(move || {
+            tree.insert(ROWS_COMPLETE_KEY, encode(&true)?)
+                .map(drop)
+                .map_err(|e| database.write_failed(e))
+        })
+        .await
+    }
+
+    async fn rows(&self) -> Result<Option<Vec<StoredRow>>, StoreError> {
+        let tree = self.tree.clone();
+        blocking(move || {
+            if !tree.contains_key(ROWS_COMPLETE_KEY).map_err(sled_error)? {
+                return Ok(None);
+            }
+            tree.scan_prefix([ROW_PREFIX])
+                .map(|entry| {
+                    let (key, value) = entry.map_err(sled_error)?;
+                    let account = std::str::from_utf8(&key[1..])
+                        .ok()
+                        .and_then(|id| AccountId::parse(id).ok())
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!("a stored row's key {key:?} is no account"))
+                        })?;
+                    let (position, bytes) = row_of(&value, &account)?;
+                    Ok(StoredRow {
+                        account,
+                        position,
+                        bytes,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
         })
         .await
     }

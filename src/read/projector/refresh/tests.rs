@@ -6,7 +6,7 @@ use crate::domain::event::ContactRole;
 use crate::domain::projection::testkit::{day, Log as History};
 use crate::domain::projection::Params;
 use crate::domain::{AccountSegment, ProposedEvent, Timestamp};
-use crate::store::{ExpectedRevision, MemoryLog};
+use crate::store::{ExpectedRevision, MemoryLog, SnapshotStore};
 
 fn account() -> AccountId {
     AccountId::parse("acct-b").unwrap()
@@ -107,4 +107,71 @@ async fn a_row_at_the_kept_states_position_is_judged_from_the_state() {
     .await
     .unwrap();
     assert_eq!(judge_each(whole, &params)[0].1, rows[0].1);
+}
+
+/// A restarted projector answers from the rows its store kept, refreshed ones included: they
+/// are complete at once, without a build. A store whose rows are not complete (written before
+/// rows were kept) has them built, and kept.
+#[tokio::test]
+async fn a_restarted_projector_loads_the_rows_its_store_kept() {
+    let log: Arc<dyn Log> = Arc::new(MemoryLog::new());
+    log.append(&account(), ExpectedRevision::NoStream, events())
+        .await
+        .unwrap();
+    let params = Params::default();
+    let store = Arc::new(crate::store::MemorySnapshots::new());
+    let first = Projector::open(Arc::clone(&log), store.clone(), params.clone())
+        .await
+        .unwrap();
+    first.catch_up().await.unwrap();
+    let rows = first.live_rows().rows;
+    // A row whose instant has passed, folded again by the refresher as of now.
+    let history: Vec<RecordedEvent> = log
+        .read_stream(&account(), None, Direction::Forwards, None)
+        .try_collect()
+        .await
+        .unwrap();
+    let old = Row::judge(&StateAt::of(history, &params), day(5), &params).unwrap();
+    rows.refreshed(vec![(account(), old)]);
+    assert_eq!(first.refresh_due().await.unwrap(), 1);
+    let at = now();
+    let answering = |rows: &crate::read::rows::Rows| {
+        rows.at(|table| table.accounts().find_map(|(_, kept)| kept.at(at).cloned()))
+            .1
+    };
+    let refreshed = answering(&rows).expect("the refreshed row answers for now");
+    drop(first);
+
+    let second = Projector::open(Arc::clone(&log), store.clone(), params.clone())
+        .await
+        .unwrap();
+    let rows = second.live_rows().rows;
+    assert!(rows.is_built(), "loaded, not built");
+    let loaded = answering(&rows).expect("the stored row answers for now");
+    assert_eq!(
+        loaded,
+        Row {
+            brief: None,
+            ..refreshed
+        },
+        "the refreshed row, without its brief"
+    );
+
+    // The same checkpoint without complete rows: built, then kept.
+    let older = Arc::new(crate::store::MemorySnapshots::new());
+    let position = store.position().await.unwrap().unwrap();
+    older
+        .commit(vec![], vec![], vec![], position.clone())
+        .await
+        .unwrap();
+    let third = Projector::open(Arc::clone(&log), older.clone(), params)
+        .await
+        .unwrap();
+    assert!(!third.live_rows().rows.is_built());
+    assert!(older.rows().await.unwrap().is_none());
+    third.build_rows().await.unwrap();
+    assert!(third.live_rows().rows.is_built());
+    let kept = older.rows().await.unwrap().expect("complete once built");
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].position, position.position);
 }

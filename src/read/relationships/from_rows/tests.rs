@@ -15,7 +15,7 @@ use crate::domain::{ProposedEvent, RecordedEvent};
 use crate::read::projector::Projector;
 use crate::read::relationships::{ListFilter, ListOrder};
 use crate::read::states::StateAt;
-use crate::store::{ExpectedRevision, Log, MemoryLog, MemorySnapshots};
+use crate::store::{ExpectedRevision, Log, MemoryLog, MemorySnapshots, SnapshotStore};
 use futures::TryStreamExt;
 
 const ACCOUNTS: usize = 120;
@@ -227,21 +227,42 @@ async fn rows_a_question_folds_again_are_kept() {
     assert_eq!(holding(as_of), ACCOUNTS);
 }
 
-/// A projector resumed from a checkpoint has rows only for what its tail touches: lists walk
-/// until the rows of every other account are built, and answer from the rows after.
+/// A projector resumed from a checkpoint answers from the rows its store kept at once. One
+/// whose store's rows are not complete (written before rows were kept) has rows only for what
+/// its tail touches: lists walk until the rows of every other account are built, and answer
+/// from the rows after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_are_used_only_once_every_account_has_one() {
     let (log, _rows, walks, projector) = setup().await;
     let store = Arc::clone(projector.store());
+    let query = ListQuery::default();
+    let moment = crate::clock::now();
+    let reopened = Projector::open(Arc::clone(&log), Arc::clone(&store), Params::default())
+        .await
+        .unwrap();
+    let service =
+        Relationships::new(Arc::clone(&log), Params::default()).with_rows(reopened.live_rows());
+    let (listing, cut, _) = service
+        .listing_from_rows(&query, moment)
+        .await
+        .unwrap()
+        .expect("the stored rows answer at once");
+    let (expected, _) = walks.listing(cut, cut.judged, &query).await.unwrap();
+    assert_eq!(listing, expected);
+
+    let incomplete: Arc<dyn SnapshotStore> = Arc::new(MemorySnapshots::new());
+    let position = store.position().await.unwrap().unwrap();
+    incomplete
+        .commit(vec![], vec![], vec![], position)
+        .await
+        .unwrap();
     let resumed = Arc::new(
-        Projector::open(Arc::clone(&log), store, Params::default())
+        Projector::open(Arc::clone(&log), incomplete, Params::default())
             .await
             .unwrap(),
     );
     let service =
         Relationships::new(Arc::clone(&log), Params::default()).with_rows(resumed.live_rows());
-    let query = ListQuery::default();
-    let moment = crate::clock::now();
     assert!(
         service
             .gather_rows(moment, &AccountScope::default(), |_, _| Some(()))
