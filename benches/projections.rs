@@ -675,7 +675,8 @@ async fn whole_log_questions(log: &Arc<FileLog>, relationships: &Relationships, 
 }
 
 /// The memory phase's log reopened, as after a restart: how long the projector, resumed from
-/// its checkpoint, takes to build the rows of every account; then, with the projector running
+/// its checkpoint, takes to have the rows of every account (loaded from its store, or built
+/// when the store's are not complete), and how many of them hold now; then, with the projector running
 /// (its refresher folding rows ahead of their end), the first page of lists (several filters
 /// and orders) and the portfolio over gRPC on loopback, answered from the rows.
 async fn restarted_over_grpc(dir: &std::path::Path, accounts: u64, cache_mb: u64) {
@@ -685,6 +686,7 @@ async fn restarted_over_grpc(dir: &std::path::Path, accounts: u64, cache_mb: u64
     use relledger::read::change_feed::ChangeFeeds;
 
     let log = Arc::new(FileLog::open_with_cache(dir, cache_mb * 1024 * 1024).unwrap());
+    let started = Instant::now();
     let projector = Arc::new(
         Projector::open(
             log.clone(),
@@ -694,11 +696,21 @@ async fn restarted_over_grpc(dir: &std::path::Path, accounts: u64, cache_mb: u64
         .await
         .unwrap(),
     );
-    let started = Instant::now();
+    let rows = projector.live_rows().rows;
+    let how = if rows.is_built() { "loaded" } else { "built" };
     projector.build_rows().await.unwrap();
+    let now = relledger::clock::now();
+    let holding = rows
+        .at(|table| {
+            table
+                .accounts()
+                .filter(|(_, kept)| kept.at(now).is_some())
+                .count()
+        })
+        .1;
     println!(
-        "rows of {} accounts built after a restart: {:.1} s",
-        projector.live_rows().rows.len(),
+        "rows of {} accounts {how} after a restart (the projector opened): {:.1} s, {holding} of them holding now",
+        rows.len(),
         started.elapsed().as_secs_f64()
     );
     let (stop, stopping) = tokio::sync::watch::channel(false);

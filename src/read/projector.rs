@@ -149,7 +149,7 @@ impl Projector {
             }
             None => None,
         };
-        let rows = Projector::rows_from(&*store, resumed).await?;
+        let rows = Projector::rows_from(&*store, resumed, params.params_version).await?;
         let (changes, _) = broadcast::channel(CHANGE_BUFFER);
         let (progress, _) = watch::channel(resumed);
         let log_for_histories = Arc::clone(&log);
@@ -178,6 +178,7 @@ impl Projector {
     async fn rows_from(
         store: &dyn SnapshotStore,
         resumed: Option<u64>,
+        params_version: &'static str,
     ) -> Result<Rows, StoreError> {
         let Some(position) = resumed else {
             store.rows_complete().await?;
@@ -188,7 +189,7 @@ impl Projector {
             return Ok(Rows::new(resumed));
         };
         let count = stored.len();
-        match Rows::restored(position, stored) {
+        match Rows::restored(position, params_version, stored) {
             Some(rows) => {
                 tracing::info!(rows = count, took = ?loaded.elapsed(), "relationship rows loaded");
                 Ok(rows)

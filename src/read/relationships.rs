@@ -289,14 +289,21 @@ impl Relationships {
                 .zip(position)
                 .and_then(|(live, position)| live.rows.brief_at(&account, as_of, position));
             if let Some(brief) = kept {
-                return Ok(brief);
+                return Ok::<_, LedgerError>(brief);
             }
             let events = read_account(&*self.log, &account, &cut).await?;
+            let last = events.last().map(|event| event.position);
             let params = self.params.clone();
-            blocking_fold(move || {
+            let brief = blocking_fold(move || {
                 RelationshipBrief::of(&project_unexplained(&events, as_of, &params))
             })
-            .await
+            .await?;
+            // The row that answers for this instant over the same events takes it, so that the
+            // next list does not fold it again (a page's rows have none).
+            if let Some((live, last)) = self.rows.as_ref().zip(last) {
+                live.rows.add_brief(&account, as_of, last, &brief);
+            }
+            Ok(brief)
         });
         let relationships: Vec<RelationshipBrief> = stream::iter(folds)
             .buffered(PAGE_FOLDS_AT_ONCE)

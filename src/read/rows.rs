@@ -411,6 +411,29 @@ impl Rows {
         Some(brief)
     }
 
+    /// Gives `account`'s row that answers for `t` and counts the account's events up to
+    /// `position` exactly `brief`, a fold of those events at `t`, when it has none: a row holds
+    /// from its `as_of` to its `until`, so the brief re-dated is the row's at any instant of it
+    /// ([`Rows::brief_at`]).
+    pub fn add_brief(
+        &self,
+        account: &AccountId,
+        t: Timestamp,
+        position: u64,
+        brief: &RelationshipBrief,
+    ) {
+        let mut table = self.write();
+        let Some(kept) = table.rows.get_mut(account) else {
+            return;
+        };
+        let row = std::iter::once(&mut kept.row)
+            .chain(kept.next.as_mut())
+            .find(|row| row.holds_at(t));
+        if let Some(row) = row.filter(|row| row.position() == position && row.brief.is_none()) {
+            row.brief = Some(Arc::new(brief.clone()));
+        }
+    }
+
     /// How many rows are kept.
     pub fn len(&self) -> usize {
         self.read().rows.len()

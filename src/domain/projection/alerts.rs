@@ -70,7 +70,7 @@ impl AlertCode {
 }
 
 /// One alert.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// The stable code.
     pub code: AlertCode,

@@ -56,7 +56,7 @@ pub enum Grade {
 }
 
 /// The direction of trust over the trend window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Trend {
     /// Expected trust rose by at least the threshold.
@@ -68,7 +68,7 @@ pub enum Trend {
 }
 
 /// One trust score, as docs/scoring.md §4.4 reports it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrustScore {
     /// The evidence behind it.
     pub evidence: Beta,

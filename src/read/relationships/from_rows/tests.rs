@@ -388,3 +388,41 @@ async fn pages_from_the_rows_are_the_walks() {
     }
     assert_eq!(pages, ACCOUNTS.div_ceil(25));
 }
+
+/// A list page folds the briefs its rows lack (a page's rows have none) and leaves them on the
+/// rows, so that the next list takes them without a fold, and answers the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_leaves_the_briefs_it_folded_on_the_rows() {
+    let (_log, rows, _walks, projector) = setup().await;
+    let live = projector.live_rows().rows;
+    let briefed = |t: Timestamp| {
+        live.at(|table| {
+            table
+                .accounts()
+                .filter(|(_, kept)| kept.at(t).is_some_and(|row| row.brief.is_some()))
+                .count()
+        })
+        .1
+    };
+    let query = ListQuery {
+        page_size: 3,
+        ..ListQuery::default()
+    };
+    let first = rows.list(query.clone()).await.unwrap();
+    assert_eq!(first.relationships.len(), 3);
+    assert_eq!(
+        briefed(first.as_of),
+        3,
+        "the page's three rows took their briefs"
+    );
+    let second = rows.list(query).await.unwrap();
+    let redated: Vec<RelationshipBrief> = first
+        .relationships
+        .into_iter()
+        .map(|mut brief| {
+            brief.as_of = second.as_of;
+            brief
+        })
+        .collect();
+    assert_eq!(second.relationships, redated);
+}
