@@ -4,7 +4,7 @@
 //! adherence asks whether every interval of the last year had its visit, so a burst of visits
 //! in one month does not hide eleven empty ones.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::event::{ContactRole, EventPayload};
 use crate::domain::ids::EventId;
@@ -42,10 +42,51 @@ pub struct Cadence {
     pub overdue: bool,
 }
 
+/// One visit as the cadence reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Visited {
+    /// When it occurred.
+    pub at: Timestamp,
+    /// Its event: `None` for the instants a compact state keeps of a day's visits, which
+    /// only a summary reads (it lists no visit).
+    pub event_id: Option<EventId>,
+    /// The next visit it planned.
+    pub next_visit_on: Option<Timestamp>,
+}
+
+impl Visited {
+    /// The visit `record` is, if it is one.
+    pub fn of(record: &RecordedEvent) -> Option<Visited> {
+        match &record.event.payload {
+            EventPayload::Visit(visit) => Some(Visited {
+                at: record.event.occurred_at,
+                event_id: Some(record.event.event_id),
+                next_visit_on: visit.next_visit_on,
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl Cadence {
     /// The cadence of the visible `events` as of `as_of`.
     pub(crate) fn new(
         events: &[&RecordedEvent],
+        roster: &Roster,
+        as_of: Timestamp,
+        params: &Params,
+    ) -> Self {
+        Cadence::of_visits(
+            events.iter().filter_map(|record| Visited::of(record)),
+            roster,
+            as_of,
+            params,
+        )
+    }
+
+    /// The cadence of `visits`, in log order, as of `as_of`.
+    pub(crate) fn of_visits(
+        visits: impl Iterator<Item = Visited>,
         roster: &Roster,
         as_of: Timestamp,
         params: &Params,
@@ -60,19 +101,15 @@ impl Cadence {
         let n = 365 / e;
         let mut hit = vec![false; n as usize];
         let mut visit_event_ids = Vec::new();
-        let mut last: Option<(Timestamp, EventId, Option<Timestamp>)> = None;
-        for record in events {
-            let EventPayload::Visit(visit) = &record.event.payload else {
-                continue;
-            };
-            let at = record.event.occurred_at;
-            let window = as_of.days_since(at) / i64::from(e);
+        let mut last: Option<Visited> = None;
+        for visit in visits {
+            let window = as_of.days_since(visit.at) / i64::from(e);
             if (0..i64::from(n)).contains(&window) {
                 hit[window as usize] = true;
-                visit_event_ids.push(record.event.event_id);
+                visit_event_ids.extend(visit.event_id);
             }
-            if last.is_none_or(|(t, _, _)| at >= t) {
-                last = Some((at, record.event.event_id, visit.next_visit_on));
+            if last.is_none_or(|l| visit.at >= l.at) {
+                last = Some(visit);
             }
         }
         let windows_with_visit = hit.iter().filter(|h| **h).count() as u32;
@@ -81,8 +118,10 @@ impl Cadence {
         } else {
             f64::from(windows_with_visit) / f64::from(n)
         };
-        let due_by = last.map(|(at, _, planned)| {
-            planned.unwrap_or_else(|| at.plus_days(i64::from(params.cadence.lapse_multiplier * e)))
+        let due_by = last.map(|l| {
+            l.next_visit_on.unwrap_or_else(|| {
+                l.at.plus_days(i64::from(params.cadence.lapse_multiplier * e))
+            })
         });
         Cadence {
             expected_interval_days: e,
@@ -91,9 +130,9 @@ impl Cadence {
             windows_with_visit,
             adherence,
             visit_event_ids,
-            last_visit: last.map(|l| l.0),
-            last_visit_event_id: last.map(|l| l.1),
-            next_planned: last.and_then(|l| l.2),
+            last_visit: last.map(|l| l.at),
+            last_visit_event_id: last.and_then(|l| l.event_id),
+            next_planned: last.and_then(|l| l.next_visit_on),
             due_by,
             overdue: due_by.is_some_and(|d| as_of > d),
         }

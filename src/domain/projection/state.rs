@@ -13,9 +13,9 @@
 //! A **compact** state ([`AccountState::compact`]) keeps only what a summary reads: the parts
 //! above without the items of evidence (their day sums of the last 90 days, and the caps'
 //! memory of the windows those days fall in, are enough), of the promises only those a
-//! summary may still read (settled ones leave their ids), and of the events only each day's
-//! first and last visit in the cadence's year, the latest solutions of the structural window
-//! and the favors (`compact`).
+//! summary may still read (settled ones leave their ids), of the visits only the instants of
+//! each day's first and last in the cadence's year and the last visit, and of the events only
+//! the latest solutions of the structural window and the favors (`compact`).
 //! Its size then follows the windows the rules look back over, not the history. It summarizes
 //! as the full state does; an explanation or a trend folds the history. A departure recorded
 //! after later events, an event dated before a recent departure, or evidence dated over 90
@@ -257,21 +257,27 @@ impl AccountState {
     }
 
     /// The state's size, for a budget, in units of about what an event kept holds (a few
-    /// hundred bytes): each event kept and each entry of the tally (items of evidence, day
-    /// sums, the caps' windows, overdue placeholders; see `Tally::len`) one; each promise and
-    /// invoice, and each settled promise's id, half; each order, cost and concession demand an
-    /// eighth; each time of day an answer may change at a sixteenth. Everything a state holds
-    /// that grows with its events counts, so that a budget bounds the memory.
+    /// hundred bytes), each part by its size: each event kept and each entry of the tally but
+    /// its day sums (items of evidence, the caps' windows, overdue placeholders; see
+    /// `Tally::len`) one; each promise a half; each invoice a quarter; each day sum, order,
+    /// cost, concession demand and settled promise's id an eighth; each time of day an answer
+    /// may change at, and each day of a compact state's visits, a sixteenth. Everything a
+    /// state holds that grows with its events counts, so that a budget bounds the memory.
     pub fn weight(&self) -> usize {
         let c = &self.commerce;
-        let documents =
-            self.promises.by_id.len() + self.promises.forgotten.len() + c.invoices.len();
-        let flows = c.orders.len() + c.costs.len() + c.concessions.len();
+        let day_sums = self.tally.sums().len();
+        let eighths = day_sums
+            + c.orders.len()
+            + c.costs.len()
+            + c.concessions.len()
+            + self.promises.forgotten.len();
+        let visit_days = self.compact.as_ref().map_or(0, Compact::visit_days);
         self.trust_events.len()
-            + self.tally.len()
-            + documents / 2
-            + flows / 8
-            + self.anchors.len() / 16
+            + (self.tally.len() - day_sums)
+            + self.promises.by_id.len() / 2
+            + c.invoices.len() / 4
+            + eighths / 8
+            + (self.anchors.len() + visit_days) / 16
     }
 
     /// [`project_listing`](super::project_listing) of the events read, as of `as_of`; `None`
@@ -336,6 +342,7 @@ impl AccountState {
             tally: &self.tally,
             commerce: &self.commerce,
             key_left: self.compact.as_ref().map(|c| &c.key_left),
+            compact: self.compact.as_ref(),
         }
     }
 }
@@ -355,6 +362,8 @@ pub(super) struct Parts<'a> {
     pub commerce: &'a Commerce,
     /// A compact state's key contacts who left (see `alerts::Facts`).
     pub key_left: Option<&'a BTreeMap<String, bool>>,
+    /// A compact state's visits, which it keeps apart from its events.
+    pub compact: Option<&'a Compact>,
 }
 
 /// The parts read from all of an account's visible events at once.
@@ -410,6 +419,7 @@ impl<'a> Read<'a> {
             tally: &self.tally,
             commerce: &self.commerce,
             key_left: None,
+            compact: None,
         }
     }
 }
@@ -478,7 +488,10 @@ impl Parts<'_> {
         let commerce = self.commerce;
         let figures = CommercialFigures::new(commerce, as_of, params);
         let promises = PromiseRecord::new(&set.promises, as_of, params);
-        let cadence = Cadence::new(events, &set.roster, as_of, params);
+        let cadence = match self.compact {
+            Some(compact) => Cadence::of_visits(compact.visits(), &set.roster, as_of, params),
+            None => Cadence::new(events, &set.roster, as_of, params),
+        };
         let business = quadrant::business(commerce, as_of, params);
         let (bond, bond_contacts) = quadrant::bond(&set, &fold, params);
         let level = LevelView::new(

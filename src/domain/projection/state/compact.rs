@@ -11,6 +11,7 @@ use crate::domain::event::{ContactRole, EventPayload};
 use crate::domain::record::RecordedEvent;
 use crate::domain::time::Timestamp;
 
+use super::super::cadence::Visited;
 use super::super::caps::settled;
 use super::super::evidence::{Entries, EvidenceSet};
 use super::super::roster::Roster;
@@ -65,25 +66,68 @@ pub(super) fn takes(
 
 /// What a compact state keeps besides its parts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(super) struct Compact {
+pub(crate) struct Compact {
     /// Each contact who left, other than a decision maker, and whether it held the most
     /// trust when it left (`KEY_CONTACT_LEFT`), worked out from the events visible then.
     pub key_left: BTreeMap<String, bool>,
     /// The state's size after the last pruning ([`AccountState::pruned_size`]): the next
     /// prunes at twice that.
     kept: usize,
-    /// When the last visit occurred: kept whatever its age, since the next one is due from it.
-    last_visit: Option<Timestamp>,
+    /// Each day of the last year a visit occurred on, with the instants of its first and its
+    /// last visit, instead of the visits: whether a cadence window holds a visit needs no
+    /// more, since a window is a whole number of days long, so a day's visits that reach into
+    /// it include its first or its last.
+    visit_days: BTreeMap<i64, (Timestamp, Timestamp)>,
+    /// The last visit (the later in the log on a tie), kept whatever its age: the next one is
+    /// due from it.
+    last_visit: Option<Visited>,
 }
 
-/// Whether a summary as of `newest` or later may read `record`, an event the state keeps:
-/// the visits of the cadence's year (and the last visit), the solutions and critical
-/// assistance of the structural window, and every favor (the gift register has no window).
+impl Compact {
+    /// The visits the cadence reads: the instants of each day's first and last, then the
+    /// last visit (which wins a tie, as the later in the log).
+    pub fn visits(&self) -> impl Iterator<Item = Visited> + '_ {
+        let instant = |at: Timestamp| Visited {
+            at,
+            event_id: None,
+            next_visit_on: None,
+        };
+        self.visit_days
+            .values()
+            .flat_map(move |&(first, last)| [instant(first), instant(last)])
+            .chain(self.last_visit)
+    }
+
+    /// How many days of visits it keeps.
+    pub fn visit_days(&self) -> usize {
+        self.visit_days.len()
+    }
+
+    /// Counts `visit` (the state's newest instant then `newest`).
+    fn visit(&mut self, visit: Visited, newest: Timestamp) {
+        if self.last_visit.is_none_or(|last| visit.at >= last.at) {
+            self.last_visit = Some(visit);
+        }
+        if newest.days_since(visit.at) < CADENCE_YEAR {
+            let day = self
+                .visit_days
+                .entry(visit.at.day_number())
+                .or_insert((visit.at, visit.at));
+            day.0 = day.0.min(visit.at);
+            day.1 = day.1.max(visit.at);
+        }
+    }
+}
+
+/// The cadence's windows are whole intervals inside the 365 days before `as_of`.
+const CADENCE_YEAR: i64 = 365;
+
+/// Whether a summary as of `newest` or later may read `record`, an event the state keeps
+/// (visits are kept as instants, see [`Compact`]): the solutions and critical assistance of
+/// the structural window, and every favor (the gift register has no window).
 fn summary_reads(record: &RecordedEvent, newest: Timestamp, params: &Params) -> bool {
     let age = newest.days_since(record.event.occurred_at);
     match record.event.payload {
-        // Cadence windows are whole intervals inside the 365 days before `as_of`.
-        EventPayload::Visit(_) => age < 365,
         EventPayload::SolutionDelivered(_) | EventPayload::CriticalAssistance(_) => {
             age < i64::from(params.structural_window_days)
         }
@@ -105,13 +149,9 @@ impl AccountState {
             return;
         };
         let newest = self.newest.unwrap_or(Timestamp::EPOCH);
-        let at = record.event.occurred_at;
-        let last_visit = matches!(record.event.payload, EventPayload::Visit(_))
-            && compact.last_visit.is_none_or(|last| at >= last);
-        if last_visit {
-            compact.last_visit = Some(at);
-        }
-        if last_visit || summary_reads(&record, newest, params) {
+        if let Some(visit) = Visited::of(&record) {
+            compact.visit(visit, newest);
+        } else if summary_reads(&record, newest, params) {
             self.trust_events.push(lightened(record.into_owned()));
         }
         let due = 2 * compact.kept + 64;
@@ -157,18 +197,17 @@ impl AccountState {
             let key = alerts::held_most_trust_when_left(self.trust_events.iter(), id, at, params);
             key_left.insert(id.clone(), key);
         }
-        let last_visit = self
-            .trust_events
-            .iter()
-            .filter(|e| matches!(e.event.payload, EventPayload::Visit(_)))
-            .map(|e| e.event.occurred_at)
-            .max();
-        self.tally.drop_items();
-        self.compact = Some(Compact {
+        let newest = self.newest.unwrap_or(Timestamp::EPOCH);
+        let mut compact = Compact {
             key_left,
-            kept: 0,
-            last_visit,
-        });
+            ..Compact::default()
+        };
+        for visit in self.trust_events.iter().filter_map(Visited::of) {
+            compact.visit(visit, newest);
+        }
+        self.trust_events.retain(|e| Visited::of(e).is_none());
+        self.tally.drop_items();
+        self.compact = Some(compact);
         self.prune(params);
     }
 
@@ -190,27 +229,11 @@ impl AccountState {
         let events = &self.trust_events;
         let key = |i: usize| (events[i].event.occurred_at, i);
         let mut keep = vec![false; events.len()];
-        // The last visit (the later in the log on a tie) sets when the next one is due.
-        // Whether a cadence window holds a visit needs only each day's first and last: a
-        // window is a whole number of days long, so a day's visits that reach into it include
-        // its first or its last.
-        let mut days: BTreeMap<i64, (usize, usize)> = BTreeMap::new();
         // The structural rule asks for at least so many solutions, or critical assistance,
         // in a window ending at `as_of`: the latest so many tell.
         let (mut solutions, mut critical) = (Vec::new(), Vec::new());
-        let mut last_visit = None;
         for (i, e) in events.iter().enumerate() {
             match e.event.payload {
-                EventPayload::Visit(_) => {
-                    last_visit = last_visit.max(Some(key(i)));
-                    if summary_reads(e, newest, params) {
-                        let day = days
-                            .entry(e.event.occurred_at.day_number())
-                            .or_insert((i, i));
-                        day.0 = if key(i) < key(day.0) { i } else { day.0 };
-                        day.1 = if key(i) > key(day.1) { i } else { day.1 };
-                    }
-                }
                 EventPayload::SolutionDelivered(_) if summary_reads(e, newest, params) => {
                     solutions.push(key(i))
                 }
@@ -221,13 +244,6 @@ impl AccountState {
                 _ => {}
             }
         }
-        for (first, last) in days.into_values() {
-            keep[first] = true;
-            keep[last] = true;
-        }
-        if let Some((_, i)) = last_visit {
-            keep[i] = true;
-        }
         for (mut latest, most) in [
             (solutions, params.structural_min_solutions),
             (critical, params.structural_min_critical),
@@ -236,6 +252,12 @@ impl AccountState {
             for (_, i) in latest.into_iter().take(most) {
                 keep[i] = true;
             }
+        }
+        // A day none of whose visits a cadence window reaches from `newest` on.
+        if let Some(compact) = &mut self.compact {
+            compact
+                .visit_days
+                .retain(|_, (_, last)| newest.days_since(*last) < CADENCE_YEAR);
         }
         let mut index = 0;
         self.trust_events.retain(|_| {
@@ -255,7 +277,12 @@ impl AccountState {
     /// kept event either, every event a time of day), so pruning is due when their sum
     /// doubles.
     fn pruned_size(&self) -> usize {
-        self.trust_events.len() + self.tally.len() + self.promises.by_id.len() + self.anchors.len()
+        let visit_days = self.compact.as_ref().map_or(0, |c| c.visit_days.len());
+        self.trust_events.len()
+            + self.tally.len()
+            + self.promises.by_id.len()
+            + self.anchors.len()
+            + visit_days
     }
 
     /// Whether the state can take `events`, its next ones in log order, without the history:
