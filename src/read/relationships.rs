@@ -198,7 +198,7 @@ impl Relationships {
             revision,
             listing: max_contributions,
             as_of,
-            until: state.stable_until(as_of, &self.params),
+            until: state.stable_until(as_of),
             projection: Arc::new(projection.clone()),
         };
         self.live().keep(account, answer);

@@ -59,7 +59,7 @@ impl Row {
     pub fn judge(at: &StateAt, as_of: Timestamp, params: &Params) -> Option<Row> {
         let state = &at.state;
         let summary = state.summarize(at.position?, state.last_event()?, as_of, params)?;
-        Row::of(at, summary, as_of, None, params)
+        Row::of(at, summary, as_of, None)
     }
 
     /// [`Row::judge`] with the brief a list shows, which takes the trends' second fold.
@@ -70,7 +70,7 @@ impl Row {
         let (position, event) = (at.position?, state.last_event()?);
         let summary = RelationshipSummary::of(account, position, event, &projection);
         let brief = Arc::new(RelationshipBrief::of(&projection));
-        Row::of(at, summary, as_of, Some(brief), params)
+        Row::of(at, summary, as_of, Some(brief))
     }
 
     fn of(
@@ -78,13 +78,12 @@ impl Row {
         summary: RelationshipSummary,
         as_of: Timestamp,
         brief: Option<Arc<RelationshipBrief>>,
-        params: &Params,
     ) -> Option<Row> {
         let state = &at.state;
         Some(Row {
             summary,
             owner: state.profile().owner.clone(),
-            until: state.stable_until(as_of, params),
+            until: state.stable_until(as_of),
             newest: state.newest()?,
             brief,
         })

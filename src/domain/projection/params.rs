@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use crate::domain::event::{AccountSegment, ContactRole};
+use crate::domain::event::{AccountSegment, ContactRole, EventPayload};
 
 /// The default parameter set's version. Bump it whenever a default changes.
 pub const DEFAULT_PARAMS_VERSION: &str = "2026-12-07.2";
@@ -210,41 +210,75 @@ pub struct Params {
 }
 
 impl Params {
-    /// The most days any rule reads back from the instant judged at to an instant an event
-    /// names, the trend's earlier instant included: a window's start (the structural window,
-    /// the trailing year, the cadence's year, the gift year, the margin's and the repeat
-    /// orders' windows, the alerts' look-backs), a due date's grace, the lapse of a visit
-    /// interval. Past it, an instant's time of day no longer marks when an answer may change
-    /// (see `stability`). Every window of the rules is listed here: a new one must be too.
-    pub fn longest_reach_days(&self) -> i64 {
+    /// The most days after an instant an event of `payload`'s type names that a rule may read
+    /// it, judged at a later instant: the longest window over such events (the structural
+    /// window for a solution, the trailing year, the margin's and repeat orders' windows for an
+    /// order, the cadence's year and the lapse of a visit interval for a visit, the alerts'
+    /// look-backs), plus the trend's days, since the trend judges the same rules that many
+    /// days earlier. `occurred` is for its `occurred_at`; a due date or a planned visit reaches
+    /// [`Params::due_reach_days`]. Past it, the instant's time of day no longer marks when an
+    /// answer may change (see `stability`). Every window of the rules is here: a new one must
+    /// be too.
+    pub fn occurred_reach_days(&self, payload: &EventPayload) -> i64 {
         let days = |d: u32| i64::from(d);
         let c = &self.cadence;
-        let longest_interval = [
-            c.decision_maker_days,
-            c.technical_evaluator_days,
-            c.other_days,
-            c.key_account_days,
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(0);
-        let windows = [
-            days(self.structural_window_days),
-            days(self.trailing_days),
-            // The cadence's windows are whole intervals inside the year before `as_of`.
-            365,
-            days(c.lapse_multiplier).saturating_mul(days(longest_interval)),
-            days(self.gift_year_days),
-            days(self.key_contact_left_days),
-            days(self.price_pressure_days),
-            days(self.margin_recent_days).saturating_add(days(self.margin_prior_days)),
-            days(self.repeat_window_days).saturating_mul(days(self.repeat_windows)),
-            days(self.promise_grace_days),
-            days(self.touch_window_days),
-            days(self.favor_window_days),
-        ];
-        let longest = windows.into_iter().max().unwrap_or(0);
-        longest.saturating_add(days(self.trend_days))
+        let window = match payload {
+            EventPayload::Visit(_) => {
+                let longest_interval = [
+                    c.decision_maker_days,
+                    c.technical_evaluator_days,
+                    c.other_days,
+                    c.key_account_days,
+                ]
+                .into_iter()
+                .max()
+                .unwrap_or(0)
+                .max(1);
+                // The cadence's windows are whole intervals inside the year before `as_of`.
+                days(c.lapse_multiplier)
+                    .saturating_mul(days(longest_interval))
+                    .max(365)
+            }
+            EventPayload::SolutionDelivered(_) | EventPayload::CriticalAssistance(_) => {
+                days(self.structural_window_days)
+            }
+            EventPayload::OrderWon(_) | EventPayload::OrderLost(_) => {
+                let margin =
+                    days(self.margin_recent_days).saturating_add(days(self.margin_prior_days));
+                let repeat =
+                    days(self.repeat_window_days).saturating_mul(days(self.repeat_windows));
+                days(self.trailing_days).max(margin).max(repeat)
+            }
+            EventPayload::PriceConcessionDemanded(_) => {
+                days(self.trailing_days).max(days(self.price_pressure_days))
+            }
+            EventPayload::RelationshipCost(_) => days(self.trailing_days),
+            EventPayload::FavorGiven(_) => days(self.trailing_days)
+                .max(days(self.gift_year_days))
+                .max(days(self.favor_window_days)),
+            EventPayload::ContactLeft(_) => days(self.key_contact_left_days),
+            EventPayload::Call(_) => days(self.touch_window_days),
+            // Read by no window: the trust fold ages evidence by calendar days, and a balance
+            // or a roster has no window.
+            EventPayload::AccountOpened(_)
+            | EventPayload::ContactAdded(_)
+            | EventPayload::IntroductionMade(_)
+            | EventPayload::PromiseMade(_)
+            | EventPayload::PromiseKept(_)
+            | EventPayload::PromiseBroken(_)
+            | EventPayload::ThirdPartyProofShared(_)
+            | EventPayload::InvoiceIssued(_)
+            | EventPayload::PaymentReceived(_)
+            | EventPayload::ContactForgotten(_) => 0,
+        };
+        window.saturating_add(days(self.trend_days))
+    }
+
+    /// The most days after a due date (a promise's, an invoice's) or a planned visit that a
+    /// rule may read it: a promise is overdue the grace period after its due date, and the
+    /// trend judges that many days earlier.
+    pub fn due_reach_days(&self) -> i64 {
+        i64::from(self.promise_grace_days).saturating_add(i64::from(self.trend_days))
     }
 }
 

@@ -12,8 +12,8 @@
 //! date" turns true). Between `as_of` and the first such instant the answer is the same but
 //! for `as_of` itself, which lets a caller keep a live answer until then instead of folding
 //! the history again (see `relationships`). And `k` is bounded: no rule reads an instant more
-//! than [`Params::longest_reach_days`] before the instant judged at, so older instants mark
-//! nothing.
+//! days after it than its type's windows reach ([`Params::occurred_reach_days`]), so older
+//! instants mark nothing.
 
 use std::collections::BTreeMap;
 
@@ -30,20 +30,20 @@ use super::params::Params;
 pub fn stable_until(events: &[RecordedEvent], as_of: Timestamp, params: &Params) -> Timestamp {
     let mut anchors = Anchors::default();
     for record in events {
-        anchors.apply(record);
+        anchors.apply(record, params);
     }
-    anchors.until(as_of, params)
+    anchors.until(as_of)
 }
 
 /// The times of day (nanoseconds after midnight UTC) at which a projection of some events may
 /// change: each instant an event names and the nanosecond after it, and midnight. Kept as the
 /// events arrive, so that [`Anchors::until`] answers without the events.
 ///
-/// Each time of day keeps the latest instant that named it. An instant further back from the
-/// instant judged at than any rule reaches ([`Params::longest_reach_days`]) marks no change any
-/// more, so its time of day is skipped, and [`Anchors::forget_before`] drops it for good: the
-/// anchors are then bounded by the instants of the rules' windows, not by the history (every
-/// event names a time of day, two with the nanosecond after it).
+/// Each time of day keeps the last instant a rule may still read an instant that named it: the
+/// instant plus the days the rules reach for it ([`Params::occurred_reach_days`] by event type,
+/// [`Params::due_reach_days`]) and a day for the windows' ends. Past that, the instant marks no
+/// change, so its time of day is skipped, and [`Anchors::forget_before`] drops it for good: the
+/// anchors are then bounded by the instants of the rules' windows, not by the history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Anchors {
     times: BTreeMap<i64, i64>,
@@ -60,26 +60,32 @@ impl Default for Anchors {
 
 impl Anchors {
     /// Adds the instants `record` names.
-    pub fn apply(&mut self, record: &RecordedEvent) {
-        self.add(record.event.occurred_at);
-        match &record.event.payload {
+    pub fn apply(&mut self, record: &RecordedEvent, params: &Params) {
+        let event = &record.event;
+        self.add(
+            event.occurred_at,
+            params.occurred_reach_days(&event.payload),
+        );
+        let due = params.due_reach_days();
+        match &event.payload {
             EventPayload::Visit(visit) => {
                 if let Some(next) = visit.next_visit_on {
-                    self.add(next);
+                    self.add(next, due);
                 }
             }
-            EventPayload::PromiseMade(promise) => self.add(promise.due_at),
-            EventPayload::InvoiceIssued(invoice) => self.add(invoice.due_at),
+            EventPayload::PromiseMade(promise) => self.add(promise.due_at, due),
+            EventPayload::InvoiceIssued(invoice) => self.add(invoice.due_at, due),
             _ => {}
         }
     }
 
-    fn add(&mut self, t: Timestamp) {
-        let nanos = t.unix_nanos();
-        let anchor = nanos.rem_euclid(NANOS_PER_DAY);
+    /// Adds instant `t`, which rules read for `days` after it.
+    fn add(&mut self, t: Timestamp, days: i64) {
+        let anchor = t.unix_nanos().rem_euclid(NANOS_PER_DAY);
+        let read_until = t.plus_days(days.saturating_add(1)).unix_nanos();
         for time in [anchor, (anchor + 1).rem_euclid(NANOS_PER_DAY)] {
-            let latest = self.times.entry(time).or_insert(nanos);
-            *latest = (*latest).max(nanos);
+            let until = self.times.entry(time).or_insert(read_until);
+            *until = (*until).max(read_until);
         }
     }
 
@@ -90,18 +96,17 @@ impl Anchors {
 
     /// Drops the times of day no instant from `newest` on reads: a state answers as of its
     /// newest event or later, and an instant only grows older.
-    pub fn forget_before(&mut self, newest: Timestamp, params: &Params) {
-        let reaches = Reach::from(newest, params);
-        self.times.retain(|_, latest| reaches.to(*latest));
+    pub fn forget_before(&mut self, newest: Timestamp) {
+        let newest = newest.unix_nanos();
+        self.times.retain(|_, read_until| *read_until >= newest);
     }
 
-    /// The first instant after `as_of` whose time of day is an anchor that still reads at
-    /// `as_of` (at most a day later): [`stable_until`] of the events added.
-    pub fn until(&self, as_of: Timestamp, params: &Params) -> Timestamp {
-        let reaches = Reach::from(as_of, params);
+    /// The first instant after `as_of` whose time of day is an anchor still read at `as_of`
+    /// (at most a day later): [`stable_until`] of the events added.
+    pub fn until(&self, as_of: Timestamp) -> Timestamp {
         let now = as_of.unix_nanos();
         let time_of_day = now.rem_euclid(NANOS_PER_DAY);
-        let read = |(&anchor, &latest): (&i64, &i64)| reaches.to(latest).then_some(anchor);
+        let read = |(&anchor, &read_until): (&i64, &i64)| (read_until >= now).then_some(anchor);
         // The next anchor later today, else the first one tomorrow (a whole day at most).
         let soonest = match self.times.range(time_of_day + 1..).find_map(read) {
             Some(anchor) => anchor - time_of_day,
@@ -112,28 +117,6 @@ impl Anchors {
                 .map_or(NANOS_PER_DAY, |first| first + NANOS_PER_DAY - time_of_day),
         };
         Timestamp::from_unix_nanos(now.saturating_add(soonest.min(NANOS_PER_DAY)))
-    }
-}
-
-/// How far back from an instant the rules read, with a day's margin for the windows' ends.
-struct Reach {
-    judged: i64,
-    nanos: i64,
-}
-
-impl Reach {
-    fn from(judged: Timestamp, params: &Params) -> Self {
-        let days = params.longest_reach_days().saturating_add(1);
-        Reach {
-            judged: judged.unix_nanos(),
-            nanos: days.saturating_mul(NANOS_PER_DAY),
-        }
-    }
-
-    /// Whether a rule judging at the instant, or in the day after it, may still read
-    /// `instant` (unix nanoseconds).
-    fn to(&self, instant: i64) -> bool {
-        self.judged.saturating_sub(instant) <= self.nanos
     }
 }
 

@@ -183,7 +183,7 @@ impl AccountState {
         self.last_revision = self.last_revision.max(Some(record.revision));
         self.last_event = Some(event.event_id);
         self.newest = self.newest.max(Some(event.occurred_at));
-        self.anchors.apply(&record);
+        self.anchors.apply(&record, params);
         self.commerce.apply(&record);
         if let Some(newest) = self.newest {
             self.commerce.forget_past(newest, params);
@@ -322,8 +322,8 @@ impl AccountState {
     }
 
     /// [`stable_until`](super::stable_until) of the events read.
-    pub fn stable_until(&self, as_of: Timestamp, params: &Params) -> Timestamp {
-        self.anchors.until(as_of, params)
+    pub fn stable_until(&self, as_of: Timestamp) -> Timestamp {
+        self.anchors.until(as_of)
     }
 
     fn answers(&self, as_of: Timestamp) -> bool {

@@ -13,7 +13,7 @@ fn history(ops: &[(u8, i64, i64)]) -> Vec<RecordedEvent> {
     let mut shifts = vec![0, 0, 0];
     for (i, &(op, d, shift)) in ops.iter().enumerate() {
         let promise = format!("p{}", i / 2);
-        match op % 12 {
+        match op % 13 {
             0 => drop(log.visit(d, &["boss"])),
             1 => drop(log.visit_planned(d, &["qa"], Some(d + 20))),
             2 => drop(log.call(d, "qa")),
@@ -25,7 +25,9 @@ fn history(ops: &[(u8, i64, i64)]) -> Vec<RecordedEvent> {
             8 => drop(log.concession(d, 300)),
             9 => drop(log.invoice(d, &format!("i{i}"), 500_000, d + 30)),
             10 => drop(log.favor(d, "boss", 20_000)),
-            _ => drop(log.proof(d, ProofKind::CustomerReference)),
+            11 => drop(log.proof(d, ProofKind::CustomerReference)),
+            // A decision maker who leaves raises KEY_CONTACT_LEFT for a while.
+            _ => drop(log.left(d, "boss")),
         }
         shifts.push(shift);
     }
@@ -104,7 +106,9 @@ fn an_instant_older_than_every_rule_reaches_marks_nothing() {
     // rule reads it, then only midnight is left (its evidence ages by calendar days).
     let events = history(&[(2, 3, 0)]);
     let params = Params::default();
-    let reach = params.longest_reach_days();
+    let call = &events[events.len() - 1];
+    let reach = params.occurred_reach_days(&call.event.payload);
+    assert!(reach < 365, "a call is read by no yearly window");
     let nine = |d: i64| day(d).plus_nanos(-3_600_000_000_000);
     let midnight = |d: i64| Timestamp::from_unix_nanos(d * NANOS_PER_DAY);
     assert_eq!(
@@ -116,9 +120,9 @@ fn an_instant_older_than_every_rule_reaches_marks_nothing() {
         midnight(6 + reach)
     );
     let mut anchors = Anchors::default();
-    anchors.apply(&events[events.len() - 1]);
+    anchors.apply(call, &params);
     let kept = anchors.len();
-    anchors.forget_before(day(5 + reach), &params);
+    anchors.forget_before(day(5 + reach));
     assert_eq!((kept, anchors.len()), (3, 1), "midnight stays");
 }
 
@@ -128,7 +132,7 @@ proptest! {
     /// Any instant before `stable_until` gives the same answer but for `as_of`.
     #[test]
     fn the_answer_holds_until_stable_until(
-        ops in prop::collection::vec((0u8..12, 1i64..400, 0i64..NANOS_PER_DAY), 1..40),
+        ops in prop::collection::vec((0u8..13, 1i64..400, 0i64..NANOS_PER_DAY), 1..40),
         judged_day in 1i64..1500,
         judged_time in 0i64..NANOS_PER_DAY,
         fraction in 0.0f64..1.0,
@@ -157,17 +161,50 @@ proptest! {
     }
 }
 
+/// Every number of days a rule counts from an instant (its windows, the trend's days, and the
+/// two together), for `params`.
+fn window_days(p: &Params) -> Vec<i64> {
+    let c = &p.cadence;
+    let windows: Vec<u32> = vec![
+        p.touch_window_days,
+        p.favor_window_days,
+        p.promise_grace_days,
+        p.trailing_days,
+        p.structural_window_days,
+        p.repeat_window_days,
+        2 * p.repeat_window_days,
+        3 * p.repeat_window_days,
+        p.repeat_window_days * p.repeat_windows,
+        p.gift_year_days,
+        p.key_contact_left_days,
+        p.margin_recent_days,
+        p.margin_recent_days + p.margin_prior_days,
+        p.price_pressure_days,
+        365,
+        c.lapse_multiplier * c.decision_maker_days,
+        c.lapse_multiplier * c.technical_evaluator_days,
+        c.lapse_multiplier * c.other_days,
+        c.lapse_multiplier * c.key_account_days,
+    ];
+    let trend = i64::from(p.trend_days);
+    windows
+        .into_iter()
+        .map(i64::from)
+        .flat_map(|w| [w, w + trend])
+        .chain([0, trend])
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
-    /// Judged shortly before an instant of the history plus a whole number of days up to
-    /// past the rules' reach, where every window's end falls: the answer still holds until
-    /// `stable_until`, so no window reads further back than the reach says.
+    /// Judged shortly before each instant of the history plus a number of days a rule counts
+    /// (a window's end): the answer still holds until `stable_until`, so no instant's reach
+    /// leaves out a window that reads it.
     #[test]
     fn the_answer_holds_where_the_windows_end(
-        ops in prop::collection::vec((0u8..12, 1i64..200, 0i64..NANOS_PER_DAY), 1..40),
-        which in any::<prop::sample::Index>(),
-        reach_share in 0.0f64..=1.0,
+        ops in prop::collection::vec((0u8..13, 1i64..200, 0i64..NANOS_PER_DAY), 1..40),
+        window in any::<prop::sample::Index>(),
         before in 1i64..3_600_000_000_000,
         short in any::<bool>(),
     ) {
@@ -175,10 +212,26 @@ proptest! {
         ops.sort_by_key(|(_, d, _)| *d);
         let events = history(&ops);
         let params = if short { short_windows() } else { Params::default() };
-        let instant = events[which.index(events.len())].event.occurred_at;
-        let days = ((params.longest_reach_days() + 2) as f64 * reach_share) as i64;
-        let at = instant.plus_days(days).plus_nanos(-before);
-        let until = stable_until(&events, at, &params);
-        prop_assert!(same_but_as_of(&events, at, until.plus_nanos(-1), &params), "at {:?}", at);
+        let windows = window_days(&params);
+        let days = windows[window.index(windows.len())];
+        let mut instants: Vec<Timestamp> = events.iter().map(|e| e.event.occurred_at).collect();
+        for e in &events {
+            match &e.event.payload {
+                EventPayload::PromiseMade(p) => instants.push(p.due_at),
+                EventPayload::InvoiceIssued(i) => instants.push(i.due_at),
+                _ => {}
+            }
+        }
+        for instant in instants {
+            let at = instant.plus_days(days).plus_nanos(-before);
+            let until = stable_until(&events, at, &params);
+            prop_assert!(
+                same_but_as_of(&events, at, until.plus_nanos(-1), &params),
+                "at {:?}, {} days after {:?}",
+                at,
+                days,
+                instant
+            );
+        }
     }
 }

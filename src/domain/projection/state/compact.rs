@@ -218,7 +218,7 @@ impl AccountState {
         let newest = self.newest.unwrap_or(Timestamp::EPOCH);
         self.tally
             .keep_days_from(newest.day_number() - DAYS_KEPT, params);
-        self.anchors.forget_before(newest, params);
+        self.anchors.forget_before(newest);
         // A summary reads a settled promise no more (the tally holds no placeholder for it),
         // whatever comes later: a departure recorded after the outcome leaves it settled, one
         // recorded late needs the history anyway.
