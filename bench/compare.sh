@@ -16,8 +16,9 @@
 # relledger-r3-pair,sled,sled-fdatasync,fsync),
 # COMPARE_SUSTAINED (default 20; 0 skips it) and COMPARE_SUSTAINED_WARMUP (default 10): one
 # longer cell of relledger, PostgreSQL and JetStream (sync always) at the most clients,
-# COMPARE_WRITE_DOCS (default 1:
-# rewrite the "Side by side" section of docs/BENCHMARKS.md and docs/compare-throughput.svg),
+# COMPARE_WRITE_DOCS (1: rewrite the "Side by side" section of docs/BENCHMARKS.md and
+# docs/compare-throughput.svg; the default for a run of every system, 0 with COMPARE_ONLY, so
+# that a run of a few does not replace the full table),
 # COMPARE_TMP (where the temp dir goes, default /tmp: the disk every system writes to),
 # COMPARE_STATE_CACHE_EVENTS (relledger's `--state-cache-events`, default the server's).
 # The defaults take about seven minutes after the build.
@@ -171,7 +172,11 @@ export COMPARE_SECONDS="${COMPARE_SECONDS:-4}"
 export COMPARE_ROUNDS="${COMPARE_ROUNDS:-2}"
 export COMPARE_WARMUP="${COMPARE_WARMUP:-1}"
 export COMPARE_CLIENTS="${COMPARE_CLIENTS:-1,8,64}"
-export COMPARE_WRITE_DOCS="${COMPARE_WRITE_DOCS:-1}"
+if [ -n "${COMPARE_ONLY:-}" ]; then
+    export COMPARE_WRITE_DOCS="${COMPARE_WRITE_DOCS:-0}"
+else
+    export COMPARE_WRITE_DOCS="${COMPARE_WRITE_DOCS:-1}"
+fi
 export COMPARE_PG="host=127.0.0.1 port=$PG_PORT user=postgres dbname=postgres"
 export COMPARE_NATS_ALWAYS="nats://127.0.0.1:$NATS_ALWAYS_PORT"
 export COMPARE_NATS_DEFAULT="nats://127.0.0.1:$NATS_DEFAULT_PORT"
