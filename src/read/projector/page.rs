@@ -94,7 +94,13 @@ impl Projector {
             .run(move || {
                 folds
                     .into_iter()
-                    .map(|fold| fold.judge(&params))
+                    .map(|fold| {
+                        let judged = fold.judge(&params);
+                        // The row as the store keeps it, encoded here rather than on the
+                        // worker that commits, as the states' checkpoints are.
+                        let stored = judged.2.as_ref().map(|row| row.stored(&judged.0));
+                        (judged, stored)
+                    })
                     .collect::<Vec<_>>()
             })
             .await
@@ -103,15 +109,19 @@ impl Projector {
             })?;
         let mut summaries = Vec::with_capacity(judged.len());
         let mut rows = Vec::with_capacity(judged.len());
+        let mut rows_kept = Vec::with_capacity(judged.len());
         let mut changes = Vec::new();
         let mut checkpoints = Vec::new();
         // Each account's summary before the page, read at once; the accounts folded, in
         // account order, also set the pace.
-        let folded: Vec<AccountId> = judged.iter().map(|(account, ..)| account.clone()).collect();
+        let folded: Vec<AccountId> = judged
+            .iter()
+            .map(|((account, ..), _)| account.clone())
+            .collect();
         let stored = std::time::Instant::now();
         let befores = self.store.summaries_of(folded.clone()).await?;
         let mut in_store = stored.elapsed();
-        for ((account, mut advanced, row, (first_position, position)), before) in
+        for (((account, mut advanced, row, (first_position, position)), stored), before) in
             judged.into_iter().zip(befores)
         {
             checkpoints.extend(advanced.take_checkpoint());
@@ -131,16 +141,13 @@ impl Projector {
                 });
             }
             summaries.push(after);
+            rows_kept.extend(stored.transpose()?);
             rows.push((account, row));
         }
         let position = SnapshotPosition {
             position: last,
             params_version: self.params.params_version.to_string(),
         };
-        let rows_kept = rows
-            .iter()
-            .map(|(account, row)| row.stored(account))
-            .collect::<Result<_, _>>()?;
         let stored = std::time::Instant::now();
         if !checkpoints.is_empty() {
             self.store.keep_account_states(checkpoints).await?;
