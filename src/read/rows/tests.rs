@@ -178,3 +178,42 @@ fn a_young_row_waits_before_it_is_folded_ahead() {
         }]
     );
 }
+
+/// Stored rows come back only as one state of the log at the checkpoint's position, of this
+/// format and these rules: a row counting a later event, or bytes that do not decode, make the
+/// rows incomplete (built again).
+#[test]
+fn stored_rows_come_back_only_whole_and_at_the_checkpoint() {
+    let params = Params::default();
+    let (a, b) = (account("a"), account("b"));
+    let stored = vec![
+        row(2, day(10)).stored(&a).unwrap(),
+        row(5, day(10)).stored(&b).unwrap(),
+    ];
+    let rows = Rows::restored(5, params.params_version, stored.clone()).expect("restored");
+    assert!(rows.is_built());
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows.brief_at(&a, day(10), 5),
+        None,
+        "a page's row has no brief"
+    );
+    let answering = |rows: &Rows| {
+        rows.at(|t| {
+            t.accounts()
+                .filter(|(_, k)| k.at(day(10)).is_some())
+                .count()
+        })
+        .1
+    };
+    assert_eq!(answering(&rows), 2);
+
+    assert!(
+        Rows::restored(4, params.params_version, stored.clone()).is_none(),
+        "b counts position 5"
+    );
+    assert!(Rows::restored(5, "other rules", stored.clone()).is_none());
+    let mut broken = stored;
+    broken[1].bytes.truncate(10);
+    assert!(Rows::restored(5, params.params_version, broken).is_none());
+}
