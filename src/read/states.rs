@@ -21,8 +21,9 @@ use crate::domain::{AccountId, RecordedEvent};
 use crate::read::kept::{continuation, ByAccount, Weighed};
 use crate::store::{Log, SnapshotStore, StoreError};
 
-/// The most events and items of evidence the cache keeps by default, in all accounts: about
-/// 180 MB, at about 450 resident bytes each (`serve --state-cache-events` sets it).
+/// The most weight the cache keeps by default, in all accounts, in units of about an event
+/// kept (`AccountState::weight`): at most about 180 MB, at 160 to 450 resident bytes a unit
+/// (`serve --state-cache-events` sets it).
 pub const DEFAULT_BUDGET: usize = 400_000;
 
 /// The weight past which a state is made compact ([`AccountState::compact`]): it then keeps
