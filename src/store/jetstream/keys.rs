@@ -29,8 +29,9 @@ use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use super::asking::{last_on_subject, patiently};
 use super::follower::{stalled, want, STALL};
-use super::{last_on_subject, patiently, JetStreamLog, APPLY_PATIENCE};
+use super::{JetStreamLog, APPLY_PATIENCE};
 use crate::privacy::{ContactRef, DataKey, KeyStore, PrivacyError};
 use crate::store::StoreError;
 

@@ -14,7 +14,8 @@ use async_nats::jetstream;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 
-use super::{last_on_subject, unavailable, JetStreamLog, PUBLISH_PATIENCE};
+use super::asking::{last_on_subject, unavailable, PUBLISH_PATIENCE};
+use super::JetStreamLog;
 use crate::domain::SubscriptionName;
 use crate::store::checkpoints::{AckedPosition, CheckpointStore};
 use crate::store::StoreError;
