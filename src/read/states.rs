@@ -36,10 +36,8 @@ pub const COMPACT_FROM: usize = 2_000;
 /// memory, or a restarted server, reads its checkpoint and at most about this many events.
 pub const CHECKPOINT_EVERY: usize = 1_000;
 
-/// The version of a checkpoint's encoding ([`Checkpoint`]): another is ignored, and the
-/// state built from the log. 2: the times of day an answer may change at keep the latest
-/// instant that named each; 3: a compact state keeps its visits as instants; 4: the times of
-/// day keep the last instant a rule reads them at.
+/// The version of a checkpoint's encoding ([`Checkpoint`]), raised whenever a state's encoding
+/// changes: another is ignored, and the state built from the log.
 const CHECKPOINT_FORMAT: u32 = 4;
 
 /// The first field of every checkpoint, read before the rest, whose shape depends on it.

@@ -226,12 +226,12 @@ impl SnapshotStore for MemorySnapshots {
     async fn keep_rows(&self, rows: Vec<StoredRow>) -> Result<(), StoreError> {
         let mut state = self.lock();
         for row in rows {
-            let stored = state
+            let later = state
                 .rows
-                .entry(row.account)
-                .or_insert((row.position, Vec::new()));
-            if stored.0 <= row.position {
-                *stored = (row.position, row.bytes);
+                .get(&row.account)
+                .is_some_and(|(p, _)| *p > row.position);
+            if !later {
+                state.rows.insert(row.account, (row.position, row.bytes));
             }
         }
         Ok(())

@@ -21,7 +21,7 @@ pub struct Cadence {
     pub expected_interval_days: u32,
     /// The role that set it (none for a key account or an account without active contacts).
     pub basis_role: Option<ContactRole>,
-    /// `n = floor(365 / E)`: the windows adherence looks at.
+    /// `n = floor(CADENCE_YEAR_DAYS / E)` (a year): the windows adherence looks at.
     pub windows: u32,
     /// How many of them hold at least one visit.
     pub windows_with_visit: u32,
@@ -41,6 +41,9 @@ pub struct Cadence {
     /// to lapse from yet.
     pub overdue: bool,
 }
+
+/// The days before `as_of` the cadence's windows lie in: whole intervals inside a year.
+pub(crate) const CADENCE_YEAR_DAYS: u32 = 365;
 
 /// One visit as the cadence reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,7 +101,7 @@ impl Cadence {
         } else {
             role
         };
-        let n = 365 / e;
+        let n = CADENCE_YEAR_DAYS / e;
         let mut hit = vec![false; n as usize];
         let mut visit_event_ids = Vec::new();
         let mut last: Option<Visited> = None;

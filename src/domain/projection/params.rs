@@ -234,10 +234,9 @@ impl Params {
                 .max()
                 .unwrap_or(0)
                 .max(1);
-                // The cadence's windows are whole intervals inside the year before `as_of`.
                 days(c.lapse_multiplier)
                     .saturating_mul(days(longest_interval))
-                    .max(365)
+                    .max(days(super::cadence::CADENCE_YEAR_DAYS))
             }
             EventPayload::SolutionDelivered(_) | EventPayload::CriticalAssistance(_) => {
                 days(self.structural_window_days)

@@ -11,7 +11,7 @@ use crate::domain::event::{ContactRole, EventPayload};
 use crate::domain::record::RecordedEvent;
 use crate::domain::time::Timestamp;
 
-use super::super::cadence::Visited;
+use super::super::cadence::{Visited, CADENCE_YEAR_DAYS};
 use super::super::caps::settled;
 use super::super::evidence::{Entries, EvidenceSet};
 use super::super::roster::Roster;
@@ -119,8 +119,8 @@ impl Compact {
     }
 }
 
-/// The cadence's windows are whole intervals inside the 365 days before `as_of`.
-const CADENCE_YEAR: i64 = 365;
+/// The days before `as_of` a cadence window reaches.
+const CADENCE_YEAR: i64 = CADENCE_YEAR_DAYS as i64;
 
 /// Whether a summary as of `newest` or later may read `record`, an event the state keeps
 /// (visits are kept as instants, see [`Compact`]): the solutions and critical assistance of
