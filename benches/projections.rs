@@ -2,7 +2,8 @@
 //! `harness = false`; run with `cargo bench --bench projections`):
 //!
 //! 1. rebuild: the live projector folding a log from position 0 (log reads included), and the
-//!    same fold over histories already in memory (fold only); events per second;
+//!    same fold over histories already in memory (fold only); events per second; then account
+//!    states advanced and summarized, and a compact state's checkpoint read back;
 //! 2. `GetRelationship` for one account with `BENCH_BIG_ACCOUNT` events (default 10,000): the
 //!    live answer and the answer as of a past position, p50 / p99 over `BENCH_QUERIES` calls
 //!    (default 50), through the application layer (no gRPC).
@@ -295,6 +296,33 @@ async fn run() {
         &format!("summary of the state of an account of {big} events"),
         summaries,
     );
+    // Its compact form's checkpoint read back, as the states cache reads a state it dropped:
+    // in the checkpoints' encoding (postcard), and in JSON, their encoding before.
+    let mut compact = big_state.clone();
+    compact.compact(&params);
+    let encodings: [(&str, Vec<u8>); 2] = [
+        ("postcard", postcard::to_allocvec(&compact).unwrap()),
+        ("JSON", serde_json::to_vec(&compact).unwrap()),
+    ];
+    for (encoding, bytes) in encodings {
+        let mut reads = Vec::new();
+        for _ in 0..queries {
+            let started = Instant::now();
+            let read: AccountState = match encoding {
+                "postcard" => postcard::from_bytes(&bytes).unwrap(),
+                _ => serde_json::from_slice(&bytes).unwrap(),
+            };
+            reads.push(started.elapsed());
+            assert_eq!(read, compact, "a checkpoint reads back as it was written");
+        }
+        report(
+            &format!(
+                "a compact state's checkpoint read back, {encoding} of {} bytes ({big} events)",
+                bytes.len()
+            ),
+            reads,
+        );
+    }
 
     // 2. GetRelationship for the big account, through the application layer as a server
     // runs it: sharing the projector's account histories (warm after the rebuild).

@@ -124,14 +124,29 @@ impl fmt::Display for SubscriptionName {
 }
 
 /// The client-chosen UUID of an event: the key of idempotency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventId(Uuid);
+
+/// The canonical string (part of the stored record format); in formats that are not
+/// human-readable (the binary checkpoints of account states), the UUID's 16 bytes.
+impl Serialize for EventId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(self)
+        } else {
+            self.as_bytes().serialize(serializer)
+        }
+    }
+}
 
 /// Parses the string in place (as [`EventId::parse`]) rather than through an owned `String`:
 /// every read of a stored record decodes one, and the copy was pure overhead.
 impl<'de> Deserialize<'de> for EventId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if !deserializer.is_human_readable() {
+            let bytes = <[u8; 16]>::deserialize(deserializer)?;
+            return EventId::from_uuid(Uuid::from_bytes(bytes)).map_err(serde::de::Error::custom);
+        }
         struct Visitor;
         impl serde::de::Visitor<'_> for Visitor {
             type Value = EventId;

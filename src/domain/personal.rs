@@ -16,8 +16,10 @@
 //! The serde form is part of the stored record format (version 1): a plain value is a JSON
 //! string (so records written before sealing existed keep their exact bytes and hashes), a
 //! sealed one `{"sealed":{"nonce":"<48 hex>","ciphertext":"<hex>"}}`, an erased one
-//! `{"erased":true}`.
+//! `{"erased":true}`. Formats that are not human-readable (the binary checkpoints of account
+//! states) cannot tell those three shapes apart, and get a tagged enum instead.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -130,8 +132,31 @@ enum Stored {
     },
 }
 
+/// The form in formats that are not human-readable: a tagged enum, since they cannot read
+/// an untagged one.
+#[derive(Serialize, Deserialize)]
+enum Binary<'a> {
+    Plain(Cow<'a, str>),
+    Sealed {
+        nonce: [u8; NONCE_LEN],
+        ciphertext: Cow<'a, [u8]>,
+    },
+    Erased,
+}
+
 impl Serialize for PersonalText {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if !serializer.is_human_readable() {
+            return match self {
+                PersonalText::Plain(text) => Binary::Plain(Cow::Borrowed(text)),
+                PersonalText::Sealed(sealed) => Binary::Sealed {
+                    nonce: sealed.nonce,
+                    ciphertext: Cow::Borrowed(&sealed.ciphertext),
+                },
+                PersonalText::Erased => Binary::Erased,
+            }
+            .serialize(serializer);
+        }
         match self {
             PersonalText::Plain(text) => serializer.serialize_str(text),
             PersonalText::Sealed(sealed) => SealedWrapper {
@@ -149,6 +174,16 @@ impl Serialize for PersonalText {
 impl<'de> Deserialize<'de> for PersonalText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
+        if !deserializer.is_human_readable() {
+            return Ok(match Binary::deserialize(deserializer)? {
+                Binary::Plain(text) => PersonalText::Plain(text.into_owned()),
+                Binary::Sealed { nonce, ciphertext } => PersonalText::Sealed(SealedText {
+                    nonce,
+                    ciphertext: ciphertext.into_owned(),
+                }),
+                Binary::Erased => PersonalText::Erased,
+            });
+        }
         Ok(match Stored::deserialize(deserializer)? {
             Stored::Plain(text) => PersonalText::Plain(text),
             Stored::Sealed { sealed } => {

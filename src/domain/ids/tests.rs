@@ -20,6 +20,23 @@ fn event_ids_deserialize_from_json_strings_and_refuse_the_rest() {
     assert!(nil.unwrap_err().to_string().contains("nil UUID"));
     assert!(serde_json::from_str::<EventId>("\"not-a-uuid\"").is_err());
     assert!(serde_json::from_str::<EventId>("42").is_err());
+    // Serialized as the canonical string, which the stored record format pins.
+    assert_eq!(
+        serde_json::to_string(&id).unwrap(),
+        "\"0b5c4c2e-8f5a-4f7e-9a57-2f1f3e0c6d11\""
+    );
+}
+
+#[test]
+fn a_binary_format_keeps_an_event_id_as_its_16_bytes() {
+    let id = EventId::parse("0b5c4c2e-8f5a-4f7e-9a57-2f1f3e0c6d11").unwrap();
+    let bytes = postcard::to_allocvec(&id).unwrap();
+    assert_eq!(bytes, id.as_bytes());
+    assert_eq!(postcard::from_bytes::<EventId>(&bytes).unwrap(), id);
+    assert!(
+        postcard::from_bytes::<EventId>(&[0; 16]).is_err(),
+        "the nil UUID"
+    );
 }
 
 #[test]

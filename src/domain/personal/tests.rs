@@ -45,3 +45,20 @@ fn debug_never_shows_the_text() {
     let shown = format!("{:?}", PersonalText::from("Zhang Wei"));
     assert!(!shown.contains("Zhang"), "{shown}");
 }
+
+#[test]
+fn a_binary_format_reads_back_each_form() {
+    let sealed = PersonalText::Sealed(SealedText {
+        nonce: [0xab; NONCE_LEN],
+        ciphertext: vec![1, 2, 255],
+    });
+    for value in [
+        PersonalText::default(),
+        "Zhang Wei".into(),
+        sealed,
+        PersonalText::Erased,
+    ] {
+        let bytes = postcard::to_allocvec(&value).unwrap();
+        assert_eq!(postcard::from_bytes::<PersonalText>(&bytes).unwrap(), value);
+    }
+}

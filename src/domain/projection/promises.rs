@@ -82,7 +82,6 @@ pub(crate) struct Promises {
     pub by_id: BTreeMap<String, Promise>,
     /// The ids of settled promises let go of ([`Promises::forget`]): a `promise_made` naming
     /// one again changes nothing, as it changes nothing of a promise kept.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub forgotten: BTreeSet<String>,
 }
 

@@ -99,6 +99,12 @@ fn newest(events: &[RecordedEvent]) -> Timestamp {
         .unwrap_or(Timestamp::EPOCH)
 }
 
+/// `state` written and read back in the encoding of the states cache's checkpoints.
+fn written_and_read_back(state: &AccountState) -> AccountState {
+    let written = postcard::to_allocvec(state).unwrap();
+    postcard::from_bytes(&written).unwrap()
+}
+
 /// The state of `events`, advanced event by event and restored from a checkpoint (written
 /// and read back) after the first `checkpoint` of them.
 fn advanced(events: &[RecordedEvent], checkpoint: usize) -> AccountState {
@@ -107,8 +113,7 @@ fn advanced(events: &[RecordedEvent], checkpoint: usize) -> AccountState {
     for record in &events[..checkpoint] {
         state.apply(record, &params);
     }
-    let written = serde_json::to_vec(&state).unwrap();
-    let mut state: AccountState = serde_json::from_slice(&written).unwrap();
+    let mut state = written_and_read_back(&state);
     for record in &events[checkpoint..] {
         state.apply(record, &params);
     }
@@ -134,8 +139,7 @@ fn compacted(events: &[RecordedEvent], at: usize) -> AccountState {
     let checkpoint = at + (events.len() - at) / 2;
     for (i, record) in events.iter().enumerate().skip(at) {
         if i == checkpoint {
-            let written = serde_json::to_vec(&state).unwrap();
-            state = serde_json::from_slice(&written).unwrap();
+            state = written_and_read_back(&state);
         }
         let takes = state.takes_all(std::slice::from_ref(record), &params);
         state.apply(record, &params);
