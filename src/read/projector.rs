@@ -53,8 +53,8 @@ use crate::read::states::{self, States};
 use crate::store::{Log, SnapshotStore, StoreError};
 use fold_thread::FoldThread;
 pub use pacing::{
-    next_step, pace_after, page_work, Step, PACE_DUTY, PACE_LEAST, PACE_MOST, RETRY_FIRST,
-    RETRY_MOST,
+    next_step, pace_after, pace_left, page_work, Step, PACE_DUTY, PACE_LEAST, PACE_MOST,
+    RETRY_FIRST, RETRY_MOST,
 };
 pub(crate) use refresh::{events_up_to, judge_each};
 

@@ -74,6 +74,16 @@ pub fn pace_after(last_page: std::time::Duration, repeated: f64) -> std::time::D
     std::time::Duration::from_secs_f64(wait).clamp(PACE_LEAST, PACE_MOST)
 }
 
+/// What is left of the wait `pace` when the head moves `idle` after the last page ended: the
+/// next page starts no sooner than `pace` after the last one, which bounds the projector's
+/// share of the time whatever the appends do, but an idle spell counts toward it. Counted
+/// from the head's move instead, the pace of a catch-up's last, long page (up to
+/// [`PACE_MOST`]) delayed the first appends after it by as much, however long the log had
+/// been quiet, while the pages that followed took a few milliseconds.
+pub fn pace_left(pace: std::time::Duration, idle: std::time::Duration) -> std::time::Duration {
+    pace.saturating_sub(idle)
+}
+
 /// What the wait after a page is a multiple of (see [`pace_after`]): the page's duration,
 /// less the share of its time in the snapshot store (`in_store`) that its accounts were not
 /// folded again (`1 - repeated`). When the same accounts are appended to again, the wait is
@@ -112,9 +122,10 @@ impl Projector {
     /// whichever comes first: projections are derived data, and a failed page is simply
     /// projected again, but a quiet log must not leave them stuck behind it.
     ///
-    /// After a page that reached the head, the next one is read [`pace_after`] the last page's
-    /// duration after the head moves, so that the appends of that interval are judged
-    /// together; after a full page, [`next_step`] says whether to pace or catch up at once.
+    /// After a page that reached the head, the next one is read when the head moves, but no
+    /// sooner than [`pace_after`] the last page's duration after that page ([`pace_left`]), so
+    /// that the appends of that interval are judged together; after a full page, [`next_step`]
+    /// says whether to pace or catch up at once.
     pub async fn run(
         &self,
         head: watch::Receiver<crate::store::LogHead>,
@@ -185,6 +196,7 @@ impl Projector {
                     None => std::future::pending().await,
                 }
             };
+            let ended = std::time::Instant::now();
             let moved = tokio::select! {
                 _ = &mut shutdown => return,
                 moved = head.changed() => if moved.is_err() { return } else { true },
@@ -195,7 +207,7 @@ impl Projector {
                 // question waits for the head.
                 tokio::select! {
                     _ = &mut shutdown => return,
-                    _ = tokio::time::sleep(pace) => {}
+                    _ = tokio::time::sleep(pace_left(pace, ended.elapsed())) => {}
                     _ = self.nudge.notified() => {}
                 }
             }

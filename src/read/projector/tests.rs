@@ -25,6 +25,25 @@ fn a_full_page_is_paced_while_live_and_hurried_when_starting_or_far_behind() {
 }
 
 #[test]
+fn an_idle_spell_counts_toward_the_pace() {
+    let pace = Duration::from_millis(600);
+    assert_eq!(
+        pace_left(pace, Duration::ZERO),
+        pace,
+        "appended to all along"
+    );
+    assert_eq!(
+        pace_left(pace, Duration::from_millis(200)),
+        Duration::from_millis(400)
+    );
+    assert_eq!(
+        pace_left(pace, Duration::from_secs(5)),
+        Duration::ZERO,
+        "quiet for longer than the pace: at once"
+    );
+}
+
+#[test]
 fn the_pace_is_a_multiple_of_the_last_page_within_its_bounds() {
     assert_eq!(pace_after(Duration::ZERO, 1.0), PACE_LEAST);
     assert_eq!(
