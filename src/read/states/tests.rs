@@ -212,8 +212,7 @@ async fn a_checkpoint_of_other_rules_or_that_does_not_decode_is_not_used() {
     let (account, bytes) = advanced.take_checkpoint().unwrap();
     let mut other = Checkpoint::decode(&bytes).unwrap().unwrap();
     other.params_version = "an older set".into();
-    let mut cut = bytes.clone();
-    cut.truncate(bytes.len() / 2);
+    let cut = bytes[..bytes.len() / 2].to_vec();
     for stored in [other.encode().unwrap(), cut] {
         store
             .keep_account_states(vec![(account.clone(), stored)])
